@@ -1,0 +1,108 @@
+"""Settings, read once from the environment. The only place that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEMO_PASSWORD = "ledgerdesk-demo"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; start-up stops with one line."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    app_port: int
+    public_url: str
+    stripe_secret_key: str
+    stripe_publishable_key: str
+    stripe_webhook_secret: str
+    stripe_api_base: str
+    stripe_js_url: str
+    localstripe_port: int
+    smtp_url: str
+    mail_from: str
+    redis_url: str
+    demo_password: str
+    password_hash_rounds: int
+    password_hash_memory_kib: int
+    session_ttl_hours: int
+    sign_in_max_failures: int
+    sign_in_lockout_minutes: int
+    run_jobs_in_app: bool
+    production: bool
+    data_dir: Path = field(default=PROJECT_ROOT / ".data")
+
+    @property
+    def uses_localstripe(self) -> bool:
+        return self.stripe_api_base != ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("LEDGERDESK_DATA_DIR", PROJECT_ROOT / ".data"))
+    app_port = _int("APP_PORT", 3000)
+    localstripe_port = _int("LOCALSTRIPE_PORT", 8420)
+    secret_key = os.environ.get("STRIPE_SECRET_KEY", "")
+    # Without a real key, the console talks to localstripe on loopback.
+    stripe_api_base = os.environ.get(
+        "STRIPE_API_BASE", "" if secret_key else f"http://localhost:{localstripe_port}"
+    )
+    default_js = (
+        f"http://localhost:{localstripe_port}/js.stripe.com/v3/"
+        if stripe_api_base
+        else "https://js.stripe.com/v3/"
+    )
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL", f"sqlite:///{data_dir / 'ledgerdesk.db'}"),
+        app_port=app_port,
+        public_url=os.environ.get("PUBLIC_URL", f"http://localhost:{app_port}").rstrip("/"),
+        stripe_secret_key=secret_key or "sk_test_localstripe",
+        stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_localstripe_demo"),
+        stripe_api_base=stripe_api_base,
+        stripe_js_url=os.environ.get("STRIPE_JS_URL", default_js),
+        localstripe_port=localstripe_port,
+        smtp_url=os.environ.get("SMTP_URL", ""),
+        mail_from=os.environ.get("MAIL_FROM", "Ledgerdesk <billing@ledgerdesk.local>"),
+        redis_url=os.environ.get("REDIS_URL", ""),
+        demo_password=os.environ.get("DEMO_PASSWORD", "") or DEFAULT_DEMO_PASSWORD,
+        password_hash_rounds=_int("PASSWORD_HASH_ROUNDS", 3),
+        password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536),
+        session_ttl_hours=_int("SESSION_TTL_HOURS", 24 * 14),
+        sign_in_max_failures=_int("SIGN_IN_MAX_FAILURES", 5),
+        sign_in_lockout_minutes=_int("SIGN_IN_LOCKOUT_MINUTES", 15),
+        run_jobs_in_app=_bool(os.environ.get("RUN_JOBS_IN_APP"), True),
+        production=_bool(os.environ.get("LEDGERDESK_PRODUCTION"), False),
+        data_dir=data_dir,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,129 @@
+"""A job queue in the application database.
+
+Jobs are enqueued in the caller's transaction, so a job exists exactly when the change that
+caused it was committed. Workers claim due jobs with a lease (`locked_until`); a worker that dies
+leaves its lease to expire and the job runs again, so every handler must be idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.models import Job, utcnow
+
+log = logging.getLogger("ledgerdesk.jobs")
+
+Handler = Callable[[Session, dict[str, Any]], None]
+_HANDLERS: dict[str, Handler] = {}
+LEASE = timedelta(minutes=2)
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int = 8,
+) -> Job | None:
+    """Add a job to the caller's transaction. With a dedupe_key, a second enqueue is a no-op."""
+    if dedupe_key is not None:
+        existing = session.exec(select(Job).where(Job.dedupe_key == dedupe_key)).first()
+        if existing is not None:
+            return None
+    job = Job(
+        kind=kind,
+        payload=json.dumps(payload),
+        dedupe_key=dedupe_key,
+        run_at=run_at or utcnow(),
+        max_attempts=max_attempts,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        return None
+    return job
+
+
+def backoff(attempt: int) -> timedelta:
+    """Exponential: 2 s, 4 s, 8 s, ... capped at one hour."""
+    return timedelta(seconds=min(2**attempt, 3600))
+
+
+def _claim(engine: Engine, now: datetime) -> Job | None:
+    with Session(engine, expire_on_commit=False) as session:
+        query = (
+            select(Job)
+            .where(Job.status == "pending", Job.run_at <= now)
+            .where(or_(Job.locked_until.is_(None), Job.locked_until < now))
+            .order_by(Job.run_at, Job.id)
+            .limit(1)
+        )
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job = session.exec(query).first()
+        if job is None:
+            session.rollback()
+            return None
+        job.locked_until = now + LEASE
+        job.attempts += 1
+        session.add(job)
+        session.commit()
+        return job
+
+
+def _finish(engine: Engine, job: Job, error: str | None, now: datetime) -> None:
+    with Session(engine) as session:
+        values: dict[str, Any] = {"locked_until": None}
+        if error is None:
+            values.update(status="done", finished_at=now, last_error="")
+        elif job.attempts >= job.max_attempts:
+            values.update(status="failed", finished_at=now, last_error=error[:2000])
+            log.error("job %s %s failed for good: %s", job.id, job.kind, error)
+        else:
+            values.update(run_at=now + backoff(job.attempts), last_error=error[:2000])
+            log.warning("job %s %s failed (attempt %s): %s", job.id, job.kind, job.attempts, error)
+        session.execute(update(Job).where(Job.id == job.id).values(**values))
+        session.commit()
+
+
+def run_due_jobs(engine: Engine, *, limit: int = 100, now: Callable[[], datetime] = utcnow) -> int:
+    """Run up to `limit` due jobs, each in its own transaction. Returns how many ran."""
+    ran = 0
+    while ran < limit:
+        job = _claim(engine, now())
+        if job is None:
+            break
+        handler = _HANDLERS.get(job.kind)
+        error: str | None = None
+        if handler is None:
+            error = f"no handler for job kind {job.kind!r}"
+        else:
+            try:
+                with Session(engine, expire_on_commit=False) as session:
+                    handler(session, json.loads(job.payload))
+                    session.commit()
+            except Exception as exc:  # a failing job is retried, never crashes the worker
+                error = f"{type(exc).__name__}: {exc}"
+        _finish(engine, job, error, now())
+        ran += 1
+    return ran

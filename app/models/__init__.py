@@ -1,0 +1,21 @@
+"""All tables, imported here so Alembic and the app see one metadata."""
+
+from app.models.account import Account
+from app.models.base import SQLModel, public_id, utcnow
+from app.models.job import Job
+from app.models.outbox import OutboxEmail
+from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
+
+__all__ = [
+    "Account",
+    "AuthSession",
+    "Job",
+    "OutboxEmail",
+    "Role",
+    "SQLModel",
+    "SignInFailure",
+    "User",
+    "UserToken",
+    "public_id",
+    "utcnow",
+]

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import public_id, utcnow
+
+
+class Role(SQLModel, table=True):
+    """Built-in roles have no account; custom roles belong to one account."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    permissions: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    builtin: bool = Field(default=False)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("usr"), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    role_id: int = Field(foreign_key="role.id", index=True)
+    email: str = Field(unique=True, max_length=320)
+    full_name: str = Field(default="", max_length=200)
+    password_hash: str = Field(default="", max_length=300)
+    # active | invited | blocked
+    status: str = Field(default="active", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is stored."""
+
+    __tablename__ = "auth_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    user_agent: str = Field(default="", max_length=300)
+    ip_address: str = Field(default="", max_length=64)
+    revoked_at: datetime | None = None
+
+
+class UserToken(SQLModel, table=True):
+    """Single-use emailed links: password reset, invitation, sign-in exchange."""
+
+    __tablename__ = "user_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    purpose: str = Field(max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class SignInFailure(SQLModel, table=True):
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_email_created", "email", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    ip_address: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,75 @@
+"""Accounts, their built-in roles, and their users."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from app.models import Account, Role, User
+from app.services.errors import Conflict, ValidationFailed
+from app.services.passwords import check_new_password, hash_password
+from app.services.permissions import BUILTIN_ROLES, format_permissions
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def ensure_builtin_roles(session: Session) -> dict[str, Role]:
+    """Built-in roles are shared rows without an account; their permissions follow the code."""
+    existing = {r.key: r for r in session.exec(select(Role).where(Role.builtin == True))}  # noqa: E712
+    for key, (name, permissions) in BUILTIN_ROLES.items():
+        role = existing.get(key)
+        if role is None:
+            role = Role(key=key, name=name, builtin=True)
+            existing[key] = role
+        role.name = name
+        role.permissions = format_permissions(permissions)
+        session.add(role)
+    session.flush()
+    return existing
+
+
+def builtin_role(session: Session, key: str) -> Role:
+    role = session.exec(select(Role).where(Role.builtin == True, Role.key == key)).first()  # noqa: E712
+    if role is None:
+        role = ensure_builtin_roles(session)[key]
+    return role
+
+
+def create_account(session: Session, *, name: str, timezone: str = "UTC") -> Account:
+    if not name.strip():
+        raise ValidationFailed("Enter the company name.", field="name")
+    account = Account(name=name.strip(), timezone=timezone)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def create_user(
+    session: Session,
+    *,
+    account: Account,
+    email: str,
+    full_name: str,
+    role: Role,
+    password: str | None,
+    status: str = "active",
+) -> User:
+    email = normalize_email(email)
+    if session.exec(select(User).where(User.email == email)).first() is not None:
+        raise Conflict("A user with this email already exists.", field="email")
+    password_hash = ""
+    if password is not None:
+        check_new_password(password, email)
+        password_hash = hash_password(password)
+    user = User(
+        account_id=account.id,
+        role_id=role.id,
+        email=email,
+        full_name=full_name.strip(),
+        password_hash=password_hash,
+        status=status,
+    )
+    session.add(user)
+    session.flush()
+    return user

@@ -1,0 +1,293 @@
+"""Sign-in, server-side sessions, password reset and invitation acceptance.
+
+The browser holds a random session token in an HttpOnly cookie; the database holds only its
+SHA-256. Every event handler and endpoint turns the cookie into an Actor through
+`actor_for_session_token`, so a revoked session, a blocked user or a changed role takes effect
+on the very next action.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.models import Account, AuthSession, Role, SignInFailure, User, UserToken, utcnow
+from app.services.accounts import normalize_email
+from app.services.email import queue_email
+from app.services.errors import ValidationFailed
+from app.services.passwords import check_new_password, hash_password, verify_password
+from app.services.permissions import Actor, parse_permissions
+from app.services.tokens import new_secret, sha256_hex
+
+log = logging.getLogger("ledgerdesk.auth")
+
+SESSION_COOKIE = "ld_session"
+HANDOFF_TTL = timedelta(seconds=60)
+RESET_TTL = timedelta(hours=1)
+INVITE_TTL = timedelta(days=7)
+LAST_SEEN_GRANULARITY = timedelta(minutes=1)
+WRONG_CREDENTIALS = "Wrong email or password."
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """Either a handoff code or the error to show. Failed attempts are recorded in the
+    caller's session, so the caller commits in both cases."""
+
+    handoff_code: str = ""
+    error: str = ""
+
+
+def _load_actor(session: Session, user: User, session_id: int | None = None) -> Actor:
+    role = session.get(Role, user.role_id)
+    return Actor(
+        user_id=user.id,
+        account_id=user.account_id,
+        email=user.email,
+        full_name=user.full_name,
+        role_key=role.key if role else "",
+        role_name=role.name if role else "",
+        permissions=parse_permissions(role.permissions) if role else frozenset(),
+        session_id=session_id,
+    )
+
+
+def _recent_failures(session: Session, email: str, now: datetime) -> int:
+    window = timedelta(minutes=get_settings().sign_in_lockout_minutes)
+    return session.exec(
+        select(func.count(SignInFailure.id)).where(
+            SignInFailure.email == email, SignInFailure.created_at > now - window
+        )
+    ).one()
+
+
+def _check_credentials(session: Session, email: str, password: str, ip_address: str, now: datetime) -> User | str:
+    """The user these credentials belong to, or the message to show. Records failures."""
+    email = normalize_email(email)
+    if not email or not password:
+        return "Enter your email and password."
+    settings = get_settings()
+    if _recent_failures(session, email, now) >= settings.sign_in_max_failures:
+        return f"Too many failed sign-in attempts. Try again in {settings.sign_in_lockout_minutes} minutes."
+    user = session.exec(select(User).where(User.email == email)).first()
+    if user is None or not verify_password(password, user.password_hash):
+        session.add(SignInFailure(email=email, ip_address=ip_address, created_at=now))
+        return WRONG_CREDENTIALS
+    if user.status == "blocked":
+        return "This user is blocked. Ask an owner of your account."
+    if user.status != "active":
+        return "Accept your invitation first: use the link in the invitation email."
+    session.exec(delete(SignInFailure).where(SignInFailure.email == email))
+    return user
+
+
+def _issue_token(session: Session, user: User, purpose: str, ttl: timedelta, now: datetime) -> str:
+    secret = new_secret()
+    session.add(
+        UserToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=sha256_hex(secret),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    session.flush()
+    return secret
+
+
+def _consume_token(session: Session, secret: str, purpose: str, now: datetime) -> User | None:
+    """Mark a token used and return its user; None when unknown, used, expired or for another use."""
+    if not secret:
+        return None
+    result = session.execute(
+        update(UserToken)
+        .where(
+            UserToken.token_hash == sha256_hex(secret),
+            UserToken.purpose == purpose,
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(UserToken.user_id)
+    ).first()
+    if result is None:
+        return None
+    return session.get(User, result[0])
+
+
+def _token_user(session: Session, secret: str, purpose: str, now: datetime) -> User | None:
+    """The user of a valid, unused token, without using it up."""
+    if not secret:
+        return None
+    row = session.exec(
+        select(UserToken).where(
+            UserToken.token_hash == sha256_hex(secret),
+            UserToken.purpose == purpose,
+            UserToken.used_at.is_(None),
+            UserToken.expires_at > now,
+        )
+    ).first()
+    return session.get(User, row.user_id) if row is not None else None
+
+
+def sign_in(
+    session: Session, email: str, password: str, *, ip_address: str = "", now: datetime | None = None
+) -> SignInOutcome:
+    """Check the credentials and hand out a one-minute code that the browser trades for the
+    HttpOnly session cookie at /auth/session (Reflex's websocket cannot set one)."""
+    now = now or utcnow()
+    checked = _check_credentials(session, email, password, ip_address, now)
+    if isinstance(checked, str):
+        return SignInOutcome(error=checked)
+    return SignInOutcome(handoff_code=_issue_token(session, checked, "handoff", HANDOFF_TTL, now))
+
+
+def start_session(
+    session: Session, handoff_code: str, *, user_agent: str = "", ip_address: str = "", now: datetime | None = None
+) -> str | None:
+    """Trade a handoff code for a session token; None when the code is not valid."""
+    now = now or utcnow()
+    user = _consume_token(session, handoff_code, "handoff", now)
+    if user is None or user.status != "active":
+        return None
+    token = new_secret()
+    session.add(
+        AuthSession(
+            token_hash=sha256_hex(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
+            user_agent=user_agent[:300],
+            ip_address=ip_address[:64],
+        )
+    )
+    session.flush()
+    return token
+
+
+def actor_for_session_token(session: Session, token: str, *, now: datetime | None = None) -> Actor | None:
+    """The signed-in actor for a cookie token, or None when the session is not valid now."""
+    if not token:
+        return None
+    now = now or utcnow()
+    row = session.exec(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == sha256_hex(token))
+    ).first()
+    if row is None:
+        return None
+    auth_session, user = row
+    if auth_session.revoked_at is not None or auth_session.expires_at <= now or user.status != "active":
+        return None
+    if now - auth_session.last_seen_at > LAST_SEEN_GRANULARITY:
+        auth_session.last_seen_at = now
+        session.add(auth_session)
+    return _load_actor(session, user, auth_session.id)
+
+
+def sign_out(session: Session, token: str, *, now: datetime | None = None) -> None:
+    if token:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == sha256_hex(token), AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now or utcnow())
+        )
+
+
+def revoke_sessions(
+    session: Session, user_id: int, *, keep_session_id: int | None = None, now: datetime | None = None
+) -> int:
+    query = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep_session_id is not None:
+        query = query.where(AuthSession.id != keep_session_id)
+    return session.execute(query.values(revoked_at=now or utcnow())).rowcount
+
+
+def request_password_reset(session: Session, email: str, *, base_url: str, now: datetime | None = None) -> None:
+    """Email a reset link when the user exists; say nothing either way (no account enumeration)."""
+    now = now or utcnow()
+    user = session.exec(select(User).where(User.email == normalize_email(email))).first()
+    if user is None or user.status != "active":
+        return
+    secret = _issue_token(session, user, "reset", RESET_TTL, now)
+    queue_email(
+        session,
+        to=user.email,
+        subject="Reset your Ledgerdesk password",
+        body=(
+            f"Hello {user.full_name or user.email},\n\n"
+            f"Use this link within one hour to choose a new password:\n"
+            f"{base_url}/reset-password?token={secret}\n\n"
+            "If you did not ask for this, ignore this email."
+        ),
+        account_id=user.account_id,
+    )
+
+
+def reset_password(session: Session, token: str, new_password: str, *, now: datetime | None = None) -> User:
+    now = now or utcnow()
+    holder = _token_user(session, token, "reset", now)
+    if holder is None:
+        raise ValidationFailed("This reset link is invalid or has expired. Ask for a new one.")
+    check_new_password(new_password, holder.email)
+    user = _consume_token(session, token, "reset", now)
+    if user is None:
+        raise ValidationFailed("This reset link has already been used.")
+    user.password_hash = hash_password(new_password)
+    session.add(user)
+    session.exec(delete(SignInFailure).where(SignInFailure.email == user.email))
+    revoke_sessions(session, user.id, now=now)
+    return user
+
+
+def issue_invitation(session: Session, user: User, *, base_url: str, now: datetime | None = None) -> str:
+    """A link for an invited user to choose a password. Returns the link."""
+    now = now or utcnow()
+    account = session.get(Account, user.account_id)
+    secret = _issue_token(session, user, "invite", INVITE_TTL, now)
+    link = f"{base_url}/accept-invite?token={secret}"
+    queue_email(
+        session,
+        to=user.email,
+        subject=f"You are invited to {account.name} on Ledgerdesk",
+        body=(
+            f"Hello {user.full_name or user.email},\n\n"
+            f"You have been invited to {account.name}. Choose your password here (valid for 7 days):\n"
+            f"{link}\n"
+        ),
+        account_id=user.account_id,
+    )
+    return link
+
+
+def invitation_user(session: Session, token: str, *, now: datetime | None = None) -> User | None:
+    """The invited user a token belongs to, without using it up (to greet them on the page)."""
+    user = _token_user(session, token, "invite", now or utcnow())
+    return user if user is not None and user.status == "invited" else None
+
+
+def accept_invitation(
+    session: Session, token: str, password: str, *, full_name: str | None = None, now: datetime | None = None
+) -> User:
+    now = now or utcnow()
+    invited = invitation_user(session, token, now=now)
+    if invited is None:
+        raise ValidationFailed("This invitation link is invalid or has expired. Ask for a new invitation.")
+    check_new_password(password, invited.email)
+    user = _consume_token(session, token, "invite", now)
+    if user is None:
+        raise ValidationFailed("This invitation link has already been used.")
+    user.password_hash = hash_password(password)
+    user.status = "active"
+    if full_name and full_name.strip():
+        user.full_name = full_name.strip()
+    session.add(user)
+    return user

@@ -1,0 +1,19 @@
+import reflex as rx
+
+from app.config import get_settings
+
+settings = get_settings()
+settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+config = rx.Config(
+    app_name="app",
+    db_url=settings.database_url,
+    redis_url=settings.redis_url or None,
+    frontend_port=settings.app_port,
+    backend_port=settings.app_port,
+    api_url=settings.public_url,
+    deploy_url=settings.public_url,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)
