@@ -1,6 +1,14 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from app.models.account import Account
+from app.models.billing import (
+    BillingSettings,
+    CreditBalance,
+    LedgerEntry,
+    Payment,
+    PaymentMethod,
+    StripeEvent,
+)
 from app.models.base import SQLModel, public_id, utcnow
 from app.models.job import Job
 from app.models.outbox import OutboxEmail
@@ -9,6 +17,12 @@ from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
 __all__ = [
     "Account",
     "AuthSession",
+    "BillingSettings",
+    "CreditBalance",
+    "LedgerEntry",
+    "Payment",
+    "PaymentMethod",
+    "StripeEvent",
     "Job",
     "OutboxEmail",
     "Role",

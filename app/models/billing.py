@@ -1,0 +1,137 @@
+"""Billing: settings per account, the append-only ledger, payments, saved payment methods,
+and received Stripe events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import public_id, utcnow
+
+
+class BillingSettings(SQLModel, table=True):
+    """One row per account: the settings of the seed-003 billing pages."""
+
+    __tablename__ = "billing_settings"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    billing_email: str = Field(default="", max_length=320)
+    invoice_company_name: str = Field(default="", max_length=200)
+    invoice_address1: str = Field(default="", max_length=200)
+    invoice_address2: str = Field(default="", max_length=200)
+    invoice_city: str = Field(default="", max_length=100)
+    invoice_postal_code: str = Field(default="", max_length=20)
+    invoice_region: str = Field(default="", max_length=100)
+    invoice_country: str = Field(default="", max_length=2)
+    invoice_po_number: str = Field(default="", max_length=100)
+    auto_recharge_enabled: bool = False
+    auto_recharge_threshold_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    auto_recharge_amount_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    spend_management_enabled: bool = False
+    daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    daily_notify_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    webhook_url: str = Field(default="", max_length=500)
+    # Invoice-priced (custom pricing) accounts pay by invoice and have no card settings.
+    invoice_priced: bool = False
+    stripe_customer_id: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditBalance(SQLModel, table=True):
+    """The cached balance: always equal to the sum of the account's ledger entries.
+    Debits update it with one conditional UPDATE in the same transaction as the ledger row."""
+
+    __tablename__ = "credit_balance"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    balance_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # The post-paid credit line ("Overage Protection"): usage may go this far below zero.
+    overage_credit_line_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only. Credits positive, debits negative. Never updated except `invoice_id`,
+    which marks usage as billed."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_entry_account_id_id", "account_id", "id"),
+        Index("ix_ledger_entry_account_source_id", "account_id", "source", "id"),
+        Index("ix_ledger_entry_account_created", "account_id", "created_at"),
+    )
+
+    # SQLite only auto-increments INTEGER primary keys; PostgreSQL gets a BIGINT identity.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    public_id: str = Field(default_factory=lambda: public_id("txn", 14), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # purchase | auto_recharge | usage | invoice_applied | grant | refund | adjustment | plan_change
+    source: str = Field(max_length=32)
+    description: str = Field(default="", max_length=500)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    invoice_id: int | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Payment(SQLModel, table=True):
+    """A top-up or recharge attempt through Stripe and what became of it."""
+
+    __table_args__ = (Index("ix_payment_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("pay"), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # card | crypto | auto_recharge
+    method: str = Field(max_length=16)
+    # pending | requires_action | processing | succeeded | failed | canceled
+    status: str = Field(default="pending", max_length=24)
+    stripe_payment_intent_id: str | None = Field(default=None, unique=True, max_length=64)
+    stripe_checkout_session_id: str | None = Field(default=None, unique=True, max_length=80)
+    stripe_payment_method_id: str = Field(default="", max_length=64)
+    failure_message: str = Field(default="", max_length=500)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PaymentMethod(SQLModel, table=True):
+    """Our copy of a saved Stripe payment method, so pages need not call Stripe to list them."""
+
+    __tablename__ = "payment_method"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    stripe_payment_method_id: str = Field(unique=True, max_length=64)
+    # card | sepa_debit
+    kind: str = Field(default="card", max_length=16)
+    brand: str = Field(default="", max_length=32)
+    last4: str = Field(default="", max_length=4)
+    exp_month: int = 0
+    exp_year: int = 0
+    holder_name: str = Field(default="", max_length=200)
+    bank_code: str = Field(default="", max_length=32)
+    is_default: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StripeEvent(SQLModel, table=True):
+    """Each Stripe webhook event, stored once by its id; replays are ignored."""
+
+    __tablename__ = "stripe_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=80)
+    type: str = Field(max_length=80)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
