@@ -34,6 +34,13 @@ LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 WRONG_CREDENTIALS = "Wrong email or password."
 
 
+def safe_next(path: str) -> str:
+    """Only same-site relative paths may be redirect targets after sign-in."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
 @dataclass(frozen=True)
 class SignInOutcome:
     """Either a handoff code or the error to show. Failed attempts are recorded in the

@@ -1,0 +1,40 @@
+# make run   set up what is missing, migrate, seed demo data, start localstripe and the console
+# make test  set up what is missing (Chromium too) and run every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUN := .tools/npm-global/bin/bun
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup setup-browser unit integration e2e bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(BUN):
+	npm install -g --prefix ./.tools/npm-global --no-fund --no-audit --loglevel=error bun@1.4.5
+
+setup: $(STAMP) $(BUN)
+
+setup-browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: setup
+	$(BIN)/python -m app.cli serve
+
+test: setup setup-browser
+	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider --screenshot only-on-failure --output test-results
+
+bench: setup
+	$(BIN)/python bench/balance_history.py
+
+clean:
+	rm -rf .web .web-e2e .states test-results

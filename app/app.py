@@ -1,0 +1,16 @@
+"""The Reflex app: pages, the HTTP API on the same port, and background work."""
+
+import reflex as rx
+
+import app.pages  # noqa: F401  registers every page
+from app.api import create_api
+from app.config import get_settings
+from app.jobs.worker import run_worker_forever
+
+app = rx.App(
+    stylesheets=["/styles.css"],
+    api_transformer=create_api(),
+)
+
+if get_settings().run_jobs_in_app:
+    app.register_lifespan_task(run_worker_forever)

@@ -1,0 +1,171 @@
+"""The run command: migrate, seed, start localstripe when no Stripe key is set, serve the app.
+
+    python -m app.cli serve      what `make run` does
+    python -m app.cli migrate    apply migrations only
+    python -m app.cli seed       seed demo data into an empty database
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.config import PROJECT_ROOT, ConfigError, get_settings
+
+TOOLS_BIN = PROJECT_ROOT / ".tools" / "npm-global" / "bin"
+QUIET_REFLEX_ENV = {
+    "REFLEX_TELEMETRY_ENABLED": "false",
+    "REFLEX_CHECK_LATEST_VERSION": "false",
+    "NPM_CONFIG_REGISTRY": "https://registry.npmjs.org",
+    "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
+}
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({k: v for k, v in QUIET_REFLEX_ENV.items() if k not in env})
+    env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    cache = PROJECT_ROOT / ".tools" / "cache"
+    env.setdefault("BUN_INSTALL_CACHE_DIR", str(cache / "bun"))
+    env.setdefault("npm_config_cache", str(cache / "npm"))
+    env.setdefault("XDG_CACHE_HOME", str(cache / "xdg"))
+    env.setdefault("REFLEX_DIR", str(PROJECT_ROOT / ".tools" / "reflex"))
+    return env
+
+
+def migrate() -> None:
+    from app.migrations import upgrade_to_head
+
+    upgrade_to_head()
+
+
+def seed() -> bool:
+    from app.db import transaction
+    from app.seed import seed_demo
+
+    with transaction() as session:
+        return seed_demo(session)
+
+
+def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def start_localstripe() -> subprocess.Popen:
+    settings = get_settings()
+    state_file = settings.data_dir / "localstripe.pickle"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
+            "--port",
+            str(settings.localstripe_port),
+            "--state-file",
+            str(state_file),
+        ],
+        env=_child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from app.payments.localstripe import register_webhook, wait_until_up
+
+    wait_until_up(settings.stripe_api_base, timeout=30)
+    register_webhook(settings.stripe_api_base, f"{settings.public_url}/api/webhooks/stripe", settings.stripe_webhook_secret)
+    return process
+
+
+def serve() -> int:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate()
+    seeded = seed()
+    children: list[subprocess.Popen] = []
+    if settings.uses_localstripe:
+        children.append(start_localstripe())
+    web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
+    app = subprocess.Popen(
+        [
+            sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+            "--frontend-port", str(settings.app_port), "--backend-port", str(settings.app_port),
+            "--backend-host", os.environ.get("APP_HOST", "0.0.0.0"),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**_child_env(), "REFLEX_WEB_WORKDIR": web_dir},
+    )
+    children.append(app)
+
+    def stop(*_args) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    try:
+        if not _wait_for(f"http://127.0.0.1:{settings.app_port}/api/health", 300, app):
+            print("Ledgerdesk did not start; see the output above.", file=sys.stderr)
+            stop()
+            return 1
+        _print_banner(seeded)
+        return app.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+def _print_banner(seeded: bool) -> None:
+    settings = get_settings()
+    lines = [
+        "",
+        f"  Ledgerdesk is running at {settings.public_url}",
+        f"  Sign in as owner@example.com, admin@example.com or member@example.com",
+        f"  Password: {'the value of DEMO_PASSWORD' if os.environ.get('DEMO_PASSWORD') else settings.demo_password}",
+    ]
+    if settings.uses_localstripe:
+        lines.append(f"  Stripe: localstripe at {settings.stripe_api_base} (test card 4242 4242 4242 4242)")
+    if seeded:
+        lines.append("  Demo data was seeded into the empty database.")
+    print("\n".join(lines) + "\n", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cli")
+    parser.add_argument("command", choices=["serve", "migrate", "seed"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "migrate":
+            migrate()
+        elif args.command == "seed":
+            print("seeded" if seed() else "database not empty: nothing seeded")
+        else:
+            return serve()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Form building blocks: every field has a visible label tied to its input and its error below."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+
+def field(label: str, control: rx.Component, *, field_id: str, error: rx.Var | str = "", hint: str = "") -> rx.Component:
+    return rx.vstack(
+        rx.el.label(label, html_for=field_id, class_name="ld-label"),
+        control,
+        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")) if hint else rx.fragment(),
+        rx.cond(error != "", rx.text(error, size="2", color_scheme="red", id=f"{field_id}-error", role="alert")),
+        spacing="1",
+        width="100%",
+        align="stretch",
+    )
+
+
+def text_field(
+    label: str,
+    *,
+    field_id: str,
+    name: str | None = None,
+    type: str = "text",
+    error: rx.Var | str = "",
+    hint: str = "",
+    **props,
+) -> rx.Component:
+    return field(
+        label,
+        rx.input(id=field_id, name=name or field_id, type=type, width="100%", **props),
+        field_id=field_id,
+        error=error,
+        hint=hint,
+    )
+
+
+def form_error(message: rx.Var) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
+    )
+
+
+def form_notice(message: rx.Var) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
+    )

@@ -1,0 +1,201 @@
+"""The console shell (header and sidebar) and the one decorator every page is registered with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+
+import reflex as rx
+
+from app.services.permissions import Permission
+from app.state.session import SessionState
+
+SECTIONS = ("Administration", "Billing")
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    label: str
+    route: str
+    permission: Permission
+    section: str | None
+    order: int
+
+
+NAV: list[NavEntry] = []
+
+
+def _allowed(permission: Permission) -> rx.Var:
+    return SessionState.permissions.contains(permission.value)
+
+
+def _nav_link(entry: NavEntry) -> rx.Component:
+    path = SessionState.router.url.path
+    active = (path == entry.route) | (path == entry.route.rstrip("/") + "/")
+    return rx.cond(
+        _allowed(entry.permission),
+        rx.link(
+            entry.label,
+            href=entry.route,
+            class_name="ld-nav-link",
+            data_active=rx.cond(active, "true", "false"),
+            aria_current=rx.cond(active, "page", ""),
+        ),
+    )
+
+
+def sidebar() -> rx.Component:
+    entries = sorted(NAV, key=lambda e: e.order)
+    top = [_nav_link(e) for e in entries if e.section is None]
+    sections = []
+    for name in SECTIONS:
+        members = [e for e in entries if e.section == name]
+        if not members:
+            continue
+        visible = reduce(lambda a, b: a | b, [_allowed(e.permission) for e in members])
+        sections.append(
+            rx.cond(
+                visible,
+                rx.vstack(
+                    rx.heading(name, size="2", class_name="ld-nav-section", as_="h2"),
+                    *[_nav_link(e) for e in members],
+                    spacing="1",
+                    align="stretch",
+                    role="group",
+                    aria_label=name,
+                ),
+            )
+        )
+    return rx.el.nav(
+        rx.vstack(*top, *sections, spacing="4", align="stretch"),
+        class_name="ld-sidebar",
+        aria_label="Console",
+    )
+
+
+def header() -> rx.Component:
+    return rx.el.header(
+        rx.hstack(
+            rx.cond(
+                SessionState.logo_url != "",
+                rx.image(src=SessionState.logo_url, alt="Account logo", class_name="ld-logo"),
+                rx.box(rx.icon("building-2", size=22), class_name="ld-logo ld-logo-empty"),
+            ),
+            rx.vstack(
+                rx.text(SessionState.account_name, weight="bold", id="header-account-name"),
+                rx.text("Account ID ", SessionState.account_public_id, size="1", color_scheme="gray", id="header-account-id"),
+                spacing="0",
+            ),
+            rx.spacer(),
+            rx.badge(SessionState.plan_name, " plan", variant="soft", id="header-plan"),
+            rx.badge(SessionState.role_name, color_scheme="gray", id="header-role"),
+            rx.menu.root(
+                rx.menu.trigger(
+                    rx.button(rx.icon("circle-user", size=16), SessionState.user_name, variant="ghost", id="user-menu")
+                ),
+                rx.menu.content(
+                    rx.menu.item(SessionState.user_email, disabled=True),
+                    rx.menu.separator(),
+                    rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
+                ),
+            ),
+            align="center",
+            spacing="3",
+            width="100%",
+        ),
+        class_name="ld-header",
+    )
+
+
+def no_access() -> rx.Component:
+    return rx.vstack(
+        rx.heading("No access", size="6"),
+        rx.text("Your role does not include this page. Ask an owner or admin of your account if you need it."),
+        rx.link("Go to Info", href="/"),
+        id="no-access",
+        spacing="3",
+    )
+
+
+def _shell(content: rx.Component, permission: Permission) -> rx.Component:
+    return rx.cond(
+        SessionState.signed_in,
+        rx.box(
+            header(),
+            rx.hstack(
+                sidebar(),
+                rx.el.main(
+                    rx.cond(_allowed(permission), content, no_access()),
+                    class_name="ld-main",
+                ),
+                align="start",
+                spacing="0",
+                width="100%",
+            ),
+            class_name="ld-shell",
+        ),
+        rx.center(rx.spinner(size="3"), height="100vh"),
+    )
+
+
+def console_page(
+    *,
+    route: str,
+    title: str,
+    permission: Permission,
+    section: str | None = None,
+    nav_label: str | None = None,
+    order: int = 100,
+    on_load: list | None = None,
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    """Register a console page: its sidebar entry, the signed-in check and the shell."""
+
+    def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        NAV.append(NavEntry(nav_label or title, route, permission, section, order))
+
+        @rx.page(route=route, title=f"{title} · Ledgerdesk", on_load=[SessionState.load_console, *(on_load or [])])
+        def page() -> rx.Component:
+            return _shell(render(), permission)
+
+        page.__name__ = render.__name__
+        return page
+
+    return decorator
+
+
+def page_heading(title: str, subtitle: str = "") -> rx.Component:
+    return rx.vstack(
+        rx.heading(title, size="7", as_="h1"),
+        rx.text(subtitle, color_scheme="gray") if subtitle else rx.fragment(),
+        spacing="1",
+        margin_bottom="1.5em",
+    )
+
+
+def public_page(*, route: str, title: str, on_load: list | None = None):
+    """Pages for signed-out visitors (sign-in, password reset, invitations)."""
+
+    def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        @rx.page(route=route, title=f"{title} · Ledgerdesk", on_load=on_load)
+        def page() -> rx.Component:
+            return rx.center(
+                rx.card(
+                    rx.vstack(
+                        rx.hstack(rx.icon("book-open-check"), rx.heading("Ledgerdesk", size="5"), align="center"),
+                        render(),
+                        spacing="4",
+                        align="stretch",
+                    ),
+                    width="100%",
+                    max_width="420px",
+                    size="4",
+                ),
+                min_height="100vh",
+                padding="1em",
+            )
+
+        page.__name__ = render.__name__
+        return page
+
+    return decorator

@@ -1,0 +1,31 @@
+"""Runs due jobs: inside the app process by default, or on its own with `python -m app.jobs.worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.db import get_engine
+from app.jobs import handlers  # noqa: F401  registers every job handler
+from app.jobs.queue import run_due_jobs
+
+log = logging.getLogger("ledgerdesk.jobs")
+POLL_SECONDS = 1.0
+
+
+async def run_worker_forever() -> None:
+    engine = get_engine()
+    log.info("job worker started")
+    while True:
+        try:
+            ran = await asyncio.to_thread(run_due_jobs, engine)
+        except Exception:  # the database may be restarting: keep polling
+            log.exception("job worker poll failed")
+            ran = 0
+        if ran == 0:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker_forever())

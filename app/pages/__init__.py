@@ -1,0 +1,5 @@
+"""Every page module, imported once so its @console_page/@public_page registration runs."""
+
+from app.pages import account_recovery, company, info, invitation, sign_in
+
+__all__ = ["account_recovery", "company", "info", "invitation", "sign_in"]

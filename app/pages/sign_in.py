@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import reflex as rx
+
+from app.components.forms import form_error, form_notice, text_field
+from app.components.layout import public_page
+from app.db import transaction
+from app.services import auth
+from app.state.session import current_actor
+from app.services.errors import DomainError
+
+
+class SignInState(rx.State):
+    error: str = ""
+    notice: str = ""
+    submitting: bool = False
+
+    @rx.event
+    def load(self):
+        self.error = ""
+        params = self.router.url.query_parameters
+        self.notice = "That sign-in link expired. Please sign in again." if params.get("expired") else ""
+        try:
+            current_actor(self)
+        except DomainError:
+            return None
+        return rx.redirect("/")
+
+    @rx.event
+    def submit(self, form_data: dict):
+        self.submitting = True
+        self.error = ""
+        yield
+        with transaction() as session:
+            outcome = auth.sign_in(
+                session,
+                str(form_data.get("email", "")),
+                str(form_data.get("password", "")),
+                ip_address=self.router.session.client_ip,
+            )
+        self.submitting = False
+        if outcome.error:
+            self.error = outcome.error
+            return
+        target = auth.safe_next(self.router.url.query_parameters.get("next", "/"))
+        url = f"/auth/session?code={quote(outcome.handoff_code)}&next={quote(target)}"
+        yield rx.call_script(f"window.location.href = {json.dumps(url)}")
+
+
+@public_page(route="/sign-in", title="Sign in", on_load=[SignInState.load])
+def sign_in_page() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Sign in", size="6", as_="h1"),
+            form_notice(SignInState.notice),
+            form_error(SignInState.error),
+            text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
+            text_field("Password", field_id="password", type="password", auto_complete="current-password", required=True),
+            rx.button("Sign in", type="submit", loading=SignInState.submitting, width="100%", id="sign-in-submit"),
+            rx.link("Forgot your password?", href="/forgot-password", size="2"),
+            spacing="3",
+            align="stretch",
+        ),
+        on_submit=SignInState.submit,
+    )

@@ -1,0 +1,76 @@
+"""The signed-in user as the browser sees them, and the server-side check every handler uses."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+import reflex as rx
+
+from app.db import transaction
+from app.models import Account
+from app.services import auth
+from app.services.errors import NotAuthenticated
+from app.services.permissions import Actor, Permission, require
+from app.services.plans import get_plan
+
+
+def session_token(state: rx.State) -> str:
+    """The session token from the HttpOnly cookie sent with the websocket handshake."""
+    cookie = SimpleCookie()
+    try:
+        cookie.load(state.router.headers.cookie or "")
+    except Exception:  # a malformed Cookie header means "not signed in"
+        return ""
+    morsel = cookie.get(auth.SESSION_COOKIE)
+    return morsel.value if morsel else ""
+
+
+def current_actor(state: rx.State, permission: Permission | None = None) -> Actor:
+    """Load the actor fresh from the database and check the permission; raises DomainError.
+    Called at the start of every event handler that reads or changes account data."""
+    with transaction() as session:
+        actor = auth.actor_for_session_token(session, session_token(state))
+    if actor is None:
+        raise NotAuthenticated("Your session has ended. Please sign in again.")
+    return require(actor, permission) if permission is not None else actor
+
+
+class SessionState(rx.State):
+    signed_in: bool = False
+    user_name: str = ""
+    user_email: str = ""
+    role_name: str = ""
+    account_name: str = ""
+    account_public_id: str = ""
+    plan_name: str = ""
+    logo_url: str = ""
+    permissions: list[str] = []
+
+    @rx.event
+    def load_console(self):
+        """on_load of every console page: refresh who is signed in, or send them to sign in."""
+        try:
+            actor = current_actor(self)
+        except NotAuthenticated:
+            self.signed_in = False
+            return rx.redirect(f"/sign-in?next={self.router.url.path or '/'}")
+        with transaction() as session:
+            account = session.get(Account, actor.account_id)
+            self.account_name = account.name
+            self.account_public_id = account.public_id
+            self.plan_name = get_plan(account.plan_code).name
+            self.logo_url = f"/_upload/{account.logo_path}" if account.logo_path else ""
+        self.user_name = actor.full_name or actor.email
+        self.user_email = actor.email
+        self.role_name = actor.role_name
+        self.permissions = sorted(p.value for p in actor.permissions)
+        self.signed_in = True
+
+    @rx.event
+    def sign_out(self):
+        with transaction() as session:
+            auth.sign_out(session, session_token(self))
+        self.signed_in = False
+        self.permissions = []
+        # The cookie is HttpOnly: only an HTTP response can clear it.
+        return rx.call_script("window.location.href = '/auth/sign-out'")

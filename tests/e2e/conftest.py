@@ -1,0 +1,141 @@
+"""End-to-end harness: the console started exactly as `make run` starts it (python -m app.cli
+serve), on free ports with its own data directory, driven by Playwright in Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_PASSWORD = "e2e-demo-password"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.exit("No Chromium found: `make test` installs Debian's chromium package.", returncode=1)
+
+
+class LiveApp:
+    def __init__(self, url: str, data_dir: Path, env: dict[str, str]):
+        self.url = url
+        self.data_dir = data_dir
+        self.env = env
+
+    def run_python(self, code: str) -> str:
+        """Run code against the app's own database (to read the outbox, make an invitation)."""
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+        )
+        if result.returncode != 0:
+            raise AssertionError(result.stderr)
+        return result.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def live_app() -> Iterator[LiveApp]:
+    app_port, stripe_port = _free_port(), _free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="ledgerdesk-e2e-"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SMTP_", "DATABASE_URL", "REDIS_URL"))},
+        "APP_PORT": str(app_port),
+        "LOCALSTRIPE_PORT": str(stripe_port),
+        "PUBLIC_URL": f"http://localhost:{app_port}",
+        "LEDGERDESK_DATA_DIR": str(data_dir),
+        "DEMO_PASSWORD": DEMO_PASSWORD,
+        "PASSWORD_HASH_MEMORY_KIB": "8192",
+        "REFLEX_WEB_WORKDIR": ".web-e2e",
+        "APP_HOST": "127.0.0.1",
+    }
+    log = open(data_dir / "app.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://localhost:{app_port}"
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{url}/sign-in", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.poll()
+    if process.returncode is not None or time.monotonic() >= deadline:
+        os.killpg(process.pid, signal.SIGTERM)
+        pytest.exit(f"The app did not start:\n{(data_dir / 'app.log').read_text()[-4000:]}", returncode=1)
+    yield LiveApp(url, data_dir, env)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(live_app: LiveApp) -> str:
+    return live_app.url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": _chromium(),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_page_errors(page: Page):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)
+    yield
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD, *, next_path: str = "/") -> None:
+    page.goto(f"/sign-in?next={next_path}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#header-account-name")).to_be_visible()

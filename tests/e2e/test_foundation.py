@@ -1,0 +1,124 @@
+"""Sign-in, roles and the console layout, in a real browser against the running app."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+
+SIDEBAR = "nav[aria-label='Console']"
+
+
+def test_owner_signs_in_and_sees_administration_and_billing(page: Page):
+    sign_in(page, "owner@example.com")
+    expect(page.locator("#header-account-name")).to_have_text("Northwind Analytics")
+    expect(page.locator("#header-role")).to_have_text("Owner")
+    expect(page.locator("#header-plan")).to_contain_text("Pro")
+    expect(page.locator("#header-account-id")).to_contain_text(re.compile(r"acct_[0-9A-Z]{10}"))
+    sidebar = page.locator(SIDEBAR)
+    expect(sidebar.get_by_role("group", name="Administration")).to_be_visible()
+    expect(sidebar.get_by_role("group", name="Billing")).to_be_visible()
+    page.locator(SIDEBAR).get_by_role("link", name="Company").click()
+    expect(page.get_by_role("heading", name="Company information")).to_be_visible()
+
+
+def test_member_sees_only_info_and_is_refused_on_a_direct_url(page: Page):
+    sign_in(page, "member@example.com")
+    expect(page.locator("#header-role")).to_have_text("Member")
+    sidebar = page.locator(SIDEBAR)
+    expect(sidebar.get_by_role("link", name="Info")).to_be_visible()
+    expect(sidebar.get_by_role("group", name="Administration")).to_have_count(0)
+    expect(sidebar.get_by_role("group", name="Billing")).to_have_count(0)
+    page.goto("/company")
+    expect(page.locator("#no-access")).to_be_visible()
+    expect(page.get_by_text("Northwind Analytics", exact=True).last).to_be_visible()
+    expect(page.get_by_text("Default timezone")).to_have_count(0)
+
+
+def test_wrong_password_shows_an_error(page: Page):
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(page: Page):
+    page.goto("/company")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=/company"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_sign_out_ends_the_session(page: Page, live_app: LiveApp):
+    sign_in(page, "admin@example.com")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "ld_session")
+    assert cookie["httpOnly"]
+    page.locator("#user-menu").click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+    # The old token is dead on the server, not merely forgotten by the browser.
+    page.context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
+    page.goto("/company")
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+
+
+def test_password_reset_by_emailed_link(page: Page, live_app: LiveApp):
+    page.goto("/forgot-password")
+    page.get_by_label("Email").fill("admin@example.com")
+    page.get_by_role("button", name="Send reset link").click()
+    expect(page.get_by_role("status")).to_contain_text("If a user with that email exists")
+    link = live_app.run_python(
+        "from sqlmodel import select\n"
+        "from app.db import transaction\n"
+        "from app.models import OutboxEmail\n"
+        "with transaction() as s:\n"
+        "    m = s.exec(select(OutboxEmail).where(OutboxEmail.to_address=='admin@example.com')"
+        ".order_by(OutboxEmail.id.desc())).first()\n"
+        "    print(next(l for l in m.body_text.splitlines() if 'reset-password' in l))"
+    )
+    page.goto(link)
+    page.get_by_label("New password").fill("short")
+    page.get_by_label("Repeat the new password").fill("short")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.locator("#password-error")).to_have_text("Use at least 10 characters.")
+    page.get_by_label("New password").fill("admin-new-passphrase")
+    page.get_by_label("Repeat the new password").fill("admin-new-passphrase")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+    sign_in(page, "admin@example.com", "admin-new-passphrase")
+    # Put the demo password back for the other tests.
+    live_app.run_python(
+        "from sqlmodel import select\n"
+        "from app.db import transaction\n"
+        "from app.models import User\n"
+        "from app.services.passwords import hash_password\n"
+        "with transaction() as s:\n"
+        "    u = s.exec(select(User).where(User.email=='admin@example.com')).one()\n"
+        f"    u.password_hash = hash_password({DEMO_PASSWORD!r}); s.add(u)"
+    )
+
+
+def test_invited_user_sets_a_password_then_signs_in(page: Page, live_app: LiveApp):
+    link = live_app.run_python(
+        "from sqlmodel import select\n"
+        "from app.db import transaction\n"
+        "from app.models import Account\n"
+        "from app.services.accounts import builtin_role, create_user\n"
+        "from app.services.auth import issue_invitation\n"
+        "with transaction() as s:\n"
+        "    a = s.exec(select(Account)).first()\n"
+        "    u = create_user(s, account=a, email='invitee@example.com', full_name='In Vitee',"
+        " role=builtin_role(s, 'member'), password=None, status='invited')\n"
+        f"    print(issue_invitation(s, u, base_url={live_app.url!r}))"
+    )
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Join Northwind Analytics")).to_be_visible()
+    page.get_by_label("Password", exact=True).fill("invitee-passphrase")
+    page.get_by_label("Repeat the password").fill("invitee-passphrase")
+    page.get_by_role("button", name="Set password and join").click()
+    expect(page.get_by_role("heading", name="Welcome aboard")).to_be_visible()
+    sign_in(page, "invitee@example.com", "invitee-passphrase")
+    expect(page.locator("#header-role")).to_have_text("Member")
