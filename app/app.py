@@ -4,11 +4,13 @@ import reflex as rx
 
 import app.pages  # noqa: F401  registers every page
 from app.api import create_api
+from app.components.card_form import stripe_head_scripts
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
 
 app = rx.App(
     stylesheets=["/styles.css"],
+    head_components=stripe_head_scripts(),
     api_transformer=create_api(),
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+pytest_plugins = ["tests.stripe_fixtures"]
+
 import os
 import tempfile
 import uuid

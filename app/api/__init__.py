@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api import auth_routes, health
+from app.api import auth_routes, health, stripe_webhook
 from app.services.errors import DomainError
 
 
@@ -19,6 +19,7 @@ def create_api() -> FastAPI:
     )
     api.include_router(auth_routes.router)
     api.include_router(health.router)
+    api.include_router(stripe_webhook.router)
 
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

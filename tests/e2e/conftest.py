@@ -82,7 +82,7 @@ def live_app() -> Iterator[LiveApp]:
         if process.poll() is not None:
             break
         try:
-            if httpx.get(f"{url}/sign-in", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{app_port}/api/health", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass

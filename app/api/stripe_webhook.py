@@ -1,0 +1,37 @@
+"""The Stripe webhook receiver. Nothing is stored unless the signature verifies; a verified
+event is recorded and applied in one transaction, and a replay is acknowledged without effect."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+
+from app.db import get_engine, transaction
+from app.payments.gateway import InvalidWebhook, verify_webhook
+from app.services.stripe_events import record_and_handle
+
+router = APIRouter(include_in_schema=False)
+
+
+def webhook_engine() -> Engine:
+    """A dependency, so tests can point the receiver at their database."""
+    return get_engine()
+
+
+def _record(engine: Engine, event: dict) -> None:
+    with transaction(engine) as session:
+        record_and_handle(session, event)
+
+
+@router.post("/api/webhooks/stripe")
+async def stripe_webhook(request: Request, engine: Engine = Depends(webhook_engine)) -> JSONResponse:
+    payload = await request.body()
+    try:
+        event = verify_webhook(payload, request.headers.get("stripe-signature", ""))
+    except InvalidWebhook as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=400)
+    # Database work is blocking; a failure answers 500 and Stripe delivers the event again.
+    await run_in_threadpool(_record, engine, event)
+    return JSONResponse({"received": True})

@@ -1,0 +1,282 @@
+"""The Stripe gateway: the only module that imports `stripe`. The same calls talk to real Stripe
+or to localstripe (settings.stripe_api_base). Services get plain dataclasses and our own errors,
+never Stripe types. Every call that can move money carries an idempotency key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.models import Account, PaymentMethod
+from app.services.errors import DomainError
+from app.services.overview import billing_settings
+
+stripe.enable_telemetry = False
+
+
+class PaymentProviderError(DomainError):
+    """Stripe could not be reached or refused the request for a reason that is not the card's."""
+
+    status_code = 502
+    code = "payment_provider_error"
+
+
+class CardDeclined(PaymentProviderError):
+    """The card was refused; `message` is the card's decline message, fit to show the payer."""
+
+    status_code = 402
+    code = "card_declined"
+
+    def __init__(self, message: str, *, payment_intent_id: str = ""):
+        super().__init__(message)
+        self.payment_intent_id = payment_intent_id
+
+
+class InvalidWebhook(DomainError):
+    code = "invalid_signature"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What we need of a PaymentIntent."""
+
+    id: str
+    status: str
+    amount_cents: int
+    client_secret: str = ""
+    failure_message: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    holder_name: str
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+@lru_cache(maxsize=4)
+def _build_client(secret_key: str, api_base: str) -> stripe.StripeClient:
+    # Fail fast: a page waits on these calls. Retries reuse the idempotency key, so they are safe.
+    http_client = stripe.RequestsClient(timeout=(5, 30))
+    if api_base:
+        return stripe.StripeClient(
+            secret_key, base_addresses={"api": api_base}, max_network_retries=1, http_client=http_client
+        )
+    return stripe.StripeClient(secret_key, max_network_retries=2, http_client=http_client)
+
+
+def client() -> stripe.StripeClient:
+    settings = get_settings()
+    return _build_client(settings.stripe_secret_key, settings.stripe_api_base)
+
+
+def _call(method: Callable[..., Any], params: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    """Run one Stripe call and hand back a plain dict; Stripe errors become ours."""
+    options = {"idempotency_key": idempotency_key} if idempotency_key else None
+    try:
+        return method(params=params, options=options).to_dict()
+    except stripe.CardError as exc:
+        error = (exc.json_body or {}).get("error", {})
+        intent = error.get("payment_intent") or {}
+        raise CardDeclined(
+            exc.user_message or "Your card was declined.", payment_intent_id=intent.get("id", "")
+        ) from exc
+    except stripe.StripeError as exc:
+        raise PaymentProviderError(exc.user_message or "The payment provider refused the request.") from exc
+
+
+def ensure_customer(session: Session, account: Account) -> str:
+    """The account's Stripe customer id, creating the customer on first use."""
+    settings_row = billing_settings(session, account.id)
+    if settings_row.stripe_customer_id:
+        return settings_row.stripe_customer_id
+    customer = _call(
+        client().v1.customers.create,
+        {"name": account.name, "metadata": {"account_id": str(account.id), "account": account.public_id}},
+        idempotency_key=f"customer:{account.public_id}",
+    )
+    settings_row.stripe_customer_id = customer["id"]
+    session.add(settings_row)
+    session.flush()
+    return customer["id"]
+
+
+def create_setup_intent(customer_id: str) -> str:
+    """A SetupIntent for the Card Element's confirmCardSetup; returns its client secret."""
+    intent = _call(
+        client().v1.setup_intents.create,
+        {"customer": customer_id, "usage": "off_session", "payment_method_types": ["card"]},
+    )
+    return intent["client_secret"]
+
+
+def attach_payment_method(customer_id: str, payment_method_id: str) -> Card:
+    """Attach a card to the customer. Needed after confirmCardSetup on localstripe (which does
+    not attach); on real Stripe the card is already attached and attaching again is harmless."""
+    method = _call(
+        partial(client().v1.payment_methods.attach, payment_method_id),
+        {"customer": customer_id},
+    )
+    return _card(method)
+
+
+def detach_payment_method(payment_method_id: str) -> None:
+    _call(partial(client().v1.payment_methods.detach, payment_method_id), {})
+
+
+def set_default_payment_method(customer_id: str, payment_method_id: str) -> None:
+    """The default card is the customer's invoice_settings.default_payment_method."""
+    _call(
+        partial(client().v1.customers.update, customer_id),
+        {"invoice_settings": {"default_payment_method": payment_method_id}},
+    )
+
+
+def list_cards(customer_id: str) -> tuple[list[Card], str]:
+    """The customer's cards and the id of the default one ("" when none)."""
+    customer = _call(partial(client().v1.customers.retrieve, customer_id), {})
+    default = (customer.get("invoice_settings") or {}).get("default_payment_method") or ""
+    if isinstance(default, dict):
+        default = default["id"]
+    listing = _call(client().v1.payment_methods.list, {"customer": customer_id, "type": "card", "limit": 100})
+    return [_card(m) for m in listing["data"]], default
+
+
+def sync_payment_methods(session: Session, account_id: int) -> list[PaymentMethod]:
+    """Make our PaymentMethod rows mirror the customer's cards in Stripe, default flag included."""
+    customer_id = billing_settings(session, account_id).stripe_customer_id
+    cards, default = list_cards(customer_id) if customer_id else ([], "")
+    rows = {
+        row.stripe_payment_method_id: row
+        for row in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == account_id))
+    }
+    for stale in set(rows) - {card.id for card in cards}:
+        session.delete(rows.pop(stale))
+    for card in cards:
+        row = rows.get(card.id) or PaymentMethod(account_id=account_id, stripe_payment_method_id=card.id)
+        row.kind, row.brand, row.last4 = "card", card.brand, card.last4
+        row.exp_month, row.exp_year, row.holder_name = card.exp_month, card.exp_year, card.holder_name
+        row.is_default = card.id == default
+        session.add(row)
+        rows[card.id] = row
+    session.flush()
+    return list(rows.values())
+
+
+def create_payment_intent(
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    amount_cents: int,
+    idempotency_key: str,
+    off_session: bool,
+    metadata: dict[str, str],
+) -> Intent:
+    """Create and confirm in one call: localstripe answers 500 to a later confirm with a
+    payment_method. payment_method_types=["card"] means no return_url is needed on real Stripe.
+    A declined card raises CardDeclined; a card that needs 3-D Secure comes back requires_action
+    (on-session) or is declined with authentication_required (off-session)."""
+    intent = _call(
+        client().v1.payment_intents.create,
+        {
+            "amount": amount_cents,
+            "currency": "usd",
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "off_session": off_session,
+            "metadata": metadata,
+        },
+        idempotency_key=idempotency_key,
+    )
+    return _intent(intent)
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> Intent:
+    return _intent(_call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}))
+
+
+def create_crypto_checkout_session(
+    *,
+    customer_id: str,
+    amount_cents: int,
+    success_url: str,
+    cancel_url: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> CheckoutSession:
+    """A hosted Checkout page that only offers Stripe's crypto payment method (settled in USD).
+    Replaying the idempotency key returns the same session, hence the same URL."""
+    checkout = _call(
+        client().v1.checkout.sessions.create,
+        {
+            "mode": "payment",
+            "payment_method_types": ["crypto"],
+            "customer": customer_id,
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": amount_cents,
+                        "product_data": {"name": "Usage credits"},
+                    },
+                }
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+        },
+        idempotency_key=idempotency_key,
+    )
+    return CheckoutSession(id=checkout["id"], url=checkout["url"])
+
+
+def verify_webhook(payload: bytes, sig_header: str) -> dict[str, Any]:
+    """The event, once its Stripe-Signature proves it came from Stripe within the tolerance."""
+    try:
+        event = stripe.Webhook.construct_event(payload, sig_header, get_settings().stripe_webhook_secret)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise InvalidWebhook("Invalid Stripe signature.") from exc
+    return event.to_dict()
+
+
+def _card(method: dict[str, Any]) -> Card:
+    card = method.get("card") or {}
+    return Card(
+        id=method["id"],
+        brand=card.get("brand", ""),
+        last4=card.get("last4", ""),
+        exp_month=card.get("exp_month", 0),
+        exp_year=card.get("exp_year", 0),
+        holder_name=(method.get("billing_details") or {}).get("name") or "",
+    )
+
+
+def _intent(intent: dict[str, Any]) -> Intent:
+    error = intent.get("last_payment_error") or {}
+    return Intent(
+        id=intent["id"],
+        status=intent["status"],
+        amount_cents=intent["amount"],
+        client_secret=intent.get("client_secret") or "",
+        failure_message=error.get("message") or "",
+        metadata=dict(intent.get("metadata") or {}),
+    )

@@ -1,0 +1,96 @@
+"""Balance History: the ledger newest first, by keyset pages so that a deep page costs what the
+first one does (ix_ledger_entry_account_id_id, ix_ledger_entry_account_source_id), and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.models import LedgerEntry
+from app.services.errors import ValidationFailed
+from app.services.ledger import SOURCES
+from app.services.money import plain_dollars
+
+MAX_PAGE_SIZE = 200
+CSV_HEADER = ("Id", "Description", "Created Time", "Amount USD")
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[LedgerEntry]
+    # Pass as after_id for the next page; None on the last page.
+    next_after_id: int | None
+
+
+def page(
+    session: Session,
+    account_id: int,
+    *,
+    after_id: int | None = None,
+    limit: int = 25,
+    sources: Collection[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> Page:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
+    query = _filtered(account_id, sources, date_from, date_to)
+    if after_id is not None:
+        query = query.where(LedgerEntry.id < after_id)
+    rows = list(session.exec(query.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows=rows, next_after_id=rows[-1].id if more else None)
+
+
+def export_csv(
+    session: Session,
+    account_id: int,
+    *,
+    sources: Collection[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> str:
+    """All matching rows, newest first, read in batches so a long history is never loaded at once."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    query = _filtered(account_id, sources, date_from, date_to).execution_options(yield_per=1000)
+    for entry in session.exec(query):
+        writer.writerow(
+            (
+                entry.public_id,
+                entry.description,
+                entry.created_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                plain_dollars(entry.amount_cents),
+            )
+        )
+    return out.getvalue()
+
+
+def _filtered(
+    account_id: int, sources: Collection[str] | None, date_from: date | None, date_to: date | None
+) -> SelectOfScalar[LedgerEntry]:
+    """Newest first; the date range is inclusive and in UTC days.
+
+    `account_id BETWEEN a AND a` rather than `= a`: with an equality PostgreSQL treats the account
+    as a constant and may walk the primary key backwards, filtering, which for a big account
+    behind a busy newer one reads every newer row before the first page (23 ms at 250,000 rows,
+    see bench/). The range keeps `ORDER BY account_id, id`, which only the account indexes give."""
+    query = select(LedgerEntry).where(LedgerEntry.account_id.between(account_id, account_id))
+    if sources:
+        unknown = set(sources) - SOURCES
+        if unknown:
+            raise ValidationFailed(f"Unknown kind: {', '.join(sorted(unknown))}.")
+        query = query.where(LedgerEntry.source.in_(sorted(sources)))
+    if date_from is not None:
+        query = query.where(LedgerEntry.created_at >= datetime.combine(date_from, time(), tzinfo=UTC))
+    if date_to is not None:
+        query = query.where(LedgerEntry.created_at < datetime.combine(date_to + timedelta(days=1), time(), tzinfo=UTC))
+    return query.order_by(LedgerEntry.account_id.desc(), LedgerEntry.id.desc())

@@ -1,0 +1,110 @@
+"""Stripe webhook events: each stored once by its id, then applied. Crediting is keyed by the
+PaymentIntent or Checkout Session id, so an event that repeats what the request already saw
+moves no money. Callers commit (one transaction per event)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.models import Payment, StripeEvent, utcnow
+from app.services import topups
+
+log = logging.getLogger("ledgerdesk.stripe_events")
+
+Handler = Callable[[Session, dict[str, Any]], None]
+
+
+def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
+    """Store and apply a verified event. False for an event id seen before: nothing changes."""
+    row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
+    if session.exec(select(StripeEvent.id).where(StripeEvent.event_id == row.event_id)).first() is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # The same event, committed meanwhile by a concurrent delivery.
+        return False
+    handler = _HANDLERS.get(row.type)
+    if handler is not None:
+        handler(session, event["data"]["object"])
+    row.processed_at = utcnow()
+    session.add(row)
+    session.flush()
+    return True
+
+
+def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str], methods: set[str]) -> Payment | None:
+    """Our Payment for a Stripe object: by its id, else by the payment_id we put in its metadata
+    (a payment whose request lost Stripe's answer)."""
+    payment = session.exec(select(Payment).where(column == stripe_id)).first()
+    if payment is None and metadata.get("payment_id"):
+        payment = session.exec(select(Payment).where(Payment.public_id == metadata["payment_id"])).first()
+        if payment is not None and str(payment.account_id) != metadata.get("account_id"):
+            payment = None
+    if payment is None or payment.method not in methods:
+        log.warning("stripe event for %s matches no payment of ours", stripe_id)
+        return None
+    return payment
+
+
+def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
+    payment = _payment(
+        session, Payment.stripe_payment_intent_id, intent["id"], intent.get("metadata") or {}, {"card", "auto_recharge"}
+    )
+    if payment is not None and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = intent["id"]
+    return payment
+
+
+def _payment_intent_succeeded(session: Session, intent: dict[str, Any]) -> None:
+    if (payment := _intent_payment(session, intent)) is not None:
+        topups.apply_intent(session, payment, "succeeded")
+
+
+def _payment_intent_failed(session: Session, intent: dict[str, Any]) -> None:
+    if (payment := _intent_payment(session, intent)) is not None:
+        message = (intent.get("last_payment_error") or {}).get("message") or ""
+        topups.apply_intent(session, payment, "failed", message)
+
+
+def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | None:
+    payment = _payment(
+        session, Payment.stripe_checkout_session_id, checkout["id"], checkout.get("metadata") or {}, {"crypto"}
+    )
+    if payment is not None and not payment.stripe_checkout_session_id:
+        payment.stripe_checkout_session_id = checkout["id"]
+    return payment
+
+
+def _checkout_completed(session: Session, checkout: dict[str, Any]) -> None:
+    """Crypto may settle later: then "completed" comes unpaid and async_payment_succeeded follows."""
+    if checkout.get("payment_status") == "paid" and (payment := _checkout_payment(session, checkout)) is not None:
+        topups.apply_checkout_paid(session, payment)
+
+
+def _checkout_failed(session: Session, checkout: dict[str, Any]) -> None:
+    if (payment := _checkout_payment(session, checkout)) is not None and payment.status != "succeeded":
+        topups.mark_failed(session, payment, "The crypto payment did not complete.")
+
+
+def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> None:
+    """No money moves. The page that confirmed the card attaches it and syncs our copy
+    (gateway.attach_payment_method, gateway.sync_payment_methods); a card saved elsewhere, such
+    as in the Stripe Dashboard, would be synced from here."""
+
+
+_HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "checkout.session.async_payment_failed": _checkout_failed,
+    "setup_intent.succeeded": _setup_intent_succeeded,
+}

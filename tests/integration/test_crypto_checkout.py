@@ -1,0 +1,104 @@
+"""Crypto top-ups through Stripe Checkout. localstripe has no Checkout Sessions, so a tiny local
+stand-in for the Stripe API records what we send and answers like Stripe."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import pytest
+from sqlmodel import select
+
+from app.models import LedgerEntry, Payment
+from app.services import ledger, topups
+from app.services.errors import ValidationFailed
+from tests.stripe_fixtures import event, owner_and_account, point_stripe_at, post_event
+
+
+class FakeStripe(BaseHTTPRequestHandler):
+    requests: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    def do_POST(self):
+        form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+        self.requests.append((self.path, form, dict(self.headers)))
+        key = self.headers.get("Idempotency-Key", "")
+        if self.path == "/v1/customers":
+            body = {"id": "cus_fake", "object": "customer", "name": form.get("name")}
+        elif self.path == "/v1/checkout/sessions":
+            # Like Stripe: the same idempotency key answers the same session.
+            session_id = f"cs_test_{abs(hash(key)) % 10**8}"
+            body = {"id": session_id, "object": "checkout.session", "url": f"https://checkout.stripe.com/c/pay/{session_id}"}
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch):
+    FakeStripe.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripe)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    point_stripe_at(monkeypatch, f"http://127.0.0.1:{server.server_port}")
+    yield FakeStripe.requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session, fake_stripe, webhook_client):
+    actor, account = owner_and_account(session)
+
+    checkout = topups.start_crypto_topup(session, actor, amount_text="120.50", request_key="req-c")
+    session.commit()
+    [(path, form, headers)] = [r for r in fake_stripe if r[0] == "/v1/checkout/sessions"]
+    payment = session.exec(select(Payment)).one()
+    assert checkout.url == f"https://checkout.stripe.com/c/pay/{payment.stripe_checkout_session_id}"
+    assert checkout.payment_id == payment.public_id and payment.method == "crypto" and payment.amount_cents == 12050
+    assert form["payment_method_types[0]"] == "crypto" and "payment_method_types[1]" not in form
+    assert form["mode"] == "payment" and form["customer"] == "cus_fake"
+    assert form["line_items[0][price_data][unit_amount]"] == "12050"
+    assert form["line_items[0][price_data][currency]"] == "usd"
+    assert form["line_items[0][quantity]"] == "1"
+    assert form["metadata[payment_id]"] == payment.public_id
+    assert form["metadata[account_id]"] == str(account.id)
+    assert form["success_url"].endswith("/billing/add-usage-credits?crypto=success")
+    assert headers["Idempotency-Key"] == f"crypto:{payment.public_id}"
+
+    again = topups.start_crypto_topup(session, actor, amount_text="120.50", request_key="req-c")
+    assert again == checkout and len(session.exec(select(Payment)).all()) == 1
+    session.commit()  # the webhook below writes in its own transaction
+
+    completed = {
+        "id": payment.stripe_checkout_session_id,
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "amount_total": 12050,
+        "currency": "usd",
+        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+    }
+    for event_id in ("evt_c1", "evt_c1", "evt_c2"):
+        assert post_event(webhook_client, event("checkout.session.completed", completed, event_id)).status_code == 200
+    session.expire_all()
+    [entry] = session.exec(select(LedgerEntry)).all()
+    assert (entry.account_id, entry.amount_cents, entry.source) == (account.id, 12050, "purchase")
+    assert entry.description == f"Stripe Checkout Session {payment.stripe_checkout_session_id} via Add Usage Credits (crypto)"
+    assert ledger.balance_of(session, account.id) == 12050
+    assert session.get(Payment, payment.id).status == "succeeded"
+
+
+def test_crypto_amounts_are_checked_before_stripe_is_called(session, fake_stripe):
+    actor, _ = owner_and_account(session)
+    with pytest.raises(ValidationFailed) as refused:
+        topups.start_crypto_topup(session, actor, amount_text="5000.01", request_key="req-d")
+    assert refused.value.field == "amount" and fake_stripe == []

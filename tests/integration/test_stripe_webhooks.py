@@ -1,0 +1,166 @@
+"""The Stripe webhook receiver: signed events move money once; forged or stale ones store nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from app.models import LedgerEntry, Payment, StripeEvent
+from app.services import ledger, topups
+from tests.stripe_fixtures import event, owner_and_account, post_event, save_card, signature
+
+
+def _pending_card_payment(session: Session, account_id: int, pi_id: str = "pi_test_3ds", method: str = "card") -> Payment:
+    payment = Payment(
+        account_id=account_id,
+        amount_cents=2500,
+        method=method,
+        status="requires_action",
+        stripe_payment_intent_id=pi_id,
+        idempotency_key=f"{method}:{account_id}:{pi_id}",
+    )
+    session.add(payment)
+    session.commit()
+    return payment
+
+
+def _intent(pi_id: str, status: str = "succeeded", **extra) -> dict:
+    return {"id": pi_id, "object": "payment_intent", "amount": 2500, "currency": "usd", "status": status, "metadata": {}, **extra}
+
+
+def _entries(session: Session, account_id: int) -> list[LedgerEntry]:
+    session.expire_all()
+    return session.exec(select(LedgerEntry).where(LedgerEntry.account_id == account_id)).all()
+
+
+def test_a_signed_payment_intent_succeeded_credits_once_and_a_replay_changes_nothing(
+    session, webhook_secret, webhook_client
+):
+    _, account = owner_and_account(session)
+    payment = _pending_card_payment(session, account.id)
+    payload = event("payment_intent.succeeded", _intent("pi_test_3ds"), "evt_1")
+
+    first = post_event(webhook_client, payload)
+    assert first.status_code == 200 and first.json() == {"received": True}
+    replay = post_event(webhook_client, payload)
+    assert replay.status_code == 200 and replay.json() == {"received": True}
+
+    [entry] = _entries(session, account.id)
+    assert (entry.amount_cents, entry.source, entry.idempotency_key) == (2500, "purchase", "stripe:pi:pi_test_3ds")
+    assert entry.description == "Stripe Payment Intent pi_test_3ds via Add Usage Credits"
+    assert ledger.balance_of(session, account.id) == 2500
+    session.refresh(payment)
+    assert payment.status == "succeeded" and payment.ledger_entry_id == entry.id
+    [stored] = session.exec(select(StripeEvent)).all()
+    assert stored.event_id == "evt_1" and stored.processed_at is not None
+
+
+def test_another_event_for_the_same_intent_credits_nothing_more(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    _pending_card_payment(session, account.id)
+    for event_id in ("evt_a", "evt_b"):
+        assert post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_test_3ds"), event_id)).status_code == 200
+    assert len(_entries(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
+    assert len(session.exec(select(StripeEvent)).all()) == 2
+
+
+def test_an_auto_recharge_payment_is_credited_as_auto_recharge(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    _pending_card_payment(session, account.id, "pi_recharge", method="auto_recharge")
+    post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_recharge")))
+    [entry] = _entries(session, account.id)
+    assert entry.source == "auto_recharge"
+    assert entry.description == "Stripe Payment Intent pi_recharge via Auto Recharge call."
+
+
+def test_a_payment_that_lost_stripes_answer_is_found_by_its_metadata(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    payment = Payment(account_id=account.id, amount_cents=2500, method="card", status="failed", idempotency_key="card:x")
+    session.add(payment)
+    session.commit()
+    metadata = {"payment_id": payment.public_id, "account_id": str(account.id)}
+    post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_late", metadata=metadata)))
+    session.refresh(payment)
+    assert payment.status == "succeeded" and payment.stripe_payment_intent_id == "pi_late"
+    assert ledger.balance_of(session, account.id) == 2500
+
+
+def test_payment_failed_marks_the_payment_and_moves_no_money(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    payment = _pending_card_payment(session, account.id)
+    error = {"code": "card_declined", "message": "Your card was declined."}
+    post_event(webhook_client, event("payment_intent.payment_failed", _intent("pi_test_3ds", "requires_payment_method", last_payment_error=error)))
+    session.refresh(payment)
+    assert (payment.status, payment.failure_message) == ("failed", "Your card was declined.")
+    assert _entries(session, account.id) == []
+
+
+def test_an_event_for_an_unknown_intent_is_acknowledged_and_moves_no_money(session, webhook_secret, webhook_client):
+    owner_and_account(session)
+    assert post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_elsewhere"))).status_code == 200
+    assert session.exec(select(LedgerEntry)).all() == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(lambda payload: signature(payload, secret="whsec_forged"), id="forged"),
+        pytest.param(lambda payload: signature(payload, timestamp=int(time.time()) - 3600), id="stale"),
+        pytest.param(lambda payload: "t=1,v1=", id="garbage"),
+    ],
+)
+def test_forged_or_stale_signatures_get_400_and_store_nothing(session, webhook_secret, webhook_client, header):
+    _, account = owner_and_account(session)
+    _pending_card_payment(session, account.id)
+    payload = event("payment_intent.succeeded", _intent("pi_test_3ds"))
+    response = post_event(webhook_client, payload, header(payload))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_signature"
+    unsigned = webhook_client.post("/api/webhooks/stripe", content=payload)
+    assert unsigned.status_code == 400
+    assert session.exec(select(StripeEvent)).all() == [] and _entries(session, account.id) == []
+
+
+def test_a_signed_checkout_session_completed_credits_once(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    payment = Payment(
+        account_id=account.id, amount_cents=10_000, method="crypto", stripe_checkout_session_id="cs_test_1", idempotency_key="crypto:1"
+    )
+    session.add(payment)
+    session.commit()
+    checkout = {"id": "cs_test_1", "object": "checkout.session", "payment_status": "paid", "amount_total": 10_000, "metadata": {}}
+    for event_id in ("evt_cs_1", "evt_cs_1", "evt_cs_2"):
+        assert post_event(webhook_client, event("checkout.session.completed", checkout, event_id)).status_code == 200
+    [entry] = _entries(session, account.id)
+    assert (entry.amount_cents, entry.idempotency_key) == (10_000, "stripe:cs:cs_test_1")
+    session.refresh(payment)
+    assert payment.status == "succeeded"
+
+
+def test_an_unpaid_checkout_session_credits_nothing(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    session.add(Payment(account_id=account.id, amount_cents=10_000, method="crypto", stripe_checkout_session_id="cs_test_2", idempotency_key="crypto:2"))
+    session.commit()
+    checkout = {"id": "cs_test_2", "object": "checkout.session", "payment_status": "unpaid", "metadata": {}}
+    post_event(webhook_client, event("checkout.session.completed", checkout))
+    assert _entries(session, account.id) == []
+
+
+def test_success_seen_in_the_request_then_by_webhook_credits_once(session, localstripe, webhook_client):
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    result = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-w")
+    session.commit()
+    assert result.status == "succeeded"
+
+    intent = _intent(result.payment_intent_id, metadata={"payment_id": result.payment_id, "account_id": str(account.id)})
+    assert post_event(webhook_client, event("payment_intent.succeeded", intent)).status_code == 200
+    assert len(_entries(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
+
+
+def test_a_setup_intent_event_moves_no_money(session, webhook_secret, webhook_client):
+    owner_and_account(session)
+    setup_intent = {"id": "seti_1", "object": "setup_intent", "status": "succeeded", "customer": "cus_1", "payment_method": "pm_1"}
+    assert post_event(webhook_client, event("setup_intent.succeeded", setup_intent)).status_code == 200
+    assert session.exec(select(LedgerEntry)).all() == [] and session.exec(select(StripeEvent)).one().processed_at

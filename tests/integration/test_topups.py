@@ -1,0 +1,159 @@
+"""Add Usage Credits by card, against a real localstripe process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from app.models import LedgerEntry, Payment, PaymentMethod
+from app.services import ledger, topups
+from app.services.errors import Conflict, PermissionDenied, ValidationFailed
+from app.services.overview import billing_settings
+from tests.factories import make_user
+from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
+
+
+@pytest.fixture
+def owner(session, localstripe):
+    actor, account = owner_and_account(session)
+    return actor, account
+
+
+def _entries(session, account_id):
+    return session.exec(select(LedgerEntry).where(LedgerEntry.account_id == account_id)).all()
+
+
+def test_card_topup_credits_once_and_a_replay_changes_nothing(session, owner):
+    actor, account = owner
+    card = save_card(session, account, "pm_card_visa")
+
+    result = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-1")
+    session.commit()
+    assert result.status == "succeeded" and result.amount_cents == 2500 and result.payment_intent_id.startswith("pi_")
+    assert ledger.balance_of(session, account.id) == 2500 == ledger.ledger_sum(session, account.id)
+    [entry] = _entries(session, account.id)
+    assert entry.source == "purchase"
+    assert entry.description == f"Stripe Payment Intent {result.payment_intent_id} via Add Usage Credits"
+
+    again = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-1")
+    session.commit()
+    assert again == result
+    assert ledger.balance_of(session, account.id) == 2500 and len(_entries(session, account.id)) == 1
+    assert len(session.exec(select(Payment)).all()) == 1
+
+
+def test_a_card_that_fails_to_charge_credits_nothing(session, owner):
+    actor, account = owner
+    card = save_card(session, account, "pm_card_chargeCustomerFail")
+
+    result = topups.start_card_topup(session, actor, amount_text="$40", payment_method_id=card, request_key="req-2")
+    session.commit()
+    assert result.status == "failed" and result.message == "Your card was declined."
+    assert ledger.balance_of(session, account.id) == 0 and _entries(session, account.id) == []
+    payment = session.exec(select(Payment)).one()
+    assert payment.status == "failed" and payment.failure_message == "Your card was declined."
+
+
+@pytest.mark.parametrize("amount", ["4.99", "5000.01", "abc", ""])
+def test_amounts_outside_5_to_5000_dollars_are_refused(session, owner, amount):
+    actor, account = owner
+    card = save_card(session, account, "pm_card_visa")
+    with pytest.raises(ValidationFailed) as refused:
+        topups.start_card_topup(session, actor, amount_text=amount, payment_method_id=card, request_key="req-3")
+    assert refused.value.field == "amount"
+    if amount in ("4.99", "5000.01"):
+        assert refused.value.message == "Enter an amount between $5 and $5000."
+    assert session.exec(select(Payment)).all() == []
+
+
+def test_the_bounds_themselves_are_accepted(session, owner):
+    actor, account = owner
+    card = save_card(session, account, "pm_card_visa")
+    for key, amount in (("low", "5"), ("high", "5,000.00")):
+        assert topups.start_card_topup(session, actor, amount_text=amount, payment_method_id=card, request_key=key).status == "succeeded"
+    session.commit()
+    assert ledger.balance_of(session, account.id) == 500 + 500_000
+
+
+def test_a_member_cannot_add_credits(session, owner):
+    _, account = owner
+    card = save_card(session, account, "pm_card_visa")
+    member = actor_for(make_user(session, account, "member@example.com", "member"), "member")
+    session.commit()
+    with pytest.raises(PermissionDenied):
+        topups.start_card_topup(session, member, amount_text="25", payment_method_id=card, request_key="req-4")
+    with pytest.raises(PermissionDenied):
+        topups.start_crypto_topup(session, member, amount_text="25", request_key="req-4")
+
+
+def test_only_the_accounts_own_cards_can_be_charged(session, owner):
+    actor, account = owner
+    other_actor, other_account = owner_and_account(session, email="other@example.com")
+    foreign = save_card(session, other_account, "pm_card_visa")
+    for unknown in (foreign, "pm_card_visa", "pm_nope"):
+        with pytest.raises(ValidationFailed) as refused:
+            topups.start_card_topup(session, actor, amount_text="25", payment_method_id=unknown, request_key="req-5")
+        assert refused.value.field == "payment_method"
+    assert ledger.balance_of(session, account.id) == 0 and ledger.balance_of(session, other_account.id) == 0
+
+
+def test_invoice_priced_accounts_pay_by_invoice(session, owner):
+    actor, account = owner
+    card = save_card(session, account, "pm_card_visa")
+    billing_settings(session, account.id).invoice_priced = True
+    session.commit()
+    with pytest.raises(Conflict):
+        topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-6")
+
+
+def test_3d_secure_asks_the_browser_then_credits_once_when_finished(session, owner, localstripe):
+    actor, account = owner
+    card = save_card(session, account, raw_card(localstripe, "4000002500003155"))
+
+    result = topups.start_card_topup(session, actor, amount_text="30", payment_method_id=card, request_key="req-7")
+    session.commit()
+    assert result.status == "requires_action"
+    assert result.client_secret.startswith(result.payment_intent_id + "_secret_")
+    assert ledger.balance_of(session, account.id) == 0
+    replay = topups.start_card_topup(session, actor, amount_text="30", payment_method_id=card, request_key="req-7")
+    assert replay.client_secret == result.client_secret
+
+    # What localstripe's Stripe.js does when the payer clicks "Complete authentication".
+    httpx.post(
+        f"{localstripe}/v1/payment_intents/{result.payment_intent_id}/_authenticate",
+        data={"client_secret": result.client_secret, "success": "true"},
+        auth=("sk_test_localstripe", ""),
+    ).raise_for_status()
+    finished = topups.finish_card_topup(session, actor, result.payment_intent_id)
+    session.commit()
+    assert finished.status == "succeeded" and finished.client_secret == ""
+    assert topups.finish_card_topup(session, actor, result.payment_intent_id).status == "succeeded"
+    session.commit()
+    assert ledger.balance_of(session, account.id) == 3000 and len(_entries(session, account.id)) == 1
+
+
+def test_failed_3d_secure_credits_nothing(session, owner, localstripe):
+    actor, account = owner
+    card = save_card(session, account, raw_card(localstripe, "4000002500003155"))
+    result = topups.start_card_topup(session, actor, amount_text="30", payment_method_id=card, request_key="req-8")
+    session.commit()
+    httpx.post(
+        f"{localstripe}/v1/payment_intents/{result.payment_intent_id}/_authenticate",
+        data={"client_secret": result.client_secret, "success": "false"},
+        auth=("sk_test_localstripe", ""),
+    ).raise_for_status()
+    finished = topups.finish_card_topup(session, actor, result.payment_intent_id)
+    session.commit()
+    assert finished.status == "failed" and finished.message
+    assert ledger.balance_of(session, account.id) == 0
+
+
+def test_saved_cards_mirror_stripe(session, owner):
+    _, account = owner
+    first = save_card(session, account, "pm_card_visa")
+    second = save_card(session, account, "pm_card_visa")
+    rows = {row.stripe_payment_method_id: row for row in session.exec(select(PaymentMethod))}
+    assert set(rows) == {first, second}
+    assert rows[second].is_default and not rows[first].is_default
+    assert (rows[first].brand, rows[first].last4, rows[first].exp_month, rows[first].exp_year) == ("visa", "4242", 12, 2030)

@@ -1,0 +1,156 @@
+"""Stripe for tests: localstripe in its own process for the session, signed webhook events,
+and small builders (owner actor, saved card)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.api import stripe_webhook
+from app.config import PROJECT_ROOT, get_settings
+from app.models import Account, User
+from app.payments import gateway
+from app.payments.localstripe import wait_until_up
+from app.services.permissions import BUILTIN_ROLES, Actor
+from tests.factories import make_account, make_user
+
+WEBHOOK_SECRET = "whsec_test_ledgerdesk"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def point_stripe_at(monkeypatch: pytest.MonkeyPatch, api_base: str) -> None:
+    """Settings are cached: change the environment they are read from, then drop the cache."""
+    monkeypatch.setenv("STRIPE_API_BASE", api_base)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """A private localstripe (own port, own state file) that the gateway talks to; its base URL."""
+    port = free_port()
+    state_file = tmp_path_factory.mktemp("localstripe") / "store.pickle"
+    log = (state_file.parent / "localstripe.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
+         "--port", str(port), "--state-file", str(state_file), "--from-scratch"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://localhost:{port}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        try:
+            wait_until_up(base_url, timeout=20)
+            point_stripe_at(monkeypatch, base_url)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            log.close()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch) -> str:
+    """For tests that need no Stripe server: only the signing secret is set."""
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    get_settings.cache_clear()
+    yield WEBHOOK_SECRET
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def webhook_client(engine: Engine) -> TestClient:
+    """The webhook router in a bare FastAPI app, writing to the test database."""
+    app = FastAPI()
+    app.include_router(stripe_webhook.router)
+    app.dependency_overrides[stripe_webhook.webhook_engine] = lambda: engine
+    with TestClient(app) as client:
+        yield client
+
+
+def signature(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header, made the way Stripe makes it."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def event(event_type: str, obj: dict, event_id: str | None = None) -> str:
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    )
+
+
+def post_event(client: TestClient, payload: str, header: str | None = None) -> httpx.Response:
+    return client.post(
+        "/api/webhooks/stripe",
+        content=payload,
+        headers={"Stripe-Signature": header or signature(payload), "Content-Type": "application/json"},
+    )
+
+
+def owner_and_account(session: Session, role_key: str = "owner", email: str = "owner@example.com") -> tuple[Actor, Account]:
+    account = make_account(session)
+    user = make_user(session, account, email, role_key)
+    session.commit()
+    return actor_for(user, role_key), account
+
+
+def actor_for(user: User, role_key: str) -> Actor:
+    name, permissions = BUILTIN_ROLES[role_key]
+    return Actor(
+        user_id=user.id,
+        account_id=user.account_id,
+        email=user.email,
+        full_name=user.full_name,
+        role_key=role_key,
+        role_name=name,
+        permissions=permissions,
+    )
+
+
+def save_card(session: Session, account: Account, payment_method_id: str) -> str:
+    """Attach a card the way the Payment Methods page does; the Stripe id of the saved card."""
+    customer_id = gateway.ensure_customer(session, account)
+    card = gateway.attach_payment_method(customer_id, payment_method_id)
+    gateway.set_default_payment_method(customer_id, card.id)
+    gateway.sync_payment_methods(session, account.id)
+    session.commit()
+    return card.id
+
+
+def raw_card(base_url: str, number: str) -> str:
+    """A card from a raw test number, which only localstripe accepts (e.g. the 3-D Secure one)."""
+    response = httpx.post(
+        f"{base_url}/v1/payment_methods",
+        auth=(get_settings().stripe_secret_key, ""),
+        data={"type": "card", "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2030", "card[cvc]": "123"},
+    )
+    response.raise_for_status()
+    return response.json()["id"]
