@@ -228,7 +228,14 @@ def add_credits_page() -> rx.Component:
                         ),
                         rx.cond(
                             ~AddCreditsState.show_card_form & ~AddCreditsState.invoice_priced,
-                            rx.link("Add new payment method +", on_click=AddCreditsState.open_card_form, href="#", id="add-payment-method"),
+                            rx.button(
+                                "Add new payment method +",
+                                type="button",
+                                variant="ghost",
+                                on_click=AddCreditsState.open_card_form,
+                                id="add-payment-method",
+                                align_self="start",
+                            ),
                         ),
                         rx.button("Add to my balance", type="submit", loading=AddCreditsState.submitting, size="3"),
                         spacing="4",

@@ -80,15 +80,15 @@ def test_password_reset_by_emailed_link(page: Page, live_app: LiveApp):
         "    print(next(l for l in m.body_text.splitlines() if 'reset-password' in l))"
     )
     page.goto(link)
-    page.get_by_label("New password").fill("short")
+    page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Repeat the new password").fill("short")
     page.get_by_role("button", name="Set password").click()
     expect(page.locator("#password-error")).to_have_text("Use at least 10 characters.")
-    page.get_by_label("New password").fill("admin-new-passphrase")
-    page.get_by_label("Repeat the new password").fill("admin-new-passphrase")
+    page.get_by_label("New password", exact=True).fill("brand-new-secret-42")
+    page.get_by_label("Repeat the new password").fill("brand-new-secret-42")
     page.get_by_role("button", name="Set password").click()
     expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
-    sign_in(page, "admin@example.com", "admin-new-passphrase")
+    sign_in(page, "admin@example.com", "brand-new-secret-42")
     # Put the demo password back for the other tests.
     live_app.run_python(
         "from sqlmodel import select\n"
@@ -116,9 +116,9 @@ def test_invited_user_sets_a_password_then_signs_in(page: Page, live_app: LiveAp
     )
     page.goto(link)
     expect(page.get_by_role("heading", name="Join Northwind Analytics")).to_be_visible()
-    page.get_by_label("Password", exact=True).fill("invitee-passphrase")
-    page.get_by_label("Repeat the password").fill("invitee-passphrase")
+    page.get_by_label("Password", exact=True).fill("welcome-aboard-2026")
+    page.get_by_label("Repeat the password").fill("welcome-aboard-2026")
     page.get_by_role("button", name="Set password and join").click()
     expect(page.get_by_role("heading", name="Welcome aboard")).to_be_visible()
-    sign_in(page, "invitee@example.com", "invitee-passphrase")
+    sign_in(page, "invitee@example.com", "welcome-aboard-2026")
     expect(page.locator("#header-role")).to_have_text("Member")

@@ -1,0 +1,84 @@
+"""Add Usage Credits in the browser: card capture through the embedded Card Element
+(localstripe's Stripe.js), a top-up, a declined card, and amount validation."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import sign_in
+
+
+def _dollars(text: str) -> Decimal:
+    return Decimal(re.sub(r"[^0-9.\-]", "", text))
+
+
+def _remaining(page: Page) -> Decimal:
+    page.goto("/billing")
+    figure = page.locator("#remaining-credits")
+    expect(figure).to_contain_text("$")
+    return _dollars(figure.inner_text())
+
+
+def _enter_card(page: Page, number: str, name: str = "Olivia Owner") -> None:
+    page.get_by_role("button", name="Add new payment method +").click()
+    card = page.locator("#card-element")
+    expect(card.locator("input[placeholder=number]")).to_be_visible()
+    page.get_by_label("Name on card").fill(name)
+    card.locator("input[placeholder=number]").fill(number)
+    card.locator("input[placeholder=exp_month]").fill("12")
+    card.locator("input[placeholder=exp_year]").fill("34")
+    card.locator("input[placeholder=cvc]").fill("123")
+    card.locator("input[placeholder=postal_code]").fill("10115")
+    page.get_by_role("button", name="Save card").click()
+
+
+def test_add_25_dollars_with_a_new_card(page: Page):
+    sign_in(page, "owner@example.com")
+    before = _remaining(page)
+    page.goto("/billing/add-usage-credits")
+    expect(page.get_by_role("heading", name="How much would you like to add to your balance?")).to_be_visible()
+    _enter_card(page, "4242424242424242")
+    expect(page.locator("#card-element")).to_have_count(0)
+    expect(page.locator("#payment_method")).to_contain_text("4242")
+    page.get_by_label("Payment amount").fill("25")
+    page.get_by_role("button", name="Add to my balance").click()
+    expect(page.get_by_role("status")).to_have_text("Added $25.00 to your balance.")
+
+    assert _remaining(page) == before + Decimal("25.00")
+    page.goto("/billing/balance-history")
+    first_row = page.locator("#balance-history-table tbody tr").first
+    expect(first_row).to_contain_text("$25.00")
+    expect(first_row).to_contain_text("via Add Usage Credits")
+
+
+def test_declined_card_shows_the_decline_and_adds_nothing(page: Page):
+    sign_in(page, "owner@example.com")
+    before = _remaining(page)
+    page.goto("/billing/add-usage-credits")
+    _enter_card(page, "4000000000000002")
+    expect(page.locator("#card-error")).to_contain_text(re.compile("declined", re.IGNORECASE))
+    assert _remaining(page) == before
+
+
+def test_amounts_outside_5_to_5000_dollars_are_field_errors(page: Page):
+    sign_in(page, "admin@example.com")
+    page.goto("/billing/add-usage-credits")
+    page.locator("#payment_method").click()
+    page.get_by_role("option", name="Cryptocurrency").click()
+    for amount in ("4.99", "5000.01"):
+        page.get_by_label("Payment amount").fill(amount)
+        page.get_by_role("button", name="Add to my balance").click()
+        expect(page.locator("#amount-error")).to_have_text("Enter an amount between $5 and $5000.")
+    page.get_by_label("Payment amount").fill("12.345")
+    page.get_by_role("button", name="Add to my balance").click()
+    expect(page.locator("#amount-error")).to_contain_text("Enter an amount in dollars")
+
+
+def test_member_cannot_open_add_usage_credits(page: Page):
+    sign_in(page, "member@example.com")
+    page.goto("/billing/add-usage-credits")
+    expect(page.locator("#no-access")).to_be_visible()
+    expect(page.get_by_role("button", name="Add to my balance")).to_have_count(0)
