@@ -50,8 +50,9 @@ class BalanceHistoryState(rx.State):
     _cursors: list[int | None] = [None]
     _next_after_id: int | None = None
 
-    def _filters(self) -> dict:
+    def _filters(self, timezone: str) -> dict:
         return {
+            "timezone": timezone,
             "sources": None if self.kind == "all" else [self.kind],
             "date_from": _parse_day(self.date_from),
             "date_to": _parse_day(self.date_to),
@@ -67,7 +68,7 @@ class BalanceHistoryState(rx.State):
                     actor.account_id,
                     after_id=self._cursors[self.page_number - 1],
                     limit=PAGE_SIZE,
-                    **self._filters(),
+                    **self._filters(timezone),
                 )
         except DomainError as exc:
             self.error = exc.message
@@ -129,7 +130,8 @@ class BalanceHistoryState(rx.State):
         try:
             actor = current_actor(self, Permission.BILLING_VIEW)
             with transaction() as session:
-                data = balance_history.export_csv(session, actor.account_id, **self._filters())
+                timezone = session.get(Account, actor.account_id).timezone
+                data = balance_history.export_csv(session, actor.account_id, **self._filters(timezone))
         except DomainError as exc:
             self.error = exc.message
             return

@@ -16,6 +16,7 @@ from app.models import LedgerEntry
 from app.services.errors import ValidationFailed
 from app.services.ledger import SOURCES
 from app.services.money import plain_dollars
+from app.services.timefmt import zone
 
 MAX_PAGE_SIZE = 200
 CSV_HEADER = ("Id", "Description", "Created Time", "Amount USD")
@@ -37,10 +38,11 @@ def page(
     sources: Collection[str] | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    timezone: str = "UTC",
 ) -> Page:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
-    query = _filtered(account_id, sources, date_from, date_to)
+    query = _filtered(account_id, sources, date_from, date_to, timezone)
     if after_id is not None:
         query = query.where(LedgerEntry.id < after_id)
     rows = list(session.exec(query.limit(limit + 1)))
@@ -56,12 +58,13 @@ def export_csv(
     sources: Collection[str] | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    timezone: str = "UTC",
 ) -> str:
     """All matching rows, newest first, read in batches so a long history is never loaded at once."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    query = _filtered(account_id, sources, date_from, date_to).execution_options(yield_per=1000)
+    query = _filtered(account_id, sources, date_from, date_to, timezone).execution_options(yield_per=1000)
     for entry in session.exec(query):
         writer.writerow(
             (
@@ -75,14 +78,19 @@ def export_csv(
 
 
 def _filtered(
-    account_id: int, sources: Collection[str] | None, date_from: date | None, date_to: date | None
+    account_id: int,
+    sources: Collection[str] | None,
+    date_from: date | None,
+    date_to: date | None,
+    timezone: str,
 ) -> SelectOfScalar[LedgerEntry]:
-    """Newest first; the date range is inclusive and in UTC days.
+    """Newest first; the date range is inclusive, in days of the account's timezone.
 
     `account_id BETWEEN a AND a` rather than `= a`: with an equality PostgreSQL treats the account
     as a constant and may walk the primary key backwards, filtering, which for a big account
     behind a busy newer one reads every newer row before the first page (23 ms at 250,000 rows,
     see bench/). The range keeps `ORDER BY account_id, id`, which only the account indexes give."""
+    tz = zone(timezone)
     query = select(LedgerEntry).where(LedgerEntry.account_id.between(account_id, account_id))
     if sources:
         unknown = set(sources) - SOURCES
@@ -90,7 +98,7 @@ def _filtered(
             raise ValidationFailed(f"Unknown kind: {', '.join(sorted(unknown))}.")
         query = query.where(LedgerEntry.source.in_(sorted(sources)))
     if date_from is not None:
-        query = query.where(LedgerEntry.created_at >= datetime.combine(date_from, time(), tzinfo=UTC))
+        query = query.where(LedgerEntry.created_at >= datetime.combine(date_from, time(), tzinfo=tz))
     if date_to is not None:
-        query = query.where(LedgerEntry.created_at < datetime.combine(date_to + timedelta(days=1), time(), tzinfo=UTC))
+        query = query.where(LedgerEntry.created_at < datetime.combine(date_to + timedelta(days=1), time(), tzinfo=tz))
     return query.order_by(LedgerEntry.account_id.desc(), LedgerEntry.id.desc())

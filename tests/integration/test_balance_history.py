@@ -1,6 +1,7 @@
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -117,3 +118,19 @@ def test_csv_export(session):
     assert only_purchases.count("\n") == 2 and "pi_0" in only_purchases
     empty = balance_history.export_csv(session, account.id, date_from=date(2027, 1, 1))
     assert empty == "Id,Description,Created Time,Amount USD\n"
+
+
+def test_date_range_is_in_days_of_the_account_timezone(session):
+    account = make_account(session)
+    _fill(session, account, 72)  # 1 March 12:00 UTC onwards, one an hour
+    tokyo = ZoneInfo("Asia/Tokyo")
+    day = balance_history.page(
+        session, account.id, limit=200, date_from=date(2026, 3, 2), date_to=date(2026, 3, 2), timezone="Asia/Tokyo"
+    ).rows
+    assert len(day) == 24
+    assert {row.created_at.astimezone(tokyo).date() for row in day} == {date(2026, 3, 2)}
+    assert min(row.created_at for row in day) == datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+    exported = balance_history.export_csv(
+        session, account.id, date_from=date(2026, 3, 2), date_to=date(2026, 3, 2), timezone="Asia/Tokyo"
+    )
+    assert len(exported.strip().splitlines()) == 1 + 24
