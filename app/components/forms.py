@@ -48,3 +48,18 @@ def form_notice(message: rx.Var) -> rx.Component:
         message != "",
         rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
     )
+
+
+def new_password_fields(label: str, repeat_label: str, *, error: rx.Var) -> rx.Component:
+    """A new password and its repetition, with the rules stated under the first."""
+    return rx.fragment(
+        text_field(
+            label,
+            field_id="password",
+            type="password",
+            auto_complete="new-password",
+            error=error,
+            hint="At least 10 characters, not containing your email.",
+        ),
+        text_field(repeat_label, field_id="confirm", type="password", auto_complete="new-password"),
+    )

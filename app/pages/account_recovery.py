@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import form_error, form_notice, text_field
+from app.components.forms import form_error, form_notice, new_password_fields, text_field
 from app.components.layout import public_page
 from app.config import get_settings
 from app.db import transaction
@@ -86,15 +86,7 @@ def reset_password_page() -> rx.Component:
             rx.vstack(
                 rx.heading("Choose a new password", size="6", as_="h1"),
                 form_error(ResetPasswordState.error),
-                text_field(
-                    "New password",
-                    field_id="password",
-                    type="password",
-                    auto_complete="new-password",
-                    error=ResetPasswordState.password_error,
-                    hint="At least 10 characters, not containing your email.",
-                ),
-                text_field("Repeat the new password", field_id="confirm", type="password", auto_complete="new-password"),
+                new_password_fields("New password", "Repeat the new password", error=ResetPasswordState.password_error),
                 rx.button("Set password", type="submit", width="100%"),
                 spacing="3",
                 align="stretch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import form_error, text_field
+from app.components.forms import form_error, new_password_fields, text_field
 from app.components.layout import public_page
 from app.db import transaction
 from app.models import Account
@@ -77,15 +77,7 @@ def accept_invitation_page() -> rx.Component:
                     rx.text("You are invited as ", rx.text.strong(InvitationState.email), ". Choose a password to finish."),
                     form_error(InvitationState.error),
                     text_field("Full name", field_id="full_name", default_value=InvitationState.full_name),
-                    text_field(
-                        "Password",
-                        field_id="password",
-                        type="password",
-                        auto_complete="new-password",
-                        error=InvitationState.password_error,
-                        hint="At least 10 characters, not containing your email.",
-                    ),
-                    text_field("Repeat the password", field_id="confirm", type="password", auto_complete="new-password"),
+                    new_password_fields("Password", "Repeat the password", error=InvitationState.password_error),
                     rx.button("Set password and join", type="submit", width="100%"),
                     spacing="3",
                     align="stretch",

@@ -36,8 +36,3 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
-
-
-class TooManyAttempts(DomainError):
-    status_code = 429
-    code = "too_many_attempts"

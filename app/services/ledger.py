@@ -94,13 +94,6 @@ def balance_of(session: Session, account_id: int) -> int:
     return balance or 0
 
 
-def overage_credit_line_of(session: Session, account_id: int) -> int:
-    line = session.exec(
-        select(CreditBalance.overage_credit_line_cents).where(CreditBalance.account_id == account_id)
-    ).first()
-    return line or 0
-
-
 def ledger_sum(session: Session, account_id: int) -> int:
     """The balance recomputed from the ledger; always equal to the cached one."""
     return session.exec(
