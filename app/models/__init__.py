@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from app.models.account import Account
+from app.models.api_key import ApiKey, MeteringRequest, WebhookAttempt, WebhookDelivery
 from app.models.billing import (
     BillingSettings,
     CreditBalance,
@@ -16,6 +17,10 @@ from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
 
 __all__ = [
     "Account",
+    "ApiKey",
+    "MeteringRequest",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "AuthSession",
     "BillingSettings",
     "CreditBalance",

@@ -3,7 +3,7 @@ and received Stripe events."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
@@ -26,13 +26,19 @@ class BillingSettings(SQLModel, table=True):
     invoice_region: str = Field(default="", max_length=100)
     invoice_country: str = Field(default="", max_length=2)
     invoice_po_number: str = Field(default="", max_length=100)
+    # The forms' values. What is in force on each debit is copied to CreditBalance.
     auto_recharge_enabled: bool = False
     auto_recharge_threshold_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     auto_recharge_amount_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Failed recharges in a row; at three, auto recharge turns itself off and says why.
+    auto_recharge_failures: int = 0
+    auto_recharge_disabled_reason: str = Field(default="", max_length=500)
     spend_management_enabled: bool = False
     daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     daily_notify_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     webhook_url: str = Field(default="", max_length=500)
+    # Standard Webhooks signing secret ("whsec_" + base64), shown on the Spend Management page.
+    webhook_secret: str = Field(default="", max_length=100)
     # Invoice-priced (custom pricing) accounts pay by invoice and have no card settings.
     invoice_priced: bool = False
     stripe_customer_id: str = Field(default="", max_length=64)
@@ -40,8 +46,10 @@ class BillingSettings(SQLModel, table=True):
 
 
 class CreditBalance(SQLModel, table=True):
-    """The cached balance: always equal to the sum of the account's ledger entries.
-    Debits update it with one conditional UPDATE in the same transaction as the ledger row."""
+    """The account's metering row: everything a debit reads and writes, so that a metered call is
+    one conditional UPDATE plus its ledger row. The cached balance always equals the sum of the
+    account's ledger entries. Limits here are the ones in force (None = off), copied from
+    BillingSettings by the services that save those forms."""
 
     __tablename__ = "credit_balance"
 
@@ -49,6 +57,18 @@ class CreditBalance(SQLModel, table=True):
     balance_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     # The post-paid credit line ("Overage Protection"): usage may go this far below zero.
     overage_credit_line_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Spend management, per UTC day: usage of `usage_day`, the budget that refuses calls once
+    # reached, the email/webhook threshold, and the days each notification last fired.
+    usage_day: date | None = None
+    used_today_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    daily_notify_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    threshold_notified_on: date | None = None
+    budget_notified_on: date | None = None
+    # Auto recharge: armed at this balance; one recharge in flight at a time, numbered by seq.
+    recharge_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    recharge_in_flight: bool = False
+    recharge_seq: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -3,14 +3,16 @@ cached balance in the same transaction (DESIGN §4). Callers commit."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
 from app.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.services.plans import get_plan
@@ -24,6 +26,35 @@ CREDIT_SOURCES = frozenset(SOURCES - {"usage"})
 class InsufficientCredits(DomainError):
     status_code = 402
     code = "insufficient_credits"
+
+
+class DailyBudgetExceeded(DomainError):
+    """Today's (UTC) usage has reached the spend-management budget; calls resume at midnight UTC."""
+
+    status_code = 429
+    code = "daily_budget_exceeded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclass(frozen=True)
+class BalanceAfter:
+    """The metering row as a debit left it."""
+
+    balance_cents: int
+    used_today_cents: int
+    overage_credit_line_cents: int
+    daily_budget_cents: int | None
+
+    @property
+    def available_cents(self) -> int:
+        """DESIGN §5: min(balance + overage line, budget − used today), never below zero."""
+        available = self.balance_cents + self.overage_credit_line_cents
+        if self.daily_budget_cents is not None:
+            available = min(available, self.daily_budget_cents - self.used_today_cents)
+        return max(available, 0)
 
 
 def credit(
@@ -50,7 +81,10 @@ def debit(
     idempotency_key: str,
     now: datetime | None = None,
 ) -> LedgerEntry:
-    """Take credits, at most down to minus the overage credit line, else InsufficientCredits."""
+    """Take credits, at most down to minus the overage credit line, else InsufficientCredits.
+    Usage also counts towards today's (UTC) spend: once it has reached the daily budget,
+    DailyBudgetExceeded. A debit that crosses a threshold starts its notification or the auto
+    recharge as background work in the same transaction (see `_after_usage`)."""
     return _post(session, account_id, -_positive(amount_cents), source, description, idempotency_key, now)
 
 
@@ -107,6 +141,19 @@ def _positive(amount_cents: int) -> int:
     return amount_cents
 
 
+def debit_usage(
+    session: Session,
+    *,
+    account_id: int,
+    amount_cents: int,
+    description: str = "",
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> tuple[LedgerEntry, BalanceAfter | None]:
+    """A usage debit (the metering API) and the metering row it left; None for a replayed key."""
+    return _post(session, account_id, -_positive(amount_cents), "usage", description, idempotency_key, now, True)
+
+
 def _post(
     session: Session,
     account_id: int,
@@ -115,28 +162,32 @@ def _post(
     description: str,
     idempotency_key: str,
     now: datetime | None,
-) -> LedgerEntry:
+    with_balance: bool = False,
+):
     if source not in (SOURCES if delta < 0 else CREDIT_SOURCES):
         raise ValidationFailed(f"Unknown ledger source {source!r}.")
     if not idempotency_key or len(idempotency_key) > 200:
         raise ValidationFailed("An idempotency key of 1 to 200 characters is required.")
     if (entry := _replay(session, account_id, idempotency_key)) is not None:
-        return entry
+        return (entry, None) if with_balance else entry
     now = now or utcnow()
+    after: BalanceAfter | None = None
     try:
         # A concurrent transaction may insert the same key after our check: its unique index wins
         # and rolling back to the savepoint undoes our balance change as well.
         with session.begin_nested():
-            balance_after = _move_balance(session, account_id, delta, now)
-            if balance_after is None and session.get(CreditBalance, account_id) is None:
+            row = _move_balance(session, account_id, delta, now, source == "usage")
+            if row is None and session.get(CreditBalance, account_id) is None:
                 ensure_credit_balance(session, account_id)
-                balance_after = _move_balance(session, account_id, delta, now)
-            if balance_after is None:
-                raise InsufficientCredits("Not enough usage credits.")
+                row = _move_balance(session, account_id, delta, now, source == "usage")
+            if row is None:
+                raise _refusal(session, account_id, now) if source == "usage" else InsufficientCredits(
+                    "Not enough usage credits."
+                )
             entry = LedgerEntry(
                 account_id=account_id,
                 amount_cents=delta,
-                balance_after_cents=balance_after,
+                balance_after_cents=row.balance_cents,
                 source=source,
                 description=description[:500],
                 idempotency_key=idempotency_key,
@@ -144,27 +195,129 @@ def _post(
             )
             session.add(entry)
             session.flush()
+            after = after_move(session, account_id, row, now) if delta < 0 else None
     except IntegrityError:
         entry = _replay(session, account_id, idempotency_key)
         if entry is None:
             raise
-    return entry
+    return (entry, after) if with_balance else entry
 
 
-def _move_balance(session: Session, account_id: int, delta: int, now: datetime) -> int | None:
-    """One conditional UPDATE: the new balance, or None when the row is missing or a debit would
-    go below minus the overage line."""
-    statement = (
-        update(CreditBalance)
-        .where(CreditBalance.account_id == account_id)
-        .values(balance_cents=CreditBalance.balance_cents + delta, updated_at=now)
-        .returning(CreditBalance.balance_cents)
-    )
+METERING_COLUMNS = (
+    CreditBalance.balance_cents,
+    CreditBalance.overage_credit_line_cents,
+    CreditBalance.usage_day,
+    CreditBalance.used_today_cents,
+    CreditBalance.daily_budget_cents,
+    CreditBalance.daily_notify_threshold_cents,
+    CreditBalance.threshold_notified_on,
+    CreditBalance.budget_notified_on,
+    CreditBalance.recharge_threshold_cents,
+    CreditBalance.recharge_in_flight,
+)
+
+
+def _move_balance(session: Session, account_id: int, delta: int, now: datetime, usage: bool):
+    """One conditional UPDATE returning METERING_COLUMNS, or None when the row is missing, a
+    debit would go below minus the overage line, or usage has already reached today's budget."""
+    values = {"balance_cents": CreditBalance.balance_cents + delta, "updated_at": now}
+    statement = update(CreditBalance).where(CreditBalance.account_id == account_id)
     if delta < 0:
+        statement = statement.where(CreditBalance.balance_cents + delta >= -CreditBalance.overage_credit_line_cents)
+    if usage:
+        today = utc_day(now)
+        used_before = case((CreditBalance.usage_day == today, CreditBalance.used_today_cents), else_=0)
+        values.update(usage_day=today, used_today_cents=used_before - delta)
         statement = statement.where(
-            CreditBalance.balance_cents + delta >= -CreditBalance.overage_credit_line_cents
+            or_(CreditBalance.daily_budget_cents.is_(None), used_before < CreditBalance.daily_budget_cents)
         )
-    return session.exec(statement).scalar_one_or_none()
+    return session.exec(statement.values(**values).returning(*METERING_COLUMNS)).one_or_none()
+
+
+def after_move(session: Session, account_id: int, row, now: datetime) -> BalanceAfter:
+    """After a debit, in its transaction: start the auto recharge when the balance is at or
+    below its threshold, and each spend notification whose line today's usage has reached, each
+    at most once (conditional UPDATEs on the metering row decide the single winner). `row` holds
+    METERING_COLUMNS as the debit left them."""
+    today = utc_day(now)
+    used_today = row.used_today_cents if row.usage_day == today else 0
+    if (
+        row.recharge_threshold_cents is not None
+        and not row.recharge_in_flight
+        and row.balance_cents <= row.recharge_threshold_cents
+    ):
+        start_recharge_if_due(session, account_id)
+    for kind, line, notified_on, column in (
+        ("threshold", row.daily_notify_threshold_cents, row.threshold_notified_on, CreditBalance.threshold_notified_on),
+        ("budget", row.daily_budget_cents, row.budget_notified_on, CreditBalance.budget_notified_on),
+    ):
+        if line is not None and used_today >= line and notified_on != today:
+            _notify_once(session, account_id, kind, column, today, used_today, line)
+    return BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents)
+
+
+def start_recharge_if_due(session: Session, account_id: int) -> bool:
+    """Mark one recharge in flight when the balance is at or below the armed threshold and none
+    is, and enqueue it (job "auto_recharge", payload account_id and seq). True if it started."""
+    started = session.exec(
+        update(CreditBalance)
+        .where(
+            CreditBalance.account_id == account_id,
+            CreditBalance.recharge_threshold_cents.is_not(None),
+            CreditBalance.balance_cents <= CreditBalance.recharge_threshold_cents,
+            CreditBalance.recharge_in_flight == False,  # noqa: E712
+        )
+        .values(recharge_in_flight=True, recharge_seq=CreditBalance.recharge_seq + 1)
+        .returning(CreditBalance.recharge_seq)
+    ).one_or_none()
+    if started is None:
+        return False
+    seq = started[0]
+    enqueue(
+        session,
+        "auto_recharge",
+        {"account_id": account_id, "seq": seq},
+        dedupe_key=f"auto_recharge:{account_id}:{seq}",
+    )
+    return True
+
+
+def _notify_once(session: Session, account_id: int, kind: str, column, today: date, used: int, line: int) -> None:
+    won = session.exec(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == account_id, or_(column.is_(None), column != today))
+        .values({column.key: today})
+        .returning(CreditBalance.account_id)
+    ).one_or_none()
+    if won is not None:
+        enqueue(
+            session,
+            "spend_notification",
+            {"account_id": account_id, "kind": kind, "day": today.isoformat(), "used_cents": used, "line_cents": line},
+            dedupe_key=f"spend:{account_id}:{kind}:{today.isoformat()}",
+        )
+
+
+def _refusal(session: Session, account_id: int, now: datetime) -> DomainError:
+    """Why a debit's UPDATE matched no row: the daily budget (checked first) or the balance."""
+    row = session.exec(
+        select(CreditBalance.usage_day, CreditBalance.used_today_cents, CreditBalance.daily_budget_cents).where(
+            CreditBalance.account_id == account_id
+        )
+    ).one()
+    today = utc_day(now)
+    used_today = row.used_today_cents if row.usage_day == today else 0
+    if row.daily_budget_cents is not None and used_today >= row.daily_budget_cents:
+        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        return DailyBudgetExceeded(
+            "The daily credit usage budget has been reached; calls resume at midnight UTC.",
+            retry_after_seconds=max(1, int((midnight - now).total_seconds() + 0.999)),
+        )
+    return InsufficientCredits("Not enough usage credits.")
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
 
 
 def _replay(session: Session, account_id: int, idempotency_key: str) -> LedgerEntry | None:

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from app.models import Account, BillingSettings, CreditBalance, LedgerEntry, utcnow
 from app.services.errors import NotFound
+from app.services.ledger import METERING_COLUMNS, BalanceAfter
 from app.services.plans import get_plan
 
 RUNWAY_WINDOW_DAYS = 14
@@ -60,23 +61,20 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
             ),
         ).where(LedgerEntry.account_id == account_id)
     ).one()
-    balance = session.get(CreditBalance, account_id)
-    remaining = balance.balance_cents if balance else 0
-    overage = balance.overage_credit_line_cents if balance else 0
-    settings = billing_settings(session, account_id)
-    budget = settings.daily_budget_cents if settings.spend_management_enabled else None
-    used_today = usage_on_day(session, account_id, _utc_day(now))
-    available = remaining + overage
-    if budget is not None:
-        available = min(available, budget - used_today)
+    row = session.exec(select(*METERING_COLUMNS).where(CreditBalance.account_id == account_id)).first()
+    if row is None:
+        after = BalanceAfter(0, 0, 0, None)
+    else:
+        used_today = row.used_today_cents if row.usage_day == _utc_day(now) else 0
+        after = BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents)
     return Overview(
         total_credits=int(total_credits),
         usage_this_period=-int(uninvoiced_debits),
-        remaining_credits=remaining,
-        overage_protection=overage,
-        used_today=used_today,
-        daily_budget=budget,
-        available_to_use=max(available, 0),
+        remaining_credits=after.balance_cents,
+        overage_protection=after.overage_credit_line_cents,
+        used_today=after.used_today_cents,
+        daily_budget=after.daily_budget_cents,
+        available_to_use=after.available_cents,
     )
 
 

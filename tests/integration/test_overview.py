@@ -1,9 +1,10 @@
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import func, select
 
 from app.demo import usage_credits
-from app.models import LedgerEntry
+from app.models import CreditBalance, LedgerEntry
 from app.services import ledger
 from app.services.overview import billing_settings, daily_usage, overview, runs_out_on, usage_on_day
 from tests.factories import make_account
@@ -53,15 +54,12 @@ def test_overview_figures(session):
     session.commit()
 
 
-def test_daily_budget_caps_what_is_available_only_when_spend_management_is_on(session):
+def test_the_daily_budget_in_force_caps_what_is_available(session):
     account = _account(session)
     _credit(session, account, 10000, "topup")
     _use(session, account, 300, "u1")
-    settings = billing_settings(session, account.id)
-    settings.daily_budget_cents = 1000
     assert overview(session, account.id, now=NOW).available_to_use == 9700
-    settings.spend_management_enabled = True
-    session.add(settings)
+    session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(daily_budget_cents=1000))
     figures = overview(session, account.id, now=NOW)
     assert (figures.daily_budget, figures.used_today, figures.available_to_use) == (1000, 300, 700)
     _use(session, account, 900, "u2")

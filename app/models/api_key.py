@@ -1,0 +1,75 @@
+"""API keys of the metering API, and the answers to its idempotent requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import public_id, utcnow
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the SHA-256 of the key is stored; `prefix` is the part shown in lists."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("key"), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    name: str = Field(default="", max_length=100)
+    prefix: str = Field(max_length=32)
+    secret_hash: str = Field(unique=True, max_length=64)
+    created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class MeteringRequest(SQLModel, table=True):
+    """A metering call made with an Idempotency-Key: its body's fingerprint and its first answer."""
+
+    __tablename__ = "metering_request"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    idempotency_key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    response_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for the account's webhook URL (spend notifications, test events)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_account_created", "account_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("msg", 16), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    event_type: str = Field(max_length=64)
+    url: str = Field(max_length=500)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    # pending | delivered | failed
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_status_code: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Each POST of a delivery: when, the answer's status code (None when there was none), why."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    attempted_at: datetime = Field(default_factory=utcnow)
+    status_code: int | None = None
+    error: str = Field(default="", max_length=500)
+    duration_ms: int = 0
