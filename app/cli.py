@@ -95,10 +95,11 @@ def serve() -> int:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate()
-    seeded = seed()
     children: list[subprocess.Popen] = []
     if settings.uses_localstripe:
+        # Before seeding: the demo card is saved through Stripe.
         children.append(start_localstripe())
+    seeded = seed()
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
     app = subprocess.Popen(
         [
@@ -145,6 +146,7 @@ def _print_banner(seeded: bool) -> None:
     ]
     if settings.uses_localstripe:
         lines.append(f"  Stripe: localstripe at {settings.stripe_api_base} (test card 4242 4242 4242 4242)")
+    lines.append(f"  Demo API key: {'the value of DEMO_API_KEY' if os.environ.get('DEMO_API_KEY') else settings.demo_api_key}")
     if seeded:
         lines.append("  Demo data was seeded into the empty database.")
     print("\n".join(lines) + "\n", flush=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "ledgerdesk-demo"
+# Seeded only into an empty database, like the demo password; printed by the run command.
+DEFAULT_DEMO_API_KEY = "ld_demo_northwind_3f9c2a7b5e1d4c8a9b6f0e2d7c1a5b3e"
 
 
 class ConfigError(Exception):
@@ -46,6 +48,8 @@ class Settings:
     mail_from: str
     redis_url: str
     demo_password: str
+    demo_api_key: str
+    auto_recharge_retry_minutes: int
     password_hash_rounds: int
     password_hash_memory_kib: int
     session_ttl_hours: int
@@ -92,6 +96,8 @@ def load_settings() -> Settings:
         mail_from=os.environ.get("MAIL_FROM", "Ledgerdesk <billing@ledgerdesk.local>"),
         redis_url=os.environ.get("REDIS_URL", ""),
         demo_password=os.environ.get("DEMO_PASSWORD", "") or DEFAULT_DEMO_PASSWORD,
+        demo_api_key=os.environ.get("DEMO_API_KEY", "") or DEFAULT_DEMO_API_KEY,
+        auto_recharge_retry_minutes=_int("AUTO_RECHARGE_RETRY_MINUTES", 30),
         password_hash_rounds=_int("PASSWORD_HASH_ROUNDS", 3),
         password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536),
         session_ttl_hours=_int("SESSION_TTL_HOURS", 24 * 14),

@@ -47,6 +47,7 @@ def seed_demo(session: Session) -> bool:
 
 def _demo_parts():
     """Each capability adds its own demo data."""
-    from app.demo import usage_credits
+    from app.demo import auto_recharge, metering, payment_methods, spend_management, usage_credits
 
-    return [usage_credits.seed]
+    # Order matters: auto recharge needs the saved card.
+    return [usage_credits.seed, payment_methods.seed, auto_recharge.seed, metering.seed, spend_management.seed]

@@ -1,0 +1,13 @@
+"""Demo data for metering (filled in by its capability)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app.models import Account
+
+
+def seed(session: Session, account: Account, now: datetime) -> None:
+    return None
