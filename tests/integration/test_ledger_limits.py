@@ -1,0 +1,107 @@
+"""The limits a debit enforces and the background work it starts, straight on the ledger: the
+daily budget per UTC day, each spend notification once a day, one auto recharge in flight."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from app.models import CreditBalance, Job
+from app.services import ledger
+from app.services.ledger import DailyBudgetExceeded, InsufficientCredits
+from tests.factories import make_account
+
+NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def _funded_account(session, cents=10_000, **limits):
+    account = make_account(session, "Limits Inc")
+    ledger.credit(
+        session, account_id=account.id, amount_cents=cents, source="grant", description="Grant", idempotency_key=f"g{account.id}"
+    )
+    if limits:
+        session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(**limits))
+    return account
+
+
+def _use(session, account, cents, key, now=NOON):
+    return ledger.debit_usage(
+        session, account_id=account.id, amount_cents=cents, idempotency_key=f"{account.id}:{key}", now=now
+    )
+
+
+def _jobs(session, kind):
+    return [json.loads(job.payload) for job in session.exec(select(Job).where(Job.kind == kind).order_by(Job.id))]
+
+
+def test_usage_is_refused_once_today_reaches_the_budget_until_midnight_utc(session):
+    account = _funded_account(session, daily_budget_cents=100)
+    _, after = _use(session, account, 60, "a")
+    assert (after.used_today_cents, after.available_cents) == (60, 40)
+    _use(session, account, 60, "b")  # started below the budget, so it may pass it
+    with pytest.raises(DailyBudgetExceeded) as refused:
+        _use(session, account, 1, "c")
+    assert refused.value.retry_after_seconds == 12 * 3600
+    assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id) == 10_000 - 120
+
+    _, next_day = _use(session, account, 30, "d", now=NOON + timedelta(days=1))
+    assert next_day.used_today_cents == 30
+
+
+def test_a_budget_refusal_is_reported_before_a_short_balance(session):
+    account = _funded_account(session, cents=50, daily_budget_cents=40)
+    _use(session, account, 40, "a")
+    with pytest.raises(DailyBudgetExceeded):
+        _use(session, account, 500, "b")
+    session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(daily_budget_cents=None))
+    with pytest.raises(InsufficientCredits):
+        _use(session, account, 500, "c")
+
+
+def test_other_debits_neither_count_towards_nor_stop_at_the_budget(session):
+    account = _funded_account(session, daily_budget_cents=10)
+    _use(session, account, 10, "a")
+    ledger.debit(session, account_id=account.id, amount_cents=500, source="adjustment", idempotency_key="adj", now=NOON)
+    assert ledger.balance_of(session, account.id) == 10_000 - 510
+
+
+def test_each_spend_notification_is_queued_once_per_utc_day(session):
+    account = _funded_account(session, daily_notify_threshold_cents=50, daily_budget_cents=100)
+    _use(session, account, 30, "a")
+    assert _jobs(session, "spend_notification") == []
+    _use(session, account, 30, "b")
+    _use(session, account, 10, "c")
+    assert [(job["kind"], job["used_cents"], job["line_cents"]) for job in _jobs(session, "spend_notification")] == [
+        ("threshold", 60, 50)
+    ]
+    _use(session, account, 40, "d")
+    assert [job["kind"] for job in _jobs(session, "spend_notification")] == ["threshold", "budget"]
+
+    _use(session, account, 80, "e", now=NOON + timedelta(days=1))
+    tomorrow = (NOON + timedelta(days=1)).date().isoformat()
+    assert [(job["kind"], job["day"]) for job in _jobs(session, "spend_notification")][2:] == [("threshold", tomorrow)]
+
+
+def test_one_recharge_is_in_flight_however_many_debits_go_below_the_threshold(session):
+    account = _funded_account(session, cents=1_000, recharge_threshold_cents=500)
+    _use(session, account, 400, "a")
+    assert _jobs(session, "auto_recharge") == []
+    _use(session, account, 100, "b")  # to the threshold: due
+    _use(session, account, 100, "c")
+    assert _jobs(session, "auto_recharge") == [{"account_id": account.id, "seq": 1}]
+    row = session.get(CreditBalance, account.id)
+    session.refresh(row)
+    assert (row.recharge_in_flight, row.recharge_seq) == (True, 1)
+
+    session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(recharge_in_flight=False))
+    _use(session, account, 1, "d")
+    assert [job["seq"] for job in _jobs(session, "auto_recharge")] == [1, 2]
+
+
+def test_a_disarmed_recharge_never_starts(session):
+    account = _funded_account(session, cents=100)
+    _use(session, account, 100, "a")
+    assert not ledger.start_recharge_if_due(session, account.id)
+    assert _jobs(session, "auto_recharge") == []
