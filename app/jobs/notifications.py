@@ -1,0 +1,1 @@
+"""Job handlers for notifications (filled in by its capability)."""

@@ -1,0 +1,1 @@
+"""Job handlers for recharge (filled in by its capability)."""
