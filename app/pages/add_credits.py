@@ -7,7 +7,7 @@ import secrets
 
 import reflex as rx
 
-from app.components.card_form import card_form, confirm_payment_script, confirm_setup_script, mount_card_script
+from app.components.card_form import card_form, confirm_payment_script
 from app.components.forms import field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
@@ -16,12 +16,13 @@ from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
+from app.state.card_capture import CardCaptureState
 from app.state.session import current_actor
 
 CRYPTO = "crypto"
 
 
-class AddCreditsState(rx.State):
+class AddCreditsState(CardCaptureState, rx.State):
     methods: list[dict[str, str]] = []
     selected: str = ""
     amount_error: str = ""
@@ -30,10 +31,6 @@ class AddCreditsState(rx.State):
     notice: str = ""
     submitting: bool = False
     invoice_priced: bool = False
-    show_card_form: bool = False
-    card_error: str = ""
-    saving_card: bool = False
-    _setup_secret: str = ""
     _request_key: str = ""
 
     def _reload_methods(self, select: str = "") -> None:
@@ -139,49 +136,8 @@ class AddCreditsState(rx.State):
         else:
             self.error = exc.message
 
-    @rx.event
-    def open_card_form(self):
-        self.card_error = ""
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                self._setup_secret = payment_methods.start_card_setup(session, actor)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.show_card_form = True
-        return rx.call_script(mount_card_script())
-
-    @rx.event
-    def close_card_form(self):
-        self.show_card_form = False
-        self.card_error = ""
-
-    @rx.event
-    def save_card(self, form_data: dict):
-        self.card_error = ""
-        holder = str(form_data.get("holder_name", "")).strip()
-        if not holder:
-            self.card_error = "Enter the name on the card."
-            return
-        self.saving_card = True
-        return rx.call_script(confirm_setup_script(self._setup_secret, holder), callback=AddCreditsState.card_confirmed)
-
-    @rx.event
-    def card_confirmed(self, outcome: dict):
-        self.saving_card = False
-        if not outcome.get("ok"):
-            self.card_error = str(outcome.get("error") or "The card could not be saved.")
-            return
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                saved = payment_methods.save_card(session, actor, str(outcome.get("payment_method", "")))
-            self._reload_methods(select=saved.stripe_payment_method_id)
-        except DomainError as exc:
-            self.card_error = exc.message
-            return
-        self.show_card_form = False
+    def _card_saved(self, actor, method) -> None:
+        self._reload_methods(select=method.stripe_payment_method_id)
 
 
 @console_page(

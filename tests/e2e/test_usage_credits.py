@@ -40,9 +40,10 @@ def test_add_25_dollars_with_a_new_card(page: Page):
     before = _remaining(page)
     page.goto("/billing/add-usage-credits")
     expect(page.get_by_role("heading", name="How much would you like to add to your balance?")).to_be_visible()
-    _enter_card(page, "4242424242424242")
+    # Not 4242: the demo account's default card already ends in 4242.
+    _enter_card(page, "5555555555554444")
     expect(page.locator("#card-element")).to_have_count(0)
-    expect(page.locator("#payment_method")).to_contain_text("4242")
+    expect(page.locator("#payment_method")).to_contain_text("4444")
     page.get_by_label("Payment amount").fill("25")
     page.get_by_role("button", name="Add to my balance").click()
     expect(page.get_by_role("status")).to_have_text("Added $25.00 to your balance.")

@@ -1,0 +1,369 @@
+"""Payment Methods (seed 003): the saved cards, the default card, adding a card through the
+embedded Card Element, and deleting a card after confirmation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from app.components.card_form import card_form
+from app.components.forms import form_error, form_notice
+from app.components.layout import console_page, page_heading
+from app.db import transaction
+from app.models import Account, utcnow
+from app.services import payment_methods
+from app.services.errors import DomainError
+from app.services.overview import billing_settings
+from app.services.permissions import Actor, Permission
+from app.services.timefmt import zone
+from app.state.card_capture import CardCaptureState
+from app.state.session import current_actor
+
+# Read by screen readers, not shown.
+_VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
+
+@dataclass
+class CardRow:
+    id: str = ""
+    label: str = ""
+    spoken_label: str = ""
+    holder_name: str = ""
+    expiry: str = ""
+    expired: bool = False
+    is_default: bool = False
+
+
+class PaymentMethodsState(CardCaptureState, rx.State):
+    cards: list[CardRow] = []
+    can_manage: bool = False
+    invoice_priced: bool = False
+    error: str = ""
+    notice: str = ""
+    busy_id: str = ""
+    # The card the delete dialog is about ("" = dialog closed).
+    delete_id: str = ""
+    delete_label: str = ""
+    delete_is_default: bool = False
+    delete_blocker: str = ""
+    new_default: str = ""
+    delete_error: str = ""
+    deleting: bool = False
+
+    @rx.var
+    def other_cards(self) -> list[CardRow]:
+        return [card for card in self.cards if card.id != self.delete_id]
+
+    def _reload(self, actor: Actor) -> None:
+        with transaction() as session:
+            rows = payment_methods.saved_methods(session, actor)
+            self.invoice_priced = billing_settings(session, actor.account_id).invoice_priced
+            timezone = session.get(Account, actor.account_id).timezone
+        today = utcnow().astimezone(zone(timezone)).date()
+        self.can_manage = actor.can(Permission.BILLING_MANAGE)
+        self.cards = [
+            CardRow(
+                id=row.stripe_payment_method_id,
+                label=payment_methods.label(row),
+                spoken_label=payment_methods.spoken_label(row),
+                holder_name=row.holder_name or "—",
+                expiry=payment_methods.expiry(row),
+                expired=payment_methods.is_expired(row, today),
+                is_default=row.is_default,
+            )
+            for row in rows
+        ]
+
+    def _close_delete(self) -> None:
+        self.delete_id = self.delete_label = self.delete_blocker = self.new_default = self.delete_error = ""
+        self.delete_is_default = self.deleting = False
+
+    @rx.event
+    def load(self):
+        self.error = self.notice = self.card_error = self.busy_id = ""
+        self.show_card_form = self.saving_card = False
+        self._close_delete()
+        try:
+            self._reload(current_actor(self, Permission.BILLING_VIEW))
+        except DomainError as exc:
+            self.error = exc.message
+
+    @rx.event
+    def set_default(self, card_id: str):
+        self.error = self.notice = ""
+        self.busy_id = card_id
+        yield
+        try:
+            actor = current_actor(self, Permission.BILLING_MANAGE)
+            with transaction() as session:
+                label = payment_methods.label(payment_methods.set_default(session, actor, card_id))
+            self._reload(actor)
+            self.notice = f"{label} is now your default card."
+        except DomainError as exc:
+            self.error = exc.message
+        self.busy_id = ""
+
+    def _card_saved(self, actor: Actor, method) -> None:
+        label = payment_methods.label(method)
+        self._reload(actor)
+        self.notice = f"{label} saved."
+
+    @rx.event
+    def ask_delete(self, card_id: str):
+        self.error = self.notice = ""
+        self._close_delete()
+        card = next((c for c in self.cards if c.id == card_id), None)
+        if card is None:
+            return
+        try:
+            actor = current_actor(self, Permission.BILLING_MANAGE)
+            with transaction() as session:
+                self.delete_blocker = payment_methods.deletion_blocker(session, actor, card_id)
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        self.delete_id, self.delete_label, self.delete_is_default = card.id, card.label, card.is_default
+        others = [c for c in self.cards if c.id != card.id]
+        # Suggest a card that can still be charged.
+        self.new_default = next((c.id for c in others if not c.expired), others[0].id if others else "")
+
+    @rx.event
+    def set_new_default(self, card_id: str):
+        self.new_default = card_id
+
+    @rx.event
+    def dialog_open_change(self, is_open: bool):
+        if not is_open and not self.deleting:
+            self._close_delete()
+
+    @rx.event
+    def confirm_delete(self):
+        self.delete_error = ""
+        self.deleting = True
+        yield
+        label = self.delete_label
+        try:
+            actor = current_actor(self, Permission.BILLING_MANAGE)
+            with transaction() as session:
+                payment_methods.delete_method(
+                    session, actor, self.delete_id, self.new_default if self.delete_is_default else ""
+                )
+            self._reload(actor)
+        except DomainError as exc:
+            self.deleting = False
+            self.delete_error = exc.message
+            return
+        self._close_delete()
+        self.notice = f"{label} deleted."
+
+
+def _status(card: CardRow) -> rx.Component:
+    return rx.cond(
+        card.is_default,
+        rx.badge("Default Card", color_scheme="green", variant="soft", size="2"),
+        rx.cond(
+            PaymentMethodsState.can_manage & ~PaymentMethodsState.invoice_priced,
+            rx.button(
+                "Set as Default",
+                size="1",
+                variant="soft",
+                loading=PaymentMethodsState.busy_id == card.id,
+                disabled=PaymentMethodsState.busy_id != "",
+                on_click=PaymentMethodsState.set_default(card.id),
+            ),
+        ),
+    )
+
+
+def _row(card: CardRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.hstack(rx.icon("credit-card", size=16), rx.text(card.label), align="center", spacing="2")),
+        rx.table.cell(card.holder_name),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(card.expiry),
+                rx.cond(card.expired, rx.badge("Expired", color_scheme="red", variant="solid")),
+                align="center",
+                spacing="2",
+            )
+        ),
+        rx.table.cell(_status(card)),
+        rx.table.cell(
+            rx.cond(
+                PaymentMethodsState.can_manage,
+                rx.icon_button(
+                    rx.icon("trash-2", size=16),
+                    variant="ghost",
+                    color_scheme="red",
+                    aria_label="Delete card " + card.spoken_label,
+                    on_click=PaymentMethodsState.ask_delete(card.id),
+                ),
+            ),
+            text_align="right",
+        ),
+        data_card=card.id,
+    )
+
+
+def _cards_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("Card"),
+                rx.table.column_header_cell("Name on card"),
+                rx.table.column_header_cell("Expires"),
+                rx.table.column_header_cell("Status"),
+                rx.table.column_header_cell(rx.el.span("Actions", style=_VISUALLY_HIDDEN)),
+            )
+        ),
+        rx.table.body(rx.foreach(PaymentMethodsState.cards, _row)),
+        variant="surface",
+        width="100%",
+        id="payment-methods-table",
+    )
+
+
+def _new_default_choice(card: CardRow) -> rx.Component:
+    return rx.el.label(
+        rx.hstack(
+            rx.radio_group.item(value=card.id),
+            rx.text(card.label, size="2"),
+            rx.cond(card.expired, rx.badge("Expired", color_scheme="red", variant="solid")),
+            align="center",
+            spacing="2",
+        ),
+    )
+
+
+def _delete_dialog() -> rx.Component:
+    state = PaymentMethodsState
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete card"),
+            rx.cond(
+                state.delete_blocker != "",
+                rx.vstack(
+                    rx.alert_dialog.description(state.delete_label, " cannot be deleted yet."),
+                    rx.callout(state.delete_blocker, icon="triangle_alert", color_scheme="orange", id="delete-blocker"),
+                    rx.flex(
+                        rx.alert_dialog.cancel(rx.button("Close", variant="soft", color_scheme="gray")),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                rx.vstack(
+                    rx.alert_dialog.description(
+                        "Delete ", state.delete_label, "? It can no longer be charged and is removed from Stripe."
+                    ),
+                    rx.cond(
+                        state.delete_is_default & (state.other_cards.length() > 0),
+                        rx.vstack(
+                            rx.text(
+                                "This is your default card. Which card becomes the default?",
+                                size="2",
+                                weight="medium",
+                                id="new-default-label",
+                            ),
+                            rx.radio_group.root(
+                                rx.vstack(rx.foreach(state.other_cards, _new_default_choice), spacing="2"),
+                                value=state.new_default,
+                                on_change=state.set_new_default,
+                                aria_labelledby="new-default-label",
+                            ),
+                            spacing="2",
+                        ),
+                    ),
+                    rx.cond(
+                        state.delete_error != "",
+                        rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
+                    ),
+                    rx.flex(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.deleting)
+                        ),
+                        rx.button(
+                            "Delete card", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete
+                        ),
+                        spacing="3",
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+            ),
+            max_width="480px",
+        ),
+        open=state.delete_id != "",
+        on_open_change=state.dialog_open_change,
+    )
+
+
+@console_page(
+    route="/billing/payment-methods",
+    title="Payment Methods",
+    permission=Permission.BILLING_VIEW,
+    section="Billing",
+    nav_label="Payment Methods",
+    order=120,
+    on_load=[PaymentMethodsState.load],
+)
+def payment_methods_page() -> rx.Component:
+    state = PaymentMethodsState
+    return rx.vstack(
+        rx.hstack(
+            page_heading("Payment Methods", "Cards are stored by Stripe; the default card pays your plan and top-ups."),
+            rx.spacer(),
+            rx.cond(
+                state.can_manage & ~state.invoice_priced & ~state.show_card_form,
+                rx.button(
+                    rx.icon("plus", size=16), "Add New Credit Card", on_click=state.open_card_form, id="add-card"
+                ),
+            ),
+            align="start",
+            width="100%",
+        ),
+        rx.cond(
+            state.invoice_priced,
+            rx.callout(payment_methods.INVOICE_PRICED_MESSAGE, icon="receipt", id="invoice-priced"),
+        ),
+        form_notice(state.notice),
+        form_error(state.error),
+        rx.cond(
+            state.show_card_form,
+            rx.box(
+                card_form(
+                    on_submit=state.save_card,
+                    on_cancel=state.close_card_form,
+                    error=state.card_error,
+                    saving=state.saving_card,
+                ),
+                max_width="560px",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            state.cards.length() > 0,
+            _cards_table(),
+            rx.callout(
+                rx.cond(
+                    state.can_manage & ~state.invoice_priced,
+                    "No cards on file yet. Add a card to pay for your plan, top-ups and auto recharge.",
+                    "No cards on file.",
+                ),
+                icon="credit-card",
+                id="payment-methods-empty",
+            ),
+        ),
+        _delete_dialog(),
+        spacing="4",
+        align="stretch",
+    )
