@@ -1,0 +1,202 @@
+"""Spend Management (seed 003): a daily credit usage budget that refuses API calls once today's
+(UTC) usage reaches it, a notification threshold (email and webhook), and the webhook URL.
+
+The form's values live in BillingSettings; `save_settings` copies the ones in force onto the
+metering row (CreditBalance) in the same transaction, which every debit reads. The ledger queues
+job "spend_notification" when a line is reached; `notify` is its idempotent work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, Role, User, utcnow
+from app.services import webhooks
+from app.services.email import queue_email
+from app.services.errors import DomainError, ValidationFailed
+from app.services.ledger import ensure_credit_balance, utc_day
+from app.services.money import format_usd, parse_dollars
+from app.services.overview import billing_settings, usage_on_day
+from app.services.permissions import Actor, Permission, require
+
+EVENT_TYPES = {"threshold": "spend.threshold_reached", "budget": "spend.budget_reached"}
+
+
+@dataclass(frozen=True)
+class SpendSettings:
+    enabled: bool
+    daily_budget_cents: int | None
+    daily_notify_threshold_cents: int | None
+    webhook_url: str
+    used_today_cents: int
+    used_yesterday_cents: int
+
+
+class SpendFormInvalid(ValidationFailed):
+    """Every field error of one submission, by field id."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = errors
+
+
+def spend_settings(session: Session, actor: Actor, now: datetime | None = None) -> SpendSettings:
+    """The form's values and the credits consumed today and yesterday (UTC days): today from the
+    metering row, yesterday from the ledger."""
+    require(actor, Permission.BILLING_VIEW)
+    today = utc_day(now or utcnow())
+    settings = billing_settings(session, actor.account_id)
+    row = session.get(CreditBalance, actor.account_id)
+    return SpendSettings(
+        enabled=settings.spend_management_enabled,
+        daily_budget_cents=settings.daily_budget_cents,
+        daily_notify_threshold_cents=settings.daily_notify_threshold_cents,
+        webhook_url=settings.webhook_url,
+        used_today_cents=row.used_today_cents if row is not None and row.usage_day == today else 0,
+        used_yesterday_cents=usage_on_day(session, actor.account_id, today - timedelta(days=1)),
+    )
+
+
+def webhook_secret(session: Session, actor: Actor) -> str:
+    """The account's webhook signing secret, created on first use. Only for billing managers."""
+    require(actor, Permission.BILLING_MANAGE)
+    return webhooks.ensure_secret(session, actor.account_id)
+
+
+def _amount(text: str, field: str, label: str) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if "-" in text:
+        raise ValidationFailed(f"The {label} must be a positive amount.", field=field)
+    cents = parse_dollars(text, field)
+    if cents <= 0:
+        raise ValidationFailed(f"The {label} must be a positive amount.", field=field)
+    return cents
+
+
+def save_settings(
+    session: Session,
+    actor: Actor,
+    *,
+    enabled: bool,
+    daily_budget: str,
+    notify_threshold: str,
+    webhook_url: str,
+) -> BillingSettings:
+    """Validate and store the form, and put its limits in force (none while spend management is
+    off). A budget below today's usage blocks usage at once. Raises SpendFormInvalid with every
+    field error; nothing is stored then."""
+    require(actor, Permission.BILLING_MANAGE)
+    errors: dict[str, str] = {}
+
+    def check(field: str, parse):
+        try:
+            return parse()
+        except DomainError as exc:
+            errors[field] = exc.message
+            return None
+
+    budget = check("daily_budget", lambda: _amount(daily_budget, "daily_budget", "budget"))
+    threshold = check(
+        "notify_threshold", lambda: _amount(notify_threshold, "notify_threshold", "notification threshold")
+    )
+    url = check("webhook_url", lambda: webhooks.validate_url(webhook_url))
+    if budget is not None and threshold is not None and threshold > budget:
+        errors.setdefault("notify_threshold", "The notification threshold cannot be above the daily budget.")
+    if errors:
+        raise SpendFormInvalid(errors)
+
+    settings = billing_settings(session, actor.account_id)
+    settings.spend_management_enabled = enabled
+    settings.daily_budget_cents = budget
+    settings.daily_notify_threshold_cents = threshold
+    settings.webhook_url = url
+    settings.updated_at = utcnow()
+    session.add(settings)
+    if settings.webhook_url:
+        webhooks.ensure_secret(session, actor.account_id)
+    put_in_force(session, settings)
+    return settings
+
+
+def put_in_force(session: Session, settings: BillingSettings) -> None:
+    """Copy the limits in force onto the metering row; only these two columns, so a concurrent
+    debit's balance and usage are untouched."""
+    ensure_credit_balance(session, settings.account_id)
+    on = settings.spend_management_enabled
+    session.exec(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == settings.account_id)
+        .values(
+            daily_budget_cents=settings.daily_budget_cents if on else None,
+            daily_notify_threshold_cents=settings.daily_notify_threshold_cents if on else None,
+            updated_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
+def billing_recipients(session: Session, account_id: int) -> list[str]:
+    """The billing email, or the active owners' emails when none is set."""
+    email = billing_settings(session, account_id).billing_email
+    if email:
+        return [email]
+    return list(
+        session.exec(
+            select(User.email)
+            .join(Role, Role.id == User.role_id)
+            .where(User.account_id == account_id, User.status == "active", Role.builtin == True, Role.key == "owner")  # noqa: E712
+            .order_by(User.id)
+        )
+    )
+
+
+def notify(session: Session, *, account_id: int, kind: str, day: str, used_cents: int, line_cents: int) -> None:
+    """A spend line was reached on `day` (UTC): email the billing contacts when it is the
+    notification threshold, and POST both kinds to the webhook URL. Safe to run twice: the
+    email is keyed by account, recipient and subject, the delivery by its event id."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return
+    if kind == "threshold":
+        subject = f"Daily credit usage passed {format_usd(line_cents)} on {day} (UTC)"
+        body = _threshold_email(session, account, day, used_cents, line_cents)
+        for to in billing_recipients(session, account_id):
+            sent = session.exec(
+                select(OutboxEmail.id).where(
+                    OutboxEmail.account_id == account_id, OutboxEmail.to_address == to, OutboxEmail.subject == subject
+                )
+            ).first()
+            if sent is None:
+                queue_email(session, to=to, subject=subject, body=body, account_id=account_id)
+    webhooks.create_delivery(
+        session,
+        account_id,
+        EVENT_TYPES[kind],
+        {"account_id": account.public_id, "day": day, "used_cents": used_cents, f"{kind}_cents": line_cents},
+        event_id=webhooks.spend_event_id(account_id, kind, day),
+    )
+
+
+def _threshold_email(session: Session, account: Account, day: str, used_cents: int, line_cents: int) -> str:
+    budget = session.exec(
+        select(CreditBalance.daily_budget_cents).where(CreditBalance.account_id == account.id)
+    ).first()
+    budget_line = (
+        f"Your daily budget is {format_usd(budget)}: once it is reached, API calls are refused until midnight UTC.\n\n"
+        if budget is not None
+        else ""
+    )
+    return (
+        f"Hello,\n\n"
+        f"Credit usage of {account.name} ({account.public_id}) reached {format_usd(used_cents)} on {day} (UTC), "
+        f"passing your daily notification threshold of {format_usd(line_cents)}.\n\n"
+        f"{budget_line}"
+        f"Change these settings on the Spend Management page: {get_settings().public_url}/billing/spend-management\n"
+    )

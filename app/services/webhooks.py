@@ -1,0 +1,257 @@
+"""Outgoing webhooks, signed by the Standard Webhooks scheme with a secret per account.
+
+A delivery is written in the caller's transaction together with its "deliver_webhook" job; the
+job POSTs it (`outgoing` → `post` → `record_attempt`), logs every attempt and is retried with the
+job queue's exponential backoff until the receiver answers 2xx or MAX_ATTEMPTS are spent."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import update
+from sqlmodel import Session, select
+from standardwebhooks import Webhook
+
+from app.config import get_settings
+from app.jobs.queue import enqueue
+from app.models import Account, BillingSettings, WebhookAttempt, WebhookDelivery, utcnow
+from app.services.errors import ValidationFailed
+from app.services.overview import billing_settings
+from app.services.permissions import Actor, Permission, require
+
+MAX_ATTEMPTS = 8
+TIMEOUT = httpx.Timeout(5.0)
+RECENT_DELIVERIES = 20
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: "whsec_" and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_secret(session: Session, account_id: int) -> str:
+    """The account's signing secret, created on first use; two racing callers get the same one."""
+    settings = billing_settings(session, account_id)
+    if not settings.webhook_secret:
+        session.exec(
+            update(BillingSettings)
+            .where(BillingSettings.account_id == account_id, BillingSettings.webhook_secret == "")
+            .values(webhook_secret=new_secret())
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(settings, ["webhook_secret"])
+    return settings.webhook_secret
+
+
+def validate_url(text: str) -> str:
+    """An http(s) URL that does not point at this console, or "" for none."""
+    url = (text or "").strip()
+    if not url:
+        return ""
+    if len(url) > 500:
+        raise ValidationFailed("The webhook URL can be at most 500 characters.", field="webhook_url")
+    parts = urlsplit(url)
+    try:
+        port = _port(parts)
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ValidationFailed("Enter a URL starting with http:// or https://.", field="webhook_url")
+    if _aims_at_console(_host(parts.hostname), port):
+        raise ValidationFailed("The webhook URL cannot point at this console.", field="webhook_url")
+    return url
+
+
+def _port(parts) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _host(hostname: str) -> str:
+    return hostname.lower().rstrip(".")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _aims_at_console(host: str, port: int) -> bool:
+    settings = get_settings()
+    console = urlsplit(settings.public_url)
+    if console.hostname and (host, port) == (_host(console.hostname), _port(console)):
+        return True
+    return _is_loopback(host) and port == settings.app_port
+
+
+def spend_event_id(account_id: int, kind: str, day: str) -> str:
+    """The webhook-id of a spend notification: the same for the same account, kind and UTC day,
+    so a notification job that runs twice creates its delivery once (the column is unique)."""
+    digest = hashlib.sha256(f"spend:{account_id}:{kind}:{day}".encode()).hexdigest()
+    return f"msg_{digest[:24]}"
+
+
+def create_delivery(
+    session: Session,
+    account_id: int,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+) -> WebhookDelivery | None:
+    """Queue an event for the account's webhook URL, in the caller's transaction. None when no
+    URL is set, or when the event with this id already exists."""
+    settings = billing_settings(session, account_id)
+    if not settings.webhook_url:
+        return None
+    if event_id is not None:
+        if session.exec(select(WebhookDelivery.id).where(WebhookDelivery.public_id == event_id)).first() is not None:
+            return None
+    now = utcnow()
+    delivery = WebhookDelivery(
+        account_id=account_id,
+        event_type=event_type,
+        url=settings.webhook_url,
+        payload=json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data}),
+        created_at=now,
+    )
+    if event_id is not None:
+        delivery.public_id = event_id
+    session.add(delivery)
+    session.flush()
+    ensure_secret(session, account_id)
+    # A worker that dies mid-POST spends a job attempt without logging one: leave it room.
+    enqueue(
+        session,
+        "deliver_webhook",
+        {"delivery_id": delivery.id},
+        dedupe_key=f"webhook:{delivery.id}",
+        max_attempts=MAX_ATTEMPTS + 2,
+    )
+    return delivery
+
+
+def send_test_event(session: Session, actor: Actor) -> WebhookDelivery:
+    require(actor, Permission.BILLING_MANAGE)
+    account = session.get(Account, actor.account_id)
+    delivery = create_delivery(
+        session,
+        actor.account_id,
+        "test",
+        {"account_id": account.public_id, "message": "A test event from Ledgerdesk Spend Management."},
+    )
+    if delivery is None:
+        raise ValidationFailed("Save a webhook URL first.", field="webhook_url")
+    return delivery
+
+
+def recent_deliveries(session: Session, actor: Actor, limit: int = RECENT_DELIVERIES) -> list[WebhookDelivery]:
+    """The account's latest deliveries, newest first."""
+    require(actor, Permission.BILLING_VIEW)
+    return list(
+        session.exec(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.account_id == actor.account_id)
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What one POST needs, read before the request so no transaction stays open during it."""
+
+    delivery_id: int
+    url: str
+    event_id: str
+    payload: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def outgoing(session: Session, delivery_id: int) -> Outgoing | None:
+    """The next POST of a pending delivery; None once it was delivered or given up."""
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status != "pending":
+        return None
+    return Outgoing(
+        delivery.id, delivery.url, delivery.public_id, delivery.payload, ensure_secret(session, delivery.account_id)
+    )
+
+
+def signed_headers(message: Outgoing, timestamp: datetime) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "user-agent": "Ledgerdesk-Webhooks/1",
+        "webhook-id": message.event_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(message.secret).sign(message.event_id, timestamp, message.payload),
+    }
+
+
+def post(message: Outgoing) -> AttemptResult:
+    """One signed POST. Never raises: a refused connection or a timeout is an attempt without a
+    status code. Redirects are not followed (a 3xx is a failed attempt)."""
+    headers = signed_headers(message, utcnow())
+    started = time.monotonic()
+    try:
+        response = httpx.post(message.url, content=message.payload, headers=headers, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        return AttemptResult(None, (f"{type(exc).__name__}: {exc}")[:500], _elapsed_ms(started))
+    status = response.status_code
+    return AttemptResult(status, "" if 200 <= status < 300 else f"HTTP {status}", _elapsed_ms(started))
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def record_attempt(session: Session, delivery_id: int, result: AttemptResult) -> WebhookDelivery:
+    """Log the attempt and move the delivery on: delivered on 2xx, failed after MAX_ATTEMPTS."""
+    delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    now = utcnow()
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            attempted_at=now,
+            status_code=result.status_code,
+            error=result.error,
+            duration_ms=result.duration_ms,
+        )
+    )
+    delivery.attempts += 1
+    delivery.last_status_code = result.status_code
+    if result.ok:
+        delivery.status = "delivered"
+        delivery.delivered_at = now
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = "failed"
+    session.add(delivery)
+    session.flush()
+    return delivery
