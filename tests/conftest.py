@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.stripe_fixtures"]
+pytest_plugins = ["tests.stripe_fixtures", "tests.smtp_fixtures"]
 
 import os
 import tempfile

@@ -37,6 +37,8 @@ def deliver_email(session: Session, payload: dict[str, Any]) -> None:
     message["To"] = email.to_address
     message["Subject"] = email.subject
     message.set_content(email.body_text)
+    # No transaction stays open during the SMTP conversation: on SQLite it would hold the write lock.
+    session.commit()
     _smtp_send(message)
     email.sent_at = utcnow()
     session.add(email)

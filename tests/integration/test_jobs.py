@@ -1,12 +1,8 @@
-import socket
-import threading
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
-from app.config import get_settings
 from app.jobs import handlers  # noqa: F401  registers deliver_email
 from app.jobs.queue import enqueue, job_handler, run_due_jobs
 from app.models import Job, OutboxEmail, utcnow
@@ -52,32 +48,6 @@ def test_dedupe_key_enqueues_once(engine):
         assert enqueue(session, "test_flaky", {}, dedupe_key="k1") is None
         session.commit()
         assert len(session.exec(select(Job)).all()) == 1
-
-
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-        self.event = threading.Event()
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        self.event.set()
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    inbox = _Inbox()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
-    get_settings.cache_clear()
-    yield inbox
-    controller.stop()
-    get_settings.cache_clear()
 
 
 def test_email_is_delivered_by_smtp_when_configured(engine, smtp_server):

@@ -16,7 +16,6 @@ from app.services.errors import PermissionDenied
 from app.services.ledger import DailyBudgetExceeded
 from app.services.overview import billing_settings
 from tests.factories import make_user
-from tests.integration.test_jobs import smtp_server  # noqa: F401  a real SMTP server
 from tests.stripe_fixtures import actor_for, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -185,7 +184,7 @@ def test_a_member_can_neither_see_nor_save_spend_management(session):
     assert billing_settings(session, account.id).spend_management_enabled is False
 
 
-def test_threshold_email_once_per_utc_day_through_smtp(engine, smtp_server):  # noqa: F811
+def test_threshold_email_once_per_utc_day_through_smtp(engine, smtp_server):
     with Session(engine, expire_on_commit=False) as session:
         actor, account = _funded(session)
         settings = billing_settings(session, account.id)
