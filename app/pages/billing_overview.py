@@ -26,6 +26,7 @@ class OverviewState(rx.State):
     invoice_address: list[str] = []
     billing_email: str = ""
     auto_recharge: str = ""
+    auto_recharge_reason: str = ""
     spend_management: str = ""
     chart: list[dict] = []
     error: str = ""
@@ -70,6 +71,7 @@ class OverviewState(rx.State):
         self.invoice_address = [line for line in address if line]
         self.billing_email = settings.billing_email or "Not set: invoices go to the account owners."
         self.auto_recharge = "Enabled" if settings.auto_recharge_enabled else "Disabled"
+        self.auto_recharge_reason = settings.auto_recharge_disabled_reason
         self.spend_management = "Enabled" if settings.spend_management_enabled else "Disabled"
         self.chart = [{"day": f"{day:%b %d}", "usage": cents / 100} for day, cents in usage]
 
@@ -167,7 +169,14 @@ def overview_page() -> rx.Component:
             ),
             _setting_card(
                 "Auto Recharge",
-                rx.badge(OverviewState.auto_recharge, id="auto-recharge-status"),
+                rx.vstack(
+                    rx.badge(OverviewState.auto_recharge, id="auto-recharge-status"),
+                    rx.cond(
+                        OverviewState.auto_recharge_reason != "",
+                        rx.text(OverviewState.auto_recharge_reason, size="1", color_scheme="amber", id="auto-recharge-reason"),
+                    ),
+                    spacing="1",
+                ),
                 "Modify",
                 "/billing/auto-recharge",
                 "auto-recharge-card",

@@ -5,6 +5,7 @@ never Stripe types. Every call that can move money carries an idempotency key.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache, partial
 from collections.abc import Callable
 from typing import Any
@@ -140,8 +141,13 @@ def detach_payment_method(payment_method_id: str) -> None:
     _call(partial(client().v1.payment_methods.detach, payment_method_id), {})
 
 
+def set_billing_name(payment_method_id: str, name: str) -> None:
+    """The name on the card, for cards attached by id (such as the demo card)."""
+    _call(partial(client().v1.payment_methods.update, payment_method_id), {"billing_details": {"name": name}})
+
+
 def set_default_payment_method(customer_id: str, payment_method_id: str) -> None:
-    """The default card is the customer's invoice_settings.default_payment_method."""
+    """The default card is the customer's invoice_settings.default_payment_method ("" clears it)."""
     _call(
         partial(client().v1.customers.update, customer_id),
         {"invoice_settings": {"default_payment_method": payment_method_id}},
@@ -211,6 +217,23 @@ def create_payment_intent(
 
 def retrieve_payment_intent(payment_intent_id: str) -> Intent:
     return _intent(_call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}))
+
+
+def find_payment_intent(customer_id: str, payment_id: str, created_since: datetime) -> Intent | None:
+    """The customer's intent whose metadata names our payment, if Stripe has one: how a rerun
+    learns whether a call lost in a crash reached Stripe. localstripe filters lists by neither
+    customer nor date (it answers 400), so there every intent is listed and filtered here."""
+    params: dict[str, Any] = {"limit": 100}
+    if not get_settings().uses_localstripe:
+        params.update(customer=customer_id, created={"gte": int(created_since.timestamp()) - 300})
+    while True:
+        page = _call(client().v1.payment_intents.list, params)
+        for intent in page["data"]:
+            if intent.get("customer") == customer_id and (intent.get("metadata") or {}).get("payment_id") == payment_id:
+                return _intent(intent)
+        if not page.get("has_more") or not page["data"]:
+            return None
+        params["starting_after"] = page["data"][-1]["id"]
 
 
 def create_crypto_checkout_session(

@@ -122,7 +122,8 @@ def start_crypto_topup(
 
 def apply_intent(session: Session, payment: Payment, status: str, failure_message: str = "") -> None:
     """Move a card or recharge payment to the intent's status; credit once when it succeeded.
-    A succeeded payment never goes back (events may arrive out of order)."""
+    A succeeded payment never goes back (events may arrive out of order). A recharge that ended
+    gets its bookkeeping (recharge.settle), whether the job or the webhook saw it first."""
     if payment.status == "succeeded":
         return
     if status == "succeeded":
@@ -135,6 +136,10 @@ def apply_intent(session: Session, payment: Payment, status: str, failure_messag
         _touch(session, payment)
     else:
         mark_failed(session, payment, failure_message or "The payment did not go through.")
+    if payment.method == "auto_recharge" and payment.status in ("succeeded", "failed"):
+        from app.services import recharge  # imported here: recharge builds on this module
+
+        recharge.settle(session, payment)
 
 
 def apply_checkout_paid(session: Session, payment: Payment) -> None:

@@ -1,0 +1,401 @@
+"""Auto Recharge (seed 003): when a debit takes the balance to or below the threshold, the default
+card is charged off-session for the chosen amount, and the credits land once the charge succeeds.
+
+The form's values live in BillingSettings; the armed threshold is copied onto the metering row
+(CreditBalance.recharge_threshold_cents, None while off), which the ledger reads on every debit.
+A debit at or below it marks one recharge in flight and enqueues job "auto_recharge"
+{account_id, seq} (ledger.start_recharge_if_due); `run_recharge` is that job. `settle` is the
+bookkeeping once a recharge payment has ended, shared by the job and the Stripe webhook (through
+topups.apply_intent): conditional UPDATEs on recharge_seq let exactly one of them count it.
+Callers commit, except that `run_recharge` commits its Payment before calling Stripe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.jobs.queue import enqueue
+from app.models import Account, BillingSettings, CreditBalance, Job, Payment, PaymentMethod, utcnow
+from app.payments import gateway
+from app.services import ledger, topups
+from app.services.email import queue_email
+from app.services.errors import Conflict, DomainError, ValidationFailed
+from app.services.money import format_usd, parse_dollars
+from app.services.overview import billing_settings
+from app.services.payment_methods import describe
+from app.services.permissions import Actor, Permission, require
+from app.services.spend import billing_recipients
+from app.services.timefmt import format_datetime
+
+MAX_FAILURES = 3
+MAX_THRESHOLD_CENTS = 500_000
+THRESHOLD_MESSAGE = "Enter a threshold between $0 and $5000."
+INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so auto recharge is not available."
+NO_CARD_MESSAGE = "Auto recharge charges your default card. Add a card on the Payment Methods page first."
+NO_CARD_REASON = "Turned off because there was no default card to charge. Add a card, then turn auto recharge on again."
+AUTHENTICATION_MESSAGE = "Your bank asked to authenticate the charge, which cannot be done automatically."
+ENDED = ("succeeded", "failed", "canceled")
+
+
+class NoDefaultCard(Conflict):
+    """Auto recharge needs a default card; the page links to Payment Methods."""
+
+
+class RechargeFormInvalid(ValidationFailed):
+    """Every field error of one submission, by field id."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class RechargeSettings:
+    enabled: bool
+    threshold_cents: int
+    amount_cents: int
+    disabled_reason: str
+    failures: int
+    invoice_priced: bool
+    default_card: str
+    balance_cents: int
+    in_flight: bool
+
+
+def recharge_key(account_id: int, seq: int) -> str:
+    """The job's dedupe key, the Payment's idempotency key and Stripe's idempotency key."""
+    return f"auto_recharge:{account_id}:{seq}"
+
+
+def default_card(session: Session, account_id: int) -> PaymentMethod | None:
+    return session.exec(
+        select(PaymentMethod).where(
+            PaymentMethod.account_id == account_id,
+            PaymentMethod.is_default == True,  # noqa: E712
+        )
+    ).first()
+
+
+def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
+    """What the Auto Recharge page shows (the Overview shows the reason too)."""
+    require(actor, Permission.BILLING_VIEW)
+    settings = billing_settings(session, actor.account_id)
+    card = default_card(session, actor.account_id)
+    row = session.get(CreditBalance, actor.account_id)
+    return RechargeSettings(
+        enabled=settings.auto_recharge_enabled,
+        threshold_cents=settings.auto_recharge_threshold_cents,
+        amount_cents=settings.auto_recharge_amount_cents,
+        disabled_reason=settings.auto_recharge_disabled_reason,
+        failures=settings.auto_recharge_failures,
+        invoice_priced=settings.invoice_priced,
+        default_card=describe(card) if card else "",
+        balance_cents=row.balance_cents if row else 0,
+        in_flight=bool(row and row.recharge_in_flight),
+    )
+
+
+def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text: str, amount_text: str) -> bool:
+    """Store the form and arm (or disarm) the threshold on the metering row. Turned on at or below
+    the threshold, a recharge starts at once; returns whether it did. Turning it off keeps the
+    saved amounts. Bad input raises RechargeFormInvalid with every field error and stores nothing."""
+    require(actor, Permission.BILLING_MANAGE)
+    settings = billing_settings(session, actor.account_id)
+    if settings.invoice_priced:
+        raise Conflict(INVOICE_PRICED_MESSAGE)
+    if enabled:
+        threshold_cents, amount_cents = _checked_amounts(threshold_text, amount_text)
+        if default_card(session, actor.account_id) is None:
+            raise NoDefaultCard(NO_CARD_MESSAGE)
+        settings.auto_recharge_threshold_cents = threshold_cents
+        settings.auto_recharge_amount_cents = amount_cents
+        settings.auto_recharge_failures = 0
+    settings.auto_recharge_enabled = enabled
+    settings.auto_recharge_disabled_reason = ""
+    settings.updated_at = utcnow()
+    session.add(settings)
+    put_in_force(session, settings)
+    if not enabled:
+        return False
+    _release_if_stuck(session, actor.account_id)
+    return ledger.start_recharge_if_due(session, actor.account_id)
+
+
+def _checked_amounts(threshold_text: str, amount_text: str) -> tuple[int, int]:
+    errors: dict[str, str] = {}
+    threshold_cents = amount_cents = 0
+    try:
+        threshold_cents = parse_dollars(threshold_text, "threshold")
+        if threshold_cents > MAX_THRESHOLD_CENTS:
+            errors["threshold"] = THRESHOLD_MESSAGE
+    except DomainError as exc:
+        errors["threshold"] = exc.message
+    try:
+        amount_cents = parse_dollars(amount_text, "amount")
+        if not topups.MIN_TOPUP_CENTS <= amount_cents <= topups.MAX_TOPUP_CENTS:
+            errors["amount"] = topups.AMOUNT_MESSAGE
+    except DomainError as exc:
+        errors["amount"] = exc.message
+    if errors:
+        raise RechargeFormInvalid(errors)
+    return threshold_cents, amount_cents
+
+
+def put_in_force(session: Session, settings: BillingSettings) -> None:
+    """Copy the armed threshold onto the metering row; only that column, so a concurrent debit's
+    balance is untouched."""
+    ledger.ensure_credit_balance(session, settings.account_id)
+    session.exec(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == settings.account_id)
+        .values(
+            recharge_threshold_cents=settings.auto_recharge_threshold_cents if settings.auto_recharge_enabled else None,
+            updated_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
+def _release_if_stuck(session: Session, account_id: int) -> None:
+    """A recharge whose job failed for good (Stripe unreachable through all its attempts) would
+    hold the in-flight flag forever; saving the form lets the next debit start a new one."""
+    row = session.get(CreditBalance, account_id)
+    if row is None or not row.recharge_in_flight:
+        return
+    key = recharge_key(account_id, row.recharge_seq)
+    job_status = session.exec(select(Job.status).where(Job.dedupe_key == key)).first()
+    if job_status == "failed":
+        _stand_down(session, account_id, row.recharge_seq)
+
+
+def run_recharge(session: Session, account_id: int, seq: int, now: datetime | None = None) -> None:
+    """Job "auto_recharge": charge the default card once for recharge `seq` and record how it
+    ended. Safe to run again at any point: the Payment is committed before Stripe is called, so a
+    rerun finds it, and an intent Stripe already has is found rather than made twice."""
+    now = now or utcnow()
+    key = recharge_key(account_id, seq)
+    payment = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
+    if payment is None:
+        payment = _open_payment(session, account_id, seq, key)
+        if payment is None:
+            return
+    if payment.status in ENDED:
+        return
+    customer_id = billing_settings(session, account_id).stripe_customer_id
+    # Committed before Stripe is called, so that a rerun finds the Payment, and so that no lock
+    # is held during the call.
+    session.commit()
+    try:
+        intent = _intent_for(payment, customer_id)
+    except gateway.CardDeclined as exc:
+        _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
+        return
+    status, message = intent.status, intent.failure_message
+    if status == "requires_action":
+        # Off-session nobody can authenticate (real Stripe declines it; localstripe waits).
+        status, message = "failed", AUTHENTICATION_MESSAGE
+    _record(session, payment, intent.id, status, message, now)
+
+
+def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Payment | None:
+    """A new Payment for recharge `seq`; None when there is nothing to charge."""
+    row = session.get(CreditBalance, account_id, populate_existing=True)
+    if row is None or not row.recharge_in_flight or row.recharge_seq != seq:
+        return None  # settled already, or a later recharge owns the flag
+    settings = session.get(BillingSettings, account_id, populate_existing=True)
+    if (
+        settings is None
+        or not settings.auto_recharge_enabled
+        or settings.invoice_priced
+        or row.recharge_threshold_cents is None
+        or row.balance_cents > row.recharge_threshold_cents
+    ):
+        # Turned off, or topped up some other way, since the recharge started.
+        _stand_down(session, account_id, seq)
+        return None
+    card = default_card(session, account_id)
+    if card is None or not settings.stripe_customer_id:
+        # Turned off rather than left armed: else every further debit would start a job that
+        # finds no card.
+        _disable(session, account_id, NO_CARD_REASON)
+        _email_disabled(session, account_id, NO_CARD_REASON)
+        return None
+    payment = Payment(
+        account_id=account_id,
+        amount_cents=settings.auto_recharge_amount_cents,
+        method="auto_recharge",
+        stripe_payment_method_id=card.stripe_payment_method_id,
+        idempotency_key=key,
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+    except IntegrityError:
+        # Another run of the same job got there first.
+        return session.exec(select(Payment).where(Payment.idempotency_key == key)).one()
+    return payment
+
+
+def _intent_for(payment: Payment, customer_id: str) -> gateway.Intent:
+    """The payment's intent: known, found in Stripe, or created now (off-session, confirmed)."""
+    if payment.stripe_payment_intent_id:
+        return gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    # A pending payment without an intent id may have reached Stripe before a crash. Real Stripe
+    # would answer a repeated idempotency key with that intent, but localstripe ignores the key:
+    # so look the intent up by the payment id in its metadata before creating one.
+    found = gateway.find_payment_intent(customer_id, payment.public_id, payment.created_at)
+    if found is not None:
+        return found
+    return gateway.create_payment_intent(
+        customer_id=customer_id,
+        payment_method_id=payment.stripe_payment_method_id,
+        amount_cents=payment.amount_cents,
+        idempotency_key=payment.idempotency_key,
+        off_session=True,
+        metadata={"payment_id": payment.public_id, "account_id": str(payment.account_id), "purpose": "auto_recharge"},
+    )
+
+
+def _record(session: Session, payment: Payment, intent_id: str, status: str, message: str, now: datetime) -> None:
+    # Locked and re-read: the webhook for this intent may have recorded it meanwhile.
+    session.refresh(payment, with_for_update=True)
+    if intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = intent_id
+    if status in ("succeeded", "processing"):
+        topups.apply_intent(session, payment, status)
+    elif payment.status != "succeeded":
+        topups.mark_failed(session, payment, message or "The payment did not go through.")
+        settle(session, payment, now)
+
+
+def settle(session: Session, payment: Payment, now: datetime | None = None) -> None:
+    """Bookkeeping after an auto-recharge payment ended, whoever saw it first (the job or Stripe's
+    webhook): success clears the in-flight flag and the failure count; a failure is counted once
+    and retried later with the next seq, or, at the third in a row, turns auto recharge off. The
+    billing contacts are told of each failure."""
+    account_id = payment.account_id
+    seq = _seq_of(payment)
+    if seq is None:
+        return
+    if payment.status == "succeeded":
+        session.exec(
+            update(CreditBalance)
+            .where(CreditBalance.account_id == account_id, CreditBalance.recharge_seq == seq)
+            .values(recharge_in_flight=False)
+        )
+        session.exec(
+            update(BillingSettings).where(BillingSettings.account_id == account_id).values(auto_recharge_failures=0)
+        )
+        session.flush()
+        return
+    if payment.status != "failed":
+        return
+    # Moving on to the next seq is the claim: a second report of the same failure finds the seq
+    # moved and counts nothing.
+    claimed = session.exec(
+        update(CreditBalance)
+        .where(
+            CreditBalance.account_id == account_id,
+            CreditBalance.recharge_seq == seq,
+            CreditBalance.recharge_in_flight == True,  # noqa: E712
+        )
+        .values(recharge_seq=CreditBalance.recharge_seq + 1)
+        .returning(CreditBalance.recharge_seq)
+    ).one_or_none()
+    if claimed is None:
+        return
+    failures = session.exec(
+        update(BillingSettings)
+        .where(BillingSettings.account_id == account_id)
+        .values(auto_recharge_failures=BillingSettings.auto_recharge_failures + 1)
+        .returning(BillingSettings.auto_recharge_failures)
+    ).one()[0]
+    if failures >= MAX_FAILURES:
+        reason = (
+            f"Turned off after {MAX_FAILURES} failed charges in a row. Last error: "
+            f"{payment.failure_message.rstrip('.')}. Check your default card, then turn auto recharge on again."
+        )
+        _disable(session, account_id, reason)
+        _email_disabled(session, account_id, reason)
+        return
+    retry_at = (now or utcnow()) + timedelta(minutes=get_settings().auto_recharge_retry_minutes)
+    next_seq = claimed[0]
+    enqueue(
+        session,
+        "auto_recharge",
+        {"account_id": account_id, "seq": next_seq},
+        dedupe_key=recharge_key(account_id, next_seq),
+        run_at=retry_at,
+    )
+    _email_failed(session, payment, failures, retry_at)
+
+
+def _seq_of(payment: Payment) -> int | None:
+    """The recharge number in the payment's key; None for a payment the job did not make."""
+    kind, account, seq = (payment.idempotency_key.split(":") + ["", ""])[:3]
+    if (kind, account) != ("auto_recharge", str(payment.account_id)) or not seq.isdigit():
+        return None
+    return int(seq)
+
+
+def _stand_down(session: Session, account_id: int, seq: int) -> None:
+    session.exec(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == account_id, CreditBalance.recharge_seq == seq)
+        .values(recharge_in_flight=False)
+    )
+    session.flush()
+
+
+def _disable(session: Session, account_id: int, reason: str) -> None:
+    session.exec(
+        update(BillingSettings)
+        .where(BillingSettings.account_id == account_id)
+        .values(auto_recharge_enabled=False, auto_recharge_disabled_reason=reason[:500], updated_at=utcnow())
+    )
+    session.exec(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == account_id)
+        .values(recharge_threshold_cents=None, recharge_in_flight=False)
+    )
+    session.flush()
+
+
+def _email(session: Session, account_id: int, subject: str, body: str) -> None:
+    for to in billing_recipients(session, account_id):
+        queue_email(session, to=to, subject=subject, body=body, account_id=account_id)
+
+
+def _email_failed(session: Session, payment: Payment, failures: int, retry_at: datetime) -> None:
+    account = session.get(Account, payment.account_id)
+    amount = format_usd(payment.amount_cents)
+    _email(
+        session,
+        account.id,
+        f"Auto recharge of {amount} failed",
+        f"Hello,\n\n"
+        f"We could not charge your default card {amount} for the auto recharge of {account.name} "
+        f"({account.public_id}): {payment.failure_message}\n\n"
+        f"We will try again at {format_datetime(retry_at, account.timezone)}. After {MAX_FAILURES} failed "
+        f"charges in a row ({failures} so far), auto recharge turns itself off.\n\n"
+        f"Check your cards on the Payment Methods page: {get_settings().public_url}/billing/payment-methods\n",
+    )
+
+
+def _email_disabled(session: Session, account_id: int, reason: str) -> None:
+    account = session.get(Account, account_id)
+    _email(
+        session,
+        account_id,
+        "Auto recharge turned off",
+        f"Hello,\n\n"
+        f"Auto recharge of {account.name} ({account.public_id}) is now off. {reason}\n\n"
+        f"Your balance is no longer topped up automatically. Turn auto recharge on again on the "
+        f"Auto Recharge page: {get_settings().public_url}/billing/auto-recharge\n",
+    )

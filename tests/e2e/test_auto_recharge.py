@@ -1,0 +1,97 @@
+"""Auto Recharge in the browser: turned on below the threshold, the in-app job worker charges the
+default card and the credits show in Balance History; without a card the page says where to add
+one. Each test signs in to an account of its own, so the shared demo account is left alone."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+
+PAGE = "/billing/auto-recharge"
+
+
+def _own_account(live_app: LiveApp, *, with_card: bool) -> str:
+    """A new account (balance $0) with an owner and, if asked, a default Visa card; the owner's email."""
+    email = f"recharge-{uuid.uuid4().hex[:10]}@example.com"
+    live_app.run_python(
+        f"""
+from app.db import transaction
+from app.payments import gateway
+from app.services.accounts import builtin_role, create_account, create_user
+with transaction() as session:
+    account = create_account(session, name="Recharge Test Co")
+    create_user(session, account=account, email={email!r}, full_name="Rory Recharge",
+                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
+    if {with_card!r}:
+        customer_id = gateway.ensure_customer(session, account)
+        card = gateway.attach_payment_method(customer_id, "pm_card_visa")
+        gateway.set_default_payment_method(customer_id, card.id)
+        gateway.sync_payment_methods(session, account.id)
+"""
+    )
+    return email
+
+
+def _open(page: Page, email: str) -> None:
+    sign_in(page, email)
+    page.goto(PAGE)
+    expect(page.get_by_role("heading", name="Auto Recharge", level=1)).to_be_visible()
+
+
+def test_turned_on_below_the_threshold_the_balance_is_topped_up(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, with_card=True))
+    expect(page.get_by_text("When your balance reaches a certain threshold, we will automatically charge")).to_be_visible()
+    expect(page.locator("#current-balance")).to_have_text("$0.00")
+    expect(page.locator("#recharge-card")).to_contain_text("4242")
+
+    page.get_by_label("Setting to Auto Recharge").click()
+    page.get_by_label("When balance falls to").fill("10")
+    page.get_by_label("Amount to add").fill("50")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Auto recharge is on. Your balance is at or below $10.00, so we are adding $50.00 now."
+    )
+
+    # The in-app worker runs the recharge job within a few seconds.
+    first_row = page.locator("#balance-history-table tbody tr").first
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto("/billing/balance-history")
+        expect(page.locator("#balance-history-table, #balance-history-empty").first).to_be_visible()
+        if "Auto Recharge" in (first_row.inner_text() if first_row.count() else "") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    expect(first_row).to_contain_text("via Auto Recharge call.")
+    expect(first_row).to_contain_text("$50.00")
+
+    page.goto("/billing")
+    expect(page.locator("#remaining-credits")).to_have_text("$50.00")
+    expect(page.locator("#auto-recharge-status")).to_have_text("Enabled")
+    page.goto(PAGE)
+    expect(page.get_by_label("Setting to Auto Recharge")).to_be_checked()
+    expect(page.get_by_label("When balance falls to")).to_have_value("10.00")
+    expect(page.locator("#current-balance")).to_have_text("$50.00")
+
+
+def test_bad_amounts_are_shown_next_to_their_fields(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, with_card=True))
+    page.get_by_label("Setting to Auto Recharge").click()
+    page.get_by_label("When balance falls to").fill("abc")
+    page.get_by_label("Amount to add").fill("4.99")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#threshold-error")).to_contain_text("Enter an amount in dollars")
+    expect(page.locator("#amount-error")).to_have_text("Enter an amount between $5 and $5000.")
+    page.reload()
+    expect(page.get_by_label("Setting to Auto Recharge")).not_to_be_checked()
+
+
+def test_without_a_card_the_page_points_to_payment_methods(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, with_card=False))
+    notice = page.locator("#no-card")
+    expect(notice).to_contain_text("Add a card on the Payment Methods page first.")
+    expect(notice.get_by_role("link", name="Go to Payment Methods")).to_have_attribute("href", "/billing/payment-methods")
+    expect(page.get_by_label("Setting to Auto Recharge")).to_be_disabled()
