@@ -1,0 +1,295 @@
+"""Team (seeds 000, 001, 002): invite users by email, resend and revoke invitations, block,
+unblock, remove, change roles.
+
+The rules, all enforced here:
+- an invitation or an unblock needs a free seat; active and invited users use seats;
+- nobody changes their own role, blocks or removes themselves, or acts on a user whose role
+  holds permissions they do not hold, or gives a role with permissions they do not hold;
+- the account keeps at least one active Owner;
+- blocking ends the user's sessions at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, select
+
+from app.models import Account, ApiKey, AuthSession, Payment, Role, User, UserToken
+from app.services import auth
+from app.services.accounts import create_user, normalize_email
+from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.services.permissions import Actor, Permission, require
+from app.services.plans import Plan, get_plan
+from app.services.roles import lock_account, role_for_account, role_permissions, within
+
+SEAT_STATUSES = ("active", "invited")
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Seats:
+    used: int
+    # None: the plan does not limit seats.
+    limit: int | None
+
+    @property
+    def free(self) -> bool:
+        return self.limit is None or self.used < self.limit
+
+
+@dataclass(frozen=True)
+class Member:
+    user: User
+    role: Role
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    rows: list[Member]
+    total: int
+
+
+def seat_limit(plan: Plan) -> int | None:
+    """The seats an account has on a plan. Accounts cannot buy extra seats yet, so a plan's
+    included seats are its limit; a plan without a seat limit (Custom) has no limit."""
+    return plan.included_seats if "seats" in plan.limits else None
+
+
+def _seats(session: Session, account_id: int) -> Seats:
+    used = session.exec(
+        select(func.count(User.id)).where(User.account_id == account_id, User.status.in_(SEAT_STATUSES))
+    ).one()
+    return Seats(used=used, limit=seat_limit(get_plan(session.get(Account, account_id).plan_code)))
+
+
+def seats(session: Session, actor: Actor) -> Seats:
+    require(actor, Permission.TEAM_MANAGE)
+    return _seats(session, actor.account_id)
+
+
+def _require_free_seat(session: Session, account_id: int) -> None:
+    usage = _seats(session, account_id)
+    if not usage.free:
+        plan = get_plan(session.get(Account, account_id).plan_code)
+        raise Conflict(
+            f"All {usage.limit} seats of your {plan.name} plan are in use. "
+            "Remove a user or revoke an invitation first, or change your plan."
+        )
+
+
+def list_members(session: Session, actor: Actor, *, offset: int = 0, limit: int = 25) -> MemberPage:
+    """The account's users, oldest first."""
+    require(actor, Permission.TEAM_MANAGE)
+    if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
+        raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
+    total = session.exec(select(func.count(User.id)).where(User.account_id == actor.account_id)).one()
+    rows = session.exec(
+        select(User, Role)
+        .join(Role, Role.id == User.role_id)
+        .where(User.account_id == actor.account_id)
+        .order_by(User.created_at, User.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return MemberPage(rows=[Member(user=u, role=r) for u, r in rows], total=total)
+
+
+def assignable_roles(session: Session, actor: Actor) -> list[Role]:
+    """The roles the actor may give: built-in and the account's custom roles within their own."""
+    require(actor, Permission.TEAM_MANAGE)
+    roles = session.exec(
+        select(Role)
+        .where((Role.builtin == True) | (Role.account_id == actor.account_id))  # noqa: E712
+        .order_by(Role.builtin.desc(), func.lower(Role.name))
+    ).all()
+    return [r for r in roles if within(actor, role_permissions(r))]
+
+
+def _assignable(session: Session, actor: Actor, role_id: int | None) -> Role:
+    if role_id is None:
+        raise ValidationFailed("Choose a role.", field="role")
+    try:
+        role = role_for_account(session, actor.account_id, role_id)
+    except NotFound:
+        raise ValidationFailed("Choose one of your account's roles.", field="role") from None
+    if not within(actor, role_permissions(role)):
+        raise PermissionDenied(f"You cannot give the role {role.name}: it has permissions you do not hold.", field="role")
+    return role
+
+
+def _member(session: Session, actor: Actor, user_public_id: str) -> tuple[User, Role]:
+    """A user of the actor's account whom the actor may manage; any other id is not found."""
+    row = session.exec(
+        select(User, Role)
+        .join(Role, Role.id == User.role_id)
+        .where(User.public_id == user_public_id, User.account_id == actor.account_id)
+    ).first()
+    if row is None:
+        raise NotFound("That user is not on your team.")
+    user, role = row
+    if not within(actor, role_permissions(role)):
+        raise PermissionDenied(f"{_name(user)} has permissions you do not hold; ask an owner.")
+    return user, role
+
+
+def _name(user: User) -> str:
+    return user.full_name or user.email
+
+
+def _is_owner(role: Role) -> bool:
+    return role.builtin and role.key == "owner"
+
+
+def _require_not_last_owner(session: Session, user: User, role: Role, doing: str) -> None:
+    if not (_is_owner(role) and user.status == "active"):
+        return
+    others = session.exec(
+        select(func.count(User.id))
+        .join(Role, Role.id == User.role_id)
+        .where(
+            User.account_id == user.account_id,
+            User.id != user.id,
+            User.status == "active",
+            Role.builtin == True,  # noqa: E712
+            Role.key == "owner",
+        )
+    ).one()
+    if not others:
+        raise Conflict(f"You cannot {doing} {_name(user)}: they are the last Owner. Make another user Owner first.")
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip()
+    if not email:
+        raise ValidationFailed("Enter an email address.", field="email")
+    try:
+        return normalize_email(validate_email(email, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        raise ValidationFailed("Enter a valid email address, like name@example.com.", field="email") from None
+
+
+def invite(
+    session: Session, actor: Actor, *, email: str, full_name: str, role_id: int | None, base_url: str
+) -> User:
+    """Create an invited user and email them a link to choose a password."""
+    require(actor, Permission.TEAM_MANAGE)
+    email = _clean_email(email)
+    full_name = " ".join(full_name.split())
+    if not full_name:
+        raise ValidationFailed("Enter the user's full name.", field="full_name")
+    if len(full_name) > 200:
+        raise ValidationFailed("Use at most 200 characters.", field="full_name")
+    role = _assignable(session, actor, role_id)
+    lock_account(session, actor.account_id)
+    _require_free_seat(session, actor.account_id)
+    user = create_user(
+        session,
+        account=session.get(Account, actor.account_id),
+        email=email,
+        full_name=full_name,
+        role=role,
+        password=None,
+        status="invited",
+    )
+    auth.issue_invitation(session, user, base_url=base_url)
+    return user
+
+
+def resend_invitation(session: Session, actor: Actor, user_public_id: str, *, base_url: str) -> User:
+    """A new invitation email; the links sent before stop working."""
+    require(actor, Permission.TEAM_MANAGE)
+    user, _ = _member(session, actor, user_public_id)
+    if user.status != "invited":
+        raise ValidationFailed(f"{_name(user)} has already joined.")
+    session.exec(delete(UserToken).where(UserToken.user_id == user.id, UserToken.purpose == "invite"))
+    auth.issue_invitation(session, user, base_url=base_url)
+    return user
+
+
+def _delete_user(session: Session, user: User) -> None:
+    """Remove the user; what they did stays on record without their name."""
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
+    session.exec(delete(UserToken).where(UserToken.user_id == user.id))
+    session.exec(update(Payment).where(Payment.created_by_user_id == user.id).values(created_by_user_id=None))
+    session.exec(update(ApiKey).where(ApiKey.created_by_user_id == user.id).values(created_by_user_id=None))
+    session.delete(user)
+    session.flush()
+
+
+def revoke_invitation(session: Session, actor: Actor, user_public_id: str) -> str:
+    """Withdraw a pending invitation (its link stops working, its seat is free); returns the email."""
+    require(actor, Permission.TEAM_MANAGE)
+    lock_account(session, actor.account_id)
+    user, _ = _member(session, actor, user_public_id)
+    if user.status != "invited":
+        raise ValidationFailed(f"{_name(user)} has already joined; remove them instead.")
+    email = user.email
+    _delete_user(session, user)
+    return email
+
+
+def block(session: Session, actor: Actor, user_public_id: str) -> User:
+    """The user can no longer sign in, and their open sessions end now."""
+    require(actor, Permission.TEAM_MANAGE)
+    lock_account(session, actor.account_id)
+    user, role = _member(session, actor, user_public_id)
+    if user.id == actor.user_id:
+        raise PermissionDenied("You cannot block yourself.")
+    if user.status == "invited":
+        raise ValidationFailed(f"{_name(user)} has not joined yet; revoke the invitation instead.")
+    if user.status == "blocked":
+        raise ValidationFailed(f"{_name(user)} is already blocked.")
+    _require_not_last_owner(session, user, role, "block")
+    user.status = "blocked"
+    session.add(user)
+    auth.revoke_sessions(session, user.id)
+    session.flush()
+    return user
+
+
+def unblock(session: Session, actor: Actor, user_public_id: str) -> User:
+    """Let a blocked user sign in again; they take a seat again."""
+    require(actor, Permission.TEAM_MANAGE)
+    lock_account(session, actor.account_id)
+    user, _ = _member(session, actor, user_public_id)
+    if user.status != "blocked":
+        raise ValidationFailed(f"{_name(user)} is not blocked.")
+    _require_free_seat(session, actor.account_id)
+    user.status = "active"
+    session.add(user)
+    session.flush()
+    return user
+
+
+def remove(session: Session, actor: Actor, user_public_id: str) -> str:
+    """Remove a user from the account for good; returns their email."""
+    require(actor, Permission.TEAM_MANAGE)
+    lock_account(session, actor.account_id)
+    user, role = _member(session, actor, user_public_id)
+    if user.id == actor.user_id:
+        raise PermissionDenied("You cannot remove yourself.")
+    _require_not_last_owner(session, user, role, "remove")
+    email = user.email
+    _delete_user(session, user)
+    return email
+
+
+def change_role(session: Session, actor: Actor, user_public_id: str, role_id: int | None) -> User:
+    """Give a user another role; it applies from their next action."""
+    require(actor, Permission.TEAM_MANAGE)
+    lock_account(session, actor.account_id)
+    user, current = _member(session, actor, user_public_id)
+    if user.id == actor.user_id:
+        raise PermissionDenied("You cannot change your own role.", field="role")
+    role = _assignable(session, actor, role_id)
+    if role.id == current.id:
+        return user
+    if not _is_owner(role):
+        _require_not_last_owner(session, user, current, "change the role of")
+    user.role_id = role.id
+    session.add(user)
+    session.flush()
+    return user
