@@ -79,7 +79,7 @@ def header() -> rx.Component:
         rx.hstack(
             rx.cond(
                 SessionState.logo_url != "",
-                rx.image(src=SessionState.logo_url, alt="Account logo", class_name="ld-logo"),
+                rx.image(src=SessionState.logo_url, alt="Account logo", class_name="ld-logo", id="header-logo"),
                 rx.box(rx.icon("building-2", size=22), class_name="ld-logo ld-logo-empty"),
             ),
             rx.vstack(

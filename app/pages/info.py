@@ -1,21 +1,51 @@
-"""Info: the page every user sees."""
+"""Info (seed 002): the page every user sees. What the account contains, the add-ons of its plan
+(gray when not included, green when included, yellow when a limit of theirs is reached) and every
+plan limit with its usage, in red with "Account limit reached" once reached."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import reflex as rx
 
 from app.components.layout import console_page, page_heading
 from app.db import transaction
-from app.services.company import company_info
+from app.services import info
 from app.services.errors import DomainError
 from app.services.permissions import Permission
 from app.state.session import current_actor
+
+UPGRADE_ROUTE = "/plans"
+
+
+@dataclass
+class LimitRow:
+    key: str = ""
+    label: str = ""
+    hint: str = ""
+    used: str = ""
+    limit: str = ""
+    percent: int = 0
+    reached: bool = False
+
+
+@dataclass
+class AddOnRow:
+    name: str = ""
+    description: str = ""
+    status: str = ""
 
 
 class InfoState(rx.State):
     plan_name: str = ""
     active_users: int = 0
     invited_users: int = 0
+    api_keys: int = 0
+    custom_roles: int = 0
+    limits: list[LimitRow] = []
+    add_ons: list[AddOnRow] = []
+    can_upgrade: bool = False
+    any_limit_reached: bool = False
     error: str = ""
 
     @rx.event
@@ -23,14 +53,29 @@ class InfoState(rx.State):
         try:
             actor = current_actor(self, Permission.INFO_VIEW)
             with transaction() as session:
-                info = company_info(session, actor)
+                account = info.account_info(session, actor)
         except DomainError as exc:
             self.error = exc.message
             return
         self.error = ""
-        self.plan_name = info.plan_name
-        self.active_users = info.active_users
-        self.invited_users = info.invited_users
+        self.plan_name = account.plan_name
+        self.active_users, self.invited_users = account.active_users, account.invited_users
+        self.api_keys, self.custom_roles = account.api_keys, account.custom_roles
+        self.can_upgrade = account.can_upgrade
+        self.any_limit_reached = account.any_limit_reached
+        self.limits = [
+            LimitRow(
+                key=limit.key,
+                label=limit.label,
+                hint=limit.hint,
+                used=limit.used_text,
+                limit=limit.limit_text,
+                percent=100 if limit.reached else limit.used * 100 // limit.limit if limit.limit else 0,
+                reached=limit.reached,
+            )
+            for limit in account.limits
+        ]
+        self.add_ons = [AddOnRow(a.name, a.description, a.status) for a in account.add_ons]
 
 
 def _stat(label: str, value, stat_id: str) -> rx.Component:
@@ -40,20 +85,113 @@ def _stat(label: str, value, stat_id: str) -> rx.Component:
             rx.heading(value, size="6", id=stat_id),
             spacing="1",
         ),
-        min_width="180px",
+        min_width="160px",
+    )
+
+
+def _upgrade_hint() -> rx.Component:
+    return rx.cond(
+        InfoState.can_upgrade,
+        rx.link("Upgrade your plan", href=UPGRADE_ROUTE, size="2"),
+        rx.text("Ask an owner or admin of your account to upgrade the plan.", size="2", color_scheme="gray"),
+    )
+
+
+def _limit_card(row: LimitRow) -> rx.Component:
+    color = rx.cond(row.reached, "red", "gray")
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(row.label, weight="medium"),
+                rx.spacer(),
+                rx.text(
+                    row.used,
+                    " of ",
+                    row.limit,
+                    color_scheme=color,
+                    weight=rx.cond(row.reached, "bold", "regular"),
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.cond(
+                row.limit != "Unlimited",
+                rx.progress(value=row.percent, color_scheme=rx.cond(row.reached, "red", "indigo"), width="100%"),
+            ),
+            rx.cond(row.hint != "", rx.text(row.hint, size="1", color_scheme="gray")),
+            rx.cond(
+                row.reached,
+                rx.hstack(
+                    rx.text("Account limit reached", color_scheme="red", weight="bold", size="2", role="status"),
+                    _upgrade_hint(),
+                    spacing="3",
+                    align="center",
+                    wrap="wrap",
+                ),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        data_limit=row.key,
+        data_reached=rx.cond(row.reached, "true", "false"),
+    )
+
+
+def _add_on_card(row: AddOnRow) -> rx.Component:
+    color = rx.match(row.status, (info.INCLUDED, "green"), (info.LIMIT_REACHED, "yellow"), "gray")
+    label = rx.match(row.status, (info.INCLUDED, "Included"), (info.LIMIT_REACHED, "Limit reached"), "Not in your plan")
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.match(
+                    row.status,
+                    (info.INCLUDED, rx.icon("circle-check", size=18, color="var(--green-9)")),
+                    (info.LIMIT_REACHED, rx.icon("circle-alert", size=18, color="var(--amber-9)")),
+                    rx.icon("circle-minus", size=18, color="var(--gray-8)"),
+                ),
+                rx.text(row.name, weight="medium"),
+                rx.spacer(),
+                rx.badge(label, color_scheme=color, variant="soft"),
+                align="center",
+                width="100%",
+            ),
+            rx.text(row.description, size="2", color_scheme="gray"),
+            spacing="1",
+        ),
+        data_add_on=row.name,
+        data_status=row.status,
+        background=rx.match(
+            row.status, (info.INCLUDED, "var(--green-2)"), (info.LIMIT_REACHED, "var(--amber-2)"), "var(--gray-2)"
+        ),
     )
 
 
 @console_page(route="/", title="Info", permission=Permission.INFO_VIEW, order=0, on_load=[InfoState.load])
 def info_page() -> rx.Component:
+    state = InfoState
     return rx.vstack(
-        page_heading("Info", "An overview of your account."),
+        page_heading("Info", "An overview of your account: its contents, add-ons and the limits of your plan."),
+        rx.cond(state.error != "", rx.callout(state.error, icon="triangle_alert", color_scheme="red", role="alert")),
         rx.hstack(
-            _stat("Plan", InfoState.plan_name, "info-plan"),
-            _stat("Active users", InfoState.active_users, "info-active-users"),
-            _stat("Pending invitations", InfoState.invited_users, "info-invited-users"),
+            _stat("Plan", state.plan_name, "info-plan"),
+            _stat("Active users", state.active_users, "info-active-users"),
+            _stat("Pending invitations", state.invited_users, "info-invited-users"),
+            _stat("API keys", state.api_keys, "info-api-keys"),
+            _stat("Custom roles", state.custom_roles, "info-custom-roles"),
             spacing="4",
             wrap="wrap",
         ),
+        rx.heading("Add-ons", size="4", as_="h2", margin_top="1em"),
+        rx.grid(
+            rx.foreach(state.add_ons, _add_on_card), columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3"
+        ),
+        rx.heading("Account limits", size="4", as_="h2", margin_top="1em"),
+        rx.grid(rx.foreach(state.limits, _limit_card), columns=rx.breakpoints(initial="1", md="2"), spacing="3"),
+        rx.text(
+            "To raise a limit or activate an add-on, upgrade your plan or contact your customer success manager.",
+            size="2",
+            color_scheme="gray",
+        ),
+        spacing="3",
         align="stretch",
     )

@@ -1,44 +1,402 @@
-"""What the Info and Company pages show about the signed-in account."""
+"""Company information: the account's name, logo, domain, default timezone, language and address.
+
+The Account table has no address columns, so the address lives in the invoice address fields of
+BillingSettings: the company address and the address printed on invoices are one and the same.
+
+Logos are stored under `settings.data_dir / "uploads"` and served by app/api/files.py. Their type
+is decided by their content (PNG and JPEG signatures, SVG parsed), never by the file name; an SVG
+with scripts, event handlers, external references or a DOCTYPE is refused, and SVGs are also
+served with a sandboxing Content-Security-Policy."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from xml.etree import ElementTree
+from zoneinfo import available_timezones
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from babel import Locale
+from sqlmodel import Session
 
-from app.models import Account, User
+from app.config import get_settings
+from app.models import Account
+from app.services.errors import NotFound, ValidationFailed
+from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 
+NAME_MAX_LENGTH = 200
+LOGO_MAX_BYTES = 1024 * 1024
+LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "svg": "image/svg+xml"}
+LOGO_RULES = "Upload a PNG, JPEG or SVG image of at most 1 MB."
+
+# A sensible subset of babel's locales: the languages the console's customers ask for.
+LANGUAGE_CODES = (
+    "ar", "cs", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "hu", "id", "it", "ja", "ko",
+    "nb", "nl", "pl", "pt", "pt_BR", "ro", "ru", "sv", "tr", "uk", "zh_Hans", "zh_Hant",
+)  # fmt: skip
+TIMEZONE_AREAS = (
+    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific",
+)  # fmt: skip
+# Babel territories that are not countries (regions, the EU, test codes).
+_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "CP", "CQ", "DG", "EA", "IC", "TA"}
+
+ADDRESS_LIMITS = {"line1": 200, "line2": 200, "city": 100, "postal_code": 20, "region": 100}
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+@cache
+def timezone_options() -> tuple[str, ...]:
+    """IANA "Area/City" zones and UTC, from the system's tz database."""
+    zones = (z for z in available_timezones() if z.split("/", 1)[0] in TIMEZONE_AREAS and "/" in z)
+    return ("UTC", *sorted(zones))
+
+
+@cache
+def language_options() -> tuple[tuple[str, str], ...]:
+    """(code, "Deutsch — German") for each offered language, in its own name and in English,
+    sorted by the English name."""
+    options = []
+    for code in LANGUAGE_CODES:
+        locale = Locale.parse(code)
+        own, english = locale.get_display_name(), locale.get_display_name("en")
+        own = own[:1].upper() + own[1:]
+        options.append((english, code, own if own == english else f"{own} — {english}"))
+    return tuple((code, label) for _, code, label in sorted(options))
+
+
+@cache
+def country_options() -> tuple[tuple[str, str], ...]:
+    """(ISO 3166 alpha-2 code, English name), sorted by name."""
+    names = Locale("en").territories
+    countries = ((code, name) for code, name in names.items() if len(code) == 2 and code.isalpha())
+    return tuple(sorted(((c, n) for c, n in countries if c not in _NOT_COUNTRIES), key=lambda option: option[1]))
+
+
+def language_name(code: str) -> str:
+    return dict(language_options()).get(code, code)
+
+
+def country_name(code: str) -> str:
+    return dict(country_options()).get(code, code)
+
 
 @dataclass(frozen=True)
-class CompanyInfo:
+class Address:
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    region: str = ""
+    country: str = ""
+
+    def lines(self) -> list[str]:
+        """The address as printed, empty lines left out."""
+        return [
+            line
+            for line in (
+                self.line1,
+                self.line2,
+                " ".join(p for p in (self.postal_code, self.city) if p),
+                self.region,
+                country_name(self.country) if self.country else "",
+            )
+            if line
+        ]
+
+
+@dataclass(frozen=True)
+class CompanyDetails:
     name: str
     public_id: str
     domain: str
     timezone: str
     language: str
-    plan_name: str
-    active_users: int
-    invited_users: int
+    address: Address
+    logo_url: str
+    can_edit: bool
+    can_rename: bool
 
 
-def company_info(session: Session, actor: Actor) -> CompanyInfo:
-    require(actor, Permission.INFO_VIEW)
+class CompanyFormInvalid(ValidationFailed):
+    """Every field error of one submission, by field id."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = errors
+
+
+def _account(session: Session, actor: Actor) -> Account:
     account = session.get(Account, actor.account_id)
-    counts = dict(
-        session.exec(
-            select(User.status, func.count(User.id)).where(User.account_id == actor.account_id).group_by(User.status)
-        ).all()
-    )
-    return CompanyInfo(
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+def account_timezone(session: Session, actor: Actor) -> str:
+    """The account's default timezone, in which every page shows dates."""
+    return _account(session, actor).timezone
+
+
+def company_details(session: Session, actor: Actor) -> CompanyDetails:
+    require(actor, Permission.COMPANY_VIEW)
+    account = _account(session, actor)
+    settings = billing_settings(session, account.id)
+    return CompanyDetails(
         name=account.name,
         public_id=account.public_id,
         domain=account.domain,
         timezone=account.timezone,
         language=account.language,
-        plan_name=get_plan(account.plan_code).name,
-        active_users=counts.get("active", 0),
-        invited_users=counts.get("invited", 0),
+        address=Address(
+            line1=settings.invoice_address1,
+            line2=settings.invoice_address2,
+            city=settings.invoice_city,
+            postal_code=settings.invoice_postal_code,
+            region=settings.invoice_region,
+            country=settings.invoice_country,
+        ),
+        logo_url=logo_url(account),
+        can_edit=actor.can(Permission.COMPANY_EDIT),
+        can_rename=actor.can(Permission.ACCOUNT_RENAME),
     )
+
+
+def normalize_domain(text: str) -> str:
+    """"Example.COM." -> "example.com"; "" stays "" (no domain). Raises ValueError with the reason."""
+    domain = text.strip().lower().rstrip(".")
+    if not domain:
+        return ""
+    if "://" in domain or "/" in domain or "@" in domain or ":" in domain:
+        raise ValueError("Enter only the domain, like example.com: no http://, path, port or email.")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("This is not a valid domain name.") from None
+    labels = ascii_domain.split(".")
+    if len(ascii_domain) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("Enter a domain like example.com.")
+    if labels[-1].isdigit():
+        raise ValueError("Enter a domain name, not an IP address.")
+    return domain
+
+
+def _address_errors(address: Address) -> dict[str, str]:
+    errors = {}
+    for name, limit in ADDRESS_LIMITS.items():
+        if len(getattr(address, name)) > limit:
+            errors[f"address_{name}"] = f"Use at most {limit} characters."
+    if address.country and address.country not in dict(country_options()):
+        errors["address_country"] = "Choose a country from the list."
+    if any(getattr(address, name) for name in ("line1", "line2", "city", "postal_code", "region", "country")):
+        for name, label in (("line1", "the street address"), ("city", "the city"), ("country", "the country")):
+            if not getattr(address, name) and f"address_{name}" not in errors:
+                errors[f"address_{name}"] = f"Enter {label}, or clear the whole address."
+    return errors
+
+
+def update_company(
+    session: Session, actor: Actor, *, domain: str, timezone: str, language: str, address: Address
+) -> Account:
+    """Save the company form: all of it, or nothing with every field's error."""
+    require(actor, Permission.COMPANY_EDIT)
+    address = Address(**{name: value.strip() for name, value in vars(address).items()})
+    errors: dict[str, str] = {}
+    try:
+        domain = normalize_domain(domain)
+    except ValueError as exc:
+        errors["domain"] = str(exc)
+    if timezone not in timezone_options():
+        errors["timezone"] = "Choose a timezone from the list."
+    if language not in LANGUAGE_CODES:
+        errors["language"] = "Choose a language from the list."
+    errors.update(_address_errors(address))
+    if errors:
+        raise CompanyFormInvalid(errors)
+    account = _account(session, actor)
+    account.domain, account.timezone, account.language = domain, timezone, language
+    session.add(account)
+    settings = billing_settings(session, account.id)
+    settings.invoice_address1, settings.invoice_address2 = address.line1, address.line2
+    settings.invoice_city, settings.invoice_postal_code = address.city, address.postal_code
+    settings.invoice_region, settings.invoice_country = address.region, address.country
+    session.add(settings)
+    session.flush()
+    return account
+
+
+def rename_account(session: Session, actor: Actor, name: str) -> Account:
+    """Only owners may rename the account (Permission.ACCOUNT_RENAME)."""
+    require(actor, Permission.ACCOUNT_RENAME)
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationFailed("Enter the account name.", field="name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
+    account = _account(session, actor)
+    account.name = name
+    session.add(account)
+    session.flush()
+    return account
+
+
+# --- Logo -----------------------------------------------------------------------------------
+
+SVG_NS = "http://www.w3.org/2000/svg"
+_XHTML_NS = "http://www.w3.org/1999/xhtml"
+_ACTIVE_SVG_ELEMENTS = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
+_EMBEDDED_IMAGES = ("data:image/png;", "data:image/jpeg;", "data:image/gif;", "data:image/webp;")
+_CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]*)", re.IGNORECASE)
+_INVISIBLE = re.compile(r"[\s\x00-\x1f]+")
+UNSAFE_SVG = "This SVG contains scripts, event handlers or links to other files. Export it as a plain SVG or a PNG."
+
+
+def uploads_dir() -> Path:
+    return get_settings().data_dir / "uploads"
+
+
+def _local(name: str) -> tuple[str, str]:
+    """"{namespace}tag" -> ("namespace", "tag")."""
+    if name.startswith("{"):
+        namespace, _, local = name[1:].partition("}")
+        return namespace, local
+    return "", name
+
+
+def _safe_reference(value: str) -> bool:
+    value = _INVISIBLE.sub("", value).lower()
+    return value.startswith("#") or value.startswith(_EMBEDDED_IMAGES)
+
+
+def _check_css(css: str) -> None:
+    lowered = _INVISIBLE.sub("", css).lower()
+    if "@import" in lowered or "javascript:" in lowered or "expression(" in lowered:
+        raise ValidationFailed(UNSAFE_SVG, field="logo")
+    if not all(_safe_reference(url) for url in _CSS_URL.findall(css)):
+        raise ValidationFailed(UNSAFE_SVG, field="logo")
+
+
+def _check_svg(content: bytes) -> None:
+    not_svg = ValidationFailed(f"This file is not a valid SVG image. {LOGO_RULES}", field="logo")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_svg from None
+    lowered = text.lower()
+    # No DTDs at all: no entity expansion, no external entities.
+    if "<!doctype" in lowered or "<!entity" in lowered or "<?xml-stylesheet" in lowered:
+        raise ValidationFailed(UNSAFE_SVG, field="logo")
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        raise not_svg from None
+    if root.tag != f"{{{SVG_NS}}}svg":
+        raise not_svg
+    for element in root.iter():
+        namespace, tag = _local(element.tag) if isinstance(element.tag, str) else ("", "")
+        if namespace == _XHTML_NS or tag.lower() in _ACTIVE_SVG_ELEMENTS:
+            raise ValidationFailed(UNSAFE_SVG, field="logo")
+        for name, value in element.attrib.items():
+            attribute = _local(name)[1].lower()
+            flat = _INVISIBLE.sub("", value).lower()
+            if attribute.startswith("on") or "javascript:" in flat or "vbscript:" in flat:
+                raise ValidationFailed(UNSAFE_SVG, field="logo")
+            if attribute == "href" and not _safe_reference(value):
+                raise ValidationFailed(UNSAFE_SVG, field="logo")
+            if attribute == "style":
+                _check_css(value)
+        if tag.lower() == "style":
+            _check_css("".join(element.itertext()))
+
+
+def logo_kind(content: bytes) -> str:
+    """"png", "jpg" or "svg" from the file's content; ValidationFailed (field "logo") otherwise."""
+    if not content:
+        raise ValidationFailed(f"The file is empty. {LOGO_RULES}", field="logo")
+    if len(content) > LOGO_MAX_BYTES:
+        raise ValidationFailed(f"The file is larger than 1 MB. {LOGO_RULES}", field="logo")
+    if content.startswith(b"\x89PNG\r\n\x1a\n") and content[12:16] == b"IHDR":
+        return "png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    head = content[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<?xml", b"<svg", b"<!--", b"<!doctype")):
+        _check_svg(content)
+        return "svg"
+    raise ValidationFailed(f"This file is not a PNG, JPEG or SVG image. {LOGO_RULES}", field="logo")
+
+
+def _logo_path(account: Account) -> Path | None:
+    if not account.logo_path:
+        return None
+    root = uploads_dir().resolve()
+    path = (root / account.logo_path).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _logo_size(account: Account) -> int:
+    path = _logo_path(account)
+    return path.stat().st_size if path is not None and path.is_file() else 0
+
+
+def stored_bytes(account: Account) -> int:
+    """Storage used by the account's uploaded files; the logo is the only one so far."""
+    return _logo_size(account)
+
+
+def logo_url(account: Account) -> str:
+    """The logo's URL, versioned by its file name so a new logo is never served from a cache."""
+    return f"/api/account/logo?v={Path(account.logo_path).stem}" if account.logo_path else ""
+
+
+def save_logo(session: Session, actor: Actor, content: bytes) -> str:
+    """Store a new logo for the actor's account. Returns the previous logo's path, which the
+    caller removes with `discard_file` once the transaction has committed."""
+    require(actor, Permission.COMPANY_EDIT)
+    kind = logo_kind(content)
+    account = _account(session, actor)
+    limit = get_plan(account.plan_code).limit("storage_bytes")
+    if limit is not None and stored_bytes(account) - _logo_size(account) + len(content) > limit:
+        raise ValidationFailed("Account limit reached: this file does not fit in your plan's storage.", field="logo")
+    relative = f"logos/{account.public_id}-{secrets.token_hex(8)}.{kind}"
+    target = uploads_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    previous, account.logo_path = account.logo_path, relative
+    session.add(account)
+    session.flush()
+    return previous
+
+
+def remove_logo(session: Session, actor: Actor) -> str:
+    """Forget the account's logo; returns its path for `discard_file` after commit."""
+    require(actor, Permission.COMPANY_EDIT)
+    account = _account(session, actor)
+    previous, account.logo_path = account.logo_path, ""
+    session.add(account)
+    session.flush()
+    return previous
+
+
+def discard_file(relative: str) -> None:
+    """Delete an uploaded file that no row points to any more."""
+    if not relative:
+        return
+    root = uploads_dir().resolve()
+    path = (root / relative).resolve()
+    if path.is_relative_to(root):
+        path.unlink(missing_ok=True)
+
+
+def logo_file(session: Session, actor: Actor) -> tuple[Path, str]:
+    """The actor's account's logo file and its media type; NotFound when there is none."""
+    require(actor, Permission.INFO_VIEW)
+    account = _account(session, actor)
+    path = _logo_path(account)
+    if path is None or not path.is_file():
+        raise NotFound("This account has no logo.")
+    return path, LOGO_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")

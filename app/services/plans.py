@@ -1,10 +1,16 @@
-"""The plan catalogue. Plans live in code, not the database: an account stores only its plan code."""
+"""The plan catalogue. Plans live in code, not the database: an account stores only its plan code.
+
+A plan's `limits` map keys of LIMITS to a maximum (a key that is absent means no limit); its
+`features` name what it includes, among them the ADD_ONS the Info page shows. Extra seats cannot
+be bought yet, so the seat limit is the plan's included seats (see `team.seat_limit`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from app.services.errors import NotFound
+
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,48 @@ class Plan:
     limits: dict = field(default_factory=dict)
     features: tuple[str, ...] = ()
 
+    def limit(self, key: str) -> int | None:
+        return self.limits.get(key)
+
+    def includes(self, add_on: AddOn) -> bool:
+        return add_on.name in self.features
+
+
+@dataclass(frozen=True)
+class Limit:
+    key: str
+    label: str
+    # count | cents | bytes: how the Info page formats it
+    unit: str
+    hint: str = ""
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("seats", "Seats", "count", "Active users and pending invitations."),
+    Limit("api_keys", "API keys", "count"),
+    Limit("monthly_credits_cents", "Usage credits this month", "cents", "Usage debited this calendar month (UTC)."),
+    Limit("daily_requests", "API requests today", "count", "Metered calls today (UTC)."),
+    Limit("storage_bytes", "File storage", "bytes", "Uploaded files, such as the account logo."),
+)
+
+
+@dataclass(frozen=True)
+class AddOn:
+    name: str
+    description: str
+    # Limits whose exhaustion the add-on reports as "limit reached".
+    limits: tuple[str, ...] = ()
+
+
+ADD_ONS: tuple[AddOn, ...] = (
+    AddOn("Usage credits", "Prepaid credits that metered API calls draw from.", ("monthly_credits_cents",)),
+    AddOn("Metering API", "Record usage from your product with API keys.", ("api_keys", "daily_requests")),
+    AddOn("Overage protection", "Keep calling the API below a zero balance; billed on the next invoice."),
+    AddOn("Spend management", "A daily budget and spend notifications by email and webhook."),
+    AddOn("Audit log", "A record of who changed what in the account."),
+    AddOn("Invoice billing", "Pay by invoice instead of by card."),
+)
+
 
 PLANS: dict[str, Plan] = {
     plan.code: plan
@@ -29,8 +77,14 @@ PLANS: dict[str, Plan] = {
             overage_credit_line_cents=0,
             invoice_priced=False,
             included_seats=3,
-            limits={"seats": 3, "api_keys": 2, "daily_requests": 10_000},
-            features=("Usage credits", "Email support"),
+            limits={
+                "seats": 3,
+                "api_keys": 2,
+                "daily_requests": 10_000,
+                "monthly_credits_cents": 50_000,
+                "storage_bytes": 5 * MB,
+            },
+            features=("Usage credits", "Metering API", "Email support"),
         ),
         Plan(
             code="pro",
@@ -39,8 +93,14 @@ PLANS: dict[str, Plan] = {
             overage_credit_line_cents=5_000,
             invoice_priced=False,
             included_seats=5,
-            limits={"seats": 50, "api_keys": 20, "daily_requests": 1_000_000},
-            features=("Usage credits", "Email support", "Overage protection", "Spend management"),
+            limits={
+                "seats": 5,
+                "api_keys": 20,
+                "daily_requests": 1_000_000,
+                "monthly_credits_cents": 1_000_000,
+                "storage_bytes": 100 * MB,
+            },
+            features=("Usage credits", "Metering API", "Email support", "Overage protection", "Spend management"),
         ),
         Plan(
             code="business",
@@ -49,9 +109,16 @@ PLANS: dict[str, Plan] = {
             overage_credit_line_cents=50_000,
             invoice_priced=False,
             included_seats=10,
-            limits={"seats": 500, "api_keys": 200, "daily_requests": 10_000_000},
+            limits={
+                "seats": 10,
+                "api_keys": 200,
+                "daily_requests": 10_000_000,
+                "monthly_credits_cents": 10_000_000,
+                "storage_bytes": 1024 * MB,
+            },
             features=(
                 "Usage credits",
+                "Metering API",
                 "Priority support",
                 "Overage protection",
                 "Spend management",
@@ -68,6 +135,7 @@ PLANS: dict[str, Plan] = {
             limits={},
             features=(
                 "Usage credits",
+                "Metering API",
                 "Dedicated support",
                 "Overage protection",
                 "Spend management",

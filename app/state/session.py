@@ -9,6 +9,7 @@ import reflex as rx
 from app.db import transaction
 from app.models import Account
 from app.services import auth
+from app.services.company import logo_url
 from app.services.errors import NotAuthenticated
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -59,7 +60,7 @@ class SessionState(rx.State):
             self.account_name = account.name
             self.account_public_id = account.public_id
             self.plan_name = get_plan(account.plan_code).name
-            self.logo_url = f"/_upload/{account.logo_path}" if account.logo_path else ""
+            self.logo_url = logo_url(account)
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name

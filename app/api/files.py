@@ -1,0 +1,37 @@
+"""Uploaded files, served to the signed-in users of their account only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from sqlalchemy.engine import Engine
+
+from app.db import get_engine, transaction
+from app.services import auth, company
+from app.services.errors import NotAuthenticated
+
+router = APIRouter(include_in_schema=False)
+
+# An SVG opened on its own is a document: sandboxed, it can neither run script nor load anything.
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Disposition": "inline",
+    # The URL carries the file's version, so a new logo is a new URL.
+    "Cache-Control": "private, max-age=86400",
+}
+
+
+def files_engine() -> Engine:
+    """A dependency, so tests can point the endpoint at their database."""
+    return get_engine()
+
+
+@router.get("/api/account/logo")
+def account_logo(request: Request, engine: Engine = Depends(files_engine)) -> FileResponse:
+    with transaction(engine) as session:
+        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
+        if actor is None:
+            raise NotAuthenticated("Please sign in.")
+        path, media_type = company.logo_file(session, actor)
+    return FileResponse(path, media_type=media_type, headers=_HEADERS)

@@ -1,0 +1,177 @@
+"""The Info page (seed 002): what the account contains, the add-ons of its plan and every plan
+limit with its usage. Everyone in the account may read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.models import Account, ApiKey, LedgerEntry, Role, User, utcnow
+from app.services.company import stored_bytes
+from app.services.errors import NotFound
+from app.services.money import format_usd
+from app.services.permissions import Actor, Permission, require
+from app.services.plans import ADD_ONS, LIMITS, Limit, Plan, get_plan
+from app.services.team import seat_limit
+
+# Add-on statuses, shown gray, green and yellow.
+NOT_INCLUDED, INCLUDED, LIMIT_REACHED = "not_included", "included", "limit_reached"
+
+
+@dataclass(frozen=True)
+class LimitUsage:
+    key: str
+    label: str
+    hint: str
+    used: int
+    limit: int | None
+    used_text: str
+    limit_text: str
+
+    @property
+    def reached(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+@dataclass(frozen=True)
+class AddOnStatus:
+    name: str
+    description: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    plan_name: str
+    active_users: int
+    invited_users: int
+    api_keys: int
+    custom_roles: int
+    limits: tuple[LimitUsage, ...]
+    add_ons: tuple[AddOnStatus, ...]
+    # Whether the reader may change the plan, i.e. sees the "upgrade" link.
+    can_upgrade: bool
+
+    @property
+    def any_limit_reached(self) -> bool:
+        return any(limit.reached for limit in self.limits)
+
+
+def user_names(session: Session, actor: Actor, user_ids: set[int]) -> dict[int, str]:
+    """Display names of users of the actor's account (e.g. who created an API key); users of
+    other accounts are left out."""
+    if not user_ids:
+        return {}
+    rows = session.exec(
+        select(User.id, User.full_name, User.email).where(User.account_id == actor.account_id, User.id.in_(user_ids))
+    )
+    return {user_id: full_name or email for user_id, full_name, email in rows}
+
+
+def format_bytes(size: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}".replace(".0 ", " ")
+    return f"{size} B"
+
+
+def _format(limit: Limit, value: int) -> str:
+    if limit.unit == "cents":
+        return format_usd(value)
+    if limit.unit == "bytes":
+        return format_bytes(value)
+    return f"{value:,}"
+
+
+def _usage_since(session: Session, account_id: int, since: datetime) -> tuple[int, int]:
+    """(number of usage debits, cents debited as usage) since the given moment."""
+    count, cents = session.exec(
+        select(func.count(LedgerEntry.id), func.coalesce(func.sum(-LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.account_id == account_id, LedgerEntry.source == "usage", LedgerEntry.created_at >= since
+        )
+    ).one()
+    return int(count), int(cents)
+
+
+def account_usage(session: Session, account: Account, now: datetime) -> dict[str, int]:
+    """Usage against each limit key: seats are active and invited users; API keys those not
+    deleted; monthly credits the usage debits of this calendar month (UTC); daily requests the
+    metered calls of today (UTC); storage the bytes of uploaded files."""
+    now = now.astimezone(UTC)
+    seats = session.exec(
+        select(func.count(User.id)).where(User.account_id == account.id, User.status.in_(("active", "invited")))
+    ).one()
+    api_keys = session.exec(
+        select(func.count(ApiKey.id)).where(ApiKey.account_id == account.id, ApiKey.deleted_at.is_(None))
+    ).one()
+    month_start = datetime.combine(now.date().replace(day=1), time(), tzinfo=UTC)
+    _, month_cents = _usage_since(session, account.id, month_start)
+    today_calls, _ = _usage_since(session, account.id, datetime.combine(now.date(), time(), tzinfo=UTC))
+    return {
+        "seats": int(seats),
+        "api_keys": int(api_keys),
+        "monthly_credits_cents": month_cents,
+        "daily_requests": today_calls,
+        "storage_bytes": stored_bytes(account),
+    }
+
+
+def _limit_of(plan: Plan, key: str) -> int | None:
+    # Seats follow the rule the Team page enforces.
+    return seat_limit(plan) if key == "seats" else plan.limit(key)
+
+
+def _limit_usage(limit: Limit, used: int, maximum: int | None) -> LimitUsage:
+    return LimitUsage(
+        key=limit.key,
+        label=limit.label,
+        hint=limit.hint,
+        used=used,
+        limit=maximum,
+        used_text=_format(limit, used),
+        limit_text=_format(limit, maximum) if maximum is not None else "Unlimited",
+    )
+
+
+def account_info(session: Session, actor: Actor, now: datetime | None = None) -> AccountInfo:
+    require(actor, Permission.INFO_VIEW)
+    account = session.get(Account, actor.account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    plan = get_plan(account.plan_code)
+    usage = account_usage(session, account, now or utcnow())
+    users = dict(
+        session.exec(
+            select(User.status, func.count(User.id)).where(User.account_id == account.id).group_by(User.status)
+        ).all()
+    )
+    custom_roles = session.exec(select(func.count(Role.id)).where(Role.account_id == account.id)).one()
+    limits = tuple(_limit_usage(limit, usage[limit.key], _limit_of(plan, limit.key)) for limit in LIMITS)
+    reached = {limit.key for limit in limits if limit.reached}
+    add_ons = tuple(
+        AddOnStatus(
+            name=add_on.name,
+            description=add_on.description,
+            status=(
+                NOT_INCLUDED
+                if not plan.includes(add_on)
+                else LIMIT_REACHED
+                if reached.intersection(add_on.limits)
+                else INCLUDED
+            ),
+        )
+        for add_on in ADD_ONS
+    )
+    return AccountInfo(
+        plan_name=plan.name,
+        active_users=int(users.get("active", 0)),
+        invited_users=int(users.get("invited", 0)),
+        api_keys=usage["api_keys"],
+        custom_roles=int(custom_roles),
+        limits=limits,
+        add_ons=add_ons,
+        can_upgrade=actor.can(Permission.PLAN_MANAGE),
+    )
