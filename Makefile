@@ -35,6 +35,7 @@ test: setup setup-browser
 
 bench: setup
 	$(BIN)/python bench/balance_history.py
+	$(BIN)/python bench/metering.py
 
 clean:
 	rm -rf .web .web-e2e .states test-results

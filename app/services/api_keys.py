@@ -1,0 +1,136 @@
+"""API keys of the metering API. A key is "ld_" plus a long random secret, shown once when it is
+created; only its SHA-256 is stored. Every call looks the hash up in the database (no cache of
+validity), so a deleted key is refused on the very next call in every process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.models import ApiKey, utcnow
+from app.services.errors import DomainError, NotFound, ValidationFailed
+from app.services.permissions import Actor, Permission, require
+
+KEY_PREFIX = "ld_"
+# The demo key ("ld_demo_northwind_…") and generated ones (token_urlsafe) both fit.
+KEY_FORMAT = re.compile(r"ld_[A-Za-z0-9_-]{20,120}")
+SHOWN_PREFIX_LENGTH = 10
+NAME_MAX_LENGTH = 100
+LAST_USED_EVERY = timedelta(minutes=1)
+DEMO_KEY_NAME = "Demo key"
+
+
+class InvalidApiKey(DomainError):
+    status_code = 401
+    code = "invalid_api_key"
+
+    def __init__(self, message: str = "The API key is missing, malformed, unknown or deleted."):
+        super().__init__(message)
+
+
+def hash_key(full_key: str) -> str:
+    return hashlib.sha256(full_key.encode()).hexdigest()
+
+
+def well_formed(full_key: str) -> bool:
+    return KEY_FORMAT.fullmatch(full_key) is not None
+
+
+def create_key(session: Session, actor: Actor, name: str) -> tuple[ApiKey, str]:
+    """A new key for the actor's account and the full key, which is never retrievable again."""
+    require(actor, Permission.API_KEYS_MANAGE)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("Enter a name for the key.", field="name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
+    full_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = _store(session, actor.account_id, name, full_key, created_by_user_id=actor.user_id)
+    return key, full_key
+
+
+def list_keys(session: Session, actor: Actor) -> list[ApiKey]:
+    """The account's keys that are not deleted, newest first."""
+    require(actor, Permission.API_KEYS_MANAGE)
+    return list(
+        session.exec(
+            select(ApiKey)
+            .where(ApiKey.account_id == actor.account_id, ApiKey.deleted_at.is_(None))
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        )
+    )
+
+
+def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | None = None) -> ApiKey:
+    """Delete one of the actor's account's keys; the next call with it is refused."""
+    require(actor, Permission.API_KEYS_MANAGE)
+    key = session.exec(
+        select(ApiKey).where(
+            ApiKey.public_id == public_id, ApiKey.account_id == actor.account_id, ApiKey.deleted_at.is_(None)
+        )
+    ).first()
+    if key is None:
+        raise NotFound("No such API key.")
+    key.deleted_at = now or utcnow()
+    session.add(key)
+    session.flush()
+    return key
+
+
+def authenticate(session: Session, full_key: str | None, now: datetime | None = None) -> ApiKey:
+    """The live key for a presented secret, else InvalidApiKey. Records its use (see `touch_due`)."""
+    if not full_key or not well_formed(full_key):
+        raise InvalidApiKey()
+    digest = hash_key(full_key)
+    key = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest, ApiKey.deleted_at.is_(None))).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, digest):
+        raise InvalidApiKey()
+    now = now or utcnow()
+    if touch_due(digest, now):
+        session.exec(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        touched(digest, now)
+    return key
+
+
+# When each live key's last_used_at was last written by this process: the write happens at most
+# once a minute per key instead of on every call. It never decides whether a key is valid.
+_last_touched: dict[str, datetime] = {}
+
+
+def touch_due(digest: str, now: datetime) -> bool:
+    last = _last_touched.get(digest)
+    return last is None or not (last <= now < last + LAST_USED_EVERY)
+
+
+def touched(digest: str, now: datetime) -> None:
+    """Call only once the digest is known to be a live key, so unknown keys cannot fill the memo."""
+    _last_touched[digest] = now
+
+
+def ensure_demo_key(session: Session, account_id: int, full_key: str) -> ApiKey:
+    """Store the demo key (the DEMO_API_KEY setting) for the demo account; idempotent."""
+    if not well_formed(full_key):
+        raise ValidationFailed("DEMO_API_KEY must be 'ld_' followed by 20 to 120 letters, digits, '_' or '-'.")
+    existing = session.exec(select(ApiKey).where(ApiKey.secret_hash == hash_key(full_key))).first()
+    if existing is not None:
+        return existing
+    return _store(session, account_id, DEMO_KEY_NAME, full_key, created_by_user_id=None)
+
+
+def _store(session: Session, account_id: int, name: str, full_key: str, created_by_user_id: int | None) -> ApiKey:
+    key = ApiKey(
+        account_id=account_id,
+        name=name,
+        prefix=full_key[:SHOWN_PREFIX_LENGTH],
+        secret_hash=hash_key(full_key),
+        created_by_user_id=created_by_user_id,
+    )
+    session.add(key)
+    session.flush()
+    return key

@@ -1,0 +1,419 @@
+"""The metering API's rules: a call authenticated by an API key debits its account's usage credits
+and gets an answer (status, JSON body). Refusals are answers too, so the caller can commit the
+transaction they ran in (it holds at most the key's last-used time; a refused debit wrote nothing).
+
+Two ways to the same result:
+- `record_usage`, one transaction on any database through `ledger.debit_usage`, with the
+  Idempotency-Key bookkeeping (MeteringRequest) in that transaction;
+- `debit_fast` (PostgreSQL: key lookup, conditional balance update, ledger insert and the stored
+  answer of an Idempotency-Key in one autocommitted statement, one round trip) and
+  `debit_fast_sqlite` (the same statements in one short transaction). They only debit when the
+  debit is uneventful, i.e. not refused and `ledger.after_move` would have nothing to start (no
+  auto recharge, no spend notification); otherwise they change nothing and say so, and the caller
+  goes through `record_usage`, which applies the ledger's full semantics. Measured in
+  bench/metering.py: the ORM path costs ~4 ms of CPU a call, these ~0.2 ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+from sqlmodel import Session, select
+
+from app.models import MeteringRequest, public_id, utcnow
+from app.services import api_keys, ledger
+from app.services.api_keys import InvalidApiKey
+from app.services.errors import DomainError, ValidationFailed
+from app.services.ledger import BalanceAfter, DailyBudgetExceeded, InsufficientCredits
+from app.services.overview import overview
+
+MAX_AMOUNT_CENTS = 100_000_000  # $1,000,000 in one call
+DESCRIPTION_MAX_LENGTH = 500
+IDEMPOTENCY_KEY_MAX_LENGTH = 150
+IDEMPOTENCY_KEY_RULE = (
+    f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters."
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+
+def error_answer(error: DomainError) -> Answer:
+    headers = {}
+    if isinstance(error, DailyBudgetExceeded):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, InvalidApiKey):
+        headers["WWW-Authenticate"] = "Bearer"
+    return Answer(error.status_code, {"error": {"code": error.code, "message": error.message}}, headers)
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = 409
+    code = "idempotency_key_reused"
+
+
+def usage_body(entry_public_id: str, after: BalanceAfter) -> dict[str, Any]:
+    return {
+        "entry_id": entry_public_id,
+        "balance_cents": after.balance_cents,
+        "available_cents": after.available_cents,
+        "used_today_cents": after.used_today_cents,
+    }
+
+
+def fingerprint(amount_cents: int, description: str) -> str:
+    """What makes two calls with the same Idempotency-Key the same call."""
+    canonical = json.dumps({"amount_cents": amount_cents, "description": description}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_call(amount_cents: int, description: str, idempotency_key: str | None) -> None:
+    """The API's model checks the same; this guards other callers."""
+    if type(amount_cents) is not int or not 0 < amount_cents <= MAX_AMOUNT_CENTS:
+        raise ValidationFailed(f"amount_cents must be a whole number from 1 to {MAX_AMOUNT_CENTS}.")
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        raise ValidationFailed(f"description may have at most {DESCRIPTION_MAX_LENGTH} characters.")
+    if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+        raise ValidationFailed(IDEMPOTENCY_KEY_RULE)
+
+
+def valid_idempotency_key(value: str) -> bool:
+    return 0 < len(value) <= IDEMPOTENCY_KEY_MAX_LENGTH and value.isascii() and value.isprintable()
+
+
+def record_usage(
+    session: Session,
+    *,
+    api_key: str | None,
+    amount_cents: int,
+    description: str = "",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """Debit the key's account in the caller's transaction. With an Idempotency-Key, the first
+    successful answer is stored with the debit and returned again for the same body (409 for
+    another body); refusals are not stored, so a retry after a top-up or at midnight UTC can pass."""
+    check_call(amount_cents, description, idempotency_key)
+    now = now or utcnow()
+    try:
+        key = api_keys.authenticate(session, api_key, now)
+    except InvalidApiKey as exc:
+        return error_answer(exc)
+    body_fingerprint = fingerprint(amount_cents, description)
+    if idempotency_key is not None and (stored := _stored(session, key.account_id, idempotency_key)) is not None:
+        return _replay(stored, body_fingerprint)
+    try:
+        entry, after = ledger.debit_usage(
+            session,
+            account_id=key.account_id,
+            amount_cents=amount_cents,
+            description=description,
+            idempotency_key=(
+                f"usage:{key.account_id}:{idempotency_key}" if idempotency_key is not None else _random_ledger_key()
+            ),
+            now=now,
+        )
+    except (InsufficientCredits, DailyBudgetExceeded) as refusal:
+        return error_answer(refusal)
+    if after is None:
+        # A concurrent call with the same Idempotency-Key debited first and has committed.
+        stored = _stored(session, key.account_id, idempotency_key or "")
+        if stored is None:
+            return error_answer(IdempotencyKeyReused("This Idempotency-Key was already used."))
+        return _replay(stored, body_fingerprint)
+    answer = Answer(200, usage_body(entry.public_id, after))
+    if idempotency_key is not None:
+        session.add(
+            MeteringRequest(
+                account_id=key.account_id,
+                idempotency_key=idempotency_key,
+                fingerprint=body_fingerprint,
+                status_code=answer.status_code,
+                response_json=json.dumps(answer.body),
+                created_at=now,
+            )
+        )
+        session.flush()
+    return answer
+
+
+def balance(session: Session, *, api_key: str | None, now: datetime | None = None) -> Answer:
+    """The Overview's figures for the key's account."""
+    now = now or utcnow()
+    try:
+        key = api_keys.authenticate(session, api_key, now)
+    except InvalidApiKey as exc:
+        return error_answer(exc)
+    figures = overview(session, key.account_id, now)
+    return Answer(
+        200,
+        {
+            "total_credits_cents": figures.total_credits,
+            "usage_this_period_cents": figures.usage_this_period,
+            "remaining_credits_cents": figures.remaining_credits,
+            "overage_protection_cents": figures.overage_protection,
+            "used_today_cents": figures.used_today,
+            "daily_budget_cents": figures.daily_budget,
+            "available_cents": figures.available_to_use,
+        },
+    )
+
+
+def _stored(session: Session, account_id: int, idempotency_key: str) -> MeteringRequest | None:
+    return session.exec(
+        select(MeteringRequest).where(
+            MeteringRequest.account_id == account_id, MeteringRequest.idempotency_key == idempotency_key
+        )
+    ).first()
+
+
+def _replay(stored: MeteringRequest, body_fingerprint: str) -> Answer:
+    return _replay_fields(stored.fingerprint, stored.status_code, stored.response_json, body_fingerprint)
+
+
+def _replay_fields(stored_fingerprint: str, status_code: int, response_json: str, body_fingerprint: str) -> Answer:
+    if not hmac.compare_digest(stored_fingerprint, body_fingerprint):
+        return error_answer(
+            IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+        )
+    return Answer(status_code, json.loads(response_json), replayed=True)
+
+
+def _random_ledger_key() -> str:
+    # Never of the form "usage:<account id>:<key>" that calls with an Idempotency-Key use.
+    return f"usage:{uuid.uuid4().hex}"
+
+
+# The metering row update of an uneventful usage debit, shared by both databases' statements:
+# ledger._move_balance's conditions plus "ledger.after_move has nothing to start" (no recharge
+# due, no notification line newly reached). tests/integration/test_metering_fast_path.py holds it
+# to the ledger's own behaviour.
+_QUIET_UPDATE = """
+UPDATE credit_balance AS b
+   SET balance_cents = b.balance_cents - :amount,
+       updated_at = :now,
+       usage_day = :today,
+       used_today_cents = (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
+  {from_keys}
+ WHERE b.account_id = {account_id}
+   AND b.balance_cents - :amount >= -b.overage_credit_line_cents
+   AND (b.daily_budget_cents IS NULL
+        OR (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) < b.daily_budget_cents)
+   AND NOT (b.recharge_threshold_cents IS NOT NULL AND NOT b.recharge_in_flight
+            AND b.balance_cents - :amount <= b.recharge_threshold_cents)
+   AND NOT (b.daily_notify_threshold_cents IS NOT NULL
+            AND (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
+                >= b.daily_notify_threshold_cents
+            AND b.threshold_notified_on IS DISTINCT FROM :today)
+   AND NOT (b.daily_budget_cents IS NOT NULL
+            AND (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
+                >= b.daily_budget_cents
+            AND b.budget_notified_on IS DISTINCT FROM :today)
+   {unless_stored}
+RETURNING account_id, balance_cents, used_today_cents, overage_credit_line_cents, daily_budget_cents
+"""
+_INSERT_ENTRY = """
+INSERT INTO ledger_entry (public_id, account_id, amount_cents, balance_after_cents, source, description,
+                          idempotency_key, created_at)
+"""
+_INSERT_REQUEST = """
+INSERT INTO metering_request (account_id, idempotency_key, fingerprint, status_code, response_json, created_at)
+"""
+_LOOKUP_KEY = (
+    "SELECT id AS key_id, account_id AS key_account_id, secret_hash FROM api_key"
+    " WHERE secret_hash = :digest AND deleted_at IS NULL"
+)
+_STORED = (
+    "SELECT fingerprint, status_code, response_json FROM metering_request"
+    " WHERE account_id = {account_id} AND idempotency_key = :idempotency_key"
+)
+
+# PostgreSQL: everything in one statement, so one round trip and no explicit transaction. The
+# stored answer is built here as usage_body() builds it (available_cents as BalanceAfter's).
+_PG_PARAMETERS = (
+    "digest", "amount", "now", "today", "entry_id", "description", "ledger_key", "touch", "idempotency_key",
+    "fingerprint",
+)
+_PG_FAST_DEBIT = f"""
+WITH k AS ({_LOOKUP_KEY}
+), touch AS (
+    UPDATE api_key SET last_used_at = :now FROM k WHERE api_key.id = k.key_id AND :touch
+), stored AS ({_STORED.format(account_id="(SELECT key_account_id FROM k)")}
+), m AS ({_QUIET_UPDATE.format(
+    from_keys="FROM k", account_id="k.key_account_id", unless_stored="AND NOT EXISTS (SELECT FROM stored)"
+)}), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage', :description,
+           COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now
+      FROM m
+), request AS ({_INSERT_REQUEST}    SELECT m.account_id, :idempotency_key, :fingerprint, 200,
+           json_build_object(
+               'entry_id', :entry_id::text,
+               'balance_cents', m.balance_cents,
+               'available_cents', GREATEST(LEAST(
+                   m.balance_cents + m.overage_credit_line_cents,
+                   COALESCE(m.daily_budget_cents - m.used_today_cents, m.balance_cents + m.overage_credit_line_cents)
+               ), 0),
+               'used_today_cents', m.used_today_cents
+           )::text,
+           :now
+      FROM m
+     WHERE :idempotency_key IS NOT NULL
+)
+SELECT k.secret_hash, m.balance_cents, m.used_today_cents, m.overage_credit_line_cents, m.daily_budget_cents,
+       stored.fingerprint, stored.status_code, stored.response_json
+FROM k LEFT JOIN m ON true LEFT JOIN stored ON true
+"""
+# asyncpg takes $1, $2...; the types follow from the columns each parameter meets.
+FAST_DEBIT_SQL = re.sub(
+    r"(?<!:):([a-z_]+)\b", lambda match: f"${_PG_PARAMETERS.index(match.group(1)) + 1}", _PG_FAST_DEBIT
+)
+
+# SQLite: no data-modifying CTEs, but statements are function calls, not round trips.
+_SQLITE_TOUCH = "UPDATE api_key SET last_used_at = :now WHERE id = :key_id"
+_SQLITE_STORED = _STORED.format(account_id=":account_id")
+_SQLITE_DEBIT = _QUIET_UPDATE.format(from_keys="", account_id=":account_id", unless_stored="")
+_SQLITE_ENTRY = (
+    _INSERT_ENTRY + "VALUES (:entry_id, :account_id, -:amount, :balance, 'usage', :description, :ledger_key, :now)"
+)
+_SQLITE_REQUEST = _INSERT_REQUEST + "VALUES (:account_id, :idempotency_key, :fingerprint, 200, :response_json, :now)"
+
+
+async def debit_fast(
+    connection,
+    *,
+    api_key: str | None,
+    amount_cents: int,
+    description: str = "",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Answer | None:
+    """PostgreSQL (an asyncpg connection, autocommit): an uneventful debit, with its stored answer
+    when it has an Idempotency-Key, in one statement; a replay is answered from the stored answer.
+    None when the call must go through `record_usage`: refused, no metering row yet, a recharge or
+    notification to start, or a concurrent call with the same Idempotency-Key; nothing was debited
+    then. An invalid key is answered here."""
+    call = _FastCall.make(api_key, amount_cents, description, idempotency_key, now)
+    if call is None:
+        return error_answer(InvalidApiKey())
+    try:
+        row = await connection.fetchrow(
+            FAST_DEBIT_SQL, call.digest, amount_cents, call.now, call.today, call.entry_id, description,
+            call.ledger_key, call.touch, idempotency_key, call.fingerprint,
+        )
+    except asyncpg.UniqueViolationError:
+        return None
+    if row is None:
+        return call.answer(None)
+    debited = row["balance_cents"] is not None
+    return call.answer(row["secret_hash"], _after(*row[1:5]) if debited else None, row[5:] if row[5] else None)
+
+
+def debit_fast_sqlite(
+    connection,
+    *,
+    api_key: str | None,
+    amount_cents: int,
+    description: str = "",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Answer | None:
+    """SQLite (a DB-API connection of the app's engine, in autocommit mode as app/db.py sets it up):
+    the same as `debit_fast` in one short BEGIN IMMEDIATE transaction of plain statements. Raises
+    sqlite3.OperationalError when the write lock is not had within the connection's busy timeout."""
+    call = _FastCall.make(api_key, amount_cents, description, idempotency_key, now)
+    if call is None:
+        return error_answer(InvalidApiKey())
+    cursor = connection.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        key = cursor.execute(_LOOKUP_KEY, {"digest": call.digest}).fetchone()
+        stored = after = None
+        if key is not None:
+            key_id, account_id, _ = key
+            # SQLAlchemy stores SQLite times as naive UTC text.
+            values = {
+                "key_id": key_id,
+                "account_id": account_id,
+                "now": call.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "today": call.today.isoformat(),
+                "amount": amount_cents,
+                "description": description,
+                "entry_id": call.entry_id,
+                "idempotency_key": idempotency_key,
+                "fingerprint": call.fingerprint,
+                "ledger_key": call.ledger_key if idempotency_key is None else f"usage:{account_id}:{idempotency_key}",
+            }
+            if call.touch:
+                cursor.execute(_SQLITE_TOUCH, values)
+            if idempotency_key is not None:
+                stored = cursor.execute(_SQLITE_STORED, values).fetchone()
+            if stored is None and (row := cursor.execute(_SQLITE_DEBIT, values).fetchone()) is not None:
+                after = _after(*row[1:])
+                cursor.execute(_SQLITE_ENTRY, {**values, "balance": after.balance_cents})
+                if idempotency_key is not None:
+                    response_json = json.dumps(usage_body(call.entry_id, after))
+                    cursor.execute(_SQLITE_REQUEST, {**values, "response_json": response_json})
+        cursor.execute("COMMIT")
+    except sqlite3.IntegrityError:
+        # A ledger entry with this Idempotency-Key but no stored answer: record_usage says why.
+        cursor.execute("ROLLBACK")
+        return None
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    finally:
+        cursor.close()
+    return call.answer(key[2] if key else None, after, stored)
+
+
+@dataclass(frozen=True)
+class _FastCall:
+    digest: str
+    now: datetime
+    today: date
+    touch: bool
+    entry_id: str
+    ledger_key: str
+    fingerprint: str | None
+
+    @classmethod
+    def make(
+        cls, api_key: str | None, amount_cents: int, description: str, idempotency_key: str | None, now: datetime | None
+    ) -> _FastCall | None:
+        check_call(amount_cents, description, idempotency_key)
+        if not api_key or not api_keys.well_formed(api_key):
+            return None
+        now = now or utcnow()
+        digest = api_keys.hash_key(api_key)
+        touch = api_keys.touch_due(digest, now)
+        body_fingerprint = fingerprint(amount_cents, description) if idempotency_key is not None else None
+        entry_id, ledger_key = public_id("txn", 14), _random_ledger_key()
+        return cls(digest, now, ledger.utc_day(now), touch, entry_id, ledger_key, body_fingerprint)
+
+    def answer(self, found_hash: str | None, after: BalanceAfter | None = None, stored=None) -> Answer | None:
+        """`found_hash`: the live key's stored hash, if any; `after`: the metering row after the
+        debit, None when nothing was debited; `stored`: (fingerprint, status, JSON) of a replay."""
+        if found_hash is None or not hmac.compare_digest(found_hash, self.digest):
+            return error_answer(InvalidApiKey())
+        if self.touch:
+            api_keys.touched(self.digest, self.now)
+        if stored is not None:
+            return _replay_fields(*stored, self.fingerprint)
+        return None if after is None else Answer(200, usage_body(self.entry_id, after))
+
+
+def _after(balance_cents: int, used_today_cents: int, overage_credit_line_cents: int, daily_budget_cents: int | None):
+    return BalanceAfter(balance_cents, used_today_cents, overage_credit_line_cents, daily_budget_cents)

@@ -1,0 +1,146 @@
+"""The metering API debits uneventful calls in one statement (app/services/metering.py) and leaves
+everything else to the ledger. Held to `ledger.debit_usage` itself: two accounts with the same
+limits get the same random calls, one through the API, one straight through the ledger, and
+must end every step with the same answer, metering row and background jobs."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.models import Account, CreditBalance
+from app.services import ledger, metering
+from app.services.ledger import DailyBudgetExceeded, InsufficientCredits
+from app.services.plans import get_plan
+from tests.integration.test_metering_api import Clock, Customer, _app
+
+START = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
+ROW = (
+    "balance_cents",
+    "overage_credit_line_cents",
+    "usage_day",
+    "used_today_cents",
+    "threshold_notified_on",
+    "budget_notified_on",
+    "recharge_in_flight",
+    "recharge_seq",
+)
+
+
+def _row(engine, account_id: int) -> tuple:
+    with Session(engine) as session:
+        row = session.get(CreditBalance, account_id)
+        return tuple(getattr(row, column) for column in ROW)
+
+
+def _jobs(customer: Customer) -> list[tuple]:
+    notifications = [
+        (j["kind"], j["day"], j["used_cents"], j["line_cents"]) for j in customer.jobs("spend_notification")
+    ]
+    return sorted(notifications) + sorted(("recharge", j["seq"]) for j in customer.jobs("auto_recharge"))
+
+
+def _through_ledger(engine, account_id: int, cents: int, key: str, now: datetime) -> int:
+    with Session(engine) as session:
+        try:
+            ledger.debit_usage(session, account_id=account_id, amount_cents=cents, idempotency_key=key, now=now)
+        except DailyBudgetExceeded:
+            return 429
+        except InsufficientCredits:
+            return 402
+        session.commit()
+    return 200
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
+    left_to_the_ledger = []
+    record_usage = metering.record_usage
+    monkeypatch.setattr(
+        metering, "record_usage", lambda *args, **kwargs: left_to_the_ledger.append(1) or record_usage(*args, **kwargs)
+    )
+    rng = random.Random(seed)
+    debited_in_one_statement = 0
+    answered_with_keys: list[tuple[str, int, dict]] = []
+    clock = Clock(START)
+    via_api = Customer(engine, cents=3_000)
+    via_ledger = Customer(engine, cents=3_000, email="ledger@example.com")
+    with TestClient(_app(engine, clock)) as api:
+        for step in range(240):
+            roll = rng.random()
+            if roll < 0.08:
+                limits = {
+                    "daily_budget_cents": rng.choice([None, 300, 800]),
+                    "daily_notify_threshold_cents": rng.choice([None, 150, 500]),
+                    "recharge_threshold_cents": rng.choice([None, 2_500, 3_500]),
+                    "overage_credit_line_cents": rng.choice([0, 200]),
+                }
+                via_api.set_limits(**limits)
+                via_ledger.set_limits(**limits)
+            elif roll < 0.13:
+                # The recharge job finished: another recharge may start.
+                via_api.set_limits(recharge_in_flight=False)
+                via_ledger.set_limits(recharge_in_flight=False)
+            elif roll < 0.17:
+                via_api.add_credits(1_000, f"api-topup-{seed}-{step}")
+                via_ledger.add_credits(1_000, f"ledger-topup-{seed}-{step}")
+            elif roll < 0.25 and answered_with_keys:
+                # A retry: the same body gets the first answer again, another body a 409; no money moves.
+                key, cents, first = rng.choice(answered_with_keys)
+                same = rng.random() < 0.7
+                retry = api.post(
+                    "/api/v1/usage",
+                    json={"amount_cents": cents if same else cents + 1},
+                    headers=via_api.headers(**{"Idempotency-Key": key}),
+                )
+                if same:
+                    assert (retry.status_code, retry.json()) == (200, first)
+                    assert retry.headers["Idempotent-Replayed"] == "true"
+                else:
+                    assert retry.status_code == 409
+            else:
+                clock.now += timedelta(minutes=rng.randint(0, 90))
+                cents = rng.randint(1, 120)
+                key = f"call-{step}" if rng.random() < 0.4 else None
+                before = len(left_to_the_ledger)
+                response = api.post(
+                    "/api/v1/usage",
+                    json={"amount_cents": cents},
+                    headers=via_api.headers(**({"Idempotency-Key": key} if key else {})),
+                )
+                expected = _through_ledger(engine, via_ledger.account_id, cents, f"ledger-{seed}-{step}", clock.now)
+                assert response.status_code == expected, f"step {step}"
+                if response.status_code == 200:
+                    assert response.json()["balance_cents"] == via_ledger.balance()
+                    if key:
+                        answered_with_keys.append((key, cents, response.json()))
+                debited_in_one_statement += response.status_code == 200 and len(left_to_the_ledger) == before
+            assert _row(engine, via_api.account_id) == _row(engine, via_ledger.account_id), f"step {step}"
+            assert _jobs(via_api) == _jobs(via_ledger), f"step {step}"
+    assert via_api.balance() == via_ledger.balance()
+    assert clock.now.date() > START.date()  # the walk crossed UTC midnights
+    answered = [e.amount_cents for e in via_api.usage_entries()]
+    assert answered == [e.amount_cents for e in via_ledger.usage_entries()] and len(answered) > 50
+    kinds = {job[0] for job in _jobs(via_api)}
+    assert {"threshold", "budget", "recharge"} <= kinds
+    assert left_to_the_ledger and debited_in_one_statement > len(answered) / 2
+    assert len(answered_with_keys) > 10
+
+
+def test_a_key_of_an_account_without_a_metering_row_still_meters(engine):
+    """The fast statement finds no metering row; the ledger creates it with the plan's overage
+    line and debits."""
+    customer = Customer(engine, cents=0)
+    with Session(engine) as session:
+        account = session.get(Account, customer.account_id)
+        account.plan_code = "pro"
+        session.add(account)
+        session.commit()
+        assert session.get(CreditBalance, customer.account_id) is None
+    with TestClient(_app(engine, Clock(START))) as api:
+        response = api.post("/api/v1/usage", json={"amount_cents": 5}, headers=customer.headers())
+    assert response.status_code == 200
+    assert response.json()["balance_cents"] == customer.balance() == -5
+    assert response.json()["available_cents"] == get_plan("pro").overage_credit_line_cents - 5
