@@ -54,6 +54,15 @@ def seed() -> bool:
         return seed_demo(session)
 
 
+def schedule_recurring_jobs() -> None:
+    """The monthly period close reschedules itself; this starts the chain (safe every start)."""
+    from app.db import transaction
+    from app.services.invoices import schedule_period_close
+
+    with transaction() as session:
+        schedule_period_close(session)
+
+
 def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,6 +109,7 @@ def serve() -> int:
         # Before seeding: the demo card is saved through Stripe.
         children.append(start_localstripe())
     seeded = seed()
+    schedule_recurring_jobs()
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
     app = subprocess.Popen(
         [

@@ -47,7 +47,24 @@ def seed_demo(session: Session) -> bool:
 
 def _demo_parts():
     """Each capability adds its own demo data."""
-    from app.demo import auto_recharge, metering, payment_methods, spend_management, usage_credits
+    from app.demo import (
+        auto_recharge,
+        invoices,
+        metering,
+        payment_methods,
+        spend_management,
+        subscription,
+        usage_credits,
+    )
 
-    # Order matters: auto recharge needs the saved card.
-    return [usage_credits.seed, payment_methods.seed, auto_recharge.seed, metering.seed, spend_management.seed]
+    # Order matters: auto recharge and the seat purchase need the saved card; invoices bill the
+    # usage credits' month.
+    return [
+        usage_credits.seed,
+        payment_methods.seed,
+        auto_recharge.seed,
+        metering.seed,
+        spend_management.seed,
+        invoices.seed,
+        subscription.seed,
+    ]

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.api import auth_routes, health, stripe_webhook
+from app.api import auth_routes, files, health, invoices, metering, stripe_webhook
 from app.services.errors import DomainError
+
+
+@asynccontextmanager
+async def _lifespan(_api: FastAPI) -> AsyncIterator[None]:
+    # Runs where this app is served on its own (tests); mounted in Reflex, pools live with the process.
+    yield
+    await metering.close_pools()
 
 
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Ledgerdesk API",
         version="1",
+        description="The metering API: authenticate with an account's API key as a Bearer token.",
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
+    api.include_router(metering.router)  # first: routes are matched in order, and this is the hot path
     api.include_router(auth_routes.router)
     api.include_router(health.router)
     api.include_router(stripe_webhook.router)
+    api.include_router(files.router)
+    api.include_router(invoices.router)
 
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.jobs import notifications, recharge  # noqa: F401  register their job handlers
+from app.jobs import invoices, notifications, recharge  # noqa: F401  register their job handlers
 from app.jobs.queue import job_handler
 from app.models import OutboxEmail, utcnow
 
@@ -37,6 +37,9 @@ def deliver_email(session: Session, payload: dict[str, Any]) -> None:
     message["To"] = email.to_address
     message["Subject"] = email.subject
     message.set_content(email.body_text)
+    if email.attachment_name and email.attachment is not None:
+        maintype, _, subtype = email.attachment_type.partition("/")
+        message.add_attachment(email.attachment, maintype=maintype, subtype=subtype, filename=email.attachment_name)
     # No transaction stays open during the SMTP conversation: on SQLite it would hold the write lock.
     session.commit()
     _smtp_send(message)

@@ -1,6 +1,6 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
-from app.models.account import Account
+from app.models.account import Account, PlanChange
 from app.models.api_key import ApiKey, MeteringRequest, WebhookAttempt, WebhookDelivery
 from app.models.billing import (
     BillingSettings,
@@ -11,6 +11,7 @@ from app.models.billing import (
     StripeEvent,
 )
 from app.models.base import SQLModel, public_id, utcnow
+from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
 from app.models.job import Job
 from app.models.outbox import OutboxEmail
 from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
@@ -27,7 +28,12 @@ __all__ = [
     "LedgerEntry",
     "Payment",
     "PaymentMethod",
+    "PlanChange",
     "StripeEvent",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "TaxRegistration",
     "Job",
     "OutboxEmail",
     "Role",

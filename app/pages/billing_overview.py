@@ -8,6 +8,7 @@ from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.models import Account
 from app.services import overview as overview_service
+from app.services.billing_details import address_lines
 from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Permission
@@ -60,15 +61,8 @@ class OverviewState(rx.State):
             if runs_out
             else "No usage in the last 14 days: your credits are not running down."
         )
-        address = [
-            settings.invoice_company_name or account.name,
-            settings.invoice_address1,
-            settings.invoice_address2,
-            " ".join(p for p in (settings.invoice_postal_code, settings.invoice_city) if p),
-            ", ".join(p for p in (settings.invoice_region, settings.invoice_country) if p),
-            f"PO {settings.invoice_po_number}" if settings.invoice_po_number else "",
-        ]
-        self.invoice_address = [line for line in address if line]
+        po_number = [f"PO {settings.invoice_po_number}"] if settings.invoice_po_number else []
+        self.invoice_address = address_lines(settings, account.name) + po_number
         self.billing_email = settings.billing_email or "Not set: invoices go to the account owners."
         self.auto_recharge = "Enabled" if settings.auto_recharge_enabled else "Disabled"
         self.auto_recharge_reason = settings.auto_recharge_disabled_reason

@@ -71,6 +71,15 @@ class CheckoutSession:
     url: str
 
 
+@dataclass(frozen=True)
+class TaxId:
+    """A customer tax ID; status is Stripe's verification status (pending, verified,
+    unverified, unavailable)."""
+
+    id: str
+    status: str
+
+
 @lru_cache(maxsize=4)
 def _build_client(secret_key: str, api_base: str) -> stripe.StripeClient:
     # Fail fast: a page waits on these calls. Retries reuse the idempotency key, so they are safe.
@@ -87,11 +96,18 @@ def client() -> stripe.StripeClient:
     return _build_client(settings.stripe_secret_key, settings.stripe_api_base)
 
 
-def _call(method: Callable[..., Any], params: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-    """Run one Stripe call and hand back a plain dict; Stripe errors become ours."""
+def _call(
+    method: Callable[..., Any], params: dict[str, Any], idempotency_key: str | None = None, *, missing_ok: bool = False
+) -> dict[str, Any]:
+    """Run one Stripe call and hand back a plain dict; Stripe errors become ours. With
+    missing_ok, an object Stripe does not have (404) gives {}."""
     options = {"idempotency_key": idempotency_key} if idempotency_key else None
     try:
         return method(params=params, options=options).to_dict()
+    except stripe.InvalidRequestError as exc:
+        if missing_ok and exc.http_status == 404:
+            return {}
+        raise PaymentProviderError(exc.user_message or "The payment provider refused the request.") from exc
     except stripe.CardError as exc:
         error = (exc.json_body or {}).get("error", {})
         intent = error.get("payment_intent") or {}
@@ -116,6 +132,27 @@ def ensure_customer(session: Session, account: Account) -> str:
     session.add(settings_row)
     session.flush()
     return customer["id"]
+
+
+def update_customer_address(customer_id: str, *, name: str, address: dict[str, str]) -> None:
+    """The invoice address on the Stripe customer (keys line1, line2, city, postal_code, state,
+    country), with the company name as the customer's name."""
+    _call(partial(client().v1.customers.update, customer_id), {"name": name, "address": address})
+
+
+def create_tax_id(customer_id: str, *, type: str, value: str, idempotency_key: str) -> TaxId:
+    """Add a tax ID to the customer; Stripe answers with its verification status."""
+    tax_id = _call(
+        partial(client().v1.customers.tax_ids.create, customer_id),
+        {"type": type, "value": value},
+        idempotency_key=idempotency_key,
+    )
+    return _tax_id(tax_id)
+
+
+def delete_tax_id(customer_id: str, tax_id: str) -> None:
+    """Remove a tax ID from the customer; one Stripe no longer has counts as removed."""
+    _call(partial(client().v1.customers.tax_ids.delete, customer_id, tax_id), {}, missing_ok=True)
 
 
 def create_setup_intent(customer_id: str) -> str:
@@ -219,6 +256,12 @@ def retrieve_payment_intent(payment_intent_id: str) -> Intent:
     return _intent(_call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}))
 
 
+def cancel_payment_intent(payment_intent_id: str) -> Intent:
+    """Cancel an intent that was never completed (such as an abandoned 3-D Secure step), so it
+    can no longer charge."""
+    return _intent(_call(partial(client().v1.payment_intents.cancel, payment_intent_id), {}))
+
+
 def find_payment_intent(customer_id: str, payment_id: str, created_since: datetime) -> Intent | None:
     """The customer's intent whose metadata names our payment, if Stripe has one: how a rerun
     learns whether a call lost in a crash reached Stripe. localstripe filters lists by neither
@@ -291,6 +334,10 @@ def _card(method: dict[str, Any]) -> Card:
         exp_year=card.get("exp_year", 0),
         holder_name=(method.get("billing_details") or {}).get("name") or "",
     )
+
+
+def _tax_id(tax_id: dict[str, Any]) -> TaxId:
+    return TaxId(id=tax_id["id"], status=(tax_id.get("verification") or {}).get("status") or "pending")
 
 
 def _intent(intent: dict[str, Any]) -> Intent:

@@ -1,9 +1,10 @@
 """Outgoing email: every message is written to the outbox (and the log); a job sends it by SMTP
-when SMTP_URL is set."""
+when SMTP_URL is set. A message may carry one attachment (an invoice PDF), stored with it."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -14,10 +15,27 @@ from app.models import OutboxEmail
 log = logging.getLogger("ledgerdesk.email")
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def queue_email(
-    session: Session, *, to: str, subject: str, body: str, account_id: int | None = None
+    session: Session,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    account_id: int | None = None,
+    attachment: Attachment | None = None,
 ) -> OutboxEmail:
     message = OutboxEmail(account_id=account_id, to_address=to, subject=subject, body_text=body)
+    if attachment is not None:
+        message.attachment_name = attachment.filename
+        message.attachment_type = attachment.content_type
+        message.attachment = attachment.data
     session.add(message)
     session.flush()
     if get_settings().smtp_url:

@@ -1,6 +1,7 @@
 """Stripe webhook events: each stored once by its id, then applied. Crediting is keyed by the
 PaymentIntent or Checkout Session id, so an event that repeats what the request already saw
-moves no money. Callers commit (one transaction per event)."""
+moves no money; an invoice payment marks its invoice paid once. Tax ID events keep the tax
+registrations' verification status current. Callers commit (one transaction per event)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.models import Payment, StripeEvent, utcnow
-from app.services import topups
+from app.services import invoices, subscription, tax, topups
 
 log = logging.getLogger("ledgerdesk.stripe_events")
 
@@ -56,22 +57,33 @@ def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str],
 
 def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
     payment = _payment(
-        session, Payment.stripe_payment_intent_id, intent["id"], intent.get("metadata") or {}, {"card", "auto_recharge"}
+        session,
+        Payment.stripe_payment_intent_id,
+        intent["id"],
+        intent.get("metadata") or {},
+        {"card", "auto_recharge", "invoice", "plan"},
     )
     if payment is not None and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent["id"]
     return payment
 
 
+def _apply_intent(session: Session, payment: Payment, status: str, message: str = "") -> None:
+    """Invoice payments mark their invoice paid, plan payments apply their plan change; the
+    others credit the balance."""
+    apply = {"invoice": invoices.apply_intent, "plan": subscription.apply_intent}.get(payment.method, topups.apply_intent)
+    apply(session, payment, status, message)
+
+
 def _payment_intent_succeeded(session: Session, intent: dict[str, Any]) -> None:
     if (payment := _intent_payment(session, intent)) is not None:
-        topups.apply_intent(session, payment, "succeeded")
+        _apply_intent(session, payment, "succeeded")
 
 
 def _payment_intent_failed(session: Session, intent: dict[str, Any]) -> None:
     if (payment := _intent_payment(session, intent)) is not None:
         message = (intent.get("last_payment_error") or {}).get("message") or ""
-        topups.apply_intent(session, payment, "failed", message)
+        _apply_intent(session, payment, "failed", message)
 
 
 def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | None:
@@ -100,6 +112,15 @@ def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> N
     as in the Stripe Dashboard, would be synced from here."""
 
 
+def _tax_id_updated(session: Session, tax_id: dict[str, Any]) -> None:
+    """Stripe verified (or could not verify) a customer tax ID."""
+    tax.apply_stripe_tax_id(session, tax_id)
+
+
+def _tax_id_deleted(session: Session, tax_id: dict[str, Any]) -> None:
+    tax.apply_stripe_tax_id(session, tax_id, deleted=True)
+
+
 _HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_failed,
@@ -107,4 +128,6 @@ _HANDLERS: dict[str, Handler] = {
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "checkout.session.async_payment_failed": _checkout_failed,
     "setup_intent.succeeded": _setup_intent_succeeded,
+    "customer.tax_id.updated": _tax_id_updated,
+    "customer.tax_id.deleted": _tax_id_deleted,
 }

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.config import get_settings
 from app.models import Account, Payment, PaymentMethod, utcnow
 from app.payments import gateway
-from app.services import ledger
+from app.services import invoices, ledger
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import parse_dollars
 from app.services.overview import billing_settings
@@ -213,6 +213,7 @@ def _credit(session: Session, payment: Payment, source: str, description: str, k
     payment.failure_message = ""
     payment.ledger_entry_id = entry.id
     _touch(session, payment)
+    invoices.issue_receipt(session, payment)
 
 
 def mark_failed(session: Session, payment: Payment, message: str) -> None:

@@ -1,0 +1,36 @@
+"""Invoice PDFs, downloaded by the signed-in users of their account who may see billing."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.engine import Engine
+
+from app.db import get_engine, transaction
+from app.services import auth, invoices
+from app.services.errors import NotAuthenticated
+
+router = APIRouter(include_in_schema=False)
+
+
+def invoices_engine() -> Engine:
+    """A dependency, so tests can point the endpoint at their database."""
+    return get_engine()
+
+
+@router.get("/api/invoices/{invoice_id}/pdf")
+def invoice_pdf(invoice_id: str, request: Request, engine: Engine = Depends(invoices_engine)) -> Response:
+    with transaction(engine) as session:
+        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
+        if actor is None:
+            raise NotAuthenticated("Please sign in.")
+        filename, pdf = invoices.pdf_for(session, actor, invoice_id)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
