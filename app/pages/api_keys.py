@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from app.components.forms import form_error, form_notice, text_field
+from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.services import api_keys
@@ -174,21 +175,11 @@ def _row(key: KeyRow) -> rx.Component:
 
 
 def _keys_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Name"),
-                rx.table.column_header_cell("Key"),
-                rx.table.column_header_cell("Created"),
-                rx.table.column_header_cell("Created by"),
-                rx.table.column_header_cell("Last used"),
-                rx.table.column_header_cell(""),
-            )
-        ),
-        rx.table.body(rx.foreach(ApiKeysState.keys, _row)),
-        variant="surface",
-        width="100%",
-        id="api-keys-table",
+    return data_table(
+        "api-keys-table",
+        ["Name", "Key", "Created", "Created by", "Last used"],
+        ApiKeysState.keys,
+        _row,
     )
 
 

@@ -10,6 +10,7 @@ import reflex as rx
 
 from app.components.card_form import confirm_payment_script
 from app.components.forms import field, form_error, form_notice
+from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.services import invoices, payment_methods
@@ -224,26 +225,6 @@ def _history_row(row: rx.Var) -> rx.Component:
     )
 
 
-def _table(table_id: str, columns: list[str], rows: rx.Var, render) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                *[
-                    rx.table.column_header_cell(name, text_align="right")
-                    if name == "Amount"
-                    else rx.table.column_header_cell(name)
-                    for name in columns
-                ],
-                rx.table.column_header_cell("Actions"),
-            )
-        ),
-        rx.table.body(rx.foreach(rows, render)),
-        variant="surface",
-        width="100%",
-        id=table_id,
-    )
-
-
 def _pay_dialog() -> rx.Component:
     state = InvoicesState
     return rx.alert_dialog.root(
@@ -303,17 +284,24 @@ def invoices_page() -> rx.Component:
         rx.heading("Payments Due", size="4", as_="h2"),
         rx.cond(
             state.due.length() > 0,
-            _table("payments-due", ["Invoice Date", "Invoice ID", "Due Date", "Amount"], state.due, _due_row),
+            data_table(
+                "payments-due",
+                ["Invoice Date", "Invoice ID", "Due Date", "Amount"],
+                state.due,
+                _due_row,
+                right_aligned=("Amount",),
+            ),
             rx.callout("Nothing is due. Thank you!", icon="circle-check", id="payments-due-empty"),
         ),
         rx.heading("Order and invoice history", size="4", as_="h2", margin_top="1em"),
         rx.cond(
             state.history.length() > 0,
-            _table(
+            data_table(
                 "invoice-history",
                 ["Invoice Date", "Invoice ID", "Payment date", "Amount"],
                 state.history,
                 _history_row,
+                right_aligned=("Amount",),
             ),
             rx.callout(
                 "No invoices yet. Credit purchases, recharges and monthly invoices appear here.",

@@ -9,6 +9,7 @@ import reflex as rx
 
 from app.components.card_form import card_form
 from app.components.forms import form_error, form_notice
+from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.models import Account, utcnow
@@ -19,17 +20,6 @@ from app.services.permissions import Actor, Permission
 from app.services.timefmt import zone
 from app.state.card_capture import CardCaptureState
 from app.state.session import current_actor
-
-# Read by screen readers, not shown.
-_VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
 
 @dataclass
 class CardRow:
@@ -214,20 +204,11 @@ def _row(card: CardRow) -> rx.Component:
 
 
 def _cards_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Card"),
-                rx.table.column_header_cell("Name on card"),
-                rx.table.column_header_cell("Expires"),
-                rx.table.column_header_cell("Status"),
-                rx.table.column_header_cell(rx.el.span("Actions", style=_VISUALLY_HIDDEN)),
-            )
-        ),
-        rx.table.body(rx.foreach(PaymentMethodsState.cards, _row)),
-        variant="surface",
-        width="100%",
-        id="payment-methods-table",
+    return data_table(
+        "payment-methods-table",
+        ["Card", "Name on card", "Expires", "Status"],
+        PaymentMethodsState.cards,
+        _row,
     )
 
 

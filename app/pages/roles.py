@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import reflex as rx
 
 from app.components.forms import form_error, form_notice, text_field
+from app.components.tables import data_table, pager
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.services import roles
@@ -18,16 +19,6 @@ from app.state.session import SessionState, current_actor
 PAGE_SIZE = 25
 # Everyone sees Info (DESIGN.md §6): every role has it, so its box is always ticked.
 ALWAYS = Permission.INFO_VIEW.value
-
-_VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
 
 @dataclass
 class RoleRow:
@@ -304,20 +295,11 @@ def _row(row: RoleRow) -> rx.Component:
 
 
 def _roles_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Role"),
-                rx.table.column_header_cell("Type"),
-                rx.table.column_header_cell("Permissions"),
-                rx.table.column_header_cell("Users"),
-                rx.table.column_header_cell(rx.el.span("Actions", style=_VISUALLY_HIDDEN)),
-            )
-        ),
-        rx.table.body(rx.foreach(RolesState.rows, _row)),
-        variant="surface",
-        width="100%",
-        id="roles-table",
+    return data_table(
+        "roles-table",
+        ["Role", "Type", "Permissions", "Users"],
+        RolesState.rows,
+        _row,
     )
 
 
@@ -460,16 +442,7 @@ def roles_page() -> rx.Component:
             _roles_table(),
             rx.callout("No roles on this page.", icon="info", id="roles-empty"),
         ),
-        rx.cond(
-            (state.page_number > 1) | state.has_next,
-            rx.hstack(
-                rx.button("Previous", variant="soft", disabled=state.page_number <= 1, on_click=state.previous_page),
-                rx.text("Page ", state.page_number, size="2"),
-                rx.button("Next", variant="soft", disabled=~state.has_next, on_click=state.next_page),
-                align="center",
-                spacing="3",
-            ),
-        ),
+        pager(state),
         _editor_dialog(),
         _delete_dialog(),
         spacing="4",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.forms import field, form_error, form_notice, text_field
+from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.services import tax
@@ -214,17 +215,11 @@ def _row(row: rx.Var) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                *[rx.table.column_header_cell(name) for name in ("Id", "Country", "Description", "Value", "Status")],
-                rx.table.column_header_cell(rx.text("Actions", size="1", color_scheme="gray"), text_align="right"),
-            )
-        ),
-        rx.table.body(rx.foreach(TaxSettingsState.registrations, _row)),
-        variant="surface",
-        width="100%",
-        id="tax-registrations",
+    return data_table(
+        "tax-registrations",
+        ["Id", "Country", "Description", "Value", "Status"],
+        TaxSettingsState.registrations,
+        _row,
     )
 
 

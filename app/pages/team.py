@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from app.components.forms import form_error, form_notice, text_field
+from app.components.tables import data_table, pager
 from app.components.layout import console_page, page_heading
 from app.config import get_settings
 from app.db import transaction
@@ -39,16 +40,6 @@ CONFIRMATIONS = {
         "Revoke invitation",
     ),
 }
-
-_VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
 
 @dataclass
 class MemberRow:
@@ -417,20 +408,11 @@ def _row(row: MemberRow) -> rx.Component:
 
 
 def _members_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("User"),
-                rx.table.column_header_cell("Role"),
-                rx.table.column_header_cell("Status"),
-                rx.table.column_header_cell("Added"),
-                rx.table.column_header_cell(rx.el.span("Actions", style=_VISUALLY_HIDDEN)),
-            )
-        ),
-        rx.table.body(rx.foreach(TeamState.rows, _row)),
-        variant="surface",
-        width="100%",
-        id="team-table",
+    return data_table(
+        "team-table",
+        ["User", "Role", "Status", "Added"],
+        TeamState.rows,
+        _row,
     )
 
 
@@ -591,16 +573,7 @@ def team_page() -> rx.Component:
             _members_table(),
             rx.callout("No users on this page.", icon="info", id="team-empty"),
         ),
-        rx.cond(
-            (state.page_number > 1) | state.has_next,
-            rx.hstack(
-                rx.button("Previous", variant="soft", disabled=state.page_number <= 1, on_click=state.previous_page),
-                rx.text("Page ", state.page_number, size="2"),
-                rx.button("Next", variant="soft", disabled=~state.has_next, on_click=state.next_page),
-                align="center",
-                spacing="3",
-            ),
-        ),
+        pager(state),
         _invite_dialog(),
         _role_dialog(),
         _confirm_dialog(),
