@@ -151,7 +151,7 @@ def _print_banner(seeded: bool) -> None:
     lines = [
         "",
         f"  Ledgerdesk is running at {settings.public_url}",
-        f"  Sign in as owner@example.com, admin@example.com or member@example.com",
+        "  Sign in as owner@example.com, admin@example.com or member@example.com",
         f"  Password: {'the value of DEMO_PASSWORD' if os.environ.get('DEMO_PASSWORD') else settings.demo_password}",
     ]
     if settings.uses_localstripe:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.jobs.queue import enqueue
-from app.models import OutboxEmail
+from app.models import OutboxEmail, Role, User
+from app.services.overview import billing_settings
 
 log = logging.getLogger("ledgerdesk.email")
 
@@ -45,3 +46,18 @@ def queue_email(
         # Without SMTP the log is the mailbox: links in the body are what a developer needs.
         log.info("email #%s to %s: %s\n%s", message.id, to, subject, body)
     return message
+
+
+def billing_recipients(session: Session, account_id: int) -> list[str]:
+    """The billing email, or the active owners' emails when none is set."""
+    email = billing_settings(session, account_id).billing_email
+    if email:
+        return [email]
+    return list(
+        session.exec(
+            select(User.email)
+            .join(Role, Role.id == User.role_id)
+            .where(User.account_id == account_id, User.status == "active", Role.builtin == True, Role.key == "owner")  # noqa: E712
+            .order_by(User.id)
+        )
+    )

@@ -55,13 +55,12 @@ from app.models import (
 from app.payments import gateway
 from app.services import invoice_pdf, ledger, tax
 from app.services.billing_details import address_lines
-from app.services.email import Attachment, queue_email
+from app.services.email import Attachment, billing_recipients, queue_email
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
-from app.services.spend import billing_recipients
 from app.services.team import seat_limit
 from app.services.timefmt import format_date, zone
 

@@ -23,13 +23,12 @@ from app.jobs.queue import enqueue
 from app.models import Account, BillingSettings, CreditBalance, Job, Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import ledger, topups
-from app.services.email import queue_email
+from app.services.email import billing_recipients, queue_email
 from app.services.errors import Conflict, DomainError, ValidationFailed
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import describe
 from app.services.permissions import Actor, Permission, require
-from app.services.spend import billing_recipients
 from app.services.timefmt import format_datetime
 
 MAX_FAILURES = 3

@@ -14,9 +14,9 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.config import get_settings
-from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, Role, User, utcnow
+from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utcnow
 from app.services import webhooks
-from app.services.email import queue_email
+from app.services.email import billing_recipients, queue_email
 from app.services.errors import DomainError, ValidationFailed
 from app.services.ledger import ensure_credit_balance, utc_day
 from app.services.money import format_usd, parse_dollars
@@ -140,21 +140,6 @@ def put_in_force(session: Session, settings: BillingSettings) -> None:
         )
     )
     session.flush()
-
-
-def billing_recipients(session: Session, account_id: int) -> list[str]:
-    """The billing email, or the active owners' emails when none is set."""
-    email = billing_settings(session, account_id).billing_email
-    if email:
-        return [email]
-    return list(
-        session.exec(
-            select(User.email)
-            .join(Role, Role.id == User.role_id)
-            .where(User.account_id == account_id, User.status == "active", Role.builtin == True, Role.key == "owner")  # noqa: E712
-            .order_by(User.id)
-        )
-    )
 
 
 def notify(session: Session, *, account_id: int, kind: str, day: str, used_cents: int, line_cents: int) -> None:

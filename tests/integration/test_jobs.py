@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-import pytest
 from sqlmodel import Session, select
 
 from app.jobs import handlers  # noqa: F401  registers deliver_email
