@@ -57,8 +57,7 @@ def _demo_parts():
         usage_credits,
     )
 
-    # Order matters: auto recharge and the seat purchase need the saved card; invoices bill the
-    # usage credits' month.
+    # Order matters: auto recharge needs the saved card; invoices bill the usage credits' month.
     return [
         usage_credits.seed,
         payment_methods.seed,

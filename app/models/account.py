@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -16,4 +17,41 @@ class Account(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     language: str = Field(default="en", max_length=16)
     plan_code: str = Field(default="basic", max_length=32)
+    # Seats bought on a paid plan; the seat limit is max(the plan's included seats, this).
+    seats_purchased: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    plan_status: str = Field(default="active", max_length=16, sa_column_kwargs={"server_default": "active"})
+    # The billing period (a calendar month in UTC) the paid plan was last settled for; None on
+    # plans that cost nothing.
+    plan_period_start: datetime | None = None
+    plan_renews_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PlanChange(SQLModel, table=True):
+    """A confirmed change of plan or seats and how it ended. Written before the card is charged,
+    so a replayed confirmation finds it and charges nothing more, and a payment that finishes
+    later (after 3-D Secure, or seen by Stripe's webhook) applies exactly the change that was
+    confirmed, at the amount that was shown."""
+
+    __tablename__ = "plan_change"
+    __table_args__ = (Index("ix_plan_change_account_status", "account_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("chg", 12), unique=True, max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    from_plan_code: str = Field(max_length=32)
+    to_plan_code: str = Field(max_length=32)
+    from_seats: int
+    to_seats: int
+    # The prorated settlement: > 0 charged to the card, < 0 credited to the balance.
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # When the amount was worked out; its UTC day is the first day the change is settled for.
+    effective_at: datetime
+    # pending (waiting for the card) | applied | failed
+    status: str = Field(default="pending", max_length=16)
+    failure_message: str = Field(default="", max_length=500)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    # "<account id>:<request key>": one change per confirmation.
+    idempotency_key: str = Field(unique=True, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    applied_at: datetime | None = None

@@ -119,9 +119,9 @@ def account_usage(session: Session, account: Account, now: datetime) -> dict[str
     }
 
 
-def _limit_of(plan: Plan, key: str) -> int | None:
+def _limit_of(account: Account, plan: Plan, key: str) -> int | None:
     # Seats follow the rule the Team page enforces.
-    return seat_limit(plan) if key == "seats" else plan.limit(key)
+    return seat_limit(plan, account.seats_purchased) if key == "seats" else plan.limit(key)
 
 
 def _limit_usage(limit: Limit, used: int, maximum: int | None) -> LimitUsage:
@@ -149,7 +149,7 @@ def account_info(session: Session, actor: Actor, now: datetime | None = None) ->
         ).all()
     )
     custom_roles = session.exec(select(func.count(Role.id)).where(Role.account_id == account.id)).one()
-    limits = tuple(_limit_usage(limit, usage[limit.key], _limit_of(plan, limit.key)) for limit in LIMITS)
+    limits = tuple(_limit_usage(limit, usage[limit.key], _limit_of(account, plan, limit.key)) for limit in LIMITS)
     reached = {limit.key for limit in limits if limit.reached}
     add_ons = tuple(
         AddOnStatus(

@@ -35,6 +35,13 @@ def save_card(session: Session, actor: Actor, payment_method_id: str) -> Payment
     _require_card_account(session, actor)
     if not payment_method_id.startswith("pm_"):
         raise ValidationFailed("Stripe did not return a card.")
+    # The id comes from the browser: never ask Stripe to move another account's card to us.
+    if session.exec(
+        select(PaymentMethod.id).where(
+            PaymentMethod.stripe_payment_method_id == payment_method_id, PaymentMethod.account_id != actor.account_id
+        )
+    ).first() is not None:
+        raise NotFound("That card is not on file.")
     customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
     gateway.attach_payment_method(customer_id, payment_method_id)
     if not any(method.is_default for method in _methods(session, actor.account_id)):

@@ -1,8 +1,10 @@
 """The plan catalogue. Plans live in code, not the database: an account stores only its plan code.
 
 A plan's `limits` map keys of LIMITS to a maximum (a key that is absent means no limit); its
-`features` name what it includes, among them the ADD_ONS the Info page shows. Extra seats cannot
-be bought yet, so the seat limit is the plan's included seats (see `team.seat_limit`)."""
+`features` name what it includes, among them the ADD_ONS the Info page shows. Paid plans are
+priced per seat and month and include some seats; more can be bought (app/services/subscription.py),
+and the seat limit is the larger of the two (see `team.seat_limit`). PLANS is in catalogue order,
+cheapest first: moving to a later plan is an upgrade, to an earlier one a downgrade."""
 
 from __future__ import annotations
 
@@ -29,6 +31,15 @@ class Plan:
 
     def includes(self, add_on: AddOn) -> bool:
         return add_on.name in self.features
+
+    @property
+    def paid(self) -> bool:
+        """Billed per seat each month to a card."""
+        return self.seat_price_cents > 0 and not self.invoice_priced
+
+    def monthly_cents(self, seats: int) -> int:
+        """The monthly total: the seat price × seats."""
+        return self.seat_price_cents * seats
 
 
 @dataclass(frozen=True)

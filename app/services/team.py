@@ -52,17 +52,18 @@ class MemberPage:
     total: int
 
 
-def seat_limit(plan: Plan) -> int | None:
-    """The seats an account has on a plan. Accounts cannot buy extra seats yet, so a plan's
-    included seats are its limit; a plan without a seat limit (Custom) has no limit."""
-    return plan.included_seats if "seats" in plan.limits else None
+def seat_limit(plan: Plan, seats_purchased: int = 0) -> int | None:
+    """The seats an account has on a plan: the plan's included seats, or the seats bought when
+    more (Account.seats_purchased); a plan without a seat limit (Custom) has no limit."""
+    return max(plan.included_seats, seats_purchased) if "seats" in plan.limits else None
 
 
 def _seats(session: Session, account_id: int) -> Seats:
     used = session.exec(
         select(func.count(User.id)).where(User.account_id == account_id, User.status.in_(SEAT_STATUSES))
     ).one()
-    return Seats(used=used, limit=seat_limit(get_plan(session.get(Account, account_id).plan_code)))
+    account = session.get(Account, account_id)
+    return Seats(used=used, limit=seat_limit(get_plan(account.plan_code), account.seats_purchased))
 
 
 def seats(session: Session, actor: Actor) -> Seats:

@@ -1,0 +1,157 @@
+"""Plans in the browser: the owner upgrades and downgrades with the amounts shown in the
+confirmation first, the downgrade's credit shows in Balance History and on the Overview, seats
+are added and refused below the plan's own, a paid plan without a card sends the user to
+Payment Methods, and a custom-priced account sees it is invoiced. Each test signs in to an
+account of its own, so the shared demo account is left alone."""
+
+from __future__ import annotations
+
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from app.models import utcnow
+from app.services.money import format_usd
+from app.services.subscription import prorate
+from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+
+PAGE = "/plans"
+
+
+def _own_account(
+    live_app: LiveApp, *, plan: str = "basic", with_card: bool = True, invoice_priced: bool = False
+) -> str:
+    """A new account with an owner (balance $0) and, if asked, a default Visa card; the owner's email."""
+    email = f"plans-{uuid.uuid4().hex[:10]}@example.com"
+    live_app.run_python(
+        f"""
+from app.db import transaction
+from app.payments import gateway
+from app.services.accounts import builtin_role, create_account, create_user
+from app.services.overview import billing_settings
+with transaction() as session:
+    account = create_account(session, name="Plans Test Co")
+    account.plan_code = {plan!r}
+    session.add(account)
+    create_user(session, account=account, email={email!r}, full_name="Pat Plans",
+                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
+    billing_settings(session, account.id).invoice_priced = {invoice_priced!r}
+    if {with_card!r}:
+        customer_id = gateway.ensure_customer(session, account)
+        card = gateway.attach_payment_method(customer_id, "pm_card_visa")
+        gateway.set_default_payment_method(customer_id, card.id)
+        gateway.sync_payment_methods(session, account.id)
+"""
+    )
+    return email
+
+
+def _open(page: Page, email: str) -> None:
+    sign_in(page, email)
+    page.goto(PAGE)
+    expect(page.get_by_role("heading", name="Plans", level=1)).to_be_visible()
+
+
+def _today_share(old_cents: int, new_cents: int) -> str:
+    """The prorated amount of a change made now, as the page shows it."""
+    return format_usd(abs(prorate(old_cents, new_cents, utcnow()).amount_cents))
+
+
+def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_the_balance(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app))
+    expect(page.locator("#current-plan-name")).to_have_text("Basic")
+    expect(page.locator("#plan-status")).to_have_text("Active")
+    expect(page.locator("#plan-card")).to_have_text("Visa •••• 4242")
+    expect(page.locator("[data-plan='basic']")).to_contain_text("Current plan")
+
+    # Basic to Pro: its 5 seats at $29.00, charged for the rest of this month.
+    charge = _today_share(0, 14_500)
+    page.get_by_role("button", name="Upgrade to Pro").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog.get_by_role("heading", name="Upgrade to Pro")).to_be_visible()
+    expect(dialog).to_contain_text("After the change: Pro, $29.00 × 5 seats = $145.00 per month.")
+    expect(dialog).to_contain_text(f"Charged now to Visa •••• 4242: {charge}")
+    # Cancelling changes nothing.
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#current-plan-name")).to_have_text("Basic")
+
+    page.get_by_role("button", name="Upgrade to Pro").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text(
+        f"You are now on Pro. {charge} was charged to your card; the paid invoice is on the Invoices page."
+    )
+    expect(page.locator("#current-plan-name")).to_have_text("Pro")
+    expect(page.locator("#monthly-total")).to_have_text("$29.00 × 5 seats = $145.00 per month")
+    expect(page.locator("#header-plan")).to_have_text("Pro plan")
+
+    # Cancelling Pro is the downgrade to Basic: the unused days come back as usage credits.
+    page.get_by_role("button", name="Downgrade to Basic").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog.get_by_role("heading", name="Downgrade to Basic")).to_be_visible()
+    expect(dialog).to_contain_text(f"Credited to your balance now: {charge}")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text(
+        f"You are now on Basic. {charge} was credited to your balance; it is listed in Balance History."
+    )
+    expect(page.locator("#current-plan-name")).to_have_text("Basic")
+
+    page.goto("/billing/balance-history")
+    first_row = page.locator("#balance-history-table tbody tr").first
+    expect(first_row).to_contain_text("Downgrade from Pro to Basic")
+    expect(first_row).to_contain_text(charge)
+    page.goto("/billing")
+    expect(page.locator("#remaining-credits")).to_have_text(charge)
+
+
+def test_seats_are_added_at_the_prorated_rate_and_never_below_the_plans_own(page: Page, live_app: LiveApp):
+    email = _own_account(live_app, plan="pro")
+    _open(page, email)
+    expect(page.locator("#seats-purchased")).to_have_text("5")
+    expect(page.locator("#seats-used")).to_have_text("1")
+
+    seats = page.get_by_label("Number of seats")
+    seats.fill("4")
+    page.get_by_role("button", name="Change seats").click()
+    expect(page.locator("#seats-error")).to_have_text("Your Pro plan includes 5 seats; you cannot have fewer.")
+
+    charge = _today_share(14_500, 20_300)
+    seats.fill("7")
+    page.get_by_role("button", name="Change seats").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog.get_by_role("heading", name="Change seats")).to_be_visible()
+    expect(dialog).to_contain_text("After the change: Pro, $29.00 × 7 seats = $203.00 per month.")
+    expect(dialog).to_contain_text(f"Charged now to Visa •••• 4242: {charge}")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text(
+        f"You now have 7 seats. {charge} was charged to your card; the paid invoice is on the Invoices page."
+    )
+    expect(page.locator("#seats-purchased")).to_have_text("7")
+    expect(page.locator("#monthly-total")).to_have_text("$29.00 × 7 seats = $203.00 per month")
+
+    page.goto("/team")
+    expect(page.locator("#team-seats")).to_have_text("1 of 7 seats used")
+
+
+def test_a_paid_plan_without_a_card_sends_the_user_to_payment_methods(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, with_card=False))
+    expect(page.locator("#no-card")).to_contain_text("No card on file.")
+    page.get_by_role("button", name="Upgrade to Business").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("A paid plan needs a card on file.")
+    expect(dialog.get_by_role("button", name="Confirm")).to_have_count(0)
+    dialog.get_by_role("button", name="Go to Payment Methods").click()
+    expect(page.get_by_role("heading", name="Payment Methods", level=1)).to_be_visible()
+    page.goto(PAGE)
+    expect(page.locator("#current-plan-name")).to_have_text("Basic")
+
+
+def test_a_custom_priced_account_sees_it_is_invoiced_and_cannot_change_by_itself(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, plan="custom", with_card=False, invoice_priced=True))
+    expect(page.locator("#current-plan-name")).to_have_text("Custom")
+    expect(page.locator("#custom-priced")).to_contain_text("Your account has custom pricing and is invoiced")
+    expect(page.locator("#plan-renews")).to_have_text("Invoiced monthly")
+    expect(page.locator("#monthly-total")).to_have_text("As agreed in your contract, billed by invoice")
+    expect(page.locator("#seats-fixed")).to_have_text("Your seats are as agreed in your contract.")
+    expect(page.locator("#plan-catalogue").get_by_role("button")).to_have_count(0)
+    expect(page.locator("#no-card")).to_have_count(0)
