@@ -109,7 +109,7 @@ class Payment(SQLModel, table=True):
     public_id: str = Field(default_factory=lambda: public_id("pay"), unique=True, max_length=32)
     account_id: int = Field(foreign_key="account.id")
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
-    # card | crypto | auto_recharge
+    # card | crypto | auto_recharge | invoice | plan
     method: str = Field(max_length=16)
     # pending | requires_action | processing | succeeded | failed | canceled
     status: str = Field(default="pending", max_length=24)
