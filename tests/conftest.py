@@ -4,6 +4,7 @@ from __future__ import annotations
 
 pytest_plugins = ["tests.stripe_fixtures", "tests.smtp_fixtures"]
 
+import inspect
 import os
 import tempfile
 import uuid
@@ -24,6 +25,8 @@ from sqlmodel import Session  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.migrations import upgrade_to_head  # noqa: E402
 from app.models import SQLModel  # noqa: E402
+from app.payments import gateway  # noqa: E402
+from tests.factories import StripeReached  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -118,3 +121,22 @@ def pg_engine(postgres_url) -> Engine:
 def session(engine) -> Session:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def gateway_calls(monkeypatch) -> list[str]:
+    """No Stripe at all: every public function of app.payments.gateway is replaced by one that
+    records its name and raises StripeReached, so a test sees whether a service got that far."""
+    calls: list[str] = []
+
+    def stub(name: str):
+        def reached(*_args, **_kwargs):
+            calls.append(name)
+            raise StripeReached(name)
+
+        return reached
+
+    for name, function in inspect.getmembers(gateway, inspect.isfunction):
+        if function.__module__ == gateway.__name__ and not name.startswith("_"):
+            monkeypatch.setattr(gateway, name, stub(name))
+    return calls
