@@ -22,6 +22,14 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
 
 
+# Whoever may change something may also see it: a role that holds a key holds its value too.
+IMPLIED_PERMISSIONS: dict[Permission, Permission] = {
+    Permission.BILLING_MANAGE: Permission.BILLING_VIEW,
+    Permission.COMPANY_EDIT: Permission.COMPANY_VIEW,
+    Permission.ACCOUNT_RENAME: Permission.COMPANY_VIEW,
+}
+
+
 PERMISSION_LABELS: dict[Permission, str] = {
     Permission.INFO_VIEW: "See the Info page",
     Permission.COMPANY_VIEW: "See company information",

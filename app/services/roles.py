@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from app.models import Account, Role, User, public_id
 from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import (
+    IMPLIED_PERMISSIONS,
     PERMISSION_LABELS,
     Actor,
     Permission,
@@ -124,8 +125,9 @@ def _clean_permissions(actor: Actor, permissions: Iterable[str]) -> frozenset[Pe
     chosen = set(permissions)
     if unknown := chosen - known:
         raise ValidationFailed(f"Unknown permission: {', '.join(sorted(unknown))}.", field="permissions")
-    # Everyone sees Info (DESIGN.md §6).
-    result = frozenset(Permission(p) for p in chosen) | {Permission.INFO_VIEW}
+    # Everyone sees Info (DESIGN.md §6), and changing something implies seeing it.
+    granted = {Permission(p) for p in chosen} | {Permission.INFO_VIEW}
+    result = frozenset(granted | {IMPLIED_PERMISSIONS[p] for p in granted if p in IMPLIED_PERMISSIONS})
     if not within(actor, result):
         missing = ", ".join(PERMISSION_LABELS[p] for p in sorted(result - actor.permissions))
         raise PermissionDenied(

@@ -78,6 +78,20 @@ def test_custom_role_is_created_edited_and_deleted(session, people):
     assert session.get(Role, role.id) is None
 
 
+def test_a_role_that_may_change_something_may_also_see_it(session, people):
+    _, owner, _, _ = people
+    role = roles.create_role(
+        session, _actor(session, owner), name="Clerk", permissions=["billing.manage", "account.rename"]
+    )
+    assert roles.role_permissions(role) == {
+        Permission.INFO_VIEW,
+        Permission.BILLING_MANAGE,
+        Permission.BILLING_VIEW,
+        Permission.ACCOUNT_RENAME,
+        Permission.COMPANY_VIEW,
+    }
+
+
 def test_role_form_errors_name_their_field(session, people):
     _, owner, _, _ = people
     actor = _actor(session, owner)
