@@ -55,6 +55,7 @@ from app.models import (
 from app.payments import gateway
 from app.services import invoice_pdf, ledger, tax
 from app.services.billing_details import address_lines
+from app.services.card_charges import charge_saved_card
 from app.services.email import Attachment, billing_recipients, queue_email
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import format_usd
@@ -537,33 +538,19 @@ def pay_invoice(
     session.flush()
     invoice.payment_id = payment.id
     session.add(invoice)
-    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
-    try:
-        intent = gateway.create_payment_intent(
-            customer_id=customer_id,
-            payment_method_id=method.stripe_payment_method_id,
-            amount_cents=invoice.total_cents,
-            idempotency_key=f"invoice:{invoice.public_id}:{payment.public_id}",
-            off_session=False,
-            metadata={
-                "payment_id": payment.public_id,
-                "account_id": str(actor.account_id),
-                "purpose": "invoice",
-                "invoice_id": invoice.public_id,
-            },
-        )
-    except gateway.CardDeclined as exc:
-        payment.stripe_payment_intent_id = exc.payment_intent_id or None
-        _set_status(session, payment, "failed", exc.message)
-        return _result(invoice, payment)
-    except gateway.PaymentProviderError as exc:
-        # Kept as failed: should Stripe have charged after all, its webhook finds this payment
-        # through the intent's metadata and marks the invoice paid.
-        _set_status(session, payment, "failed", exc.message)
-        return _result(invoice, payment)
-    payment.stripe_payment_intent_id = intent.id
-    apply_intent(session, payment, intent.status, intent.failure_message)
-    return _result(invoice, payment, intent.client_secret)
+    charge = charge_saved_card(
+        session,
+        payment,
+        idempotency_key=f"invoice:{invoice.public_id}:{payment.public_id}",
+        metadata={
+            "payment_id": payment.public_id,
+            "account_id": str(actor.account_id),
+            "purpose": "invoice",
+            "invoice_id": invoice.public_id,
+        },
+    )
+    apply_intent(session, payment, charge.status, charge.failure_message)
+    return _result(invoice, payment, charge.client_secret)
 
 
 def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: str) -> PayResult:

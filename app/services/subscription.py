@@ -51,6 +51,7 @@ from sqlmodel import Session, select
 from app.models import Account, Payment, PaymentMethod, PlanChange, User, utcnow
 from app.payments import gateway
 from app.services import invoices, ledger, payment_methods
+from app.services.card_charges import charge_saved_card
 from app.services.errors import Conflict, ValidationFailed
 from app.services.info import format_bytes
 from app.services.money import format_usd
@@ -512,33 +513,19 @@ def _charge(session: Session, actor: Actor, change: PlanChange) -> ChangeResult:
     session.flush()
     change.payment_id = payment.id
     session.add(change)
-    customer_id = gateway.ensure_customer(session, session.get(Account, change.account_id))
-    try:
-        intent = gateway.create_payment_intent(
-            customer_id=customer_id,
-            payment_method_id=card.stripe_payment_method_id,
-            amount_cents=change.amount_cents,
-            idempotency_key=f"plan:{change.public_id}",
-            off_session=False,
-            metadata={
-                "payment_id": payment.public_id,
-                "account_id": str(change.account_id),
-                "purpose": "plan_change",
-                "plan_change_id": change.public_id,
-            },
-        )
-    except gateway.CardDeclined as exc:
-        payment.stripe_payment_intent_id = exc.payment_intent_id or None
-        _settle(session, change, payment, "failed", exc.message)
-        return _result(session, change)
-    except gateway.PaymentProviderError as exc:
-        # Kept as failed: should Stripe have charged after all, its webhook applies the change
-        # if the account is still as it was (see _settle).
-        _settle(session, change, payment, "failed", exc.message)
-        return _result(session, change)
-    payment.stripe_payment_intent_id = intent.id
-    _settle(session, change, payment, intent.status, intent.failure_message)
-    return _result(session, change, intent.client_secret)
+    charge = charge_saved_card(
+        session,
+        payment,
+        idempotency_key=f"plan:{change.public_id}",
+        metadata={
+            "payment_id": payment.public_id,
+            "account_id": str(change.account_id),
+            "purpose": "plan_change",
+            "plan_change_id": change.public_id,
+        },
+    )
+    _settle(session, change, payment, charge.status, charge.failure_message)
+    return _result(session, change, charge.client_secret)
 
 
 def apply_intent(session: Session, payment: Payment, status: str, failure_message: str = "") -> None:

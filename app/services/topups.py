@@ -14,6 +14,7 @@ from app.config import get_settings
 from app.models import Account, Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import invoices, ledger
+from app.services.card_charges import charge_saved_card
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import parse_dollars
 from app.services.overview import billing_settings
@@ -62,28 +63,11 @@ def start_card_topup(
     payment, replayed = _open_payment(session, actor, amount_cents, "card", request_key, method.stripe_payment_method_id)
     if replayed:
         return _refreshed(session, payment)
-    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
-    try:
-        intent = gateway.create_payment_intent(
-            customer_id=customer_id,
-            payment_method_id=method.stripe_payment_method_id,
-            amount_cents=amount_cents,
-            idempotency_key=f"topup:{payment.public_id}",
-            off_session=False,
-            metadata=_metadata(payment),
-        )
-    except gateway.CardDeclined as exc:
-        payment.stripe_payment_intent_id = exc.payment_intent_id or None
-        mark_failed(session, payment, exc.message)
-        return _result(payment)
-    except gateway.PaymentProviderError as exc:
-        # Kept (not rolled back) as failed: should Stripe have charged after all, its webhook
-        # finds this row through the intent's metadata and credits it.
-        mark_failed(session, payment, exc.message)
-        return _result(payment)
-    payment.stripe_payment_intent_id = intent.id
-    apply_intent(session, payment, intent.status, intent.failure_message)
-    return _result(payment, intent.client_secret)
+    charge = charge_saved_card(
+        session, payment, idempotency_key=f"topup:{payment.public_id}", metadata=_metadata(payment)
+    )
+    apply_intent(session, payment, charge.status, charge.failure_message)
+    return _result(payment, charge.client_secret)
 
 
 def finish_card_topup(session: Session, actor: Actor, payment_intent_id: str) -> TopupResult:
