@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice, text_field
-from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table
 from app.db import transaction
 from app.services import api_keys
 from app.services.company import account_timezone
@@ -279,14 +280,9 @@ def _delete_dialog() -> rx.Component:
                 state.delete_error != "",
                 rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
             ),
-            rx.flex(
-                rx.alert_dialog.cancel(
-                    rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.deleting)
-                ),
+            dialog_actions(
                 rx.button("Delete API Key", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete),
-                spacing="3",
-                justify="end",
-                width="100%",
+                state.deleting,
                 margin_top="1em",
             ),
             max_width="480px",

@@ -9,9 +9,10 @@ from dataclasses import asdict
 import reflex as rx
 
 from app.components.card_form import confirm_payment_script
+from app.components.dialogs import dialog_actions
 from app.components.forms import field, form_error, form_notice
-from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table
 from app.db import transaction
 from app.services import invoices, payment_methods
 from app.services.errors import DomainError
@@ -245,16 +246,11 @@ def _pay_dialog() -> rx.Component:
                     field_id="pay_card",
                     error=state.pay_error,
                 ),
-                rx.flex(
-                    rx.alert_dialog.cancel(
-                        rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.paying)
-                    ),
+                dialog_actions(
                     rx.button(
                         "Pay ", state.pay_amount, loading=state.paying, on_click=state.confirm_pay, id="confirm-pay"
                     ),
-                    spacing="3",
-                    justify="end",
-                    width="100%",
+                    state.paying,
                 ),
                 spacing="4",
                 margin_top="1em",

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import reflex as rx
 
 from app.components.card_form import card_form
+from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice
-from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table
 from app.db import transaction
 from app.models import Account, utcnow
 from app.services import payment_methods
@@ -267,16 +268,11 @@ def _delete_dialog() -> rx.Component:
                         state.delete_error != "",
                         rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
                     ),
-                    rx.flex(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.deleting)
-                        ),
+                    dialog_actions(
                         rx.button(
                             "Delete card", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete
                         ),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
+                        state.deleting,
                     ),
                     spacing="3",
                 ),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import reflex as rx
 
 from app.components.card_form import confirm_payment_script
+from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
@@ -400,16 +401,13 @@ def _confirm_dialog() -> rx.Component:
                 state.confirm_error != "",
                 rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
             ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.confirming)),
+            dialog_actions(
                 rx.cond(
                     state.card_required,
                     rx.link(rx.button("Go to Payment Methods"), href=subscription.PAYMENT_METHODS_PATH),
                     rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
                 ),
-                spacing="3",
-                justify="end",
-                width="100%",
+                state.confirming,
                 margin_top="1em",
             ),
             max_width="520px",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.components.dialogs import dialog_actions
 from app.components.forms import field, form_error, form_notice, text_field
-from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table
 from app.db import transaction
 from app.services import tax
 from app.services.billing_details import country_name
@@ -299,14 +300,9 @@ def _remove_dialog() -> rx.Component:
                 state.remove_error != "",
                 rx.text(state.remove_error, color_scheme="red", size="2", role="alert", id="remove-error"),
             ),
-            rx.flex(
-                rx.alert_dialog.cancel(
-                    rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.removing)
-                ),
+            dialog_actions(
                 rx.button("Remove", color_scheme="red", loading=state.removing, on_click=state.confirm_remove),
-                spacing="3",
-                justify="end",
-                width="100%",
+                state.removing,
                 margin_top="1em",
             ),
             max_width="480px",
