@@ -1,4 +1,4 @@
-"""Tables and their pagers, the same on every page."""
+"""Tables and their pagers (for states mixing in app.state.paging.PagedState), the same on every page."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def data_table(
 
 
 def pager(state: type[rx.State]) -> rx.Component:
-    """Previous / Next for a state with `page_number`, `has_next`, `previous_page` and `next_page`."""
+    """Previous / Next for a PagedState."""
     return rx.cond(
         (state.page_number > 1) | state.has_next,
         rx.hstack(

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 
 import reflex as rx
 
+from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice, text_field
-from app.components.tables import data_table, pager
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table, pager
 from app.db import transaction
 from app.services import roles
 from app.services.errors import DomainError
 from app.services.permissions import PERMISSION_LABELS, Actor, Permission
+from app.state.paging import PagedState
 from app.state.session import SessionState, current_actor
 
 PAGE_SIZE = 25
@@ -48,11 +50,9 @@ def _labels(permissions) -> list[str]:
     return [PERMISSION_LABELS[p] for p in Permission if p in permissions]
 
 
-class RolesState(rx.State):
+class RolesState(PagedState, rx.State):
     rows: list[RoleRow] = []
     options: list[PermissionOption] = []
-    page_number: int = 1
-    has_next: bool = False
     error: str = ""
     notice: str = ""
 
@@ -110,18 +110,6 @@ class RolesState(rx.State):
         self._close_editor()
         self._close_delete()
         self._refresh()
-
-    @rx.event
-    def next_page(self):
-        if self.has_next:
-            self.page_number += 1
-            self._refresh()
-
-    @rx.event
-    def previous_page(self):
-        if self.page_number > 1:
-            self.page_number -= 1
-            self._refresh()
 
     # Create and edit
 
@@ -397,14 +385,9 @@ def _delete_dialog() -> rx.Component:
                         state.delete_error != "",
                         rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
                     ),
-                    rx.flex(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.deleting)
-                        ),
+                    dialog_actions(
                         rx.button("Delete role", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
+                        state.deleting,
                     ),
                     spacing="3",
                 ),

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice, text_field
-from app.components.tables import data_table, pager
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table, pager
 from app.config import get_settings
 from app.db import transaction
 from app.models import Account
@@ -18,6 +19,7 @@ from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.services.roles import role_permissions, within
 from app.services.timefmt import format_date, zone
+from app.state.paging import PagedState
 from app.state.session import current_actor
 
 PAGE_SIZE = 25
@@ -65,13 +67,11 @@ def _role_id(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-class TeamState(rx.State):
+class TeamState(PagedState, rx.State):
     rows: list[MemberRow] = []
     role_options: list[RoleOption] = []
     seats_text: str = ""
     seats_full: bool = False
-    page_number: int = 1
-    has_next: bool = False
     error: str = ""
     notice: str = ""
     busy_id: str = ""
@@ -160,18 +160,6 @@ class TeamState(rx.State):
         self._close_role()
         self._close_confirm()
         self._refresh()
-
-    @rx.event
-    def next_page(self):
-        if self.has_next:
-            self.page_number += 1
-            self._refresh()
-
-    @rx.event
-    def previous_page(self):
-        if self.page_number > 1:
-            self.page_number -= 1
-            self._refresh()
 
     # Invitations
 
@@ -512,12 +500,9 @@ def _confirm_dialog() -> rx.Component:
                 state.confirm_error != "",
                 rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
             ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray", disabled=state.confirming)),
+            dialog_actions(
                 rx.button(state.confirm_button, color_scheme="red", loading=state.confirming, on_click=state.confirm),
-                spacing="3",
-                justify="end",
-                width="100%",
+                state.confirming,
                 margin_top="1em",
             ),
             max_width="480px",
