@@ -164,9 +164,9 @@ def check_address(form: dict[str, str]) -> InvoiceAddress:
     elif pycountry.countries.get(alpha_2=country) is None:
         errors["country"] = "Select a country from the list."
     else:
-        if message := _postal_code_error(country, values["postal_code"]):
+        if message := postal_code_error(country, values["postal_code"]):
             errors.setdefault("postal_code", message)
-        if message := _region_error(country, values["region"]):
+        if message := region_error(country, values["region"]):
             errors.setdefault("region", message)
         elif values["region"]:
             values["region"] = _canonical_region(country, values["region"]) or values["region"]
@@ -175,7 +175,7 @@ def check_address(form: dict[str, str]) -> InvoiceAddress:
     return InvoiceAddress(**values)
 
 
-def _postal_code_error(country: str, postal_code: str) -> str:
+def postal_code_error(country: str, postal_code: str) -> str:
     if not postal_code:
         return "" if country in NO_POSTAL_CODE else "Enter the postal code."
     pattern, example = POSTAL_PATTERNS.get(country, (None, ""))
@@ -187,7 +187,7 @@ def _postal_code_error(country: str, postal_code: str) -> str:
     return ""
 
 
-def _region_error(country: str, region: str) -> str:
+def region_error(country: str, region: str) -> str:
     options = regions(country)
     if not region:
         return "Select a region or province." if country in REGION_REQUIRED else ""

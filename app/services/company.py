@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from app.config import get_settings
 from app.models import Account
+from app.services.billing_details import postal_code_error, region_error
 from app.services.errors import NotFound, ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -192,6 +193,12 @@ def _address_errors(address: Address) -> dict[str, str]:
             errors[f"address_{name}"] = f"Use at most {limit} characters."
     if address.country and address.country not in dict(country_options()):
         errors["address_country"] = "Choose a country from the list."
+    elif address.country:
+        # The same fields as the Invoice Address page: the same postal-code and region rules.
+        if message := postal_code_error(address.country, address.postal_code.upper()):
+            errors.setdefault("address_postal_code", message)
+        if message := region_error(address.country, address.region):
+            errors.setdefault("address_region", message)
     if any(getattr(address, name) for name in ("line1", "line2", "city", "postal_code", "region", "country")):
         for name, label in (("line1", "the street address"), ("city", "the city"), ("country", "the country")):
             if not getattr(address, name) and f"address_{name}" not in errors:

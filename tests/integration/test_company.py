@@ -241,6 +241,15 @@ def test_malformed_domains_are_refused(session, people, domain):
     assert set(refused.value.errors) == {"domain"}
 
 
+def test_the_address_follows_the_invoice_address_rules_for_postal_code_and_region(session, people):
+    account, actors = people
+    address = company.Address(line1="1 Main St", city="Springfield", postal_code="ABC", region="Atlantis", country="US")
+    with pytest.raises(company.CompanyFormInvalid) as refused:
+        _update(session, actors["owner"], address=address)
+    assert set(refused.value.errors) == {"address_postal_code", "address_region"}
+    assert session.get(BillingSettings, account.id) is None or session.get(BillingSettings, account.id).invoice_city == ""
+
+
 def test_an_empty_domain_and_address_clear_them(session, people):
     account, actors = people
     _update(session, actors["owner"])
