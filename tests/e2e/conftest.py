@@ -64,7 +64,7 @@ def live_app() -> Iterator[LiveApp]:
         "LEDGERDESK_DATA_DIR": str(data_dir),
         "DEMO_PASSWORD": DEMO_PASSWORD,
         "PASSWORD_HASH_MEMORY_KIB": "8192",
-        "REFLEX_WEB_WORKDIR": ".web-e2e",
+        "REFLEX_WEB_WORKDIR": os.environ.get("E2E_WEB_DIR", ".web-e2e"),
         "APP_HOST": "127.0.0.1",
     }
     log = open(data_dir / "app.log", "w")
