@@ -5,18 +5,21 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.layout import console_page, page_heading
+from app.components.next_payment import next_payment_card
 from app.db import transaction
 from app.models import Account
 from app.services import overview as overview_service
+from app.services import upcoming
 from app.services.billing_details import address_lines
 from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Permission
 from app.services.timefmt import format_date
+from app.state.next_payment import NextPaymentState
 from app.state.session import current_actor
 
 
-class OverviewState(rx.State):
+class OverviewState(NextPaymentState, rx.State):
     total_credits: str = ""
     usage_this_period: str = ""
     remaining_credits: str = ""
@@ -45,6 +48,7 @@ class OverviewState(rx.State):
             usage = overview_service.daily_usage(session, actor.account_id, days=30)
             runs_out = overview_service.runs_out_on(session, actor.account_id)
             account = session.get(Account, actor.account_id)
+            next_payment = upcoming.for_billing(session, actor)
         self.error = ""
         self.total_credits = format_usd(figures.total_credits)
         self.usage_this_period = format_usd(figures.usage_this_period)
@@ -67,6 +71,7 @@ class OverviewState(rx.State):
         self.auto_recharge = "Enabled" if settings.auto_recharge_enabled else "Disabled"
         self.auto_recharge_reason = settings.auto_recharge_disabled_reason
         self.spend_management = "Enabled" if settings.spend_management_enabled else "Disabled"
+        self._show_next_payment(next_payment)
         self.chart = [{"day": f"{day:%b %d}", "usage": cents / 100} for day, cents in usage]
 
 
@@ -129,6 +134,7 @@ def overview_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        next_payment_card(OverviewState),
         rx.card(
             rx.vstack(
                 rx.heading("Credits consumed per day (UTC), last 30 days", size="3", as_="h2"),

@@ -13,11 +13,13 @@ from app.components.card_form import confirm_payment_script
 from app.components.dialogs import dialog_actions
 from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
+from app.components.next_payment import next_payment_card
 from app.db import transaction
-from app.services import subscription
+from app.services import subscription, upcoming
 from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission
+from app.state.next_payment import NextPaymentState
 from app.state.session import SessionState, current_actor
 
 
@@ -32,7 +34,7 @@ class PlanRow:
     action: str = ""
 
 
-class PlansState(rx.State):
+class PlansState(NextPaymentState, rx.State):
     plan_name: str = ""
     status: str = ""
     renews_on: str = ""
@@ -67,6 +69,8 @@ class PlansState(rx.State):
     def _reload(self, actor: Actor) -> None:
         with transaction() as session:
             current = subscription.overview(session, actor)
+            next_payment = upcoming.for_plan(session, actor)
+        self._show_next_payment(next_payment)
         self.plan_name, self.status, self.renews_on = current.plan_name, current.status, current.renews_on
         self.monthly_text, self.card, self.custom_priced = current.monthly_text, current.card, current.custom_priced
         self.can_change_seats = current.can_change_seats
@@ -441,6 +445,7 @@ def plans_page() -> rx.Component:
         ),
         _current_plan(),
         _seats(),
+        next_payment_card(state),
         rx.heading("Available plans", size="4", as_="h2", margin_top="0.5em"),
         rx.grid(
             rx.foreach(state.plans, _plan_card),

@@ -348,6 +348,61 @@ def period_end_after(moment: datetime) -> date:
     return _next_month(_period_start(moment))
 
 
+@dataclass(frozen=True)
+class PeriodBill:
+    """What the close of the period ending `period_end` bills: the lines, the overage among them,
+    and the newest uninvoiced usage entry it covers (None when there was no usage)."""
+
+    lines: list[LineItem]
+    overage_cents: int
+    last_usage_id: int | None
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+
+def _uninvoiced_usage(account_id: int, boundary: datetime) -> tuple:
+    return (
+        LedgerEntry.account_id == account_id,
+        LedgerEntry.amount_cents < 0,
+        LedgerEntry.invoice_id.is_(None),
+        LedgerEntry.created_at < boundary,
+    )
+
+
+def period_bill(session: Session, account: Account, period_end: date) -> PeriodBill:
+    """The lines `close_period` issues for the period ending at `period_end`; also the preview of
+    the next invoice (with a future `period_end`: the usage so far)."""
+    boundary = datetime.combine(period_end, time(), tzinfo=UTC)
+    used, last_id = session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0), func.max(LedgerEntry.id)).where(
+            *_uninvoiced_usage(account.id, boundary)
+        )
+    ).one()
+    usage_cents = -int(used)
+    new_debt = _debt_at(session, account.id, boundary) - _unapplied_overage(session, account.id, boundary)
+    overage = min(max(new_debt, 0), usage_cents)
+    lines: list[LineItem] = []
+    if usage_cents:
+        lines.append(LineItem(f"Usage through {format_date(period_end - timedelta(days=1))}", usage_cents))
+        if usage_cents > overage:
+            lines.append(LineItem("Paid from your usage credits", overage - usage_cents))
+    lines.extend(renewal_lines(session, account, period_end))
+    return PeriodBill(lines, overage, last_id)
+
+
+def renewal_lines(session: Session, account: Account, period_end: date) -> list[LineItem]:
+    """Everything that renews for the month starting at `period_end`."""
+    lines: list[LineItem] = []
+    plan = get_plan(account.plan_code)
+    if plan.seat_price_cents > 0:
+        seats = seat_limit(plan, account.seats_purchased) or 1
+        renewal = _period_label(period_end, _next_month(period_end))
+        lines.append(LineItem(f"{plan.name} plan seats, {renewal}", plan.seat_price_cents * seats, quantity=seats))
+    return lines
+
+
 def close_period(session: Session, account_id: int, period_end: date, now: datetime | None = None) -> Invoice | None:
     """Bill the period that ends at midnight UTC starting `period_end` (the first day of the
     next month): uninvoiced usage from before then, of which the part below zero (overage) is
@@ -360,48 +415,29 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
-    boundary = datetime.combine(period_end, time(), tzinfo=UTC)
-    start = _previous_month(period_end)
-    usage_filter = (
-        LedgerEntry.account_id == account_id,
-        LedgerEntry.amount_cents < 0,
-        LedgerEntry.invoice_id.is_(None),
-        LedgerEntry.created_at < boundary,
-    )
-    used, last_id = session.exec(
-        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0), func.max(LedgerEntry.id)).where(*usage_filter)
-    ).one()
-    usage_cents = -int(used)
-    new_debt = _debt_at(session, account_id, boundary) - _unapplied_overage(session, account_id, boundary)
-    overage = min(max(new_debt, 0), usage_cents)
-    lines: list[LineItem] = []
-    if usage_cents:
-        lines.append(LineItem(f"Usage through {format_date(period_end - timedelta(days=1))}", usage_cents))
-        if usage_cents > overage:
-            lines.append(LineItem("Paid from your usage credits", overage - usage_cents))
-    plan = get_plan(account.plan_code)
-    if plan.seat_price_cents > 0:
-        seats = seat_limit(plan, account.seats_purchased) or 1
-        renewal = _period_label(period_end, _next_month(period_end))
-        lines.append(LineItem(f"{plan.name} plan seats, {renewal}", plan.seat_price_cents * seats, quantity=seats))
-    if not lines:
+    bill = period_bill(session, account, period_end)
+    if not bill.lines:
         return None
-    total = sum(line.amount_cents for line in lines)
     invoice, created = issue_invoice(
         session,
         account_id,
         source="period_close",
-        lines=lines,
+        lines=bill.lines,
         idempotency_key=key,
-        status="open" if total > 0 else "paid",
+        status="open" if bill.total_cents > 0 else "paid",
         due_at=_due_at(session, account_id, now),
-        overage_cents=overage,
-        period_start=start,
+        overage_cents=bill.overage_cents,
+        period_start=_previous_month(period_end),
         period_end=period_end,
         now=now,
     )
-    if created and last_id is not None:
-        session.exec(update(LedgerEntry).where(*usage_filter, LedgerEntry.id <= last_id).values(invoice_id=invoice.id))
+    if created and bill.last_usage_id is not None:
+        boundary = datetime.combine(period_end, time(), tzinfo=UTC)
+        session.exec(
+            update(LedgerEntry)
+            .where(*_uninvoiced_usage(account_id, boundary), LedgerEntry.id <= bill.last_usage_id)
+            .values(invoice_id=invoice.id)
+        )
         session.flush()
     return invoice
 

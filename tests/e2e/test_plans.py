@@ -1,6 +1,6 @@
 """Plans in the browser: the owner upgrades and downgrades with the amounts shown in the
 confirmation first, the downgrade's credit shows in Balance History and on the Overview, seats
-are added and refused below the plan's own, a paid plan without a card sends the user to
+are added and refused below the plan's own and the next payment follows them, a paid plan without a card sends the user to
 Payment Methods, and a custom-priced account sees it is invoiced. Each test signs in to an
 account of its own, so the shared demo account is left alone."""
 
@@ -109,6 +109,9 @@ def test_seats_are_added_at_the_prorated_rate_and_never_below_the_plans_own(page
     _open(page, email)
     expect(page.locator("#seats-purchased")).to_have_text("5")
     expect(page.locator("#seats-used")).to_have_text("1")
+    # What is due next: the 5 seats at the start of next month, with a preview of the lines.
+    expect(page.locator("#next-payment-total")).to_have_text("$145.00")
+    expect(page.locator("#next-payment-preview")).to_contain_text("Pro plan seats")
 
     seats = page.get_by_label("Number of seats")
     seats.fill("4")
@@ -128,6 +131,9 @@ def test_seats_are_added_at_the_prorated_rate_and_never_below_the_plans_own(page
     )
     expect(page.locator("#seats-purchased")).to_have_text("7")
     expect(page.locator("#monthly-total")).to_have_text("$29.00 × 7 seats = $203.00 per month")
+    expect(page.locator("#next-payment-total")).to_have_text("$203.00")
+    page.goto("/billing")
+    expect(page.locator("#next-payment-total")).to_have_text("$203.00")
 
     page.goto("/team")
     expect(page.locator("#team-seats")).to_have_text("1 of 7 seats used")

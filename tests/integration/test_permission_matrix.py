@@ -53,6 +53,7 @@ from app.services import (
     tax,
     team,
     topups,
+    upcoming,
     webhooks,
 )
 from app.services.accounts import builtin_role, create_user
@@ -226,6 +227,8 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "subscription.overview": (P.PLAN_MANAGE, lambda w: subscription.overview(w.session, w.actor)),
     "subscription.quote_plan": (P.PLAN_MANAGE, lambda w: subscription.quote_plan(w.session, w.actor, "pro")),
     "subscription.quote_seats": (P.PLAN_MANAGE, lambda w: subscription.quote_seats(w.session, w.actor, "12")),
+    "upcoming.for_billing": (P.BILLING_VIEW, lambda w: upcoming.for_billing(w.session, w.actor)),
+    "upcoming.for_plan": (P.PLAN_MANAGE, lambda w: upcoming.for_plan(w.session, w.actor)),
     "tax.add_registration": (
         P.BILLING_MANAGE,
         lambda w: tax.add_registration(w.session, w.actor, country="DE", tax_type="eu_vat", value="DE136695976"),
