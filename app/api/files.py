@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.engine import Engine
 
 from app.db import get_engine, transaction
-from app.services import auth, company
+from app.services import auth, company, profile
 from app.services.errors import NotAuthenticated
 
 router = APIRouter(include_in_schema=False)
@@ -34,4 +34,15 @@ def account_logo(request: Request, engine: Engine = Depends(files_engine)) -> Fi
         if actor is None:
             raise NotAuthenticated("Please sign in.")
         path, media_type = company.logo_file(session, actor)
+    return FileResponse(path, media_type=media_type, headers=_HEADERS)
+
+
+@router.get("/api/profile/picture")
+def profile_picture(request: Request, engine: Engine = Depends(files_engine)) -> FileResponse:
+    """The signed-in user's own picture (the header and the profile page show only one's own)."""
+    with transaction(engine) as session:
+        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
+        if actor is None:
+            raise NotAuthenticated("Please sign in.")
+        path, media_type = profile.picture_file(session, actor)
     return FileResponse(path, media_type=media_type, headers=_HEADERS)

@@ -92,11 +92,21 @@ def header() -> rx.Component:
             rx.badge(SessionState.role_name, color_scheme="gray", id="header-role"),
             rx.menu.root(
                 rx.menu.trigger(
-                    rx.button(rx.icon("circle-user", size=16), SessionState.user_name, variant="ghost", id="user-menu")
+                    rx.button(
+                        rx.cond(
+                            SessionState.picture_url != "",
+                            rx.image(src=SessionState.picture_url, alt="", class_name="ld-user-picture", id="header-picture"),
+                            rx.icon("circle-user", size=16),
+                        ),
+                        SessionState.user_name,
+                        variant="ghost",
+                        id="user-menu",
+                    )
                 ),
                 rx.menu.content(
                     rx.menu.item(SessionState.user_email, disabled=True),
                     rx.menu.separator(),
+                    rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
                     rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
                 ),
             ),

@@ -29,6 +29,8 @@ class User(SQLModel, table=True):
     password_hash: str = Field(default="", max_length=300)
     # active | invited | blocked
     status: str = Field(default="active", max_length=16)
+    # The profile picture, relative to the uploads directory ("" when none).
+    picture_path: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -212,10 +212,14 @@ def sign_out(session: Session, token: str, *, now: datetime | None = None) -> No
 def revoke_sessions(
     session: Session, user_id: int, *, keep_session_id: int | None = None, now: datetime | None = None
 ) -> int:
-    query = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    """End the user's live sessions (all but `keep_session_id`); the number ended."""
+    now = now or utcnow()
+    query = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+    )
     if keep_session_id is not None:
         query = query.where(AuthSession.id != keep_session_id)
-    return session.execute(query.values(revoked_at=now or utcnow())).rowcount
+    return session.execute(query.values(revoked_at=now)).rowcount
 
 
 def request_password_reset(session: Session, email: str, *, base_url: str, now: datetime | None = None) -> None:

@@ -8,7 +8,7 @@ import reflex as rx
 
 from app.db import transaction
 from app.models import Account
-from app.services import auth
+from app.services import auth, profile
 from app.services.company import logo_url
 from app.services.errors import NotAuthenticated
 from app.services.permissions import Actor, Permission, require
@@ -45,6 +45,7 @@ class SessionState(rx.State):
     account_public_id: str = ""
     plan_name: str = ""
     logo_url: str = ""
+    picture_url: str = ""
     permissions: list[str] = []
 
     @rx.event
@@ -61,6 +62,7 @@ class SessionState(rx.State):
             self.account_public_id = account.public_id
             self.plan_name = get_plan(account.plan_code).name
             self.logo_url = logo_url(account)
+            self.picture_url = profile.profile(session, actor).picture_url
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name

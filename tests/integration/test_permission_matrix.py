@@ -52,6 +52,7 @@ from app.services import (
     subscription,
     tax,
     team,
+    profile,
     topups,
     upcoming,
     webhooks,
@@ -114,6 +115,11 @@ def _world(session: Session, role: str, slug: str) -> World:
 
 
 HOOK = "https://hooks.example.com/ledgerdesk"
+
+
+def _picture_file(world: World):
+    profile.save_picture(world.session, world.actor, PNG)
+    return profile.picture_file(world.session, world.actor)
 ADDRESS = company.Address(line1="1 Main St", line2="", city="Berlin", postal_code="10115", region="", country="DE")
 INVOICE_ADDRESS = {"company_name": "Acme GmbH", "address1": "1 Main St", "city": "Berlin", "postal_code": "10115",
                    "country": "DE"}
@@ -193,6 +199,19 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: recharge.save_settings(w.session, w.actor, True, "20.00", "50.00"),
     ),
+    "profile.active_sessions": (P.INFO_VIEW, lambda w: profile.active_sessions(w.session, w.actor, "UTC")),
+    "profile.change_password": (
+        P.INFO_VIEW,
+        lambda w: profile.change_password(
+            w.session, w.actor, current=PASSWORD, new="a-new-long-passphrase", confirm="a-new-long-passphrase"
+        ),
+    ),
+    "profile.picture_file": (P.INFO_VIEW, lambda w: _picture_file(w)),
+    "profile.profile": (P.INFO_VIEW, lambda w: profile.profile(w.session, w.actor)),
+    "profile.remove_picture": (P.INFO_VIEW, lambda w: profile.remove_picture(w.session, w.actor)),
+    "profile.save_picture": (P.INFO_VIEW, lambda w: profile.save_picture(w.session, w.actor, PNG)),
+    "profile.sign_out_other_sessions": (P.INFO_VIEW, lambda w: profile.sign_out_other_sessions(w.session, w.actor)),
+    "profile.update_name": (P.INFO_VIEW, lambda w: profile.update_name(w.session, w.actor, "New Name")),
     "roles.create_role": (
         P.ROLES_MANAGE,
         lambda w: roles.create_role(w.session, w.actor, name="Auditors", permissions=["info.view"]),
@@ -395,6 +414,7 @@ UI_ONLY = {
     "InvoicesState": {"set_selected_card", "dialog_open_change"},
     "PaymentMethodsState": {"set_new_default", "dialog_open_change", "close_card_form", "save_card"},
     "PlansState": {"set_seats", "dialog_open_change"},
+    "ProfileState": {"set_full_name", "picture_rejected"},
     "RolesState": {"new_role", "editor_open_change", "toggle_permission", "delete_open_change"},
     "SpendManagementState": {"set_enabled", "set_daily_budget", "set_notify_threshold", "set_webhook_url"},
     "TaxSettingsState": {
@@ -605,6 +625,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/usage"): "api key",
     ("GET", "/api/v1/balance"): "api key",
     ("GET", "/api/account/logo"): "session",
+    ("GET", "/api/profile/picture"): "session",
     ("GET", "/api/invoices/{invoice_id}/pdf"): "session",
     ("GET", "/auth/session"): "sign-in step",
     ("GET", "/auth/sign-out"): "sign-in step",
@@ -616,7 +637,11 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 CATCH_ALL = "/api/{rest:path}"
 # Routes for signed-in users (session cookie) and the permission each needs.
-SESSION_ROUTES = {"/api/account/logo": P.INFO_VIEW, "/api/invoices/{invoice_id}/pdf": P.BILLING_VIEW}
+SESSION_ROUTES = {
+    "/api/account/logo": P.INFO_VIEW,
+    "/api/profile/picture": P.INFO_VIEW,
+    "/api/invoices/{invoice_id}/pdf": P.BILLING_VIEW,
+}
 # Routes that take an id, and the test that gives them another account's id.
 ID_ROUTES = {
     "/api/invoices/{invoice_id}/pdf": "test_tenant_isolation.py::test_an_invoice_pdf_is_served_only_to_its_own_account",
@@ -705,6 +730,7 @@ def test_session_routes_answer_each_role_as_its_permissions_say(session, client)
     for number, role in enumerate(ROLE_PERMISSIONS):
         world = _world(session, role, f"h{number}")
         client.cookies.set(auth.SESSION_COOKIE, signed_in_token(session, world.actor.email))
+        profile.save_picture(session, world.actor, PNG)
         session.commit()
         for template, permission in SESSION_ROUTES.items():
             response = client.get(template.format(invoice_id=world.account.invoice))

@@ -1,0 +1,165 @@
+"""The signed-in user's own profile (seed 002: "your profile settings on the far left"): full
+name, picture, password and active sessions. Every user may do this for themselves whatever
+their role (everyone holds info.view); nobody can reach another user's profile here."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from app.models import AuthSession, User, utcnow
+from app.services import auth, company
+from app.services.errors import NotFound, ValidationFailed
+from app.services.passwords import check_new_password, hash_password, verify_password
+from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_datetime
+
+PICTURE_RULES = "Upload a PNG, JPEG or SVG image of at most 1 MB."
+
+
+@dataclass(frozen=True)
+class Profile:
+    full_name: str
+    email: str
+    role_name: str
+    picture_url: str
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    device: str
+    ip_address: str
+    signed_in: str
+    last_seen: str
+    current: bool
+
+
+def _user(session: Session, actor: Actor) -> User:
+    require(actor, Permission.INFO_VIEW)
+    user = session.get(User, actor.user_id)
+    if user is None or user.account_id != actor.account_id:
+        raise NotFound("No such user.")
+    return user
+
+
+def picture_url(user: User) -> str:
+    """Versioned by the file's name, so a new picture is never served from a cache."""
+    return f"/api/profile/picture?v={Path(user.picture_path).stem}" if user.picture_path else ""
+
+
+def profile(session: Session, actor: Actor) -> Profile:
+    user = _user(session, actor)
+    return Profile(user.full_name, user.email, actor.role_name, picture_url(user))
+
+
+def update_name(session: Session, actor: Actor, full_name: str) -> User:
+    user = _user(session, actor)
+    name = " ".join(full_name.split())
+    if not name:
+        raise ValidationFailed("Enter your full name.", field="full_name")
+    if len(name) > 200:
+        raise ValidationFailed("Use at most 200 characters.", field="full_name")
+    user.full_name = name
+    session.add(user)
+    session.flush()
+    return user
+
+
+def save_picture(session: Session, actor: Actor, content: bytes) -> str:
+    """Store a new picture; returns the previous one's path for `company.discard_file` after commit."""
+    user = _user(session, actor)
+    try:
+        kind = company.logo_kind(content)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, field="picture") from None
+    relative = f"pictures/{user.public_id}-{secrets.token_hex(8)}.{kind}"
+    target = company.uploads_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    previous, user.picture_path = user.picture_path, relative
+    session.add(user)
+    session.flush()
+    return previous
+
+
+def remove_picture(session: Session, actor: Actor) -> str:
+    user = _user(session, actor)
+    previous, user.picture_path = user.picture_path, ""
+    session.add(user)
+    session.flush()
+    return previous
+
+
+def picture_file(session: Session, actor: Actor) -> tuple[Path, str]:
+    """The actor's own picture file and its media type; NotFound when there is none."""
+    user = _user(session, actor)
+    root = company.uploads_dir().resolve()
+    path = (root / user.picture_path).resolve() if user.picture_path else None
+    if path is None or not path.is_relative_to(root) or not path.is_file():
+        raise NotFound("You have no picture.")
+    return path, company.LOGO_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
+
+
+def change_password(
+    session: Session, actor: Actor, *, current: str, new: str, confirm: str, now: datetime | None = None
+) -> int:
+    """Set a new password and end every other session of the user; the number ended."""
+    user = _user(session, actor)
+    if not verify_password(current, user.password_hash):
+        raise ValidationFailed("Your current password is not correct.", field="current_password")
+    check_new_password(new, user.email, field="new_password")
+    if new != confirm:
+        raise ValidationFailed("The two new passwords differ.", field="confirm_password")
+    if verify_password(new, user.password_hash):
+        raise ValidationFailed("Choose a password different from your current one.", field="new_password")
+    user.password_hash = hash_password(new)
+    session.add(user)
+    return auth.revoke_sessions(session, user.id, keep_session_id=actor.session_id, now=now)
+
+
+def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime | None = None) -> list[ActiveSession]:
+    """The user's sessions that are not signed out or expired, the most recently used first."""
+    user = _user(session, actor)
+    now = now or utcnow()
+    rows = session.exec(
+        select(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+        .order_by(AuthSession.last_seen_at.desc(), AuthSession.id.desc())
+    ).all()
+    return [
+        ActiveSession(
+            device=describe_device(row.user_agent),
+            ip_address=row.ip_address or "Unknown",
+            signed_in=format_datetime(row.created_at, timezone),
+            last_seen=format_datetime(row.last_seen_at, timezone),
+            current=row.id == actor.session_id,
+        )
+        for row in rows
+    ]
+
+
+def sign_out_other_sessions(session: Session, actor: Actor, now: datetime | None = None) -> int:
+    user = _user(session, actor)
+    return auth.revoke_sessions(session, user.id, keep_session_id=actor.session_id, now=now)
+
+
+# Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari".
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (
+    ("Windows", "Windows"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Android", "Android"), ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"), ("Linux", "Linux"),
+)
+
+
+def describe_device(user_agent: str) -> str:
+    """"Chrome on macOS" from a User-Agent header; "Unknown device" when nothing is recognised."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
+    system = next((name for token, name in _SYSTEMS if re.search(rf"\b{re.escape(token)}", user_agent)), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown device"
