@@ -1,7 +1,7 @@
 // Card capture with Stripe Elements. The card number goes from the Card Element straight to
 // Stripe; our server only ever sees the resulting payment method id. Works with real Stripe.js
-// and with localstripe's fake Stripe.js, which both offer the Card Element, confirmCardSetup and
-// confirmCardPayment.
+// and with localstripe's fake Stripe.js, which both offer the Card Element, confirmCardSetup,
+// confirmSepaDebitSetup and confirmCardPayment.
 window.ledgerdeskStripe = (function () {
   let stripe = null;
   let card = null;
@@ -46,11 +46,24 @@ window.ledgerdeskStripe = (function () {
     return { ok: true, payment_method: typeof pm === "string" ? pm : pm.id };
   }
 
+  // The IBAN was checked by our server before the SetupIntent was made; Stripe keeps it.
+  async function confirmSepaSetup(publishableKey, clientSecret, account) {
+    const result = await client(publishableKey).confirmSepaDebitSetup(clientSecret, {
+      payment_method: {
+        sepa_debit: { iban: account.iban },
+        billing_details: { name: account.name, email: account.email },
+      },
+    });
+    if (result.error) return { ok: false, error: errorMessage(result.error) };
+    const pm = result.setupIntent.payment_method;
+    return { ok: true, payment_method: typeof pm === "string" ? pm : pm.id };
+  }
+
   async function confirmPayment(publishableKey, clientSecret) {
     const result = await client(publishableKey).confirmCardPayment(clientSecret);
     if (result.error) return { ok: false, error: errorMessage(result.error) };
     return { ok: true, payment_intent: result.paymentIntent.id, status: result.paymentIntent.status };
   }
 
-  return { mountCard, confirmSetup, confirmPayment };
+  return { mountCard, confirmSetup, confirmSepaSetup, confirmPayment };
 })();

@@ -30,6 +30,12 @@ def confirm_setup_script(client_secret: str, holder_name: str) -> str:
     return f"window.ledgerdeskStripe.confirmSetup({key}, {json.dumps(client_secret)}, {json.dumps(holder_name)})"
 
 
+def confirm_sepa_setup_script(client_secret: str, *, holder_name: str, email: str, iban: str) -> str:
+    key = json.dumps(get_settings().stripe_publishable_key)
+    account = json.dumps({"name": holder_name, "email": email, "iban": iban})
+    return f"window.ledgerdeskStripe.confirmSepaSetup({key}, {json.dumps(client_secret)}, {account})"
+
+
 def confirm_payment_script(client_secret: str) -> str:
     key = json.dumps(get_settings().stripe_publishable_key)
     return f"window.ledgerdeskStripe.confirmPayment({key}, {json.dumps(client_secret)})"

@@ -1,5 +1,6 @@
-"""Payment Methods (seed 003): the saved cards, the default card, adding a card through the
-embedded Card Element, and deleting a card after confirmation."""
+"""Payment Methods (seeds 001, 003): the saved cards and SEPA Direct Debit bank accounts, the
+default method, adding a card through the embedded Card Element or a bank account with its IBAN
+and the SEPA mandate, and deleting a method after confirmation."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from app.components.card_form import card_form
+from app.components.card_form import card_form, confirm_sepa_setup_script
 from app.components.dialogs import dialog_actions
-from app.components.forms import form_error, form_notice
+from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
@@ -31,6 +32,7 @@ class CardRow:
     expiry: str = ""
     expired: bool = False
     is_default: bool = False
+    bank_account: bool = False
 
 
 class PaymentMethodsState(CardCaptureState, rx.State):
@@ -48,6 +50,15 @@ class PaymentMethodsState(CardCaptureState, rx.State):
     new_default: str = ""
     delete_error: str = ""
     deleting: bool = False
+    # The SEPA Direct Debit form.
+    show_sepa_form: bool = False
+    sepa_holder_name_error: str = ""
+    sepa_email_error: str = ""
+    iban_error: str = ""
+    mandate_error: str = ""
+    sepa_error: str = ""
+    saving_sepa: bool = False
+    _sepa_holder_name: str = ""
 
     @rx.var
     def other_cards(self) -> list[CardRow]:
@@ -69,6 +80,7 @@ class PaymentMethodsState(CardCaptureState, rx.State):
                 expiry=payment_methods.expiry(row),
                 expired=payment_methods.is_expired(row, today),
                 is_default=row.is_default,
+                bank_account=row.kind == "sepa_debit",
             )
             for row in rows
         ]
@@ -101,6 +113,64 @@ class PaymentMethodsState(CardCaptureState, rx.State):
         except DomainError as exc:
             self.error = exc.message
         self.busy_id = ""
+
+    def _clear_sepa_errors(self) -> None:
+        self.sepa_holder_name_error = self.sepa_email_error = self.iban_error = self.mandate_error = ""
+        self.sepa_error = self.error = self.notice = ""
+
+    @rx.event
+    def open_sepa_form(self):
+        self._clear_sepa_errors()
+        self.show_sepa_form = True
+
+    @rx.event
+    def close_sepa_form(self):
+        self._clear_sepa_errors()
+        self.show_sepa_form = self.saving_sepa = False
+
+    @rx.event
+    def save_bank_account(self, form_data: dict):
+        self._clear_sepa_errors()
+        try:
+            actor = current_actor(self, Permission.BILLING_MANAGE)
+            with transaction() as session:
+                secret, account = payment_methods.start_bank_account_setup(
+                    session,
+                    actor,
+                    holder_name=str(form_data.get("sepa_holder_name", "")),
+                    email=str(form_data.get("sepa_email", "")),
+                    iban=str(form_data.get("iban", "")),
+                    mandate_accepted=form_data.get("mandate") is True,
+                )
+        except DomainError as exc:
+            if exc.field in ("sepa_holder_name", "sepa_email", "iban", "mandate"):
+                setattr(self, f"{exc.field}_error", exc.message)
+            else:
+                self.sepa_error = exc.message
+            return
+        self.saving_sepa, self._sepa_holder_name = True, account.holder_name
+        return rx.call_script(
+            confirm_sepa_setup_script(secret, holder_name=account.holder_name, email=account.email, iban=account.iban),
+            callback=type(self).bank_account_confirmed,
+        )
+
+    @rx.event
+    def bank_account_confirmed(self, outcome: dict):
+        self.saving_sepa = False
+        if not outcome.get("ok"):
+            self.sepa_error = str(outcome.get("error") or "The bank account could not be saved.")
+            return
+        try:
+            actor = current_actor(self, Permission.BILLING_MANAGE)
+            with transaction() as session:
+                saved = payment_methods.save_bank_account(
+                    session, actor, str(outcome.get("payment_method", "")), self._sepa_holder_name
+                )
+            self._card_saved(actor, saved)
+        except DomainError as exc:
+            self.sepa_error = exc.message
+            return
+        self.show_sepa_form = False
 
     def _card_saved(self, actor: Actor, method) -> None:
         label = payment_methods.label(method)
@@ -176,7 +246,14 @@ def _status(card: CardRow) -> rx.Component:
 
 def _row(card: CardRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.hstack(rx.icon("credit-card", size=16), rx.text(card.label), align="center", spacing="2")),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(card.bank_account, rx.icon("landmark", size=16), rx.icon("credit-card", size=16)),
+                rx.text(card.label),
+                align="center",
+                spacing="2",
+            )
+        ),
         rx.table.cell(card.holder_name),
         rx.table.cell(
             rx.hstack(
@@ -194,7 +271,7 @@ def _row(card: CardRow) -> rx.Component:
                     rx.icon("trash-2", size=16),
                     variant="ghost",
                     color_scheme="red",
-                    aria_label="Delete card " + card.spoken_label,
+                    aria_label=rx.cond(card.bank_account, "Delete bank account ", "Delete card ") + card.spoken_label,
                     on_click=PaymentMethodsState.ask_delete(card.id),
                 ),
             ),
@@ -207,9 +284,53 @@ def _row(card: CardRow) -> rx.Component:
 def _cards_table() -> rx.Component:
     return data_table(
         "payment-methods-table",
-        ["Card", "Name on card", "Expires", "Status"],
+        ["Payment method", "Holder", "Expires / bank code", "Status"],
         PaymentMethodsState.cards,
         _row,
+    )
+
+
+def _sepa_form() -> rx.Component:
+    state = PaymentMethodsState
+    return rx.form(
+        rx.vstack(
+            rx.heading("New bank account (SEPA Direct Debit)", size="3", as_="h3"),
+            text_field("Account holder name", field_id="sepa_holder_name", error=state.sepa_holder_name_error,
+                       auto_complete="name", max_length=200),
+            text_field("Email", field_id="sepa_email", type="email", error=state.sepa_email_error, auto_complete="email"),
+            text_field("IBAN", field_id="iban", error=state.iban_error, placeholder="DE89 3704 0044 0532 0130 00",
+                       max_length=42, auto_complete="off"),
+            rx.text(payment_methods.SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
+            rx.el.label(
+                rx.hstack(
+                    rx.checkbox(name="mandate", id="mandate"),
+                    rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
+                    align="center",
+                    spacing="2",
+                ),
+            ),
+            rx.cond(
+                state.mandate_error != "",
+                rx.text(state.mandate_error, color_scheme="red", size="2", role="alert", id="mandate-error"),
+            ),
+            rx.cond(state.sepa_error != "", rx.text(state.sepa_error, color_scheme="red", size="2", role="alert", id="sepa-error")),
+            rx.hstack(
+                rx.button("Save bank account", type="submit", loading=state.saving_sepa, id="save-bank-account"),
+                rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_sepa_form),
+                spacing="2",
+            ),
+            rx.text(
+                "SEPA payments take a few days: top-ups and invoices paid this way show as processing until "
+                "the bank confirms them.",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="3",
+            align="stretch",
+        ),
+        on_submit=state.save_bank_account,
+        reset_on_submit=False,
+        class_name="ld-card-form",
     )
 
 
@@ -297,12 +418,25 @@ def payment_methods_page() -> rx.Component:
     state = PaymentMethodsState
     return rx.vstack(
         rx.hstack(
-            page_heading("Payment Methods", "Cards are stored by Stripe; the default card pays your plan and top-ups."),
+            page_heading(
+                "Payment Methods",
+                "Cards and bank accounts are stored by Stripe; the default one pays your plan and top-ups.",
+            ),
             rx.spacer(),
             rx.cond(
-                state.can_manage & ~state.invoice_priced & ~state.show_card_form,
-                rx.button(
-                    rx.icon("plus", size=16), "Add New Credit Card", on_click=state.open_card_form, id="add-card"
+                state.can_manage & ~state.invoice_priced & ~state.show_card_form & ~state.show_sepa_form,
+                rx.hstack(
+                    rx.button(
+                        rx.icon("plus", size=16), "Add New Credit Card", on_click=state.open_card_form, id="add-card"
+                    ),
+                    rx.button(
+                        rx.icon("landmark", size=16),
+                        "Add bank account (SEPA)",
+                        variant="soft",
+                        on_click=state.open_sepa_form,
+                        id="add-bank-account",
+                    ),
+                    spacing="2",
                 ),
             ),
             align="start",
@@ -327,6 +461,7 @@ def payment_methods_page() -> rx.Component:
                 width="100%",
             ),
         ),
+        rx.cond(state.show_sepa_form, rx.box(_sepa_form(), max_width="560px", width="100%")),
         rx.cond(
             state.cards.length() > 0,
             _cards_table(),

@@ -57,12 +57,18 @@ class Intent:
 
 @dataclass(frozen=True)
 class Card:
+    """A saved payment method: a card, or a SEPA Direct Debit bank account (kind "sepa_debit",
+    with the bank code and the IBAN's last four digits)."""
+
     id: str
     brand: str
     last4: str
     exp_month: int
     exp_year: int
     holder_name: str
+    kind: str = "card"
+    bank_code: str = ""
+    customer: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,13 +161,18 @@ def delete_tax_id(customer_id: str, tax_id: str) -> None:
     _call(partial(client().v1.customers.tax_ids.delete, customer_id, tax_id), {}, missing_ok=True)
 
 
-def create_setup_intent(customer_id: str) -> str:
-    """A SetupIntent for the Card Element's confirmCardSetup; returns its client secret."""
+def create_setup_intent(customer_id: str, method_type: str = "card") -> str:
+    """A SetupIntent for Stripe.js (confirmCardSetup, or confirmSepaDebitSetup for "sepa_debit");
+    returns its client secret."""
     intent = _call(
         client().v1.setup_intents.create,
-        {"customer": customer_id, "usage": "off_session", "payment_method_types": ["card"]},
+        {"customer": customer_id, "usage": "off_session", "payment_method_types": [method_type]},
     )
     return intent["client_secret"]
+
+
+def retrieve_payment_method(payment_method_id: str) -> Card:
+    return _card(_call(partial(client().v1.payment_methods.retrieve, payment_method_id), {}))
 
 
 def attach_payment_method(customer_id: str, payment_method_id: str) -> Card:
@@ -201,19 +212,24 @@ def list_cards(customer_id: str) -> tuple[list[Card], str]:
     return [_card(m) for m in listing["data"]], default
 
 
-def sync_payment_methods(session: Session, account_id: int) -> list[PaymentMethod]:
-    """Make our PaymentMethod rows mirror the customer's cards in Stripe, default flag included."""
+def sync_payment_methods(session: Session, account_id: int, *, added_bank_account: str = "") -> list[PaymentMethod]:
+    """Make our PaymentMethod rows mirror the customer's payment methods in Stripe, default flag
+    included. Cards are listed; bank accounts are looked up one by one (ours and
+    `added_bank_account`), because localstripe lists only cards."""
     customer_id = billing_settings(session, account_id).stripe_customer_id
     cards, default = list_cards(customer_id) if customer_id else ([], "")
     rows = {
         row.stripe_payment_method_id: row
         for row in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == account_id))
     }
+    bank_ids = {pm for pm, row in rows.items() if row.kind == "sepa_debit"} | ({added_bank_account} - {""})
+    banks = [retrieve_payment_method(pm) for pm in sorted(bank_ids)] if customer_id else []
+    cards += [bank for bank in banks if bank.customer == customer_id and bank.kind == "sepa_debit"]
     for stale in set(rows) - {card.id for card in cards}:
         session.delete(rows.pop(stale))
     for card in cards:
         row = rows.get(card.id) or PaymentMethod(account_id=account_id, stripe_payment_method_id=card.id)
-        row.kind, row.brand, row.last4 = "card", card.brand, card.last4
+        row.kind, row.brand, row.last4, row.bank_code = card.kind, card.brand, card.last4, card.bank_code
         row.exp_month, row.exp_year, row.holder_name = card.exp_month, card.exp_year, card.holder_name
         row.is_default = card.id == default
         session.add(row)
@@ -230,9 +246,11 @@ def create_payment_intent(
     idempotency_key: str,
     off_session: bool,
     metadata: dict[str, str],
+    method_type: str = "card",
 ) -> Intent:
     """Create and confirm in one call: localstripe answers 500 to a later confirm with a
-    payment_method. payment_method_types=["card"] means no return_url is needed on real Stripe.
+    payment_method. Naming the method's type means no return_url is needed on real Stripe. A SEPA
+    Direct Debit comes back "processing" and settles later (webhook).
     A declined card raises CardDeclined; a card that needs 3-D Secure comes back requires_action
     (on-session) or is declined with authentication_required (off-session)."""
     intent = _call(
@@ -242,7 +260,7 @@ def create_payment_intent(
             "currency": "usd",
             "customer": customer_id,
             "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
+            "payment_method_types": [method_type],
             "confirm": True,
             "off_session": off_session,
             "metadata": metadata,
@@ -325,6 +343,16 @@ def verify_webhook(payload: bytes, sig_header: str) -> dict[str, Any]:
 
 
 def _card(method: dict[str, Any]) -> Card:
+    holder_name = (method.get("billing_details") or {}).get("name") or ""
+    customer = method.get("customer") or ""
+    if isinstance(customer, dict):
+        customer = customer["id"]
+    if method.get("type") == "sepa_debit":
+        bank = method.get("sepa_debit") or {}
+        return Card(
+            id=method["id"], brand="", last4=bank.get("last4", ""), exp_month=0, exp_year=0,
+            holder_name=holder_name, kind="sepa_debit", bank_code=bank.get("bank_code") or "", customer=customer,
+        )
     card = method.get("card") or {}
     return Card(
         id=method["id"],
@@ -332,7 +360,8 @@ def _card(method: dict[str, Any]) -> Card:
         last4=card.get("last4", ""),
         exp_month=card.get("exp_month", 0),
         exp_year=card.get("exp_year", 0),
-        holder_name=(method.get("billing_details") or {}).get("name") or "",
+        holder_name=holder_name,
+        customer=customer,
     )
 
 

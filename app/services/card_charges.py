@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from app.models import Account, Payment
+from app.models import Account, Payment, PaymentMethod
 from app.payments import gateway
 
 
@@ -19,6 +19,14 @@ class Charge:
     status: str
     failure_message: str = ""
     client_secret: str = ""
+
+
+def method_type(session: Session, stripe_payment_method_id: str) -> str:
+    """"card" or "sepa_debit": the saved method's type, which its PaymentIntent must name."""
+    kind = session.exec(
+        select(PaymentMethod.kind).where(PaymentMethod.stripe_payment_method_id == stripe_payment_method_id)
+    ).first()
+    return kind or "card"
 
 
 def charge_saved_card(session: Session, payment: Payment, *, idempotency_key: str, metadata: dict[str, str]) -> Charge:
@@ -35,6 +43,7 @@ def charge_saved_card(session: Session, payment: Payment, *, idempotency_key: st
             idempotency_key=idempotency_key,
             off_session=False,
             metadata=metadata,
+            method_type=method_type(session, payment.stripe_payment_method_id),
         )
     except gateway.CardDeclined as exc:
         payment.stripe_payment_intent_id = exc.payment_intent_id or None

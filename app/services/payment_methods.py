@@ -1,11 +1,17 @@
-"""Saved payment methods: card capture through a SetupIntent, the account's list of cards, the
-default card (also the Stripe customer's default for invoices) and deleting cards."""
+"""Saved payment methods: cards and SEPA Direct Debit bank accounts, captured through a
+SetupIntent that Stripe.js confirms in the browser; the account's list, the default method (also
+the Stripe customer's default for invoices) and deleting them. An IBAN is checked here before
+anything is sent to Stripe."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
+from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
+from stdnum import iban as iban_numbers
+from stdnum.exceptions import ValidationError as InvalidNumber
 
 from app.models import Account, PaymentMethod
 from app.payments import gateway
@@ -15,6 +21,27 @@ from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 
 INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so no card can be added."
+
+# Countries of the SEPA scheme (EU and EEA members, and the others that take part).
+SEPA_COUNTRIES = frozenset(
+    "AT BE BG CH CY CZ DE DK EE ES FI FR GB GI GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA AD".split()
+)
+SEPA_MANDATE = (
+    "By providing your IBAN and confirming this form, you authorise Ledgerdesk Inc. and Stripe, our "
+    "payment service provider, to send instructions to your bank to debit your account, and your bank to "
+    "debit your account in accordance with those instructions. You are entitled to a refund from your bank "
+    "under the terms and conditions of your agreement with your bank. A refund must be claimed within 8 "
+    "weeks starting from the date on which your account was debited."
+)
+
+
+@dataclass(frozen=True)
+class BankAccount:
+    """What Stripe.js sends with confirmSepaDebitSetup, checked."""
+
+    holder_name: str
+    email: str
+    iban: str
 
 
 def _require_card_account(session: Session, actor: Actor) -> None:
@@ -30,11 +57,53 @@ def start_card_setup(session: Session, actor: Actor) -> str:
     return gateway.create_setup_intent(customer_id)
 
 
+def check_bank_account(holder_name: str, email: str, iban: str, mandate_accepted: bool) -> BankAccount:
+    """The SEPA form's fields, each refused with its own message at its field."""
+    holder_name = " ".join(holder_name.split())
+    if not holder_name:
+        raise ValidationFailed("Enter the account holder's name.", field="sepa_holder_name")
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValidationFailed("Enter a valid email address.", field="sepa_email") from None
+    number = iban_numbers.compact(iban)
+    if not number:
+        raise ValidationFailed("Enter the IBAN.", field="iban")
+    try:
+        iban_numbers.validate(number)
+    except InvalidNumber:
+        raise ValidationFailed("This IBAN is not valid. Check it against your bank statement.", field="iban") from None
+    if number[:2] not in SEPA_COUNTRIES:
+        raise ValidationFailed("This bank account is not in a SEPA country.", field="iban")
+    if not mandate_accepted:
+        raise ValidationFailed("Accept the SEPA Direct Debit mandate to continue.", field="mandate")
+    return BankAccount(holder_name, email, number)
+
+
+def start_bank_account_setup(
+    session: Session, actor: Actor, *, holder_name: str, email: str, iban: str, mandate_accepted: bool
+) -> tuple[str, BankAccount]:
+    """Check the SEPA form, then a SetupIntent's client secret for confirmSepaDebitSetup."""
+    _require_card_account(session, actor)
+    checked = check_bank_account(holder_name, email, iban, mandate_accepted)
+    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
+    return gateway.create_setup_intent(customer_id, "sepa_debit"), checked
+
+
+def save_bank_account(session: Session, actor: Actor, payment_method_id: str, holder_name: str = "") -> PaymentMethod:
+    """Attach the bank account Stripe.js just confirmed; the first method becomes the default."""
+    return _attach(session, actor, payment_method_id, kind="sepa_debit", holder_name=holder_name)
+
+
 def save_card(session: Session, actor: Actor, payment_method_id: str) -> PaymentMethod:
     """Attach the card Stripe.js just confirmed; the first card becomes the default."""
+    return _attach(session, actor, payment_method_id, kind="card")
+
+
+def _attach(session: Session, actor: Actor, payment_method_id: str, *, kind: str, holder_name: str = "") -> PaymentMethod:
     _require_card_account(session, actor)
     if not payment_method_id.startswith("pm_"):
-        raise ValidationFailed("Stripe did not return a card.")
+        raise ValidationFailed("Stripe did not return a payment method.")
     # The id comes from the browser: never ask Stripe to move another account's card to us.
     if session.exec(
         select(PaymentMethod.id).where(
@@ -43,11 +112,18 @@ def save_card(session: Session, actor: Actor, payment_method_id: str) -> Payment
     ).first() is not None:
         raise NotFound("That card is not on file.")
     customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
-    gateway.attach_payment_method(customer_id, payment_method_id)
+    attached = gateway.attach_payment_method(customer_id, payment_method_id)
+    if attached.kind != kind:
+        gateway.detach_payment_method(attached.id)
+        raise ValidationFailed("Stripe returned another kind of payment method. Try again.")
+    if holder_name and not attached.holder_name:
+        gateway.set_billing_name(attached.id, holder_name)
     if not any(method.is_default for method in _methods(session, actor.account_id)):
-        gateway.set_default_payment_method(customer_id, payment_method_id)
-    rows = gateway.sync_payment_methods(session, actor.account_id)
-    return next(row for row in rows if row.stripe_payment_method_id == payment_method_id)
+        gateway.set_default_payment_method(customer_id, attached.id)
+    rows = gateway.sync_payment_methods(
+        session, actor.account_id, added_bank_account=attached.id if kind == "sepa_debit" else ""
+    )
+    return next(row for row in rows if row.stripe_payment_method_id == attached.id)
 
 
 def _methods(session: Session, account_id: int, *, lock: bool = False) -> list[PaymentMethod]:
@@ -127,12 +203,16 @@ def delete_method(session: Session, actor: Actor, payment_method_id: str, new_de
 
 
 def is_expired(method: PaymentMethod, today: date) -> bool:
-    """A card is good through the last day of its expiry month."""
+    """A card is good through the last day of its expiry month; a bank account does not expire."""
+    if method.kind == "sepa_debit":
+        return False
     return (method.exp_year, method.exp_month) < (today.year, today.month)
 
 
 def expiry(method: PaymentMethod) -> str:
-    """"12/2030"."""
+    """"12/2030"; a bank account's bank code instead: "Bank code 37040044"."""
+    if method.kind == "sepa_debit":
+        return f"Bank code {method.bank_code}"
     return f"{method.exp_month:02d}/{method.exp_year}"
 
 

@@ -23,6 +23,7 @@ from app.jobs.queue import enqueue
 from app.models import Account, BillingSettings, CreditBalance, Job, Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import ledger, topups
+from app.services.card_charges import method_type
 from app.services.email import billing_recipients, queue_email
 from app.services.errors import Conflict, DomainError, ValidationFailed
 from app.services.money import format_usd, parse_dollars
@@ -187,11 +188,12 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     if payment.status in ENDED:
         return
     customer_id = billing_settings(session, account_id).stripe_customer_id
+    kind = method_type(session, payment.stripe_payment_method_id)
     # Committed before Stripe is called, so that a rerun finds the Payment, and so that no lock
     # is held during the call.
     session.commit()
     try:
-        intent = _intent_for(payment, customer_id)
+        intent = _intent_for(payment, customer_id, kind)
     except gateway.CardDeclined as exc:
         _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
         return
@@ -241,7 +243,7 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
     return payment
 
 
-def _intent_for(payment: Payment, customer_id: str) -> gateway.Intent:
+def _intent_for(payment: Payment, customer_id: str, kind: str) -> gateway.Intent:
     """The payment's intent: known, found in Stripe, or created now (off-session, confirmed)."""
     if payment.stripe_payment_intent_id:
         return gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
@@ -258,6 +260,7 @@ def _intent_for(payment: Payment, customer_id: str) -> gateway.Intent:
         idempotency_key=payment.idempotency_key,
         off_session=True,
         metadata={"payment_id": payment.public_id, "account_id": str(payment.account_id), "purpose": "auto_recharge"},
+        method_type=kind,
     )
 
 

@@ -185,10 +185,21 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: payment_methods.save_card(w.session, w.actor, "pm_card_visa"),
     ),
+    "payment_methods.save_bank_account": (
+        P.BILLING_MANAGE,
+        lambda w: payment_methods.save_bank_account(w.session, w.actor, "pm_sepa_from_stripe_js"),
+    ),
     "payment_methods.saved_methods": (P.BILLING_VIEW, lambda w: payment_methods.saved_methods(w.session, w.actor)),
     "payment_methods.set_default": (
         P.BILLING_MANAGE,
         lambda w: payment_methods.set_default(w.session, w.actor, w.account.other_card),
+    ),
+    "payment_methods.start_bank_account_setup": (
+        P.BILLING_MANAGE,
+        lambda w: payment_methods.start_bank_account_setup(
+            w.session, w.actor, holder_name="Erika Mustermann", email="erika@example.com",
+            iban="DE89 3704 0044 0532 0130 00", mandate_accepted=True,
+        ),
     ),
     "payment_methods.start_card_setup": (
         P.BILLING_MANAGE,
@@ -412,7 +423,9 @@ UI_ONLY = {
     "InvoiceAddressState": {"set_field"},
     "InvoiceNotificationsState": {"set_email"},
     "InvoicesState": {"set_selected_card", "dialog_open_change"},
-    "PaymentMethodsState": {"set_new_default", "dialog_open_change", "close_card_form", "save_card"},
+    "PaymentMethodsState": {
+        "set_new_default", "dialog_open_change", "close_card_form", "save_card", "open_sepa_form", "close_sepa_form",
+    },
     "PlansState": {"set_seats", "dialog_open_change"},
     "ProfileState": {"set_full_name", "picture_rejected"},
     "RolesState": {"new_role", "editor_open_change", "toggle_permission", "delete_open_change"},

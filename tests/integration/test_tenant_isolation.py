@@ -93,6 +93,10 @@ CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
         lambda t, x: payment_methods.deletion_blocker(t.session, t.actor, x.other_card),
         NotFound,
     ),
+    ("payment_methods.save_bank_account", "payment_method_id"): (
+        lambda t, x: payment_methods.save_bank_account(t.session, t.actor, x.other_card),
+        NotFound,
+    ),
     ("payment_methods.save_card", "payment_method_id"): (
         lambda t, x: payment_methods.save_card(t.session, t.actor, x.other_card),
         NotFound,
