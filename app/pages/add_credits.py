@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 
 import reflex as rx
 
 from app.components.card_form import card_form, confirm_payment_script
 from app.components.forms import field, form_error, form_notice
+from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
 from app.db import transaction
 from app.services import payment_methods, topups
+from app.services.company import account_timezone
 from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.overview import billing_settings
@@ -22,8 +25,18 @@ from app.state.session import current_actor
 CRYPTO = "crypto"
 
 
+@dataclass
+class PaymentRow:
+    when: str = ""
+    amount: str = ""
+    how: str = ""
+    status: str = ""
+    reason: str = ""
+
+
 class AddCreditsState(CardCaptureState, rx.State):
     methods: list[dict[str, str]] = []
+    recent: list[PaymentRow] = []
     selected: str = ""
     amount_error: str = ""
     method_error: str = ""
@@ -38,6 +51,8 @@ class AddCreditsState(CardCaptureState, rx.State):
         with transaction() as session:
             rows = payment_methods.saved_methods(session, actor)
             self.invoice_priced = billing_settings(session, actor.account_id).invoice_priced
+            recent = topups.recent_payments(session, actor, account_timezone(session, actor))
+        self.recent = [PaymentRow(p.when, p.amount, p.how, p.status, p.reason) for p in recent]
         self.methods = [{"value": m.stripe_payment_method_id, "label": payment_methods.describe(m)} for m in rows]
         default = next((m.stripe_payment_method_id for m in rows if m.is_default), "")
         self.selected = select or default or (self.selected if self.selected == CRYPTO else "")
@@ -120,6 +135,7 @@ class AddCreditsState(CardCaptureState, rx.State):
 
     def _show_result(self, result: topups.TopupResult) -> None:
         self.submitting = False
+        self._reload_methods(select=self.selected)
         self._request_key = secrets.token_urlsafe(16)
         if result.status == "succeeded":
             self.notice = f"Added {format_usd(result.amount_cents)} to your balance."
@@ -214,5 +230,42 @@ def add_credits_page() -> rx.Component:
             ),
             max_width="560px",
         ),
+        rx.cond(AddCreditsState.recent.length() > 0, _recent_payments()),
+        align="stretch",
+        spacing="4",
+    )
+
+
+def _recent_row(row: PaymentRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row.when),
+        rx.table.cell(row.amount, text_align="right"),
+        rx.table.cell(row.how),
+        rx.table.cell(
+            rx.vstack(
+                rx.badge(
+                    row.status,
+                    color_scheme=rx.match(row.status, ("Succeeded", "green"), ("Failed", "red"), ("Processing", "amber"), "gray"),
+                ),
+                rx.cond(row.reason != "", rx.text(row.reason, size="1", color_scheme="red")),
+                spacing="1",
+            )
+        ),
+    )
+
+
+def _recent_payments() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Recent payments", size="4", as_="h2"),
+        data_table(
+            "recent-payments", ["Date", "Amount", "Paid with", "Status"], AddCreditsState.recent, _recent_row,
+            right_aligned=("Amount",), actions=False,
+        ),
+        rx.text(
+            "Bank debits (SEPA) take a few days: credits are added when the bank confirms the payment.",
+            size="1",
+            color_scheme="gray",
+        ),
+        spacing="2",
         align="stretch",
     )

@@ -16,9 +16,11 @@ from app.payments import gateway
 from app.services import invoices, ledger
 from app.services.card_charges import charge_saved_card
 from app.services.errors import Conflict, NotFound, ValidationFailed
-from app.services.money import parse_dollars
+from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
+from app.services.payment_methods import label
 from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_datetime
 
 MIN_TOPUP_CENTS = 500
 MAX_TOPUP_CENTS = 500_000
@@ -221,3 +223,50 @@ def _result(payment: Payment, client_secret: str = "") -> TopupResult:
         client_secret=client_secret if payment.status == "requires_action" else "",
         message=payment.failure_message,
     )
+
+
+@dataclass(frozen=True)
+class RecentPayment:
+    when: str
+    amount: str
+    how: str
+    status: str
+    reason: str
+
+
+STATUS_LABELS = {
+    "pending": "Pending",
+    "requires_action": "Waiting for authentication",
+    "processing": "Processing",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 5) -> list[RecentPayment]:
+    """The latest credit purchases and recharges, so a payment that settles later (SEPA, crypto)
+    shows how it ended and, when it failed, why."""
+    require(actor, Permission.BILLING_VIEW)
+    payments = session.exec(
+        select(Payment)
+        .where(Payment.account_id == actor.account_id, Payment.method.in_(("card", "crypto", "auto_recharge")))
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(limit)
+    ).all()
+    methods = {
+        m.stripe_payment_method_id: label(m)
+        for m in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == actor.account_id))
+    }
+    return [
+        RecentPayment(
+            when=format_datetime(p.created_at, timezone),
+            amount=format_usd(p.amount_cents),
+            how="Cryptocurrency" if p.method == "crypto" else methods.get(p.stripe_payment_method_id, "A removed method")
+            + (" (auto recharge)" if p.method == "auto_recharge" else ""),
+            status=STATUS_LABELS.get(p.status, p.status.title()),
+            reason=p.failure_message if p.status == "failed" else "",
+        )
+        for p in payments
+    ]
+

@@ -297,6 +297,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: topups.finish_card_topup(w.session, w.actor, w.account.payment_intent),
     ),
+    "topups.recent_payments": (P.BILLING_VIEW, lambda w: topups.recent_payments(w.session, w.actor, "UTC")),
     "topups.start_card_topup": (
         P.BILLING_MANAGE,
         lambda w: topups.start_card_topup(

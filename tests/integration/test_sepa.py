@@ -133,6 +133,7 @@ def test_a_processing_sepa_payment_credits_nothing_and_a_failed_debit_keeps_the_
     result = topups.start_card_topup(session, actor, amount_text="30", payment_method_id=bank, request_key="sepa-2")
     session.commit()
     assert result.status == "processing"
+    assert [p.status for p in topups.recent_payments(session, actor, "UTC")] == ["Processing"]
     assert ledger.balance_of(session, account.id) == 0
     assert session.exec(select(LedgerEntry)).all() == []
     # A replayed request neither charges again nor credits.
@@ -156,3 +157,8 @@ def test_a_processing_sepa_payment_credits_nothing_and_a_failed_debit_keeps_the_
     payment = session.exec(select(Payment).where(Payment.public_id == result.payment_id)).one()
     assert payment.status == "failed" and payment.failure_message
     assert ledger.balance_of(session, account.id) == 0 == ledger.ledger_sum(session, account.id)
+    # Add Usage Credits lists it with Stripe's reason.
+    [shown] = topups.recent_payments(session, actor, "UTC")
+    assert (shown.amount, shown.how, shown.status, shown.reason) == (
+        "$30.00", "SEPA Debit •••• 3001", "Failed", payment.failure_message
+    )
