@@ -52,6 +52,7 @@ def _demo_parts():
         invoices,
         metering,
         payment_methods,
+        products,
         spend_management,
         subscription,
         usage_credits,
@@ -66,4 +67,5 @@ def _demo_parts():
         spend_management.seed,
         invoices.seed,
         subscription.seed,
+        products.seed,
     ]

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app.models import Account
-from app.services import recharge
+from app.services import payment_methods, recharge
 from app.services.overview import billing_settings
 
 THRESHOLD_CENTS = 2_000
@@ -18,7 +18,7 @@ AMOUNT_CENTS = 5_000
 
 def seed(session: Session, account: Account, now: datetime) -> None:
     settings = billing_settings(session, account.id)
-    if settings.invoice_priced or recharge.default_card(session, account.id) is None:
+    if settings.invoice_priced or payment_methods.default_method(session, account.id) is None:
         return
     settings.auto_recharge_enabled = True
     settings.auto_recharge_threshold_cents = THRESHOLD_CENTS

@@ -1,6 +1,7 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from app.models.account import Account, PlanChange
+from app.models.audit import AuditEvent
 from app.models.api_key import ApiKey, MeteringRequest, WebhookAttempt, WebhookDelivery
 from app.models.billing import (
     BillingSettings,
@@ -14,10 +15,13 @@ from app.models.base import SQLModel, public_id, utcnow
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
 from app.models.job import Job
 from app.models.outbox import OutboxEmail
+from app.models.product import AccountProduct
 from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
 
 __all__ = [
     "Account",
+    "AccountProduct",
+    "AuditEvent",
     "ApiKey",
     "MeteringRequest",
     "WebhookAttempt",

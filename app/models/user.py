@@ -31,6 +31,8 @@ class User(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)
     # The profile picture, relative to the uploads directory ("" when none).
     picture_path: str = Field(default="", max_length=300)
+    # The products this user may use, comma-separated codes; "" means every product of the account.
+    products: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
 
 

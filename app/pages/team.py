@@ -14,9 +14,11 @@ from app.components.tables import data_table, pager
 from app.config import get_settings
 from app.db import transaction
 from app.models import Account
+from app.services import product_catalogue as catalogue
 from app.services import team
 from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
+from app.services.product_catalogue import active_codes
 from app.services.roles import role_permissions, within
 from app.services.timefmt import format_date, zone
 from app.state.paging import PagedState
@@ -55,6 +57,7 @@ class MemberRow:
     added: str = ""
     is_self: bool = False
     manageable: bool = False
+    products: str = ""
 
 
 @dataclass
@@ -70,6 +73,8 @@ def _role_id(value: str) -> int | None:
 class TeamState(PagedState, rx.State):
     rows: list[MemberRow] = []
     role_options: list[RoleOption] = []
+    # [code, name] of the account's products, offered in the invitation.
+    product_options: list[list[str]] = []
     seats_text: str = ""
     seats_full: bool = False
     error: str = ""
@@ -81,6 +86,7 @@ class TeamState(PagedState, rx.State):
     email_error: str = ""
     full_name_error: str = ""
     role_error: str = ""
+    products_error: str = ""
     invite_error: str = ""
     inviting: bool = False
 
@@ -121,6 +127,8 @@ class TeamState(PagedState, rx.State):
                 )
             usage = team.seats(session, actor)
             options = team.assignable_roles(session, actor)
+            products = {m.user.public_id: catalogue.names(team.product_access(session, m.user)) for m in result.rows}
+            available = active_codes(session, actor.account_id)
         self.has_next = self.page_number * PAGE_SIZE < result.total
         self.rows = [
             MemberRow(
@@ -134,9 +142,11 @@ class TeamState(PagedState, rx.State):
                 added=format_date(m.user.created_at.astimezone(zone(timezone)).date()),
                 is_self=m.user.id == actor.user_id,
                 manageable=m.user.id != actor.user_id and within(actor, role_permissions(m.role)),
+                products=", ".join(products[m.user.public_id]),
             )
             for m in result.rows
         ]
+        self.product_options = [[code, name] for code, name in zip(available, catalogue.names(available))]
         self.role_options = [RoleOption(id=str(r.id), name=r.name) for r in options]
         self.seats_full = not usage.free
         self.seats_text = (
@@ -165,7 +175,7 @@ class TeamState(PagedState, rx.State):
 
     def _close_invite(self) -> None:
         self.invite_open = self.inviting = False
-        self.email_error = self.full_name_error = self.role_error = self.invite_error = ""
+        self.email_error = self.full_name_error = self.role_error = self.invite_error = self.products_error = ""
 
     @rx.event
     def open_invite(self):
@@ -187,7 +197,7 @@ class TeamState(PagedState, rx.State):
 
     @rx.event
     def submit_invite(self, form_data: dict):
-        self.email_error = self.full_name_error = self.role_error = self.invite_error = ""
+        self.email_error = self.full_name_error = self.role_error = self.invite_error = self.products_error = ""
         self.inviting = True
         yield
         try:
@@ -200,12 +210,15 @@ class TeamState(PagedState, rx.State):
                     full_name=str(form_data.get("full_name", "")),
                     role_id=_role_id(self.invite_role),
                     base_url=get_settings().public_url,
+                    products=[code for code, _ in self.product_options if form_data.get(f"product_{code}") in (True, "on")],
                 )
                 email = user.email
             self._reload(actor)
         except DomainError as exc:
             self.inviting = False
-            errors = {"email": "email_error", "full_name": "full_name_error", "role": "role_error"}
+            errors = {
+                "email": "email_error", "full_name": "full_name_error", "role": "role_error", "products": "products_error",
+            }
             setattr(self, errors.get(exc.field or "", "invite_error"), exc.message)
             return
         self._close_invite()
@@ -388,6 +401,7 @@ def _row(row: MemberRow) -> rx.Component:
             )
         ),
         rx.table.cell(row.role_name),
+        rx.table.cell(row.products, max_width="220px"),
         rx.table.cell(_status_badge(row)),
         rx.table.cell(row.added),
         rx.table.cell(_actions(row), text_align="right"),
@@ -398,7 +412,7 @@ def _row(row: MemberRow) -> rx.Component:
 def _members_table() -> rx.Component:
     return data_table(
         "team-table",
-        ["User", "Role", "Status", "Added"],
+        ["User", "Role", "Products", "Status", "Added"],
         TeamState.rows,
         _row,
     )
@@ -430,6 +444,34 @@ def _dialog_buttons(cancel_disabled: rx.Var, *action: rx.Component) -> rx.Compon
     )
 
 
+def _product_choice() -> rx.Component:
+    state = TeamState
+    return rx.vstack(
+        rx.text("Products", class_name="ld-label", id="invite-products-label"),
+        rx.vstack(
+            rx.foreach(
+                state.product_options,
+                lambda option: rx.el.label(
+                    rx.hstack(
+                        rx.checkbox(name="product_" + option[0], id="product_" + option[0], default_checked=True),
+                        rx.text(option[1], size="2"),
+                        align="center",
+                        spacing="2",
+                    )
+                ),
+            ),
+            spacing="1",
+            role="group",
+            aria_labelledby="invite-products-label",
+        ),
+        rx.cond(
+            state.products_error != "",
+            rx.text(state.products_error, size="2", color_scheme="red", role="alert", id="invite-products-error"),
+        ),
+        spacing="1",
+    )
+
+
 def _invite_dialog() -> rx.Component:
     state = TeamState
     return rx.dialog.root(
@@ -446,6 +488,7 @@ def _invite_dialog() -> rx.Component:
                     ),
                     text_field("Full name", field_id="invite_full_name", name="full_name", error=state.full_name_error),
                     _role_select("invite_role", state.invite_role, state.set_invite_role, state.role_error),
+                    _product_choice(),
                     _dialog_buttons(
                         state.inviting,
                         rx.button("Send invitation", type="submit", loading=state.inviting),

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.models import ApiKey, utcnow
+from app.services import audit
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
@@ -52,6 +53,7 @@ def create_key(session: Session, actor: Actor, name: str) -> tuple[ApiKey, str]:
         raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
     full_key = KEY_PREFIX + secrets.token_urlsafe(32)
     key = _store(session, actor.account_id, name, full_key, created_by_user_id=actor.user_id)
+    audit.record(session, actor, "api_key.create", f"Created API key “{name}” ({key.prefix}…)")
     return key, full_key
 
 
@@ -80,6 +82,7 @@ def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | N
     key.deleted_at = now or utcnow()
     session.add(key)
     session.flush()
+    audit.record(session, actor, "api_key.delete", f"Deleted API key “{key.name}” ({key.prefix}…)")
     return key
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from app.models import Account, BillingSettings, utcnow
 from app.payments import gateway
+from app.services import audit
 from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -215,6 +216,7 @@ def save_address(session: Session, actor: Actor, form: dict[str, str]) -> Invoic
     session.add(settings)
     session.flush()
     push_address_to_stripe(session, session.get(Account, actor.account_id))
+    audit.record(session, actor, "billing.address", f"Changed the invoice address ({address.city}, {address.country})")
     return address
 
 
@@ -282,5 +284,6 @@ def save_billing_email(session: Session, actor: Actor, email: str) -> str:
     settings.updated_at = utcnow()
     session.add(settings)
     session.flush()
+    audit.record(session, actor, "billing.email", f"Set the invoice billing email to {normalized}")
     return normalized
 

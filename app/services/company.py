@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from app.config import get_settings
 from app.models import Account
+from app.services import audit
 from app.services.billing_details import postal_code_error, region_error
 from app.services.errors import NotFound, ValidationFailed
 from app.services.overview import billing_settings
@@ -233,6 +234,10 @@ def update_company(
     settings.invoice_region, settings.invoice_country = address.region, address.country
     session.add(settings)
     session.flush()
+    audit.record(
+        session, actor, "company.details",
+        f"Saved company information: domain {domain or 'none'}, timezone {timezone}, language {language}",
+    )
     return account
 
 
@@ -248,6 +253,7 @@ def rename_account(session: Session, actor: Actor, name: str) -> Account:
     account.name = name
     session.add(account)
     session.flush()
+    audit.record(session, actor, "company.rename", f"Renamed the account to “{name}”")
     return account
 
 
@@ -376,6 +382,7 @@ def save_logo(session: Session, actor: Actor, content: bytes) -> str:
     previous, account.logo_path = account.logo_path, relative
     session.add(account)
     session.flush()
+    audit.record(session, actor, "company.logo", "Uploaded a new account logo")
     return previous
 
 
@@ -386,6 +393,7 @@ def remove_logo(session: Session, actor: Actor) -> str:
     previous, account.logo_path = account.logo_path, ""
     session.add(account)
     session.flush()
+    audit.record(session, actor, "company.logo", "Removed the account logo")
     return previous
 
 

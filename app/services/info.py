@@ -15,6 +15,7 @@ from app.services.errors import NotFound
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import ADD_ONS, LIMITS, Limit, Plan, get_plan
+from app.services.product_catalogue import product_count
 from app.services.team import seat_limit
 
 # Add-on statuses, shown gray, green and yellow.
@@ -99,7 +100,9 @@ def _usage_since(session: Session, account_id: int, since: datetime) -> tuple[in
 def account_usage(session: Session, account: Account, now: datetime) -> dict[str, int]:
     """Usage against each limit key: seats are active and invited users; API keys those not
     deleted; monthly credits the usage debits of this calendar month (UTC); daily requests the
-    metered calls of today (UTC); storage the bytes of uploaded files."""
+    metered calls of today (UTC); storage the bytes of uploaded files; products those signed up
+    for, the core one included."""
+
     now = now.astimezone(UTC)
     seats = session.exec(
         select(func.count(User.id)).where(User.account_id == account.id, User.status.in_(("active", "invited")))
@@ -116,6 +119,7 @@ def account_usage(session: Session, account: Account, now: datetime) -> dict[str
         "monthly_credits_cents": month_cents,
         "daily_requests": today_calls,
         "storage_bytes": stored_bytes(account),
+        "products": product_count(session, account.id),
     }
 
 

@@ -53,7 +53,7 @@ from app.models import (
     utcnow,
 )
 from app.payments import gateway
-from app.services import invoice_pdf, ledger, tax
+from app.services import audit, invoice_pdf, ledger, tax
 from app.services.billing_details import address_lines
 from app.services.card_charges import charge_saved_card
 from app.services.email import Attachment, billing_recipients, queue_email
@@ -62,6 +62,7 @@ from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
+from app.services.product_catalogue import monthly_charges
 from app.services.team import seat_limit
 from app.services.timefmt import format_date, zone
 
@@ -82,6 +83,7 @@ SOURCE_LABELS = {
     "auto_recharge": "Auto recharge",
     "period_close": "Monthly invoice",
     "plan_change": "Plan change",
+    "product": "Product sign-up",
     "credit_note": "Credit note",
 }
 
@@ -283,7 +285,7 @@ def issue_for_plan_change(
     prorated = (new_monthly - old_monthly) * days_left // days_total
     if prorated <= 0:
         return None
-    period = _period_label(effective_at.astimezone(UTC).date(), end)
+    period = period_label(effective_at.astimezone(UTC).date(), end)
     new_part = new_monthly * days_left // days_total
     seats_price = f"{to_seats} seats × {format_usd(new.seat_price_cents)}"
     lines = [LineItem(f"{new.name} plan, {seats_price} ({period}, prorated)", new_part)]
@@ -297,7 +299,7 @@ def issue_for_plan_change(
         lines=lines,
         idempotency_key=f"plan:{account_id}:{change_key}",
         status="open",
-        due_at=_due_at(session, account_id, now or utcnow()),
+        due_at=due_date(session, account_id, now or utcnow()),
         period_start=effective_at.astimezone(UTC).date(),
         period_end=end,
         now=now,
@@ -393,13 +395,16 @@ def period_bill(session: Session, account: Account, period_end: date) -> PeriodB
 
 
 def renewal_lines(session: Session, account: Account, period_end: date) -> list[LineItem]:
-    """Everything that renews for the month starting at `period_end`."""
+    """Everything that renews for the month starting at `period_end`: the plan's seats and the
+    paid product plans."""
     lines: list[LineItem] = []
     plan = get_plan(account.plan_code)
+    renewal = period_label(period_end, _next_month(period_end))
     if plan.seat_price_cents > 0:
         seats = seat_limit(plan, account.seats_purchased) or 1
-        renewal = _period_label(period_end, _next_month(period_end))
         lines.append(LineItem(f"{plan.name} plan seats, {renewal}", plan.seat_price_cents * seats, quantity=seats))
+    for description, cents in monthly_charges(session, account.id):
+        lines.append(LineItem(f"{description}, {renewal}", cents))
     return lines
 
 
@@ -425,7 +430,7 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
         lines=bill.lines,
         idempotency_key=key,
         status="open" if bill.total_cents > 0 else "paid",
-        due_at=_due_at(session, account_id, now),
+        due_at=due_date(session, account_id, now),
         overage_cents=bill.overage_cents,
         period_start=_previous_month(period_end),
         period_end=period_end,
@@ -497,7 +502,7 @@ def close_periods(session: Session, period_end: date) -> None:
     schedule_period_close(session, boundary)
 
 
-def _due_at(session: Session, account_id: int, now: datetime) -> datetime:
+def due_date(session: Session, account_id: int, now: datetime) -> datetime:
     invoice_priced = billing_settings(session, account_id).invoice_priced
     return now + timedelta(days=NET_DAYS_INVOICE_PRICED if invoice_priced else NET_DAYS_CARD)
 
@@ -515,7 +520,7 @@ def _previous_month(first: date) -> date:
     return (first - timedelta(days=1)).replace(day=1)
 
 
-def _period_label(start: date, end: date) -> str:
+def period_label(start: date, end: date) -> str:
     """"Nov 1 – Nov 30, 2026" for the days from start up to (not including) end."""
     last = end - timedelta(days=1)
     return f"{start:%b} {start.day} – {format_date(last)}"
@@ -586,6 +591,11 @@ def pay_invoice(
         },
     )
     apply_intent(session, payment, charge.status, charge.failure_message)
+    audit.record(
+        session, actor, "payment.invoice",
+        f"Paid invoice {label(invoice, session.get(Account, actor.account_id))} ({format_usd(invoice.total_cents)}): "
+        f"{payment.status}",
+    )
     return _result(invoice, payment, charge.client_secret)
 
 

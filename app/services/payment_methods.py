@@ -15,6 +15,7 @@ from stdnum.exceptions import ValidationError as InvalidNumber
 
 from app.models import Account, PaymentMethod
 from app.payments import gateway
+from app.services import audit
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -123,7 +124,16 @@ def _attach(session: Session, actor: Actor, payment_method_id: str, *, kind: str
     rows = gateway.sync_payment_methods(
         session, actor.account_id, added_bank_account=attached.id if kind == "sepa_debit" else ""
     )
-    return next(row for row in rows if row.stripe_payment_method_id == attached.id)
+    saved = next(row for row in rows if row.stripe_payment_method_id == attached.id)
+    audit.record(session, actor, "payment_method.add", f"Added {label(saved)}")
+    return saved
+
+
+def default_method(session: Session, account_id: int) -> PaymentMethod | None:
+    """The account's default card or bank account, which plans, products and recharges charge."""
+    return session.exec(
+        select(PaymentMethod).where(PaymentMethod.account_id == account_id, PaymentMethod.is_default == True)  # noqa: E712
+    ).first()
 
 
 def _methods(session: Session, account_id: int, *, lock: bool = False) -> list[PaymentMethod]:
@@ -161,6 +171,7 @@ def set_default(session: Session, actor: Actor, payment_method_id: str) -> Payme
     customer_id = billing_settings(session, actor.account_id).stripe_customer_id
     gateway.set_default_payment_method(customer_id, method.stripe_payment_method_id)
     gateway.sync_payment_methods(session, actor.account_id)
+    audit.record(session, actor, "payment_method.default", f"Made {label(method)} the default payment method")
     return _owned(session, actor.account_id, payment_method_id)
 
 
@@ -200,6 +211,7 @@ def delete_method(session: Session, actor: Actor, payment_method_id: str, new_de
         gateway.set_default_payment_method(customer_id, "")
     gateway.detach_payment_method(method.stripe_payment_method_id)
     gateway.sync_payment_methods(session, actor.account_id)
+    audit.record(session, actor, "payment_method.delete", f"Deleted {label(method)}")
 
 
 def is_expired(method: PaymentMethod, today: date) -> bool:

@@ -57,6 +57,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("monthly_credits_cents", "Usage credits this month", "cents", "Usage debited this calendar month (UTC)."),
     Limit("daily_requests", "API requests today", "count", "Metered calls today (UTC)."),
     Limit("storage_bytes", "File storage", "bytes", "Uploaded files, such as the account logo."),
+    Limit("products", "Products", "count", "Products your account has signed up for, the core one included."),
 )
 
 
@@ -94,6 +95,7 @@ PLANS: dict[str, Plan] = {
                 "daily_requests": 10_000,
                 "monthly_credits_cents": 50_000,
                 "storage_bytes": 5 * MB,
+                "products": 2,
             },
             features=("Usage credits", "Metering API", "Email support"),
         ),
@@ -110,6 +112,7 @@ PLANS: dict[str, Plan] = {
                 "daily_requests": 1_000_000,
                 "monthly_credits_cents": 1_000_000,
                 "storage_bytes": 100 * MB,
+                "products": 3,
             },
             features=("Usage credits", "Metering API", "Email support", "Overage protection", "Spend management"),
         ),

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from app.models import AuthSession, User, utcnow
-from app.services import auth, company
+from app.services import audit, auth, company
 from app.services.errors import NotFound, ValidationFailed
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, Permission, require
@@ -67,6 +67,7 @@ def update_name(session: Session, actor: Actor, full_name: str) -> User:
     user.full_name = name
     session.add(user)
     session.flush()
+    audit.record(session, actor, "profile.name", f"Changed their name to {name}")
     return user
 
 
@@ -84,6 +85,7 @@ def save_picture(session: Session, actor: Actor, content: bytes) -> str:
     previous, user.picture_path = user.picture_path, relative
     session.add(user)
     session.flush()
+    audit.record(session, actor, "profile.picture", "Uploaded a new profile picture")
     return previous
 
 
@@ -119,6 +121,7 @@ def change_password(
         raise ValidationFailed("Choose a password different from your current one.", field="new_password")
     user.password_hash = hash_password(new)
     session.add(user)
+    audit.record(session, actor, "profile.password", "Changed their password (other sessions signed out)", now=now)
     return auth.revoke_sessions(session, user.id, keep_session_id=actor.session_id, now=now)
 
 

@@ -20,15 +20,15 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.jobs.queue import enqueue
-from app.models import Account, BillingSettings, CreditBalance, Job, Payment, PaymentMethod, utcnow
+from app.models import Account, BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.payments import gateway
-from app.services import ledger, topups
+from app.services import audit, ledger, topups
 from app.services.card_charges import method_type
 from app.services.email import billing_recipients, queue_email
 from app.services.errors import Conflict, DomainError, ValidationFailed
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
-from app.services.payment_methods import describe
+from app.services.payment_methods import default_method, describe
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_datetime
 
@@ -73,20 +73,11 @@ def recharge_key(account_id: int, seq: int) -> str:
     return f"auto_recharge:{account_id}:{seq}"
 
 
-def default_card(session: Session, account_id: int) -> PaymentMethod | None:
-    return session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.account_id == account_id,
-            PaymentMethod.is_default == True,  # noqa: E712
-        )
-    ).first()
-
-
 def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
     """What the Auto Recharge page shows (the Overview shows the reason too)."""
     require(actor, Permission.BILLING_VIEW)
     settings = billing_settings(session, actor.account_id)
-    card = default_card(session, actor.account_id)
+    card = default_method(session, actor.account_id)
     row = session.get(CreditBalance, actor.account_id)
     return RechargeSettings(
         enabled=settings.auto_recharge_enabled,
@@ -111,7 +102,7 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
         raise Conflict(INVOICE_PRICED_MESSAGE)
     if enabled:
         threshold_cents, amount_cents = _checked_amounts(threshold_text, amount_text)
-        if default_card(session, actor.account_id) is None:
+        if default_method(session, actor.account_id) is None:
             raise NoDefaultCard(NO_CARD_MESSAGE)
         settings.auto_recharge_threshold_cents = threshold_cents
         settings.auto_recharge_amount_cents = amount_cents
@@ -121,6 +112,11 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     settings.updated_at = utcnow()
     session.add(settings)
     put_in_force(session, settings)
+    audit.record(
+        session, actor, "billing.auto_recharge",
+        f"Turned auto recharge on: {format_usd(settings.auto_recharge_amount_cents)} when the balance reaches "
+        f"{format_usd(settings.auto_recharge_threshold_cents)}" if enabled else "Turned auto recharge off",
+    )
     if not enabled:
         return False
     _release_if_stuck(session, actor.account_id)
@@ -220,7 +216,7 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
         # Turned off, or topped up some other way, since the recharge started.
         _stand_down(session, account_id, seq)
         return None
-    card = default_card(session, account_id)
+    card = default_method(session, account_id)
     if card is None or not settings.stripe_customer_id:
         # Turned off rather than left armed: else every further debit would start a job that
         # finds no card.

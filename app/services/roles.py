@@ -10,6 +10,7 @@ from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
 from app.models import Account, Role, User, public_id
+from app.services import audit
 from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import (
     IMPLIED_PERMISSIONS,
@@ -158,6 +159,7 @@ def create_role(session: Session, actor: Actor, *, name: str, permissions: Itera
     )
     session.add(role)
     session.flush()
+    audit.record(session, actor, "role.create", f"Created the role “{role.name}” ({role.permissions})")
     return role
 
 
@@ -170,6 +172,7 @@ def update_role(session: Session, actor: Actor, role_id: int, *, name: str, perm
     role.permissions = format_permissions(chosen)
     session.add(role)
     session.flush()
+    audit.record(session, actor, "role.update", f"Changed the role “{role.name}” ({role.permissions})")
     return role
 
 
@@ -195,4 +198,5 @@ def delete_role(session: Session, actor: Actor, role_id: int) -> str:
     name = role.name
     session.delete(role)
     session.flush()
+    audit.record(session, actor, "role.delete", f"Deleted the role “{name}”")
     return name

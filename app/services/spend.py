@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utcnow
-from app.services import webhooks
+from app.services import audit, webhooks
 from app.services.email import billing_recipients, queue_email
 from app.services.errors import DomainError, ValidationFailed
 from app.services.ledger import ensure_credit_balance, utc_day
@@ -122,6 +122,11 @@ def save_settings(
     if settings.webhook_url:
         webhooks.ensure_secret(session, actor.account_id)
     put_in_force(session, settings)
+    audit.record(
+        session, actor, "billing.spend",
+        f"Saved spend management ({'on' if enabled else 'off'}): daily budget {daily_budget.strip() or 'none'}, "
+        f"notification at {notify_threshold.strip() or 'none'}, webhook {url or 'none'}",
+    )
     return settings
 
 

@@ -48,9 +48,9 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.models import Account, Payment, PaymentMethod, PlanChange, User, utcnow
+from app.models import Account, Payment, PlanChange, User, utcnow
 from app.payments import gateway
-from app.services import invoices, ledger, payment_methods
+from app.services import audit, invoices, ledger, payment_methods
 from app.services.card_charges import charge_saved_card
 from app.services.errors import Conflict, ValidationFailed
 from app.services.info import format_bytes
@@ -286,7 +286,7 @@ def overview(session: Session, actor: Actor, now: datetime | None = None) -> Sub
     plan = get_plan(account.plan_code)
     custom_priced = _custom_priced(session, account)
     seats = seat_limit(plan, account.seats_purchased)
-    card = None if custom_priced else _default_card(session, account.id)
+    card = None if custom_priced else payment_methods.default_method(session, account.id)
     return Subscription(
         plan_code=plan.code,
         plan_name=plan.name,
@@ -372,7 +372,7 @@ def _seats_quote(session: Session, account: Account, seats_text: str, now: datet
 def _quote(
     session: Session, account: Account, kind: str, from_plan: Plan, to_plan: Plan, from_seats: int, to_seats: int, now: datetime
 ) -> Quote:
-    card = _default_card(session, account.id)
+    card = payment_methods.default_method(session, account.id)
     if to_plan.paid and card is None:
         raise CardRequired(CARD_REQUIRED_MESSAGE)
     return Quote(
@@ -412,11 +412,6 @@ def _seats_used(session: Session, account_id: int) -> int:
         select(func.count(User.id)).where(User.account_id == account_id, User.status.in_(SEAT_STATUSES))
     ).one()
 
-
-def _default_card(session: Session, account_id: int) -> PaymentMethod | None:
-    return session.exec(
-        select(PaymentMethod).where(PaymentMethod.account_id == account_id, PaymentMethod.is_default == True)  # noqa: E712
-    ).first()
 
 
 # Changes
@@ -495,12 +490,31 @@ def _change(
     session.flush()
     if change.amount_cents <= 0:
         _apply(session, change, None)
-        return _result(session, change)
-    return _charge(session, actor, change)
+        result = _result(session, change)
+    else:
+        result = _charge(session, actor, change)
+    audit.record(session, actor, "plan.change", _audit_summary(change, result.status))
+    return result
+
+
+def _audit_summary(change: PlanChange, status: str) -> str:
+    old, new = get_plan(change.from_plan_code), get_plan(change.to_plan_code)
+    what = (
+        f"Changed the plan from {old.name} to {new.name}"
+        if old.code != new.code
+        else f"Changed the seats from {change.from_seats} to {change.to_seats}"
+    )
+    if change.amount_cents > 0:
+        money = f"{format_usd(change.amount_cents)} charged"
+    elif change.amount_cents < 0:
+        money = f"{format_usd(-change.amount_cents)} credited"
+    else:
+        money = "no charge"
+    return f"{what} ({money}): {status}"
 
 
 def _charge(session: Session, actor: Actor, change: PlanChange) -> ChangeResult:
-    card = _default_card(session, change.account_id)
+    card = payment_methods.default_method(session, change.account_id)
     payment = Payment(
         account_id=change.account_id,
         amount_cents=change.amount_cents,

@@ -15,6 +15,7 @@ from stdnum.util import clean
 
 from app.models import Account, TaxRegistration, utcnow
 from app.payments import gateway
+from app.services import audit
 from app.services.billing_details import country_name
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
@@ -145,9 +146,11 @@ def add_registration(session: Session, actor: Actor, *, country: str, tax_type: 
     status. A number already on file, or one Stripe refuses, is refused and nothing is stored."""
     require(actor, Permission.BILLING_MANAGE)
     try:
-        return register(session, actor.account_id, country=country, tax_type=tax_type, value=value)
+        registration = register(session, actor.account_id, country=country, tax_type=tax_type, value=value)
     except gateway.PaymentProviderError as exc:
         raise TaxFormInvalid({"value": f"Stripe did not accept this tax ID: {exc.message}"}) from None
+    audit.record(session, actor, "tax.add", f"Added the tax ID {registration.value}")
+    return registration
 
 
 def register(session: Session, account_id: int, *, country: str, tax_type: str, value: str) -> TaxRegistration:
@@ -204,6 +207,7 @@ def remove_registration(session: Session, actor: Actor, registration_id: str) ->
             raise Conflict(f"Stripe could not remove this tax ID, so it is kept: {exc.message}") from None
     session.delete(registration)
     session.flush()
+    audit.record(session, actor, "tax.remove", f"Removed the tax ID {registration.value}")
     return registration
 
 

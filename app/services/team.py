@@ -18,11 +18,12 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from app.models import Account, ApiKey, AuthSession, Payment, Role, User, UserToken
-from app.services import auth
+from app.services import audit, auth
 from app.services.accounts import create_user, normalize_email
 from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import Plan, get_plan
+from app.services.product_catalogue import active_codes
 from app.services.roles import lock_account, role_for_account, role_permissions, within
 
 SEAT_STATUSES = ("active", "invited")
@@ -173,9 +174,17 @@ def _clean_email(email: str) -> str:
 
 
 def invite(
-    session: Session, actor: Actor, *, email: str, full_name: str, role_id: int | None, base_url: str
+    session: Session,
+    actor: Actor,
+    *,
+    email: str,
+    full_name: str,
+    role_id: int | None,
+    base_url: str,
+    products: list[str] | None = None,
 ) -> User:
-    """Create an invited user and email them a link to choose a password."""
+    """Create an invited user and email them a link to choose a password. `products` are the
+    account's products they may use (None: all of them)."""
     require(actor, Permission.TEAM_MANAGE)
     email = _clean_email(email)
     full_name = " ".join(full_name.split())
@@ -183,6 +192,7 @@ def invite(
         raise ValidationFailed("Enter the user's full name.", field="full_name")
     if len(full_name) > 200:
         raise ValidationFailed("Use at most 200 characters.", field="full_name")
+    access = _product_access(session, actor.account_id, products)
     role = _assignable(session, actor, role_id)
     lock_account(session, actor.account_id)
     _require_free_seat(session, actor.account_id)
@@ -195,8 +205,29 @@ def invite(
         password=None,
         status="invited",
     )
+    user.products = access
+    session.add(user)
     auth.issue_invitation(session, user, base_url=base_url)
+    audit.record(session, actor, "team.invite", f"Invited {email} ({full_name}) as {role.name}")
     return user
+
+
+def _product_access(session: Session, account_id: int, chosen: list[str] | None) -> str:
+    """The `User.products` text for a choice of the account's products: "" means all of them."""
+    available = active_codes(session, account_id)
+    if chosen is None or set(chosen) == set(available):
+        return ""
+    if not chosen:
+        raise ValidationFailed("Choose at least one product.", field="products")
+    if unknown := set(chosen) - set(available):
+        raise ValidationFailed(f"Your account does not have {', '.join(sorted(unknown))}.", field="products")
+    return ",".join(code for code in available if code in chosen)
+
+
+def product_access(session: Session, user: User) -> list[str]:
+    """The codes of the products the user may use."""
+    available = active_codes(session, user.account_id)
+    return [code for code in available if code in user.products.split(",")] if user.products else available
 
 
 def resend_invitation(session: Session, actor: Actor, user_public_id: str, *, base_url: str) -> User:
@@ -207,6 +238,7 @@ def resend_invitation(session: Session, actor: Actor, user_public_id: str, *, ba
         raise ValidationFailed(f"{_name(user)} has already joined.")
     session.exec(delete(UserToken).where(UserToken.user_id == user.id, UserToken.purpose == "invite"))
     auth.issue_invitation(session, user, base_url=base_url)
+    audit.record(session, actor, "team.invite", f"Sent the invitation to {user.email} again")
     return user
 
 
@@ -229,6 +261,7 @@ def revoke_invitation(session: Session, actor: Actor, user_public_id: str) -> st
         raise ValidationFailed(f"{_name(user)} has already joined; remove them instead.")
     email = user.email
     _delete_user(session, user)
+    audit.record(session, actor, "team.revoke", f"Revoked the invitation of {email}")
     return email
 
 
@@ -248,6 +281,7 @@ def block(session: Session, actor: Actor, user_public_id: str) -> User:
     session.add(user)
     auth.revoke_sessions(session, user.id)
     session.flush()
+    audit.record(session, actor, "team.block", f"Blocked {user.email}")
     return user
 
 
@@ -262,6 +296,7 @@ def unblock(session: Session, actor: Actor, user_public_id: str) -> User:
     user.status = "active"
     session.add(user)
     session.flush()
+    audit.record(session, actor, "team.unblock", f"Unblocked {user.email}")
     return user
 
 
@@ -275,6 +310,7 @@ def remove(session: Session, actor: Actor, user_public_id: str) -> str:
     _require_not_last_owner(session, user, role, "remove")
     email = user.email
     _delete_user(session, user)
+    audit.record(session, actor, "team.remove", f"Removed {email} from the account")
     return email
 
 
@@ -293,4 +329,5 @@ def change_role(session: Session, actor: Actor, user_public_id: str, role_id: in
     user.role_id = role.id
     session.add(user)
     session.flush()
+    audit.record(session, actor, "team.role", f"Changed the role of {user.email} from {current.name} to {role.name}")
     return user

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.config import get_settings
 from app.models import Account, Payment, PaymentMethod, utcnow
 from app.payments import gateway
-from app.services import invoices, ledger
+from app.services import audit, invoices, ledger
 from app.services.card_charges import charge_saved_card
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import format_usd, parse_dollars
@@ -69,6 +69,10 @@ def start_card_topup(
         session, payment, idempotency_key=f"topup:{payment.public_id}", metadata=_metadata(payment)
     )
     apply_intent(session, payment, charge.status, charge.failure_message)
+    audit.record(
+        session, actor, "payment.credits",
+        f"Bought {format_usd(amount_cents)} of usage credits with {label(method)}: {payment.status}",
+    )
     return _result(payment, charge.client_secret)
 
 
@@ -103,6 +107,7 @@ def start_crypto_topup(
     )
     payment.stripe_checkout_session_id = checkout.id
     _touch(session, payment)
+    audit.record(session, actor, "payment.credits", f"Started a {format_usd(amount_cents)} cryptocurrency payment")
     return CryptoCheckout(payment_id=payment.public_id, url=checkout.url)
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from app.models import Account, PaymentMethod, utcnow
+from app.models import Account, utcnow
 from app.services import invoices
 from app.services.errors import NotFound
 from app.services.money import format_usd
 from app.services.overview import billing_settings
-from app.services.payment_methods import label
+from app.services.payment_methods import default_method, label
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_date, zone
 
@@ -71,8 +71,6 @@ def next_payment(session: Session, account_id: int, now: datetime | None = None)
 def _how_paid(session: Session, account_id: int) -> str:
     if billing_settings(session, account_id).invoice_priced:
         return f"Invoiced; due {invoices.NET_DAYS_INVOICE_PRICED} days after the invoice date."
-    default = session.exec(
-        select(PaymentMethod).where(PaymentMethod.account_id == account_id, PaymentMethod.is_default == True)  # noqa: E712
-    ).first()
+    default = default_method(session, account_id)
     paid_with = f"your default payment method, {label(default)}" if default else "a saved payment method"
     return f"Due {invoices.NET_DAYS_CARD} days after the invoice date; pay it on the Invoices page with {paid_with}."

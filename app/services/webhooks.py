@@ -25,6 +25,7 @@ from standardwebhooks import Webhook
 from app.config import get_settings
 from app.jobs.queue import enqueue
 from app.models import Account, BillingSettings, WebhookAttempt, WebhookDelivery, utcnow
+from app.services import audit
 from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -157,6 +158,7 @@ def send_test_event(session: Session, actor: Actor) -> WebhookDelivery:
     )
     if delivery is None:
         raise ValidationFailed("Save a webhook URL first.", field="webhook_url")
+    audit.record(session, actor, "billing.webhook_test", "Sent a test event to the webhook")
     return delivery
 
 

@@ -20,6 +20,7 @@ from app.api import metering as metering_api
 from app.models import Account, ApiKey, LedgerEntry, Role, User
 from app.services import (
     api_keys,
+    audit,
     auth,
     company,
     info,
@@ -156,7 +157,8 @@ CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
     ),
 }
 # Id parameters that filter rather than refuse: tested on their own below.
-FILTERS = {("info.user_names", "user_ids")}
+# Ids that only narrow what the caller sees of their own account (a filter, a page cursor).
+FILTERS = {("info.user_names", "user_ids"), ("audit.events", "before_id")}
 
 
 def _id_parameters() -> set[tuple[str, str]]:
@@ -207,6 +209,18 @@ def test_user_names_leave_out_other_accounts_users(tenants):
     b_member = session.exec(select(User).where(User.public_id == tenants.b.member)).one()
     names = info.user_names(session, tenants.actor, {tenants.a.member_user_id, b_member.id})
     assert set(names) == {tenants.a.member_user_id}
+
+
+def test_an_audit_cursor_from_another_account_still_shows_only_ones_own_entries(tenants):
+    session = tenants.session
+    b_owner = signed_in_actor(session, tenants.b.owner_email)
+    audit.record(session, tenants.actor, "team.invite", "A's entry")
+    audit.record(session, b_owner, "team.invite", "B's entry")
+    session.commit()
+    b_newest = audit.events(session, b_owner).rows[0].id
+    page = audit.events(session, tenants.actor, before_id=b_newest + 1)
+    assert "B's entry" not in [row.summary for row in page.rows]
+    assert "A's entry" in [row.summary for row in page.rows]
 
 
 def test_lists_show_only_the_callers_own_objects(tenants):

@@ -1,0 +1,23 @@
+"""The operator's products an account has signed up for (beyond the core product every account has)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import utcnow
+
+
+class AccountProduct(SQLModel, table=True):
+    __tablename__ = "account_product"
+    __table_args__ = (UniqueConstraint("account_id", "product_code", name="uq_account_product"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    product_code: str = Field(max_length=32)
+    plan_code: str = Field(max_length=32)
+    started_at: datetime = Field(default_factory=utcnow)
+    # The invoice for the rest of the month it started in ("" when the plan is free).
+    invoice_public_id: str = Field(default="", max_length=32)

@@ -1,0 +1,230 @@
+"""Discover Products (seed 001): the operator's products with their pricing plans side by side,
+the ones the account has, and sign-up for the others after a confirmation with the amount."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import reflex as rx
+
+from app.components.dialogs import dialog_actions
+from app.components.forms import form_error, form_notice
+from app.components.layout import console_page, page_heading
+from app.db import transaction
+from app.services import products, subscription
+from app.services.errors import DomainError
+from app.services.permissions import Actor, Permission
+from app.state.session import current_actor
+
+
+@dataclass
+class OfferRow:
+    product: str = ""
+    code: str = ""
+    name: str = ""
+    price: str = ""
+    features: list[str] = field(default_factory=list)
+    current: bool = False
+
+
+@dataclass
+class ProductRow:
+    code: str = ""
+    name: str = ""
+    description: str = ""
+    has_it: bool = False
+    offers: list[OfferRow] = field(default_factory=list)
+
+
+class ProductsState(rx.State):
+    catalogue: list[ProductRow] = []
+    error: str = ""
+    notice: str = ""
+    dialog_open: bool = False
+    confirm_title: str = ""
+    confirm_lines: list[str] = []
+    confirm_error: str = ""
+    card_required: bool = False
+    confirming: bool = False
+    _product: str = ""
+    _plan: str = ""
+    _amount_cents: int = 0
+
+    def _reload(self, actor: Actor) -> None:
+        with transaction() as session:
+            cards = products.catalogue(session, actor)
+        self.catalogue = [
+            ProductRow(
+                c.code, c.name, c.description, c.has_it,
+                [OfferRow(c.code, o.code, o.name, o.price, list(o.features), o.current) for o in c.plans],
+            )
+            for c in cards
+        ]
+
+    def _close(self) -> None:
+        self.dialog_open = self.card_required = self.confirming = False
+        self.confirm_title = self.confirm_error = ""
+        self.confirm_lines = []
+
+    @rx.event
+    def load(self):
+        self.error = self.notice = ""
+        self._close()
+        try:
+            self._reload(current_actor(self, Permission.PLAN_MANAGE))
+        except DomainError as exc:
+            self.error = exc.message
+
+    @rx.event
+    def ask_sign_up(self, product_code: str, plan_code: str):
+        self.error = self.notice = ""
+        self._close()
+        try:
+            actor = current_actor(self, Permission.PLAN_MANAGE)
+            with transaction() as session:
+                quote = products.quote(session, actor, product_code, plan_code)
+        except subscription.CardRequired as exc:
+            self.confirm_title, self.confirm_lines = "A payment method is needed", [exc.message]
+            self.card_required = self.dialog_open = True
+            return
+        except DomainError as exc:
+            self.error = exc.message
+            return
+        self._product, self._plan, self._amount_cents = product_code, plan_code, quote.amount_cents
+        self.confirm_title, self.confirm_lines = quote.title, list(quote.lines)
+        self.dialog_open = True
+
+    @rx.event
+    def dialog_open_change(self, is_open: bool):
+        if not is_open and not self.confirming:
+            self._close()
+
+    @rx.event
+    def confirm(self):
+        self.confirm_error = ""
+        self.confirming = True
+        yield
+        try:
+            actor = current_actor(self, Permission.PLAN_MANAGE)
+            with transaction() as session:
+                row = products.sign_up(
+                    session, actor, self._product, self._plan, expected_amount_cents=self._amount_cents
+                )
+            self._reload(actor)
+        except DomainError as exc:
+            self.confirming = False
+            self.confirm_error = exc.message
+            return
+        name = products.get_product(row.product_code).name
+        self._close()
+        self.notice = (
+            f"You signed up for {name}. The invoice for the rest of this month is on the Invoices page."
+            if row.invoice_public_id
+            else f"You signed up for {name}."
+        )
+
+
+def _offer(offer: OfferRow, has_it: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(offer.name, size="3", as_="h4"),
+                rx.cond(offer.current, rx.badge("Your plan", color_scheme="green")),
+                align="center",
+                spacing="2",
+            ),
+            rx.text(offer.price, weight="bold"),
+            rx.el.ul(
+                rx.foreach(offer.features, lambda feature: rx.el.li(rx.text(feature, size="2"))),
+                aria_label=offer.name + " features",
+            ),
+            rx.spacer(),
+            rx.cond(
+                ~has_it,
+                rx.button(
+                    "Sign up",
+                    size="2",
+                    on_click=ProductsState.ask_sign_up(offer.product, offer.code),
+                    aria_label="Sign up for " + offer.name,
+                ),
+            ),
+            spacing="2",
+            align="start",
+            height="100%",
+        ),
+        data_offer=offer.product + ":" + offer.code,
+        variant=rx.cond(offer.current, "classic", "surface"),
+    )
+
+
+def _product(row: ProductRow) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(row.name, size="4", as_="h3"),
+                rx.cond(row.has_it, rx.badge("Active", color_scheme="green", variant="soft")),
+                align="center",
+                spacing="2",
+            ),
+            rx.text(row.description, size="2", color_scheme="gray"),
+            rx.grid(
+                rx.foreach(row.offers, lambda offer: _offer(offer, row.has_it)),
+                columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                spacing="3",
+                width="100%",
+            ),
+            spacing="3",
+            align="stretch",
+        ),
+        data_product=row.code,
+    )
+
+
+def _confirm_dialog() -> rx.Component:
+    state = ProductsState
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(state.confirm_title),
+            rx.alert_dialog.description(
+                rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
+                as_child=True,
+            ),
+            rx.cond(
+                state.confirm_error != "",
+                rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
+            ),
+            dialog_actions(
+                rx.cond(
+                    state.card_required,
+                    rx.link(rx.button("Go to Payment Methods"), href=subscription.PAYMENT_METHODS_PATH),
+                    rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
+                ),
+                state.confirming,
+                margin_top="1em",
+            ),
+            max_width="520px",
+        ),
+        open=state.dialog_open,
+        on_open_change=state.dialog_open_change,
+    )
+
+
+@console_page(
+    route="/products",
+    title="Discover Products",
+    permission=Permission.PLAN_MANAGE,
+    section="Administration",
+    order=25,
+    on_load=[ProductsState.load],
+)
+def products_page() -> rx.Component:
+    state = ProductsState
+    return rx.vstack(
+        page_heading("Discover Products", "Compare the pricing plans of our products and sign up for more."),
+        form_notice(state.notice),
+        form_error(state.error),
+        rx.vstack(rx.foreach(state.catalogue, _product), spacing="4", align="stretch", id="product-catalogue"),
+        _confirm_dialog(),
+        spacing="4",
+        align="stretch",
+    )
