@@ -27,22 +27,22 @@ def files_engine() -> Engine:
     return get_engine()
 
 
-@router.get("/api/account/logo")
-def account_logo(request: Request, engine: Engine = Depends(files_engine)) -> FileResponse:
+def _serve(request: Request, engine: Engine, find) -> FileResponse:
+    """The file `find(session, actor)` names, for the signed-in user of the session cookie."""
     with transaction(engine) as session:
         actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
         if actor is None:
             raise NotAuthenticated("Please sign in.")
-        path, media_type = company.logo_file(session, actor)
+        path, media_type = find(session, actor)
     return FileResponse(path, media_type=media_type, headers=_HEADERS)
+
+
+@router.get("/api/account/logo")
+def account_logo(request: Request, engine: Engine = Depends(files_engine)) -> FileResponse:
+    return _serve(request, engine, company.logo_file)
 
 
 @router.get("/api/profile/picture")
 def profile_picture(request: Request, engine: Engine = Depends(files_engine)) -> FileResponse:
     """The signed-in user's own picture (the header and the profile page show only one's own)."""
-    with transaction(engine) as session:
-        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
-        if actor is None:
-            raise NotAuthenticated("Please sign in.")
-        path, media_type = profile.picture_file(session, actor)
-    return FileResponse(path, media_type=media_type, headers=_HEADERS)
+    return _serve(request, engine, profile.picture_file)

@@ -15,3 +15,35 @@ def dialog_actions(confirm: rx.Component, busy: rx.Var, **props) -> rx.Component
         width="100%",
         **props,
     )
+
+
+def change_confirmation(state, payment_methods_path: str) -> rx.Component:
+    """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
+    anything happens, or, when a payment method is missing, the way to add one. `state` has
+    confirm_title, confirm_lines, confirm_error, card_required, confirming, dialog_open and the
+    handlers confirm and dialog_open_change."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(state.confirm_title),
+            rx.alert_dialog.description(
+                rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
+                as_child=True,
+            ),
+            rx.cond(
+                state.confirm_error != "",
+                rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
+            ),
+            dialog_actions(
+                rx.cond(
+                    state.card_required,
+                    rx.link(rx.button("Go to Payment Methods"), href=payment_methods_path),
+                    rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
+                ),
+                state.confirming,
+                margin_top="1em",
+            ),
+            max_width="520px",
+        ),
+        open=state.dialog_open,
+        on_open_change=state.dialog_open_change,
+    )

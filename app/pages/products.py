@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import reflex as rx
 
-from app.components.dialogs import dialog_actions
+from app.components.dialogs import change_confirmation
 from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
@@ -180,35 +180,6 @@ def _product(row: ProductRow) -> rx.Component:
     )
 
 
-def _confirm_dialog() -> rx.Component:
-    state = ProductsState
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(state.confirm_title),
-            rx.alert_dialog.description(
-                rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
-                as_child=True,
-            ),
-            rx.cond(
-                state.confirm_error != "",
-                rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
-            ),
-            dialog_actions(
-                rx.cond(
-                    state.card_required,
-                    rx.link(rx.button("Go to Payment Methods"), href=subscription.PAYMENT_METHODS_PATH),
-                    rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
-                ),
-                state.confirming,
-                margin_top="1em",
-            ),
-            max_width="520px",
-        ),
-        open=state.dialog_open,
-        on_open_change=state.dialog_open_change,
-    )
-
-
 @console_page(
     route="/products",
     title="Discover Products",
@@ -224,7 +195,7 @@ def products_page() -> rx.Component:
         form_notice(state.notice),
         form_error(state.error),
         rx.vstack(rx.foreach(state.catalogue, _product), spacing="4", align="stretch", id="product-catalogue"),
-        _confirm_dialog(),
+        change_confirmation(state, subscription.PAYMENT_METHODS_PATH),
         spacing="4",
         align="stretch",
     )

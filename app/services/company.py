@@ -375,15 +375,21 @@ def save_logo(session: Session, actor: Actor, content: bytes) -> str:
     limit = get_plan(account.plan_code).limit("storage_bytes")
     if limit is not None and stored_bytes(account) - _logo_size(account) + len(content) > limit:
         raise ValidationFailed("Account limit reached: this file does not fit in your plan's storage.", field="logo")
-    relative = f"logos/{account.public_id}-{secrets.token_hex(8)}.{kind}"
-    target = uploads_dir() / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
-    previous, account.logo_path = account.logo_path, relative
+    previous, account.logo_path = account.logo_path, store_file("logos", account.public_id, kind, content)
     session.add(account)
     session.flush()
     audit.record(session, actor, "company.logo", "Uploaded a new account logo")
     return previous
+
+
+def store_file(folder: str, owner_public_id: str, kind: str, content: bytes) -> str:
+    """Write an uploaded file under a new name (so its URL is new too); its path relative to the
+    uploads directory."""
+    relative = f"{folder}/{owner_public_id}-{secrets.token_hex(8)}.{kind}"
+    target = uploads_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return relative
 
 
 def remove_logo(session: Session, actor: Actor) -> str:

@@ -5,7 +5,6 @@ their role (everyone holds info.view); nobody can reach another user's profile h
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,11 +77,7 @@ def save_picture(session: Session, actor: Actor, content: bytes) -> str:
         kind = company.logo_kind(content)
     except ValidationFailed as exc:
         raise ValidationFailed(exc.message, field="picture") from None
-    relative = f"pictures/{user.public_id}-{secrets.token_hex(8)}.{kind}"
-    target = company.uploads_dir() / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
-    previous, user.picture_path = user.picture_path, relative
+    previous, user.picture_path = user.picture_path, company.store_file("pictures", user.public_id, kind, content)
     session.add(user)
     session.flush()
     audit.record(session, actor, "profile.picture", "Uploaded a new profile picture")
