@@ -1,6 +1,9 @@
-"""The run command: migrate, seed, start localstripe when no Stripe key is set, serve the app.
+"""The run command: check the configuration, migrate, seed, start localstripe when no Stripe key
+is set, serve the app.
 
-    python -m app.cli serve      what `make run` does
+    python -m app.cli serve                                what `make run` does
+    python -m app.cli serve --workers 4 --job-workers 2    production: several backend workers
+                                                           (REDIS_URL), background jobs in their own processes
     python -m app.cli migrate    apply migrations only
     python -m app.cli seed       seed demo data into an empty database
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from app.config import PROJECT_ROOT, ConfigError, get_settings
+from app.config import DEMO_WEBHOOK_SECRET, PROJECT_ROOT, ConfigError, Settings, get_settings
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "npm-global" / "bin"
 QUIET_REFLEX_ENV = {
@@ -38,6 +42,51 @@ def _child_env() -> dict[str, str]:
     env.setdefault("XDG_CACHE_HOME", str(cache / "xdg"))
     env.setdefault("REFLEX_DIR", str(PROJECT_ROOT / ".tools" / "reflex"))
     return env
+
+
+def check_configuration(settings: Settings, web_workers: int) -> None:
+    """Stop before anything starts when the configuration cannot work (ConfigError: one line)."""
+    if web_workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if settings.production and settings.uses_localstripe:
+        raise ConfigError("LEDGERDESK_PRODUCTION is on but STRIPE_SECRET_KEY is not set: production needs a real Stripe key")
+    if settings.production and settings.stripe_webhook_secret == DEMO_WEBHOOK_SECRET:
+        raise ConfigError("LEDGERDESK_PRODUCTION is on but STRIPE_WEBHOOK_SECRET is not set: use your endpoint's whsec_ secret")
+    if web_workers > 1 and not settings.redis_url:
+        raise ConfigError(f"--workers {web_workers} needs REDIS_URL: the workers share their page state in Redis")
+    if not settings.is_sqlite:
+        _check_database(settings.database_url)
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
+
+
+def _check_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception as exc:
+        raise ConfigError(f"DATABASE_URL is not a database URL: {exc}") from None
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"cannot reach the database at {shown}: {reason}") from None
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except Exception as exc:
+        shown = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+        raise ConfigError(f"cannot reach Redis at {shown}: {exc}") from None
 
 
 def migrate() -> None:
@@ -100,17 +149,27 @@ def start_localstripe() -> subprocess.Popen:
     return process
 
 
-def serve() -> int:
+def serve(web_workers: int = 1, job_workers: int = 0) -> int:
+    """Migrations first, then the app. With more than one web worker, or any job workers, the
+    background jobs run in `job_workers` processes of their own (at least one) rather than in the
+    web workers."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_configuration(settings, web_workers)
     migrate()
     children: list[subprocess.Popen] = []
+    jobs_apart = web_workers > 1 or job_workers > 0
     if settings.uses_localstripe:
         # Before seeding: the demo card is saved through Stripe.
         children.append(start_localstripe())
     seeded = seed()
     schedule_recurring_jobs()
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
+    app_env = {**_child_env(), "REFLEX_WEB_WORKDIR": web_dir, "GRANIAN_WORKERS": str(web_workers)}
+    if jobs_apart:
+        app_env["RUN_JOBS_IN_APP"] = "false"
+        for _ in range(max(job_workers, 1)):
+            children.append(subprocess.Popen([sys.executable, "-m", "app.jobs.worker"], cwd=PROJECT_ROOT, env=_child_env()))
     app = subprocess.Popen(
         [
             sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
@@ -118,7 +177,7 @@ def serve() -> int:
             "--backend-host", os.environ.get("APP_HOST", "0.0.0.0"),
         ],
         cwd=PROJECT_ROOT,
-        env={**_child_env(), "REFLEX_WEB_WORKDIR": web_dir},
+        env=app_env,
     )
     children.append(app)
 
@@ -165,6 +224,8 @@ def _print_banner(seeded: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     parser.add_argument("command", choices=["serve", "migrate", "seed"])
+    parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
+    parser.add_argument("--job-workers", type=int, help="background job processes; 0 runs jobs inside a single web worker")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -172,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "seed":
             print("seeded" if seed() else "database not empty: nothing seeded")
         else:
-            return serve()
+            settings = get_settings()
+            return serve(
+                settings.web_workers if args.workers is None else args.workers,
+                settings.job_workers if args.job_workers is None else args.job_workers,
+            )
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2

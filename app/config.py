@@ -11,6 +11,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "ledgerdesk-demo"
 # Seeded only into an empty database, like the demo password; printed by the run command.
 DEFAULT_DEMO_API_KEY = "ld_demo_northwind_3f9c2a7b5e1d4c8a9b6f0e2d7c1a5b3e"
+# The webhook signing secret registered with localstripe; production needs the endpoint's own.
+DEMO_WEBHOOK_SECRET = "whsec_localstripe_demo"
 
 
 class ConfigError(Exception):
@@ -58,6 +60,8 @@ class Settings:
     run_jobs_in_app: bool
     production: bool
     data_dir: Path = field(default=PROJECT_ROOT / ".data")
+    web_workers: int = 1
+    job_workers: int = 0
 
     @property
     def uses_localstripe(self) -> bool:
@@ -88,7 +92,7 @@ def load_settings() -> Settings:
         public_url=os.environ.get("PUBLIC_URL", f"http://localhost:{app_port}").rstrip("/"),
         stripe_secret_key=secret_key or "sk_test_localstripe",
         stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe"),
-        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_localstripe_demo"),
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", "") or DEMO_WEBHOOK_SECRET,
         stripe_api_base=stripe_api_base,
         stripe_js_url=os.environ.get("STRIPE_JS_URL", default_js),
         localstripe_port=localstripe_port,
@@ -106,6 +110,8 @@ def load_settings() -> Settings:
         run_jobs_in_app=_bool(os.environ.get("RUN_JOBS_IN_APP"), True),
         production=_bool(os.environ.get("LEDGERDESK_PRODUCTION"), False),
         data_dir=data_dir,
+        web_workers=_int("WEB_WORKERS", 1),
+        job_workers=_int("JOB_WORKERS", 0),
     )
 
 
