@@ -4,6 +4,7 @@ import reflex as rx
 
 import app.pages  # noqa: F401  registers every page
 from app.api import create_api
+from app.api.security_headers import SecurityHeadersMiddleware
 from app.components.card_form import stripe_head_scripts
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
@@ -11,7 +12,8 @@ from app.jobs.worker import run_worker_forever
 app = rx.App(
     stylesheets=["/styles.css"],
     head_components=stripe_head_scripts(),
-    api_transformer=create_api(),
+    # The API is mounted first; the headers then wrap it and the pages Reflex serves.
+    api_transformer=[create_api(), SecurityHeadersMiddleware],
 )
 
 if get_settings().run_jobs_in_app:

@@ -62,6 +62,8 @@ class Settings:
     data_dir: Path = field(default=PROJECT_ROOT / ".data")
     web_workers: int = 1
     job_workers: int = 0
+    # Webhook targets on loopback, private or link-local addresses: refused in production.
+    allow_private_webhook_urls: bool = True
 
     @property
     def uses_localstripe(self) -> bool:
@@ -86,6 +88,7 @@ def load_settings() -> Settings:
         if stripe_api_base
         else "https://js.stripe.com/v3/"
     )
+    production = _bool(os.environ.get("LEDGERDESK_PRODUCTION"), False)
     return Settings(
         database_url=os.environ.get("DATABASE_URL", f"sqlite:///{data_dir / 'ledgerdesk.db'}"),
         app_port=app_port,
@@ -108,10 +111,11 @@ def load_settings() -> Settings:
         sign_in_max_failures=_int("SIGN_IN_MAX_FAILURES", 5),
         sign_in_lockout_minutes=_int("SIGN_IN_LOCKOUT_MINUTES", 15),
         run_jobs_in_app=_bool(os.environ.get("RUN_JOBS_IN_APP"), True),
-        production=_bool(os.environ.get("LEDGERDESK_PRODUCTION"), False),
+        production=production,
         data_dir=data_dir,
         web_workers=_int("WEB_WORKERS", 1),
         job_workers=_int("JOB_WORKERS", 0),
+        allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
     )
 
 

@@ -39,11 +39,15 @@ def queue_email(
         message.attachment = attachment.data
     session.add(message)
     session.flush()
-    if get_settings().smtp_url:
+    settings = get_settings()
+    if settings.smtp_url:
         enqueue(session, "deliver_email", {"email_id": message.id}, dedupe_key=f"email:{message.id}")
         log.info("email #%s to %s queued for SMTP: %s", message.id, to, subject)
+    elif settings.production:
+        # Bodies carry sign-in links: a production log never holds them.
+        log.warning("email #%s to %s not sent, SMTP_URL is not set: %s", message.id, to, subject)
     else:
-        # Without SMTP the log is the mailbox: links in the body are what a developer needs.
+        # Without SMTP in development the log is the mailbox: links in the body are what a developer needs.
         log.info("email #%s to %s: %s\n%s", message.id, to, subject, body)
     return message
 

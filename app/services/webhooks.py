@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import json
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,9 @@ from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 
-MAX_ATTEMPTS = 8
+# The job queue's backoff (2 s doubling, capped at an hour) spreads 16 attempts over about five
+# hours, so a receiver that is down for a while still gets every notification.
+MAX_ATTEMPTS = 16
 TIMEOUT = httpx.Timeout(5.0)
 RECENT_DELIVERIES = 20
 SECRET_PREFIX = "whsec_"
@@ -71,7 +74,38 @@ def validate_url(text: str) -> str:
         raise ValidationFailed("Enter a URL starting with http:// or https://.", field="webhook_url")
     if _aims_at_console(_host(parts.hostname), port):
         raise ValidationFailed("The webhook URL cannot point at this console.", field="webhook_url")
+    refusal = private_target(url)
+    if refusal:
+        raise ValidationFailed(refusal, field="webhook_url")
     return url
+
+
+def private_target(url: str) -> str:
+    """Why the URL may not be called, or "": unless ALLOW_PRIVATE_WEBHOOK_URLS (on outside
+    production), every address its host resolves to must be a public one, so a customer's webhook
+    cannot reach the operator's internal network. Checked at save and again before each POST,
+    because a name can be pointed elsewhere after it was saved."""
+    if get_settings().allow_private_webhook_urls:
+        return ""
+    parts = urlsplit(url)
+    try:
+        addresses = _addresses(_host(parts.hostname or ""), _port(parts))
+    except (OSError, ValueError, UnicodeError):
+        return "The webhook URL's host name could not be resolved."
+    if not addresses or any(not _is_public(address) for address in addresses):
+        return "The webhook URL cannot point at a loopback, private or link-local address."
+    return ""
+
+
+def _addresses(host: str, port: int) -> set[str]:
+    return {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+
+
+def _is_public(text: str) -> bool:
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
 
 
 def _port(parts) -> int:
@@ -219,7 +253,11 @@ def signed_headers(message: Outgoing, timestamp: datetime) -> dict[str, str]:
 
 def post(message: Outgoing) -> AttemptResult:
     """One signed POST. Never raises: a refused connection or a timeout is an attempt without a
-    status code. Redirects are not followed (a 3xx is a failed attempt)."""
+    status code. Redirects are not followed (a 3xx is a failed attempt). A target that has come to
+    resolve to a private address is a failed attempt that sends nothing."""
+    refusal = private_target(message.url)
+    if refusal:
+        return AttemptResult(None, refusal, 0)
     headers = signed_headers(message, utcnow())
     started = time.monotonic()
     try:

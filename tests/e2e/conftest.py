@@ -127,6 +127,11 @@ def browser_type_launch_args(browser_type_launch_args):
 def _fail_on_page_errors(page: Page):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The Content-Security-Policy must let every page work: a blocked script, frame or request fails.
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     page.set_default_timeout(15_000)
     expect.set_options(timeout=15_000)
     yield

@@ -27,7 +27,7 @@ NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 class Receiver:
     """An HTTP endpoint on a free local port that answers `status` and keeps what it got."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.status = 200
         self.requests: list[tuple[dict[str, str], bytes]] = []
         receiver = self
@@ -42,7 +42,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ledgerdesk"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -166,18 +166,18 @@ def test_a_failing_receiver_is_retried_with_backoff_and_each_attempt_logged(engi
     assert len({headers["webhook-id"] for headers, _ in receiver.requests}) == 1  # a retry is the same message
 
 
-def test_after_eight_failed_attempts_the_delivery_is_given_up(engine, receiver):
+def test_after_sixteen_failed_attempts_the_delivery_is_given_up(engine, receiver):
     receiver.status = 503
     with Session(engine, expire_on_commit=False) as session:
         actor, _ = _account_with_webhook(session, receiver.url)
         webhooks.send_test_event(session, actor)
         session.commit()
     clock = [utcnow()]
-    for _ in range(12):
+    for _ in range(20):
         run_due_jobs(engine, now=lambda: clock[0])
         clock[0] += timedelta(hours=1)
-    assert [(d.status, d.attempts, d.last_status_code) for d in _deliveries(engine)] == [("failed", 8, 503)]
-    assert [a.status_code for a in _attempts(engine)] == [503] * 8
+    assert [(d.status, d.attempts, d.last_status_code) for d in _deliveries(engine)] == [("failed", 16, 503)]
+    assert [a.status_code for a in _attempts(engine)] == [503] * 16
     with Session(engine) as session:
         assert session.exec(select(Job.status).where(Job.kind == "deliver_webhook")).one() == "done"
 
@@ -194,6 +194,36 @@ def test_an_unreachable_receiver_is_an_attempt_without_status_code(engine):
     (attempt,) = _attempts(engine)
     assert attempt.status_code is None and "ConnectError" in attempt.error
     assert [(d.status, d.attempts) for d in _deliveries(engine)] == [("pending", 1)]
+
+
+def test_a_receiver_down_for_an_hour_gets_every_notification_once_it_is_back(engine):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks"
+    with Session(engine, expire_on_commit=False) as session:
+        actor, _ = _account_with_webhook(session, url)
+        sent = [webhooks.send_test_event(session, actor).public_id for _ in range(3)]
+        session.commit()
+    clock = [utcnow()]
+    for _ in range(12):  # an hour of retries into a closed port
+        run_due_jobs(engine, now=lambda: clock[0])
+        clock[0] += timedelta(minutes=5)
+    assert {(d.status, d.last_status_code) for d in _deliveries(engine)} == {("pending", None)}
+    assert all("ConnectError" in attempt.error for attempt in _attempts(engine))
+
+    receiver = Receiver(port)
+    try:
+        clock[0] += timedelta(hours=1)
+        run_due_jobs(engine, now=lambda: clock[0])
+        assert sorted(headers["webhook-id"] for headers, _ in receiver.requests) == sorted(sent)
+        assert {d.status for d in _deliveries(engine)} == {"delivered"}
+        clock[0] += timedelta(hours=6)
+        run_due_jobs(engine, now=lambda: clock[0])
+        assert len(receiver.requests) == 3  # delivered once each
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
 
 
 def test_the_signing_secret_is_standard_and_stable(session):
@@ -235,3 +265,74 @@ def test_the_delivery_list_shows_the_latest_twenty_of_the_account(session):
     session.commit()
     listed = webhooks.recent_deliveries(session, actor)
     assert [d.id for d in listed] == created[::-1][:20]
+
+
+@pytest.fixture
+def production(monkeypatch):
+    from app.config import get_settings
+
+    monkeypatch.setenv("LEDGERDESK_PRODUCTION", "true")
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.delenv("LEDGERDESK_PRODUCTION")
+    monkeypatch.delenv("ALLOW_PRIVATE_WEBHOOK_URLS", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost:9000/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:10.1.2.3]/hook",
+        "http://10.0.0.5/hook",
+        "http://172.16.4.4/hook",
+        "http://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://100.64.0.1/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://0.0.0.0:9000/hook",
+    ],
+)
+def test_in_production_a_webhook_cannot_target_loopback_or_private_addresses(production, url):
+    with pytest.raises(ValidationFailed) as refused:
+        webhooks.validate_url(url)
+    assert refused.value.message == "The webhook URL cannot point at a loopback, private or link-local address."
+    assert refused.value.field == "webhook_url"
+
+
+def test_in_production_a_public_address_is_accepted_and_one_setting_allows_private_ones(production):
+    assert webhooks.validate_url("https://93.184.215.14/hook") == "https://93.184.215.14/hook"
+    with pytest.raises(ValidationFailed, match="could not be resolved"):
+        webhooks.validate_url("https://no-such-host.invalid/hook")
+    production.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "true")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    assert webhooks.validate_url("http://10.0.0.5/hook") == "http://10.0.0.5/hook"
+
+
+def test_outside_production_private_targets_are_allowed_for_local_receivers():
+    assert webhooks.validate_url("http://127.0.0.1:9000/hook") == "http://127.0.0.1:9000/hook"
+
+
+def test_a_saved_target_that_is_private_in_production_is_never_called(engine, receiver, production):
+    production.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "true")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    with Session(engine, expire_on_commit=False) as session:
+        actor, _ = _account_with_webhook(session, receiver.url)
+        webhooks.send_test_event(session, actor)
+        session.commit()
+    production.delenv("ALLOW_PRIVATE_WEBHOOK_URLS")
+    get_settings.cache_clear()
+    run_due_jobs(engine)
+    assert receiver.requests == []
+    (attempt,) = _attempts(engine)
+    assert (attempt.status_code, attempt.error) == (
+        None,
+        "The webhook URL cannot point at a loopback, private or link-local address.",
+    )

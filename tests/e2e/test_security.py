@@ -1,0 +1,54 @@
+"""Security basics seen from outside: the headers every page and API answer carries, and secrets
+(the session cookie, the sign-in handoff code, an API key) that never reach the app's log."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import LiveApp, sign_in
+from tests.e2e.test_administration import _own_account
+
+
+def test_pages_and_the_api_carry_security_headers(page: Page, live_app: LiveApp):
+    response = page.goto("/sign-in")
+    headers = response.all_headers()
+    policy = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "default-src 'self'" in policy
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "strict-transport-security" not in headers  # served over http here
+
+    api = page.request.get(f"{live_app.url}/api/health")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["content-security-policy"] == policy
+
+
+def test_no_session_handoff_code_or_api_key_reaches_the_log(page: Page, live_app: LiveApp):
+    emails = _own_account(live_app)
+    handoffs: list[str] = []
+    page.on("request", lambda request: handoffs.append(request.url) if "/auth/session" in request.url else None)
+    sign_in(page, emails["owner"], next_path="/api-keys")
+    expect(page.get_by_role("heading", name="API Keys", level=1)).to_be_visible()
+    page.get_by_role("button", name="Add API Key").click()
+    page.get_by_role("button", name="Create key").click()
+    api_key = page.locator("#new-api-key").inner_text()
+    page.get_by_role("dialog").get_by_role("button", name="Done").click()
+    answer = page.request.post(
+        f"{live_app.url}/api/v1/usage", data={"amount_cents": 1}, headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert answer.status == 200, answer.text()
+    refused = page.request.post(
+        f"{live_app.url}/api/v1/usage", data={"amount_cents": 1}, headers={"Authorization": f"Bearer {api_key}x"}
+    )
+    assert refused.status == 401
+
+    session_token = next(c["value"] for c in page.context.cookies() if c["name"] == "ld_session")
+    (handoff_url,) = handoffs
+    handoff_code = handoff_url.split("code=", 1)[1].split("&", 1)[0]
+    assert len(session_token) > 20 and len(handoff_code) > 20 and api_key.startswith("ld_")
+    log = (live_app.data_dir / "app.log").read_text()
+    assert "Ledgerdesk is running at" in log  # the app's own output, all of it
+    for secret in (session_token, handoff_code, api_key, api_key[10:]):
+        assert secret not in log
