@@ -39,6 +39,17 @@ class CardDeclined(PaymentProviderError):
         self.payment_intent_id = payment_intent_id
 
 
+class PaymentOutcomeUnknown(PaymentProviderError):
+    """Stripe timed out or failed inside (5xx): the request may have been carried out. The payment
+    is recorded as not gone through; should Stripe have charged after all, its webhook finds the
+    payment through the intent's metadata and applies it then."""
+
+    MESSAGE = "Stripe did not answer in time. If you were charged, the payment is applied as soon as Stripe confirms it."
+
+    def __init__(self):
+        super().__init__(self.MESSAGE)
+
+
 class InvalidWebhook(DomainError):
     code = "invalid_signature"
 
@@ -120,6 +131,8 @@ def _call(
         raise CardDeclined(
             exc.user_message or "Your card was declined.", payment_intent_id=intent.get("id", "")
         ) from exc
+    except (stripe.APIConnectionError, stripe.APIError) as exc:
+        raise PaymentOutcomeUnknown() from exc
     except stripe.StripeError as exc:
         raise PaymentProviderError(exc.user_message or "The payment provider refused the request.") from exc
 
