@@ -44,7 +44,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def check_configuration(settings: Settings, web_workers: int) -> None:
+def check_configuration(settings: Settings, web_workers: int, job_workers: int = 0) -> None:
     """Stop before anything starts when the configuration cannot work (ConfigError: one line)."""
     if web_workers < 1:
         raise ConfigError("--workers must be 1 or more")
@@ -55,15 +55,18 @@ def check_configuration(settings: Settings, web_workers: int) -> None:
     if web_workers > 1 and not settings.redis_url:
         raise ConfigError(f"--workers {web_workers} needs REDIS_URL: the workers share their page state in Redis")
     if not settings.is_sqlite:
-        _check_database(settings.database_url)
+        _check_database(settings, web_workers, job_workers)
     if settings.redis_url:
         _check_redis(settings.redis_url)
 
 
-def _check_database(url: str) -> None:
+def _check_database(settings: Settings, web_workers: int, job_workers: int) -> None:
+    """Reachable, and with room for every process's pools: past max_connections PostgreSQL
+    refuses connections under load ("too many clients"), which only shows when it hurts."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    url = settings.database_url
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except Exception as exc:
@@ -72,11 +75,24 @@ def _check_database(url: str) -> None:
     try:
         engine = create_engine(url, connect_args=connect_args)
         with engine.connect() as connection:
-            connection.execute(text("select 1"))
+            allowed = connection.execute(
+                text("select current_setting('max_connections')::int"
+                     " - current_setting('superuser_reserved_connections')::int")
+            ).scalar_one()
         engine.dispose()
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(f"cannot reach the database at {shown}: {reason}") from None
+    per_worker = settings.database_pool_size + settings.metering_pool_size
+    jobs = max(job_workers, 1) if web_workers > 1 or job_workers > 0 else 0
+    needed = web_workers * per_worker + jobs * settings.database_pool_size
+    if needed > allowed:
+        raise ConfigError(
+            f"{web_workers} worker(s) and {jobs} job worker(s) may open {needed} PostgreSQL connections "
+            f"({settings.database_pool_size} + {settings.metering_pool_size} per worker, "
+            f"{settings.database_pool_size} per job worker) but the server allows {allowed}: lower "
+            "DATABASE_POOL_SIZE or METERING_POOL_SIZE, or raise max_connections"
+        )
 
 
 def _check_redis(url: str) -> None:
@@ -155,7 +171,7 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
     web workers."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    check_configuration(settings, web_workers)
+    check_configuration(settings, web_workers, job_workers)
     migrate()
     children: list[subprocess.Popen] = []
     jobs_apart = web_workers > 1 or job_workers > 0

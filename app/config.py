@@ -62,6 +62,9 @@ class Settings:
     data_dir: Path = field(default=PROJECT_ROOT / ".data")
     web_workers: int = 1
     job_workers: int = 0
+    # PostgreSQL connections per process: the app's engine, and the metering API's asyncpg pool.
+    database_pool_size: int = 10
+    metering_pool_size: int = 32
     # Webhook targets on loopback, private or link-local addresses: refused in production.
     allow_private_webhook_urls: bool = True
 
@@ -115,6 +118,8 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         web_workers=_int("WEB_WORKERS", 1),
         job_workers=_int("JOB_WORKERS", 0),
+        database_pool_size=_int("DATABASE_POOL_SIZE", 10),
+        metering_pool_size=_int("METERING_POOL_SIZE", 32),
         allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
     )
 

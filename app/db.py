@@ -35,7 +35,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A fixed pool (no overflow), so that workers × pools fits max_connections (cli checks it);
+    # more threads than connections wait for one.
+    return create_engine(url, pool_size=get_settings().database_pool_size, max_overflow=0, pool_pre_ping=True)
 
 
 @lru_cache(maxsize=1)

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sqlalchemy_errors
 
 from app.api import auth_routes, files, health, invoices, metering, stripe_webhook
 from app.services.errors import DomainError
+
+log = logging.getLogger("ledgerdesk.api")
+
+# The database went away (restart, failover, network): the call fails cleanly and the next one
+# reconnects (asyncpg's pool replaces closed connections, SQLAlchemy's pre-ping checks them).
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # "terminating connection", "starting up"
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 @asynccontextmanager
@@ -39,6 +56,20 @@ def create_api() -> FastAPI:
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code)
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        cause = getattr(exc, "orig", None) or exc
+        reason = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, reason)
+        message = "The database is unavailable; retry shortly (a debit may have happened: reuse its Idempotency-Key)."
+        return JSONResponse(
+            {"error": {"code": "database_unavailable", "message": message}},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    for error in DATABASE_UNAVAILABLE:
+        api.add_exception_handler(error, _database_unavailable)
 
     @api.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def _unknown_api_path(rest: str) -> JSONResponse:

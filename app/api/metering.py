@@ -30,6 +30,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy.engine import URL, Engine
 
+from app.config import get_settings
 from app.db import get_engine, transaction
 from app.models import utcnow
 from app.services import metering
@@ -37,9 +38,6 @@ from app.services.errors import ValidationFailed
 from app.services.metering import Answer
 
 T = TypeVar("T")
-# Per process. Measured (bench/metering.py): with 8 or 16 connections PostgreSQL's commits queue
-# behind each other's WAL flushes; 32 let it group them.
-POOL_SIZE = 32
 
 
 class ApiError(BaseModel):
@@ -92,6 +90,11 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 INVALID_KEY = _error("Missing, malformed, unknown or deleted API key (code invalid_api_key).")
 MALFORMED = _error("Malformed request: body or Idempotency-Key header (code validation_error).")
+UNAVAILABLE = _error(
+    "The database is unavailable (code database_unavailable): retry shortly. A debit may have happened, so "
+    "retry with the same Idempotency-Key.",
+    {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+)
 
 
 def render(answer: Answer) -> Response:
@@ -253,6 +256,7 @@ router.add_api_route(
             "Today's spend budget is reached (code daily_budget_exceeded).",
             {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
         ),
+        503: UNAVAILABLE,
     },
 )
 
@@ -262,7 +266,7 @@ router.add_api_route(
     summary="Read the balance",
     description="The figures of the Billing Overview for the API key's account, in US cents.",
     response_model=BalanceResponse,
-    responses={401: INVALID_KEY},
+    responses={401: INVALID_KEY, 503: UNAVAILABLE},
 )
 async def read_balance(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
@@ -317,7 +321,9 @@ async def _pool(engine: Engine) -> asyncpg.Pool:
     pool = _pools.get((loop, dsn))
     if pool is None:
         pool = _pools[(loop, dsn)] = asyncio.ensure_future(
-            asyncpg.create_pool(dsn, min_size=1, max_size=POOL_SIZE, reset=_keep_session)
+            # METERING_POOL_SIZE, per process. Measured (bench/metering.py): with 8 or 16 connections
+            # PostgreSQL's commits queue behind each other's WAL flushes; 32 let it group them.
+            asyncpg.create_pool(dsn, min_size=1, max_size=get_settings().metering_pool_size, reset=_keep_session)
         )
     try:
         return await asyncio.shield(pool)

@@ -63,3 +63,17 @@ def test_a_configuration_that_cannot_work_stops_with_one_line(tmp_path, args, en
     assert "s3cret" not in result.stderr
     # Nothing was started or migrated.
     assert not (tmp_path / "ledgerdesk.db").exists()
+
+
+def test_pools_that_would_exceed_postgresqls_connections_stop_start_up(tmp_path):
+    from tests.conftest import _PG_REASON, PG_ADMIN_URL
+
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    result = _serve(tmp_path, DATABASE_URL=PG_ADMIN_URL, METERING_POOL_SIZE="500")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "Configuration error: 1 worker(s) and 0 job worker(s) may open 510 PostgreSQL connections "
+        "(10 + 500 per worker, 10 per job worker) but the server allows "
+    ), result.stderr
+    assert result.stderr.strip().endswith("lower DATABASE_POOL_SIZE or METERING_POOL_SIZE, or raise max_connections")
