@@ -15,7 +15,7 @@ from collections import Counter
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from app.models import ApiKey, LedgerEntry, User
 from app.services import api_keys, ledger, spend
