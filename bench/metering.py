@@ -25,8 +25,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,16 +37,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.cli import _child_env  # noqa: E402
-from app.config import PROJECT_ROOT  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.migrations import upgrade_to_head  # noqa: E402
 from app.models import Account, ApiKey, CreditBalance, LedgerEntry  # noqa: E402
 from app.services.metering import FAST_DEBIT_SQL  # noqa: E402
+from tests.live_backend import LiveBackend  # noqa: E402
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ACCOUNTS = 1_000
@@ -165,45 +161,25 @@ def bench_key(number: int, suffix: str) -> str:
     return f"ld_bench{number:06d}{suffix}"
 
 
-def run_api(url: str, keys: list[str], data_dir: Path, args) -> LoadResult:
-    data_dir.mkdir(parents=True)
-    port = free_port()
-    env = {
-        **_child_env(),
-        "DATABASE_URL": url,
-        "LEDGERDESK_DATA_DIR": str(data_dir),
-        "REFLEX_WEB_WORKDIR": str(data_dir / "web"),
-        "REFLEX_ENV_MODE": "prod",
-        "APP_PORT": str(port),
-    }
-    # What `reflex run --env prod` runs for the backend: granian serving app.app:app, the app
-    # imported and its heap frozen in the supervisor before the worker forks.
-    env["GRANIAN_WORKERS"] = str(args.workers)
-    serve = (
-        "from reflex import constants\n"
-        "from reflex.utils.exec import run_granian_backend_prod\n"
-        f"run_granian_backend_prod('127.0.0.1', {port}, constants.LogLevel.WARNING)\n"
-    )
-    log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-c", serve], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def run_api(url: str, keys: list[str], data_dir: Path, args, clients: int = CLIENTS, env: dict | None = None) -> LoadResult:
+    backend = LiveBackend(data_dir, url, workers=args.workers, env=env)
+    backend.start()
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/api/health", server, data_dir / "server.log")
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
-        loader = context.Process(target=load, args=(port, keys, args.seconds, args.idempotency_keys, sender))
+        loader = context.Process(
+            target=load, args=(backend.port, keys, args.seconds, args.idempotency_keys, clients, sender)
+        )
         loader.start()
         time.sleep(WARMUP_SECONDS)
-        server_cpu, postgres_cpu = cpu_of_tree(server.pid), cpu_of_postgres()
+        server_cpu, postgres_cpu = cpu_of_tree(backend.process.pid), cpu_of_postgres()
         time.sleep(args.seconds)
-        server_cpu, postgres_cpu = cpu_of_tree(server.pid) - server_cpu, cpu_of_postgres() - postgres_cpu
+        server_cpu = cpu_of_tree(backend.process.pid) - server_cpu
+        postgres_cpu = cpu_of_postgres() - postgres_cpu
         result: LoadResult = receiver.recv()
         loader.join()
     finally:
-        stop(server)
-        log.close()
+        backend.stop()
     per_call = 1000 / max(result.requests, 1)
     result.cpu_note = (
         f"CPU ms per call: server {server_cpu * per_call:.2f}, "
@@ -213,14 +189,14 @@ def run_api(url: str, keys: list[str], data_dir: Path, args) -> LoadResult:
     return result
 
 
-def load(port: int, keys: list[str], seconds: float, idempotency_keys: bool, sender) -> None:
-    """The load generator, in its own process: CLIENTS keep-alive connections, raw HTTP/1.1."""
+def load(port: int, keys: list[str], seconds: float, idempotency_keys: bool, clients: int, sender) -> None:
+    """The load generator, in its own process: `clients` keep-alive connections, raw HTTP/1.1."""
     import uvloop
 
-    sender.send(uvloop.run(_load(port, keys, seconds, idempotency_keys)))
+    sender.send(uvloop.run(_load(port, keys, seconds, idempotency_keys, clients)))
 
 
-async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bool) -> LoadResult:
+async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bool, clients: int) -> LoadResult:
     body = f'{{"amount_cents": {AMOUNT}, "description": "bench call"}}'.encode()
     heads = [
         f"POST /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
@@ -264,7 +240,7 @@ async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bo
         await asyncio.sleep(measure_to - time.monotonic())
         return time.process_time() - cpu
 
-    cpu, *_ = await asyncio.gather(own_cpu(), *(client(seed) for seed in range(CLIENTS)))
+    cpu, *_ = await asyncio.gather(own_cpu(), *(client(seed) for seed in range(clients)))
     return LoadResult(len(latencies), seconds, latencies, statuses, answered_ok, cpu)
 
 
@@ -351,36 +327,6 @@ class throwaway_database:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"The app did not start:\n{log.read_text()[-3000:]}")
 
 
 def cpu_of(pid: int) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -34,6 +34,13 @@ async def _lifespan(_api: FastAPI) -> AsyncIterator[None]:
     # Runs where this app is served on its own (tests); mounted in Reflex, pools live with the process.
     yield
     await metering.close_pools()
+
+
+def _flat_routes(routes) -> Iterator:
+    """Routes, with those of included routers in place (FastAPI keeps those as one entry)."""
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        yield from _flat_routes(router.routes) if router is not None else [route]
 
 
 def create_api() -> FastAPI:
@@ -72,8 +79,22 @@ def create_api() -> FastAPI:
         api.add_exception_handler(error, _database_unavailable)
 
     @api.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    async def _unknown_api_path(rest: str) -> JSONResponse:
-        # Without this an unknown /api path would fall through to Reflex's HTML 404.
+    async def _unknown_api_path(request: Request, rest: str) -> JSONResponse:
+        # Without this an unknown /api path would fall through to Reflex's HTML 404; and as it
+        # matches every path, it also answers a known path's other methods, with 405.
+        allowed = sorted({
+            method
+            for route in _flat_routes(api.routes)
+            if route.path != "/api/{rest:path}" and getattr(route, "methods", None)
+            and route.path_regex.match(request.url.path)
+            for method in route.methods
+        })
+        if allowed:
+            return JSONResponse(
+                {"error": {"code": "method_not_allowed", "message": f"Use {', '.join(allowed)} here."}},
+                status_code=405,
+                headers={"Allow": ", ".join(allowed)},
+            )
         return JSONResponse({"error": {"code": "not_found", "message": "No such endpoint."}}, status_code=404)
 
     return api

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -27,14 +27,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, field_validator
 from sqlalchemy.engine import URL, Engine
 
 from app.config import get_settings
 from app.db import get_engine, transaction
 from app.models import utcnow
 from app.services import metering
-from app.services.errors import ValidationFailed
+from app.services.errors import DomainError, ValidationFailed
 from app.services.metering import Answer
 
 T = TypeVar("T")
@@ -49,18 +49,33 @@ class ErrorResponse(BaseModel):
     error: ApiError
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON does not tell 25 from 25.0, and JSON Schema counts both as integers: a whole float is
+    taken as its integer; strings, booleans and fractions stay refused (StrictInt)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class UsageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_cents: StrictInt = Field(
+    amount_cents: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
         gt=0, le=metering.MAX_AMOUNT_CENTS, description="Credits to debit, in US cents.", examples=[25]
     )
     description: str = Field(
         default="",
         max_length=metering.DESCRIPTION_MAX_LENGTH,
-        description="Shown on the account's Balance History.",
+        description="Shown on the account's Balance History. Plain text: no control characters but tab and newline.",
+        json_schema_extra={"pattern": "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"},
         examples=["1,000 tokens"],
     )
+
+
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        if not metering.plain_text(value):
+            raise ValueError(metering.DESCRIPTION_CONTROL_CHARACTERS)
+        return value
 
 
 class UsageResponse(BaseModel):
@@ -127,6 +142,37 @@ class _MeteringRoute(APIRoute):
         return route
 
 
+MAX_BODY_BYTES = 16 * 1024  # a usage call is under 1 KB; this refuses floods without reading them
+
+
+class BodyTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body may be at most {MAX_BODY_BYTES} bytes.")
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self):
+        super().__init__("Send the body as JSON, with Content-Type: application/json.")
+
+
+async def _limited_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge()
+    return bytes(body)
+
+
 class _UsageRoute(APIRoute):
     """POST /usage, the hot path. FastAPI documents it from the endpoint's signature, but its
     generic request solving costs about as much CPU as the debit itself (bench/metering.py); this
@@ -137,8 +183,13 @@ class _UsageRoute(APIRoute):
         endpoint = self.endpoint
 
         async def route(request: Request) -> Response:
+            media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if media_type != "application/json":
+                return render(metering.error_answer(UnsupportedMediaType()))
             try:
-                body = UsageRequest.model_validate_json(await request.body())
+                body = UsageRequest.model_validate_json(await _limited_body(request))
+            except BodyTooLarge as exc:
+                return render(metering.error_answer(exc))
             except ValidationError as exc:
                 return render(_validation_answer(exc.errors(include_url=False)))
             scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
@@ -188,6 +239,11 @@ async def record_usage(
         default=None,
         alias="Idempotency-Key",
         description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per call.",
+        # Documentation only (the route reads the header itself, with the same rule); HTTP strips
+        # spaces around a header value, so the document does not offer them.
+        min_length=1,
+        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=r"^[!-~]([ -~]*[!-~])?$",
     ),
     engine: Engine = Depends(metering_engine),
     now: datetime = Depends(metering_clock),
@@ -251,6 +307,8 @@ router.add_api_route(
         401: INVALID_KEY,
         402: _error("Not enough usage credits (code insufficient_credits)."),
         409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
+        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
+        415: _error("The body is not sent as application/json (code unsupported_media_type)."),
         422: MALFORMED,
         429: _error(
             "Today's spend budget is reached (code daily_budget_exceeded).",

@@ -38,6 +38,7 @@ from app.services.overview import overview
 
 MAX_AMOUNT_CENTS = 100_000_000  # $1,000,000 in one call
 DESCRIPTION_MAX_LENGTH = 500
+DESCRIPTION_CONTROL_CHARACTERS = "description may not contain control characters other than tab and newline."
 IDEMPOTENCY_KEY_MAX_LENGTH = 150
 IDEMPOTENCY_KEY_RULE = (
     f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters."
@@ -87,8 +88,16 @@ def check_call(amount_cents: int, description: str, idempotency_key: str | None)
         raise ValidationFailed(f"amount_cents must be a whole number from 1 to {MAX_AMOUNT_CENTS}.")
     if len(description) > DESCRIPTION_MAX_LENGTH:
         raise ValidationFailed(f"description may have at most {DESCRIPTION_MAX_LENGTH} characters.")
+    if not plain_text(description):
+        raise ValidationFailed(DESCRIPTION_CONTROL_CHARACTERS)
     if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
         raise ValidationFailed(IDEMPOTENCY_KEY_RULE)
+
+
+def plain_text(value: str) -> bool:
+    """No control characters but tab and newlines: PostgreSQL cannot store NUL, and the others
+    have no place in a line shown on Balance History."""
+    return not any(ord(char) < 32 and char not in "\t\n\r" or ord(char) == 127 for char in value)
 
 
 def valid_idempotency_key(value: str) -> bool:

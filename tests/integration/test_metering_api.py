@@ -247,8 +247,18 @@ def test_the_daily_budget_refuses_with_429_until_midnight_utc(engine, api, clock
         '{"amount_cents": "5"}',
         '{"amount_cents": true}',
         '{"amount_cents": 100000001}',
+        '{"amount_cents": 1e300}',
+        '{"amount_cents": 123456789012345678901234567890}',
+        '{"amount_cents": -0}',
+        '{"amount_cents": null}',
+        '{"amount_cents": [5]}',
+        '{"amount_cents": 5, "description": 5}',
+        '{"amount_cents": 5, "description": null}',
+        "[]",
         '{"amount_cents": 5, "extra": 1}',
         json.dumps({"amount_cents": 5, "description": "x" * 501}),
+        json.dumps({"amount_cents": 5, "description": "Robert\x00'); --"}),
+        json.dumps({"amount_cents": 5, "description": "bell\x07"}),
         "not json",
         "",
     ],
@@ -260,6 +270,53 @@ def test_a_malformed_body_gets_422_in_the_api_error_shape(engine, api, content):
     )
     assert_error(response, 422, "validation_error")
     assert customer.balance() == 10_000 and customer.usage_entries() == []
+
+
+def test_a_whole_number_written_as_a_float_is_that_many_cents(engine, api):
+    customer = Customer(engine)
+    response = api.post("/api/v1/usage", content='{"amount_cents": 25.0}', headers=customer.headers())
+    assert response.status_code == 200 and response.json()["balance_cents"] == 10_000 - 25
+
+
+def test_an_oversized_body_is_refused_with_413_before_it_is_read(engine, api):
+    customer = Customer(engine)
+    flood = json.dumps({"amount_cents": 5, "description": "x" * 20_000})
+    assert_error(api.post("/api/v1/usage", content=flood, headers=customer.headers()), 413, "payload_too_large")
+    assert customer.balance() == 10_000 and customer.usage_entries() == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("text/plain", '{"amount_cents": 5}'),
+        ("application/x-www-form-urlencoded", "amount_cents=5"),
+        ("multipart/form-data; boundary=x", '--x\r\nContent-Disposition: form-data; name="amount_cents"\r\n\r\n5\r\n--x--'),
+        ("application/xml", "<usage><amount_cents>5</amount_cents></usage>"),
+    ],
+)
+def test_a_body_that_is_not_json_is_refused_with_415(engine, api, content_type, content):
+    customer = Customer(engine)
+    response = api.post("/api/v1/usage", content=content, headers=customer.headers(**{"Content-Type": content_type}))
+    assert_error(response, 415, "unsupported_media_type")
+    assert customer.balance() == 10_000 and customer.usage_entries() == []
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "'; DROP TABLE ledger_entry; --",
+        "1' OR '1'='1",
+        '<script>alert("x")</script><img src=x onerror=alert(1)>',
+        "ünïcødé ✓ 𝔘",
+    ],
+)
+def test_sql_and_html_in_the_description_are_stored_as_plain_text(engine, api, description):
+    customer = Customer(engine)
+    response = use(api, customer, 5, description)
+    assert response.status_code == 200, response.text
+    (entry,) = customer.usage_entries()
+    assert entry.description == description and entry.amount_cents == -5
+    assert customer.balance() == 10_000 - 5
 
 
 @pytest.mark.parametrize("idempotency_key", ["", "k" * 151, "naïve".encode()])
@@ -320,7 +377,7 @@ def test_spend_notifications_and_auto_recharge_start_once_from_metered_calls(eng
 def test_the_openapi_document_describes_the_metering_api(api):
     document = api.get("/api/v1/openapi.json").json()
     usage = document["paths"]["/api/v1/usage"]["post"]
-    assert set(usage["responses"]) == {"200", "401", "402", "409", "422", "429"}
+    assert set(usage["responses"]) == {"200", "401", "402", "409", "413", "415", "422", "429", "503"}
     assert usage["responses"]["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     body_schema = usage["requestBody"]["content"]["application/json"]["schema"]
     assert body_schema == {"$ref": "#/components/schemas/UsageRequest"}
