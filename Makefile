@@ -36,6 +36,7 @@ test: setup setup-browser
 bench: setup
 	$(BIN)/python bench/balance_history.py
 	$(BIN)/python bench/metering.py
+	$(BIN)/python bench/metering_scale.py
 
 clean:
 	rm -rf .web .web-e2e .states test-results
