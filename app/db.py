@@ -11,6 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from app.config import get_settings
+from app.services.errors import ValidationFailed
+
+NUL_MESSAGE = "Text cannot contain NUL characters."
 
 
 def make_engine(url: str) -> Engine:
@@ -34,10 +37,12 @@ def make_engine(url: str) -> Engine:
             # locked" under concurrency; taking the write lock up front serializes instead.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        return engine
-    # A fixed pool (no overflow), so that workers × pools fits max_connections (cli checks it);
-    # more threads than connections wait for one.
-    return create_engine(url, pool_size=get_settings().database_pool_size, max_overflow=0, pool_pre_ping=True)
+    else:
+        # A fixed pool (no overflow), so that workers × pools fits max_connections (cli checks it);
+        # more threads than connections wait for one.
+        engine = create_engine(url, pool_size=get_settings().database_pool_size, max_overflow=0, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_parameters)
+    return engine
 
 
 @lru_cache(maxsize=1)
@@ -55,3 +60,20 @@ def transaction(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+
+def _has_nul(parameters) -> bool:
+    if isinstance(parameters, dict):
+        return any(_has_nul(value) for value in parameters.values())
+    if isinstance(parameters, (list, tuple)):
+        return any(_has_nul(value) for value in parameters)
+    return isinstance(parameters, str) and "\x00" in parameters
+
+
+def _refuse_nul_parameters(_conn, _cursor, _statement, parameters, _context, _executemany) -> None:
+    """PostgreSQL cannot take NUL in text, not even to compare, and SQLite would cut the text
+    short there: a NUL a user typed into any field is refused with a clear error before the
+    statement runs, on both, instead of failing deep in the driver."""
+    if _has_nul(parameters):
+        raise ValidationFailed(NUL_MESSAGE)

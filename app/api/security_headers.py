@@ -29,7 +29,7 @@ def content_security_policy(settings: Settings) -> str:
     """Reflex's runtime evaluates the scripts of `rx.call_script` and React injects inline styles,
     hence 'unsafe-eval' and 'unsafe-inline'; everything else is this origin and Stripe.js."""
     if settings.uses_localstripe:
-        local = [origin for origin in {_origin(settings.stripe_js_url), _origin(settings.stripe_api_base)} if origin]
+        local = [origin for origin in (_origin(settings.stripe_js_url), _origin(settings.stripe_api_base)) if origin]
         stripe = {"script": local, "connect": local, "frame": local, "img": local}
     else:
         stripe = REAL_STRIPE
@@ -40,7 +40,7 @@ def content_security_policy(settings: Settings) -> str:
         "img-src": ["'self'", "data:", "blob:", *stripe["img"]],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'", *stripe["connect"]],
-        "frame-src": stripe["frame"] or ["'none'"],
+        "frame-src": stripe["frame"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

@@ -11,6 +11,7 @@ from sqlmodel import select
 from app.models import Account, ApiKey, Role, User
 from app.services import api_keys, company, roles, team
 from app.services.company import Address
+from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from tests.stripe_fixtures import owner_and_account
 
@@ -61,3 +62,16 @@ def test_api_key_role_and_invited_member_names(session, owner, text):
     assert session.get(Role, role.id).name == text[:40]
     assert session.exec(select(User.full_name).where(User.email == "new@example.com")).one() == text
     _tables_intact(session)
+
+
+def test_a_nul_character_in_any_text_field_is_refused_and_nothing_is_written(session, owner):
+    actor, account = owner
+    with pytest.raises(ValidationFailed, match="cannot contain NUL"):
+        company.rename_account(session, actor, "Acme\x00 Inc")
+    session.rollback()
+    with pytest.raises(ValidationFailed, match="cannot contain NUL"):
+        roles.create_role(session, actor, name="Ops\x00", permissions=["info.view"])
+    session.rollback()
+    session.expire_all()
+    assert session.get(Account, account.id).name == "Acme Inc"
+    assert session.exec(select(Role).where(Role.name.startswith("Ops"))).all() == []
