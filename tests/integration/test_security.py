@@ -61,7 +61,7 @@ def test_a_response_with_its_own_policy_keeps_it():
 
 
 def test_with_real_stripe_and_https_the_policy_names_stripe_and_asks_for_hsts(settings_env):
-    settings_env(STRIPE_SECRET_KEY="sk_live_x", PUBLIC_URL="https://billing.example.com")
+    settings_env(STRIPE_SECRET_KEY="sk_live_x", STRIPE_API_BASE="", PUBLIC_URL="https://billing.example.com")
     headers = _client().get("/billing").headers
     policy = headers["content-security-policy"]
     assert "script-src 'self' 'unsafe-inline' 'unsafe-eval' https://js.stripe.com" in policy
