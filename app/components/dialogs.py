@@ -19,9 +19,8 @@ def dialog_actions(confirm: rx.Component, busy: rx.Var, **props) -> rx.Component
 
 def change_confirmation(state, payment_methods_path: str) -> rx.Component:
     """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
-    anything happens, or, when a payment method is missing, the way to add one. `state` has
-    confirm_title, confirm_lines, confirm_error, card_required, confirming, dialog_open and the
-    handlers confirm and dialog_open_change."""
+    anything happens, or, when a payment method is missing, the way to add one. `state` mixes in
+    `app.state.change_confirmation.ChangeConfirmationState` and has a `confirm` handler."""
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(state.confirm_title),

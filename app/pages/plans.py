@@ -19,6 +19,7 @@ from app.services import subscription, upcoming
 from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission
+from app.state.change_confirmation import ChangeConfirmationState
 from app.state.next_payment import NextPaymentState
 from app.state.session import SessionState, current_actor
 
@@ -34,7 +35,7 @@ class PlanRow:
     action: str = ""
 
 
-class PlansState(NextPaymentState, rx.State):
+class PlansState(ChangeConfirmationState, NextPaymentState, rx.State):
     plan_name: str = ""
     status: str = ""
     renews_on: str = ""
@@ -53,14 +54,7 @@ class PlansState(NextPaymentState, rx.State):
     seats_error: str = ""
     asking: bool = False
 
-    # The confirmation dialog.
-    dialog_open: bool = False
-    confirm_title: str = ""
-    confirm_lines: list[str] = []
-    confirm_error: str = ""
-    card_required: bool = False
-    confirming: bool = False
-    # What is being confirmed: "plan" (a plan code) or "seats" (a number), at which amount.
+    # What the confirmation dialog is confirming: "plan" (a plan code) or "seats" (a number), at which amount.
     _kind: str = ""
     _target: str = ""
     _amount_cents: int = 0
@@ -81,16 +75,11 @@ class PlansState(NextPaymentState, rx.State):
             PlanRow(p.code, p.name, p.price, p.seats, list(p.features), list(p.limits), p.action) for p in current.plans
         ]
 
-    def _close_dialog(self) -> None:
-        self.dialog_open = self.card_required = self.confirming = False
-        self.confirm_title = self.confirm_error = ""
-        self.confirm_lines = []
-
     @rx.event
     def load(self):
         self.error = self.notice = self.seats_error = ""
         self.asking = False
-        self._close_dialog()
+        self._close_confirmation()
         try:
             self._reload(current_actor(self, Permission.PLAN_MANAGE))
         except DomainError as exc:
@@ -110,13 +99,12 @@ class PlansState(NextPaymentState, rx.State):
     def _ask(self, kind: str, target: str):
         """Work out the change's amounts and open the confirmation, or say why it cannot be made."""
         self.error = self.notice = self.seats_error = ""
-        self._close_dialog()
+        self._close_confirmation()
         self._kind, self._target = kind, target
         try:
             quote = self._quote(current_actor(self, Permission.PLAN_MANAGE))
         except subscription.CardRequired as exc:
-            self.confirm_title, self.confirm_lines, self.card_required = "Add a card first", [exc.message], True
-            self.dialog_open = True
+            self._open_confirmation("Add a card first", [exc.message], card_required=True)
             return
         except DomainError as exc:
             if exc.field == "seats":
@@ -125,12 +113,12 @@ class PlansState(NextPaymentState, rx.State):
                 self.error = exc.message
             return
         self._show_quote(quote)
-        self._request_key = secrets.token_urlsafe(16)
-        self.dialog_open = True
 
     def _show_quote(self, quote: subscription.Quote) -> None:
-        self.confirm_title, self.confirm_lines = quote.title, list(quote.lines)
+        """Open the confirmation on the quote's amounts, under a new request key."""
         self._amount_cents = quote.amount_cents
+        self._request_key = secrets.token_urlsafe(16)
+        self._open_confirmation(quote.title, list(quote.lines))
 
     @rx.event
     def ask_plan(self, plan_code: str):
@@ -142,11 +130,6 @@ class PlansState(NextPaymentState, rx.State):
         yield
         self._ask("seats", str(form_data.get("seats", self.seats_value)))
         self.asking = False
-
-    @rx.event
-    def dialog_open_change(self, is_open: bool):
-        if not is_open and not self.confirming:
-            self._close_dialog()
 
     def _change(self, actor: Actor) -> subscription.ChangeResult:
         with transaction() as session:
@@ -185,7 +168,6 @@ class PlansState(NextPaymentState, rx.State):
         self.confirming = False
         try:
             self._show_quote(self._quote(current_actor(self, Permission.PLAN_MANAGE)))
-            self._request_key = secrets.token_urlsafe(16)
             self.confirm_error = message
         except DomainError as exc:
             self.confirm_error = exc.message
@@ -213,7 +195,7 @@ class PlansState(NextPaymentState, rx.State):
             self.confirm_error = f"{result.message or 'The payment failed.'} Your plan has not changed."
             self._request_key = secrets.token_urlsafe(16)
             return
-        self._close_dialog()
+        self._close_confirmation()
         what = f"You are now on {result.plan_name}" if self._kind == "plan" else f"You now have {result.seats} seats"
         amount = format_usd(abs(result.amount_cents))
         if result.status == "processing":

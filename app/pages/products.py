@@ -14,6 +14,7 @@ from app.db import transaction
 from app.services import products, subscription
 from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
+from app.state.change_confirmation import ChangeConfirmationState
 from app.state.session import current_actor
 
 
@@ -36,16 +37,10 @@ class ProductRow:
     offers: list[OfferRow] = field(default_factory=list)
 
 
-class ProductsState(rx.State):
+class ProductsState(ChangeConfirmationState, rx.State):
     catalogue: list[ProductRow] = []
     error: str = ""
     notice: str = ""
-    dialog_open: bool = False
-    confirm_title: str = ""
-    confirm_lines: list[str] = []
-    confirm_error: str = ""
-    card_required: bool = False
-    confirming: bool = False
     _product: str = ""
     _plan: str = ""
     _amount_cents: int = 0
@@ -61,15 +56,10 @@ class ProductsState(rx.State):
             for c in cards
         ]
 
-    def _close(self) -> None:
-        self.dialog_open = self.card_required = self.confirming = False
-        self.confirm_title = self.confirm_error = ""
-        self.confirm_lines = []
-
     @rx.event
     def load(self):
         self.error = self.notice = ""
-        self._close()
+        self._close_confirmation()
         try:
             self._reload(current_actor(self, Permission.PLAN_MANAGE))
         except DomainError as exc:
@@ -78,26 +68,19 @@ class ProductsState(rx.State):
     @rx.event
     def ask_sign_up(self, product_code: str, plan_code: str):
         self.error = self.notice = ""
-        self._close()
+        self._close_confirmation()
         try:
             actor = current_actor(self, Permission.PLAN_MANAGE)
             with transaction() as session:
                 quote = products.quote(session, actor, product_code, plan_code)
         except subscription.CardRequired as exc:
-            self.confirm_title, self.confirm_lines = "A payment method is needed", [exc.message]
-            self.card_required = self.dialog_open = True
+            self._open_confirmation("A payment method is needed", [exc.message], card_required=True)
             return
         except DomainError as exc:
             self.error = exc.message
             return
         self._product, self._plan, self._amount_cents = product_code, plan_code, quote.amount_cents
-        self.confirm_title, self.confirm_lines = quote.title, list(quote.lines)
-        self.dialog_open = True
-
-    @rx.event
-    def dialog_open_change(self, is_open: bool):
-        if not is_open and not self.confirming:
-            self._close()
+        self._open_confirmation(quote.title, list(quote.lines))
 
     @rx.event
     def confirm(self):
@@ -116,7 +99,7 @@ class ProductsState(rx.State):
             self.confirm_error = exc.message
             return
         name = products.get_product(row.product_code).name
-        self._close()
+        self._close_confirmation()
         self.notice = (
             f"You signed up for {name}. The invoice for the rest of this month is on the Invoices page."
             if row.invoice_public_id
