@@ -2,8 +2,8 @@
 
 from logging.config import fileConfig
 
-from alembic import context
 import app.models  # noqa: F401  registers every table
+from alembic import context
 from app.config import get_settings
 from app.db import make_engine
 from app.models import SQLModel

@@ -49,9 +49,13 @@ def check_configuration(settings: Settings, web_workers: int, job_workers: int =
     if web_workers < 1:
         raise ConfigError("--workers must be 1 or more")
     if settings.production and settings.uses_localstripe:
-        raise ConfigError("LEDGERDESK_PRODUCTION is on but STRIPE_SECRET_KEY is not set: production needs a real Stripe key")
+        raise ConfigError(
+            "LEDGERDESK_PRODUCTION is on but STRIPE_SECRET_KEY is not set: production needs a real Stripe key"
+        )
     if settings.production and settings.stripe_webhook_secret == DEMO_WEBHOOK_SECRET:
-        raise ConfigError("LEDGERDESK_PRODUCTION is on but STRIPE_WEBHOOK_SECRET is not set: use your endpoint's whsec_ secret")
+        raise ConfigError(
+            "LEDGERDESK_PRODUCTION is on but STRIPE_WEBHOOK_SECRET is not set: use your endpoint's whsec_ secret"
+        )
     if web_workers > 1 and not settings.redis_url:
         raise ConfigError(f"--workers {web_workers} needs REDIS_URL: the workers share their page state in Redis")
     if not settings.is_sqlite:
@@ -76,8 +80,10 @@ def _check_database(settings: Settings, web_workers: int, job_workers: int) -> N
         engine = create_engine(url, connect_args=connect_args)
         with engine.connect() as connection:
             allowed = connection.execute(
-                text("select current_setting('max_connections')::int"
-                     " - current_setting('superuser_reserved_connections')::int")
+                text(
+                    "select current_setting('max_connections')::int"
+                    " - current_setting('superuser_reserved_connections')::int"
+                )
             ).scalar_one()
         engine.dispose()
     except Exception as exc:
@@ -161,7 +167,9 @@ def start_localstripe() -> subprocess.Popen:
     from app.payments.localstripe import register_webhook, wait_until_up
 
     wait_until_up(settings.stripe_api_base, timeout=30)
-    register_webhook(settings.stripe_api_base, f"{settings.public_url}/api/webhooks/stripe", settings.stripe_webhook_secret)
+    register_webhook(
+        settings.stripe_api_base, f"{settings.public_url}/api/webhooks/stripe", settings.stripe_webhook_secret
+    )
     return process
 
 
@@ -185,12 +193,24 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
     if jobs_apart:
         app_env["RUN_JOBS_IN_APP"] = "false"
         for _ in range(max(job_workers, 1)):
-            children.append(subprocess.Popen([sys.executable, "-m", "app.jobs.worker"], cwd=PROJECT_ROOT, env=_child_env()))
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "app.jobs.worker"], cwd=PROJECT_ROOT, env=_child_env())
+            )
     app = subprocess.Popen(
         [
-            sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
-            "--frontend-port", str(settings.app_port), "--backend-port", str(settings.app_port),
-            "--backend-host", os.environ.get("APP_HOST", "0.0.0.0"),
+            sys.executable,
+            "-m",
+            "reflex",
+            "run",
+            "--env",
+            "prod",
+            "--single-port",
+            "--frontend-port",
+            str(settings.app_port),
+            "--backend-port",
+            str(settings.app_port),
+            "--backend-host",
+            os.environ.get("APP_HOST", "0.0.0.0"),
         ],
         cwd=PROJECT_ROOT,
         env=app_env,
@@ -231,7 +251,9 @@ def _print_banner(seeded: bool) -> None:
     ]
     if settings.uses_localstripe:
         lines.append(f"  Stripe: localstripe at {settings.stripe_api_base} (test card 4242 4242 4242 4242)")
-    lines.append(f"  Demo API key: {'the value of DEMO_API_KEY' if os.environ.get('DEMO_API_KEY') else settings.demo_api_key}")
+    lines.append(
+        f"  Demo API key: {'the value of DEMO_API_KEY' if os.environ.get('DEMO_API_KEY') else settings.demo_api_key}"
+    )
     if seeded:
         lines.append("  Demo data was seeded into the empty database.")
     print("\n".join(lines) + "\n", flush=True)
@@ -241,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     parser.add_argument("command", choices=["serve", "migrate", "seed"])
     parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
-    parser.add_argument("--job-workers", type=int, help="background job processes; 0 runs jobs inside a single web worker")
+    parser.add_argument(
+        "--job-workers", type=int, help="background job processes; 0 runs jobs inside a single web worker"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":

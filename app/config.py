@@ -83,13 +83,9 @@ def load_settings() -> Settings:
     localstripe_port = _int("LOCALSTRIPE_PORT", 8420)
     secret_key = os.environ.get("STRIPE_SECRET_KEY", "")
     # Without a real key, the console talks to localstripe on loopback.
-    stripe_api_base = os.environ.get(
-        "STRIPE_API_BASE", "" if secret_key else f"http://localhost:{localstripe_port}"
-    )
+    stripe_api_base = os.environ.get("STRIPE_API_BASE", "" if secret_key else f"http://localhost:{localstripe_port}")
     default_js = (
-        f"http://localhost:{localstripe_port}/js.stripe.com/v3/"
-        if stripe_api_base
-        else "https://js.stripe.com/v3/"
+        f"http://localhost:{localstripe_port}/js.stripe.com/v3/" if stripe_api_base else "https://js.stripe.com/v3/"
     )
     production = _bool(os.environ.get("LEDGERDESK_PRODUCTION"), False)
     return Settings(

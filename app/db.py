@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from app.config import get_settings
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 
 NUL_MESSAGE = "Text cannot contain NUL characters."
 
@@ -60,7 +60,6 @@ def transaction(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
 
 
 def _has_nul(parameters) -> bool:

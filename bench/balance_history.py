@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
-from app.db import make_engine  # noqa: E402
-from app.migrations import upgrade_to_head  # noqa: E402
-from app.services import balance_history  # noqa: E402
-from app.services.accounts import create_account  # noqa: E402
+from app.db import make_engine
+from app.migrations import upgrade_to_head
+from app.services import balance_history
+from app.services.accounts import create_account
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROWS = 1_000_000
@@ -138,13 +138,19 @@ def run(url: str) -> None:
     engine.dispose()
 
     print(f"page of {PAGE} rows, median of {REPEAT} runs (deep page = after {DEEP:,} newer rows)")
-    print(f"  balance_history.page  first {service_first:7.3f} ms   deep {service_deep:7.3f} ms   "
-          f"deep/first {service_deep / service_first:5.2f}")
-    print(f"  raw SQL (psycopg)     first {raw_first:7.3f} ms   deep {raw_deep:7.3f} ms   "
-          f"deep/first {raw_deep / raw_first:5.2f}")
+    print(
+        f"  balance_history.page  first {service_first:7.3f} ms   deep {service_deep:7.3f} ms   "
+        f"deep/first {service_deep / service_first:5.2f}"
+    )
+    print(
+        f"  raw SQL (psycopg)     first {raw_first:7.3f} ms   deep {raw_deep:7.3f} ms   "
+        f"deep/first {raw_deep / raw_first:5.2f}"
+    )
     print(f"  service/raw           first {service_first / raw_first:5.2f}x     deep {service_deep / raw_deep:5.2f}x")
-    print(f"  kind = purchase       first {purchases_first:7.3f} ms   deep {purchases_deep:7.3f} ms   "
-          f"deep/first {purchases_deep / purchases_first:5.2f}")
+    print(
+        f"  kind = purchase       first {purchases_first:7.3f} ms   deep {purchases_deep:7.3f} ms   "
+        f"deep/first {purchases_deep / purchases_first:5.2f}"
+    )
     print(f"  for contrast, OFFSET {DEEP:,}: {offset_deep:.1f} ms ({offset_deep / raw_first:,.0f}x the first page)")
     print(f"  plan, first page: {plans[0]}")
     print(f"  plan, deep page:  {plans[1]}")

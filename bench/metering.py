@@ -37,14 +37,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 
-from app.db import make_engine  # noqa: E402
-from app.migrations import upgrade_to_head  # noqa: E402
-from app.models import Account, ApiKey, CreditBalance, LedgerEntry  # noqa: E402
-from app.services.metering import FAST_DEBIT_SQL  # noqa: E402
-from tests.live_backend import LiveBackend  # noqa: E402
+from app.db import make_engine
+from app.migrations import upgrade_to_head
+from app.models import Account, ApiKey, CreditBalance, LedgerEntry
+from app.services.metering import FAST_DEBIT_SQL
+from tests.live_backend import LiveBackend
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ACCOUNTS = 1_000
@@ -128,24 +128,39 @@ def prepare(url: str) -> list[str]:
         conn.execute(
             insert(ApiKey),
             [
-                {"public_id": f"key_bench{i:05d}", "account_id": i, "name": "bench", "prefix": key[:10],
-                 "secret_hash": hashlib.sha256(key.encode()).hexdigest(), "created_at": now}
+                {
+                    "public_id": f"key_bench{i:05d}",
+                    "account_id": i,
+                    "name": "bench",
+                    "prefix": key[:10],
+                    "secret_hash": hashlib.sha256(key.encode()).hexdigest(),
+                    "created_at": now,
+                }
                 for i, key in enumerate(keys, start=1)
             ],
         )
         conn.execute(
             insert(LedgerEntry),
             [
-                {"public_id": f"txn_bench{i:05d}", "account_id": i, "amount_cents": GRANT, "balance_after_cents": GRANT,
-                 "source": "grant", "description": "Bench grant", "idempotency_key": f"bench-grant:{i}",
-                 "created_at": now}
+                {
+                    "public_id": f"txn_bench{i:05d}",
+                    "account_id": i,
+                    "amount_cents": GRANT,
+                    "balance_after_cents": GRANT,
+                    "source": "grant",
+                    "description": "Bench grant",
+                    "idempotency_key": f"bench-grant:{i}",
+                    "created_at": now,
+                }
                 for i in range(1, ACCOUNTS + 1)
             ],
         )
         conn.execute(
             insert(CreditBalance),
-            [{"account_id": i, "balance_cents": GRANT, "overage_credit_line_cents": 0, "updated_at": now}
-             for i in range(1, ACCOUNTS + 1)],
+            [
+                {"account_id": i, "balance_cents": GRANT, "overage_credit_line_cents": 0, "updated_at": now}
+                for i in range(1, ACCOUNTS + 1)
+            ],
         )
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('account', 'id'), :n)"), {"n": ACCOUNTS})
@@ -161,7 +176,9 @@ def bench_key(number: int, suffix: str) -> str:
     return f"ld_bench{number:06d}{suffix}"
 
 
-def run_api(url: str, keys: list[str], data_dir: Path, args, clients: int = CLIENTS, env: dict | None = None) -> LoadResult:
+def run_api(
+    url: str, keys: list[str], data_dir: Path, args, clients: int = CLIENTS, env: dict | None = None
+) -> LoadResult:
     backend = LiveBackend(data_dir, url, workers=args.workers, env=env)
     backend.start()
     try:
@@ -210,6 +227,7 @@ async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bo
         if not idempotency_keys:
             return rng.choice(requests)
         return f"{rng.choice(heads)}Idempotency-Key: bench-{next(calls)}\r\n\r\n".encode() + body
+
     content_length = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
     started = time.monotonic()
     measure_from, measure_to = started + WARMUP_SECONDS, started + WARMUP_SECONDS + seconds
@@ -251,7 +269,7 @@ def run_pgbench(
     random account, amount, time, UTC day, entry id, description, random ledger key, no last-used
     write, and an Idempotency-Key with the body's fingerprint or none. :r is one random number per
     transaction, so a parameter used twice has one value."""
-    suffix = keys[0][len(bench_key(1, "")):]
+    suffix = keys[0][len(bench_key(1, "")) :]
     parameters = {
         "1": f"encode(sha256(convert_to('ld_bench' || lpad(:n::text, 6, '0') || '{suffix}', 'UTF8')), 'hex')",
         "2": str(AMOUNT),
@@ -270,9 +288,25 @@ def run_pgbench(
     target = make_url(url)
     env = {**os.environ, "PGPASSWORD": target.password or ""}
     command = [
-        pgbench, "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2", "-T", str(int(seconds)),
-        "-h", target.host or "127.0.0.1", "-p", str(target.port or 5432), "-U", target.username or "postgres",
-        "-f", str(script), target.database,
+        pgbench,
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(CLIENTS),
+        "-j",
+        "2",
+        "-T",
+        str(int(seconds)),
+        "-h",
+        target.host or "127.0.0.1",
+        "-p",
+        str(target.port or 5432),
+        "-U",
+        target.username or "postgres",
+        "-f",
+        str(script),
+        target.database,
     ]
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     script.unlink()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.metering import ACCOUNTS, WARMUP_SECONDS, prepare, run_api, throwaway_database, verify  # noqa: E402
+from bench.metering import ACCOUNTS, WARMUP_SECONDS, prepare, run_api, throwaway_database, verify
 
 CLIENT_COUNTS = (64, 256)
 WORKER_COUNTS = (1, 2)
@@ -45,7 +45,11 @@ def main() -> None:
             for workers in WORKER_COUNTS:
                 run = argparse.Namespace(seconds=args.seconds, workers=workers, idempotency_keys=False)
                 result = run_api(
-                    url, keys, Path(tmp) / f"{clients}-{workers}", run, clients=clients,
+                    url,
+                    keys,
+                    Path(tmp) / f"{clients}-{workers}",
+                    run,
+                    clients=clients,
                     env={"REDIS_URL": args.redis_url, "RUN_JOBS_IN_APP": "false"},
                 )
                 answered += result.answered_ok

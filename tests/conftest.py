@@ -17,16 +17,16 @@ os.environ.setdefault("PASSWORD_HASH_ROUNDS", "1")
 os.environ.setdefault("PASSWORD_HASH_MEMORY_KIB", "1024")
 os.environ.pop("SMTP_URL", None)
 
-import pytest  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
 
-from app.db import make_engine  # noqa: E402
-from app.migrations import upgrade_to_head  # noqa: E402
-from app.models import SQLModel  # noqa: E402
-from app.payments import gateway  # noqa: E402
-from tests.factories import StripeReached  # noqa: E402
+from app.db import make_engine
+from app.migrations import upgrade_to_head
+from app.models import SQLModel
+from app.payments import gateway
+from tests.factories import StripeReached
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -93,38 +93,66 @@ def make_populated_account(session: Session, slug: str, *, plan_code: str = "bus
     billing_settings(session, account.id).stripe_customer_id = f"cus_{slug}"
     cards = [
         PaymentMethod(
-            account_id=account.id, stripe_payment_method_id=f"pm_{slug}_{name}", brand="visa", last4=last4,
-            exp_month=12, exp_year=2030, is_default=name == "default",
+            account_id=account.id,
+            stripe_payment_method_id=f"pm_{slug}_{name}",
+            brand="visa",
+            last4=last4,
+            exp_month=12,
+            exp_year=2030,
+            is_default=name == "default",
         )
         for name, last4 in (("default", "4242"), ("other", "4444"))
     ]
     session.add_all(cards)
     session.add(
         Payment(
-            account_id=account.id, amount_cents=2_500, method="card", status="requires_action",
-            stripe_payment_intent_id=f"pi_{slug}", stripe_payment_method_id=cards[0].stripe_payment_method_id,
-            idempotency_key=f"card:{account.id}:populated", created_by_user_id=owner.id,
+            account_id=account.id,
+            amount_cents=2_500,
+            method="card",
+            status="requires_action",
+            stripe_payment_intent_id=f"pi_{slug}",
+            stripe_payment_method_id=cards[0].stripe_payment_method_id,
+            idempotency_key=f"card:{account.id}:populated",
+            created_by_user_id=owner.id,
         )
     )
     spend.save_settings(
-        session, owner_actor, enabled=False, daily_budget="", notify_threshold="",
+        session,
+        owner_actor,
+        enabled=False,
+        daily_budget="",
+        notify_threshold="",
         webhook_url=f"https://hooks.{slug}.test/ledgerdesk",
     )
     webhooks.send_test_event(session, owner_actor)
     company.save_logo(session, owner_actor, PNG)
     ledger.credit(
-        session, account_id=account.id, amount_cents=10_000, source="grant", description="Welcome credits",
+        session,
+        account_id=account.id,
+        amount_cents=10_000,
+        source="grant",
+        description="Welcome credits",
         idempotency_key=f"grant:{account.id}",
     )
     invoice, _ = invoices.issue_invoice(
-        session, account.id, source="period_close", lines=[invoices.LineItem("Usage", 1_234)],
-        idempotency_key=f"period:{account.id}:populated", status="open", due_at=utcnow() + timedelta(days=14),
+        session,
+        account.id,
+        source="period_close",
+        lines=[invoices.LineItem("Usage", 1_234)],
+        idempotency_key=f"period:{account.id}:populated",
+        status="open",
+        due_at=utcnow() + timedelta(days=14),
     )
     session.add(
         Payment(
-            account_id=account.id, amount_cents=1_234, method="invoice", status="requires_action",
-            stripe_payment_intent_id=f"pi_{slug}_invoice", stripe_payment_method_id=cards[0].stripe_payment_method_id,
-            idempotency_key=f"invoice:{account.id}:{invoice.public_id}:populated", created_by_user_id=owner.id,
+            account_id=account.id,
+            amount_cents=1_234,
+            method="invoice",
+            status="requires_action",
+            stripe_payment_intent_id=f"pi_{slug}_invoice",
+            stripe_payment_method_id=cards[0].stripe_payment_method_id,
+            idempotency_key=f"invoice:{account.id}:{invoice.public_id}:populated",
+            created_by_user_id=owner.id,
         )
     )
     registration = TaxRegistration(

@@ -58,8 +58,12 @@ class LiveBackend:
     def launch(self) -> None:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", SERVE, str(self.port)], cwd=PROJECT_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-c", SERVE, str(self.port)],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def wait_until_up(self, timeout: float = 120) -> LiveBackend:

@@ -51,8 +51,15 @@ def localstripe(tmp_path_factory):
     state_file = tmp_path_factory.mktemp("localstripe") / "store.pickle"
     log = (state_file.parent / "localstripe.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
-         "--port", str(port), "--state-file", str(state_file), "--from-scratch"],
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
+            "--port",
+            str(port),
+            "--state-file",
+            str(state_file),
+            "--from-scratch",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -115,7 +122,9 @@ def post_event(client: TestClient, payload: str, header: str | None = None) -> h
     )
 
 
-def owner_and_account(session: Session, role_key: str = "owner", email: str = "owner@example.com") -> tuple[Actor, Account]:
+def owner_and_account(
+    session: Session, role_key: str = "owner", email: str = "owner@example.com"
+) -> tuple[Actor, Account]:
     account = make_account(session)
     user = make_user(session, account, email, role_key)
     session.commit()
@@ -150,7 +159,13 @@ def raw_card(base_url: str, number: str) -> str:
     response = httpx.post(
         f"{base_url}/v1/payment_methods",
         auth=(get_settings().stripe_secret_key, ""),
-        data={"type": "card", "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2030", "card[cvc]": "123"},
+        data={
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2030",
+            "card[cvc]": "123",
+        },
     )
     response.raise_for_status()
     return response.json()["id"]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sqlalchemy_errors
 
 from app.api import auth_routes, files, health, invoices, metering, stripe_webhook
-from app.services.errors import DomainError
+from app.errors import DomainError
 
 log = logging.getLogger("ledgerdesk.api")
 
@@ -82,13 +82,16 @@ def create_api() -> FastAPI:
     async def _unknown_api_path(request: Request, rest: str) -> JSONResponse:
         # Without this an unknown /api path would fall through to Reflex's HTML 404; and as it
         # matches every path, it also answers a known path's other methods, with 405.
-        allowed = sorted({
-            method
-            for route in _flat_routes(api.routes)
-            if route.path != "/api/{rest:path}" and getattr(route, "methods", None)
-            and route.path_regex.match(request.url.path)
-            for method in route.methods
-        })
+        allowed = sorted(
+            {
+                method
+                for route in _flat_routes(api.routes)
+                if route.path != "/api/{rest:path}"
+                and getattr(route, "methods", None)
+                and route.path_regex.match(request.url.path)
+                for method in route.methods
+            }
+        )
         if allowed:
             return JSONResponse(
                 {"error": {"code": "method_not_allowed", "message": f"Use {', '.join(allowed)} here."}},

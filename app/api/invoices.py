@@ -7,8 +7,8 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
 from app.db import get_engine, transaction
+from app.errors import NotAuthenticated
 from app.services import auth, invoices
-from app.services.errors import NotAuthenticated
 
 router = APIRouter(include_in_schema=False)
 

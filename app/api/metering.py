@@ -32,9 +32,9 @@ from sqlalchemy.engine import URL, Engine
 
 from app.config import get_settings
 from app.db import get_engine, transaction
+from app.errors import DomainError, ValidationFailed
 from app.models import utcnow
 from app.services import metering
-from app.services.errors import DomainError, ValidationFailed
 from app.services.metering import Answer
 
 T = TypeVar("T")
@@ -68,7 +68,6 @@ class UsageRequest(BaseModel):
         json_schema_extra={"pattern": "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"},
         examples=["1,000 tokens"],
     )
-
 
     @field_validator("description")
     @classmethod

@@ -17,6 +17,37 @@ def dialog_actions(confirm: rx.Component, busy: rx.Var, **props) -> rx.Component
     )
 
 
+def confirm_dialog(state, *, action: rx.Component | None = None, color_scheme: str = "red") -> rx.Component:
+    """The page's one confirmation dialog; `state` mixes in `app.state.confirm.ConfirmState` and
+    has a `confirm` handler. `action` replaces the confirm button (e.g. a link when something is
+    missing)."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(state.confirm_title),
+            rx.alert_dialog.description(
+                rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
+                as_child=True,
+            ),
+            rx.cond(
+                state.confirm_error != "",
+                rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
+            ),
+            dialog_actions(
+                action
+                if action is not None
+                else rx.button(
+                    state.confirm_button, color_scheme=color_scheme, loading=state.confirming, on_click=state.confirm
+                ),
+                state.confirming,
+                margin_top="1em",
+            ),
+            max_width="520px",
+        ),
+        open=state.confirm_action != "",
+        on_open_change=state.confirm_open_change,
+    )
+
+
 def change_confirmation(state, payment_methods_path: str) -> rx.Component:
     """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
     anything happens, or, when a payment method is missing, the way to add one. `state` mixes in

@@ -5,7 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 
-def field(label: str, control: rx.Component, *, field_id: str, error: rx.Var | str = "", hint: str = "") -> rx.Component:
+def field(
+    label: str, control: rx.Component, *, field_id: str, error: rx.Var | str = "", hint: str = ""
+) -> rx.Component:
     return rx.vstack(
         rx.el.label(label, html_for=field_id, class_name="ld-label"),
         control,
@@ -34,6 +36,11 @@ def text_field(
         error=error,
         hint=hint,
     )
+
+
+def error_of(state, name: str) -> rx.Var:
+    """The error shown under field `name` of a page state that mixes in `FormState`."""
+    return state.errors.get(name, "")
 
 
 def form_error(message: rx.Var) -> rx.Component:

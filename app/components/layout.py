@@ -84,7 +84,9 @@ def header() -> rx.Component:
             ),
             rx.vstack(
                 rx.text(SessionState.account_name, weight="bold", id="header-account-name"),
-                rx.text("Account ID ", SessionState.account_public_id, size="1", color_scheme="gray", id="header-account-id"),
+                rx.text(
+                    "Account ID ", SessionState.account_public_id, size="1", color_scheme="gray", id="header-account-id"
+                ),
                 spacing="0",
             ),
             rx.spacer(),
@@ -95,7 +97,9 @@ def header() -> rx.Component:
                     rx.button(
                         rx.cond(
                             SessionState.picture_url != "",
-                            rx.image(src=SessionState.picture_url, alt="", class_name="ld-user-picture", id="header-picture"),
+                            rx.image(
+                                src=SessionState.picture_url, alt="", class_name="ld-user-picture", id="header-picture"
+                            ),
                             rx.icon("circle-user", size=16),
                         ),
                         SessionState.user_name,

@@ -18,8 +18,7 @@ def data_table(
 ) -> rx.Component:
     """A table of `rows` drawn by `render_row`; with `actions`, a last "Actions" column."""
     headers = [
-        rx.table.column_header_cell(name, text_align="right" if name in right_aligned else None)
-        for name in columns
+        rx.table.column_header_cell(name, text_align="right" if name in right_aligned else None) for name in columns
     ]
     if actions:
         headers.append(rx.table.column_header_cell("Actions", text_align="right"))

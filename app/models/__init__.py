@@ -1,8 +1,9 @@
 """All tables, imported here so Alembic and the app see one metadata."""
 
 from app.models.account import Account, PlanChange
-from app.models.audit import AuditEvent
 from app.models.api_key import ApiKey, MeteringRequest, WebhookAttempt, WebhookDelivery
+from app.models.audit import AuditEvent
+from app.models.base import SQLModel, public_id, utcnow
 from app.models.billing import (
     BillingSettings,
     CreditBalance,
@@ -11,7 +12,6 @@ from app.models.billing import (
     PaymentMethod,
     StripeEvent,
 )
-from app.models.base import SQLModel, public_id, utcnow
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
 from app.models.job import Job
 from app.models.outbox import OutboxEmail

@@ -8,8 +8,8 @@ from app.components.forms import form_error, form_notice, new_password_fields, t
 from app.components.layout import public_page
 from app.config import get_settings
 from app.db import transaction
+from app.errors import ValidationFailed
 from app.services import auth
-from app.services.errors import ValidationFailed
 
 
 class ForgotPasswordState(rx.State):
@@ -18,9 +18,7 @@ class ForgotPasswordState(rx.State):
     @rx.event
     def submit(self, form_data: dict):
         with transaction() as session:
-            auth.request_password_reset(
-                session, str(form_data.get("email", "")), base_url=get_settings().public_url
-            )
+            auth.request_password_reset(session, str(form_data.get("email", "")), base_url=get_settings().public_url)
         self.notice = "If a user with that email exists, we have sent a link to reset the password."
 
 

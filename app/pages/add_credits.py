@@ -10,12 +10,12 @@ import reflex as rx
 
 from app.components.card_form import card_form, confirm_payment_script
 from app.components.forms import field, form_error, form_notice
-from app.components.tables import data_table
 from app.components.layout import console_page, page_heading
+from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError
 from app.services import payment_methods, topups
 from app.services.company import account_timezone
-from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
@@ -110,7 +110,9 @@ class AddCreditsState(CardCaptureState, rx.State):
             yield rx.call_script(f"window.location.href = {json.dumps(checkout.url)}")
             return
         if result.status == "requires_action":
-            yield rx.call_script(confirm_payment_script(result.client_secret), callback=AddCreditsState.payment_confirmed)
+            yield rx.call_script(
+                confirm_payment_script(result.client_secret), callback=AddCreditsState.payment_confirmed
+            )
             return
         self._show_result(result)
 
@@ -176,7 +178,9 @@ def add_credits_page() -> rx.Component:
                     rx.vstack(
                         field(
                             "Payment amount",
-                            rx.input(id="amount", name="amount", placeholder="25.00", input_mode="decimal", width="100%"),
+                            rx.input(
+                                id="amount", name="amount", placeholder="25.00", input_mode="decimal", width="100%"
+                            ),
                             field_id="amount",
                             error=AddCreditsState.amount_error,
                             hint="Enter an amount between $5 and $5000.",
@@ -245,7 +249,9 @@ def _recent_row(row: PaymentRow) -> rx.Component:
             rx.vstack(
                 rx.badge(
                     row.status,
-                    color_scheme=rx.match(row.status, ("Succeeded", "green"), ("Failed", "red"), ("Processing", "amber"), "gray"),
+                    color_scheme=rx.match(
+                        row.status, ("Succeeded", "green"), ("Failed", "red"), ("Processing", "amber"), "gray"
+                    ),
                 ),
                 rx.cond(row.reason != "", rx.text(row.reason, size="1", color_scheme="red")),
                 spacing="1",
@@ -258,8 +264,12 @@ def _recent_payments() -> rx.Component:
     return rx.vstack(
         rx.heading("Recent payments", size="4", as_="h2"),
         data_table(
-            "recent-payments", ["Date", "Amount", "Paid with", "Status"], AddCreditsState.recent, _recent_row,
-            right_aligned=("Amount",), actions=False,
+            "recent-payments",
+            ["Date", "Amount", "Paid with", "Status"],
+            AddCreditsState.recent,
+            _recent_row,
+            right_aligned=("Amount",),
+            actions=False,
         ),
         rx.text(
             "Bank debits (SEPA) take a few days: credits are added when the bank confirms the payment.",

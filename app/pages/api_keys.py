@@ -12,9 +12,9 @@ from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError
 from app.services import api_keys
 from app.services.company import account_timezone
-from app.services.errors import DomainError
 from app.services.info import user_names
 from app.services.permissions import Actor, Permission
 from app.services.timefmt import format_datetime
@@ -228,8 +228,10 @@ def _created_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Your new API key"),
             rx.dialog.description(
-                "Copy the key for “", state.created_name, "” now. This is the only time the full key is shown: "
-                "it will not be shown again, but you can create a new key at any time."
+                "Copy the key for “",
+                state.created_name,
+                "” now. This is the only time the full key is shown: "
+                "it will not be shown again, but you can create a new key at any time.",
             ),
             rx.vstack(
                 rx.hstack(

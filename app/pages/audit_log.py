@@ -11,8 +11,8 @@ from app.components.forms import form_error
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table, pager
 from app.db import transaction
+from app.errors import DomainError
 from app.services import audit
-from app.services.errors import DomainError
 from app.services.permissions import Permission
 from app.state.paging import PagedState
 from app.state.session import current_actor
@@ -112,7 +112,9 @@ def _select(label: str, select_id: str, items: list[rx.Component], value, on_cha
 def audit_log_page() -> rx.Component:
     state = AuditLogState
     return rx.vstack(
-        page_heading("Audit Log", "Every change to the account, who made it and when. Times are in your account's timezone."),
+        page_heading(
+            "Audit Log", "Every change to the account, who made it and when. Times are in your account's timezone."
+        ),
         rx.form(
             rx.hstack(
                 _select(

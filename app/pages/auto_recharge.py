@@ -8,8 +8,8 @@ import reflex as rx
 from app.components.forms import field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError, FormInvalid
 from app.services import recharge
-from app.services.errors import DomainError
 from app.services.money import format_usd, parse_dollars, plain_dollars
 from app.services.permissions import Permission
 from app.state.session import current_actor
@@ -87,7 +87,7 @@ class AutoRechargeState(rx.State):
             with transaction() as session:
                 started = recharge.save_settings(session, actor, enabled, threshold, amount)
             self._reload()
-        except recharge.RechargeFormInvalid as exc:
+        except FormInvalid as exc:
             for name, message in exc.errors.items():
                 setattr(self, f"{name}_error", message)
         except DomainError as exc:

@@ -9,9 +9,9 @@ import reflex as rx
 from app.components.forms import form_error
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError
 from app.models import Account
 from app.services import balance_history
-from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Permission
 from app.services.timefmt import format_datetime
@@ -160,7 +160,9 @@ def _row(row: rx.Var) -> rx.Component:
 )
 def balance_history_page() -> rx.Component:
     return rx.vstack(
-        page_heading("Balance History", "Every credit and debit on your balance. Times are in your account's timezone."),
+        page_heading(
+            "Balance History", "Every credit and debit on your balance. Times are in your account's timezone."
+        ),
         rx.form(
             rx.hstack(
                 rx.vstack(
@@ -186,7 +188,13 @@ def balance_history_page() -> rx.Component:
                 ),
                 rx.button("Apply filters", type="submit", variant="soft"),
                 rx.spacer(),
-                rx.button(rx.icon("download", size=14), "Export CSV", type="button", variant="outline", on_click=BalanceHistoryState.export_csv),
+                rx.button(
+                    rx.icon("download", size=14),
+                    "Export CSV",
+                    type="button",
+                    variant="outline",
+                    on_click=BalanceHistoryState.export_csv,
+                ),
                 align="end",
                 spacing="3",
                 width="100%",
@@ -214,9 +222,16 @@ def balance_history_page() -> rx.Component:
             rx.callout("No balance transactions match.", icon="info", id="balance-history-empty"),
         ),
         rx.hstack(
-            rx.button("Previous", variant="soft", disabled=BalanceHistoryState.page_number <= 1, on_click=BalanceHistoryState.previous_page),
+            rx.button(
+                "Previous",
+                variant="soft",
+                disabled=BalanceHistoryState.page_number <= 1,
+                on_click=BalanceHistoryState.previous_page,
+            ),
             rx.text("Page ", BalanceHistoryState.page_number, size="2"),
-            rx.button("Next", variant="soft", disabled=~BalanceHistoryState.has_next, on_click=BalanceHistoryState.next_page),
+            rx.button(
+                "Next", variant="soft", disabled=~BalanceHistoryState.has_next, on_click=BalanceHistoryState.next_page
+            ),
             align="center",
             spacing="3",
         ),

@@ -7,11 +7,11 @@ import reflex as rx
 from app.components.layout import console_page, page_heading
 from app.components.next_payment import next_payment_card
 from app.db import transaction
+from app.errors import DomainError
 from app.models import Account
 from app.services import overview as overview_service
 from app.services import upcoming
 from app.services.billing_details import address_lines
-from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Permission
 from app.services.timefmt import format_date
@@ -173,7 +173,12 @@ def overview_page() -> rx.Component:
                     rx.badge(OverviewState.auto_recharge, id="auto-recharge-status"),
                     rx.cond(
                         OverviewState.auto_recharge_reason != "",
-                        rx.text(OverviewState.auto_recharge_reason, size="1", color_scheme="amber", id="auto-recharge-reason"),
+                        rx.text(
+                            OverviewState.auto_recharge_reason,
+                            size="1",
+                            color_scheme="amber",
+                            id="auto-recharge-reason",
+                        ),
                     ),
                     spacing="1",
                 ),

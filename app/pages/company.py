@@ -9,8 +9,8 @@ import reflex as rx
 from app.components.forms import field, form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError, FormInvalid
 from app.services import company
-from app.services.errors import DomainError
 from app.services.permissions import Permission
 from app.state.session import SessionState, current_actor
 
@@ -128,7 +128,7 @@ class CompanyState(rx.State):
                     address=company.Address(**{name: getattr(self, f"address_{name}") for name in ADDRESS_FIELDS}),
                 )
                 self._reload(company.company_details(session, actor))
-        except company.CompanyFormInvalid as exc:
+        except FormInvalid as exc:
             for name, message in exc.errors.items():
                 setattr(self, f"{name}_error", message)
         except DomainError as exc:

@@ -10,8 +10,8 @@ import reflex as rx
 
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError
 from app.services import info
-from app.services.errors import DomainError
 from app.services.permissions import Permission
 from app.state.session import current_actor
 

@@ -7,9 +7,9 @@ import reflex as rx
 from app.components.forms import form_error, new_password_fields, text_field
 from app.components.layout import public_page
 from app.db import transaction
+from app.errors import ValidationFailed
 from app.models import Account
 from app.services import auth
-from app.services.errors import ValidationFailed
 
 
 class InvitationState(rx.State):
@@ -47,9 +47,7 @@ class InvitationState(rx.State):
             return
         try:
             with transaction() as session:
-                auth.accept_invitation(
-                    session, self._token(), password, full_name=str(form_data.get("full_name", ""))
-                )
+                auth.accept_invitation(session, self._token(), password, full_name=str(form_data.get("full_name", "")))
         except ValidationFailed as exc:
             if exc.field == "password":
                 self.password_error = exc.message
@@ -74,7 +72,9 @@ def accept_invitation_page() -> rx.Component:
             rx.form(
                 rx.vstack(
                     rx.heading("Join ", InvitationState.account_name, size="6", as_="h1"),
-                    rx.text("You are invited as ", rx.text.strong(InvitationState.email), ". Choose a password to finish."),
+                    rx.text(
+                        "You are invited as ", rx.text.strong(InvitationState.email), ". Choose a password to finish."
+                    ),
                     form_error(InvitationState.error),
                     text_field("Full name", field_id="full_name", default_value=InvitationState.full_name),
                     new_password_fields("Password", "Repeat the password", error=InvitationState.password_error),

@@ -7,8 +7,8 @@ import reflex as rx
 from app.components.forms import field, form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError, FormInvalid
 from app.services import billing_details
-from app.services.errors import DomainError
 from app.services.permissions import Permission
 from app.state.session import current_actor
 
@@ -96,7 +96,7 @@ class InvoiceAddressState(rx.State):
             with transaction() as session:
                 address = billing_details.save_address(session, actor, {name: getattr(self, name) for name in FIELDS})
             self._show(address)
-        except billing_details.AddressFormInvalid as exc:
+        except FormInvalid as exc:
             for name, message in exc.errors.items():
                 setattr(self, f"{name}_error", message)
         except DomainError as exc:

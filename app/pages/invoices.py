@@ -14,8 +14,8 @@ from app.components.forms import field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError
 from app.services import invoices, payment_methods
-from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.state.session import current_actor
 

@@ -14,14 +14,15 @@ from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError
 from app.models import Account, utcnow
 from app.services import payment_methods
-from app.services.errors import DomainError
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission
 from app.services.timefmt import zone
 from app.state.card_capture import CardCaptureState
 from app.state.session import current_actor
+
 
 @dataclass
 class CardRow:
@@ -295,11 +296,24 @@ def _sepa_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.heading("New bank account (SEPA Direct Debit)", size="3", as_="h3"),
-            text_field("Account holder name", field_id="sepa_holder_name", error=state.sepa_holder_name_error,
-                       auto_complete="name", max_length=200),
-            text_field("Email", field_id="sepa_email", type="email", error=state.sepa_email_error, auto_complete="email"),
-            text_field("IBAN", field_id="iban", error=state.iban_error, placeholder="DE89 3704 0044 0532 0130 00",
-                       max_length=42, auto_complete="off"),
+            text_field(
+                "Account holder name",
+                field_id="sepa_holder_name",
+                error=state.sepa_holder_name_error,
+                auto_complete="name",
+                max_length=200,
+            ),
+            text_field(
+                "Email", field_id="sepa_email", type="email", error=state.sepa_email_error, auto_complete="email"
+            ),
+            text_field(
+                "IBAN",
+                field_id="iban",
+                error=state.iban_error,
+                placeholder="DE89 3704 0044 0532 0130 00",
+                max_length=42,
+                auto_complete="off",
+            ),
             rx.text(payment_methods.SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
             rx.el.label(
                 rx.hstack(
@@ -313,7 +327,10 @@ def _sepa_form() -> rx.Component:
                 state.mandate_error != "",
                 rx.text(state.mandate_error, color_scheme="red", size="2", role="alert", id="mandate-error"),
             ),
-            rx.cond(state.sepa_error != "", rx.text(state.sepa_error, color_scheme="red", size="2", role="alert", id="sepa-error")),
+            rx.cond(
+                state.sepa_error != "",
+                rx.text(state.sepa_error, color_scheme="red", size="2", role="alert", id="sepa-error"),
+            ),
             rx.hstack(
                 rx.button("Save bank account", type="submit", loading=state.saving_sepa, id="save-bank-account"),
                 rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_sepa_form),

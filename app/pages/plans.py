@@ -15,8 +15,8 @@ from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.next_payment import next_payment_card
 from app.db import transaction
+from app.errors import DomainError
 from app.services import subscription, upcoming
-from app.services.errors import DomainError
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission
 from app.state.change_confirmation import ChangeConfirmationState
@@ -135,11 +135,17 @@ class PlansState(ChangeConfirmationState, NextPaymentState, rx.State):
         with transaction() as session:
             if self._kind == "plan":
                 return subscription.change_plan(
-                    session, actor, plan_code=self._target, request_key=self._request_key,
+                    session,
+                    actor,
+                    plan_code=self._target,
+                    request_key=self._request_key,
                     expected_amount_cents=self._amount_cents,
                 )
             return subscription.change_seats(
-                session, actor, seats_text=self._target, request_key=self._request_key,
+                session,
+                actor,
+                seats_text=self._target,
+                request_key=self._request_key,
                 expected_amount_cents=self._amount_cents,
             )
 
@@ -263,7 +269,11 @@ def _current_plan() -> rx.Component:
                     rx.callout(
                         rx.text(
                             "No card on file. Paid plans need one. ",
-                            rx.link("Go to Payment Methods", href=subscription.PAYMENT_METHODS_PATH, id="payment-methods-link"),
+                            rx.link(
+                                "Go to Payment Methods",
+                                href=subscription.PAYMENT_METHODS_PATH,
+                                id="payment-methods-link",
+                            ),
                         ),
                         icon="credit_card",
                         color_scheme="amber",
@@ -289,7 +299,9 @@ def _seats() -> rx.Component:
                 _figure("Seats in use", state.seats_used, "seats-used"),
                 spacing="6",
             ),
-            rx.text("The monthly total is the monthly rate × the number of seats purchased.", size="2", color_scheme="gray"),
+            rx.text(
+                "The monthly total is the monthly rate × the number of seats purchased.", size="2", color_scheme="gray"
+            ),
             rx.cond(
                 state.can_change_seats,
                 rx.form(
@@ -297,15 +309,24 @@ def _seats() -> rx.Component:
                         rx.el.label("Number of seats", html_for="seats", class_name="ld-label"),
                         rx.hstack(
                             rx.input(
-                                id="seats", name="seats", value=state.seats_value, on_change=state.set_seats,
-                                input_mode="numeric", width="8em",
+                                id="seats",
+                                name="seats",
+                                value=state.seats_value,
+                                on_change=state.set_seats,
+                                input_mode="numeric",
+                                width="8em",
                             ),
                             rx.button("Change seats", type="submit", loading=state.asking),
                             spacing="3",
                         ),
                         rx.text(
-                            "At least ", state.seats_used, " (in use) and ", state.included_seats,
-                            " (included in ", state.plan_name, "). Adding seats is charged prorated now; "
+                            "At least ",
+                            state.seats_used,
+                            " (in use) and ",
+                            state.included_seats,
+                            " (included in ",
+                            state.plan_name,
+                            "). Adding seats is charged prorated now; "
                             "removing seats credits the unused days to your balance.",
                             size="1",
                             color_scheme="gray",
@@ -324,7 +345,10 @@ def _seats() -> rx.Component:
                     state.custom_priced,
                     rx.text("Your seats are as agreed in your contract.", size="2", id="seats-fixed"),
                     rx.text(
-                        state.plan_name, " includes ", state.included_seats, " seats. Upgrade to a paid plan to add seats.",
+                        state.plan_name,
+                        " includes ",
+                        state.included_seats,
+                        " seats. Upgrade to a paid plan to add seats.",
                         size="2",
                         id="seats-fixed",
                     ),

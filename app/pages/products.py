@@ -11,8 +11,8 @@ from app.components.dialogs import change_confirmation
 from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError
 from app.services import products, subscription
-from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.state.change_confirmation import ChangeConfirmationState
 from app.state.session import current_actor
@@ -50,7 +50,10 @@ class ProductsState(ChangeConfirmationState, rx.State):
             cards = products.catalogue(session, actor)
         self.catalogue = [
             ProductRow(
-                c.code, c.name, c.description, c.has_it,
+                c.code,
+                c.name,
+                c.description,
+                c.has_it,
                 [OfferRow(c.code, o.code, o.name, o.price, list(o.features), o.current) for o in c.plans],
             )
             for c in cards

@@ -12,9 +12,9 @@ from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError
 from app.services import company, profile
 from app.services.company import account_timezone
-from app.services.errors import DomainError
 from app.services.passwords import MIN_LENGTH
 from app.services.permissions import Actor, Permission
 from app.state.session import SessionState, current_actor
@@ -189,8 +189,13 @@ def _picture_card() -> rx.Component:
             rx.cond(
                 state.picture_url != "",
                 rx.image(
-                    src=state.picture_url, alt="Your picture", width="80px", height="80px",
-                    object_fit="cover", border_radius="50%", id="picture-preview",
+                    src=state.picture_url,
+                    alt="Your picture",
+                    width="80px",
+                    height="80px",
+                    object_fit="cover",
+                    border_radius="50%",
+                    id="picture-preview",
                 ),
                 rx.avatar(fallback=state.saved_name[:1], size="6", radius="full"),
             ),
@@ -198,8 +203,13 @@ def _picture_card() -> rx.Component:
                 rx.text("Picture", class_name="ld-label"),
                 rx.hstack(
                     rx.upload.root(
-                        rx.button(rx.icon("upload", size=16), "Upload picture", variant="soft",
-                                  loading=state.uploading, type="button"),
+                        rx.button(
+                            rx.icon("upload", size=16),
+                            "Upload picture",
+                            variant="soft",
+                            loading=state.uploading,
+                            type="button",
+                        ),
                         id=PICTURE_UPLOAD_ID,
                         accept=PICTURE_ACCEPT,
                         max_files=1,
@@ -235,17 +245,32 @@ def _name_card() -> rx.Component:
             rx.vstack(
                 rx.hstack(
                     text_field(
-                        "Full name", field_id="full_name", value=state.full_name, on_change=state.set_full_name,
-                        error=state.full_name_error, max_length=200,
+                        "Full name",
+                        field_id="full_name",
+                        value=state.full_name,
+                        on_change=state.set_full_name,
+                        error=state.full_name_error,
+                        max_length=200,
                     ),
-                    rx.button("Save name", type="submit", loading=state.saving_name,
-                              disabled=state.full_name == state.saved_name, margin_top="1.6em"),
+                    rx.button(
+                        "Save name",
+                        type="submit",
+                        loading=state.saving_name,
+                        disabled=state.full_name == state.saved_name,
+                        margin_top="1.6em",
+                    ),
                     align="start",
                     spacing="3",
                     width="100%",
                 ),
-                rx.text("Email ", rx.text.strong(state.email, id="profile-email"), " · Role ", rx.text.strong(state.role_name),
-                        size="2", color_scheme="gray"),
+                rx.text(
+                    "Email ",
+                    rx.text.strong(state.email, id="profile-email"),
+                    " · Role ",
+                    rx.text.strong(state.role_name),
+                    size="2",
+                    color_scheme="gray",
+                ),
                 spacing="2",
                 width="100%",
             ),
@@ -261,13 +286,28 @@ def _password_card() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Change password", size="4", as_="h2"),
-                text_field("Current password", field_id="current_password", type="password",
-                           auto_complete="current-password", error=state.current_password_error),
-                text_field("New password", field_id="new_password", type="password", auto_complete="new-password",
-                           error=state.new_password_error,
-                           hint=f"At least {MIN_LENGTH} characters, not containing your email."),
-                text_field("Repeat new password", field_id="confirm_password", type="password",
-                           auto_complete="new-password", error=state.confirm_password_error),
+                text_field(
+                    "Current password",
+                    field_id="current_password",
+                    type="password",
+                    auto_complete="current-password",
+                    error=state.current_password_error,
+                ),
+                text_field(
+                    "New password",
+                    field_id="new_password",
+                    type="password",
+                    auto_complete="new-password",
+                    error=state.new_password_error,
+                    hint=f"At least {MIN_LENGTH} characters, not containing your email.",
+                ),
+                text_field(
+                    "Repeat new password",
+                    field_id="confirm_password",
+                    type="password",
+                    auto_complete="new-password",
+                    error=state.confirm_password_error,
+                ),
                 rx.text("Changing your password signs you out everywhere else.", size="1", color_scheme="gray"),
                 rx.button("Change password", type="submit", loading=state.changing_password),
                 spacing="3",
@@ -298,13 +338,23 @@ def _sessions_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Active sessions", size="4", as_="h2"),
                 rx.spacer(),
-                rx.button("Sign out all other sessions", variant="soft", color_scheme="red",
-                          on_click=state.sign_out_others, disabled=state.sessions.length() <= 1),
+                rx.button(
+                    "Sign out all other sessions",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=state.sign_out_others,
+                    disabled=state.sessions.length() <= 1,
+                ),
                 width="100%",
                 align="center",
             ),
-            data_table("sessions", ["Device", "IP address", "Signed in", "Last seen"], state.sessions, _session_row,
-                       actions=False),
+            data_table(
+                "sessions",
+                ["Device", "IP address", "Signed in", "Last seen"],
+                state.sessions,
+                _session_row,
+                actions=False,
+            ),
             spacing="3",
             width="100%",
         ),

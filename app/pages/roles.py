@@ -12,8 +12,8 @@ from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table, pager
 from app.db import transaction
+from app.errors import DomainError
 from app.services import roles
-from app.services.errors import DomainError
 from app.services.permissions import PERMISSION_LABELS, Actor, Permission
 from app.state.paging import PagedState
 from app.state.session import SessionState, current_actor
@@ -21,6 +21,7 @@ from app.state.session import SessionState, current_actor
 PAGE_SIZE = 25
 # Everyone sees Info (DESIGN.md §6): every role has it, so its box is always ticked.
 ALWAYS = Permission.INFO_VIEW.value
+
 
 @dataclass
 class RoleRow:
@@ -78,9 +79,7 @@ class RolesState(PagedState, rx.State):
             result = roles.list_roles(session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
             if not result.rows and self.page_number > 1:
                 self.page_number = max(1, -(-result.total // PAGE_SIZE))
-                result = roles.list_roles(
-                    session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE
-                )
+                result = roles.list_roles(session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
         self.has_next = self.page_number * PAGE_SIZE < result.total
         self.rows = [
             RoleRow(
@@ -339,11 +338,15 @@ def _editor_dialog() -> rx.Component:
                     ),
                     rx.cond(
                         state.permissions_error != "",
-                        rx.text(state.permissions_error, size="2", color_scheme="red", id="permissions-error", role="alert"),
+                        rx.text(
+                            state.permissions_error, size="2", color_scheme="red", id="permissions-error", role="alert"
+                        ),
                     ),
                     rx.flex(
                         rx.dialog.close(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray", disabled=state.saving)
+                            rx.button(
+                                "Cancel", type="button", variant="soft", color_scheme="gray", disabled=state.saving
+                            )
                         ),
                         rx.button("Save role", type="submit", loading=state.saving),
                         spacing="3",
@@ -386,7 +389,9 @@ def _delete_dialog() -> rx.Component:
                         rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
                     ),
                     dialog_actions(
-                        rx.button("Delete role", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete),
+                        rx.button(
+                            "Delete role", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete
+                        ),
                         state.deleting,
                     ),
                     spacing="3",

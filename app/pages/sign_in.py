@@ -8,9 +8,9 @@ import reflex as rx
 from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import public_page
 from app.db import transaction
+from app.errors import DomainError
 from app.services import auth
 from app.state.session import current_actor
-from app.services.errors import DomainError
 
 
 class SignInState(rx.State):
@@ -58,7 +58,9 @@ def sign_in_page() -> rx.Component:
             form_notice(SignInState.notice),
             form_error(SignInState.error),
             text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
-            text_field("Password", field_id="password", type="password", auto_complete="current-password", required=True),
+            text_field(
+                "Password", field_id="password", type="password", auto_complete="current-password", required=True
+            ),
             rx.button("Sign in", type="submit", loading=SignInState.submitting, width="100%", id="sign-in-submit"),
             rx.link("Forgot your password?", href="/forgot-password", size="2"),
             spacing="3",

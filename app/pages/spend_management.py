@@ -8,9 +8,9 @@ import reflex as rx
 from app.components.forms import field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.db import transaction
+from app.errors import DomainError, FormInvalid
 from app.models import Account
 from app.services import spend, webhooks
-from app.services.errors import DomainError
 from app.services.money import format_usd, plain_dollars
 from app.services.permissions import Permission
 from app.services.timefmt import format_datetime
@@ -115,7 +115,7 @@ class SpendManagementState(rx.State):
             with transaction() as session:
                 spend.save_settings(session, actor, enabled=self.enabled, **values)
             self._reload()
-        except spend.SpendFormInvalid as exc:
+        except FormInvalid as exc:
             for name, message in exc.errors.items():
                 setattr(self, f"{name}_error", message)
         except DomainError as exc:

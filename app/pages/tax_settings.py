@@ -9,9 +9,9 @@ from app.components.forms import field, form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
 from app.db import transaction
+from app.errors import DomainError, FormInvalid
 from app.services import tax
 from app.services.billing_details import country_name
-from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.state.session import current_actor
 
@@ -128,7 +128,7 @@ class TaxSettingsState(rx.State):
                 )
                 added = f"{tax.describe(row.type)} {row.value}"
             self._reload(actor)
-        except tax.TaxFormInvalid as exc:
+        except FormInvalid as exc:
             for name, message in exc.errors.items():
                 setattr(self, f"{name}_error", message)
             self.adding = False

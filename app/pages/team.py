@@ -13,10 +13,10 @@ from app.components.layout import console_page, page_heading
 from app.components.tables import data_table, pager
 from app.config import get_settings
 from app.db import transaction
+from app.errors import DomainError
 from app.models import Account
 from app.services import product_catalogue as catalogue
 from app.services import team
-from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.services.product_catalogue import active_codes
 from app.services.roles import role_permissions, within
@@ -44,6 +44,7 @@ CONFIRMATIONS = {
         "Revoke invitation",
     ),
 }
+
 
 @dataclass
 class MemberRow:
@@ -122,9 +123,7 @@ class TeamState(PagedState, rx.State):
             result = team.list_members(session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
             if not result.rows and self.page_number > 1:
                 self.page_number = max(1, -(-result.total // PAGE_SIZE))
-                result = team.list_members(
-                    session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE
-                )
+                result = team.list_members(session, actor, offset=(self.page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
             usage = team.seats(session, actor)
             options = team.assignable_roles(session, actor)
             products = {m.user.public_id: catalogue.names(team.product_access(session, m.user)) for m in result.rows}
@@ -146,7 +145,7 @@ class TeamState(PagedState, rx.State):
             )
             for m in result.rows
         ]
-        self.product_options = [[code, name] for code, name in zip(available, catalogue.names(available))]
+        self.product_options = [[code, name] for code, name in zip(available, catalogue.names(available), strict=True)]
         self.role_options = [RoleOption(id=str(r.id), name=r.name) for r in options]
         self.seats_full = not usage.free
         self.seats_text = (
@@ -210,14 +209,19 @@ class TeamState(PagedState, rx.State):
                     full_name=str(form_data.get("full_name", "")),
                     role_id=_role_id(self.invite_role),
                     base_url=get_settings().public_url,
-                    products=[code for code, _ in self.product_options if form_data.get(f"product_{code}") in (True, "on")],
+                    products=[
+                        code for code, _ in self.product_options if form_data.get(f"product_{code}") in (True, "on")
+                    ],
                 )
                 email = user.email
             self._reload(actor)
         except DomainError as exc:
             self.inviting = False
             errors = {
-                "email": "email_error", "full_name": "full_name_error", "role": "role_error", "products": "products_error",
+                "email": "email_error",
+                "full_name": "full_name_error",
+                "role": "role_error",
+                "products": "products_error",
             }
             setattr(self, errors.get(exc.field or "", "invite_error"), exc.message)
             return
@@ -436,7 +440,9 @@ def _role_select(field_id: str, value: rx.Var, on_change, error: rx.Var) -> rx.C
 
 def _dialog_buttons(cancel_disabled: rx.Var, *action: rx.Component) -> rx.Component:
     return rx.flex(
-        rx.dialog.close(rx.button("Cancel", type="button", variant="soft", color_scheme="gray", disabled=cancel_disabled)),
+        rx.dialog.close(
+            rx.button("Cancel", type="button", variant="soft", color_scheme="gray", disabled=cancel_disabled)
+        ),
         *action,
         spacing="3",
         justify="end",
@@ -478,14 +484,14 @@ def _invite_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Invite user"),
             rx.dialog.description(
-                "We email them a link to choose a password. The link is valid for 7 days.", size="2", margin_bottom="1em"
+                "We email them a link to choose a password. The link is valid for 7 days.",
+                size="2",
+                margin_bottom="1em",
             ),
             rx.form(
                 rx.vstack(
                     form_error(state.invite_error),
-                    text_field(
-                        "Email", field_id="invite_email", name="email", type="email", error=state.email_error
-                    ),
+                    text_field("Email", field_id="invite_email", name="email", type="email", error=state.email_error),
                     text_field("Full name", field_id="invite_full_name", name="full_name", error=state.full_name_error),
                     _role_select("invite_role", state.invite_role, state.set_invite_role, state.role_error),
                     _product_choice(),
@@ -513,7 +519,9 @@ def _role_dialog() -> rx.Component:
         rx.dialog.content(
             rx.dialog.title("Change role"),
             rx.dialog.description(
-                "Choose the role of ", state.role_user_name, ". It applies from their next action.",
+                "Choose the role of ",
+                state.role_user_name,
+                ". It applies from their next action.",
                 size="2",
                 margin_bottom="1em",
             ),

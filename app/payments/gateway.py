@@ -4,18 +4,18 @@ never Stripe types. Every call that can move money carries an idempotency key.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache, partial
-from collections.abc import Callable
 from typing import Any
 
 import stripe
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import DomainError
 from app.models import Account, PaymentMethod
-from app.services.errors import DomainError
 from app.services.overview import billing_settings
 
 stripe.enable_telemetry = False
@@ -44,7 +44,9 @@ class PaymentOutcomeUnknown(PaymentProviderError):
     is recorded as not gone through; should Stripe have charged after all, its webhook finds the
     payment through the intent's metadata and applies it then."""
 
-    MESSAGE = "Stripe did not answer in time. If you were charged, the payment is applied as soon as Stripe confirms it."
+    MESSAGE = (
+        "Stripe did not answer in time. If you were charged, the payment is applied as soon as Stripe confirms it."
+    )
 
     def __init__(self):
         super().__init__(self.MESSAGE)
@@ -363,8 +365,15 @@ def _card(method: dict[str, Any]) -> Card:
     if method.get("type") == "sepa_debit":
         bank = method.get("sepa_debit") or {}
         return Card(
-            id=method["id"], brand="", last4=bank.get("last4", ""), exp_month=0, exp_year=0,
-            holder_name=holder_name, kind="sepa_debit", bank_code=bank.get("bank_code") or "", customer=customer,
+            id=method["id"],
+            brand="",
+            last4=bank.get("last4", ""),
+            exp_month=0,
+            exp_year=0,
+            holder_name=holder_name,
+            kind="sepa_debit",
+            bank_code=bank.get("bank_code") or "",
+            customer=customer,
         )
     card = method.get("card") or {}
     return Card(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from app.errors import Conflict, ValidationFailed
 from app.models import Account, Role, User
-from app.services.errors import Conflict, ValidationFailed
 from app.services.passwords import check_new_password, hash_password
 from app.services.permissions import BUILTIN_ROLES, format_permissions
 

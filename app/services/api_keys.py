@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import ApiKey, utcnow
 from app.services import audit
-from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
 KEY_PREFIX = "ld_"

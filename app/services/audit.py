@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
+from app.errors import ValidationFailed
 from app.models import Account, AuditEvent, utcnow
-from app.services.errors import ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_datetime, zone
 
@@ -106,7 +106,9 @@ def events(
         AuditRow(
             id=event.id,
             when=format_datetime(event.created_at, timezone),
-            who=f"{event.actor_name} ({event.actor_email})" if event.actor_name != event.actor_email else event.actor_email,
+            who=f"{event.actor_name} ({event.actor_email})"
+            if event.actor_name != event.actor_email
+            else event.actor_email,
             category=CATEGORIES.get(event.action.split(".")[0], event.action),
             summary=event.summary,
         )

@@ -16,10 +16,10 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import ValidationFailed
 from app.models import Account, AuthSession, Role, SignInFailure, User, UserToken, utcnow
 from app.services.accounts import normalize_email
 from app.services.email import queue_email
-from app.services.errors import ValidationFailed
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, parse_permissions
 from app.services.tokens import new_secret, sha256_hex
@@ -52,6 +52,7 @@ class SignInOutcome:
 
 def _load_actor(session: Session, user: User, session_id: int | None = None) -> Actor:
     role = session.get(Role, user.role_id)
+    account = session.get(Account, user.account_id)
     return Actor(
         user_id=user.id,
         account_id=user.account_id,
@@ -61,6 +62,7 @@ def _load_actor(session: Session, user: User, session_id: int | None = None) -> 
         role_name=role.name if role else "",
         permissions=parse_permissions(role.permissions) if role else frozenset(),
         session_id=session_id,
+        timezone=account.timezone if account else "UTC",
     )
 
 

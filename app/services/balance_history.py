@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.errors import ValidationFailed
 from app.models import LedgerEntry
-from app.services.errors import ValidationFailed
 from app.services.ledger import SOURCES
 from app.services.money import plain_dollars
 from app.services.timefmt import zone

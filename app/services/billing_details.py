@@ -11,10 +11,10 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
 
+from app.errors import FormInvalid, ValidationFailed
 from app.models import Account, BillingSettings, utcnow
 from app.payments import gateway
 from app.services import audit
-from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 
@@ -37,8 +37,68 @@ REQUIRED = {
 REGION_REQUIRED = frozenset({"US", "CA", "AU"})
 # Countries whose addresses have no postal code.
 NO_POSTAL_CODE = frozenset(
-    "AE AG AO AW BF BI BJ BO BS BW BZ CD CF CG CI CK CM DJ DM ER FJ GA GD GH GM GQ GY HK JM KI KM KN KP LC ML MO "
-    "MR MW NR NU QA RW SB SC SL SR ST SY TD TF TG TK TL TO TT TV UG VU YE ZW".split()
+    [
+        "AE",
+        "AG",
+        "AO",
+        "AW",
+        "BF",
+        "BI",
+        "BJ",
+        "BO",
+        "BS",
+        "BW",
+        "BZ",
+        "CD",
+        "CF",
+        "CG",
+        "CI",
+        "CK",
+        "CM",
+        "DJ",
+        "DM",
+        "ER",
+        "FJ",
+        "GA",
+        "GD",
+        "GH",
+        "GM",
+        "GQ",
+        "GY",
+        "HK",
+        "JM",
+        "KI",
+        "KM",
+        "KN",
+        "KP",
+        "LC",
+        "ML",
+        "MO",
+        "MR",
+        "MW",
+        "NR",
+        "NU",
+        "QA",
+        "RW",
+        "SB",
+        "SC",
+        "SL",
+        "SR",
+        "ST",
+        "SY",
+        "TD",
+        "TF",
+        "TG",
+        "TK",
+        "TL",
+        "TO",
+        "TT",
+        "TV",
+        "UG",
+        "VU",
+        "YE",
+        "ZW",
+    ]
 )
 POSTAL_PATTERNS = {
     "US": (r"\d{5}(-\d{4})?", "12345 or 12345-6789"),
@@ -66,15 +126,6 @@ POSTAL_PATTERNS = {
     "BR": (r"\d{5}-?\d{3}", "01000-000"),
 }
 GENERIC_POSTAL = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,9}")
-
-
-class AddressFormInvalid(ValidationFailed):
-    """Every field error of one submission, by field name."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -119,7 +170,7 @@ def _clean(name: str) -> str:
 
 
 def region_code(country: str, region: str) -> str:
-    """"CA" for California: the subdivision code without the country, as Stripe and US
+    """ "CA" for California: the subdivision code without the country, as Stripe and US
     addresses write it; the text itself when it names no subdivision."""
     code = next((code for code, name in regions(country) if name.casefold() == region.casefold()), "")
     return code.split("-", 1)[1] if code else region
@@ -148,7 +199,7 @@ def address_of(settings: BillingSettings) -> InvoiceAddress:
 
 
 def check_address(form: dict[str, str]) -> InvoiceAddress:
-    """The form's address, trimmed and normalized, or AddressFormInvalid with every field's error."""
+    """The form's address, trimmed and normalized, or FormInvalid with every field's error."""
     values = {name: " ".join(str(form.get(name) or "").split()) for name in ADDRESS_FIELDS}
     values["country"] = values["country"].upper()
     values["postal_code"] = values["postal_code"].upper()
@@ -172,7 +223,7 @@ def check_address(form: dict[str, str]) -> InvoiceAddress:
         elif values["region"]:
             values["region"] = _canonical_region(country, values["region"]) or values["region"]
     if errors:
-        raise AddressFormInvalid(errors)
+        raise FormInvalid(errors)
     return InvoiceAddress(**values)
 
 
@@ -199,7 +250,7 @@ def region_error(country: str, region: str) -> str:
 
 def save_address(session: Session, actor: Actor, form: dict[str, str]) -> InvoiceAddress:
     """Store the invoice address and set it on the Stripe customer. Bad input raises
-    AddressFormInvalid and stores nothing; when Stripe refuses or cannot be reached, the caller's
+    FormInvalid and stores nothing; when Stripe refuses or cannot be reached, the caller's
     transaction rolls back, so our copy never differs from Stripe's."""
     require(actor, Permission.BILLING_MANAGE)
     address = check_address(form)
@@ -286,4 +337,3 @@ def save_billing_email(session: Session, actor: Actor, email: str) -> str:
     session.flush()
     audit.record(session, actor, "billing.email", f"Set the invoice billing email to {normalized}")
     return normalized
-

@@ -22,7 +22,7 @@ class Charge:
 
 
 def method_type(session: Session, stripe_payment_method_id: str) -> str:
-    """"card" or "sepa_debit": the saved method's type, which its PaymentIntent must name."""
+    """ "card" or "sepa_debit": the saved method's type, which its PaymentIntent must name."""
     kind = session.exec(
         select(PaymentMethod.kind).where(PaymentMethod.stripe_payment_method_id == stripe_payment_method_id)
     ).first()

@@ -22,10 +22,10 @@ from babel import Locale
 from sqlmodel import Session
 
 from app.config import get_settings
+from app.errors import FormInvalid, NotFound, ValidationFailed
 from app.models import Account
 from app.services import audit
 from app.services.billing_details import postal_code_error, region_error
-from app.services.errors import NotFound, ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -123,15 +123,6 @@ class CompanyDetails:
     can_rename: bool
 
 
-class CompanyFormInvalid(ValidationFailed):
-    """Every field error of one submission, by field id."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
-
-
 def _account(session: Session, actor: Actor) -> Account:
     account = session.get(Account, actor.account_id)
     if account is None:
@@ -169,7 +160,7 @@ def company_details(session: Session, actor: Actor) -> CompanyDetails:
 
 
 def normalize_domain(text: str) -> str:
-    """"Example.COM." -> "example.com"; "" stays "" (no domain). Raises ValueError with the reason."""
+    """ "Example.COM." -> "example.com"; "" stays "" (no domain). Raises ValueError with the reason."""
     domain = text.strip().lower().rstrip(".")
     if not domain:
         return ""
@@ -224,7 +215,7 @@ def update_company(
         errors["language"] = "Choose a language from the list."
     errors.update(_address_errors(address))
     if errors:
-        raise CompanyFormInvalid(errors)
+        raise FormInvalid(errors)
     account = _account(session, actor)
     account.domain, account.timezone, account.language = domain, timezone, language
     session.add(account)
@@ -235,7 +226,9 @@ def update_company(
     session.add(settings)
     session.flush()
     audit.record(
-        session, actor, "company.details",
+        session,
+        actor,
+        "company.details",
         f"Saved company information: domain {domain or 'none'}, timezone {timezone}, language {language}",
     )
     return account
@@ -273,7 +266,7 @@ def uploads_dir() -> Path:
 
 
 def _local(name: str) -> tuple[str, str]:
-    """"{namespace}tag" -> ("namespace", "tag")."""
+    """ "{namespace}tag" -> ("namespace", "tag")."""
     if name.startswith("{"):
         namespace, _, local = name[1:].partition("}")
         return namespace, local
@@ -327,7 +320,7 @@ def _check_svg(content: bytes) -> None:
 
 
 def logo_kind(content: bytes) -> str:
-    """"png", "jpg" or "svg" from the file's content; ValidationFailed (field "logo") otherwise."""
+    """ "png", "jpg" or "svg" from the file's content; ValidationFailed (field "logo") otherwise."""
     if not content:
         raise ValidationFailed(f"The file is empty. {LOGO_RULES}", field="logo")
     if len(content) > LOGO_MAX_BYTES:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app.errors import NotFound
 from app.models import Account, ApiKey, LedgerEntry, Role, User, utcnow
 from app.services.company import stored_bytes
-from app.services.errors import NotFound
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import ADD_ONS, LIMITS, Limit, Plan, get_plan

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import (
     Account,
@@ -57,7 +58,6 @@ from app.services import audit, invoice_pdf, ledger, tax
 from app.services.billing_details import address_lines
 from app.services.card_charges import charge_saved_card
 from app.services.email import Attachment, billing_recipients, queue_email
-from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -117,7 +117,7 @@ class _AlreadyIssued(Exception):
 
 
 def invoice_number(account: Account, number: int) -> str:
-    """"7KQ2M9XW3B-0001": the account's id without its prefix, then the sequence number."""
+    """ "7KQ2M9XW3B-0001": the account's id without its prefix, then the sequence number."""
     return f"{account.public_id.removeprefix('acct_')}-{number:04d}"
 
 
@@ -521,7 +521,7 @@ def _previous_month(first: date) -> date:
 
 
 def period_label(start: date, end: date) -> str:
-    """"Nov 1 – Nov 30, 2026" for the days from start up to (not including) end."""
+    """ "Nov 1 – Nov 30, 2026" for the days from start up to (not including) end."""
     last = end - timedelta(days=1)
     return f"{start:%b} {start.day} – {format_date(last)}"
 
@@ -541,9 +541,7 @@ def pay_invoice(
     if not request_key:
         raise ValidationFailed("A request key is required.")
     invoice = session.exec(
-        select(Invoice)
-        .where(Invoice.account_id == actor.account_id, Invoice.public_id == invoice_id)
-        .with_for_update()
+        select(Invoice).where(Invoice.account_id == actor.account_id, Invoice.public_id == invoice_id).with_for_update()
     ).first()
     if invoice is None:
         raise NotFound("No such invoice.")
@@ -592,7 +590,9 @@ def pay_invoice(
     )
     apply_intent(session, payment, charge.status, charge.failure_message)
     audit.record(
-        session, actor, "payment.invoice",
+        session,
+        actor,
+        "payment.invoice",
         f"Paid invoice {label(invoice, session.get(Account, actor.account_id))} ({format_usd(invoice.total_cents)}): "
         f"{payment.status}",
     )

@@ -12,9 +12,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
-from app.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.services.plans import get_plan
 
 SOURCES = frozenset(
@@ -181,8 +181,10 @@ def _post(
                 ensure_credit_balance(session, account_id)
                 row = _move_balance(session, account_id, delta, now, source == "usage")
             if row is None:
-                raise _refusal(session, account_id, now) if source == "usage" else InsufficientCredits(
-                    "Not enough usage credits."
+                raise (
+                    _refusal(session, account_id, now)
+                    if source == "usage"
+                    else InsufficientCredits("Not enough usage credits.")
                 )
             entry = LedgerEntry(
                 account_id=account_id,

@@ -29,10 +29,10 @@ from typing import Any
 import asyncpg
 from sqlmodel import Session, select
 
+from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
 from app.services import api_keys, ledger
 from app.services.api_keys import InvalidApiKey
-from app.services.errors import DomainError, ValidationFailed
 from app.services.ledger import BalanceAfter, DailyBudgetExceeded, InsufficientCredits
 from app.services.overview import overview
 
@@ -254,7 +254,15 @@ _STORED = (
 # PostgreSQL: everything in one statement, so one round trip and no explicit transaction. The
 # stored answer is built here as usage_body() builds it (available_cents as BalanceAfter's).
 _PG_PARAMETERS = (
-    "digest", "amount", "now", "today", "entry_id", "description", "ledger_key", "touch", "idempotency_key",
+    "digest",
+    "amount",
+    "now",
+    "today",
+    "entry_id",
+    "description",
+    "ledger_key",
+    "touch",
+    "idempotency_key",
     "fingerprint",
 )
 _PG_FAST_DEBIT = f"""
@@ -262,9 +270,11 @@ WITH k AS ({_LOOKUP_KEY}
 ), touch AS (
     UPDATE api_key SET last_used_at = :now FROM k WHERE api_key.id = k.key_id AND :touch
 ), stored AS ({_STORED.format(account_id="(SELECT key_account_id FROM k)")}
-), m AS ({_QUIET_UPDATE.format(
-    from_keys="FROM k", account_id="k.key_account_id", unless_stored="AND NOT EXISTS (SELECT FROM stored)"
-)}), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage', :description,
+), m AS ({
+    _QUIET_UPDATE.format(
+        from_keys="FROM k", account_id="k.key_account_id", unless_stored="AND NOT EXISTS (SELECT FROM stored)"
+    )
+}), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage', :description,
            COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now
       FROM m
 ), request AS ({_INSERT_REQUEST}    SELECT m.account_id, :idempotency_key, :fingerprint, 200,
@@ -319,8 +329,17 @@ async def debit_fast(
         return error_answer(InvalidApiKey())
     try:
         row = await connection.fetchrow(
-            FAST_DEBIT_SQL, call.digest, amount_cents, call.now, call.today, call.entry_id, description,
-            call.ledger_key, call.touch, idempotency_key, call.fingerprint,
+            FAST_DEBIT_SQL,
+            call.digest,
+            amount_cents,
+            call.now,
+            call.today,
+            call.entry_id,
+            description,
+            call.ledger_key,
+            call.touch,
+            idempotency_key,
+            call.fingerprint,
         )
     except asyncpg.UniqueViolationError:
         return None

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 from babel.numbers import format_currency
 
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 
 _DOLLARS = re.compile(r"\$?(?P<whole>\d{1,3}(?:,\d{3})+|\d{1,13})(?:\.(?P<cents>\d{1,2}))?", re.ASCII)
 
 
 def format_usd(cents: int, locale: str = "en_US") -> str:
-    """"$1,234.56"; negatives "-$1.50". Decimal, never float, so no cent is ever rounded away."""
+    """ "$1,234.56"; negatives "-$1.50". Decimal, never float, so no cent is ever rounded away."""
     return format_currency(Decimal(cents).scaleb(-2), "USD", locale=locale)
 
 
@@ -28,6 +28,6 @@ def parse_dollars(text: str, field: str = "amount") -> int:
 
 
 def plain_dollars(cents: int) -> str:
-    """"25.00", "-1.50": dollars for CSV exports, without symbol or grouping."""
+    """ "25.00", "-1.50": dollars for CSV exports, without symbol or grouping."""
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"

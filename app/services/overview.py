@@ -9,8 +9,8 @@ from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.errors import NotFound
 from app.models import Account, BillingSettings, CreditBalance, LedgerEntry, utcnow
-from app.services.errors import NotFound
 from app.services.ledger import METERING_COLUMNS, BalanceAfter
 from app.services.plans import get_plan
 

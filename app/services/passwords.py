@@ -7,7 +7,7 @@ from functools import lru_cache
 from passlib.context import CryptContext
 
 from app.config import get_settings
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128

@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 from stdnum import iban as iban_numbers
 from stdnum.exceptions import ValidationError as InvalidNumber
 
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Account, PaymentMethod
 from app.payments import gateway
 from app.services import audit
-from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -25,7 +25,45 @@ INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so no card can be added.
 
 # Countries of the SEPA scheme (EU and EEA members, and the others that take part).
 SEPA_COUNTRIES = frozenset(
-    "AT BE BG CH CY CZ DE DK EE ES FI FR GB GI GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA AD".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CH",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GB",
+        "GI",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IS",
+        "IT",
+        "LI",
+        "LT",
+        "LU",
+        "LV",
+        "MC",
+        "MT",
+        "NL",
+        "NO",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+        "SM",
+        "VA",
+        "AD",
+    ]
 )
 SEPA_MANDATE = (
     "By providing your IBAN and confirming this form, you authorise Ledgerdesk Inc. and Stripe, our "
@@ -101,16 +139,22 @@ def save_card(session: Session, actor: Actor, payment_method_id: str) -> Payment
     return _attach(session, actor, payment_method_id, kind="card")
 
 
-def _attach(session: Session, actor: Actor, payment_method_id: str, *, kind: str, holder_name: str = "") -> PaymentMethod:
+def _attach(
+    session: Session, actor: Actor, payment_method_id: str, *, kind: str, holder_name: str = ""
+) -> PaymentMethod:
     _require_card_account(session, actor)
     if not payment_method_id.startswith("pm_"):
         raise ValidationFailed("Stripe did not return a payment method.")
     # The id comes from the browser: never ask Stripe to move another account's card to us.
-    if session.exec(
-        select(PaymentMethod.id).where(
-            PaymentMethod.stripe_payment_method_id == payment_method_id, PaymentMethod.account_id != actor.account_id
-        )
-    ).first() is not None:
+    if (
+        session.exec(
+            select(PaymentMethod.id).where(
+                PaymentMethod.stripe_payment_method_id == payment_method_id,
+                PaymentMethod.account_id != actor.account_id,
+            )
+        ).first()
+        is not None
+    ):
         raise NotFound("That card is not on file.")
     customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
     attached = gateway.attach_payment_method(customer_id, payment_method_id)
@@ -222,23 +266,23 @@ def is_expired(method: PaymentMethod, today: date) -> bool:
 
 
 def expiry(method: PaymentMethod) -> str:
-    """"12/2030"; a bank account's bank code instead: "Bank code 37040044"."""
+    """ "12/2030"; a bank account's bank code instead: "Bank code 37040044"."""
     if method.kind == "sepa_debit":
         return f"Bank code {method.bank_code}"
     return f"{method.exp_month:02d}/{method.exp_year}"
 
 
 def label(method: PaymentMethod) -> str:
-    """"Visa •••• 4242"."""
+    """ "Visa •••• 4242"."""
     brand = "SEPA Debit" if method.kind == "sepa_debit" else (method.brand or "Card").title()
     return f"{brand} •••• {method.last4}"
 
 
 def spoken_label(method: PaymentMethod) -> str:
-    """"Visa ending in 4242", for screen readers (bullets read badly)."""
+    """ "Visa ending in 4242", for screen readers (bullets read badly)."""
     return label(method).replace("•••• ", "ending in ")
 
 
 def describe(method: PaymentMethod) -> str:
-    """"Visa •••• 4242 (default)"."""
+    """ "Visa •••• 4242 (default)"."""
     return f"{label(method)} (default)" if method.is_default else label(method)

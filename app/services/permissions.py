@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.services.errors import NotAuthenticated, PermissionDenied
+from app.errors import NotAuthenticated, PermissionDenied
 
 
 class Permission(StrEnum):
@@ -76,6 +76,8 @@ class Actor:
     role_name: str
     permissions: frozenset[Permission]
     session_id: int | None = None
+    # The account's timezone, in which every date the user sees is shown.
+    timezone: str = "UTC"
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

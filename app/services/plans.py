@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.services.errors import NotFound
+from app.errors import NotFound
 
 MB = 1024 * 1024
 

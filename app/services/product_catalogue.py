@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from app.errors import NotFound
 from app.models import AccountProduct
-from app.services.errors import NotFound
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app.errors import Conflict, ValidationFailed
 from app.models import Account, AccountProduct, utcnow
 from app.services import audit, invoices
-from app.services.errors import Conflict, ValidationFailed
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method
@@ -89,7 +89,9 @@ class SignUpQuote:
     lines: tuple[str, ...]
 
 
-def quote(session: Session, actor: Actor, product_code: str, plan_code: str, now: datetime | None = None) -> SignUpQuote:
+def quote(
+    session: Session, actor: Actor, product_code: str, plan_code: str, now: datetime | None = None
+) -> SignUpQuote:
     """What signing up costs now: the rest of this month, prorated by day."""
     require(actor, Permission.PLAN_MANAGE)
     product, plan, amount = _checked(session, actor, product_code, plan_code, now or utcnow())
@@ -118,9 +120,12 @@ def _checked(
             f"Account limit reached: your {account_plan.name} plan includes {limit} products. "
             "Upgrade your plan to add more."
         )
-    if plan.monthly_cents and not billing_settings(session, actor.account_id).invoice_priced:
-        if default_method(session, actor.account_id) is None:
-            raise CardRequired("A paid product needs a payment method on file. Add one on the Payment Methods page.")
+    if (
+        plan.monthly_cents
+        and not billing_settings(session, actor.account_id).invoice_priced
+        and default_method(session, actor.account_id) is None
+    ):
+        raise CardRequired("A paid product needs a payment method on file. Add one on the Payment Methods page.")
     return product, plan, prorate(0, plan.monthly_cents, now).amount_cents
 
 
@@ -141,7 +146,9 @@ def sign_up(
     lock_account(session, actor.account_id)
     product, plan, amount = _checked(session, actor, product_code, plan_code, now)
     if expected_amount_cents is not None and expected_amount_cents != amount:
-        raise ValidationFailed("The amount has changed since you opened this confirmation. Review it and confirm again.")
+        raise ValidationFailed(
+            "The amount has changed since you opened this confirmation. Review it and confirm again."
+        )
     row = AccountProduct(account_id=actor.account_id, product_code=product.code, plan_code=plan.code, started_at=now)
     try:
         with session.begin_nested():
@@ -163,7 +170,9 @@ def sign_up(
         session.add(row)
     session.flush()
     audit.record(
-        session, actor, "plan.product",
+        session,
+        actor,
+        "plan.product",
         f"Signed up for {product.name} {plan.name}" + (f" ({format_usd(amount)} invoiced)" if amount else " (free)"),
     )
     return row

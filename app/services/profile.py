@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from app.errors import NotFound, ValidationFailed
 from app.models import AuthSession, User, utcnow
 from app.services import audit, auth, company
-from app.services.errors import NotFound, ValidationFailed
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_datetime
@@ -149,13 +149,18 @@ def sign_out_other_sessions(session: Session, actor: Actor, now: datetime | None
 # Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari".
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
 _SYSTEMS = (
-    ("Windows", "Windows"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Android", "Android"), ("CrOS", "ChromeOS"),
-    ("Mac OS X", "macOS"), ("Linux", "Linux"),
+    ("Windows", "Windows"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
 )
 
 
 def describe_device(user_agent: str) -> str:
-    """"Chrome on macOS" from a User-Agent header; "Unknown device" when nothing is recognised."""
+    """ "Chrome on macOS" from a User-Agent header; "Unknown device" when nothing is recognised."""
     browser = next((name for token, name in _BROWSERS if token in user_agent), "")
     system = next((name for token, name in _SYSTEMS if re.search(rf"\b{re.escape(token)}", user_agent)), "")
     if browser and system:

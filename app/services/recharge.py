@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import Conflict, DomainError, FormInvalid
 from app.jobs.queue import enqueue
 from app.models import Account, BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.payments import gateway
 from app.services import audit, ledger, topups
 from app.services.card_charges import method_type
 from app.services.email import billing_recipients, queue_email
-from app.services.errors import Conflict, DomainError, ValidationFailed
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, describe
@@ -44,15 +44,6 @@ ENDED = ("succeeded", "failed", "canceled")
 
 class NoDefaultCard(Conflict):
     """Auto recharge needs a default card; the page links to Payment Methods."""
-
-
-class RechargeFormInvalid(ValidationFailed):
-    """Every field error of one submission, by field id."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -95,7 +86,7 @@ def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
 def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text: str, amount_text: str) -> bool:
     """Store the form and arm (or disarm) the threshold on the metering row. Turned on at or below
     the threshold, a recharge starts at once; returns whether it did. Turning it off keeps the
-    saved amounts. Bad input raises RechargeFormInvalid with every field error and stores nothing."""
+    saved amounts. Bad input raises FormInvalid with every field error and stores nothing."""
     require(actor, Permission.BILLING_MANAGE)
     settings = billing_settings(session, actor.account_id)
     if settings.invoice_priced:
@@ -113,9 +104,13 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     session.add(settings)
     put_in_force(session, settings)
     audit.record(
-        session, actor, "billing.auto_recharge",
+        session,
+        actor,
+        "billing.auto_recharge",
         f"Turned auto recharge on: {format_usd(settings.auto_recharge_amount_cents)} when the balance reaches "
-        f"{format_usd(settings.auto_recharge_threshold_cents)}" if enabled else "Turned auto recharge off",
+        f"{format_usd(settings.auto_recharge_threshold_cents)}"
+        if enabled
+        else "Turned auto recharge off",
     )
     if not enabled:
         return False
@@ -139,7 +134,7 @@ def _checked_amounts(threshold_text: str, amount_text: str) -> tuple[int, int]:
     except DomainError as exc:
         errors["amount"] = exc.message
     if errors:
-        raise RechargeFormInvalid(errors)
+        raise FormInvalid(errors)
     return threshold_cents, amount_cents
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import Account, Role, User, public_id
 from app.services import audit
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import (
     IMPLIED_PERMISSIONS,
     PERMISSION_LABELS,
@@ -131,9 +131,7 @@ def _clean_permissions(actor: Actor, permissions: Iterable[str]) -> frozenset[Pe
     result = frozenset(granted | {IMPLIED_PERMISSIONS[p] for p in granted if p in IMPLIED_PERMISSIONS})
     if not within(actor, result):
         missing = ", ".join(PERMISSION_LABELS[p] for p in sorted(result - actor.permissions))
-        raise PermissionDenied(
-            f"You cannot grant permissions you do not hold: {missing}.", field="permissions"
-        )
+        raise PermissionDenied(f"You cannot grant permissions you do not hold: {missing}.", field="permissions")
     return result
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import DomainError, FormInvalid, ValidationFailed
 from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utcnow
 from app.services import audit, webhooks
 from app.services.email import billing_recipients, queue_email
-from app.services.errors import DomainError, ValidationFailed
 from app.services.ledger import ensure_credit_balance, utc_day
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings, usage_on_day
@@ -34,15 +34,6 @@ class SpendSettings:
     webhook_url: str
     used_today_cents: int
     used_yesterday_cents: int
-
-
-class SpendFormInvalid(ValidationFailed):
-    """Every field error of one submission, by field id."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
 
 
 def spend_settings(session: Session, actor: Actor, now: datetime | None = None) -> SpendSettings:
@@ -90,7 +81,7 @@ def save_settings(
     webhook_url: str,
 ) -> BillingSettings:
     """Validate and store the form, and put its limits in force (none while spend management is
-    off). A budget below today's usage blocks usage at once. Raises SpendFormInvalid with every
+    off). A budget below today's usage blocks usage at once. Raises FormInvalid with every
     field error; nothing is stored then."""
     require(actor, Permission.BILLING_MANAGE)
     errors: dict[str, str] = {}
@@ -110,7 +101,7 @@ def save_settings(
     if budget is not None and threshold is not None and threshold > budget:
         errors.setdefault("notify_threshold", "The notification threshold cannot be above the daily budget.")
     if errors:
-        raise SpendFormInvalid(errors)
+        raise FormInvalid(errors)
 
     settings = billing_settings(session, actor.account_id)
     settings.spend_management_enabled = enabled
@@ -123,7 +114,9 @@ def save_settings(
         webhooks.ensure_secret(session, actor.account_id)
     put_in_force(session, settings)
     audit.record(
-        session, actor, "billing.spend",
+        session,
+        actor,
+        "billing.spend",
         f"Saved spend management ({'on' if enabled else 'off'}): daily budget {daily_budget.strip() or 'none'}, "
         f"notification at {notify_threshold.strip() or 'none'}, webhook {url or 'none'}",
     )

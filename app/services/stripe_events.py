@@ -71,7 +71,9 @@ def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
 def _apply_intent(session: Session, payment: Payment, status: str, message: str = "") -> None:
     """Invoice payments mark their invoice paid, plan payments apply their plan change; the
     others credit the balance."""
-    apply = {"invoice": invoices.apply_intent, "plan": subscription.apply_intent}.get(payment.method, topups.apply_intent)
+    apply = {"invoice": invoices.apply_intent, "plan": subscription.apply_intent}.get(
+        payment.method, topups.apply_intent
+    )
     apply(session, payment, status, message)
 
 

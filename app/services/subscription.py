@@ -48,11 +48,11 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app.errors import Conflict, ValidationFailed
 from app.models import Account, Payment, PlanChange, User, utcnow
 from app.payments import gateway
 from app.services import audit, invoices, ledger, payment_methods
 from app.services.card_charges import charge_saved_card
-from app.services.errors import Conflict, ValidationFailed
 from app.services.info import format_bytes
 from app.services.money import format_usd
 from app.services.overview import billing_settings
@@ -159,7 +159,7 @@ class Subscription:
 
     @property
     def monthly_text(self) -> str:
-        """"$29.00 × 5 seats = $145.00 per month"."""
+        """ "$29.00 × 5 seats = $145.00 per month"."""
         if self.seats is None:
             return "As agreed in your contract, billed by invoice"
         return f"{format_usd(self.seat_price_cents)} × {_seats_text(self.seats)} = {format_usd(self.monthly_cents)} per month"
@@ -257,7 +257,13 @@ def _limit_texts(plan: Plan) -> tuple[str, ...]:
         value = plan.limit(limit.key)
         if limit.key == "seats" or value is None:
             continue
-        shown = format_usd(value) if limit.unit == "cents" else format_bytes(value) if limit.unit == "bytes" else f"{value:,}"
+        shown = (
+            format_usd(value)
+            if limit.unit == "cents"
+            else format_bytes(value)
+            if limit.unit == "bytes"
+            else f"{value:,}"
+        )
         texts.append(f"{limit.label}: {shown}")
     return tuple(texts)
 
@@ -350,7 +356,8 @@ def _seats_quote(session: Session, account: Account, seats_text: str, now: datet
     plan = _self_serve_plan(session, account)
     if not plan.paid:
         raise Conflict(
-            f"{plan.name} includes {_seats_text(plan.included_seats)}. Upgrade to a paid plan to add seats.", field="seats"
+            f"{plan.name} includes {_seats_text(plan.included_seats)}. Upgrade to a paid plan to add seats.",
+            field="seats",
         )
     seats = _parse_seats(seats_text)
     used = _seats_used(session, account.id)
@@ -370,7 +377,14 @@ def _seats_quote(session: Session, account: Account, seats_text: str, now: datet
 
 
 def _quote(
-    session: Session, account: Account, kind: str, from_plan: Plan, to_plan: Plan, from_seats: int, to_seats: int, now: datetime
+    session: Session,
+    account: Account,
+    kind: str,
+    from_plan: Plan,
+    to_plan: Plan,
+    from_seats: int,
+    to_seats: int,
+    now: datetime,
 ) -> Quote:
     card = payment_methods.default_method(session, account.id)
     if to_plan.paid and card is None:
@@ -413,7 +427,6 @@ def _seats_used(session: Session, account_id: int) -> int:
     ).one()
 
 
-
 # Changes
 
 
@@ -431,7 +444,11 @@ def change_plan(
     raises QuoteChanged and changes nothing."""
     require(actor, Permission.PLAN_MANAGE)
     return _change(
-        session, actor, request_key, expected_amount_cents, now,
+        session,
+        actor,
+        request_key,
+        expected_amount_cents,
+        now,
         lambda account, moment: _plan_quote(session, account, plan_code, moment),
     )
 
@@ -449,7 +466,11 @@ def change_seats(
     credited prorated to the balance (like a downgrade)."""
     require(actor, Permission.PLAN_MANAGE)
     return _change(
-        session, actor, request_key, expected_amount_cents, now,
+        session,
+        actor,
+        request_key,
+        expected_amount_cents,
+        now,
         lambda account, moment: _seats_quote(session, account, seats_text, moment),
     )
 
@@ -475,7 +496,9 @@ def _change(
     account = session.get(Account, actor.account_id)
     quote = quote_for(account, now)
     if expected_amount_cents is not None and expected_amount_cents != quote.amount_cents:
-        raise QuoteChanged("The amounts have changed since you opened this confirmation. Review them and confirm again.")
+        raise QuoteChanged(
+            "The amounts have changed since you opened this confirmation. Review them and confirm again."
+        )
     change = PlanChange(
         account_id=account.id,
         from_plan_code=quote.from_plan.code,
@@ -564,11 +587,18 @@ def _settle(session: Session, change: PlanChange, payment: Payment, status: str,
         if change.status == "pending" or (change.status == "failed" and _still_as_found(session, change)):
             _apply(session, change, payment)
         else:
-            log.error("plan change %s was charged (payment %s) after it ended: refund it", change.public_id, payment.public_id)
+            log.error(
+                "plan change %s was charged (payment %s) after it ended: refund it", change.public_id, payment.public_id
+            )
     elif status in ("requires_action", "processing"):
         _set_payment(session, payment, status, "")
     else:
-        _set_payment(session, payment, "canceled" if status == "canceled" else "failed", failure_message or "The payment did not go through.")
+        _set_payment(
+            session,
+            payment,
+            "canceled" if status == "canceled" else "failed",
+            failure_message or "The payment did not go through.",
+        )
         if change.status == "pending":
             change.status = "failed"
             change.failure_message = payment.failure_message
@@ -642,7 +672,7 @@ def _apply(session: Session, change: PlanChange, payment: Payment | None) -> Non
 
 
 def _credit_description(change: PlanChange) -> str:
-    """"Downgrade from Business to Pro: 9 of 30 days left in the billing period"."""
+    """ "Downgrade from Business to Pro: 9 of 30 days left in the billing period"."""
     old, new = get_plan(change.from_plan_code), get_plan(change.to_plan_code)
     proration = prorate(old.monthly_cents(change.from_seats), new.monthly_cents(change.to_seats), change.effective_at)
     days = f"{proration.days_left} of {proration.days_total} days left in the billing period"

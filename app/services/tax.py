@@ -13,11 +13,11 @@ from sqlmodel import Session, select
 from stdnum.exceptions import ValidationError as NumberInvalid
 from stdnum.util import clean
 
+from app.errors import Conflict, FormInvalid, NotFound
 from app.models import Account, TaxRegistration, utcnow
 from app.payments import gateway
 from app.services import audit
 from app.services.billing_details import country_name
-from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
 log = logging.getLogger("ledgerdesk.tax")
@@ -60,15 +60,6 @@ TYPES_BY_COUNTRY: dict[str, tuple[TaxType, ...]] = {
 DESCRIPTIONS = {t.code: t.description for types in TYPES_BY_COUNTRY.values() for t in types}
 
 
-class TaxFormInvalid(ValidationFailed):
-    """Every field error of one submission, by field name."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(message, field=field)
-        self.errors = errors
-
-
 def countries() -> list[tuple[str, str]]:
     """(code, name) of the countries whose tax IDs can be registered, by name."""
     return sorted(((code, country_name(code)) for code in TYPES_BY_COUNTRY), key=lambda row: row[1])
@@ -79,13 +70,13 @@ def types_for(country: str) -> tuple[TaxType, ...]:
 
 
 def describe(tax_type: str) -> str:
-    """"European VAT number"."""
+    """ "European VAT number"."""
     return DESCRIPTIONS.get(tax_type, tax_type)
 
 
 def normalize(country: str, tax_type: str, value: str) -> str:
     """The number checked for the country and type and written the way Stripe expects it, or
-    TaxFormInvalid naming the field at fault."""
+    FormInvalid naming the field at fault."""
     errors: dict[str, str] = {}
     if country not in TYPES_BY_COUNTRY:
         errors["country"] = "Select a country from the list."
@@ -96,14 +87,14 @@ def normalize(country: str, tax_type: str, value: str) -> str:
     if not text:
         errors["value"] = "Enter the tax ID."
     if errors:
-        raise TaxFormInvalid(errors)
+        raise FormInvalid(errors)
     module = importlib.import_module(kind.module)
     try:
         if kind.code == "eu_vat":
             return _eu_vat(module, country, text)
         number = module.validate(text)
     except NumberInvalid as exc:
-        raise TaxFormInvalid({"value": _invalid(kind, country, exc)}) from None
+        raise FormInvalid({"value": _invalid(kind, country, exc)}) from None
     if kind.style == "format":
         return module.format(number)
     if kind.style == "prefix":
@@ -117,7 +108,7 @@ def _eu_vat(module: Any, country: str, text: str) -> str:
     if not number[:2].isalpha():
         number = prefix + number
     if number[:2] != prefix:
-        raise TaxFormInvalid({"value": f"A VAT number of {country_name(country)} starts with {prefix}."})
+        raise FormInvalid({"value": f"A VAT number of {country_name(country)} starts with {prefix}."})
     return module.validate(number)
 
 
@@ -148,7 +139,7 @@ def add_registration(session: Session, actor: Actor, *, country: str, tax_type: 
     try:
         registration = register(session, actor.account_id, country=country, tax_type=tax_type, value=value)
     except gateway.PaymentProviderError as exc:
-        raise TaxFormInvalid({"value": f"Stripe did not accept this tax ID: {exc.message}"}) from None
+        raise FormInvalid({"value": f"Stripe did not accept this tax ID: {exc.message}"}) from None
     audit.record(session, actor, "tax.add", f"Added the tax ID {registration.value}")
     return registration
 
@@ -158,7 +149,7 @@ def register(session: Session, account_id: int, *, country: str, tax_type: str, 
     raises gateway.PaymentProviderError."""
     normalized = normalize(country, tax_type, value)
     if find(session, account_id, tax_type, normalized) is not None:
-        raise TaxFormInvalid({"value": "This tax ID is already registered."})
+        raise FormInvalid({"value": "This tax ID is already registered."})
     customer_id = gateway.ensure_customer(session, session.get(Account, account_id))
     stripe_tax_id = gateway.create_tax_id(
         customer_id,

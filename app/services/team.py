@@ -17,10 +17,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import Account, ApiKey, AuthSession, Payment, Role, User, UserToken
 from app.services import audit, auth
 from app.services.accounts import create_user, normalize_email
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import Plan, get_plan
 from app.services.product_catalogue import active_codes
@@ -118,7 +118,9 @@ def _assignable(session: Session, actor: Actor, role_id: int | None) -> Role:
     except NotFound:
         raise ValidationFailed("Choose one of your account's roles.", field="role") from None
     if not within(actor, role_permissions(role)):
-        raise PermissionDenied(f"You cannot give the role {role.name}: it has permissions you do not hold.", field="role")
+        raise PermissionDenied(
+            f"You cannot give the role {role.name}: it has permissions you do not hold.", field="role"
+        )
     return role
 
 

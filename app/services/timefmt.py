@@ -14,7 +14,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def format_datetime(moment: datetime, timezone: str) -> str:
-    """"2026-11-22 05:10 CET"."""
+    """ "2026-11-22 05:10 CET"."""
     local = moment.astimezone(zone(timezone))
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.config import get_settings
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Account, Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, invoices, ledger
 from app.services.card_charges import charge_saved_card
-from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import label
@@ -62,7 +62,9 @@ def start_card_topup(
     ).first()
     if method is None:
         raise ValidationFailed("Select one of your saved payment methods.", field="payment_method")
-    payment, replayed = _open_payment(session, actor, amount_cents, "card", request_key, method.stripe_payment_method_id)
+    payment, replayed = _open_payment(
+        session, actor, amount_cents, "card", request_key, method.stripe_payment_method_id
+    )
     if replayed:
         return _refreshed(session, payment)
     charge = charge_saved_card(
@@ -70,7 +72,9 @@ def start_card_topup(
     )
     apply_intent(session, payment, charge.status, charge.failure_message)
     audit.record(
-        session, actor, "payment.credits",
+        session,
+        actor,
+        "payment.credits",
         f"Bought {format_usd(amount_cents)} of usage credits with {label(method)}: {payment.status}",
     )
     return _result(payment, charge.client_secret)
@@ -80,7 +84,9 @@ def finish_card_topup(session: Session, actor: Actor, payment_intent_id: str) ->
     """After the browser's 3-D Secure step: ask Stripe how the intent ended and credit once."""
     require(actor, Permission.BILLING_MANAGE)
     payment = session.exec(
-        select(Payment).where(Payment.account_id == actor.account_id, Payment.stripe_payment_intent_id == payment_intent_id)
+        select(Payment).where(
+            Payment.account_id == actor.account_id, Payment.stripe_payment_intent_id == payment_intent_id
+        )
     ).first()
     if payment is None:
         raise NotFound("No such payment.")
@@ -137,7 +143,13 @@ def apply_checkout_paid(session: Session, payment: Payment) -> None:
     """A paid crypto Checkout Session: credit once, keyed by the session id."""
     if payment.status != "succeeded":
         cs_id = payment.stripe_checkout_session_id
-        _credit(session, payment, "purchase", f"Stripe Checkout Session {cs_id} via Add Usage Credits (crypto)", f"stripe:cs:{cs_id}")
+        _credit(
+            session,
+            payment,
+            "purchase",
+            f"Stripe Checkout Session {cs_id} via Add Usage Credits (crypto)",
+            f"stripe:cs:{cs_id}",
+        )
 
 
 def _checked_amount(session: Session, actor: Actor, amount_text: str) -> int:
@@ -267,11 +279,12 @@ def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 
         RecentPayment(
             when=format_datetime(p.created_at, timezone),
             amount=format_usd(p.amount_cents),
-            how="Cryptocurrency" if p.method == "crypto" else methods.get(p.stripe_payment_method_id, "A removed method")
+            how="Cryptocurrency"
+            if p.method == "crypto"
+            else methods.get(p.stripe_payment_method_id, "A removed method")
             + (" (auto recharge)" if p.method == "auto_recharge" else ""),
             status=STATUS_LABELS.get(p.status, p.status.title()),
             reason=p.failure_message if p.status == "failed" else "",
         )
         for p in payments
     ]
-

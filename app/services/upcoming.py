@@ -10,9 +10,9 @@ from datetime import UTC, datetime, time
 
 from sqlmodel import Session
 
+from app.errors import NotFound
 from app.models import Account, utcnow
 from app.services import invoices
-from app.services.errors import NotFound
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, label

@@ -24,10 +24,10 @@ from sqlmodel import Session, select
 from standardwebhooks import Webhook
 
 from app.config import get_settings
+from app.errors import ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, BillingSettings, WebhookAttempt, WebhookDelivery, utcnow
 from app.services import audit
-from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 
@@ -154,9 +154,11 @@ def create_delivery(
     settings = billing_settings(session, account_id)
     if not settings.webhook_url:
         return None
-    if event_id is not None:
-        if session.exec(select(WebhookDelivery.id).where(WebhookDelivery.public_id == event_id)).first() is not None:
-            return None
+    if (
+        event_id is not None
+        and session.exec(select(WebhookDelivery.id).where(WebhookDelivery.public_id == event_id)).first() is not None
+    ):
+        return None
     now = utcnow()
     delivery = WebhookDelivery(
         account_id=account_id,

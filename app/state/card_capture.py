@@ -7,9 +7,9 @@ import reflex as rx
 
 from app.components.card_form import confirm_setup_script, mount_card_script
 from app.db import transaction
+from app.errors import DomainError
 from app.models import PaymentMethod
 from app.services import payment_methods
-from app.services.errors import DomainError
 from app.services.permissions import Actor, Permission
 from app.state.session import current_actor
 

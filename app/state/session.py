@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.cookies import SimpleCookie
 
 import reflex as rx
+from sqlmodel import Session
 
 from app.db import transaction
-from app.models import Account
-from app.services import auth, profile
-from app.services.company import logo_url
-from app.services.errors import NotAuthenticated
+from app.errors import NotAuthenticated
+from app.services import auth
+from app.services.console import console_header
 from app.services.permissions import Actor, Permission, require
-from app.services.plans import get_plan
 
 
 def session_token(state: rx.State) -> str:
@@ -36,6 +37,19 @@ def current_actor(state: rx.State, permission: Permission | None = None) -> Acto
     return require(actor, permission) if permission is not None else actor
 
 
+@contextmanager
+def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Session]]:
+    """The one way a handler works on account data: the signed-in actor, checked for `permission`
+    first, and then one transaction for its work (committed when the block ends without error).
+
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            spend.save_settings(session, actor, ...)
+    """
+    actor = current_actor(state, permission)
+    with transaction() as session:
+        yield actor, session
+
+
 class SessionState(rx.State):
     signed_in: bool = False
     user_name: str = ""
@@ -57,12 +71,9 @@ class SessionState(rx.State):
             self.signed_in = False
             return rx.redirect(f"/sign-in?next={self.router.url.path or '/'}")
         with transaction() as session:
-            account = session.get(Account, actor.account_id)
-            self.account_name = account.name
-            self.account_public_id = account.public_id
-            self.plan_name = get_plan(account.plan_code).name
-            self.logo_url = logo_url(account)
-            self.picture_url = profile.profile(session, actor).picture_url
+            header = console_header(session, actor)
+        self.account_name, self.account_public_id = header.account_name, header.account_public_id
+        self.plan_name, self.logo_url, self.picture_url = header.plan_name, header.logo_url, header.picture_url
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name

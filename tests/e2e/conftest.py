@@ -67,7 +67,7 @@ def live_app() -> Iterator[LiveApp]:
         "REFLEX_WEB_WORKDIR": os.environ.get("E2E_WEB_DIR", ".web-e2e"),
         "APP_HOST": "127.0.0.1",
     }
-    log = open(data_dir / "app.log", "w")
+    log = open(data_dir / "app.log", "w")  # noqa: SIM115 -- open for the app's whole life, closed at teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],
         cwd=PROJECT_ROOT,

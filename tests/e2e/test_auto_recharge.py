@@ -44,7 +44,9 @@ def _open(page: Page, email: str) -> None:
 
 def test_turned_on_below_the_threshold_the_balance_is_topped_up(page: Page, live_app: LiveApp):
     _open(page, _own_account(live_app, with_card=True))
-    expect(page.get_by_text("When your balance reaches a certain threshold, we will automatically charge")).to_be_visible()
+    expect(
+        page.get_by_text("When your balance reaches a certain threshold, we will automatically charge")
+    ).to_be_visible()
     expect(page.locator("#current-balance")).to_have_text("$0.00")
     expect(page.locator("#recharge-card")).to_contain_text("4242")
 
@@ -93,5 +95,7 @@ def test_without_a_card_the_page_points_to_payment_methods(page: Page, live_app:
     _open(page, _own_account(live_app, with_card=False))
     notice = page.locator("#no-card")
     expect(notice).to_contain_text("Add a card on the Payment Methods page first.")
-    expect(notice.get_by_role("link", name="Go to Payment Methods")).to_have_attribute("href", "/billing/payment-methods")
+    expect(notice.get_by_role("link", name="Go to Payment Methods")).to_have_attribute(
+        "href", "/billing/payment-methods"
+    )
     expect(page.get_by_label("Setting to Auto Recharge")).to_be_disabled()

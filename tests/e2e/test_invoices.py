@@ -85,7 +85,9 @@ def test_set_the_billing_email_and_see_a_bad_one_refused(page: Page, live_app: L
 
     page.get_by_label("Email").fill("accounts@acme.example")
     page.get_by_role("button", name="Updates").click()
-    expect(page.get_by_role("status")).to_have_text("Invoices and billing notifications now go to accounts@acme.example.")
+    expect(page.get_by_role("status")).to_have_text(
+        "Invoices and billing notifications now go to accounts@acme.example."
+    )
     page.goto("/billing")
     expect(page.locator("#billing-email-card")).to_contain_text("accounts@acme.example")
 

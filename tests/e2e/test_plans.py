@@ -57,7 +57,9 @@ def _today_share(old_cents: int, new_cents: int) -> str:
     return format_usd(abs(prorate(old_cents, new_cents, utcnow()).amount_cents))
 
 
-def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_the_balance(page: Page, live_app: LiveApp):
+def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_the_balance(
+    page: Page, live_app: LiveApp
+):
     _open(page, _own_account(live_app))
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
     expect(page.locator("#plan-status")).to_have_text("Active")

@@ -68,7 +68,8 @@ def test_html_sent_to_the_api_shows_as_text_on_balance_history(page: Page, live_
     )
     html = '<img src=x onerror=alert(1)><script>alert("x")</script>'
     answer = page.request.post(
-        f"{live_app.url}/api/v1/usage", data={"amount_cents": 3, "description": html},
+        f"{live_app.url}/api/v1/usage",
+        data={"amount_cents": 3, "description": html},
         headers={"Authorization": f"Bearer {key}"},
     )
     assert answer.status == 200, answer.text()

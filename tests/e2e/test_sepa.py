@@ -76,7 +76,9 @@ def test_a_sepa_top_up_is_processing_and_credits_nothing_yet(page: Page, live_ap
     expect(page.locator("#payment_method")).to_contain_text("SEPA Debit •••• 3001")
     page.get_by_label("Payment amount").fill("20")
     page.get_by_role("button", name="Add to my balance").click()
-    expect(page.get_by_role("status")).to_have_text("Your payment is processing. Credits are added as soon as it succeeds.")
+    expect(page.get_by_role("status")).to_have_text(
+        "Your payment is processing. Credits are added as soon as it succeeds."
+    )
     recent = page.locator("#recent-payments tbody tr").first
     expect(recent).to_contain_text("SEPA Debit •••• 3001")
     expect(recent).to_contain_text("$20.00")

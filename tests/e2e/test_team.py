@@ -43,9 +43,7 @@ def _invite(page: Page, email: str, full_name: str, role: str) -> None:
     dialog.get_by_label("Role").click()
     page.get_by_role("option", name=role, exact=True).click()
     dialog.get_by_role("button", name="Send invitation").click()
-    expect(page.get_by_role("status")).to_have_text(
-        f"Invitation sent to {email}. The link in it is valid for 7 days."
-    )
+    expect(page.get_by_role("status")).to_have_text(f"Invitation sent to {email}. The link in it is valid for 7 days.")
     expect(_row(page, email)).to_contain_text("Invited")
 
 
@@ -109,7 +107,9 @@ def test_invited_user_joins_with_the_role_and_blocking_ends_their_session(
         sidebar.get_by_role("link", name="Team").click()
         expect(joiner.get_by_role("heading", name="Team", level=1)).to_be_visible()
         # An admin cannot act on the owner, nor on themselves.
-        expect(joiner.locator("#team-table tbody tr").filter(has_text="Tess Owner").get_by_role("button")).to_have_count(0)
+        expect(
+            joiner.locator("#team-table tbody tr").filter(has_text="Tess Owner").get_by_role("button")
+        ).to_have_count(0)
 
         # The owner blocks them, after confirming.
         page.reload()
@@ -135,9 +135,7 @@ def test_invited_user_joins_with_the_role_and_blocking_ends_their_session(
         joiner_context.close()
 
 
-def test_custom_role_made_on_the_roles_page_limits_what_its_user_sees(
-    page: Page, browser: Browser, live_app: LiveApp
-):
+def test_custom_role_made_on_the_roles_page_limits_what_its_user_sees(page: Page, browser: Browser, live_app: LiveApp):
     sign_in(page, _own_account(live_app))
     page.locator(SIDEBAR).get_by_role("link", name="Roles").click()
     expect(page.get_by_role("heading", name="Roles", level=1)).to_be_visible()

@@ -10,10 +10,10 @@ from sqlmodel import Session, select
 
 from app.config import DEFAULT_DEMO_API_KEY, ConfigError, get_settings
 from app.demo import metering as demo_metering
+from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiKey
 from app.services import api_keys
 from app.services.api_keys import InvalidApiKey
-from app.services.errors import NotFound, PermissionDenied, ValidationFailed
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account
 

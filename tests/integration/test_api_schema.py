@@ -42,8 +42,14 @@ def funded(pg_engine) -> int:
     API.dependency_overrides[metering_api.metering_engine] = lambda: pg_engine
     with Session(pg_engine, expire_on_commit=False) as session:
         actor, account = owner_and_account(session)
-        ledger.credit(session, account_id=account.id, amount_cents=GRANT, source="grant", description="",
-                      idempotency_key="schema-grant")
+        ledger.credit(
+            session,
+            account_id=account.id,
+            amount_cents=GRANT,
+            source="grant",
+            description="",
+            idempotency_key="schema-grant",
+        )
         _, key = api_keys.create_key(session, actor, "Schemathesis")
         session.commit()
     FUNDED_KEY.append(key)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from app.errors import PermissionDenied, ValidationFailed
 from app.models import Account, AuditEvent
 from app.services import api_keys, audit, company, roles, team
-from app.services.errors import PermissionDenied, ValidationFailed
 from tests.factories import make_account, make_user, signed_in_actor
 from tests.stripe_fixtures import actor_for
 
@@ -39,7 +39,11 @@ def test_each_change_writes_one_entry_with_who_and_what(session, owner):
 
     entries = _entries(session, owner.account_id)
     assert [action for _, action, _ in entries] == [
-        "api_key.create", "api_key.delete", "role.create", "team.invite", "company.rename",
+        "api_key.create",
+        "api_key.delete",
+        "role.create",
+        "team.invite",
+        "company.rename",
     ]
     assert {email for email, _, _ in entries} == {"olivia@example.com"}
     assert entries[0][2] == f"Created API key “Production” ({key.prefix}…)"

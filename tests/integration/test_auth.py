@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from app.errors import ValidationFailed
 from app.models import AuthSession, OutboxEmail, utcnow
 from app.services import auth
-from app.services.errors import ValidationFailed
 from app.services.permissions import Permission
 from tests.factories import PASSWORD, make_account, make_user
 

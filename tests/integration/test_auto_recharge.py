@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.demo import auto_recharge as demo_auto_recharge
+from app.errors import Conflict, FormInvalid, PermissionDenied
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs import recharge as recharge_job
 from app.jobs.queue import run_due_jobs
@@ -20,7 +21,6 @@ from app.models import Account, BillingSettings, CreditBalance, Job, LedgerEntry
 from app.payments import gateway
 from app.seed import seed_demo
 from app.services import ledger, recharge
-from app.services.errors import Conflict, PermissionDenied
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user
 from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card
@@ -187,7 +187,7 @@ def test_a_rerun_of_the_job_after_success_charges_nothing(session, engine, owner
 def test_bad_amounts_are_field_errors_and_change_nothing(session, owner, threshold, amount, errors):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
-    with pytest.raises(recharge.RechargeFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         recharge.save_settings(session, actor, True, threshold, amount)
     session.rollback()
     assert refused.value.errors == errors

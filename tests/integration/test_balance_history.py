@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.errors import ValidationFailed
 from app.services import balance_history, ledger
-from app.services.errors import ValidationFailed
 from tests.factories import make_account
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

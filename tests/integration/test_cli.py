@@ -13,7 +13,9 @@ from app.config import PROJECT_ROOT
 
 
 def _serve(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL", "REDIS_URL", "LEDGERDESK_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL", "REDIS_URL", "LEDGERDESK_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "serve", *args],
         env={**clean, "LEDGERDESK_DATA_DIR": str(tmp_path), **env},

@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api import create_api, files
+from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.models import Account, BillingSettings
 from app.services import auth, company
-from app.services.errors import PermissionDenied, ValidationFailed
 from tests.factories import PASSWORD, make_account, make_user
 from tests.stripe_fixtures import actor_for
 
@@ -216,7 +216,7 @@ def test_the_company_form_saves_domain_timezone_language_and_address(session, pe
 
 def test_every_bad_field_is_reported_and_nothing_changes(session, people):
     account, actors = people
-    with pytest.raises(company.CompanyFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         _update(
             session,
             actors["owner"],
@@ -236,7 +236,7 @@ def test_every_bad_field_is_reported_and_nothing_changes(session, people):
 )
 def test_malformed_domains_are_refused(session, people, domain):
     _, actors = people
-    with pytest.raises(company.CompanyFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         _update(session, actors["owner"], domain=domain)
     assert set(refused.value.errors) == {"domain"}
 
@@ -244,10 +244,12 @@ def test_malformed_domains_are_refused(session, people, domain):
 def test_the_address_follows_the_invoice_address_rules_for_postal_code_and_region(session, people):
     account, actors = people
     address = company.Address(line1="1 Main St", city="Springfield", postal_code="ABC", region="Atlantis", country="US")
-    with pytest.raises(company.CompanyFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         _update(session, actors["owner"], address=address)
     assert set(refused.value.errors) == {"address_postal_code", "address_region"}
-    assert session.get(BillingSettings, account.id) is None or session.get(BillingSettings, account.id).invoice_city == ""
+    assert (
+        session.get(BillingSettings, account.id) is None or session.get(BillingSettings, account.id).invoice_city == ""
+    )
 
 
 def test_an_empty_domain_and_address_clear_them(session, people):

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 import pytest
 from sqlmodel import select
 
+from app.errors import ValidationFailed
 from app.models import LedgerEntry, Payment
 from app.services import ledger, topups
-from app.services.errors import ValidationFailed
 from tests.stripe_fixtures import event, owner_and_account, point_stripe_at, post_event
 
 
@@ -29,7 +29,11 @@ class FakeStripe(BaseHTTPRequestHandler):
         elif self.path == "/v1/checkout/sessions":
             # Like Stripe: the same idempotency key answers the same session.
             session_id = f"cs_test_{abs(hash(key)) % 10**8}"
-            body = {"id": session_id, "object": "checkout.session", "url": f"https://checkout.stripe.com/c/pay/{session_id}"}
+            body = {
+                "id": session_id,
+                "object": "checkout.session",
+                "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            }
         else:
             self.send_error(404)
             return
@@ -92,7 +96,10 @@ def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session
     session.expire_all()
     [entry] = session.exec(select(LedgerEntry)).all()
     assert (entry.account_id, entry.amount_cents, entry.source) == (account.id, 12050, "purchase")
-    assert entry.description == f"Stripe Checkout Session {payment.stripe_checkout_session_id} via Add Usage Credits (crypto)"
+    assert (
+        entry.description
+        == f"Stripe Checkout Session {payment.stripe_checkout_session_id} via Add Usage Credits (crypto)"
+    )
     assert ledger.balance_of(session, account.id) == 12050
     assert session.get(Payment, payment.id).status == "succeeded"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from app.config import get_settings
+from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.payments import gateway
 from app.services import billing_details
-from app.services.errors import PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
@@ -36,7 +36,11 @@ def test_an_address_is_trimmed_and_its_country_and_region_normalized():
     [
         (
             {"company_name": "", "address1": " ", "city": ""},
-            {"company_name": "Enter the company name.", "address1": "Enter the street address.", "city": "Enter the city."},
+            {
+                "company_name": "Enter the company name.",
+                "address1": "Enter the street address.",
+                "city": "Enter the city.",
+            },
         ),
         ({"country": ""}, {"country": "Select a country."}),
         ({"country": "XX"}, {"country": "Select a country from the list."}),
@@ -56,13 +60,15 @@ def test_an_address_is_trimmed_and_its_country_and_region_normalized():
     ],
 )
 def test_bad_input_is_refused_field_by_field(changes, errors):
-    with pytest.raises(billing_details.AddressFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         billing_details.check_address({**BERLIN, **changes})
     assert refused.value.errors == errors
 
 
 def test_countries_without_postal_codes_need_none():
-    address = billing_details.check_address({**BERLIN, "country": "QA", "region": "", "postal_code": "", "city": "Doha"})
+    address = billing_details.check_address(
+        {**BERLIN, "country": "QA", "region": "", "postal_code": "", "city": "Doha"}
+    )
     assert address.postal_code == ""
 
 
@@ -85,21 +91,32 @@ def _stripe_customer(session, account_id) -> dict:
 def test_saving_stores_the_address_and_sets_it_on_the_stripe_customer(session, owner):
     actor, account = owner
     billing_details.save_address(
-        session, actor, {**BERLIN, "country": "US", "region": "California", "city": "San Francisco", "postal_code": "94104"}
+        session,
+        actor,
+        {**BERLIN, "country": "US", "region": "California", "city": "San Francisco", "postal_code": "94104"},
     )
     session.commit()
     settings = billing_settings(session, account.id)
     assert (settings.invoice_company_name, settings.invoice_region, settings.invoice_po_number) == (
-        "Acme Europe GmbH", "California", "PO-7731",
+        "Acme Europe GmbH",
+        "California",
+        "PO-7731",
     )
     customer = _stripe_customer(session, account.id)
     assert customer["name"] == "Acme Europe GmbH"
     assert customer["address"] == {
-        "line1": "Friedrichstraße 68", "line2": "", "city": "San Francisco", "postal_code": "94104", "state": "CA",
+        "line1": "Friedrichstraße 68",
+        "line2": "",
+        "city": "San Francisco",
+        "postal_code": "94104",
+        "state": "CA",
         "country": "US",
     }
     assert billing_details.address_lines(settings, account.name) == [
-        "Acme Europe GmbH", "Friedrichstraße 68", "San Francisco, CA 94104", "United States",
+        "Acme Europe GmbH",
+        "Friedrichstraße 68",
+        "San Francisco, CA 94104",
+        "United States",
     ]
 
 

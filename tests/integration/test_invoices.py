@@ -19,13 +19,13 @@ from app.api import invoices as invoices_api
 from app.config import get_settings
 from app.demo import invoices as demo_invoices
 from app.demo import usage_credits as demo_usage_credits
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs.queue import run_due_jobs
 from app.models import Account, Invoice, InvoiceLine, Job, LedgerEntry, OutboxEmail, Payment, TaxRegistration, utcnow
 from app.payments import gateway
 from app.seed import seed_demo
 from app.services import auth, invoices, ledger, overview, stripe_events
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user, signed_in_token
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at, raw_card, save_card
@@ -41,12 +41,20 @@ def _at(day: date, hours: int = 1) -> datetime:
 
 def _grant(session, account_id, cents, when, key):
     ledger.credit(
-        session, account_id=account_id, amount_cents=cents, source="grant", description="Grant", idempotency_key=key, now=when
+        session,
+        account_id=account_id,
+        amount_cents=cents,
+        source="grant",
+        description="Grant",
+        idempotency_key=key,
+        now=when,
     )
 
 
 def _use(session, account_id, cents, when, key):
-    ledger.debit(session, account_id=account_id, amount_cents=cents, description="API usage", idempotency_key=key, now=when)
+    ledger.debit(
+        session, account_id=account_id, amount_cents=cents, description="API usage", idempotency_key=key, now=when
+    )
 
 
 def _lines(session, invoice):
@@ -60,8 +68,12 @@ def _numbers(session, account_id):
 
 def _issue(session, account_id, key, cents=1_000, status="paid"):
     return invoices.issue_invoice(
-        session, account_id, source="purchase", lines=[invoices.LineItem("Usage credits", cents)],
-        idempotency_key=key, status=status,
+        session,
+        account_id,
+        source="purchase",
+        lines=[invoices.LineItem("Usage credits", cents)],
+        idempotency_key=key,
+        status=status,
     )[0]
 
 
@@ -112,7 +124,7 @@ def test_concurrent_issuing_on_postgres_leaves_no_gap_and_no_duplicate(pg_engine
                         session.rollback()
                     else:
                         session.commit()
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 failures.append(exc)
 
     workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
@@ -222,7 +234,12 @@ def test_running_the_period_close_twice_bills_once(session):
     second = invoices.close_period(session, account.id, NOV_1, now=_at(NOV_1, 9))
     session.commit()
     assert second.id == first.id and _numbers(session, account.id) == [1]
-    assert session.exec(select(LedgerEntry.invoice_id).where(LedgerEntry.idempotency_key == "late-but-dated-october")).one() is None
+    assert (
+        session.exec(
+            select(LedgerEntry.invoice_id).where(LedgerEntry.idempotency_key == "late-but-dated-october")
+        ).one()
+        is None
+    )
     assert len(session.exec(select(Job).where(Job.kind == "invoice_issued")).all()) == 1
 
 
@@ -235,7 +252,10 @@ def test_prepaid_usage_gets_a_paid_statement_and_a_free_plan_with_nothing_used_g
     assert invoices.close_period(session, idle.id, NOV_1, now=_at(NOV_1)) is None
     session.commit()
     assert (statement.status, statement.total_cents, statement.paid_at) == ("paid", 0, _at(NOV_1))
-    assert _lines(session, statement) == [("Usage through Oct 31, 2026", 1_234), ("Paid from your usage credits", -1_234)]
+    assert _lines(session, statement) == [
+        ("Usage through Oct 31, 2026", 1_234),
+        ("Paid from your usage credits", -1_234),
+    ]
     assert overview.overview(session, prepaid.id).usage_this_period == 0
 
 
@@ -307,16 +327,36 @@ def test_an_upgrade_is_billed_prorated_once_and_a_downgrade_not_at_all(session):
     account = make_account(session)
     mid_month = datetime(2026, 11, 16, 9, tzinfo=UTC)  # 15 of November's 30 days left
     invoice = invoices.issue_for_plan_change(
-        session, account.id, from_plan="pro", to_plan="business", from_seats=5, to_seats=10,
-        effective_at=mid_month, change_key="change-1", now=mid_month,
+        session,
+        account.id,
+        from_plan="pro",
+        to_plan="business",
+        from_seats=5,
+        to_seats=10,
+        effective_at=mid_month,
+        change_key="change-1",
+        now=mid_month,
     )
     again = invoices.issue_for_plan_change(
-        session, account.id, from_plan="pro", to_plan="business", from_seats=5, to_seats=10,
-        effective_at=mid_month, change_key="change-1", now=mid_month,
+        session,
+        account.id,
+        from_plan="pro",
+        to_plan="business",
+        from_seats=5,
+        to_seats=10,
+        effective_at=mid_month,
+        change_key="change-1",
+        now=mid_month,
     )
     downgrade = invoices.issue_for_plan_change(
-        session, account.id, from_plan="business", to_plan="pro", from_seats=10, to_seats=5,
-        effective_at=mid_month, change_key="change-2",
+        session,
+        account.id,
+        from_plan="business",
+        to_plan="pro",
+        from_seats=10,
+        to_seats=5,
+        effective_at=mid_month,
+        change_key="change-2",
     )
     session.commit()
     assert again.id == invoice.id and downgrade is None
@@ -335,7 +375,12 @@ def test_a_credit_note_references_the_invoice_and_cannot_exceed_it(session):
     with pytest.raises(ValidationFailed):
         invoices.issue_credit_note(session, original, amount_cents=3_001, reason="Too much", idempotency_key="cn-2")
     session.commit()
-    assert (note.kind, note.total_cents, note.credited_invoice_id, note.number) == ("credit_note", -2_000, original.id, 2)
+    assert (note.kind, note.total_cents, note.credited_invoice_id, note.number) == (
+        "credit_note",
+        -2_000,
+        original.id,
+        2,
+    )
     assert session.get(Invoice, original.id).total_cents == 5_000
 
 
@@ -344,8 +389,13 @@ def test_a_credit_note_references_the_invoice_and_cannot_exceed_it(session):
 
 def _open_invoice(session, account, cents=14_500, overage=0):
     invoice, _ = invoices.issue_invoice(
-        session, account.id, source="period_close", lines=[invoices.LineItem("Pro plan seats", cents)],
-        idempotency_key=f"open-{account.id}-{cents}", status="open", due_at=utcnow() + timedelta(days=14),
+        session,
+        account.id,
+        source="period_close",
+        lines=[invoices.LineItem("Pro plan seats", cents)],
+        idempotency_key=f"open-{account.id}-{cents}",
+        status="open",
+        due_at=utcnow() + timedelta(days=14),
         overage_cents=overage,
     )
     session.commit()
@@ -357,13 +407,21 @@ def test_paying_an_open_invoice_charges_once_and_a_replay_charges_nothing(sessio
     card = save_card(session, account, "pm_card_visa")
     invoice = _open_invoice(session, account)
 
-    result = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k1")
+    result = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k1"
+    )
     session.commit()
-    replay = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k1")
+    replay = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k1"
+    )
     session.commit()
     assert result.status == "succeeded" and replay == result
     payment = session.exec(select(Payment).where(Payment.method == "invoice")).one()
-    assert (payment.amount_cents, payment.status, payment.stripe_payment_intent_id) == (14_500, "succeeded", result.payment_intent_id)
+    assert (payment.amount_cents, payment.status, payment.stripe_payment_intent_id) == (
+        14_500,
+        "succeeded",
+        result.payment_intent_id,
+    )
     session.refresh(invoice)
     assert (invoice.status, invoice.payment_id) == ("paid", payment.id) and invoice.paid_at is not None
     assert invoices.payments_due(session, actor) == []
@@ -382,7 +440,9 @@ def test_a_declined_card_leaves_the_invoice_open_and_another_card_pays_it(sessio
     _use(session, account.id, 3_000, utcnow(), "overage")
     session.commit()
 
-    failed = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=declining, request_key="a")
+    failed = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=declining, request_key="a"
+    )
     session.commit()
     assert (failed.status, failed.message) == ("failed", "Your card was declined.")
     assert session.get(Invoice, invoice.id).status == "open"
@@ -400,13 +460,17 @@ def test_3d_secure_is_finished_in_the_browser_and_an_abandoned_attempt_is_cancel
     secure = save_card(session, account, raw_card(localstripe, "4000002500003155"))
     invoice = _open_invoice(session, account)
 
-    first = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=secure, request_key="a")
+    first = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=secure, request_key="a"
+    )
     session.commit()
     assert first.status == "requires_action" and first.client_secret.startswith(first.payment_intent_id)
     assert invoices.finish_invoice_payment(session, actor, first.payment_intent_id).status == "requires_action"
 
     # The payer walked away; a new attempt cancels the old intent so it can never charge too.
-    second = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=secure, request_key="b")
+    second = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=secure, request_key="b"
+    )
     session.commit()
     assert gateway.retrieve_payment_intent(first.payment_intent_id).status == "canceled"
     httpx.post(
@@ -428,8 +492,12 @@ def test_the_webhook_marks_an_invoice_paid_once(session, owner):
     result = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k")
     session.commit()
     payment = session.exec(select(Payment).where(Payment.method == "invoice")).one()
-    intent = {"id": result.payment_intent_id, "object": "payment_intent", "status": "succeeded",
-              "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)}}
+    intent = {
+        "id": result.payment_intent_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+    }
     for event_id in ("evt_1", "evt_2"):
         stripe_events.record_and_handle(
             session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}
@@ -452,7 +520,9 @@ def test_only_the_accounts_own_open_invoices_can_be_paid_by_billing_managers(ses
     with pytest.raises(PermissionDenied):
         invoices.pay_invoice(session, member, invoice_id=mine.public_id, payment_method_id=card, request_key="x")
     with pytest.raises(ValidationFailed) as refused:
-        invoices.pay_invoice(session, actor, invoice_id=mine.public_id, payment_method_id="pm_not_mine", request_key="x")
+        invoices.pay_invoice(
+            session, actor, invoice_id=mine.public_id, payment_method_id="pm_not_mine", request_key="x"
+        )
     assert refused.value.field == "payment_method"
     assert session.exec(select(Payment)).all() == []
 
@@ -488,7 +558,9 @@ def test_the_pdf_shows_seller_buyer_address_po_tax_ids_lines_and_totals_as_issue
     settings.invoice_company_name, settings.invoice_address1 = "Acme Europe GmbH", "Friedrichstraße 68"
     settings.invoice_city, settings.invoice_postal_code, settings.invoice_country = "Berlin", "10117", "DE"
     settings.invoice_po_number, settings.billing_email = "PO-7731", "ap@acme.example"
-    session.add(TaxRegistration(account_id=account.id, country="DE", type="eu_vat", value="DE136695976", status="verified"))
+    session.add(
+        TaxRegistration(account_id=account.id, country="DE", type="eu_vat", value="DE136695976", status="verified")
+    )
     account.plan_code = "pro"
     ledger.set_overage_credit_line(session, account.id, 5_000)
     _use(session, account.id, 2_500, OCT_1 + timedelta(days=2), "u")

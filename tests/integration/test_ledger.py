@@ -1,9 +1,9 @@
 import pytest
 from sqlmodel import Session, func, select
 
+from app.errors import Conflict, ValidationFailed
 from app.models import CreditBalance, LedgerEntry
 from app.services import ledger
-from app.services.errors import Conflict, ValidationFailed
 from app.services.ledger import InsufficientCredits
 from tests.factories import make_account
 

@@ -19,7 +19,12 @@ NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 def _funded_account(session, cents=10_000, **limits):
     account = make_account(session, "Limits Inc")
     ledger.credit(
-        session, account_id=account.id, amount_cents=cents, source="grant", description="Grant", idempotency_key=f"g{account.id}"
+        session,
+        account_id=account.id,
+        amount_cents=cents,
+        source="grant",
+        description="Grant",
+        idempotency_key=f"g{account.id}",
     )
     if limits:
         session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(**limits))

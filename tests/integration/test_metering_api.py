@@ -58,7 +58,11 @@ class Customer:
             self.key_row, self.key = api_keys.create_key(session, self.actor, "Production")
             if cents:
                 ledger.credit(
-                    session, account_id=account.id, amount_cents=cents, source="grant", description="Grant",
+                    session,
+                    account_id=account.id,
+                    amount_cents=cents,
+                    source="grant",
+                    description="Grant",
                     idempotency_key=f"grant:{account.id}",
                 )
             session.commit()
@@ -75,7 +79,11 @@ class Customer:
     def add_credits(self, cents: int, key: str) -> None:
         with Session(self.engine) as session:
             ledger.credit(
-                session, account_id=self.account_id, amount_cents=cents, source="purchase", description="Top-up",
+                session,
+                account_id=self.account_id,
+                amount_cents=cents,
+                source="purchase",
+                description="Top-up",
                 idempotency_key=key,
             )
             session.commit()
@@ -290,7 +298,10 @@ def test_an_oversized_body_is_refused_with_413_before_it_is_read(engine, api):
     [
         ("text/plain", '{"amount_cents": 5}'),
         ("application/x-www-form-urlencoded", "amount_cents=5"),
-        ("multipart/form-data; boundary=x", '--x\r\nContent-Disposition: form-data; name="amount_cents"\r\n\r\n5\r\n--x--'),
+        (
+            "multipart/form-data; boundary=x",
+            '--x\r\nContent-Disposition: form-data; name="amount_cents"\r\n\r\n5\r\n--x--',
+        ),
         ("application/xml", "<usage><amount_cents>5</amount_cents></usage>"),
     ],
 )
@@ -387,7 +398,10 @@ def test_the_openapi_document_describes_the_metering_api(api):
     schemas = document["components"]["schemas"]
     assert set(schemas["UsageRequest"]["properties"]) == {"amount_cents", "description"}
     assert set(schemas["UsageResponse"]["properties"]) == {
-        "entry_id", "balance_cents", "available_cents", "used_today_cents"
+        "entry_id",
+        "balance_cents",
+        "available_cents",
+        "used_today_cents",
     }
     assert schemas["ErrorResponse"]["properties"]["error"] == {"$ref": "#/components/schemas/ApiError"}
     assert "401" in document["paths"]["/api/v1/balance"]["get"]["responses"]

@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.demo import payment_methods as demo_cards
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import payment_methods
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, free_port, owner_and_account, point_stripe_at

@@ -5,7 +5,8 @@
   when the role lacks the permission the table below says it needs, and carried out otherwise.
   The table must name every such function, so a new one fails here until it is added;
 - every Reflex event handler of every console page checks the signed-in user's permission on
-  the server (`current_actor(self, Permission.X)`) with its page's permission or a stricter one,
+  the server (`acting(self, Permission.X)` or `current_actor(self, Permission.X)`) with its page's
+  permission or a stricter one,
   unless it is listed as a pure UI handler; no state opens a transaction before that check, and
   the account a page works on is only ever the checked actor's;
 - every HTTP route is listed with who may call it, refuses a caller without credentials, and a
@@ -29,14 +30,14 @@ from fastapi.testclient import TestClient
 from reflex_base.registry import RegistrationContext
 from sqlmodel import Session, select
 
-import app.pages  # noqa: F401  (registers every page: NAV and the on_load states)
+import app.pages
 import app.services
-from app.api import auth_routes, create_api, files
+from app.api import auth_routes, create_api, files, stripe_webhook
 from app.api import invoices as invoices_api
 from app.api import metering as metering_api
-from app.api import stripe_webhook
 from app.components.layout import NAV
 from app.db import transaction
+from app.errors import NotAuthenticated, PermissionDenied
 from app.models import Account, LedgerEntry, SQLModel
 from app.services import (
     api_keys,
@@ -44,6 +45,7 @@ from app.services import (
     auth,
     billing_details,
     company,
+    console,
     info,
     invoices,
     payment_methods,
@@ -60,7 +62,6 @@ from app.services import (
     webhooks,
 )
 from app.services.accounts import builtin_role, create_user
-from app.services.errors import NotAuthenticated, PermissionDenied
 from app.services.permissions import BUILTIN_ROLES, Actor
 from app.services.permissions import Permission as P
 from tests.factories import (
@@ -107,8 +108,12 @@ def _world(session: Session, role: str, slug: str) -> World:
         else:
             granted = builtin_role(session, role)
         create_user(
-            session, account=session.get(Account, account.account_id), email=email, full_name=role.title(),
-            role=granted, password=PASSWORD,
+            session,
+            account=session.get(Account, account.account_id),
+            email=email,
+            full_name=role.title(),
+            role=granted,
+            password=PASSWORD,
         )
     actor = None if role == SIGNED_OUT else signed_in_actor(session, email)
     session.commit()
@@ -122,9 +127,16 @@ HOOK = "https://hooks.example.com/ledgerdesk"
 def _picture_file(world: World):
     profile.save_picture(world.session, world.actor, PNG)
     return profile.picture_file(world.session, world.actor)
+
+
 ADDRESS = company.Address(line1="1 Main St", line2="", city="Berlin", postal_code="10115", region="", country="DE")
-INVOICE_ADDRESS = {"company_name": "Acme GmbH", "address1": "1 Main St", "city": "Berlin", "postal_code": "10115",
-                   "country": "DE"}
+INVOICE_ADDRESS = {
+    "company_name": "Acme GmbH",
+    "address1": "1 Main St",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
 
 # Every service function that takes an actor: the permission it needs (None: none, it only
 # reads the actor's own account) and a call that succeeds, or gets as far as Stripe, for an
@@ -201,8 +213,12 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "payment_methods.start_bank_account_setup": (
         P.BILLING_MANAGE,
         lambda w: payment_methods.start_bank_account_setup(
-            w.session, w.actor, holder_name="Erika Mustermann", email="erika@example.com",
-            iban="DE89 3704 0044 0532 0130 00", mandate_accepted=True,
+            w.session,
+            w.actor,
+            holder_name="Erika Mustermann",
+            email="erika@example.com",
+            iban="DE89 3704 0044 0532 0130 00",
+            mandate_accepted=True,
         ),
     ),
     "payment_methods.start_card_setup": (
@@ -225,6 +241,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         ),
     ),
     "profile.picture_file": (P.INFO_VIEW, lambda w: _picture_file(w)),
+    "console.console_header": (P.INFO_VIEW, lambda w: console.console_header(w.session, w.actor)),
     "profile.profile": (P.INFO_VIEW, lambda w: profile.profile(w.session, w.actor)),
     "profile.remove_picture": (P.INFO_VIEW, lambda w: profile.remove_picture(w.session, w.actor)),
     "profile.save_picture": (P.INFO_VIEW, lambda w: profile.save_picture(w.session, w.actor, PNG)),
@@ -284,8 +301,12 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "team.invite": (
         P.TEAM_MANAGE,
         lambda w: team.invite(
-            w.session, w.actor, email=f"new-{w.account.account_id}@example.com", full_name="New Person",
-            role_id=w.member_role_id, base_url="http://localhost",
+            w.session,
+            w.actor,
+            email=f"new-{w.account.account_id}@example.com",
+            full_name="New Person",
+            role_id=w.member_role_id,
+            base_url="http://localhost",
         ),
     ),
     "team.list_members": (P.TEAM_MANAGE, lambda w: team.list_members(w.session, w.actor)),
@@ -425,7 +446,12 @@ UI_ONLY = {
     "AuditLogState": {"set_category", "set_person"},
     "AddCreditsState": {"set_selected", "close_card_form", "save_card"},
     "ApiKeysState": {
-        "open_add", "add_open_change", "set_new_name", "created_open_change", "ask_delete", "delete_open_change",
+        "open_add",
+        "add_open_change",
+        "set_new_name",
+        "created_open_change",
+        "ask_delete",
+        "delete_open_change",
     },
     "AutoRechargeState": {"set_enabled", "set_threshold", "set_amount"},
     "BalanceHistoryState": {"set_kind"},
@@ -434,7 +460,12 @@ UI_ONLY = {
     "InvoiceNotificationsState": {"set_email"},
     "InvoicesState": {"set_selected_card", "dialog_open_change"},
     "PaymentMethodsState": {
-        "set_new_default", "dialog_open_change", "close_card_form", "save_card", "open_sepa_form", "close_sepa_form",
+        "set_new_default",
+        "dialog_open_change",
+        "close_card_form",
+        "save_card",
+        "open_sepa_form",
+        "close_sepa_form",
     },
     "PlansState": {"set_seats", "dialog_open_change"},
     "ProductsState": {"dialog_open_change"},
@@ -442,11 +473,23 @@ UI_ONLY = {
     "RolesState": {"new_role", "editor_open_change", "toggle_permission", "delete_open_change"},
     "SpendManagementState": {"set_enabled", "set_daily_budget", "set_notify_threshold", "set_webhook_url"},
     "TaxSettingsState": {
-        "open_form", "close_form", "set_country", "set_tax_type", "set_value", "ask_remove", "dialog_open_change",
+        "open_form",
+        "close_form",
+        "set_country",
+        "set_tax_type",
+        "set_value",
+        "ask_remove",
+        "dialog_open_change",
     },
     "TeamState": {
-        "open_invite", "invite_open_change", "set_invite_role", "ask_change_role", "role_open_change",
-        "set_new_role", "ask_confirm", "confirm_open_change",
+        "open_invite",
+        "invite_open_change",
+        "set_invite_role",
+        "ask_change_role",
+        "role_open_change",
+        "set_new_role",
+        "ask_confirm",
+        "confirm_open_change",
     },
 }
 # The shell's state, on every console page: it needs no permission, only the caller's own session.
@@ -522,8 +565,13 @@ def _reachable(cls: type, function) -> list[tuple[str, Any, ast.FunctionDef]]:
     return result
 
 
-def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name]
+def _calls(tree: ast.AST, *names: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
+
+
+# The calls that load the signed-in actor and check a permission; `acting` then opens the
+# handler's transaction itself, after the check.
+CHECKS = ("current_actor", "acting")
 
 
 def _checked_permission(call: ast.Call) -> P | None:
@@ -531,7 +579,7 @@ def _checked_permission(call: ast.Call) -> P | None:
         return None
     arg = call.args[1]
     assert isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "Permission", (
-        f"current_actor's permission must be written Permission.X, not {ast.unparse(arg)}"
+        f"the checked permission must be written Permission.X, not {ast.unparse(arg)}"
     )
     return P[arg.attr]
 
@@ -577,14 +625,18 @@ def test_every_event_handler_checks_the_permission_of_its_page_on_the_server():
                 continue  # Reflex's own (setvar only calls our explicit set_x handlers)
             where = f"{cls.__name__}.{name}"
             functions = _reachable(cls, handler.fn)
-            checks = [call for _, _, tree in functions for call in _calls(tree, "current_actor")]
+            checks = [call for _, _, tree in functions for call in _calls(tree, *CHECKS)]
             if name in UI_ONLY.get(cls.__name__, ()):
                 if checks:
                     problems.append(f"{where} is listed in UI_ONLY but checks current_actor: take it off the list")
                 for helper, function, tree in functions:
                     forbidden = _data_names(function)
                     used = sorted(
-                        {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and _root(n.func) in forbidden}
+                        {
+                            ast.unparse(n.func)
+                            for n in ast.walk(tree)
+                            if isinstance(n, ast.Call) and _root(n.func) in forbidden
+                        }
                     )
                     if used:
                         problems.append(f"{where} is listed in UI_ONLY but {helper} calls {used}")
@@ -621,7 +673,7 @@ def test_every_transaction_in_a_handler_follows_the_permission_check():
                 opened = _calls(tree, "transaction")
                 if not opened or "actor" in [a.arg for a in tree.args.args]:
                     continue
-                first_check = min(((c.lineno, c.col_offset) for c in _calls(tree, "current_actor")), default=None)
+                first_check = min(((c.lineno, c.col_offset) for c in _calls(tree, *CHECKS)), default=None)
                 if first_check is None or first_check > min((c.lineno, c.col_offset) for c in opened):
                     problems.append(f"{cls.__name__}.{name}: {helper} opens a transaction before current_actor")
     assert not problems, "\n".join(problems)
@@ -636,9 +688,12 @@ def test_pages_take_the_account_only_from_the_checked_actor():
             continue
         tree = ast.parse(inspect.getsource(inspect.getmodule(cls)))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "account_id":
-                if not (isinstance(node.value, ast.Name) and node.value.id == "actor"):
-                    problems.append(f"{cls.__module__}:{node.lineno} reads {ast.unparse(node)}")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "account_id"
+                and not (isinstance(node.value, ast.Name) and node.value.id == "actor")
+            ):
+                problems.append(f"{cls.__module__}:{node.lineno} reads {ast.unparse(node)}")
     assert not problems, "\n".join(problems)
 
 
@@ -725,7 +780,11 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
         body = bodies.get(template)
         path = template.format(invoice_id=account.invoice)
         if who == "api key":
-            for headers in ({}, {"Authorization": "Bearer ld_" + "x" * 40}, {"Authorization": f"Bearer {account.full_key}"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer ld_" + "x" * 40},
+                {"Authorization": f"Bearer {account.full_key}"},
+            ):
                 response = client.request(method, path, json=body, headers=headers)
                 assert response.status_code == 401, (method, path, headers, response.text)
                 assert response.json()["error"]["code"] == "invalid_api_key"

@@ -7,6 +7,7 @@ makes calls fail with a clean 503 and then recover in the same process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -37,9 +38,7 @@ def _redis_reason() -> str | None:
     return "Redis did not answer PING"
 
 
-pytestmark = pytest.mark.skipif(
-    bool(_PG_REASON or _redis_reason()), reason=str(_PG_REASON or _redis_reason())
-)
+pytestmark = pytest.mark.skipif(bool(_PG_REASON or _redis_reason()), reason=str(_PG_REASON or _redis_reason()))
 
 
 def _backend(tmp_path, url: str, name: str, **kwargs) -> LiveBackend:
@@ -51,11 +50,18 @@ def _backend(tmp_path, url: str, name: str, **kwargs) -> LiveBackend:
 def _funded_key(engine, cents: int, *, daily_budget: str = "") -> tuple[str, int]:
     with Session(engine, expire_on_commit=False) as session:
         actor, account = owner_and_account(session)
-        ledger.credit(session, account_id=account.id, amount_cents=cents, source="grant", description="",
-                      idempotency_key=f"grant:{account.id}")
+        ledger.credit(
+            session,
+            account_id=account.id,
+            amount_cents=cents,
+            source="grant",
+            description="",
+            idempotency_key=f"grant:{account.id}",
+        )
         if daily_budget:
-            spend.save_settings(session, actor, enabled=True, daily_budget=daily_budget, notify_threshold="",
-                                webhook_url="")
+            spend.save_settings(
+                session, actor, enabled=True, daily_budget=daily_budget, notify_threshold="", webhook_url=""
+            )
         _, full_key = api_keys.create_key(session, actor, "Production")
         session.commit()
         return full_key, account.id
@@ -64,10 +70,12 @@ def _funded_key(engine, cents: int, *, daily_budget: str = "") -> tuple[str, int
 async def _calls(urls: list[str], key: str, count: int, amount: int = 100) -> list[tuple[str, int, dict]]:
     """`count` concurrent debits, spread over the processes in turn: (process url, status, body)."""
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
+
         async def one(number: int):
             url = urls[number % len(urls)]
-            response = await client.post(f"{url}/api/v1/usage", json={"amount_cents": amount},
-                                         headers={"Authorization": f"Bearer {key}"})
+            response = await client.post(
+                f"{url}/api/v1/usage", json={"amount_cents": amount}, headers={"Authorization": f"Bearer {key}"}
+            )
             return url, response.status_code, response.json()
 
         return await asyncio.gather(*(one(number) for number in range(count)))
@@ -131,11 +139,13 @@ async def _load(url: str, key: str, clients: int, seconds: float, during=None) -
     answers: list[tuple[float, int, dict]] = []
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=clients)) as client:
+
         async def caller() -> None:
             while time.monotonic() - started < seconds:
                 try:
-                    response = await client.post(f"{url}/api/v1/usage", json={"amount_cents": 100},
-                                                 headers={"Authorization": f"Bearer {key}"})
+                    response = await client.post(
+                        f"{url}/api/v1/usage", json={"amount_cents": 100}, headers={"Authorization": f"Bearer {key}"}
+                    )
                 except httpx.TransportError:
                     return  # the process is gone
                 answers.append((time.monotonic() - started, response.status_code, response.json()))
@@ -146,8 +156,11 @@ async def _load(url: str, key: str, clients: int, seconds: float, during=None) -
 
 def _usage_entries(engine, account_id: int) -> set[str]:
     with Session(engine) as session:
-        return set(session.exec(select(LedgerEntry.public_id).where(
-            LedgerEntry.account_id == account_id, LedgerEntry.source == "usage")).all())
+        return set(
+            session.exec(
+                select(LedgerEntry.public_id).where(LedgerEntry.account_id == account_id, LedgerEntry.source == "usage")
+            ).all()
+        )
 
 
 def test_kill_9_in_the_middle_of_metering_load_loses_no_acknowledged_debit(pg_engine, postgres_url, tmp_path):
@@ -196,10 +209,8 @@ class DatabaseOutageProxy:
         self.listener.close()
         with self.lock:
             for sock in self.sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self.sockets.clear()
 
@@ -224,10 +235,8 @@ class DatabaseOutageProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def test_a_database_outage_under_load_fails_calls_cleanly_and_the_same_process_recovers(

@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
+from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import Account, AccountProduct, AuditEvent, Invoice, InvoiceLine, PaymentMethod, User
 from app.services import info, invoices, products, team
 from app.services.accounts import builtin_role
-from app.services.errors import Conflict, PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from app.services.subscription import CardRequired
 from tests.factories import make_account, make_user
@@ -35,8 +35,17 @@ def _on_plan(session, account_id: int, plan_code: str, *, with_card: bool = True
     account.plan_code = plan_code
     session.add(account)
     if with_card:
-        session.add(PaymentMethod(account_id=account_id, stripe_payment_method_id=f"pm_{account_id}", brand="visa",
-                                  last4="4242", exp_month=12, exp_year=2030, is_default=True))
+        session.add(
+            PaymentMethod(
+                account_id=account_id,
+                stripe_payment_method_id=f"pm_{account_id}",
+                brand="visa",
+                last4="4242",
+                exp_month=12,
+                exp_year=2030,
+                is_default=True,
+            )
+        )
     session.commit()
 
 
@@ -133,8 +142,9 @@ def test_an_invitation_names_the_products_the_user_may_use(session, owner):
     member_role = builtin_role(session, "member").id
 
     def invite(email: str, chosen):
-        return team.invite(session, owner, email=email, full_name="New User", role_id=member_role,
-                           base_url="http://x", products=chosen)
+        return team.invite(
+            session, owner, email=email, full_name="New User", role_id=member_role, base_url="http://x", products=chosen
+        )
 
     some = invite("some@example.com", ["metering", "alerts"])
     everything = invite("all@example.com", ["metering", "analytics", "alerts"])

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.api import create_api, files
+from app.errors import NotAuthenticated, ValidationFailed
 from app.models import Account, AuthSession, User, utcnow
 from app.services import auth, profile
-from app.services.errors import NotAuthenticated, ValidationFailed
 from app.services.passwords import verify_password
 from app.services.tokens import sha256_hex
 from tests.factories import PASSWORD, PNG, make_account, make_user
@@ -88,7 +88,9 @@ def test_changing_the_password_needs_the_current_one_and_ends_every_other_sessio
     actor = _actor(session, here)
 
     with pytest.raises(ValidationFailed) as wrong:
-        profile.change_password(session, actor, current="not-my-password", new="a-brand-new-phrase", confirm="a-brand-new-phrase")
+        profile.change_password(
+            session, actor, current="not-my-password", new="a-brand-new-phrase", confirm="a-brand-new-phrase"
+        )
     assert wrong.value.field == "current_password"
     with pytest.raises(ValidationFailed) as short:
         profile.change_password(session, actor, current=PASSWORD, new="short", confirm="short")
@@ -97,12 +99,16 @@ def test_changing_the_password_needs_the_current_one_and_ends_every_other_sessio
         profile.change_password(session, actor, current=PASSWORD, new="mia.member-2026!", confirm="mia.member-2026!")
     assert with_email.value.message == "The password must not contain your email address."
     with pytest.raises(ValidationFailed) as differ:
-        profile.change_password(session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase!")
+        profile.change_password(
+            session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase!"
+        )
     assert differ.value.field == "confirm_password"
     session.rollback()
     assert _actor(session, elsewhere) is not None, "a refused change ended a session"
 
-    ended = profile.change_password(session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase")
+    ended = profile.change_password(
+        session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase"
+    )
     session.commit()
     assert ended == 1
     assert _actor(session, elsewhere) is None

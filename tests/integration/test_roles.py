@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import Role
 from app.services import auth, roles, team
 from app.services.accounts import builtin_role
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Permission
 from tests.factories import PASSWORD, make_account, make_user
 
@@ -170,7 +170,9 @@ def test_no_privilege_escalation_through_roles(session, people):
     team.change_role(session, owner_actor, member.public_id, manager_role.id)
     manager = _actor(session, member)
     with pytest.raises(PermissionDenied, match="permissions you do not hold"):
-        roles.update_role(session, manager, manager_role.id, name="Role manager", permissions=["roles.manage", "team.manage"])
+        roles.update_role(
+            session, manager, manager_role.id, name="Role manager", permissions=["roles.manage", "team.manage"]
+        )
     with pytest.raises(PermissionDenied):
         roles.create_role(session, manager, name="Biller", permissions=["billing.manage"])
     assert roles.role_permissions(session.get(Role, manager_role.id)) == {Permission.INFO_VIEW, Permission.ROLES_MANAGE}

@@ -12,10 +12,10 @@ import pytest
 from sqlmodel import select
 
 from app.config import get_settings
+from app.errors import ValidationFailed
 from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import ledger, payment_methods, stripe_events, topups
-from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user
 from tests.stripe_fixtures import actor_for, owner_and_account
@@ -62,7 +62,11 @@ def _add_bank_account(session, actor, base_url: str, iban: str = IBAN) -> str:
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"iban": "DE89 3704 0044 0532 0130 01"}, "iban", "This IBAN is not valid. Check it against your bank statement."),
+        (
+            {"iban": "DE89 3704 0044 0532 0130 01"},
+            "iban",
+            "This IBAN is not valid. Check it against your bank statement.",
+        ),
         ({"iban": "DE89 3704"}, "iban", "This IBAN is not valid. Check it against your bank statement."),
         ({"iban": ""}, "iban", "Enter the IBAN."),
         ({"iban": "BR15 0000 0000 0000 1093 2840 814P 2"}, "iban", "This bank account is not in a SEPA country."),
@@ -71,7 +75,9 @@ def _add_bank_account(session, actor, base_url: str, iban: str = IBAN) -> str:
         ({"email": "erika@"}, "sepa_email", "Enter a valid email address."),
     ],
 )
-def test_bad_bank_details_are_refused_at_their_field_before_stripe_is_called(session, gateway_calls, fields, field, message):
+def test_bad_bank_details_are_refused_at_their_field_before_stripe_is_called(
+    session, gateway_calls, fields, field, message
+):
     account = make_account(session)
     actor = actor_for(make_user(session, account, "owner@example.com", "owner"), "owner")
     session.commit()
@@ -82,7 +88,9 @@ def test_bad_bank_details_are_refused_at_their_field_before_stripe_is_called(ses
     assert gateway_calls == []
 
 
-def test_a_confirmed_bank_account_is_listed_with_bank_code_and_last_four_and_can_be_the_default(session, owner, localstripe):
+def test_a_confirmed_bank_account_is_listed_with_bank_code_and_last_four_and_can_be_the_default(
+    session, owner, localstripe
+):
     actor, account = owner
     card = payment_methods.save_card(session, actor, "pm_card_visa").stripe_payment_method_id
     session.commit()
@@ -90,7 +98,12 @@ def test_a_confirmed_bank_account_is_listed_with_bank_code_and_last_four_and_can
 
     listed = payment_methods.saved_methods(session, actor)
     sepa = next(m for m in listed if m.stripe_payment_method_id == bank)
-    assert (sepa.kind, sepa.bank_code, sepa.last4, sepa.holder_name) == ("sepa_debit", "37040044", "3000", "Erika Mustermann")
+    assert (sepa.kind, sepa.bank_code, sepa.last4, sepa.holder_name) == (
+        "sepa_debit",
+        "37040044",
+        "3000",
+        "Erika Mustermann",
+    )
     assert payment_methods.label(sepa) == "SEPA Debit •••• 3000"
     assert payment_methods.expiry(sepa) == "Bank code 37040044"
     assert not sepa.is_default and next(m for m in listed if m.stripe_payment_method_id == card).is_default
@@ -120,7 +133,8 @@ def test_a_sepa_top_up_credits_once_when_the_debit_succeeds(session, owner, loca
     assert intent["payment_method"] == bank
     for event_id in ("evt_sepa_ok", "evt_sepa_ok_again"):
         stripe_events.record_and_handle(
-            session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": {**intent, "status": "succeeded"}}}
+            session,
+            {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": {**intent, "status": "succeeded"}}},
         )
         session.commit()
     assert ledger.balance_of(session, account.id) == 3_000 == ledger.ledger_sum(session, account.id)
@@ -160,5 +174,8 @@ def test_a_processing_sepa_payment_credits_nothing_and_a_failed_debit_keeps_the_
     # Add Usage Credits lists it with Stripe's reason.
     [shown] = topups.recent_payments(session, actor, "UTC")
     assert (shown.amount, shown.how, shown.status, shown.reason) == (
-        "$30.00", "SEPA Debit •••• 3001", "Failed", payment.failure_message
+        "$30.00",
+        "SEPA Debit •••• 3001",
+        "Failed",
+        payment.failure_message,
     )

@@ -8,11 +8,11 @@ from sqlmodel import Session, select
 
 from app.demo import spend_management as spend_demo
 from app.demo import usage_credits
+from app.errors import FormInvalid, PermissionDenied
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs.queue import run_due_jobs
 from app.models import BillingSettings, CreditBalance, Job, OutboxEmail, WebhookDelivery, utcnow
 from app.services import ledger, spend
-from app.services.errors import PermissionDenied
 from app.services.ledger import DailyBudgetExceeded
 from app.services.overview import billing_settings
 from tests.factories import make_user
@@ -139,7 +139,7 @@ def test_credits_consumed_today_and_yesterday_are_utc_days(session):
 def test_bad_input_is_refused_field_by_field_and_changes_nothing(session, budget, threshold, url, errors):
     actor, account = _funded(session)
     _save(session, actor, budget="50", threshold="20", url="https://hooks.example.com/ok")
-    with pytest.raises(spend.SpendFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         spend.save_settings(
             session, actor, enabled=False, daily_budget=budget, notify_threshold=threshold, webhook_url=url
         )
@@ -162,7 +162,7 @@ def test_a_url_at_the_public_address_of_the_console_is_refused(session, monkeypa
     get_settings.cache_clear()
     try:
         actor, _ = _funded(session)
-        with pytest.raises(spend.SpendFormInvalid):
+        with pytest.raises(FormInvalid):
             _save(session, actor, url="https://BILLING.example.com:443/hook")
         session.rollback()
         assert _save(session, actor, url="https://billing.example.com:8443/hook").webhook_url.endswith(":8443/hook")

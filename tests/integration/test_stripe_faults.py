@@ -37,8 +37,9 @@ class StripeFaultProxy:
         class Handler(BaseHTTPRequestHandler):
             def _relay(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                creating_intent = self.command == "POST" and self.path.startswith("/v1/payment_intents") \
-                    and self.path.count("/") == 2
+                creating_intent = (
+                    self.command == "POST" and self.path.startswith("/v1/payment_intents") and self.path.count("/") == 2
+                )
                 key = self.headers.get("Idempotency-Key", "")
                 if creating_intent and proxy.fault == "500 before":
                     return self._answer(500, b'{"error": {"type": "api_error", "message": "Internal error"}}')

@@ -12,7 +12,9 @@ from app.services import ledger, topups
 from tests.stripe_fixtures import event, owner_and_account, post_event, save_card, signature
 
 
-def _pending_card_payment(session: Session, account_id: int, pi_id: str = "pi_test_3ds", method: str = "card") -> Payment:
+def _pending_card_payment(
+    session: Session, account_id: int, pi_id: str = "pi_test_3ds", method: str = "card"
+) -> Payment:
     payment = Payment(
         account_id=account_id,
         amount_cents=2500,
@@ -27,7 +29,15 @@ def _pending_card_payment(session: Session, account_id: int, pi_id: str = "pi_te
 
 
 def _intent(pi_id: str, status: str = "succeeded", **extra) -> dict:
-    return {"id": pi_id, "object": "payment_intent", "amount": 2500, "currency": "usd", "status": status, "metadata": {}, **extra}
+    return {
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": 2500,
+        "currency": "usd",
+        "status": status,
+        "metadata": {},
+        **extra,
+    }
 
 
 def _entries(session: Session, account_id: int) -> list[LedgerEntry]:
@@ -61,7 +71,10 @@ def test_another_event_for_the_same_intent_credits_nothing_more(session, webhook
     _, account = owner_and_account(session)
     _pending_card_payment(session, account.id)
     for event_id in ("evt_a", "evt_b"):
-        assert post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_test_3ds"), event_id)).status_code == 200
+        assert (
+            post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_test_3ds"), event_id)).status_code
+            == 200
+        )
     assert len(_entries(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
     assert len(session.exec(select(StripeEvent)).all()) == 2
 
@@ -77,7 +90,9 @@ def test_an_auto_recharge_payment_is_credited_as_auto_recharge(session, webhook_
 
 def test_a_payment_that_lost_stripes_answer_is_found_by_its_metadata(session, webhook_secret, webhook_client):
     _, account = owner_and_account(session)
-    payment = Payment(account_id=account.id, amount_cents=2500, method="card", status="failed", idempotency_key="card:x")
+    payment = Payment(
+        account_id=account.id, amount_cents=2500, method="card", status="failed", idempotency_key="card:x"
+    )
     session.add(payment)
     session.commit()
     metadata = {"payment_id": payment.public_id, "account_id": str(account.id)}
@@ -91,7 +106,12 @@ def test_payment_failed_marks_the_payment_and_moves_no_money(session, webhook_se
     _, account = owner_and_account(session)
     payment = _pending_card_payment(session, account.id)
     error = {"code": "card_declined", "message": "Your card was declined."}
-    post_event(webhook_client, event("payment_intent.payment_failed", _intent("pi_test_3ds", "requires_payment_method", last_payment_error=error)))
+    post_event(
+        webhook_client,
+        event(
+            "payment_intent.payment_failed", _intent("pi_test_3ds", "requires_payment_method", last_payment_error=error)
+        ),
+    )
     session.refresh(payment)
     assert (payment.status, payment.failure_message) == ("failed", "Your card was declined.")
     assert _entries(session, account.id) == []
@@ -125,11 +145,21 @@ def test_forged_or_stale_signatures_get_400_and_store_nothing(session, webhook_s
 def test_a_signed_checkout_session_completed_credits_once(session, webhook_secret, webhook_client):
     _, account = owner_and_account(session)
     payment = Payment(
-        account_id=account.id, amount_cents=10_000, method="crypto", stripe_checkout_session_id="cs_test_1", idempotency_key="crypto:1"
+        account_id=account.id,
+        amount_cents=10_000,
+        method="crypto",
+        stripe_checkout_session_id="cs_test_1",
+        idempotency_key="crypto:1",
     )
     session.add(payment)
     session.commit()
-    checkout = {"id": "cs_test_1", "object": "checkout.session", "payment_status": "paid", "amount_total": 10_000, "metadata": {}}
+    checkout = {
+        "id": "cs_test_1",
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "amount_total": 10_000,
+        "metadata": {},
+    }
     for event_id in ("evt_cs_1", "evt_cs_1", "evt_cs_2"):
         assert post_event(webhook_client, event("checkout.session.completed", checkout, event_id)).status_code == 200
     [entry] = _entries(session, account.id)
@@ -140,7 +170,15 @@ def test_a_signed_checkout_session_completed_credits_once(session, webhook_secre
 
 def test_an_unpaid_checkout_session_credits_nothing(session, webhook_secret, webhook_client):
     _, account = owner_and_account(session)
-    session.add(Payment(account_id=account.id, amount_cents=10_000, method="crypto", stripe_checkout_session_id="cs_test_2", idempotency_key="crypto:2"))
+    session.add(
+        Payment(
+            account_id=account.id,
+            amount_cents=10_000,
+            method="crypto",
+            stripe_checkout_session_id="cs_test_2",
+            idempotency_key="crypto:2",
+        )
+    )
     session.commit()
     checkout = {"id": "cs_test_2", "object": "checkout.session", "payment_status": "unpaid", "metadata": {}}
     post_event(webhook_client, event("checkout.session.completed", checkout))
@@ -154,13 +192,21 @@ def test_success_seen_in_the_request_then_by_webhook_credits_once(session, local
     session.commit()
     assert result.status == "succeeded"
 
-    intent = _intent(result.payment_intent_id, metadata={"payment_id": result.payment_id, "account_id": str(account.id)})
+    intent = _intent(
+        result.payment_intent_id, metadata={"payment_id": result.payment_id, "account_id": str(account.id)}
+    )
     assert post_event(webhook_client, event("payment_intent.succeeded", intent)).status_code == 200
     assert len(_entries(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
 
 
 def test_a_setup_intent_event_moves_no_money(session, webhook_secret, webhook_client):
     owner_and_account(session)
-    setup_intent = {"id": "seti_1", "object": "setup_intent", "status": "succeeded", "customer": "cus_1", "payment_method": "pm_1"}
+    setup_intent = {
+        "id": "seti_1",
+        "object": "setup_intent",
+        "status": "succeeded",
+        "customer": "cus_1",
+        "payment_method": "pm_1",
+    }
     assert post_event(webhook_client, event("setup_intent.succeeded", setup_intent)).status_code == 200
     assert session.exec(select(LedgerEntry)).all() == [] and session.exec(select(StripeEvent)).one().processed_at

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import Account, CreditBalance, Invoice, InvoiceLine, LedgerEntry, Payment, PlanChange
 from app.payments import gateway
 from app.services import info, ledger, roles, stripe_events, subscription, team
-from app.services.errors import Conflict, PermissionDenied, ValidationFailed
-from app.services.overview import billing_settings
 from app.services.accounts import builtin_role
+from app.services.overview import billing_settings
 from app.services.permissions import Permission
 from tests.factories import make_user, signed_in_actor
 from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
@@ -58,7 +58,9 @@ def _snapshot(session, account_id: int) -> tuple:
 
 def _stripe_intents(localstripe_url: str, customer_id: str) -> list[dict]:
     """The customer's PaymentIntents as Stripe has them (localstripe cannot filter by customer)."""
-    response = httpx.get(f"{localstripe_url}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_localstripe", ""))
+    response = httpx.get(
+        f"{localstripe_url}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_localstripe", "")
+    )
     response.raise_for_status()
     return [intent for intent in response.json()["data"] if intent.get("customer") == customer_id]
 
@@ -95,7 +97,12 @@ def test_an_upgrade_charges_the_prorated_difference_once_and_switches_at_once(se
     payment = session.exec(select(Payment)).one()
     assert (payment.method, payment.status, payment.amount_cents) == ("plan", "succeeded", 4_350)
     invoice = session.exec(select(Invoice)).one()
-    assert (invoice.source, invoice.status, invoice.total_cents, invoice.payment_id) == ("plan_change", "paid", 4_350, payment.id)
+    assert (invoice.source, invoice.status, invoice.total_cents, invoice.payment_id) == (
+        "plan_change",
+        "paid",
+        4_350,
+        payment.id,
+    )
     assert session.exec(select(InvoiceLine.amount_cents).where(InvoiceLine.invoice_id == invoice.id)).all() == [4_350]
     # An upgrade moves no usage credits.
     assert ledger.balance_of(session, account.id) == 0
@@ -117,7 +124,10 @@ def test_a_declined_card_leaves_the_plan_unchanged(session, owner):
     session.commit()
     assert (result.status, result.message) == ("failed", "Your card was declined.")
     session.expire_all()
-    assert (session.get(Account, account.id).plan_code, session.get(Account, account.id).seats_purchased) == ("basic", 0)
+    assert (session.get(Account, account.id).plan_code, session.get(Account, account.id).seats_purchased) == (
+        "basic",
+        0,
+    )
     assert session.exec(select(Invoice)).all() == []
     assert session.exec(select(PlanChange.status)).all() == ["failed"]
     assert session.exec(select(Payment.status)).all() == ["failed"]
@@ -135,7 +145,9 @@ def test_an_upgrade_between_paid_plans_keeps_the_seats_and_bills_the_difference(
     assert (quote.from_seats, quote.to_seats) == (12, 12)
     # (12 × $99 − 12 × $29) × 9/30 = $252.00
     assert quote.amount_cents == 25_200
-    assert subscription.change_plan(session, actor, plan_code="business", request_key="up-3", now=NOW).status == "applied"
+    assert (
+        subscription.change_plan(session, actor, plan_code="business", request_key="up-3", now=NOW).status == "applied"
+    )
     session.commit()
     invoice = session.exec(select(Invoice)).one()
     assert invoice.total_cents == 25_200 and invoice.status == "paid"
@@ -164,9 +176,15 @@ def test_3d_secure_is_finished_by_confirming_again_and_the_webhook_applies_nothi
     assert session.get(Account, account.id).plan_code == "pro"
 
     payment = session.exec(select(Payment)).one()
-    intent = {"id": first.payment_intent_id, "object": "payment_intent", "status": "succeeded",
-              "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)}}
-    stripe_events.record_and_handle(session, {"id": "evt_plan_1", "type": "payment_intent.succeeded", "data": {"object": intent}})
+    intent = {
+        "id": first.payment_intent_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+    }
+    stripe_events.record_and_handle(
+        session, {"id": "evt_plan_1", "type": "payment_intent.succeeded", "data": {"object": intent}}
+    )
     session.commit()
     assert len(session.exec(select(Invoice)).all()) == 1
 
@@ -189,9 +207,15 @@ def test_a_charge_whose_answer_was_lost_is_applied_by_the_webhook_while_the_acco
     payments = session.exec(select(Payment).order_by(Payment.id)).all()
 
     def succeeded(payment: Payment, event_id: str) -> None:
-        intent = {"id": f"pi_{event_id}", "object": "payment_intent", "status": "succeeded",
-                  "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)}}
-        stripe_events.record_and_handle(session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}})
+        intent = {
+            "id": f"pi_{event_id}",
+            "object": "payment_intent",
+            "status": "succeeded",
+            "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+        }
+        stripe_events.record_and_handle(
+            session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}
+        )
         session.commit()
 
     # Stripe had charged after all: the account is still on Basic, so the upgrade applies.
@@ -222,10 +246,16 @@ def test_a_change_left_waiting_for_3d_secure_is_cancelled_when_another_starts(se
 
     # Its late success through the webhook applies the one change the payer completed.
     payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == second.payment_intent_id)).one()
-    intent = {"id": second.payment_intent_id, "object": "payment_intent", "status": "succeeded",
-              "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)}}
+    intent = {
+        "id": second.payment_intent_id,
+        "object": "payment_intent",
+        "status": "succeeded",
+        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+    }
     for event_id in ("evt_a", "evt_b"):
-        stripe_events.record_and_handle(session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}})
+        stripe_events.record_and_handle(
+            session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}
+        )
     session.commit()
     session.expire_all()
     assert session.get(Account, account.id).plan_code == "pro"
@@ -316,7 +346,11 @@ def test_adding_seats_is_charged_prorated_and_invitations_follow(session, owner)
     assert team.seats(session, actor) == team.Seats(used=6, limit=7)
     assert next(limit for limit in info.account_info(session, actor, now=NOW).limits if limit.key == "seats").limit == 7
     overview = subscription.overview(session, actor, now=NOW)
-    assert (overview.seats, overview.seats_used, overview.monthly_text) == (7, 6, "$29.00 × 7 seats = $203.00 per month")
+    assert (overview.seats, overview.seats_used, overview.monthly_text) == (
+        7,
+        6,
+        "$29.00 × 7 seats = $203.00 per month",
+    )
 
 
 def test_removing_seats_credits_the_unused_days(session, owner):
@@ -405,7 +439,11 @@ def test_roles_without_plan_manage_are_refused(session, owner):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
     member = actor_for(make_user(session, account, "member@example.com", "member"), "member")
-    everything_but_plans = [p.value for p in Permission if p not in (Permission.PLAN_MANAGE, Permission.ACCOUNT_RENAME, Permission.AUDIT_VIEW)]
+    everything_but_plans = [
+        p.value
+        for p in Permission
+        if p not in (Permission.PLAN_MANAGE, Permission.ACCOUNT_RENAME, Permission.AUDIT_VIEW)
+    ]
     role = roles.create_role(session, actor, name="Admin without plans", permissions=everything_but_plans)
     user = make_user(session, account, "ops@example.com", "member")
     user.role_id = role.id
@@ -418,11 +456,11 @@ def test_roles_without_plan_manage_are_refused(session, owner):
     before = _snapshot(session, account.id)
     for who in (member, custom):
         for call in (
-            lambda: subscription.overview(session, who),
-            lambda: subscription.quote_plan(session, who, "pro"),
-            lambda: subscription.quote_seats(session, who, "6"),
-            lambda: subscription.change_plan(session, who, plan_code="pro", request_key="p"),
-            lambda: subscription.change_seats(session, who, seats_text="6", request_key="p"),
+            lambda who=who: subscription.overview(session, who),
+            lambda who=who: subscription.quote_plan(session, who, "pro"),
+            lambda who=who: subscription.quote_seats(session, who, "6"),
+            lambda who=who: subscription.change_plan(session, who, plan_code="pro", request_key="p"),
+            lambda who=who: subscription.change_seats(session, who, seats_text="6", request_key="p"),
         ):
             with pytest.raises(PermissionDenied):
                 call()
@@ -450,7 +488,10 @@ def test_custom_priced_accounts_are_not_self_serve(session, owner):
     assert overview.custom_priced and overview.card == "" and not overview.can_change_seats
     assert overview.monthly_text == "As agreed in your contract, billed by invoice"
     assert {card.code: card.action for card in overview.plans} == {
-        "basic": "none", "pro": "none", "business": "none", "custom": "current",
+        "basic": "none",
+        "pro": "none",
+        "business": "none",
+        "custom": "current",
     }
 
 
@@ -481,7 +522,10 @@ def test_the_overview_shows_plan_status_renewal_seats_and_what_each_plan_would_b
     assert overview.card == "Visa •••• 4242" and overview.can_change_seats
     cards = {card.code: card for card in overview.plans}
     assert {code: card.action for code, card in cards.items()} == {
-        "basic": "downgrade", "pro": "current", "business": "upgrade", "custom": "contact",
+        "basic": "downgrade",
+        "pro": "current",
+        "business": "upgrade",
+        "custom": "contact",
     }
     assert (cards["pro"].price, cards["pro"].seats) == ("$29.00 per seat / month", "Includes 5 seats")
     assert cards["basic"].price == "Free"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from app.config import get_settings
+from app.errors import FormInvalid, NotFound, PermissionDenied
 from app.models import TaxRegistration
 from app.payments import gateway
 from app.services import stripe_events, tax
-from app.config import get_settings
-from app.services.errors import NotFound, PermissionDenied
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
@@ -53,16 +53,25 @@ def test_valid_numbers_are_stored_the_way_stripe_writes_them(country, tax_type, 
     ("country", "tax_type", "typed", "field", "message"),
     [
         (
-            "DE", "eu_vat", "DE136695977", "value",
+            "DE",
+            "eu_vat",
+            "DE136695977",
+            "value",
             "This is not a valid European VAT number of Germany (the number's checksum or check digit is invalid).",
         ),
         (
-            "DE", "eu_vat", "DE12", "value",
+            "DE",
+            "eu_vat",
+            "DE12",
+            "value",
             "This is not a valid European VAT number of Germany (the number has an invalid length).",
         ),
         ("DE", "eu_vat", "FR40303265045", "value", "A VAT number of Germany starts with DE."),
         (
-            "US", "us_ein", "12-345", "value",
+            "US",
+            "us_ein",
+            "12-345",
+            "value",
             "This is not a valid United States EIN (the number has an invalid format), such as 04-2103594.",
         ),
         ("DE", "eu_vat", "  ", "value", "Enter the tax ID."),
@@ -71,7 +80,7 @@ def test_valid_numbers_are_stored_the_way_stripe_writes_them(country, tax_type, 
     ],
 )
 def test_invalid_input_is_refused_field_by_field(country, tax_type, typed, field, message):
-    with pytest.raises(tax.TaxFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         tax.normalize(country, tax_type, typed)
     assert refused.value.errors == {field: message}
 
@@ -81,7 +90,11 @@ def test_a_valid_eu_vat_number_is_added_to_stripe_and_shows_stripes_verification
     verified = tax.add_registration(session, actor, country="DE", tax_type="eu_vat", value="DE 136695976")
     unverified = tax.add_registration(session, actor, country="PL", tax_type="eu_vat", value="PL1111111111")
     session.commit()
-    assert (verified.value, verified.status, tax.describe(verified.type)) == ("DE136695976", "verified", "European VAT number")
+    assert (verified.value, verified.status, tax.describe(verified.type)) == (
+        "DE136695976",
+        "verified",
+        "European VAT number",
+    )
     assert unverified.status == "unverified" and unverified.stripe_tax_id.startswith("txi_")
     assert _stripe_tax_ids(session, account.id) == [("eu_vat", "DE136695976"), ("eu_vat", "PL1111111111")]
     assert [r.value for r in tax.registrations(session, actor)] == ["DE136695976", "PL1111111111"]
@@ -93,7 +106,7 @@ def test_invalid_or_duplicate_numbers_change_nothing_here_or_at_stripe(session, 
     tax.add_registration(session, actor, country="DE", tax_type="eu_vat", value="DE136695976")
     session.commit()
     for value in ("DE136695977", "de136695976"):
-        with pytest.raises(tax.TaxFormInvalid) as refused:
+        with pytest.raises(FormInvalid) as refused:
             tax.add_registration(session, actor, country="DE", tax_type="eu_vat", value=value)
         assert refused.value.field == "value"
     assert refused.value.message == "This tax ID is already registered."
@@ -104,7 +117,7 @@ def test_invalid_or_duplicate_numbers_change_nothing_here_or_at_stripe(session, 
 def test_a_number_stripe_refuses_is_not_stored(session, owner):
     actor, account = owner
     # localstripe knows only a few types; real Stripe refuses numbers it cannot use the same way.
-    with pytest.raises(tax.TaxFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         tax.add_registration(session, actor, country="GB", tax_type="gb_vat", value="GB980780684")
     assert refused.value.field == "value" and refused.value.message.startswith("Stripe did not accept this tax ID")
     session.rollback()
@@ -127,11 +140,15 @@ def test_the_webhook_keeps_the_status_current_and_drops_ids_deleted_in_stripe(se
     row = tax.add_registration(session, actor, country="PL", tax_type="eu_vat", value="PL1111111111")
     session.commit()
     updated = {"id": row.stripe_tax_id, "object": "tax_id", "verification": {"status": "verified"}}
-    stripe_events.record_and_handle(session, {"id": "evt_u", "type": "customer.tax_id.updated", "data": {"object": updated}})
+    stripe_events.record_and_handle(
+        session, {"id": "evt_u", "type": "customer.tax_id.updated", "data": {"object": updated}}
+    )
     session.commit()
     session.refresh(row)
     assert row.status == "verified"
-    stripe_events.record_and_handle(session, {"id": "evt_d", "type": "customer.tax_id.deleted", "data": {"object": updated}})
+    stripe_events.record_and_handle(
+        session, {"id": "evt_d", "type": "customer.tax_id.deleted", "data": {"object": updated}}
+    )
     session.commit()
     assert _rows(session, account.id) == []
 
@@ -160,7 +177,7 @@ def stripe_unreachable(monkeypatch):
 
 def test_without_stripe_nothing_is_stored(session, stripe_unreachable):
     actor, account = owner_and_account(session)
-    with pytest.raises(tax.TaxFormInvalid) as refused:
+    with pytest.raises(FormInvalid) as refused:
         tax.add_registration(session, actor, country="DE", tax_type="eu_vat", value="DE136695976")
     assert refused.value.message.startswith("Stripe did not accept this tax ID")
     session.rollback()

@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlmodel import Session, select
 
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import AuthSession, OutboxEmail, User, UserToken
 from app.services import auth, roles, team
 from app.services.accounts import builtin_role
-from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Permission
 from tests.factories import PASSWORD, make_account, make_user
 
@@ -144,9 +144,12 @@ def test_resend_replaces_the_link_and_revoke_kills_it(session, team_account):
         team.resend_invitation(session, actor, invited.public_id, base_url=BASE)
 
     other = _invite(session, actor, "never@acme.example")
-    token = session.exec(
-        select(OutboxEmail).where(OutboxEmail.to_address == "never@acme.example")
-    ).one().body_text.split("token=")[1].split()[0]
+    token = (
+        session.exec(select(OutboxEmail).where(OutboxEmail.to_address == "never@acme.example"))
+        .one()
+        .body_text.split("token=")[1]
+        .split()[0]
+    )
     assert team.revoke_invitation(session, actor, other.public_id) == "never@acme.example"
     assert auth.invitation_user(session, token) is None
     assert session.exec(select(User).where(User.email == "never@acme.example")).first() is None
@@ -163,7 +166,9 @@ def test_block_ends_the_users_sessions_at_once_and_unblock_lets_them_back(sessio
 
     assert auth.actor_for_session_token(session, admin_token) is None
     assert "blocked" in auth.sign_in(session, admin.email, PASSWORD).error
-    assert all(s.revoked_at is not None for s in session.exec(select(AuthSession).where(AuthSession.user_id == admin.id)))
+    assert all(
+        s.revoked_at is not None for s in session.exec(select(AuthSession).where(AuthSession.user_id == admin.id))
+    )
 
     team.unblock(session, _actor(session, owner), admin.public_id)
     assert auth.actor_for_session_token(session, _sign_in(session, admin.email)).role_name == "Admin"

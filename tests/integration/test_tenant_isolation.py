@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from app.api import create_api, files
 from app.api import invoices as invoices_api
 from app.api import metering as metering_api
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Account, ApiKey, LedgerEntry, Role, User
 from app.services import (
     api_keys,
@@ -33,7 +34,6 @@ from app.services import (
     topups,
     webhooks,
 )
-from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.permissions import Actor
 from tests.factories import Populated, StripeReached, make_populated_account, signed_in_actor, signed_in_token
 from tests.integration.test_permission_matrix import MATRIX, actor_taking_functions, db_snapshot

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import select
 
+from app.errors import ValidationFailed
 from app.models import Account, ApiKey, Role, User
 from app.services import api_keys, company, roles, team
 from app.services.company import Address
-from app.services.errors import ValidationFailed
 from app.services.overview import billing_settings
 from tests.stripe_fixtures import owner_and_account
 
@@ -38,7 +38,11 @@ def test_account_name_and_company_address(session, owner, text):
     actor, account = owner
     company.rename_account(session, actor, text)
     company.update_company(
-        session, actor, domain="", timezone="UTC", language="en",
+        session,
+        actor,
+        domain="",
+        timezone="UTC",
+        language="en",
         address=Address(line1=text, line2=text, city=text[:60], postal_code="10115", region="", country="DE"),
     )
     session.commit()
@@ -54,8 +58,7 @@ def test_api_key_role_and_invited_member_names(session, owner, text):
     actor, account = owner
     api_keys.create_key(session, actor, text[:60])
     role = roles.create_role(session, actor, name=text[:40], permissions=["info.view"])
-    team.invite(session, actor, email="new@example.com", full_name=text, role_id=role.id,
-                base_url="http://localhost")
+    team.invite(session, actor, email="new@example.com", full_name=text, role_id=role.id, base_url="http://localhost")
     session.commit()
     session.expire_all()
     assert session.exec(select(ApiKey.name).where(ApiKey.account_id == account.id)).one() == text[:60]

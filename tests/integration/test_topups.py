@@ -6,9 +6,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import LedgerEntry, Payment, PaymentMethod
 from app.services import ledger, topups
-from app.services.errors import Conflict, PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
@@ -71,7 +71,10 @@ def test_the_bounds_themselves_are_accepted(session, owner):
     actor, account = owner
     card = save_card(session, account, "pm_card_visa")
     for key, amount in (("low", "5"), ("high", "5,000.00")):
-        assert topups.start_card_topup(session, actor, amount_text=amount, payment_method_id=card, request_key=key).status == "succeeded"
+        assert (
+            topups.start_card_topup(session, actor, amount_text=amount, payment_method_id=card, request_key=key).status
+            == "succeeded"
+        )
     session.commit()
     assert ledger.balance_of(session, account.id) == 500 + 500_000
 
@@ -156,4 +159,9 @@ def test_saved_cards_mirror_stripe(session, owner):
     rows = {row.stripe_payment_method_id: row for row in session.exec(select(PaymentMethod))}
     assert set(rows) == {first, second}
     assert rows[second].is_default and not rows[first].is_default
-    assert (rows[first].brand, rows[first].last4, rows[first].exp_month, rows[first].exp_year) == ("visa", "4242", 12, 2030)
+    assert (rows[first].brand, rows[first].last4, rows[first].exp_month, rows[first].exp_year) == (
+        "visa",
+        "4242",
+        12,
+        2030,
+    )

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from app.errors import PermissionDenied
 from app.models import InvoiceLine
 from app.services import invoices, ledger, subscription, upcoming
-from app.services.errors import PermissionDenied
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, save_card
@@ -20,7 +20,9 @@ DEC_1 = date(2026, 12, 1)
 
 
 def _use(session, account_id: int, cents: int, when: datetime, key: str) -> None:
-    ledger.debit(session, account_id=account_id, amount_cents=cents, description="API usage", idempotency_key=key, now=when)
+    ledger.debit(
+        session, account_id=account_id, amount_cents=cents, description="API usage", idempotency_key=key, now=when
+    )
 
 
 def _preview(payment: upcoming.NextPayment) -> list[tuple[str, str]]:
@@ -44,8 +46,15 @@ def test_overage_so_far_is_added_and_prepaid_usage_is_shown_as_paid(session):
     account.plan_code = "pro"
     session.add(account)
     ledger.set_overage_credit_line(session, account.id, 5_000)
-    ledger.credit(session, account_id=account.id, amount_cents=1_000, source="grant", description="Grant",
-                  idempotency_key="g", now=NOW - timedelta(days=10))
+    ledger.credit(
+        session,
+        account_id=account.id,
+        amount_cents=1_000,
+        source="grant",
+        description="Grant",
+        idempotency_key="g",
+        now=NOW - timedelta(days=10),
+    )
     _use(session, account.id, 1_600, NOW - timedelta(days=2), "u")
     session.commit()
 

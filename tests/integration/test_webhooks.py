@@ -12,11 +12,11 @@ import pytest
 from sqlmodel import Session, select
 from standardwebhooks import Webhook
 
+from app.errors import PermissionDenied, ValidationFailed
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs.queue import run_due_jobs
 from app.models import Account, Job, WebhookAttempt, WebhookDelivery, utcnow
 from app.services import ledger, spend, webhooks
-from app.services.errors import PermissionDenied, ValidationFailed
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account

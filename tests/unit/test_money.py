@@ -1,6 +1,6 @@
 import pytest
 
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 from app.services.money import format_usd, parse_dollars, plain_dollars
 
 

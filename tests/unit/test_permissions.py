@@ -1,6 +1,6 @@
 import pytest
 
-from app.services.errors import NotAuthenticated, PermissionDenied
+from app.errors import NotAuthenticated, PermissionDenied
 from app.services.permissions import BUILTIN_ROLES, Actor, Permission, format_permissions, parse_permissions, require
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 from app.services.passwords import check_new_password
 from app.services.profile import describe_device
 

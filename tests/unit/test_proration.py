@@ -63,9 +63,7 @@ def test_no_change_in_price_settles_nothing():
     assert prorate(14_500, 14_500, at(2026, 11, 22)).amount_cents == 0
 
 
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 12, 31), timezones=st.just(UTC)
-)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 12, 31), timezones=st.just(UTC))
 monthly = st.integers(min_value=0, max_value=100_000_000)
 
 

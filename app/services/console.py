@@ -1,0 +1,35 @@
+"""What the console's shell shows of the signed-in user and their account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from app.models import Account
+from app.services import profile
+from app.services.company import logo_url
+from app.services.permissions import Actor, Permission, require
+from app.services.plans import get_plan
+
+
+@dataclass(frozen=True)
+class ConsoleHeader:
+    account_name: str
+    account_public_id: str
+    plan_name: str
+    logo_url: str
+    picture_url: str
+
+
+def console_header(session: Session, actor: Actor) -> ConsoleHeader:
+    require(actor, Permission.INFO_VIEW)
+    account = session.get(Account, actor.account_id)
+    assert account is not None
+    return ConsoleHeader(
+        account_name=account.name,
+        account_public_id=account.public_id,
+        plan_name=get_plan(account.plan_code).name,
+        logo_url=logo_url(account),
+        picture_url=profile.profile(session, actor).picture_url,
+    )

@@ -1,0 +1,54 @@
+"""The one shape of a console page's forms, mixed into its state: field errors by name, one
+page-level error and notice, which action is in flight, and one way to show a DomainError.
+
+    @rx.event
+    def save(self, form_data: dict):
+        with self._attempt("save"):
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                spend.save_settings(session, actor, **form_data)
+            self.notice = "Saved."
+
+Inputs are uncontrolled: a handler reads the submitted `form_data`, so a page needs no setter
+per field. The component side is `app.components.forms` (`field_error(State, "name")`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import reflex as rx
+
+from app.errors import DomainError, FormInvalid
+
+
+class FormState(rx.State, mixin=True):
+    errors: dict[str, str] = {}
+    error: str = ""
+    notice: str = ""
+    # The action in flight ("save", "delete", …), "" when none: buttons show it as loading.
+    busy: str = ""
+
+    def _clear_messages(self) -> None:
+        self.errors, self.error, self.notice = {}, "", ""
+
+    def _show_error(self, exc: DomainError, *, field: str | None = None) -> None:
+        """Field errors next to their fields; an error of no field at `field`, else at the top."""
+        if isinstance(exc, FormInvalid):
+            self.errors = dict(exc.errors)
+        elif exc.field or field:
+            self.errors = {**self.errors, (exc.field or field): exc.message}
+        else:
+            self.error = exc.message
+
+    @contextmanager
+    def _attempt(self, action: str = "", *, field: str | None = None) -> Iterator[None]:
+        """Clear the messages, mark `action` busy, and show a DomainError raised in the block
+        (the rest of the block is skipped, so a notice set at its end means it succeeded)."""
+        self._clear_messages()
+        self.busy = action
+        try:
+            yield
+        except DomainError as exc:
+            self._show_error(exc, field=field)
+        finally:
+            self.busy = ""
