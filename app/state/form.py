@@ -33,10 +33,11 @@ class FormState(rx.State, mixin=True):
 
     def _show_error(self, exc: DomainError, *, field: str | None = None) -> None:
         """Field errors next to their fields; an error of no field at `field`, else at the top."""
+        key = exc.field or field
         if isinstance(exc, FormInvalid):
             self.errors = dict(exc.errors)
-        elif exc.field or field:
-            self.errors = {**self.errors, (exc.field or field): exc.message}
+        elif key:
+            self.errors = {**self.errors, key: exc.message}
         else:
             self.error = exc.message
 
