@@ -25,13 +25,13 @@ from app.errors import DomainError
 
 
 class ConfirmState(rx.State, mixin=True):
-    confirm_action: str = ""
-    confirm_target: str = ""
-    confirm_title: str = ""
-    confirm_lines: list[str] = []
-    confirm_button: str = "Confirm"
-    confirm_error: str = ""
-    confirming: bool = False
+    confirm_action: rx.Field[str] = rx.field("")
+    confirm_target: rx.Field[str] = rx.field("")
+    confirm_title: rx.Field[str] = rx.field("")
+    confirm_lines: rx.Field[list[str]] = rx.field(default_factory=list)
+    confirm_button: rx.Field[str] = rx.field("Confirm")
+    confirm_error: rx.Field[str] = rx.field("")
+    confirming: rx.Field[bool] = rx.field(False)
 
     def _ask(self, action: str, *, title: str, lines: list[str], target: str = "", button: str = "Confirm") -> None:
         self.confirm_action, self.confirm_target = action, target

@@ -22,11 +22,11 @@ from app.errors import DomainError, FormInvalid
 
 
 class FormState(rx.State, mixin=True):
-    errors: dict[str, str] = {}
-    error: str = ""
-    notice: str = ""
+    errors: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
     # The action in flight ("save", "delete", …), "" when none: buttons show it as loading.
-    busy: str = ""
+    busy: rx.Field[str] = rx.field("")
 
     def _clear_messages(self) -> None:
         self.errors, self.error, self.notice = {}, "", ""

@@ -51,16 +51,16 @@ def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Ses
 
 
 class SessionState(rx.State):
-    signed_in: bool = False
-    user_name: str = ""
-    user_email: str = ""
-    role_name: str = ""
-    account_name: str = ""
-    account_public_id: str = ""
-    plan_name: str = ""
-    logo_url: str = ""
-    picture_url: str = ""
-    permissions: list[str] = []
+    signed_in: rx.Field[bool] = rx.field(False)
+    user_name: rx.Field[str] = rx.field("")
+    user_email: rx.Field[str] = rx.field("")
+    role_name: rx.Field[str] = rx.field("")
+    account_name: rx.Field[str] = rx.field("")
+    account_public_id: rx.Field[str] = rx.field("")
+    plan_name: rx.Field[str] = rx.field("")
+    logo_url: rx.Field[str] = rx.field("")
+    picture_url: rx.Field[str] = rx.field("")
+    permissions: rx.Field[list[str]] = rx.field(default_factory=list)
 
     @rx.event
     def load_console(self):
