@@ -1,5 +1,6 @@
 # make run   set up what is missing, migrate, seed demo data, start localstripe and the console
 # make test  set up what is missing (Chromium too) and run every test
+# make lint  ruff (lint and format check) and mypy, configured in pyproject.toml
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 BUN := .tools/npm-global/bin/bun
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup setup-browser unit integration e2e bench clean
+.PHONY: run test lint setup setup-browser unit integration e2e bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ setup-browser:
 
 run: setup
 	$(BIN)/python -m app.cli serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
+	$(BIN)/mypy
 
 test: setup setup-browser
 	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider

@@ -26,7 +26,7 @@ from app.db import make_engine
 from app.migrations import upgrade_to_head
 from app.models import SQLModel
 from app.payments import gateway
-from tests.factories import StripeReached
+from tests.factories import Owner, StripeReached, owner_and_account
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -121,6 +121,19 @@ def pg_engine(postgres_url) -> Engine:
 def session(engine) -> Session:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def owner_email() -> str:
+    """The email of the `owner` fixture's user; a test module overrides this fixture to pick another."""
+    return "owner@example.com"
+
+
+@pytest.fixture
+def owner(session, owner_email) -> Owner:
+    """A new account and its owner's actor, committed: `actor, account = owner`. Modules whose tests
+    charge through Stripe add `pytestmark = pytest.mark.usefixtures("localstripe")`."""
+    return owner_and_account(session, email=owner_email)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlmodel import Session
 
@@ -11,7 +12,7 @@ from app.models import Account, Payment, PaymentMethod, TaxRegistration, User, u
 from app.services import api_keys, auth, company, invoices, ledger, roles, spend, webhooks
 from app.services.accounts import builtin_role, create_account, create_user
 from app.services.overview import billing_settings
-from app.services.permissions import Actor
+from app.services.permissions import BUILTIN_ROLES, Actor
 
 PASSWORD = "correct-horse-battery"
 # The smallest file the logo check takes for a PNG.
@@ -39,6 +40,35 @@ def make_user(
         role=builtin_role(session, role_key),
         password=password,
         status=status,
+    )
+
+
+class Owner(NamedTuple):
+    """An account's owner as an actor, and the account: `actor, account = owner`."""
+
+    actor: Actor
+    account: Account
+
+
+def owner_and_account(session: Session, role_key: str = "owner", email: str = "owner@example.com") -> Owner:
+    """A new account with one user of that role, committed; the user's actor and the account."""
+    account = make_account(session)
+    user = make_user(session, account, email, role_key)
+    session.commit()
+    return Owner(actor_for(user, role_key), account)
+
+
+def actor_for(user: User, role_key: str) -> Actor:
+    """The actor for a user holding a built-in role (without signing in)."""
+    name, permissions = BUILTIN_ROLES[role_key]
+    return Actor(
+        user_id=user.id,
+        account_id=user.account_id,
+        email=user.email,
+        full_name=user.full_name,
+        role_key=role_key,
+        role_name=name,
+        permissions=permissions,
     )
 
 

@@ -1,5 +1,5 @@
 """Stripe for tests: localstripe in its own process for the session, signed webhook events,
-and small builders (owner actor, saved card)."""
+and small builders (saved card)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ from sqlmodel import Session
 
 from app.api import stripe_webhook
 from app.config import PROJECT_ROOT, get_settings
-from app.models import Account, User
+from app.models import Account
 from app.payments import gateway
 from app.payments.localstripe import wait_until_up
-from app.services.permissions import BUILTIN_ROLES, Actor
-from tests.factories import make_account, make_user
+
+# Moved to tests.factories; still importable from here.
+from tests.factories import actor_for as actor_for
+from tests.factories import owner_and_account as owner_and_account
 
 WEBHOOK_SECRET = "whsec_test_ledgerdesk"
 
@@ -119,28 +121,6 @@ def post_event(client: TestClient, payload: str, header: str | None = None) -> h
         "/api/webhooks/stripe",
         content=payload,
         headers={"Stripe-Signature": header or signature(payload), "Content-Type": "application/json"},
-    )
-
-
-def owner_and_account(
-    session: Session, role_key: str = "owner", email: str = "owner@example.com"
-) -> tuple[Actor, Account]:
-    account = make_account(session)
-    user = make_user(session, account, email, role_key)
-    session.commit()
-    return actor_for(user, role_key), account
-
-
-def actor_for(user: User, role_key: str) -> Actor:
-    name, permissions = BUILTIN_ROLES[role_key]
-    return Actor(
-        user_id=user.id,
-        account_id=user.account_id,
-        email=user.email,
-        full_name=user.full_name,
-        role_key=role_key,
-        role_name=name,
-        permissions=permissions,
     )
 
 

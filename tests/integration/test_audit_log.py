@@ -17,11 +17,8 @@ from tests.stripe_fixtures import actor_for
 
 
 @pytest.fixture
-def owner(session):
-    account = make_account(session)
-    actor = actor_for(make_user(session, account, "olivia@example.com", "owner"), "owner")
-    session.commit()
-    return actor
+def owner_email() -> str:
+    return "olivia@example.com"
 
 
 def _entries(session, account_id: int) -> list[tuple[str, str, str]]:
@@ -30,14 +27,15 @@ def _entries(session, account_id: int) -> list[tuple[str, str, str]]:
 
 
 def test_each_change_writes_one_entry_with_who_and_what(session, owner):
-    key, full_key = api_keys.create_key(session, owner, "Production")
-    api_keys.delete_key(session, owner, key.public_id)
-    role = roles.create_role(session, owner, name="Support", permissions=["info.view", "billing.view"])
-    team.invite(session, owner, email="sam@example.com", full_name="Sam Support", role_id=role.id, base_url="http://x")
-    company.rename_account(session, owner, "Acme Europe")
+    actor = owner.actor
+    key, full_key = api_keys.create_key(session, actor, "Production")
+    api_keys.delete_key(session, actor, key.public_id)
+    role = roles.create_role(session, actor, name="Support", permissions=["info.view", "billing.view"])
+    team.invite(session, actor, email="sam@example.com", full_name="Sam Support", role_id=role.id, base_url="http://x")
+    company.rename_account(session, actor, "Acme Europe")
     session.commit()
 
-    entries = _entries(session, owner.account_id)
+    entries = _entries(session, actor.account_id)
     assert [action for _, action, _ in entries] == [
         "api_key.create",
         "api_key.delete",
@@ -53,56 +51,59 @@ def test_each_change_writes_one_entry_with_who_and_what(session, owner):
 
 
 def test_a_refused_change_writes_nothing(session, owner):
+    actor = owner.actor
     with pytest.raises(ValidationFailed):
-        company.rename_account(session, owner, "   ")
-    member = actor_for(make_user(session, session.get(Account, owner.account_id), "mo@example.com", "member"), "member")
+        company.rename_account(session, actor, "   ")
+    member = actor_for(make_user(session, session.get(Account, actor.account_id), "mo@example.com", "member"), "member")
     with pytest.raises(PermissionDenied):
         api_keys.create_key(session, member, "Sneaky")
     session.rollback()
-    assert _entries(session, owner.account_id) == []
+    assert _entries(session, actor.account_id) == []
 
 
 def test_owners_filter_by_category_user_and_day_and_page_through(session, owner):
-    account = session.get(Account, owner.account_id)
+    actor = owner.actor
+    account = session.get(Account, actor.account_id)
     account.timezone = "Europe/Berlin"
     session.add(account)
     admin = actor_for(make_user(session, account, "adam@example.com", "admin"), "admin")
     # 23:30 UTC on Nov 20 is already Nov 21 in Berlin.
     late = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     for number in range(30):
-        audit.record(session, owner, "team.invite", f"Invited user{number}@example.com", now=late - timedelta(days=2))
+        audit.record(session, actor, "team.invite", f"Invited user{number}@example.com", now=late - timedelta(days=2))
     audit.record(session, admin, "api_key.create", "Created API key “CI”", now=late)
     session.commit()
 
-    first = audit.events(session, owner)
+    first = audit.events(session, actor)
     assert len(first.rows) == 25 and first.next_before_id is not None
     assert first.rows[0].summary == "Created API key “CI”" and first.rows[0].who == "Adam (adam@example.com)"
     assert first.rows[0].when == "2026-11-21 00:30 CET"
-    second = audit.events(session, owner, before_id=first.next_before_id)
+    second = audit.events(session, actor, before_id=first.next_before_id)
     assert len(second.rows) == 6 and second.next_before_id is None
     assert second.rows[-1].summary == "Invited user0@example.com"
 
-    assert [r.category for r in audit.events(session, owner, category="api_key").rows] == ["API keys"]
-    assert len(audit.events(session, owner, user_email="olivia@example.com", limit=100).rows) == 30
-    on_the_21st = audit.events(session, owner, day_from="2026-11-21", day_to="2026-11-21")
+    assert [r.category for r in audit.events(session, actor, category="api_key").rows] == ["API keys"]
+    assert len(audit.events(session, actor, user_email="olivia@example.com", limit=100).rows) == 30
+    on_the_21st = audit.events(session, actor, day_from="2026-11-21", day_to="2026-11-21")
     assert [r.summary for r in on_the_21st.rows] == ["Created API key “CI”"]
-    assert audit.events(session, owner, day_from="2026-11-22").rows == []
-    assert dict(audit.people(session, owner)) == {"adam@example.com": "Adam", "olivia@example.com": "Olivia"}
+    assert audit.events(session, actor, day_from="2026-11-22").rows == []
+    assert dict(audit.people(session, actor)) == {"adam@example.com": "Adam", "olivia@example.com": "Olivia"}
 
     with pytest.raises(ValidationFailed) as refused:
-        audit.events(session, owner, day_from="2026-11-22", day_to="2026-11-21")
+        audit.events(session, actor, day_from="2026-11-22", day_to="2026-11-21")
     assert refused.value.field == "day_to"
     with pytest.raises(ValidationFailed):
-        audit.events(session, owner, category="secrets")
+        audit.events(session, actor, category="secrets")
 
 
 def test_only_owners_read_the_log(session, owner):
-    account = session.get(Account, owner.account_id)
+    actor = owner.actor
+    account = session.get(Account, actor.account_id)
     for role_key in ("admin", "member"):
         other = actor_for(make_user(session, account, f"{role_key}@example.com", role_key), role_key)
         with pytest.raises(PermissionDenied):
             audit.events(session, other)
-    custom = roles.create_role(session, owner, name="Auditor", permissions=["info.view", "audit.view"])
+    custom = roles.create_role(session, actor, name="Auditor", permissions=["info.view", "audit.view"])
     auditor_user = make_user(session, account, "aud@example.com", "member")
     auditor_user.role_id = custom.id
     session.commit()
@@ -114,12 +115,13 @@ def test_only_owners_read_the_log(session, owner):
 
 
 def test_one_account_never_sees_anothers_entries(session, owner):
+    actor = owner.actor
     other_account = make_account(session, "Other Co")
     other_owner = actor_for(make_user(session, other_account, "otto@example.com", "owner"), "owner")
-    api_keys.create_key(session, owner, "Mine")
+    api_keys.create_key(session, actor, "Mine")
     api_keys.create_key(session, other_owner, "Theirs")
     session.commit()
-    [mine] = audit.events(session, owner).rows
+    [mine] = audit.events(session, actor).rows
     [theirs] = audit.events(session, other_owner).rows
     assert "“Mine”" in mine.summary and "“Theirs”" in theirs.summary
-    assert audit.events(session, owner, user_email="otto@example.com").rows == []
+    assert audit.events(session, actor, user_email="otto@example.com").rows == []

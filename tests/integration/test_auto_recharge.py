@@ -25,13 +25,10 @@ from app.services.overview import billing_settings
 from tests.factories import make_account, make_user
 from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card
 
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
+
 DECLINES_ON_CHARGE = "4000000000000341"
 NOT_DOLLARS = "Enter an amount in dollars, such as 25 or 25.50."
-
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
 
 
 def _fund(session: Session, account_id: int, cents: int) -> None:

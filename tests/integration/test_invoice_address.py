@@ -14,6 +14,8 @@ from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
 
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
+
 BERLIN = {
     "company_name": " Acme  Europe GmbH ",
     "address1": "Friedrichstraße 68",
@@ -76,11 +78,6 @@ def test_regions_come_from_the_countrys_subdivisions():
     names = [name for _, name in billing_details.regions("US")]
     assert "California" in names and "Texas" in names
     assert [name for _, name in billing_details.regions("GB")] == ["England", "Northern Ireland", "Scotland", "Wales"]
-
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
 
 
 def _stripe_customer(session, account_id) -> dict:

@@ -28,7 +28,9 @@ from app.seed import seed_demo
 from app.services import auth, invoices, ledger, overview, stripe_events
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user, signed_in_token
-from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at, raw_card, save_card
+from tests.stripe_fixtures import actor_for, point_stripe_at, raw_card, save_card
+
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
 OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
 NOV_1 = date(2026, 11, 1)
@@ -144,11 +146,6 @@ def test_concurrent_issuing_on_postgres_leaves_no_gap_and_no_duplicate(pg_engine
 
 
 # Receipts
-
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
 
 
 def test_a_card_top_up_issues_one_paid_receipt(session, owner):

@@ -21,10 +21,7 @@ from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, free_port, owner_and_account, point_stripe_at
 
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
 
 def new_card(base_url: str, number: str = "4242424242424242", exp_year: int = 2030, name: str = "Olivia Owner") -> str:

@@ -566,7 +566,9 @@ def _reachable(cls: type, function) -> list[tuple[str, Any, ast.FunctionDef]]:
 
 
 def _calls(tree: ast.AST, *names: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
+    return [
+        n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names
+    ]
 
 
 # The calls that load the signed-in actor and check a permission; `acting` then opens the

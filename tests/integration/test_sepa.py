@@ -18,16 +18,13 @@ from app.payments import gateway
 from app.services import ledger, payment_methods, stripe_events, topups
 from app.services.overview import billing_settings
 from tests.factories import make_account, make_user
-from tests.stripe_fixtures import actor_for, owner_and_account
+from tests.stripe_fixtures import actor_for
+
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 # localstripe lets a debit from this account fail a moment after it was accepted.
 FAILING_IBAN = "DE62370400440532013001"
-
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
 
 
 def _confirm_in_stripe_js(base_url: str, client_secret: str, iban: str) -> str:

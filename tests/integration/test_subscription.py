@@ -22,12 +22,9 @@ from app.services.permissions import Permission
 from tests.factories import make_user, signed_in_actor
 from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
 
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
+
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
 
 
 def _on_plan(session, account: Account, plan_code: str, seats_purchased: int = 0) -> None:

@@ -16,10 +16,7 @@ from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
 
-
-@pytest.fixture
-def owner(session, localstripe):
-    return owner_and_account(session)
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
 
 def _stripe_tax_ids(session, account_id) -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@ from app.models import Account, ApiKey, Role, User
 from app.services import api_keys, company, roles, team
 from app.services.company import Address
 from app.services.overview import billing_settings
-from tests.stripe_fixtures import owner_and_account
 
 HOSTILE = [
     "Robert'); DROP TABLE account; --",
@@ -21,11 +20,6 @@ HOSTILE = [
     '<script>alert("x")</script><img src=x onerror=alert(1)>',
     "{{7*7}} ${7*7} %s %(name)s",
 ]
-
-
-@pytest.fixture
-def owner(session):
-    return owner_and_account(session)
 
 
 def _tables_intact(session) -> None:

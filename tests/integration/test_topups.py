@@ -13,11 +13,7 @@ from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
 
-
-@pytest.fixture
-def owner(session, localstripe):
-    actor, account = owner_and_account(session)
-    return actor, account
+pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
 
 def _entries(session, account_id):
