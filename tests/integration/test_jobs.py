@@ -1,20 +1,28 @@
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from app.jobs import handlers  # noqa: F401  registers deliver_email
-from app.jobs.queue import enqueue, job_handler, run_due_jobs
+from app.jobs import queue as job_queue
+from app.jobs.queue import enqueue, run_due_jobs
 from app.models import Job, OutboxEmail, utcnow
 from app.services.email import queue_email
 
-CALLS: list[dict] = []
 
+@pytest.fixture
+def flaky_calls(monkeypatch) -> list[dict]:
+    """A job kind "test_flaky" whose handler fails twice, then succeeds, registered for this test only;
+    the payloads it was called with."""
+    calls: list[dict] = []
 
-@job_handler("test_flaky")
-def _flaky(session: Session, payload: dict) -> None:
-    CALLS.append(payload)
-    if len(CALLS) < 3:
-        raise RuntimeError("receiver down")
+    def flaky(session: Session, payload: dict) -> None:
+        calls.append(payload)
+        if len(calls) < 3:
+            raise RuntimeError("receiver down")
+
+    monkeypatch.setitem(job_queue._HANDLERS, "test_flaky", flaky)
+    return calls
 
 
 def test_job_enqueued_in_a_rolled_back_transaction_does_not_exist(engine):
@@ -25,8 +33,7 @@ def test_job_enqueued_in_a_rolled_back_transaction_does_not_exist(engine):
         assert session.exec(select(Job)).all() == []
 
 
-def test_failing_job_is_retried_with_backoff_until_it_succeeds(engine):
-    CALLS.clear()
+def test_failing_job_is_retried_with_backoff_until_it_succeeds(engine, flaky_calls):
     with Session(engine) as session:
         enqueue(session, "test_flaky", {"n": 1})
         session.commit()
@@ -38,7 +45,7 @@ def test_failing_job_is_retried_with_backoff_until_it_succeeds(engine):
         run_due_jobs(engine, now=lambda: clock[0])
     with Session(engine) as session:
         job = session.exec(select(Job)).one()
-    assert job.status == "done" and job.attempts == 3 and len(CALLS) == 3
+    assert job.status == "done" and job.attempts == 3 and len(flaky_calls) == 3
 
 
 def test_dedupe_key_enqueues_once(engine):
