@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-import app.pages
+from app import pages  # noqa: F401  registers the pages
 from app.api import create_api
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.components.card_form import stripe_head_scripts

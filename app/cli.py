@@ -79,7 +79,7 @@ def _check_database(settings: Settings, web_workers: int, job_workers: int) -> N
     try:
         engine = create_engine(url, connect_args=connect_args)
         with engine.connect() as connection:
-            allowed = connection.execute(
+            allowed: int = connection.execute(
                 text(
                     "select current_setting('max_connections')::int"
                     " - current_setting('superuser_reserved_connections')::int"
@@ -227,7 +227,11 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
 
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    def stop_and_exit(*_args) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop_and_exit)
     try:
         if not _wait_for(f"http://127.0.0.1:{settings.app_port}/api/health", 300, app):
             print("Ledgerdesk did not start; see the output above.", file=sys.stderr)

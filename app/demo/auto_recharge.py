@@ -17,6 +17,7 @@ AMOUNT_CENTS = 5_000
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:
+    assert account.id is not None  # seeded accounts are saved
     settings = billing_settings(session, account.id)
     if settings.invoice_priced or payment_methods.default_method(session, account.id) is None:
         return

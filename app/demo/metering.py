@@ -12,6 +12,7 @@ from app.services import api_keys
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:
+    assert account.id is not None  # seeded accounts are saved
     demo_key = get_settings().demo_api_key
     if not api_keys.well_formed(demo_key):
         raise ConfigError("DEMO_API_KEY must be 'ld_' followed by 20 to 120 letters, digits, '_' or '-'.")

@@ -16,6 +16,7 @@ NOTIFY_THRESHOLD_CENTS = 30_000
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:
+    assert account.id is not None  # seeded accounts are saved
     settings = billing_settings(session, account.id)
     settings.spend_management_enabled = True
     settings.daily_budget_cents = DAILY_BUDGET_CENTS

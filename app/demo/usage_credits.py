@@ -17,6 +17,7 @@ PURCHASES = ((27, 10_000), (17, 5_000), (7, 10_000))  # (days ago, cents)
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:
+    assert account.id is not None  # seeded accounts are saved
     rng = random.Random(3)  # the same month for every account and every run
     today = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
     events = [(today - timedelta(days=DAYS), "grant", TRIAL_CENTS, "Free Trial Credits", "trial")]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models import Job, utcnow
 
@@ -73,9 +73,9 @@ def _claim(engine: Engine, now: datetime) -> Job | None:
     with Session(engine, expire_on_commit=False) as session:
         query = (
             select(Job)
-            .where(Job.status == "pending", Job.run_at <= now)
-            .where(or_(Job.locked_until.is_(None), Job.locked_until < now))
-            .order_by(Job.run_at, Job.id)
+            .where(Job.status == "pending", col(Job.run_at) <= now)
+            .where(or_(col(Job.locked_until).is_(None), col(Job.locked_until) < now))
+            .order_by(col(Job.run_at), col(Job.id))
             .limit(1)
         )
         if engine.dialect.name == "postgresql":
@@ -102,7 +102,7 @@ def _finish(engine: Engine, job: Job, error: str | None, now: datetime) -> None:
         else:
             values.update(run_at=now + backoff(job.attempts), last_error=error[:2000])
             log.warning("job %s %s failed (attempt %s): %s", job.id, job.kind, job.attempts, error)
-        session.execute(update(Job).where(Job.id == job.id).values(**values))
+        session.execute(update(Job).where(col(Job.id) == job.id).values(**values))
         session.commit()
 
 
