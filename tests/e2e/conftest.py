@@ -3,6 +3,7 @@ serve), on free ports with its own data directory, driven by Playwright in Debia
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "e2e-demo-password"
@@ -41,6 +43,21 @@ class LiveApp:
         self.url = url
         self.data_dir = data_dir
         self.env = env
+
+    def setup(self, function: str, **arguments: Any) -> Any:
+        """Call a function of tests/e2e/setup_helpers.py against the app's own database (make an
+        account, read the outbox); its result."""
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.e2e.setup_helpers", function, json.dumps(arguments)],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise AssertionError(result.stderr)
+        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def run_python(self, code: str) -> str:
         """Run code against the app's own database (to read the outbox, make an invitation)."""
@@ -144,3 +161,17 @@ def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD, *, next_path:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#header-account-name")).to_be_visible()
+
+
+def expect_after_refresh(locator: Locator, text: str, refresh: Callable[[], None], *, timeout: float = 30) -> None:
+    """For what reaches a page only when it is loaded again (a job's or a delivery's result): wait
+    for the locator to contain the text, refreshing between short waits, up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            expect(locator).to_contain_text(text, timeout=1_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        refresh()

@@ -11,7 +11,7 @@ import zlib
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 SIDEBAR = "nav[aria-label='Console']"
 
@@ -31,25 +31,14 @@ def _own_account(live_app: LiveApp, plan: str = "pro", *, api_keys: int = 0) -> 
     """A new account with credits, an owner, an admin, a member and API keys; the users' emails."""
     tag = uuid.uuid4().hex[:10]
     emails = {role: f"{role}-{tag}@example.com" for role in ("owner", "admin", "member")}
-    live_app.run_python(
-        f"""
-import secrets
-from app.db import transaction
-from app.models import ApiKey
-from app.services import ledger
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Admin Test {tag}", timezone="Asia/Tokyo")
-    account.plan_code = {plan!r}
-    for role, email in {emails!r}.items():
-        create_user(session, account=account, email=email, full_name=role.title() + " {tag}",
-                    role=builtin_role(session, role), password={DEMO_PASSWORD!r})
-    for number in range({api_keys}):
-        session.add(ApiKey(account_id=account.id, name=f"Key {{number}}", prefix="ld_e2e",
-                           secret_hash=secrets.token_hex(32)))
-    ledger.credit(session, account_id=account.id, amount_cents=5_000, source="grant",
-                  description="E2E credits", idempotency_key=f"e2e-admin:{{account.id}}")
-"""
+    live_app.setup(
+        "new_account",
+        name=f"Admin Test {tag}",
+        timezone="Asia/Tokyo",
+        plan=plan,
+        users=[(email, f"{role.title()} {tag}", role) for role, email in emails.items()],
+        api_keys=api_keys,
+        credits_cents=5_000,
     )
     return emails
 

@@ -7,7 +7,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 SIDEBAR = "nav[aria-label='Console']"
 
@@ -15,17 +15,10 @@ SIDEBAR = "nav[aria-label='Console']"
 def _own_account(live_app: LiveApp) -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:10]
     owner, admin = f"audit-owner-{suffix}@example.com", f"audit-admin-{suffix}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Audit Test Co")
-    create_user(session, account=account, email={owner!r}, full_name="Otto Owner",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    create_user(session, account=account, email={admin!r}, full_name="Ada Admin",
-                role=builtin_role(session, "admin"), password={DEMO_PASSWORD!r})
-"""
+    live_app.setup(
+        "new_account",
+        name="Audit Test Co",
+        users=[(owner, "Otto Owner", "owner"), (admin, "Ada Admin", "admin")],
     )
     return owner, admin
 

@@ -4,12 +4,11 @@ one. Each test signs in to an account of its own, so the shared demo account is 
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, expect_after_refresh, sign_in
 
 PAGE = "/billing/auto-recharge"
 
@@ -17,22 +16,7 @@ PAGE = "/billing/auto-recharge"
 def _own_account(live_app: LiveApp, *, with_card: bool) -> str:
     """A new account (balance $0) with an owner and, if asked, a default Visa card; the owner's email."""
     email = f"recharge-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.payments import gateway
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Recharge Test Co")
-    create_user(session, account=account, email={email!r}, full_name="Rory Recharge",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    if {with_card!r}:
-        customer_id = gateway.ensure_customer(session, account)
-        card = gateway.attach_payment_method(customer_id, "pm_card_visa")
-        gateway.set_default_payment_method(customer_id, card.id)
-        gateway.sync_payment_methods(session, account.id)
-"""
-    )
+    live_app.setup("new_account", name="Recharge Test Co", users=[(email, "Rory Recharge", "owner")], visa=with_card)
     return email
 
 
@@ -60,14 +44,8 @@ def test_turned_on_below_the_threshold_the_balance_is_topped_up(page: Page, live
 
     # The in-app worker runs the recharge job within a few seconds.
     first_row = page.locator("#balance-history-table tbody tr").first
-    deadline = time.monotonic() + 30
-    while True:
-        page.goto("/billing/balance-history")
-        expect(page.locator("#balance-history-table, #balance-history-empty").first).to_be_visible()
-        if "Auto Recharge" in (first_row.inner_text() if first_row.count() else "") or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    expect(first_row).to_contain_text("via Auto Recharge call.")
+    page.goto("/billing/balance-history")
+    expect_after_refresh(first_row, "via Auto Recharge call.", page.reload)
     expect(first_row).to_contain_text("$50.00")
 
     page.goto("/billing")

@@ -70,15 +70,7 @@ def test_password_reset_by_emailed_link(page: Page, live_app: LiveApp):
     page.get_by_label("Email").fill("admin@example.com")
     page.get_by_role("button", name="Send reset link").click()
     expect(page.get_by_role("status")).to_contain_text("If a user with that email exists")
-    link = live_app.run_python(
-        "from sqlmodel import select\n"
-        "from app.db import transaction\n"
-        "from app.models import OutboxEmail\n"
-        "with transaction() as s:\n"
-        "    m = s.exec(select(OutboxEmail).where(OutboxEmail.to_address=='admin@example.com')"
-        ".order_by(OutboxEmail.id.desc())).first()\n"
-        "    print(next(l for l in m.body_text.splitlines() if 'reset-password' in l))"
-    )
+    link = live_app.setup("link_in_last_email", to="admin@example.com", path="reset-password")
     page.goto(link)
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Repeat the new password").fill("short")
@@ -90,29 +82,12 @@ def test_password_reset_by_emailed_link(page: Page, live_app: LiveApp):
     expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
     sign_in(page, "admin@example.com", "brand-new-secret-42")
     # Put the demo password back for the other tests.
-    live_app.run_python(
-        "from sqlmodel import select\n"
-        "from app.db import transaction\n"
-        "from app.models import User\n"
-        "from app.services.passwords import hash_password\n"
-        "with transaction() as s:\n"
-        "    u = s.exec(select(User).where(User.email=='admin@example.com')).one()\n"
-        f"    u.password_hash = hash_password({DEMO_PASSWORD!r}); s.add(u)"
-    )
+    live_app.setup("set_password", email="admin@example.com", password=DEMO_PASSWORD)
 
 
 def test_invited_user_sets_a_password_then_signs_in(page: Page, live_app: LiveApp):
-    link = live_app.run_python(
-        "from sqlmodel import select\n"
-        "from app.db import transaction\n"
-        "from app.models import Account\n"
-        "from app.services.accounts import builtin_role, create_user\n"
-        "from app.services.auth import issue_invitation\n"
-        "with transaction() as s:\n"
-        "    a = s.exec(select(Account)).first()\n"
-        "    u = create_user(s, account=a, email='invitee@example.com', full_name='In Vitee',"
-        " role=builtin_role(s, 'member'), password=None, status='invited')\n"
-        f"    print(issue_invitation(s, u, base_url={live_app.url!r}))"
+    link = live_app.setup(
+        "invite_to_first_account", email="invitee@example.com", full_name="In Vitee", base_url=live_app.url
     )
     page.goto(link)
     expect(page.get_by_role("heading", name="Join Northwind Analytics")).to_be_visible()

@@ -1,5 +1,5 @@
 """Invoices, Invoice Address, Invoice Notifications and Tax Settings in the browser. Each test
-signs in to an account of its own (made through live_app.run_python), so the shared demo account
+signs in to an account of its own (made through live_app.setup), so the shared demo account
 is left alone."""
 
 from __future__ import annotations
@@ -9,35 +9,20 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 
 def _own_account(live_app: LiveApp, *, card: bool = False, open_invoice_cents: int = 0) -> str:
     """A new Pro account with an owner (and the demo's Visa card, and an open invoice); the owner's email."""
     email = f"invoices-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from datetime import timedelta
-from app.db import transaction
-from app.demo import payment_methods
-from app.models import utcnow
-from app.services import invoices
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Invoice Test Co", timezone="Europe/Berlin")
-    account.plan_code = "pro"
-    session.add(account)
-    create_user(session, account=account, email={email!r}, full_name="Ivy Invoices",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    if {card!r}:
-        payment_methods.seed(session, account, utcnow())
-    if {open_invoice_cents!r}:
-        invoices.issue_invoice(
-            session, account.id, source="period_close",
-            lines=[invoices.LineItem("Pro plan seats, Dec 1 – Dec 31, 2026", {open_invoice_cents!r}, quantity=5)],
-            idempotency_key="e2e-open-" + {email!r}, status="open", due_at=utcnow() + timedelta(days=14),
-        )
-"""
+    live_app.setup(
+        "new_account",
+        name="Invoice Test Co",
+        timezone="Europe/Berlin",
+        plan="pro",
+        users=[(email, "Ivy Invoices", "owner")],
+        demo_card=card,
+        open_invoice_cents=open_invoice_cents,
     )
     return email
 

@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 PAGE = "/billing/payment-methods"
 
@@ -17,19 +17,12 @@ PAGE = "/billing/payment-methods"
 def _own_account(live_app: LiveApp, *, plan: str = "basic", invoice_priced: bool = False) -> str:
     """A new account with an owner; the owner's email."""
     email = f"cards-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services.accounts import builtin_role, create_account, create_user
-from app.services.overview import billing_settings
-with transaction() as session:
-    account = create_account(session, name="Card Test Co")
-    account.plan_code = {plan!r}
-    session.add(account)
-    create_user(session, account=account, email={email!r}, full_name="Casey Cards",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    billing_settings(session, account.id).invoice_priced = {invoice_priced!r}
-"""
+    live_app.setup(
+        "new_account",
+        name="Card Test Co",
+        plan=plan,
+        users=[(email, "Casey Cards", "owner")],
+        invoice_priced=invoice_priced,
     )
     return email
 

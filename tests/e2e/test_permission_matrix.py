@@ -5,13 +5,12 @@ role may open. Users of an account made for this test; the demo users are left a
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 CUSTOM_ROLE = "Billing viewer"
 CUSTOM_PERMISSIONS = ["billing.view"]
@@ -23,49 +22,7 @@ def matrix(live_app: LiveApp) -> dict:
     """The console pages as registered (route, sidebar label, section, permission, title) and
     one user per role in a new account, with their role's permissions as stored."""
     tag = uuid.uuid4().hex[:8]
-    output = live_app.run_python(
-        f"""
-import json
-import app.pages
-from reflex_base.registry import RegistrationContext
-from app.components.layout import NAV, SECTIONS
-from app.db import transaction
-from app.models import Role
-from app.services import roles
-from app.services.accounts import builtin_role, create_account, create_user
-from app.services.permissions import BUILTIN_ROLES, Actor, parse_permissions
-
-titles = {{o["route"]: o["title"].removesuffix(" · Ledgerdesk") for _, o in RegistrationContext.ensure_context().decorated_pages}}
-pages = [
-    {{"route": e.route, "label": e.label, "section": e.section, "order": e.order,
-      "permission": e.permission.value, "title": titles[e.route]}}
-    for e in NAV
-]
-users = {{}}
-with transaction() as session:
-    account = create_account(session, name="Matrix {tag}")
-    account.plan_code = "business"
-    for key in ("owner", "admin", "member"):
-        user = create_user(session, account=account, email=f"{{key}}-{tag}@matrix.example.com",
-                           full_name=key.title() + " {tag}", role=builtin_role(session, key), password={DEMO_PASSWORD!r})
-        users[key] = user
-    owner = users["owner"]
-    actor = Actor(owner.id, account.id, owner.email, owner.full_name, "owner", "Owner", BUILTIN_ROLES["owner"][1])
-    custom = roles.create_role(session, actor, name={CUSTOM_ROLE!r}, permissions={CUSTOM_PERMISSIONS!r})
-    users[{CUSTOM_ROLE!r}] = create_user(session, account=account, email="custom-{tag}@matrix.example.com",
-                                       full_name="Custom {tag}", role=custom, password={DEMO_PASSWORD!r})
-    result = {{
-        "sections": list(SECTIONS),
-        "pages": pages,
-        "users": {{
-            role: {{"email": user.email, "permissions": sorted(parse_permissions(session.get(Role, user.role_id).permissions))}}
-            for role, user in users.items()
-        }},
-    }}
-print(json.dumps(result))
-"""
-    )
-    return json.loads(output.splitlines()[-1])
+    return live_app.setup("permission_matrix", tag=tag, custom_role=CUSTOM_ROLE, custom_permissions=CUSTOM_PERMISSIONS)
 
 
 def test_the_custom_role_holds_only_what_it_was_given_and_info(matrix):

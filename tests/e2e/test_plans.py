@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from app.models import utcnow
 from app.services.money import format_usd
 from app.services.subscription import prorate
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 PAGE = "/plans"
 
@@ -23,25 +23,13 @@ def _own_account(
 ) -> str:
     """A new account with an owner (balance $0) and, if asked, a default Visa card; the owner's email."""
     email = f"plans-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.payments import gateway
-from app.services.accounts import builtin_role, create_account, create_user
-from app.services.overview import billing_settings
-with transaction() as session:
-    account = create_account(session, name="Plans Test Co")
-    account.plan_code = {plan!r}
-    session.add(account)
-    create_user(session, account=account, email={email!r}, full_name="Pat Plans",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    billing_settings(session, account.id).invoice_priced = {invoice_priced!r}
-    if {with_card!r}:
-        customer_id = gateway.ensure_customer(session, account)
-        card = gateway.attach_payment_method(customer_id, "pm_card_visa")
-        gateway.set_default_payment_method(customer_id, card.id)
-        gateway.sync_payment_methods(session, account.id)
-"""
+    live_app.setup(
+        "new_account",
+        name="Plans Test Co",
+        plan=plan,
+        users=[(email, "Pat Plans", "owner")],
+        invoice_priced=invoice_priced,
+        visa=with_card,
     )
     return email
 

@@ -12,27 +12,13 @@ from playwright.sync_api import Page, expect
 from app.models import utcnow
 from app.services.money import format_usd
 from app.services.subscription import prorate
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 
 def _own_account(live_app: LiveApp) -> str:
     email = f"products-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.payments import gateway
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Products Test Co")
-    account.plan_code = "pro"
-    session.add(account)
-    create_user(session, account=account, email={email!r}, full_name="Pia Products",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    customer_id = gateway.ensure_customer(session, account)
-    card = gateway.attach_payment_method(customer_id, "pm_card_visa")
-    gateway.set_default_payment_method(customer_id, card.id)
-    gateway.sync_payment_methods(session, account.id)
-"""
+    live_app.setup(
+        "new_account", name="Products Test Co", plan="pro", users=[(email, "Pia Products", "owner")], visa=True
     )
     return email
 

@@ -19,17 +19,10 @@ def _member(live_app: LiveApp) -> str:
     """A new account with an owner and a member; the member's email."""
     suffix = uuid.uuid4().hex[:10]
     email = f"profile-member-{suffix}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Profile Test Co")
-    create_user(session, account=account, email="profile-owner-{suffix}@example.com", full_name="Olive Owner",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    create_user(session, account=account, email={email!r}, full_name="Max Member",
-                role=builtin_role(session, "member"), password={DEMO_PASSWORD!r})
-"""
+    live_app.setup(
+        "new_account",
+        name="Profile Test Co",
+        users=[(f"profile-owner-{suffix}@example.com", "Olive Owner", "owner"), (email, "Max Member", "member")],
     )
     return email
 

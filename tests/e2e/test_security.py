@@ -57,15 +57,7 @@ def test_no_session_handoff_code_or_api_key_reaches_the_log(page: Page, live_app
 def test_html_sent_to_the_api_shows_as_text_on_balance_history(page: Page, live_app: LiveApp):
     emails = _own_account(live_app)
     key = "ld_e2e_html_" + emails["owner"].split("-")[1].split("@")[0] + "x" * 20
-    live_app.run_python(
-        "from sqlmodel import select\n"
-        "from app.db import transaction\n"
-        "from app.models import User\n"
-        "from app.services.api_keys import ensure_demo_key\n"
-        "with transaction() as session:\n"
-        f"    user = session.exec(select(User).where(User.email == {emails['owner']!r})).one()\n"
-        f"    ensure_demo_key(session, user.account_id, {key!r})\n"
-    )
+    live_app.setup("set_api_key", email=emails["owner"], key=key)
     html = '<img src=x onerror=alert(1)><script>alert("x")</script>'
     answer = page.request.post(
         f"{live_app.url}/api/v1/usage",

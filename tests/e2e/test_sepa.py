@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 PAGE = "/billing/payment-methods"
 # localstripe lets a debit from this account fail a moment after it was accepted: the payment
@@ -19,16 +19,7 @@ SLOW_FAILING_IBAN = "DE62 3704 0044 0532 0130 01"
 
 def _own_account(live_app: LiveApp) -> str:
     email = f"sepa-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Sepa Test GmbH")
-    create_user(session, account=account, email={email!r}, full_name="Erika Mustermann",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-"""
-    )
+    live_app.setup("new_account", name="Sepa Test GmbH", users=[(email, "Erika Mustermann", "owner")])
     return email
 
 

@@ -5,7 +5,6 @@ and webhook tests use an account of their own, so the shared demo account keeps 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, expect_after_refresh, sign_in
 
 PAGE = "/billing/spend-management"
 
@@ -22,39 +21,15 @@ PAGE = "/billing/spend-management"
 def _own_account(live_app: LiveApp, credits_cents: int = 5_000) -> str:
     """A new account with credits and an owner; the owner's email."""
     email = f"spend-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services import ledger
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Spend Test Co")
-    create_user(session, account=account, email={email!r}, full_name="Sam Spender",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-    ledger.credit(session, account_id=account.id, amount_cents={credits_cents}, source="grant",
-                  description="E2E credits", idempotency_key=f"e2e-spend:{{account.id}}")
-"""
+    live_app.setup(
+        "new_account", name="Spend Test Co", users=[(email, "Sam Spender", "owner")], credits_cents=credits_cents
     )
     return email
 
 
 def _api_key(live_app: LiveApp, email: str) -> str:
     """A new API key of the user's account, made by the user."""
-    return live_app.run_python(
-        f"""
-from sqlmodel import select
-from app.db import transaction
-from app.models import User
-from app.services import api_keys
-from app.services.permissions import BUILTIN_ROLES, Actor
-with transaction() as session:
-    user = session.exec(select(User).where(User.email == {email!r})).one()
-    name, permissions = BUILTIN_ROLES["owner"]
-    actor = Actor(user_id=user.id, account_id=user.account_id, email=user.email, full_name=user.full_name,
-                  role_key="owner", role_name=name, permissions=permissions)
-    print(api_keys.create_key(session, actor, "Spend e2e")[1])
-"""
-    )
+    return live_app.setup("new_api_key", email=email, name="Spend e2e")
 
 
 def _use(live_app: LiveApp, key: str, cents: int) -> httpx.Response:
@@ -142,11 +117,7 @@ def test_a_test_event_reaches_the_webhook_url(page: Page, live_app: LiveApp, rec
     page.get_by_role("button", name="Send test event").click()
     row = page.locator("#webhook-deliveries tbody tr").first
     expect(row).to_contain_text("test")
-    deadline = time.monotonic() + 15
-    while "delivered" not in row.inner_text() and time.monotonic() < deadline:
-        time.sleep(0.5)
-        page.get_by_role("button", name="Refresh").click()
-    expect(row).to_contain_text("delivered")
+    expect_after_refresh(row, "delivered", page.get_by_role("button", name="Refresh").click, timeout=15)
     expect(row).to_contain_text("204")
     assert len(receiver.bodies) == 1 and b'"type": "test"' in receiver.bodies[0]
 

@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 SIDEBAR = "nav[aria-label='Console']"
 NEW_PASSWORD = "joined-the-team-2026"
@@ -18,18 +18,7 @@ NEW_PASSWORD = "joined-the-team-2026"
 def _own_account(live_app: LiveApp) -> str:
     """A new Pro account with an owner; the owner's email."""
     email = f"team-owner-{uuid.uuid4().hex[:10]}@example.com"
-    live_app.run_python(
-        f"""
-from app.db import transaction
-from app.services.accounts import builtin_role, create_account, create_user
-with transaction() as session:
-    account = create_account(session, name="Team Test Co")
-    account.plan_code = "pro"
-    session.add(account)
-    create_user(session, account=account, email={email!r}, full_name="Tess Owner",
-                role=builtin_role(session, "owner"), password={DEMO_PASSWORD!r})
-"""
-    )
+    live_app.setup("new_account", name="Team Test Co", plan="pro", users=[(email, "Tess Owner", "owner")])
     return email
 
 
@@ -52,15 +41,7 @@ def _row(page: Page, email: str):
 
 
 def _accept_link(live_app: LiveApp, email: str) -> str:
-    return live_app.run_python(
-        "from sqlmodel import select\n"
-        "from app.db import transaction\n"
-        "from app.models import OutboxEmail\n"
-        "with transaction() as s:\n"
-        f"    m = s.exec(select(OutboxEmail).where(OutboxEmail.to_address=={email!r})"
-        ".order_by(OutboxEmail.id.desc())).first()\n"
-        "    print(next(l for l in m.body_text.splitlines() if 'accept-invite' in l))"
-    )
+    return live_app.setup("link_in_last_email", to=email, path="accept-invite")
 
 
 def _join(page: Page, live_app: LiveApp, email: str) -> None:

@@ -4,8 +4,7 @@ balance, the OpenAPI document, and concurrent calls."""
 
 import asyncio
 import json
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -460,8 +459,7 @@ def test_a_call_waits_for_sqlite_while_another_connection_writes(sqlite_engine, 
     writer.driver_connection.execute("BEGIN IMMEDIATE")
     with TestClient(_app(sqlite_engine, clock)) as api, ThreadPoolExecutor(1) as pool:
         call = pool.submit(use, api, customer, 25)
-        time.sleep(0.3)
-        assert not call.done()  # queued behind the other writer, not refused
+        assert not wait([call], timeout=0.3).done  # queued behind the other writer, not refused
         writer.driver_connection.execute("COMMIT")
         assert call.result(timeout=30).json()["balance_cents"] == 9_975
     writer.close()

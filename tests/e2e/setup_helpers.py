@@ -1,0 +1,234 @@
+"""Setup for the end-to-end tests, run against the live app's own database and localstripe.
+
+`LiveApp.setup(name, **kwargs)` calls one function of this module in a child process that has the
+app's environment (its data directory, its Stripe), so `app.config` reads the same settings the app
+runs with. Arguments and the result travel as JSON: functions take and return plain values.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from app.config import get_settings
+from app.db import transaction
+from app.demo import payment_methods
+from app.models import Account, ApiKey, OutboxEmail, Role, User, utcnow
+from app.payments import gateway
+from app.services import api_keys, invoices, ledger, roles
+from app.services.accounts import builtin_role, create_account, create_user
+from app.services.api_keys import ensure_demo_key
+from app.services.auth import issue_invitation
+from app.services.overview import billing_settings
+from app.services.passwords import hash_password
+from app.services.permissions import BUILTIN_ROLES, Actor, parse_permissions
+
+
+def _owner_actor(user: User) -> Actor:
+    name, permissions = BUILTIN_ROLES["owner"]
+    return Actor(
+        user_id=user.id,
+        account_id=user.account_id,
+        email=user.email,
+        full_name=user.full_name,
+        role_key="owner",
+        role_name=name,
+        permissions=permissions,
+    )
+
+
+def new_account(
+    name: str,
+    users: list[tuple[str, str, str]],
+    *,
+    timezone: str = "UTC",
+    plan: str | None = None,
+    invoice_priced: bool = False,
+    visa: bool = False,
+    demo_card: bool = False,
+    api_keys: int = 0,
+    credits_cents: int = 0,
+    open_invoice_cents: int = 0,
+) -> int:
+    """A new account with users given as (email, full name, built-in role), all with the demo
+    password; if asked, a plan, invoice pricing, a default Visa card saved through Stripe (or the
+    demo's card), API keys, granted credits and an open invoice. The account's id."""
+    password = get_settings().demo_password
+    with transaction() as session:
+        account = create_account(session, name=name, timezone=timezone)
+        if plan is not None:
+            account.plan_code = plan
+            session.add(account)
+        for email, full_name, role in users:
+            create_user(
+                session,
+                account=account,
+                email=email,
+                full_name=full_name,
+                role=builtin_role(session, role),
+                password=password,
+            )
+        if invoice_priced:
+            billing_settings(session, account.id).invoice_priced = True
+        if visa:
+            customer_id = gateway.ensure_customer(session, account)
+            card = gateway.attach_payment_method(customer_id, "pm_card_visa")
+            gateway.set_default_payment_method(customer_id, card.id)
+            gateway.sync_payment_methods(session, account.id)
+        if demo_card:
+            payment_methods.seed(session, account, utcnow())
+        for number in range(api_keys):
+            session.add(
+                ApiKey(account_id=account.id, name=f"Key {number}", prefix="ld_e2e", secret_hash=secrets.token_hex(32))
+            )
+        if credits_cents:
+            ledger.credit(
+                session,
+                account_id=account.id,
+                amount_cents=credits_cents,
+                source="grant",
+                description="E2E credits",
+                idempotency_key=f"e2e-credits:{account.id}",
+            )
+        if open_invoice_cents:
+            invoices.issue_invoice(
+                session,
+                account.id,
+                source="period_close",
+                lines=[invoices.LineItem("Pro plan seats, Dec 1 – Dec 31, 2026", open_invoice_cents, quantity=5)],
+                idempotency_key=f"e2e-open:{account.id}",
+                status="open",
+                due_at=utcnow() + timedelta(days=14),
+            )
+        return account.id
+
+
+def new_api_key(email: str, name: str) -> str:
+    """A new API key of the user's account, made by the user as its owner; the full key."""
+    with transaction() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        return api_keys.create_key(session, _owner_actor(user), name)[1]
+
+
+def set_api_key(email: str, key: str) -> None:
+    """Give the user's account this exact API key (as the demo does)."""
+    with transaction() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        ensure_demo_key(session, user.account_id, key)
+
+
+def set_password(email: str, password: str) -> None:
+    with transaction() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        user.password_hash = hash_password(password)
+        session.add(user)
+
+
+def invite_to_first_account(email: str, full_name: str, base_url: str) -> str:
+    """A member invited to the first account (the demo's), without the Team page; the link."""
+    with transaction() as session:
+        account = session.exec(select(Account)).first()
+        user = create_user(
+            session,
+            account=account,
+            email=email,
+            full_name=full_name,
+            role=builtin_role(session, "member"),
+            password=None,
+            status="invited",
+        )
+        return issue_invitation(session, user, base_url=base_url)
+
+
+def link_in_last_email(to: str, path: str) -> str:
+    """The line holding `path` (a link) in the newest email to that address in the outbox."""
+    with transaction() as session:
+        message = session.exec(
+            select(OutboxEmail).where(OutboxEmail.to_address == to).order_by(col(OutboxEmail.id).desc())
+        ).first()
+        assert message is not None, f"no email to {to}"
+        return next(line for line in message.body_text.splitlines() if path in line)
+
+
+def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str]) -> dict[str, Any]:
+    """The console pages as registered (route, sidebar label, section, order, permission, title)
+    and a new account with one user per built-in role and one of a custom role, with each user's
+    permissions as stored."""
+    from reflex_base.registry import RegistrationContext
+
+    import app.pages  # noqa: F401  registers the pages
+    from app.components.layout import NAV, SECTIONS
+
+    decorated = RegistrationContext.ensure_context().decorated_pages
+    titles = {o["route"]: o["title"].removesuffix(" · Ledgerdesk") for _, o in decorated}
+    pages = [
+        {
+            "route": e.route,
+            "label": e.label,
+            "section": e.section,
+            "order": e.order,
+            "permission": e.permission.value,
+            "title": titles[e.route],
+        }
+        for e in NAV
+    ]
+    password = get_settings().demo_password
+    users: dict[str, User] = {}
+    with transaction() as session:
+        account = create_account(session, name=f"Matrix {tag}")
+        account.plan_code = "business"
+        for key in ("owner", "admin", "member"):
+            users[key] = create_user(
+                session,
+                account=account,
+                email=f"{key}-{tag}@matrix.example.com",
+                full_name=f"{key.title()} {tag}",
+                role=builtin_role(session, key),
+                password=password,
+            )
+        custom = roles.create_role(
+            session, _owner_actor(users["owner"]), name=custom_role, permissions=custom_permissions
+        )
+        users[custom_role] = create_user(
+            session,
+            account=account,
+            email=f"custom-{tag}@matrix.example.com",
+            full_name=f"Custom {tag}",
+            role=custom,
+            password=password,
+        )
+        return {
+            "sections": list(SECTIONS),
+            "pages": pages,
+            "users": {
+                role: {
+                    "email": user.email,
+                    "permissions": sorted(parse_permissions(session.get(Role, user.role_id).permissions)),
+                }
+                for role, user in users.items()
+            },
+        }
+
+
+FUNCTIONS = {
+    f.__name__: f
+    for f in (
+        new_account,
+        new_api_key,
+        set_api_key,
+        set_password,
+        invite_to_first_account,
+        link_in_last_email,
+        permission_matrix,
+    )
+}
+
+if __name__ == "__main__":
+    _, function, arguments = sys.argv
+    result = FUNCTIONS[function](**json.loads(arguments))
+    print(json.dumps(result))
