@@ -43,21 +43,21 @@ def error_of(state, name: str) -> rx.Var:
     return state.errors.get(name, "")
 
 
-def form_error(message: rx.Var) -> rx.Component:
+def form_error(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
     )
 
 
-def form_notice(message: rx.Var) -> rx.Component:
+def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
     )
 
 
-def new_password_fields(label: str, repeat_label: str, *, error: rx.Var) -> rx.Component:
+def new_password_fields(label: str, repeat_label: str, *, error: rx.Var | str) -> rx.Component:
     """A new password and its repetition, with the rules stated under the first."""
     return rx.fragment(
         text_field(

@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 import reflex as rx
 
+from app.state.paging import PagedState
+
 
 def data_table(
     table_id: str,
     columns: list[str],
-    rows: rx.Var,
+    rows: rx.Var | list,
     render_row: Callable[..., rx.Component],
     *,
     right_aligned: tuple[str, ...] = (),
@@ -31,7 +33,7 @@ def data_table(
     )
 
 
-def pager(state: type[rx.State]) -> rx.Component:
+def pager(state: type[PagedState]) -> rx.Component:
     """Previous / Next for a PagedState."""
     return rx.cond(
         (state.page_number > 1) | state.has_next,
