@@ -72,10 +72,11 @@ def actor_for(user: User, role_key: str) -> Actor:
     )
 
 
-def signed_in_token(session: Session, email: str) -> str:
+def signed_in_token(session: Session, email: str, password: str = PASSWORD) -> str:
     """A session token got the way the browser gets one (sign in, then trade the handoff code)."""
-    code = auth.sign_in(session, email, PASSWORD).handoff_code
-    token = auth.start_session(session, code)
+    outcome = auth.sign_in(session, email, password)
+    assert outcome.error == "", outcome.error
+    token = auth.start_session(session, outcome.handoff_code)
     assert token, f"{email} could not sign in"
     return token
 

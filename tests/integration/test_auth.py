@@ -7,13 +7,7 @@ from app.errors import ValidationFailed
 from app.models import AuthSession, OutboxEmail, utcnow
 from app.services import auth
 from app.services.permissions import Permission
-from tests.factories import PASSWORD, make_account, make_user
-
-
-def _signed_in_token(session, email, password=PASSWORD):
-    outcome = auth.sign_in(session, email, password)
-    assert outcome.error == ""
-    return auth.start_session(session, outcome.handoff_code)
+from tests.factories import PASSWORD, make_account, make_user, signed_in_token
 
 
 def test_sign_in_gives_a_session_with_the_role_permissions(session):
@@ -21,8 +15,8 @@ def test_sign_in_gives_a_session_with_the_role_permissions(session):
     make_user(session, account, "owner@example.com", "owner")
     make_user(session, account, "member@example.com", "member")
 
-    owner = auth.actor_for_session_token(session, _signed_in_token(session, "Owner@Example.com "))
-    member = auth.actor_for_session_token(session, _signed_in_token(session, "member@example.com"))
+    owner = auth.actor_for_session_token(session, signed_in_token(session, "Owner@Example.com "))
+    member = auth.actor_for_session_token(session, signed_in_token(session, "member@example.com"))
 
     assert owner.role_name == "Owner" and owner.can(Permission.BILLING_MANAGE)
     assert member.role_name == "Member" and not member.can(Permission.BILLING_VIEW)
@@ -32,7 +26,7 @@ def test_sign_in_gives_a_session_with_the_role_permissions(session):
 def test_session_token_is_stored_only_as_a_hash(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
-    token = _signed_in_token(session, "owner@example.com")
+    token = signed_in_token(session, "owner@example.com")
     stored = session.exec(select(AuthSession)).one()
     assert token not in stored.token_hash and len(stored.token_hash) == 64
 
@@ -73,7 +67,7 @@ def test_handoff_code_expires(session):
 def test_sign_out_and_expiry_end_the_session(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
-    token = _signed_in_token(session, "owner@example.com")
+    token = signed_in_token(session, "owner@example.com")
     assert auth.actor_for_session_token(session, token, now=utcnow() + timedelta(days=15)) is None
     auth.sign_out(session, token)
     assert auth.actor_for_session_token(session, token) is None
@@ -82,7 +76,7 @@ def test_sign_out_and_expiry_end_the_session(session):
 def test_blocking_a_user_ends_their_session_at_once(session):
     account = make_account(session)
     user = make_user(session, account, "admin@example.com", "admin")
-    token = _signed_in_token(session, "admin@example.com")
+    token = signed_in_token(session, "admin@example.com")
     user.status = "blocked"
     session.add(user)
     session.flush()
@@ -93,7 +87,7 @@ def test_blocking_a_user_ends_their_session_at_once(session):
 def test_password_reset_by_emailed_link(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
-    old_token = _signed_in_token(session, "owner@example.com")
+    old_token = signed_in_token(session, "owner@example.com")
     auth.request_password_reset(session, "owner@example.com", base_url="http://console")
     email = session.exec(select(OutboxEmail)).one()
     link = next(line for line in email.body_text.splitlines() if "/reset-password?token=" in line)
@@ -127,7 +121,7 @@ def test_invited_user_sets_a_password_and_signs_in(session):
         auth.accept_invitation(session, secret, "new@example.com-1234")
     auth.accept_invitation(session, secret, "chosen-passphrase", full_name="New Person")
 
-    actor = auth.actor_for_session_token(session, _signed_in_token(session, "new@example.com", "chosen-passphrase"))
+    actor = auth.actor_for_session_token(session, signed_in_token(session, "new@example.com", "chosen-passphrase"))
     assert actor.role_key == "admin" and actor.full_name == "New Person"
     with pytest.raises(ValidationFailed):
         auth.accept_invitation(session, secret, "chosen-passphrase")

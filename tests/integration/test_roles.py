@@ -10,17 +10,7 @@ from app.models import Role
 from app.services import auth, roles, team
 from app.services.accounts import builtin_role
 from app.services.permissions import Permission
-from tests.factories import PASSWORD, make_account, make_user
-
-
-def _token(session, email: str) -> str:
-    outcome = auth.sign_in(session, email, PASSWORD)
-    assert outcome.error == ""
-    return auth.start_session(session, outcome.handoff_code)
-
-
-def _actor(session, user):
-    return auth.actor_for_session_token(session, _token(session, user.email))
+from tests.factories import make_account, make_user, signed_in_actor, signed_in_token
 
 
 @pytest.fixture
@@ -36,7 +26,7 @@ def people(session):
 
 def test_builtin_roles_are_listed_first_and_read_only(session, people):
     _, owner, _, member = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     support = roles.create_role(session, actor, name="Support", permissions=["billing.view"])
     roles.create_role(session, actor, name="analyst", permissions=[])
 
@@ -64,7 +54,7 @@ def test_builtin_roles_are_listed_first_and_read_only(session, people):
 
 def test_custom_role_is_created_edited_and_deleted(session, people):
     _, owner, _, _ = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     role = roles.create_role(session, actor, name="  Billing   clerk ", permissions=["billing.view", "billing.manage"])
     assert role.name == "Billing clerk" and not role.builtin and role.account_id == actor.account_id
     assert roles.role_permissions(role) == {Permission.INFO_VIEW, Permission.BILLING_VIEW, Permission.BILLING_MANAGE}
@@ -81,7 +71,7 @@ def test_custom_role_is_created_edited_and_deleted(session, people):
 def test_a_role_that_may_change_something_may_also_see_it(session, people):
     _, owner, _, _ = people
     role = roles.create_role(
-        session, _actor(session, owner), name="Clerk", permissions=["billing.manage", "account.rename"]
+        session, signed_in_actor(session, owner.email), name="Clerk", permissions=["billing.manage", "account.rename"]
     )
     assert roles.role_permissions(role) == {
         Permission.INFO_VIEW,
@@ -94,7 +84,7 @@ def test_a_role_that_may_change_something_may_also_see_it(session, people):
 
 def test_role_form_errors_name_their_field(session, people):
     _, owner, _, _ = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     roles.create_role(session, actor, name="Support", permissions=[])
     cases = [
         (dict(name="  ", permissions=[]), "name"),
@@ -112,7 +102,7 @@ def test_role_form_errors_name_their_field(session, people):
 
 def test_renaming_keeps_its_own_name_free(session, people):
     _, owner, _, _ = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     role = roles.create_role(session, actor, name="Support", permissions=[])
     roles.create_role(session, actor, name="Sales", permissions=[])
     assert roles.update_role(session, actor, role.id, name="SUPPORT", permissions=[]).name == "SUPPORT"
@@ -122,7 +112,7 @@ def test_renaming_keeps_its_own_name_free(session, people):
 
 def test_role_in_use_cannot_be_deleted_until_its_users_move(session, people):
     _, owner, admin, member = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     role = roles.create_role(session, actor, name="Support", permissions=["billing.view"])
     team.change_role(session, actor, member.public_id, role.id)
     team.change_role(session, actor, admin.public_id, role.id)
@@ -143,10 +133,10 @@ def test_role_in_use_cannot_be_deleted_until_its_users_move(session, people):
 
 def test_permission_change_applies_on_the_users_next_action(session, people):
     _, owner, _, member = people
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     role = roles.create_role(session, actor, name="Support", permissions=[])
     team.change_role(session, actor, member.public_id, role.id)
-    member_token = _token(session, member.email)
+    member_token = signed_in_token(session, member.email)
     assert not auth.actor_for_session_token(session, member_token).can(Permission.BILLING_VIEW)
 
     roles.update_role(session, actor, role.id, name="Support", permissions=["billing.view"])
@@ -158,8 +148,8 @@ def test_permission_change_applies_on_the_users_next_action(session, people):
 
 def test_no_privilege_escalation_through_roles(session, people):
     _, owner, admin, member = people
-    owner_actor = _actor(session, owner)
-    admin_actor = _actor(session, admin)
+    owner_actor = signed_in_actor(session, owner.email)
+    admin_actor = signed_in_actor(session, admin.email)
 
     with pytest.raises(PermissionDenied, match="Read the audit log") as caught:
         roles.create_role(session, admin_actor, name="Auditor", permissions=["audit.view"])
@@ -168,7 +158,7 @@ def test_no_privilege_escalation_through_roles(session, people):
     # A role manager without team or billing rights cannot grant those to their own role.
     manager_role = roles.create_role(session, owner_actor, name="Role manager", permissions=["roles.manage"])
     team.change_role(session, owner_actor, member.public_id, manager_role.id)
-    manager = _actor(session, member)
+    manager = signed_in_actor(session, member.email)
     with pytest.raises(PermissionDenied, match="permissions you do not hold"):
         roles.update_role(
             session, manager, manager_role.id, name="Role manager", permissions=["roles.manage", "team.manage"]
@@ -189,8 +179,10 @@ def test_no_privilege_escalation_through_roles(session, people):
 def test_other_accounts_roles_are_not_found(session, people):
     _, owner, _, _ = people
     other_owner = make_user(session, make_account(session, "Other Co"), "owner@other.example", "owner")
-    theirs = roles.create_role(session, _actor(session, other_owner), name="Theirs", permissions=["billing.view"])
-    actor = _actor(session, owner)
+    theirs = roles.create_role(
+        session, signed_in_actor(session, other_owner.email), name="Theirs", permissions=["billing.view"]
+    )
+    actor = signed_in_actor(session, owner.email)
     for attempt in (
         lambda: roles.get_role(session, actor, theirs.id),
         lambda: roles.update_role(session, actor, theirs.id, name="Mine", permissions=[]),
@@ -208,8 +200,8 @@ def test_other_accounts_roles_are_not_found(session, people):
 
 def test_members_are_refused_everywhere(session, people):
     _, owner, _, member = people
-    role = roles.create_role(session, _actor(session, owner), name="Support", permissions=[])
-    actor = _actor(session, member)
+    role = roles.create_role(session, signed_in_actor(session, owner.email), name="Support", permissions=[])
+    actor = signed_in_actor(session, member.email)
     for attempt in (
         lambda: roles.list_roles(session, actor),
         lambda: roles.get_role(session, actor, role.id),

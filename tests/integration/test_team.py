@@ -12,20 +12,9 @@ from app.models import AuthSession, OutboxEmail, User, UserToken
 from app.services import auth, roles, team
 from app.services.accounts import builtin_role
 from app.services.permissions import Permission
-from tests.factories import PASSWORD, make_account, make_user
+from tests.factories import PASSWORD, make_account, make_user, signed_in_actor, signed_in_token
 
 BASE = "http://console"
-
-
-def _sign_in(session, email: str) -> str:
-    outcome = auth.sign_in(session, email, PASSWORD)
-    assert outcome.error == ""
-    return auth.start_session(session, outcome.handoff_code)
-
-
-def _actor(session, user: User):
-    """The actor exactly as an event handler builds it: from a session token, fresh from the DB."""
-    return auth.actor_for_session_token(session, _sign_in(session, user.email))
 
 
 def _role_id(session, key: str) -> int:
@@ -59,9 +48,11 @@ def _accept(session, email: str, password: str = PASSWORD) -> User:
 
 def test_invitation_emails_an_expiring_link_that_makes_the_user_active_with_the_role(session, team_account):
     _, owner, _, member = team_account
-    assert team.remove(session, _actor(session, owner), member.public_id) == "member@acme.example"
+    assert team.remove(session, signed_in_actor(session, owner.email), member.public_id) == "member@acme.example"
 
-    invited = _invite(session, _actor(session, owner), " New.Person@Example.COM ", "admin", "  Nina   New ")
+    invited = _invite(
+        session, signed_in_actor(session, owner.email), " New.Person@Example.COM ", "admin", "  Nina   New "
+    )
 
     assert (invited.email, invited.full_name, invited.status) == ("new.person@example.com", "Nina New", "invited")
     message = session.exec(select(OutboxEmail).where(OutboxEmail.to_address == "new.person@example.com")).one()
@@ -72,13 +63,13 @@ def test_invitation_emails_an_expiring_link_that_makes_the_user_active_with_the_
     assert auth.sign_in(session, invited.email, PASSWORD).handoff_code == ""
 
     _accept(session, "new.person@example.com")
-    actor = _actor(session, invited)
+    actor = signed_in_actor(session, invited.email)
     assert actor.role_name == "Admin" and actor.can(Permission.TEAM_MANAGE)
 
 
 def test_invitation_needs_a_free_seat_and_blocked_users_free_theirs(session, team_account):
     _, owner, _, member = team_account
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     assert team.seats(session, actor) == team.Seats(used=3, limit=3)
 
     with pytest.raises(Conflict, match="All 3 seats of your Basic plan are in use"):
@@ -100,7 +91,7 @@ def test_plan_without_seat_limit_lets_anyone_be_invited(session, team_account):
     account, owner, _, _ = team_account
     account.plan_code = "custom"
     session.add(account)
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     for n in range(3):
         _invite(session, actor, f"extra{n}@acme.example")
     assert team.seats(session, actor) == team.Seats(used=6, limit=None)
@@ -110,7 +101,7 @@ def test_invitation_form_errors_name_their_field_and_change_nothing(session, tea
     account, owner, _, _ = team_account
     account.plan_code = "pro"
     session.add(account)
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     cases = [
         (dict(email="not-an-email", full_name="X", role_id=_role_id(session, "member")), "email"),
         (dict(email="", full_name="X", role_id=_role_id(session, "member")), "email"),
@@ -131,7 +122,7 @@ def test_resend_replaces_the_link_and_revoke_kills_it(session, team_account):
     account, owner, _, _ = team_account
     account.plan_code = "pro"
     session.add(account)
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     invited = _invite(session, actor, "late@acme.example")
     first_link = session.exec(select(OutboxEmail)).one().body_text
     first_token = first_link.split("token=")[1].split()[0]
@@ -159,10 +150,10 @@ def test_resend_replaces_the_link_and_revoke_kills_it(session, team_account):
 
 def test_block_ends_the_users_sessions_at_once_and_unblock_lets_them_back(session, team_account):
     _, owner, admin, _ = team_account
-    admin_token = _sign_in(session, admin.email)
+    admin_token = signed_in_token(session, admin.email)
     assert auth.actor_for_session_token(session, admin_token) is not None
 
-    team.block(session, _actor(session, owner), admin.public_id)
+    team.block(session, signed_in_actor(session, owner.email), admin.public_id)
 
     assert auth.actor_for_session_token(session, admin_token) is None
     assert "blocked" in auth.sign_in(session, admin.email, PASSWORD).error
@@ -170,16 +161,16 @@ def test_block_ends_the_users_sessions_at_once_and_unblock_lets_them_back(sessio
         s.revoked_at is not None for s in session.exec(select(AuthSession).where(AuthSession.user_id == admin.id))
     )
 
-    team.unblock(session, _actor(session, owner), admin.public_id)
-    assert auth.actor_for_session_token(session, _sign_in(session, admin.email)).role_name == "Admin"
+    team.unblock(session, signed_in_actor(session, owner.email), admin.public_id)
+    assert auth.actor_for_session_token(session, signed_in_token(session, admin.email)).role_name == "Admin"
     # The session that was ended stays ended.
     assert auth.actor_for_session_token(session, admin_token) is None
 
 
 def test_remove_deletes_the_user_and_their_sessions(session, team_account):
     _, owner, _, member = team_account
-    token = _sign_in(session, member.email)
-    team.remove(session, _actor(session, owner), member.public_id)
+    token = signed_in_token(session, member.email)
+    team.remove(session, signed_in_actor(session, owner.email), member.public_id)
     assert auth.actor_for_session_token(session, token) is None
     assert session.exec(select(User).where(User.email == member.email)).first() is None
     assert session.exec(select(AuthSession).where(AuthSession.user_id == member.id)).first() is None
@@ -189,12 +180,12 @@ def test_the_last_owner_cannot_be_blocked_removed_or_demoted(session, team_accou
     account, owner, _, _ = team_account
     account.plan_code = "pro"
     session.add(account)
-    owner_actor = _actor(session, owner)
+    owner_actor = signed_in_actor(session, owner.email)
     # A custom role holding every permission may act on owners; it still cannot drop the last one.
     co_owner_role = roles.create_role(session, owner_actor, name="Co-owner", permissions=[p.value for p in Permission])
     co_owner = make_user(session, account, "co@acme.example", "member")
     team.change_role(session, owner_actor, co_owner.public_id, co_owner_role.id)
-    co_actor = _actor(session, co_owner)
+    co_actor = signed_in_actor(session, co_owner.email)
 
     for attempt in (
         lambda: team.block(session, co_actor, owner.public_id),
@@ -208,12 +199,12 @@ def test_the_last_owner_cannot_be_blocked_removed_or_demoted(session, team_accou
     with pytest.raises(PermissionDenied, match="yourself"):
         team.remove(session, owner_actor, owner.public_id)
     assert session.get(User, owner.id).status == "active"
-    assert _actor(session, owner).role_name == "Owner"
+    assert signed_in_actor(session, owner.email).role_name == "Owner"
 
     # With a second active owner, the first may be demoted; then the second is the last one.
     second = make_user(session, account, "second@acme.example", "owner")
     team.change_role(session, co_actor, owner.public_id, _role_id(session, "admin"))
-    assert _actor(session, owner).role_name == "Admin"
+    assert signed_in_actor(session, owner.email).role_name == "Admin"
     with pytest.raises(Conflict, match="last Owner"):
         team.block(session, co_actor, second.public_id)
 
@@ -222,11 +213,11 @@ def test_a_blocked_owner_does_not_count_as_an_owner(session, team_account):
     account, owner, _, member = team_account
     account.plan_code = "pro"
     session.add(account)
-    owner_actor = _actor(session, owner)
+    owner_actor = signed_in_actor(session, owner.email)
     second = make_user(session, account, "second@acme.example", "owner")
     everything = roles.create_role(session, owner_actor, name="Co-owner", permissions=[p.value for p in Permission])
     team.change_role(session, owner_actor, member.public_id, everything.id)
-    co_actor = _actor(session, member)
+    co_actor = signed_in_actor(session, member.email)
 
     team.block(session, co_actor, second.public_id)
     with pytest.raises(Conflict, match="last Owner"):
@@ -242,7 +233,7 @@ def test_admins_cannot_touch_owners_or_give_roles_above_their_own(session, team_
     account, owner, admin, member = team_account
     account.plan_code = "pro"
     session.add(account)
-    admin_actor = _actor(session, admin)
+    admin_actor = signed_in_actor(session, admin.email)
 
     with pytest.raises(PermissionDenied, match="permissions you do not hold"):
         team.block(session, admin_actor, owner.public_id)
@@ -255,7 +246,7 @@ def test_admins_cannot_touch_owners_or_give_roles_above_their_own(session, team_
         _invite(session, admin_actor, "boss@acme.example", "owner")
     assert caught.value.field == "role"
     assert {r.key for r in team.assignable_roles(session, admin_actor) if r.builtin} == {"admin", "member"}
-    assert {r.key for r in team.assignable_roles(session, _actor(session, owner)) if r.builtin} == {
+    assert {r.key for r in team.assignable_roles(session, signed_in_actor(session, owner.email)) if r.builtin} == {
         "owner",
         "admin",
         "member",
@@ -263,7 +254,7 @@ def test_admins_cannot_touch_owners_or_give_roles_above_their_own(session, team_
 
     # Within their own permissions an admin manages the team.
     team.change_role(session, admin_actor, member.public_id, _role_id(session, "admin"))
-    assert _actor(session, member).role_name == "Admin"
+    assert signed_in_actor(session, member.email).role_name == "Admin"
     assert _invite(session, admin_actor, "helper@acme.example", "member").status == "invited"
 
 
@@ -271,17 +262,17 @@ def test_nobody_changes_their_own_role(session, team_account):
     _, owner, admin, _ = team_account
     for user, target in ((admin, "owner"), (admin, "member"), (owner, "admin")):
         with pytest.raises(PermissionDenied, match="your own role"):
-            team.change_role(session, _actor(session, user), user.public_id, _role_id(session, target))
-    assert _actor(session, admin).role_name == "Admin"
-    assert _actor(session, owner).role_name == "Owner"
+            team.change_role(session, signed_in_actor(session, user.email), user.public_id, _role_id(session, target))
+    assert signed_in_actor(session, admin.email).role_name == "Admin"
+    assert signed_in_actor(session, owner.email).role_name == "Owner"
 
 
 def test_role_change_applies_on_the_users_next_action(session, team_account):
     _, owner, _, member = team_account
-    member_token = _sign_in(session, member.email)
+    member_token = signed_in_token(session, member.email)
     assert not auth.actor_for_session_token(session, member_token).can(Permission.TEAM_MANAGE)
 
-    team.change_role(session, _actor(session, owner), member.public_id, _role_id(session, "admin"))
+    team.change_role(session, signed_in_actor(session, owner.email), member.public_id, _role_id(session, "admin"))
 
     # Same session, no new sign-in: the next action sees the new role.
     assert auth.actor_for_session_token(session, member_token).can(Permission.TEAM_MANAGE)
@@ -291,9 +282,9 @@ def test_other_accounts_users_and_roles_are_not_found(session, team_account):
     _, owner, _, member = team_account
     other_account = make_account(session, "Other Co")
     other_owner = make_user(session, other_account, "owner@other.example", "owner")
-    other_actor = _actor(session, other_owner)
+    other_actor = signed_in_actor(session, other_owner.email)
     other_role = roles.create_role(session, other_actor, name="Other support", permissions=["billing.view"])
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
 
     for attempt in (
         lambda: team.block(session, actor, other_owner.public_id),
@@ -320,7 +311,7 @@ def test_other_accounts_users_and_roles_are_not_found(session, team_account):
 
 def test_members_are_refused_everywhere(session, team_account):
     _, owner, _, member = team_account
-    actor = _actor(session, member)
+    actor = signed_in_actor(session, member.email)
     for attempt in (
         lambda: team.seats(session, actor),
         lambda: team.list_members(session, actor),
@@ -342,7 +333,7 @@ def test_members_page_in_order_with_a_total(session, team_account):
     account, owner, _, _ = team_account
     account.plan_code = "pro"
     session.add(account)
-    actor = _actor(session, owner)
+    actor = signed_in_actor(session, owner.email)
     for n in range(2):
         _invite(session, actor, f"p{n}@acme.example")
     first = team.list_members(session, actor, offset=0, limit=3)
@@ -391,7 +382,7 @@ def test_simultaneous_invitations_never_exceed_the_seats(pg_engine):
         account.plan_code = "basic"
         s.add(account)
         owner = make_user(s, account, "owner@acme.example", "owner")
-        actor = _actor(s, owner)
+        actor = signed_in_actor(s, owner.email)
         member_role = _role_id(s, "member")
         s.commit()
 
@@ -412,7 +403,7 @@ def test_two_owners_blocking_each_other_at_once_leave_one_owner(pg_engine):
         account = make_account(s)
         first = make_user(s, account, "first@acme.example", "owner")
         second = make_user(s, account, "second@acme.example", "owner")
-        first_actor, second_actor = _actor(s, first), _actor(s, second)
+        first_actor, second_actor = signed_in_actor(s, first.email), signed_in_actor(s, second.email)
         s.commit()
 
     committed, refused = _race(
