@@ -15,16 +15,18 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import Account, ApiKey, AuthSession, Payment, Role, User, UserToken
 from app.services import audit, auth
+from app.services import product_catalogue as catalogue
 from app.services.accounts import create_user, normalize_email
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import Plan, get_plan
 from app.services.product_catalogue import active_codes
 from app.services.roles import lock_account, role_for_account, role_permissions, within
+from app.services.timefmt import format_date, zone
 
 SEAT_STATUSES = ("active", "invited")
 MAX_PAGE_SIZE = 200
@@ -53,6 +55,92 @@ class MemberPage:
     total: int
 
 
+STATUS_LABELS = {"active": "Active", "invited": "Invited", "blocked": "Blocked"}
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One user as the Team page shows them."""
+
+    id: str = ""
+    name: str = ""
+    email: str = ""
+    role_id: str = ""
+    role_name: str = ""
+    status: str = ""
+    status_label: str = ""
+    added: str = ""
+    is_self: bool = False
+    manageable: bool = False
+    products: str = ""
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """What the Team page shows: one page of users, the roles the actor may give, the account's
+    products ([code, name]) and the seats."""
+
+    rows: list[MemberRow]
+    page_number: int
+    has_next: bool
+    role_options: list[Option]
+    product_options: list[list[str]]
+    seats_text: str
+    seats_full: bool
+
+
+def team_view(session: Session, actor: Actor, page_number: int = 1, *, page_size: int = 25) -> TeamView:
+    """Page `page_number` of the team (the last page when that one is now empty)."""
+    require(actor, Permission.TEAM_MANAGE)
+    result = list_members(session, actor, offset=(page_number - 1) * page_size, limit=page_size)
+    if not result.rows and page_number > 1:
+        page_number = max(1, -(-result.total // page_size))
+        result = list_members(session, actor, offset=(page_number - 1) * page_size, limit=page_size)
+    timezone = zone(_account(session, actor.account_id).timezone)
+    usage = seats(session, actor)
+    available = active_codes(session, actor.account_id)
+    rows = [
+        MemberRow(
+            id=m.user.public_id,
+            name=_name(m.user),
+            email=m.user.email,
+            role_id=str(m.role.id),
+            role_name=m.role.name,
+            status=m.user.status,
+            status_label=STATUS_LABELS.get(m.user.status, m.user.status),
+            added=format_date(m.user.created_at.astimezone(timezone).date()),
+            is_self=m.user.id == actor.user_id,
+            manageable=m.user.id != actor.user_id and within(actor, role_permissions(m.role)),
+            products=", ".join(catalogue.names(product_access(session, m.user))),
+        )
+        for m in result.rows
+    ]
+    return TeamView(
+        rows=rows,
+        page_number=page_number,
+        has_next=page_number * page_size < result.total,
+        role_options=[Option(id=str(r.id), name=r.name) for r in assignable_roles(session, actor)],
+        product_options=[[c, n] for c, n in zip(available, catalogue.names(available), strict=True)],
+        seats_text=f"{usage.used} of {usage.limit} seats used"
+        if usage.limit is not None
+        else f"{usage.used} seats used",
+        seats_full=not usage.free,
+    )
+
+
+def _account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("That account does not exist.")
+    return account
+
+
 def seat_limit(plan: Plan, seats_purchased: int = 0) -> int | None:
     """The seats an account has on a plan: the plan's included seats, or the seats bought when
     more (Account.seats_purchased); a plan without a seat limit (Custom) has no limit."""
@@ -61,9 +149,9 @@ def seat_limit(plan: Plan, seats_purchased: int = 0) -> int | None:
 
 def _seats(session: Session, account_id: int) -> Seats:
     used = session.exec(
-        select(func.count(User.id)).where(User.account_id == account_id, User.status.in_(SEAT_STATUSES))
+        select(func.count(col(User.id))).where(User.account_id == account_id, col(User.status).in_(SEAT_STATUSES))
     ).one()
-    account = session.get(Account, account_id)
+    account = _account(session, account_id)
     return Seats(used=used, limit=seat_limit(get_plan(account.plan_code), account.seats_purchased))
 
 
@@ -75,7 +163,7 @@ def seats(session: Session, actor: Actor) -> Seats:
 def _require_free_seat(session: Session, account_id: int) -> None:
     usage = _seats(session, account_id)
     if not usage.free:
-        plan = get_plan(session.get(Account, account_id).plan_code)
+        plan = get_plan(_account(session, account_id).plan_code)
         raise Conflict(
             f"All {usage.limit} seats of your {plan.name} plan are in use. "
             "Remove a user or revoke an invitation first, or change your plan."
@@ -87,12 +175,12 @@ def list_members(session: Session, actor: Actor, *, offset: int = 0, limit: int 
     require(actor, Permission.TEAM_MANAGE)
     if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
         raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
-    total = session.exec(select(func.count(User.id)).where(User.account_id == actor.account_id)).one()
+    total = session.exec(select(func.count(col(User.id))).where(User.account_id == actor.account_id)).one()
     rows = session.exec(
         select(User, Role)
-        .join(Role, Role.id == User.role_id)
+        .join(Role, col(Role.id) == col(User.role_id))
         .where(User.account_id == actor.account_id)
-        .order_by(User.created_at, User.id)
+        .order_by(col(User.created_at), col(User.id))
         .offset(offset)
         .limit(limit)
     ).all()
@@ -104,8 +192,8 @@ def assignable_roles(session: Session, actor: Actor) -> list[Role]:
     require(actor, Permission.TEAM_MANAGE)
     roles = session.exec(
         select(Role)
-        .where((Role.builtin == True) | (Role.account_id == actor.account_id))  # noqa: E712
-        .order_by(Role.builtin.desc(), func.lower(Role.name))
+        .where((col(Role.builtin) == True) | (col(Role.account_id) == actor.account_id))  # noqa: E712
+        .order_by(col(Role.builtin).desc(), func.lower(Role.name))
     ).all()
     return [r for r in roles if within(actor, role_permissions(r))]
 
@@ -128,7 +216,7 @@ def _member(session: Session, actor: Actor, user_public_id: str) -> tuple[User, 
     """A user of the actor's account whom the actor may manage; any other id is not found."""
     row = session.exec(
         select(User, Role)
-        .join(Role, Role.id == User.role_id)
+        .join(Role, col(Role.id) == col(User.role_id))
         .where(User.public_id == user_public_id, User.account_id == actor.account_id)
     ).first()
     if row is None:
@@ -137,6 +225,11 @@ def _member(session: Session, actor: Actor, user_public_id: str) -> tuple[User, 
     if not within(actor, role_permissions(role)):
         raise PermissionDenied(f"{_name(user)} has permissions you do not hold; ask an owner.")
     return user, role
+
+
+def _id(row: User | Role) -> int:
+    assert row.id is not None, "a row read from the database has an id"
+    return row.id
 
 
 def _name(user: User) -> str:
@@ -151,13 +244,13 @@ def _require_not_last_owner(session: Session, user: User, role: Role, doing: str
     if not (_is_owner(role) and user.status == "active"):
         return
     others = session.exec(
-        select(func.count(User.id))
-        .join(Role, Role.id == User.role_id)
+        select(func.count(col(User.id)))
+        .join(Role, col(Role.id) == col(User.role_id))
         .where(
             User.account_id == user.account_id,
             User.id != user.id,
             User.status == "active",
-            Role.builtin == True,  # noqa: E712
+            col(Role.builtin) == True,  # noqa: E712
             Role.key == "owner",
         )
     ).one()
@@ -200,7 +293,7 @@ def invite(
     _require_free_seat(session, actor.account_id)
     user = create_user(
         session,
-        account=session.get(Account, actor.account_id),
+        account=_account(session, actor.account_id),
         email=email,
         full_name=full_name,
         role=role,
@@ -238,7 +331,7 @@ def resend_invitation(session: Session, actor: Actor, user_public_id: str, *, ba
     user, _ = _member(session, actor, user_public_id)
     if user.status != "invited":
         raise ValidationFailed(f"{_name(user)} has already joined.")
-    session.exec(delete(UserToken).where(UserToken.user_id == user.id, UserToken.purpose == "invite"))
+    session.exec(delete(UserToken).where(col(UserToken.user_id) == user.id, col(UserToken.purpose) == "invite"))
     auth.issue_invitation(session, user, base_url=base_url)
     audit.record(session, actor, "team.invite", f"Sent the invitation to {user.email} again")
     return user
@@ -246,10 +339,10 @@ def resend_invitation(session: Session, actor: Actor, user_public_id: str, *, ba
 
 def _delete_user(session: Session, user: User) -> None:
     """Remove the user; what they did stays on record without their name."""
-    session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
-    session.exec(delete(UserToken).where(UserToken.user_id == user.id))
-    session.exec(update(Payment).where(Payment.created_by_user_id == user.id).values(created_by_user_id=None))
-    session.exec(update(ApiKey).where(ApiKey.created_by_user_id == user.id).values(created_by_user_id=None))
+    session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
+    session.exec(delete(UserToken).where(col(UserToken.user_id) == user.id))
+    session.exec(update(Payment).where(col(Payment.created_by_user_id) == user.id).values(created_by_user_id=None))
+    session.exec(update(ApiKey).where(col(ApiKey.created_by_user_id) == user.id).values(created_by_user_id=None))
     session.delete(user)
     session.flush()
 
@@ -281,7 +374,7 @@ def block(session: Session, actor: Actor, user_public_id: str) -> User:
     _require_not_last_owner(session, user, role, "block")
     user.status = "blocked"
     session.add(user)
-    auth.revoke_sessions(session, user.id)
+    auth.revoke_sessions(session, _id(user))
     session.flush()
     audit.record(session, actor, "team.block", f"Blocked {user.email}")
     return user
@@ -328,7 +421,7 @@ def change_role(session: Session, actor: Actor, user_public_id: str, role_id: in
         return user
     if not _is_owner(role):
         _require_not_last_owner(session, user, current, "change the role of")
-    user.role_id = role.id
+    user.role_id = _id(role)
     session.add(user)
     session.flush()
     audit.record(session, actor, "team.role", f"Changed the role of {user.email} from {current.name} to {role.name}")

@@ -321,6 +321,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     ),
     "team.seats": (P.TEAM_MANAGE, lambda w: team.seats(w.session, w.actor)),
     "team.unblock": (P.TEAM_MANAGE, lambda w: team.unblock(w.session, w.actor, w.account.blocked)),
+    "team.team_view": (P.TEAM_MANAGE, lambda w: team.team_view(w.session, w.actor)),
     "topups.finish_card_topup": (
         P.BILLING_MANAGE,
         lambda w: topups.finish_card_topup(w.session, w.actor, w.account.payment_intent),
@@ -483,11 +484,8 @@ UI_ONLY = {
     },
     "TeamState": {
         "open_invite",
-        "invite_open_change",
-        "set_invite_role",
         "ask_change_role",
-        "role_open_change",
-        "set_new_role",
+        "dialog_open_change",
         "ask_confirm",
         "confirm_open_change",
     },

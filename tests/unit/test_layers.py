@@ -57,8 +57,6 @@ KNOWN: set[tuple[str, str]] = {
     ("app.pages.spend_management", "app.db"),
     ("app.pages.spend_management", "app.models"),
     ("app.pages.tax_settings", "app.db"),
-    ("app.pages.team", "app.db"),
-    ("app.pages.team", "app.models"),
     ("app.payments.gateway", "app.models"),
     ("app.payments.gateway", "app.services.overview"),
     ("app.payments.gateway", "sqlmodel"),
