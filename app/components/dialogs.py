@@ -17,10 +17,42 @@ def dialog_actions(confirm: rx.Component, busy: rx.Var | bool, **props) -> rx.Co
     )
 
 
-def confirm_dialog(state, *, action: rx.Component | None = None, color_scheme: str = "red") -> rx.Component:
+def confirm_dialog(
+    state,
+    *,
+    action: rx.Component | None = None,
+    color_scheme: str = "red",
+    blocker: rx.Var | None = None,
+    blocker_id: str = "confirm-blocker",
+) -> rx.Component:
     """The page's one confirmation dialog; `state` mixes in `app.state.confirm.ConfirmState` and
     has a `confirm` handler. `action` replaces the confirm button (e.g. a link when something is
-    missing)."""
+    missing). While `blocker` (a state var) is not "", the dialog says why the action cannot be
+    done, with only a Close button."""
+    actions = dialog_actions(
+        action
+        if action is not None
+        else rx.button(
+            state.confirm_button, color_scheme=color_scheme, loading=state.confirming, on_click=state.confirm
+        ),
+        state.confirming,
+        margin_top="1em",
+    )
+    if blocker is not None:
+        actions = rx.cond(
+            blocker != "",
+            rx.vstack(
+                rx.callout(blocker, icon="triangle_alert", color_scheme="orange", id=blocker_id, width="100%"),
+                rx.flex(
+                    rx.alert_dialog.cancel(rx.button("Close", variant="soft", color_scheme="gray")),
+                    justify="end",
+                    width="100%",
+                ),
+                spacing="3",
+                margin_top="1em",
+            ),
+            actions,
+        )
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(state.confirm_title),
@@ -32,15 +64,7 @@ def confirm_dialog(state, *, action: rx.Component | None = None, color_scheme: s
                 state.confirm_error != "",
                 rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
             ),
-            dialog_actions(
-                action
-                if action is not None
-                else rx.button(
-                    state.confirm_button, color_scheme=color_scheme, loading=state.confirming, on_click=state.confirm
-                ),
-                state.confirming,
-                margin_top="1em",
-            ),
+            actions,
             max_width="520px",
         ),
         open=state.confirm_action != "",

@@ -4,10 +4,10 @@ permissions. Nobody can grant a permission they do not hold, so no role edit is 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import Account, Role, User, public_id
@@ -40,6 +40,69 @@ class RolePage:
     total: int
 
 
+@dataclass(frozen=True)
+class RoleRow:
+    """One role as the Roles page shows it."""
+
+    id: str = ""
+    name: str = ""
+    builtin: bool = False
+    permission_labels: list[str] = field(default_factory=list)
+    # The permissions' values, in the order of Permission.
+    permissions: list[str] = field(default_factory=list)
+    users: int = 0
+    # The actor may edit or delete it (custom, and within their own permissions).
+    editable: bool = False
+
+
+@dataclass(frozen=True)
+class PermissionOption:
+    value: str = ""
+    label: str = ""
+    # The actor holds it, so may grant it.
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class RolesView:
+    rows: list[RoleRow]
+    page_number: int
+    has_next: bool
+    options: list[PermissionOption]
+
+
+def roles_view(session: Session, actor: Actor, page_number: int = 1, *, page_size: int = 25) -> RolesView:
+    """Page `page_number` of the Roles page (the last page when that one is now empty), and the
+    permissions the editor offers."""
+    result = list_roles(session, actor, offset=(page_number - 1) * page_size, limit=page_size)
+    if not result.rows and page_number > 1:
+        page_number = max(1, -(-result.total // page_size))
+        result = list_roles(session, actor, offset=(page_number - 1) * page_size, limit=page_size)
+    rows = [_row(actor, info) for info in result.rows]
+    options = [PermissionOption(value=p.value, label=PERMISSION_LABELS[p], held=actor.can(p)) for p in Permission]
+    return RolesView(
+        rows=rows, page_number=page_number, has_next=page_number * page_size < result.total, options=options
+    )
+
+
+def _row(actor: Actor, info: RoleInfo) -> RoleRow:
+    held = [p for p in Permission if p in info.permissions]
+    return RoleRow(
+        id=str(info.role.id),
+        name=info.role.name,
+        builtin=info.role.builtin,
+        permission_labels=[PERMISSION_LABELS[p] for p in held],
+        permissions=[p.value for p in held],
+        users=info.users,
+        editable=not info.role.builtin and within(actor, info.permissions),
+    )
+
+
+def role_row(session: Session, actor: Actor, role_id: int) -> RoleRow:
+    """One role as the editor opens it."""
+    return _row(actor, get_role(session, actor, role_id))
+
+
 def role_permissions(role: Role) -> frozenset[Permission]:
     return parse_permissions(role.permissions)
 
@@ -49,7 +112,7 @@ def within(actor: Actor, permissions: frozenset[Permission]) -> bool:
 
 
 def _visible(account_id: int):
-    return or_(Role.builtin == True, Role.account_id == account_id)  # noqa: E712
+    return or_(col(Role.builtin) == True, col(Role.account_id) == account_id)  # noqa: E712
 
 
 def lock_account(session: Session, account_id: int) -> None:
@@ -71,16 +134,21 @@ def _user_counts(session: Session, account_id: int, role_ids: list[int]) -> dict
         return {}
     return dict(
         session.exec(
-            select(User.role_id, func.count(User.id))
-            .where(User.account_id == account_id, User.role_id.in_(role_ids))
-            .group_by(User.role_id)
+            select(col(User.role_id), func.count(col(User.id)))
+            .where(User.account_id == account_id, col(User.role_id).in_(role_ids))
+            .group_by(col(User.role_id))
         ).all()
     )
 
 
 def _info(session: Session, account_id: int, roles: list[Role]) -> list[RoleInfo]:
-    counts = _user_counts(session, account_id, [r.id for r in roles])
-    return [RoleInfo(role=r, permissions=role_permissions(r), users=counts.get(r.id, 0)) for r in roles]
+    counts = _user_counts(session, account_id, [_id(r) for r in roles])
+    return [RoleInfo(role=r, permissions=role_permissions(r), users=counts.get(_id(r), 0)) for r in roles]
+
+
+def _id(role: Role) -> int:
+    assert role.id is not None, "a role read from the database has an id"
+    return role.id
 
 
 def list_roles(session: Session, actor: Actor, *, offset: int = 0, limit: int = 25) -> RolePage:
@@ -88,13 +156,14 @@ def list_roles(session: Session, actor: Actor, *, offset: int = 0, limit: int = 
     require(actor, Permission.ROLES_MANAGE)
     if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
         raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
-    total = session.exec(select(func.count(Role.id)).where(_visible(actor.account_id))).one()
+    total = session.exec(select(func.count(col(Role.id))).where(_visible(actor.account_id))).one()
     # Built-in roles in the order of their power, not alphabetically.
-    power = case((Role.key == "owner", 0), (Role.key == "admin", 1), (Role.key == "member", 2), else_=3)
+    key = col(Role.key)
+    power = case((key == "owner", 0), (key == "admin", 1), (key == "member", 2), else_=3)
     query = (
         select(Role)
         .where(_visible(actor.account_id))
-        .order_by(Role.builtin.desc(), power, func.lower(Role.name), Role.id)
+        .order_by(col(Role.builtin).desc(), power, func.lower(Role.name), col(Role.id))
         .offset(offset)
         .limit(limit)
     )
@@ -178,7 +247,7 @@ def deletion_blocker(session: Session, actor: Actor, role_id: int) -> str:
     """Why the role cannot be deleted ("" when it can)."""
     require(actor, Permission.ROLES_MANAGE)
     role = _custom(session, actor, role_id)
-    users = _user_counts(session, actor.account_id, [role.id]).get(role.id, 0)
+    users = _user_counts(session, actor.account_id, [_id(role)]).get(_id(role), 0)
     if users:
         holders = "1 user has" if users == 1 else f"{users} users have"
         return f"{holders} the role {role.name}. Move them to another role on the Team page first."

@@ -258,6 +258,8 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     ),
     "roles.get_role": (P.ROLES_MANAGE, lambda w: roles.get_role(w.session, w.actor, w.account.role_id)),
     "roles.list_roles": (P.ROLES_MANAGE, lambda w: roles.list_roles(w.session, w.actor)),
+    "roles.role_row": (P.ROLES_MANAGE, lambda w: roles.role_row(w.session, w.actor, w.account.role_id)),
+    "roles.roles_view": (P.ROLES_MANAGE, lambda w: roles.roles_view(w.session, w.actor)),
     "roles.update_role": (
         P.ROLES_MANAGE,
         lambda w: roles.update_role(w.session, w.actor, w.account.role_id, name="Readers", permissions=[]),
@@ -471,7 +473,7 @@ UI_ONLY = {
     "PlansState": {"set_seats", "dialog_open_change"},
     "ProductsState": {"dialog_open_change"},
     "ProfileState": {"set_full_name", "picture_rejected"},
-    "RolesState": {"new_role", "editor_open_change", "toggle_permission", "delete_open_change"},
+    "RolesState": {"new_role", "editor_open_change", "confirm_open_change"},
     "SpendManagementState": {"set_enabled", "set_daily_budget", "set_notify_threshold", "set_webhook_url"},
     "TaxSettingsState": {
         "open_form",

@@ -52,7 +52,6 @@ KNOWN: set[tuple[str, str]] = {
     ("app.pages.plans", "app.db"),
     ("app.pages.products", "app.db"),
     ("app.pages.profile", "app.db"),
-    ("app.pages.roles", "app.db"),
     ("app.pages.sign_in", "app.db"),
     ("app.pages.spend_management", "app.db"),
     ("app.pages.spend_management", "app.models"),
