@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlmodel import Session
 
-from app.models import Account, Payment, PaymentMethod, TaxRegistration, User, utcnow
+from app.models import Account, LedgerEntry, Payment, PaymentMethod, TaxRegistration, User, utcnow
 from app.services import api_keys, auth, company, invoices, ledger, roles, spend, webhooks
 from app.services.accounts import builtin_role, create_account, create_user
 from app.services.overview import billing_settings
@@ -69,6 +69,27 @@ def actor_for(user: User, role_key: str) -> Actor:
         role_key=role_key,
         role_name=name,
         permissions=permissions,
+    )
+
+
+def grant(
+    session: Session,
+    account_id: int,
+    cents: int,
+    *,
+    description: str = "Grant",
+    key: str | None = None,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Credits given to the account (source "grant"), under `key` (by default one per account)."""
+    return ledger.credit(
+        session,
+        account_id=account_id,
+        amount_cents=cents,
+        source="grant",
+        description=description,
+        idempotency_key=key or f"grant:{account_id}",
+        now=now,
     )
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from app.api import create_api
 from app.api import metering as metering_api
 from app.services import api_keys, ledger
+from tests.factories import grant
 from tests.stripe_fixtures import owner_and_account
 
 GRANT = 10**12
@@ -42,14 +43,7 @@ def funded(pg_engine) -> int:
     API.dependency_overrides[metering_api.metering_engine] = lambda: pg_engine
     with Session(pg_engine, expire_on_commit=False) as session:
         actor, account = owner_and_account(session)
-        ledger.credit(
-            session,
-            account_id=account.id,
-            amount_cents=GRANT,
-            source="grant",
-            description="",
-            idempotency_key="schema-grant",
-        )
+        grant(session, account.id, GRANT, description="", key="schema-grant")
         _, key = api_keys.create_key(session, actor, "Schemathesis")
         session.commit()
     FUNDED_KEY.append(key)

@@ -22,7 +22,7 @@ from app.payments import gateway
 from app.seed import seed_demo
 from app.services import ledger, recharge
 from app.services.overview import billing_settings
-from tests.factories import make_account, make_user
+from tests.factories import grant, make_account, make_user
 from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
@@ -32,14 +32,7 @@ NOT_DOLLARS = "Enter an amount in dollars, such as 25 or 25.50."
 
 
 def _fund(session: Session, account_id: int, cents: int) -> None:
-    ledger.credit(
-        session,
-        account_id=account_id,
-        amount_cents=cents,
-        source="grant",
-        description="Opening",
-        idempotency_key=f"open-{account_id}",
-    )
+    grant(session, account_id, cents, description="Opening", key=f"open-{account_id}")
     session.commit()
 
 

@@ -10,7 +10,7 @@ from app.services import api_keys, company, ledger
 from app.services.info import INCLUDED, LIMIT_REACHED, NOT_INCLUDED, account_info, user_names
 from app.services.plans import ADD_ONS, LIMITS, get_plan
 from app.services.team import seat_limit
-from tests.factories import make_account, make_user
+from tests.factories import grant, make_account, make_user
 from tests.integration.test_company import PNG
 from tests.stripe_fixtures import actor_for
 
@@ -78,15 +78,7 @@ def test_api_keys_count_until_deleted_and_the_metering_api_turns_yellow(session)
 
 def test_monthly_credits_are_this_calendar_months_usage_from_the_ledger(session):
     account, owner = _account(session)
-    ledger.credit(
-        session,
-        account_id=account.id,
-        amount_cents=100_000,
-        source="grant",
-        description="Welcome credits",
-        idempotency_key="g",
-        now=NOW - timedelta(days=40),
-    )
+    grant(session, account.id, 100_000, description="Welcome credits", key="g", now=NOW - timedelta(days=40))
     _use(session, account, 7_000, "last-month", datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
     _use(session, account, 1_500, "first-minute", datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
     _use(session, account, 2_500, "today", NOW)

@@ -27,7 +27,7 @@ from app.payments import gateway
 from app.seed import seed_demo
 from app.services import auth, invoices, ledger, overview, stripe_events
 from app.services.overview import billing_settings
-from tests.factories import make_account, make_user, signed_in_token
+from tests.factories import grant, make_account, make_user, signed_in_token
 from tests.stripe_fixtures import actor_for, point_stripe_at, raw_card, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
@@ -42,15 +42,7 @@ def _at(day: date, hours: int = 1) -> datetime:
 
 
 def _grant(session, account_id, cents, when, key):
-    ledger.credit(
-        session,
-        account_id=account_id,
-        amount_cents=cents,
-        source="grant",
-        description="Grant",
-        idempotency_key=key,
-        now=when,
-    )
+    grant(session, account_id, cents, key=key, now=when)
 
 
 def _use(session, account_id, cents, when, key):

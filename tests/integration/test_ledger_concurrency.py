@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from app.models import LedgerEntry
 from app.services import ledger
 from app.services.ledger import InsufficientCredits
-from tests.factories import make_account
+from tests.factories import grant, make_account
 
 THREADS = 16
 OPS_PER_THREAD = 30
@@ -28,14 +28,7 @@ def test_concurrent_debits_and_credits_lose_nothing_and_double_nothing(pg_engine
     with Session(pg_engine) as session:
         account_id = make_account(session).id
         ledger.set_overage_credit_line(session, account_id, OVERAGE_LINE)
-        ledger.credit(
-            session,
-            account_id=account_id,
-            amount_cents=OPENING_CREDIT,
-            source="grant",
-            description="Opening",
-            idempotency_key="opening",
-        )
+        grant(session, account_id, OPENING_CREDIT, description="Opening", key="opening")
         session.commit()
 
     start = threading.Barrier(THREADS)

@@ -11,21 +11,14 @@ from sqlmodel import select
 from app.models import CreditBalance, Job
 from app.services import ledger
 from app.services.ledger import DailyBudgetExceeded, InsufficientCredits
-from tests.factories import make_account
+from tests.factories import grant, make_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def _funded_account(session, cents=10_000, **limits):
     account = make_account(session, "Limits Inc")
-    ledger.credit(
-        session,
-        account_id=account.id,
-        amount_cents=cents,
-        source="grant",
-        description="Grant",
-        idempotency_key=f"g{account.id}",
-    )
+    grant(session, account.id, cents, key=f"g{account.id}")
     if limits:
         session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(**limits))
     return account

@@ -18,6 +18,7 @@ from app.api import metering as metering_api
 from app.models import CreditBalance, Job, LedgerEntry
 from app.services import api_keys, ledger
 from app.services.overview import overview
+from tests.factories import grant
 from tests.stripe_fixtures import owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -56,14 +57,7 @@ class Customer:
             self.account_id = account.id
             self.key_row, self.key = api_keys.create_key(session, self.actor, "Production")
             if cents:
-                ledger.credit(
-                    session,
-                    account_id=account.id,
-                    amount_cents=cents,
-                    source="grant",
-                    description="Grant",
-                    idempotency_key=f"grant:{account.id}",
-                )
+                grant(session, account.id, cents, key=f"grant:{account.id}")
             session.commit()
 
     def headers(self, **extra) -> dict[str, str]:

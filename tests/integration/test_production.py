@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from app.models import ApiKey, LedgerEntry, User
 from app.services import api_keys, ledger, spend
 from tests.conftest import _PG_REASON
+from tests.factories import grant
 from tests.live_backend import LiveBackend, free_port
 from tests.stripe_fixtures import actor_for, owner_and_account
 
@@ -50,14 +51,7 @@ def _backend(tmp_path, url: str, name: str, **kwargs) -> LiveBackend:
 def _funded_key(engine, cents: int, *, daily_budget: str = "") -> tuple[str, int]:
     with Session(engine, expire_on_commit=False) as session:
         actor, account = owner_and_account(session)
-        ledger.credit(
-            session,
-            account_id=account.id,
-            amount_cents=cents,
-            source="grant",
-            description="",
-            idempotency_key=f"grant:{account.id}",
-        )
+        grant(session, account.id, cents, description="", key=f"grant:{account.id}")
         if daily_budget:
             spend.save_settings(
                 session, actor, enabled=True, daily_budget=daily_budget, notify_threshold="", webhook_url=""

@@ -15,7 +15,7 @@ from app.models import BillingSettings, CreditBalance, Job, OutboxEmail, Webhook
 from app.services import ledger, spend
 from app.services.ledger import DailyBudgetExceeded
 from app.services.overview import billing_settings
-from tests.factories import make_user
+from tests.factories import grant, make_user
 from tests.stripe_fixtures import actor_for, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -23,14 +23,7 @@ NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 def _funded(session, cents=100_000):
     actor, account = owner_and_account(session)
-    ledger.credit(
-        session,
-        account_id=account.id,
-        amount_cents=cents,
-        source="grant",
-        description="Grant",
-        idempotency_key=f"g{account.id}",
-    )
+    grant(session, account.id, cents, key=f"g{account.id}")
     session.commit()
     return actor, account
 

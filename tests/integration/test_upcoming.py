@@ -12,7 +12,7 @@ from app.errors import PermissionDenied
 from app.models import InvoiceLine
 from app.services import invoices, ledger, subscription, upcoming
 from app.services.overview import billing_settings
-from tests.factories import make_account, make_user
+from tests.factories import grant, make_account, make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, save_card
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
@@ -46,15 +46,7 @@ def test_overage_so_far_is_added_and_prepaid_usage_is_shown_as_paid(session):
     account.plan_code = "pro"
     session.add(account)
     ledger.set_overage_credit_line(session, account.id, 5_000)
-    ledger.credit(
-        session,
-        account_id=account.id,
-        amount_cents=1_000,
-        source="grant",
-        description="Grant",
-        idempotency_key="g",
-        now=NOW - timedelta(days=10),
-    )
+    grant(session, account.id, 1_000, key="g", now=NOW - timedelta(days=10))
     _use(session, account.id, 1_600, NOW - timedelta(days=2), "u")
     session.commit()
 

@@ -18,7 +18,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, Job, WebhookAttempt, WebhookDelivery, utcnow
 from app.services import ledger, spend, webhooks
 from app.services.overview import billing_settings
-from tests.factories import make_user
+from tests.factories import grant, make_user
 from tests.stripe_fixtures import actor_for, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -57,14 +57,7 @@ def receiver():
 
 def _account_with_webhook(session, url, **limits):
     actor, account = owner_and_account(session)
-    ledger.credit(
-        session,
-        account_id=account.id,
-        amount_cents=100_000,
-        source="grant",
-        description="",
-        idempotency_key=f"g{account.id}",
-    )
+    grant(session, account.id, 100_000, description="", key=f"g{account.id}")
     spend.save_settings(
         session,
         actor,
