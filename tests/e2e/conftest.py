@@ -59,15 +59,6 @@ class LiveApp:
             raise AssertionError(result.stderr)
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    def run_python(self, code: str) -> str:
-        """Run code against the app's own database (to read the outbox, make an invitation)."""
-        result = subprocess.run(
-            [sys.executable, "-c", code], env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
-        )
-        if result.returncode != 0:
-            raise AssertionError(result.stderr)
-        return result.stdout.strip()
-
 
 @pytest.fixture(scope="session")
 def live_app() -> Iterator[LiveApp]:
