@@ -14,8 +14,7 @@ from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiKey
 from app.services import api_keys
 from app.services.api_keys import InvalidApiKey
-from tests.factories import make_user
-from tests.stripe_fixtures import actor_for, owner_and_account
+from tests.factories import actor_for, make_user, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -16,8 +16,7 @@ from sqlmodel import Session
 from app.api import create_api
 from app.api import metering as metering_api
 from app.services import api_keys, ledger
-from tests.factories import grant
-from tests.stripe_fixtures import owner_and_account
+from tests.factories import grant, owner_and_account
 
 GRANT = 10**12
 API = create_api()

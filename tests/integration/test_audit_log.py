@@ -12,8 +12,7 @@ from sqlmodel import select
 from app.errors import PermissionDenied, ValidationFailed
 from app.models import Account, AuditEvent
 from app.services import api_keys, audit, company, roles, team
-from tests.factories import make_account, make_user, signed_in_actor
-from tests.stripe_fixtures import actor_for
+from tests.factories import actor_for, make_account, make_user, signed_in_actor
 
 
 @pytest.fixture

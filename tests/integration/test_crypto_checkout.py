@@ -14,7 +14,8 @@ from sqlmodel import select
 from app.errors import ValidationFailed
 from app.models import LedgerEntry, Payment
 from app.services import ledger, topups
-from tests.stripe_fixtures import event, owner_and_account, point_stripe_at, post_event
+from tests.factories import owner_and_account
+from tests.stripe_fixtures import event, point_stripe_at, post_event
 
 
 class FakeStripe(BaseHTTPRequestHandler):

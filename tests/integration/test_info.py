@@ -10,9 +10,8 @@ from app.services import api_keys, company, ledger
 from app.services.info import INCLUDED, LIMIT_REACHED, NOT_INCLUDED, account_info, user_names
 from app.services.plans import ADD_ONS, LIMITS, get_plan
 from app.services.team import seat_limit
-from tests.factories import grant, make_account, make_user
+from tests.factories import actor_for, grant, make_account, make_user
 from tests.integration.test_company import PNG
-from tests.stripe_fixtures import actor_for
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 

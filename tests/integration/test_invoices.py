@@ -27,8 +27,8 @@ from app.payments import gateway
 from app.seed import seed_demo
 from app.services import auth, invoices, ledger, overview, stripe_events
 from app.services.overview import billing_settings
-from tests.factories import grant, make_account, make_user, signed_in_token
-from tests.stripe_fixtures import actor_for, point_stripe_at, raw_card, save_card
+from tests.factories import actor_for, grant, make_account, make_user, signed_in_token
+from tests.stripe_fixtures import point_stripe_at, raw_card, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

@@ -18,8 +18,7 @@ from app.api import metering as metering_api
 from app.models import CreditBalance, Job, LedgerEntry
 from app.services import api_keys, ledger
 from app.services.overview import overview
-from tests.factories import grant
-from tests.stripe_fixtures import owner_and_account
+from tests.factories import grant, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

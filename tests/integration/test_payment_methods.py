@@ -18,8 +18,8 @@ from app.models import PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import payment_methods
 from app.services.overview import billing_settings
-from tests.factories import make_user
-from tests.stripe_fixtures import actor_for, free_port, owner_and_account, point_stripe_at
+from tests.factories import actor_for, make_user, owner_and_account
+from tests.stripe_fixtures import free_port, point_stripe_at
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

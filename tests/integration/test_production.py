@@ -21,9 +21,8 @@ from sqlmodel import Session, select
 from app.models import ApiKey, LedgerEntry, User
 from app.services import api_keys, ledger, spend
 from tests.conftest import _PG_REASON
-from tests.factories import grant
+from tests.factories import actor_for, grant, owner_and_account
 from tests.live_backend import LiveBackend, free_port
-from tests.stripe_fixtures import actor_for, owner_and_account
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 

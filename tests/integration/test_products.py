@@ -16,8 +16,7 @@ from app.services import info, invoices, products, team
 from app.services.accounts import builtin_role
 from app.services.overview import billing_settings
 from app.services.subscription import CardRequired
-from tests.factories import make_user
-from tests.stripe_fixtures import actor_for
+from tests.factories import actor_for, make_user
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
 

@@ -17,8 +17,7 @@ from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import ledger, payment_methods, stripe_events, topups
 from app.services.overview import billing_settings
-from tests.factories import make_account, make_user
-from tests.stripe_fixtures import actor_for
+from tests.factories import actor_for, make_account, make_user
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

@@ -15,8 +15,7 @@ from app.models import BillingSettings, CreditBalance, Job, OutboxEmail, Webhook
 from app.services import ledger, spend
 from app.services.ledger import DailyBudgetExceeded
 from app.services.overview import billing_settings
-from tests.factories import grant, make_user
-from tests.stripe_fixtures import actor_for, owner_and_account
+from tests.factories import actor_for, grant, make_user, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

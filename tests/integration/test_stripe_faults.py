@@ -18,7 +18,8 @@ from app.config import get_settings
 from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import ledger, topups
-from tests.stripe_fixtures import event, owner_and_account, post_event, save_card
+from tests.factories import owner_and_account
+from tests.stripe_fixtures import event, post_event, save_card
 
 CLIENT_READ_TIMEOUT = 1.0
 

@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from app.models import LedgerEntry, Payment, StripeEvent
 from app.services import ledger, topups
-from tests.stripe_fixtures import event, owner_and_account, post_event, save_card, signature
+from tests.factories import owner_and_account
+from tests.stripe_fixtures import event, post_event, save_card, signature
 
 
 def _pending_card_payment(

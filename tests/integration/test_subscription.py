@@ -19,8 +19,8 @@ from app.services import info, ledger, roles, stripe_events, subscription, team
 from app.services.accounts import builtin_role
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
-from tests.factories import make_user, signed_in_actor
-from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
+from tests.factories import actor_for, make_user, owner_and_account, signed_in_actor
+from tests.stripe_fixtures import raw_card, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

@@ -13,8 +13,8 @@ from app.models import TaxRegistration
 from app.payments import gateway
 from app.services import stripe_events, tax
 from app.services.overview import billing_settings
-from tests.factories import make_user
-from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
+from tests.factories import actor_for, make_user, owner_and_account
+from tests.stripe_fixtures import point_stripe_at
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

@@ -10,8 +10,8 @@ from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import LedgerEntry, Payment, PaymentMethod
 from app.services import ledger, topups
 from app.services.overview import billing_settings
-from tests.factories import make_user
-from tests.stripe_fixtures import actor_for, owner_and_account, raw_card, save_card
+from tests.factories import actor_for, make_user, owner_and_account
+from tests.stripe_fixtures import raw_card, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 

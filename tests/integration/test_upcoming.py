@@ -12,8 +12,8 @@ from app.errors import PermissionDenied
 from app.models import InvoiceLine
 from app.services import invoices, ledger, subscription, upcoming
 from app.services.overview import billing_settings
-from tests.factories import grant, make_account, make_user
-from tests.stripe_fixtures import actor_for, owner_and_account, save_card
+from tests.factories import actor_for, grant, make_account, make_user, owner_and_account
+from tests.stripe_fixtures import save_card
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
 DEC_1 = date(2026, 12, 1)

@@ -18,8 +18,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, Job, WebhookAttempt, WebhookDelivery, utcnow
 from app.services import ledger, spend, webhooks
 from app.services.overview import billing_settings
-from tests.factories import grant, make_user
-from tests.stripe_fixtures import actor_for, owner_and_account
+from tests.factories import actor_for, grant, make_user, owner_and_account
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
