@@ -3,153 +3,85 @@ the keys, and delete one after confirmation; the metering API refuses it on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import reflex as rx
 
-from app.components.dialogs import dialog_actions
-from app.components.forms import form_error, form_notice, text_field
+from app.components.dialogs import confirm_dialog
+from app.components.forms import error_of, form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
-from app.db import transaction
-from app.errors import DomainError
 from app.services import api_keys
-from app.services.company import account_timezone
-from app.services.info import user_names
-from app.services.permissions import Actor, Permission
-from app.services.timefmt import format_datetime
-from app.state.session import current_actor
-
-# Shown and stored when the optional name is left empty.
-UNNAMED = "Unnamed key"
+from app.services.api_keys import UNNAMED, KeyRow
+from app.services.permissions import Permission
+from app.state.confirm import ConfirmState
+from app.state.events import event
+from app.state.form import FormState
+from app.state.session import acting
 
 
-@dataclass
-class KeyRow:
-    id: str = ""
-    name: str = ""
-    prefix: str = ""
-    created: str = ""
-    created_by: str = ""
-    last_used: str = ""
-
-
-class ApiKeysState(rx.State):
-    keys: list[KeyRow] = []
-    error: str = ""
-    notice: str = ""
+class ApiKeysState(FormState, ConfirmState, rx.State):
+    keys: rx.Field[list[KeyRow]] = rx.field(default_factory=list)
     # The "Add API Key" dialog.
-    adding: bool = False
-    new_name: str = ""
-    name_error: str = ""
-    creating: bool = False
+    adding: rx.Field[bool] = rx.field(False)
     # The one-time display of a new key; cleared when its dialog closes.
-    created_key: str = ""
-    created_name: str = ""
-    # The delete confirmation ("" = closed).
-    delete_id: str = ""
-    delete_label: str = ""
-    delete_error: str = ""
-    deleting: bool = False
-
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
-            rows = api_keys.list_keys(session, actor)
-            timezone = account_timezone(session, actor)
-            names = user_names(session, actor, {row.created_by_user_id for row in rows if row.created_by_user_id})
-        self.keys = [
-            KeyRow(
-                id=row.public_id,
-                name=row.name or UNNAMED,
-                prefix=f"{row.prefix}…",
-                created=format_datetime(row.created_at, timezone),
-                created_by=names.get(row.created_by_user_id, "—"),
-                last_used=format_datetime(row.last_used_at, timezone) if row.last_used_at else "Never",
-            )
-            for row in rows
-        ]
+    created_key: rx.Field[str] = rx.field("")
+    created_name: rx.Field[str] = rx.field("")
 
     @rx.event
     def load(self):
-        self.error = self.notice = ""
-        self.adding = self.creating = self.deleting = False
-        self.created_key = self.created_name = self.delete_id = self.delete_label = self.delete_error = ""
-        try:
-            self._reload(current_actor(self, Permission.API_KEYS_MANAGE))
-        except DomainError as exc:
-            self.error = exc.message
+        self.adding = False
+        self.created_key = self.created_name = ""
+        self._close_confirm()
+        with self._attempt(), acting(self, Permission.API_KEYS_MANAGE) as (actor, session):
+            self.keys = api_keys.key_rows(session, actor)
 
     @rx.event
     def open_add(self):
-        self.error = self.notice = self.name_error = self.new_name = ""
+        self._clear_messages()
         self.adding = True
 
     @rx.event
     def add_open_change(self, is_open: bool):
-        if not is_open and not self.creating:
+        if not is_open and self.busy != "create":
             self.adding = False
 
     @rx.event
-    def set_new_name(self, value: str):
-        self.new_name = value
-
-    @rx.event
-    def create(self, _form_data: dict):
-        self.name_error = ""
-        self.creating = True
-        yield
-        try:
-            actor = current_actor(self, Permission.API_KEYS_MANAGE)
-            with transaction() as session:
-                key, full_key = api_keys.create_key(session, actor, self.new_name.strip() or UNNAMED)
-                name = key.name
-            self._reload(actor)
-        except DomainError as exc:
-            self.creating = False
-            if exc.field == "name":
-                self.name_error = exc.message
-            else:
-                self.adding = False
-                self.error = exc.message
-            return
-        self.creating = self.adding = False
-        self.created_key, self.created_name = full_key, name
+    def create(self, form_data: dict):
+        name = str(form_data.get("key_name", "")).strip() or UNNAMED
+        with self._attempt("create"):
+            yield
+            with acting(self, Permission.API_KEYS_MANAGE) as (actor, session):
+                key, full_key = api_keys.create_key(session, actor, name)
+                self.keys = api_keys.key_rows(session, actor)
+            self.created_key, self.created_name = full_key, key.name
+        # A refused name stays in the dialog; any other outcome closes it.
+        self.adding = "name" in self.errors
 
     @rx.event
     def created_open_change(self, is_open: bool):
         if not is_open:
             self.created_key = self.created_name = ""
 
-    @rx.event
+    @event
     def ask_delete(self, key_id: str):
-        self.error = self.notice = self.delete_error = ""
+        self._clear_messages()
         row = next((k for k in self.keys if k.id == key_id), None)
         if row is not None:
-            self.delete_id, self.delete_label = row.id, f"{row.name} ({row.prefix})"
+            question = (
+                f"Delete {row.name} ({row.prefix})? It stops working at once: the API rejects every further "
+                "request made with it. This cannot be undone."
+            )
+            self._ask("delete", target=row.id, title="Delete API Key", lines=[question], button="Delete API Key")
 
     @rx.event
-    def delete_open_change(self, is_open: bool):
-        if not is_open and not self.deleting:
-            self.delete_id = self.delete_label = self.delete_error = ""
-
-    @rx.event
-    def confirm_delete(self):
-        self.delete_error = ""
-        self.deleting = True
-        yield
-        label = self.delete_label
-        try:
-            actor = current_actor(self, Permission.API_KEYS_MANAGE)
-            with transaction() as session:
-                api_keys.delete_key(session, actor, self.delete_id)
-            self._reload(actor)
-        except DomainError as exc:
-            self.deleting = False
-            self.delete_error = exc.message
-            return
-        self.deleting = False
-        self.delete_id = self.delete_label = ""
-        self.notice = f"{label} is deleted. The API refuses it from now on."
+    def confirm(self):
+        row = next((k for k in self.keys if k.id == self.confirm_target), None)
+        label = f"{row.name} ({row.prefix})" if row else ""
+        with self._confirming():
+            yield
+            with acting(self, Permission.API_KEYS_MANAGE) as (actor, session):
+                api_keys.delete_key(session, actor, self.confirm_target)
+                self.keys = api_keys.key_rows(session, actor)
+            self.notice = f"{label} is deleted. The API refuses it from now on."
 
 
 def _row(key: KeyRow) -> rx.Component:
@@ -195,16 +127,14 @@ def _add_dialog() -> rx.Component:
                     text_field(
                         "Name (optional)",
                         field_id="key_name",
-                        value=state.new_name,
-                        on_change=state.set_new_name,
-                        error=state.name_error,
+                        error=error_of(state, "name"),
                         placeholder="Production backend",
                         max_length=api_keys.NAME_MAX_LENGTH,
                         auto_focus=True,
                     ),
                     rx.flex(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Create key", type="submit", loading=state.creating),
+                        rx.button("Create key", type="submit", loading=state.busy == "create"),
                         spacing="3",
                         justify="end",
                         width="100%",
@@ -267,33 +197,6 @@ def _created_dialog() -> rx.Component:
     )
 
 
-def _delete_dialog() -> rx.Component:
-    state = ApiKeysState
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete API Key"),
-            rx.alert_dialog.description(
-                "Delete ",
-                state.delete_label,
-                "? It stops working at once: the API rejects every further request made with it. "
-                "This cannot be undone.",
-            ),
-            rx.cond(
-                state.delete_error != "",
-                rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
-            ),
-            dialog_actions(
-                rx.button("Delete API Key", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete),
-                state.deleting,
-                margin_top="1em",
-            ),
-            max_width="480px",
-        ),
-        open=state.delete_id != "",
-        on_open_change=state.delete_open_change,
-    )
-
-
 @console_page(
     route="/api-keys",
     title="API Keys",
@@ -335,7 +238,7 @@ def api_keys_page() -> rx.Component:
         ),
         _add_dialog(),
         _created_dialog(),
-        _delete_dialog(),
+        confirm_dialog(state),
         spacing="4",
         align="stretch",
     )

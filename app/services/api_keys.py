@@ -8,15 +8,19 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import ApiKey, utcnow
 from app.services import audit
+from app.services.company import account_timezone
+from app.services.info import user_names
 from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_datetime
 
 KEY_PREFIX = "ld_"
 # The demo key ("ld_demo_northwind_…") and generated ones (token_urlsafe) both fit.
@@ -25,6 +29,8 @@ SHOWN_PREFIX_LENGTH = 10
 NAME_MAX_LENGTH = 100
 LAST_USED_EVERY = timedelta(minutes=1)
 DEMO_KEY_NAME = "Demo key"
+# Shown and stored when the optional name is left empty.
+UNNAMED = "Unnamed key"
 
 
 class InvalidApiKey(DomainError):
@@ -63,10 +69,40 @@ def list_keys(session: Session, actor: Actor) -> list[ApiKey]:
     return list(
         session.exec(
             select(ApiKey)
-            .where(ApiKey.account_id == actor.account_id, ApiKey.deleted_at.is_(None))
-            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            .where(ApiKey.account_id == actor.account_id, col(ApiKey.deleted_at).is_(None))
+            .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
         )
     )
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One key as the API Keys page shows it."""
+
+    id: str = ""
+    name: str = ""
+    prefix: str = ""
+    created: str = ""
+    created_by: str = ""
+    last_used: str = ""
+
+
+def key_rows(session: Session, actor: Actor) -> list[KeyRow]:
+    """The account's keys as the page shows them, dates in the account's timezone."""
+    rows = list_keys(session, actor)
+    timezone = account_timezone(session, actor)
+    names = user_names(session, actor, {row.created_by_user_id for row in rows if row.created_by_user_id})
+    return [
+        KeyRow(
+            id=row.public_id,
+            name=row.name or UNNAMED,
+            prefix=f"{row.prefix}…",
+            created=format_datetime(row.created_at, timezone),
+            created_by=names.get(row.created_by_user_id, "—") if row.created_by_user_id else "—",
+            last_used=format_datetime(row.last_used_at, timezone) if row.last_used_at else "Never",
+        )
+        for row in rows
+    ]
 
 
 def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | None = None) -> ApiKey:
@@ -74,7 +110,7 @@ def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | N
     require(actor, Permission.API_KEYS_MANAGE)
     key = session.exec(
         select(ApiKey).where(
-            ApiKey.public_id == public_id, ApiKey.account_id == actor.account_id, ApiKey.deleted_at.is_(None)
+            ApiKey.public_id == public_id, ApiKey.account_id == actor.account_id, col(ApiKey.deleted_at).is_(None)
         )
     ).first()
     if key is None:
@@ -91,12 +127,12 @@ def authenticate(session: Session, full_key: str | None, now: datetime | None = 
     if not full_key or not well_formed(full_key):
         raise InvalidApiKey()
     digest = hash_key(full_key)
-    key = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest, ApiKey.deleted_at.is_(None))).first()
+    key = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest, col(ApiKey.deleted_at).is_(None))).first()
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         raise InvalidApiKey()
     now = now or utcnow()
     if touch_due(digest, now):
-        session.exec(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        session.exec(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
         touched(digest, now)
     return key
 

@@ -145,6 +145,7 @@ Call = Callable[[World], Any]
 MATRIX: dict[str, tuple[P | None, Call]] = {
     "api_keys.create_key": (P.API_KEYS_MANAGE, lambda w: api_keys.create_key(w.session, w.actor, "CI")),
     "api_keys.delete_key": (P.API_KEYS_MANAGE, lambda w: api_keys.delete_key(w.session, w.actor, w.account.api_key)),
+    "api_keys.key_rows": (P.API_KEYS_MANAGE, lambda w: api_keys.key_rows(w.session, w.actor)),
     "api_keys.list_keys": (P.API_KEYS_MANAGE, lambda w: api_keys.list_keys(w.session, w.actor)),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
@@ -451,10 +452,9 @@ UI_ONLY = {
     "ApiKeysState": {
         "open_add",
         "add_open_change",
-        "set_new_name",
         "created_open_change",
         "ask_delete",
-        "delete_open_change",
+        "confirm_open_change",
     },
     "AutoRechargeState": {"set_enabled", "set_threshold", "set_amount"},
     "BalanceHistoryState": {"set_kind"},

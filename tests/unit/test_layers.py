@@ -33,7 +33,6 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
 KNOWN: set[tuple[str, str]] = {
     ("app.pages.account_recovery", "app.db"),
     ("app.pages.add_credits", "app.db"),
-    ("app.pages.api_keys", "app.db"),
     ("app.pages.audit_log", "app.db"),
     ("app.pages.auto_recharge", "app.db"),
     ("app.pages.balance_history", "app.db"),
