@@ -24,6 +24,7 @@ from app.config import PROJECT_ROOT, get_settings
 from app.models import Account
 from app.payments import gateway
 from app.payments.localstripe import wait_until_up
+from app.services import customers, payment_methods
 
 # Moved to tests.factories; still importable from here.
 from tests.factories import actor_for as actor_for
@@ -126,10 +127,10 @@ def post_event(client: TestClient, payload: str, header: str | None = None) -> h
 
 def save_card(session: Session, account: Account, payment_method_id: str) -> str:
     """Attach a card the way the Payment Methods page does; the Stripe id of the saved card."""
-    customer_id = gateway.ensure_customer(session, account)
+    customer_id = customers.ensure_customer(session, account)
     card = gateway.attach_payment_method(customer_id, payment_method_id)
     gateway.set_default_payment_method(customer_id, card.id)
-    gateway.sync_payment_methods(session, account.id)
+    payment_methods.sync_payment_methods(session, account.id)
     session.commit()
     return card.id
 

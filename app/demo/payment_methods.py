@@ -10,6 +10,8 @@ from sqlmodel import Session
 
 from app.models import Account
 from app.payments import gateway
+from app.services.customers import ensure_customer
+from app.services.payment_methods import sync_payment_methods
 
 log = logging.getLogger("ledgerdesk.seed")
 
@@ -19,12 +21,13 @@ DEMO_CARD = "pm_card_visa"
 
 def seed(session: Session, account: Account, now: datetime) -> None:
     try:
-        if gateway.sync_payment_methods(session, account.id):
+        assert account.id is not None
+        if sync_payment_methods(session, account.id):
             return
-        customer_id = gateway.ensure_customer(session, account)
+        customer_id = ensure_customer(session, account)
         card = gateway.attach_payment_method(customer_id, DEMO_CARD)
         gateway.set_billing_name(card.id, account.name)
         gateway.set_default_payment_method(customer_id, card.id)
-        gateway.sync_payment_methods(session, account.id)
+        sync_payment_methods(session, account.id)
     except gateway.PaymentProviderError as exc:
         log.warning("Stripe is not reachable, so the demo account has no saved card: %s", exc.message)

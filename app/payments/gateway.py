@@ -11,12 +11,9 @@ from functools import lru_cache, partial
 from typing import Any
 
 import stripe
-from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.errors import DomainError
-from app.models import Account, PaymentMethod
-from app.services.overview import billing_settings
 
 stripe.enable_telemetry = False
 
@@ -139,20 +136,12 @@ def _call(
         raise PaymentProviderError(exc.user_message or "The payment provider refused the request.") from exc
 
 
-def ensure_customer(session: Session, account: Account) -> str:
-    """The account's Stripe customer id, creating the customer on first use."""
-    settings_row = billing_settings(session, account.id)
-    if settings_row.stripe_customer_id:
-        return settings_row.stripe_customer_id
+def create_customer(*, name: str, metadata: dict[str, str], idempotency_key: str) -> str:
+    """A new Stripe customer; returns its id. A repeated idempotency key returns the same one."""
     customer = _call(
-        client().v1.customers.create,
-        {"name": account.name, "metadata": {"account_id": str(account.id), "account": account.public_id}},
-        idempotency_key=f"customer:{account.public_id}",
+        client().v1.customers.create, {"name": name, "metadata": metadata}, idempotency_key=idempotency_key
     )
-    settings_row.stripe_customer_id = customer["id"]
-    session.add(settings_row)
-    session.flush()
-    return customer["id"]
+    return str(customer["id"])
 
 
 def update_customer_address(customer_id: str, *, name: str, address: dict[str, str]) -> None:
@@ -225,32 +214,6 @@ def list_cards(customer_id: str) -> tuple[list[Card], str]:
         default = default["id"]
     listing = _call(client().v1.payment_methods.list, {"customer": customer_id, "type": "card", "limit": 100})
     return [_card(m) for m in listing["data"]], default
-
-
-def sync_payment_methods(session: Session, account_id: int, *, added_bank_account: str = "") -> list[PaymentMethod]:
-    """Make our PaymentMethod rows mirror the customer's payment methods in Stripe, default flag
-    included. Cards are listed; bank accounts are looked up one by one (ours and
-    `added_bank_account`), because localstripe lists only cards."""
-    customer_id = billing_settings(session, account_id).stripe_customer_id
-    cards, default = list_cards(customer_id) if customer_id else ([], "")
-    rows = {
-        row.stripe_payment_method_id: row
-        for row in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == account_id))
-    }
-    bank_ids = {pm for pm, row in rows.items() if row.kind == "sepa_debit"} | ({added_bank_account} - {""})
-    banks = [retrieve_payment_method(pm) for pm in sorted(bank_ids)] if customer_id else []
-    cards += [bank for bank in banks if bank.customer == customer_id and bank.kind == "sepa_debit"]
-    for stale in set(rows) - {card.id for card in cards}:
-        session.delete(rows.pop(stale))
-    for card in cards:
-        row = rows.get(card.id) or PaymentMethod(account_id=account_id, stripe_payment_method_id=card.id)
-        row.kind, row.brand, row.last4, row.bank_code = card.kind, card.brand, card.last4, card.bank_code
-        row.exp_month, row.exp_year, row.holder_name = card.exp_month, card.exp_year, card.holder_name
-        row.is_default = card.id == default
-        session.add(row)
-        rows[card.id] = row
-    session.flush()
-    return list(rows.values())
 
 
 def create_payment_intent(

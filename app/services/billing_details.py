@@ -15,6 +15,7 @@ from app.errors import FormInvalid, ValidationFailed
 from app.models import Account, BillingSettings, utcnow
 from app.payments import gateway
 from app.services import audit
+from app.services.customers import ensure_customer
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 
@@ -275,7 +276,7 @@ def push_address_to_stripe(session: Session, account: Account) -> None:
     """Raises gateway.PaymentProviderError when Stripe refuses or cannot be reached."""
     settings = billing_settings(session, account.id)
     address = address_of(settings)
-    customer_id = gateway.ensure_customer(session, account)
+    customer_id = ensure_customer(session, account)
     region = region_code(address.country, address.region)
     gateway.update_customer_address(
         customer_id,

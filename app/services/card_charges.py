@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from app.models import Account, Payment, PaymentMethod
+from app.models import Payment, PaymentMethod
 from app.payments import gateway
+from app.services.customers import customer_for
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def charge_saved_card(session: Session, payment: Payment, *, idempotency_key: st
     id on the payment. A decline or an unreachable Stripe comes back as "failed": the caller keeps
     the payment as failed (not rolled back), so should Stripe have charged after all, its webhook
     finds the payment through the intent's metadata."""
-    customer_id = gateway.ensure_customer(session, session.get(Account, payment.account_id))
+    customer_id = customer_for(session, payment.account_id)
     try:
         intent = gateway.create_payment_intent(
             customer_id=customer_id,

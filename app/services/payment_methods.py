@@ -17,6 +17,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Account, PaymentMethod
 from app.payments import gateway
 from app.services import audit
+from app.services.customers import customer_for
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -92,7 +93,7 @@ def _require_card_account(session: Session, actor: Actor) -> None:
 def start_card_setup(session: Session, actor: Actor) -> str:
     """A SetupIntent's client secret for the Card Element (off-session use)."""
     _require_card_account(session, actor)
-    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
+    customer_id = customer_for(session, actor.account_id)
     return gateway.create_setup_intent(customer_id)
 
 
@@ -125,7 +126,7 @@ def start_bank_account_setup(
     """Check the SEPA form, then a SetupIntent's client secret for confirmSepaDebitSetup."""
     _require_card_account(session, actor)
     checked = check_bank_account(holder_name, email, iban, mandate_accepted)
-    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
+    customer_id = customer_for(session, actor.account_id)
     return gateway.create_setup_intent(customer_id, "sepa_debit"), checked
 
 
@@ -156,7 +157,7 @@ def _attach(
         is not None
     ):
         raise NotFound("That card is not on file.")
-    customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
+    customer_id = customer_for(session, actor.account_id)
     attached = gateway.attach_payment_method(customer_id, payment_method_id)
     if attached.kind != kind:
         gateway.detach_payment_method(attached.id)
@@ -165,12 +166,38 @@ def _attach(
         gateway.set_billing_name(attached.id, holder_name)
     if not any(method.is_default for method in _methods(session, actor.account_id)):
         gateway.set_default_payment_method(customer_id, attached.id)
-    rows = gateway.sync_payment_methods(
+    rows = sync_payment_methods(
         session, actor.account_id, added_bank_account=attached.id if kind == "sepa_debit" else ""
     )
     saved = next(row for row in rows if row.stripe_payment_method_id == attached.id)
     audit.record(session, actor, "payment_method.add", f"Added {label(saved)}")
     return saved
+
+
+def sync_payment_methods(session: Session, account_id: int, *, added_bank_account: str = "") -> list[PaymentMethod]:
+    """Make our PaymentMethod rows mirror the customer's payment methods in Stripe, default flag
+    included. Cards are listed; bank accounts are looked up one by one (ours and
+    `added_bank_account`), because localstripe lists only cards."""
+    customer_id = billing_settings(session, account_id).stripe_customer_id
+    cards, default = gateway.list_cards(customer_id) if customer_id else ([], "")
+    rows = {
+        row.stripe_payment_method_id: row
+        for row in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == account_id))
+    }
+    bank_ids = {pm for pm, row in rows.items() if row.kind == "sepa_debit"} | ({added_bank_account} - {""})
+    banks = [gateway.retrieve_payment_method(pm) for pm in sorted(bank_ids)] if customer_id else []
+    cards += [bank for bank in banks if bank.customer == customer_id and bank.kind == "sepa_debit"]
+    for stale in set(rows) - {card.id for card in cards}:
+        session.delete(rows.pop(stale))
+    for card in cards:
+        row = rows.get(card.id) or PaymentMethod(account_id=account_id, stripe_payment_method_id=card.id)
+        row.kind, row.brand, row.last4, row.bank_code = card.kind, card.brand, card.last4, card.bank_code
+        row.exp_month, row.exp_year, row.holder_name = card.exp_month, card.exp_year, card.holder_name
+        row.is_default = card.id == default
+        session.add(row)
+        rows[card.id] = row
+    session.flush()
+    return list(rows.values())
 
 
 def default_method(session: Session, account_id: int) -> PaymentMethod | None:
@@ -214,7 +241,7 @@ def set_default(session: Session, actor: Actor, payment_method_id: str) -> Payme
     method = _owned(session, actor.account_id, payment_method_id)
     customer_id = billing_settings(session, actor.account_id).stripe_customer_id
     gateway.set_default_payment_method(customer_id, method.stripe_payment_method_id)
-    gateway.sync_payment_methods(session, actor.account_id)
+    sync_payment_methods(session, actor.account_id)
     audit.record(session, actor, "payment_method.default", f"Made {label(method)} the default payment method")
     return _owned(session, actor.account_id, payment_method_id)
 
@@ -254,7 +281,7 @@ def delete_method(session: Session, actor: Actor, payment_method_id: str, new_de
     elif method.is_default:
         gateway.set_default_payment_method(customer_id, "")
     gateway.detach_payment_method(method.stripe_payment_method_id)
-    gateway.sync_payment_methods(session, actor.account_id)
+    sync_payment_methods(session, actor.account_id)
     audit.record(session, actor, "payment_method.delete", f"Deleted {label(method)}")
 
 

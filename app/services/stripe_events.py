@@ -110,7 +110,7 @@ def _checkout_failed(session: Session, checkout: dict[str, Any]) -> None:
 
 def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> None:
     """No money moves. The page that confirmed the card attaches it and syncs our copy
-    (gateway.attach_payment_method, gateway.sync_payment_methods); a card saved elsewhere, such
+    (gateway.attach_payment_method, payment_methods.sync_payment_methods); a card saved elsewhere, such
     as in the Stripe Dashboard, would be synced from here."""
 
 

@@ -14,10 +14,11 @@ from stdnum.exceptions import ValidationError as NumberInvalid
 from stdnum.util import clean
 
 from app.errors import Conflict, FormInvalid, NotFound
-from app.models import Account, TaxRegistration, utcnow
+from app.models import TaxRegistration, utcnow
 from app.payments import gateway
 from app.services import audit
 from app.services.billing_details import country_name
+from app.services.customers import customer_for
 from app.services.permissions import Actor, Permission, require
 
 log = logging.getLogger("ledgerdesk.tax")
@@ -150,7 +151,7 @@ def register(session: Session, account_id: int, *, country: str, tax_type: str, 
     normalized = normalize(country, tax_type, value)
     if find(session, account_id, tax_type, normalized) is not None:
         raise FormInvalid({"value": "This tax ID is already registered."})
-    customer_id = gateway.ensure_customer(session, session.get(Account, account_id))
+    customer_id = customer_for(session, account_id)
     stripe_tax_id = gateway.create_tax_id(
         customer_id,
         type=tax_type,
@@ -191,7 +192,7 @@ def remove_registration(session: Session, actor: Actor, registration_id: str) ->
     if registration is None:
         raise NotFound("That tax registration is not on file.")
     if registration.stripe_tax_id:
-        customer_id = gateway.ensure_customer(session, session.get(Account, actor.account_id))
+        customer_id = customer_for(session, actor.account_id)
         try:
             gateway.delete_tax_id(customer_id, registration.stripe_tax_id)
         except gateway.PaymentProviderError as exc:

@@ -12,10 +12,11 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Account, Payment, PaymentMethod, utcnow
+from app.models import Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, invoices, ledger
 from app.services.card_charges import charge_saved_card
+from app.services.customers import customer_for
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import label
@@ -104,7 +105,7 @@ def start_crypto_topup(
         raise Conflict("This payment has already ended; start a new one.")
     base = get_settings().public_url + return_path
     checkout = gateway.create_crypto_checkout_session(
-        customer_id=gateway.ensure_customer(session, session.get(Account, actor.account_id)),
+        customer_id=customer_for(session, actor.account_id),
         amount_cents=amount_cents,
         success_url=f"{base}?crypto=success",
         cancel_url=f"{base}?crypto=canceled",

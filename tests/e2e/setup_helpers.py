@@ -20,12 +20,13 @@ from app.db import transaction
 from app.demo import payment_methods
 from app.models import Account, ApiKey, OutboxEmail, Role, User, utcnow
 from app.payments import gateway
-from app.services import api_keys, invoices, ledger, roles
+from app.services import api_keys, customers, invoices, ledger, roles
 from app.services.accounts import builtin_role, create_account, create_user
 from app.services.api_keys import ensure_demo_key
 from app.services.auth import issue_invitation
 from app.services.overview import billing_settings
 from app.services.passwords import hash_password
+from app.services.payment_methods import sync_payment_methods
 from app.services.permissions import BUILTIN_ROLES, Actor, parse_permissions
 
 
@@ -76,10 +77,10 @@ def new_account(
         if invoice_priced:
             billing_settings(session, account.id).invoice_priced = True
         if visa:
-            customer_id = gateway.ensure_customer(session, account)
+            customer_id = customers.ensure_customer(session, account)
             card = gateway.attach_payment_method(customer_id, "pm_card_visa")
             gateway.set_default_payment_method(customer_id, card.id)
-            gateway.sync_payment_methods(session, account.id)
+            sync_payment_methods(session, account.id)
         if demo_card:
             payment_methods.seed(session, account, utcnow())
         for number in range(api_keys):

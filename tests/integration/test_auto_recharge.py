@@ -20,7 +20,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, BillingSettings, CreditBalance, Job, LedgerEntry, OutboxEmail, Payment, utcnow
 from app.payments import gateway
 from app.seed import seed_demo
-from app.services import ledger, recharge
+from app.services import ledger, payment_methods, recharge
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
 from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card
@@ -512,7 +512,7 @@ def test_a_card_removed_before_the_job_runs_turns_auto_recharge_off(session, eng
     session.commit()
     gateway.set_default_payment_method(_settings(session, account.id).stripe_customer_id, "")
     gateway.detach_payment_method(card)
-    gateway.sync_payment_methods(session, account.id)
+    payment_methods.sync_payment_methods(session, account.id)
     session.commit()
     assert _run_jobs(session, engine) == 1
 

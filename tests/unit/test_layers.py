@@ -55,9 +55,6 @@ KNOWN: set[tuple[str, str]] = {
     ("app.pages.spend_management", "app.db"),
     ("app.pages.spend_management", "app.models"),
     ("app.pages.tax_settings", "app.db"),
-    ("app.payments.gateway", "app.models"),
-    ("app.payments.gateway", "app.services.overview"),
-    ("app.payments.gateway", "sqlmodel"),
     ("app.state.card_capture", "app.models"),
 }
 

@@ -1,0 +1,35 @@
+"""The account's Stripe customer: created on first use, its id kept on BillingSettings. The one
+place that writes our row for it; the gateway only talks to Stripe."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from app.models import Account
+from app.payments import gateway
+from app.services.overview import billing_settings
+
+
+def ensure_customer(session: Session, account: Account) -> str:
+    """The account's Stripe customer id, creating the customer on first use."""
+    assert account.id is not None
+    settings_row = billing_settings(session, account.id)
+    if settings_row.stripe_customer_id:
+        return settings_row.stripe_customer_id
+    customer_id = gateway.create_customer(
+        name=account.name,
+        metadata={"account_id": str(account.id), "account": account.public_id},
+        idempotency_key=f"customer:{account.public_id}",
+    )
+    settings_row.stripe_customer_id = customer_id
+    session.add(settings_row)
+    session.flush()
+    return customer_id
+
+
+def customer_for(session: Session, account_id: int) -> str:
+    """ensure_customer for an account known by its id."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    return ensure_customer(session, account)
