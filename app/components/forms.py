@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import reflex as rx
 
 
@@ -69,4 +71,32 @@ def new_password_fields(label: str, repeat_label: str, *, error: rx.Var | str) -
             hint="At least 10 characters, not containing your email.",
         ),
         text_field(repeat_label, field_id="confirm", type="password", auto_complete="new-password"),
+    )
+
+
+SELECT_STYLE = {
+    "height": "var(--space-6)",
+    "padding": "0 var(--space-2)",
+    "border": "1px solid var(--gray-a7)",
+    "border_radius": "var(--radius-2)",
+    "background": "var(--color-surface)",
+    "color": "var(--gray-12)",
+    "font_size": "var(--font-size-2)",
+    "width": "100%",
+}
+
+
+def select(
+    name: str, options: Sequence[tuple[str, str]], *, default_value: rx.Var | str = "", empty: str = "", **props
+) -> rx.Component:
+    """A native, uncontrolled select of (value, label) options submitted as `name`; `empty` is the
+    label of a first option of no value."""
+    return rx.el.select(
+        *([rx.el.option(empty, value="")] if empty else []),
+        *[rx.el.option(label, value=value) for value, label in options],
+        id=name,
+        name=name,
+        default_value=default_value,
+        style=SELECT_STYLE,
+        **props,
     )

@@ -37,11 +37,7 @@ REGISTRATIONS = (("DE", "eu_vat", "DE136695976", "verified"), ("PL", "eu_vat", "
 
 def seed(session: Session, account: Account, now: datetime) -> None:
     settings = billing_settings(session, account.id)
-    address = billing_details.check_address(ADDRESS)
-    settings.invoice_company_name, settings.invoice_address1 = address.company_name, address.address1
-    settings.invoice_address2, settings.invoice_city = address.address2, address.city
-    settings.invoice_postal_code, settings.invoice_region = address.postal_code, address.region
-    settings.invoice_country, settings.invoice_po_number = address.country, address.po_number
+    billing_details.store_invoice_address(settings, billing_details.check_address(ADDRESS))
     settings.billing_email = BILLING_EMAIL
     session.add(settings)
     session.flush()

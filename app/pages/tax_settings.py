@@ -11,7 +11,7 @@ from app.components.tables import data_table
 from app.db import transaction
 from app.errors import DomainError, FormInvalid
 from app.services import tax
-from app.services.billing_details import country_name
+from app.services.address import country_name
 from app.services.permissions import Actor, Permission
 from app.state.session import current_actor
 

@@ -25,7 +25,7 @@ from app.config import get_settings
 from app.errors import FormInvalid, NotFound, ValidationFailed
 from app.models import Account
 from app.services import audit
-from app.services.billing_details import postal_code_error, region_error
+from app.services.address import FIELDS, Address, store_address, stored_address, validate_address
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -43,10 +43,9 @@ LANGUAGE_CODES = (
 TIMEZONE_AREAS = (
     "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific",
 )  # fmt: skip
-# Babel territories that are not countries (regions, the EU, test codes).
-_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "CP", "CQ", "DG", "EA", "IC", "TA"}
 
-ADDRESS_LIMITS = {"line1": 200, "line2": 200, "city": 100, "postal_code": 20, "region": 100}
+# The Company form's names for the address fields (errors are keyed by them too).
+ADDRESS_NAMES = {name: f"address_{name}" for name in FIELDS}
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
@@ -64,50 +63,14 @@ def language_options() -> tuple[tuple[str, str], ...]:
     options = []
     for code in LANGUAGE_CODES:
         locale = Locale.parse(code)
-        own, english = locale.get_display_name(), locale.get_display_name("en")
+        own, english = locale.get_display_name() or code, locale.get_display_name("en") or code
         own = own[:1].upper() + own[1:]
         options.append((english, code, own if own == english else f"{own} — {english}"))
     return tuple((code, label) for _, code, label in sorted(options))
 
 
-@cache
-def country_options() -> tuple[tuple[str, str], ...]:
-    """(ISO 3166 alpha-2 code, English name), sorted by name."""
-    names = Locale("en").territories
-    countries = ((code, name) for code, name in names.items() if len(code) == 2 and code.isalpha())
-    return tuple(sorted(((c, n) for c, n in countries if c not in _NOT_COUNTRIES), key=lambda option: option[1]))
-
-
 def language_name(code: str) -> str:
     return dict(language_options()).get(code, code)
-
-
-def country_name(code: str) -> str:
-    return dict(country_options()).get(code, code)
-
-
-@dataclass(frozen=True)
-class Address:
-    line1: str = ""
-    line2: str = ""
-    city: str = ""
-    postal_code: str = ""
-    region: str = ""
-    country: str = ""
-
-    def lines(self) -> list[str]:
-        """The address as printed, empty lines left out."""
-        return [
-            line
-            for line in (
-                self.line1,
-                self.line2,
-                " ".join(p for p in (self.postal_code, self.city) if p),
-                self.region,
-                country_name(self.country) if self.country else "",
-            )
-            if line
-        ]
 
 
 @dataclass(frozen=True)
@@ -138,21 +101,14 @@ def account_timezone(session: Session, actor: Actor) -> str:
 def company_details(session: Session, actor: Actor) -> CompanyDetails:
     require(actor, Permission.COMPANY_VIEW)
     account = _account(session, actor)
-    settings = billing_settings(session, account.id)
+    settings = billing_settings(session, actor.account_id)
     return CompanyDetails(
         name=account.name,
         public_id=account.public_id,
         domain=account.domain,
         timezone=account.timezone,
         language=account.language,
-        address=Address(
-            line1=settings.invoice_address1,
-            line2=settings.invoice_address2,
-            city=settings.invoice_city,
-            postal_code=settings.invoice_postal_code,
-            region=settings.invoice_region,
-            country=settings.invoice_country,
-        ),
+        address=stored_address(settings),
         logo_url=logo_url(account),
         can_edit=actor.can(Permission.COMPANY_EDIT),
         can_rename=actor.can(Permission.ACCOUNT_RENAME),
@@ -178,32 +134,11 @@ def normalize_domain(text: str) -> str:
     return domain
 
 
-def _address_errors(address: Address) -> dict[str, str]:
-    errors = {}
-    for name, limit in ADDRESS_LIMITS.items():
-        if len(getattr(address, name)) > limit:
-            errors[f"address_{name}"] = f"Use at most {limit} characters."
-    if address.country and address.country not in dict(country_options()):
-        errors["address_country"] = "Choose a country from the list."
-    elif address.country:
-        # The same fields as the Invoice Address page: the same postal-code and region rules.
-        if message := postal_code_error(address.country, address.postal_code.upper()):
-            errors.setdefault("address_postal_code", message)
-        if message := region_error(address.country, address.region):
-            errors.setdefault("address_region", message)
-    if any(getattr(address, name) for name in ("line1", "line2", "city", "postal_code", "region", "country")):
-        for name, label in (("line1", "the street address"), ("city", "the city"), ("country", "the country")):
-            if not getattr(address, name) and f"address_{name}" not in errors:
-                errors[f"address_{name}"] = f"Enter {label}, or clear the whole address."
-    return errors
-
-
 def update_company(
     session: Session, actor: Actor, *, domain: str, timezone: str, language: str, address: Address
 ) -> Account:
     """Save the company form: all of it, or nothing with every field's error."""
     require(actor, Permission.COMPANY_EDIT)
-    address = Address(**{name: value.strip() for name, value in vars(address).items()})
     errors: dict[str, str] = {}
     try:
         domain = normalize_domain(domain)
@@ -213,16 +148,17 @@ def update_company(
         errors["timezone"] = "Choose a timezone from the list."
     if language not in LANGUAGE_CODES:
         errors["language"] = "Choose a language from the list."
-    errors.update(_address_errors(address))
+    try:
+        address = validate_address(address, required=False, names=ADDRESS_NAMES)
+    except FormInvalid as exc:
+        errors.update(exc.errors)
     if errors:
         raise FormInvalid(errors)
     account = _account(session, actor)
     account.domain, account.timezone, account.language = domain, timezone, language
     session.add(account)
-    settings = billing_settings(session, account.id)
-    settings.invoice_address1, settings.invoice_address2 = address.line1, address.line2
-    settings.invoice_city, settings.invoice_postal_code = address.city, address.postal_code
-    settings.invoice_region, settings.invoice_country = address.region, address.country
+    settings = billing_settings(session, actor.account_id)
+    store_address(settings, address)
     session.add(settings)
     session.flush()
     audit.record(

@@ -17,7 +17,7 @@ from app.errors import Conflict, FormInvalid, NotFound
 from app.models import TaxRegistration, utcnow
 from app.payments import gateway
 from app.services import audit
-from app.services.billing_details import country_name
+from app.services.address import country_name
 from app.services.customers import customer_for
 from app.services.permissions import Actor, Permission, require
 

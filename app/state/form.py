@@ -27,9 +27,15 @@ class FormState(rx.State, mixin=True):
     notice: rx.Field[str] = rx.field("")
     # The action in flight ("save", "delete", …), "" when none: buttons show it as loading.
     busy: rx.Field[str] = rx.field("")
+    # The key of the page's form: bumped by `_remount_form` so that uncontrolled inputs start
+    # again from the values just loaded (after a save normalized them, say).
+    form_key: rx.Field[int] = rx.field(0)
 
     def _clear_messages(self) -> None:
         self.errors, self.error, self.notice = {}, "", ""
+
+    def _remount_form(self) -> None:
+        self.form_key += 1
 
     def _show_error(self, exc: DomainError, *, field: str | None = None) -> None:
         """Field errors next to their fields; an error of no field at `field`, else at the top."""

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from app.api import create_api, files
 from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.models import Account, BillingSettings
-from app.services import auth, company
+from app.services import address, auth, company
 from tests.factories import PASSWORD, make_account, make_user
 from tests.stripe_fixtures import actor_for
 
@@ -277,5 +277,5 @@ def test_choices_come_from_the_real_lists():
     assert {"UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"} <= set(company.timezone_options())
     assert {code for code, _ in company.language_options()} <= set(locale_identifiers())
     assert dict(company.language_options())["de"] == "Deutsch — German"
-    countries = dict(company.country_options())
+    countries = dict(address.country_options())
     assert countries["DE"] == "Germany" and "EU" not in countries and "001" not in countries

@@ -9,7 +9,7 @@ import pytest
 from app.config import get_settings
 from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.payments import gateway
-from app.services import billing_details
+from app.services import address, billing_details
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
@@ -75,9 +75,9 @@ def test_countries_without_postal_codes_need_none():
 
 
 def test_regions_come_from_the_countrys_subdivisions():
-    names = [name for _, name in billing_details.regions("US")]
+    names = [name for _, name in address.regions("US")]
     assert "California" in names and "Texas" in names
-    assert [name for _, name in billing_details.regions("GB")] == ["England", "Northern Ireland", "Scotland", "Wales"]
+    assert [name for _, name in address.regions("GB")] == ["England", "Northern Ireland", "Scotland", "Wales"]
 
 
 def _stripe_customer(session, account_id) -> dict:

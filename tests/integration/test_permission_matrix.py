@@ -458,8 +458,8 @@ UI_ONLY = {
     },
     "AutoRechargeState": {"set_enabled", "set_threshold", "set_amount"},
     "BalanceHistoryState": {"set_kind"},
-    "CompanyState": {"set_field", "set_name", "logo_rejected"},
-    "InvoiceAddressState": {"set_field"},
+    "CompanyState": {"choose_country", "logo_rejected"},
+    "InvoiceAddressState": {"choose_country"},
     "InvoiceNotificationsState": {"set_email"},
     "InvoicesState": {"set_selected_card", "dialog_open_change"},
     "PaymentMethodsState": {
