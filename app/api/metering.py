@@ -15,10 +15,10 @@ import inspect
 import json
 import sqlite3
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -28,6 +28,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from sqlalchemy.engine import URL, Engine
 
 from app.config import get_settings
@@ -118,7 +119,7 @@ def render(answer: Answer) -> Response:
     return Response(json.dumps(answer.body), answer.status_code, headers, media_type="application/json")
 
 
-def _validation_answer(errors: list[dict[str, Any]]) -> Answer:
+def _validation_answer(errors: Sequence[ErrorDetails]) -> Answer:
     parts = []
     for error in errors:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
@@ -249,7 +250,7 @@ async def record_usage(
 ) -> Response:
     if idempotency_key is not None and not metering.valid_idempotency_key(idempotency_key):
         return render(metering.error_answer(ValidationFailed(metering.IDEMPOTENCY_KEY_RULE)))
-    call = {
+    call: dict[str, Any] = {
         "api_key": credentials.credentials if credentials else None,
         "amount_cents": body.amount_cents,
         "description": body.description,
@@ -352,7 +353,7 @@ def _sqlite_loop_connection(engine: Engine):
     connection = _sqlite_loop_connections.get(engine)
     if connection is None:
         connection = engine.raw_connection()  # kept checked out: the pool's pragmas, then no waiting
-        connection.driver_connection.execute("PRAGMA busy_timeout = 0")
+        cast(sqlite3.Connection, connection.driver_connection).execute("PRAGMA busy_timeout = 0")
         _sqlite_loop_connections[engine] = connection
     return connection
 

@@ -62,6 +62,7 @@ def create_user(
     if password is not None:
         check_new_password(password, email)
         password_hash = hash_password(password)
+    assert account.id is not None and role.id is not None  # stored rows
     user = User(
         account_id=account.id,
         role_id=role.id,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, update
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, delete, func, update
+from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.errors import ValidationFailed
@@ -51,6 +52,7 @@ class SignInOutcome:
 
 
 def _load_actor(session: Session, user: User, session_id: int | None = None) -> Actor:
+    assert user.id is not None  # a stored user
     role = session.get(Role, user.role_id)
     account = session.get(Account, user.account_id)
     return Actor(
@@ -69,8 +71,8 @@ def _load_actor(session: Session, user: User, session_id: int | None = None) -> 
 def _recent_failures(session: Session, email: str, now: datetime) -> int:
     window = timedelta(minutes=get_settings().sign_in_lockout_minutes)
     return session.exec(
-        select(func.count(SignInFailure.id)).where(
-            SignInFailure.email == email, SignInFailure.created_at > now - window
+        select(func.count(col(SignInFailure.id))).where(
+            SignInFailure.email == email, col(SignInFailure.created_at) > now - window
         )
     ).one()
 
@@ -91,11 +93,12 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
         return "This user is blocked. Ask an owner of your account."
     if user.status != "active":
         return "Accept your invitation first: use the link in the invitation email."
-    session.exec(delete(SignInFailure).where(SignInFailure.email == email))
+    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == email))
     return user
 
 
 def _issue_token(session: Session, user: User, purpose: str, ttl: timedelta, now: datetime) -> str:
+    assert user.id is not None  # a stored user
     secret = new_secret()
     session.add(
         UserToken(
@@ -117,13 +120,13 @@ def _consume_token(session: Session, secret: str, purpose: str, now: datetime) -
     result = session.execute(
         update(UserToken)
         .where(
-            UserToken.token_hash == sha256_hex(secret),
-            UserToken.purpose == purpose,
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > now,
+            col(UserToken.token_hash) == sha256_hex(secret),
+            col(UserToken.purpose) == purpose,
+            col(UserToken.used_at).is_(None),
+            col(UserToken.expires_at) > now,
         )
         .values(used_at=now)
-        .returning(UserToken.user_id)
+        .returning(col(UserToken.user_id))
     ).first()
     if result is None:
         return None
@@ -138,7 +141,7 @@ def _token_user(session: Session, secret: str, purpose: str, now: datetime) -> U
         select(UserToken).where(
             UserToken.token_hash == sha256_hex(secret),
             UserToken.purpose == purpose,
-            UserToken.used_at.is_(None),
+            col(UserToken.used_at).is_(None),
             UserToken.expires_at > now,
         )
     ).first()
@@ -165,6 +168,7 @@ def start_session(
     user = _consume_token(session, handoff_code, "handoff", now)
     if user is None or user.status != "active":
         return None
+    assert user.id is not None  # a stored user
     token = new_secret()
     session.add(
         AuthSession(
@@ -188,7 +192,7 @@ def actor_for_session_token(session: Session, token: str, *, now: datetime | Non
     now = now or utcnow()
     row = session.exec(
         select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
+        .join(User, col(User.id) == AuthSession.user_id)
         .where(AuthSession.token_hash == sha256_hex(token))
     ).first()
     if row is None:
@@ -206,7 +210,7 @@ def sign_out(session: Session, token: str, *, now: datetime | None = None) -> No
     if token:
         session.execute(
             update(AuthSession)
-            .where(AuthSession.token_hash == sha256_hex(token), AuthSession.revoked_at.is_(None))
+            .where(col(AuthSession.token_hash) == sha256_hex(token), col(AuthSession.revoked_at).is_(None))
             .values(revoked_at=now or utcnow())
         )
 
@@ -217,11 +221,11 @@ def revoke_sessions(
     """End the user's live sessions (all but `keep_session_id`); the number ended."""
     now = now or utcnow()
     query = update(AuthSession).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now
     )
     if keep_session_id is not None:
-        query = query.where(AuthSession.id != keep_session_id)
-    return session.execute(query.values(revoked_at=now)).rowcount
+        query = query.where(col(AuthSession.id) != keep_session_id)
+    return cast("CursorResult[Any]", session.execute(query.values(revoked_at=now))).rowcount
 
 
 def request_password_reset(session: Session, email: str, *, base_url: str, now: datetime | None = None) -> None:
@@ -256,7 +260,8 @@ def reset_password(session: Session, token: str, new_password: str, *, now: date
         raise ValidationFailed("This reset link has already been used.")
     user.password_hash = hash_password(new_password)
     session.add(user)
-    session.exec(delete(SignInFailure).where(SignInFailure.email == user.email))
+    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))
+    assert user.id is not None  # a stored user
     revoke_sessions(session, user.id, now=now)
     return user
 
@@ -265,6 +270,7 @@ def issue_invitation(session: Session, user: User, *, base_url: str, now: dateti
     """A link for an invited user to choose a password. Returns the link."""
     now = now or utcnow()
     account = session.get(Account, user.account_id)
+    assert account is not None  # a user's account
     secret = _issue_token(session, user, "invite", INVITE_TTL, now)
     link = f"{base_url}/accept-invite?token={secret}"
     queue_email(

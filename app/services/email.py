@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.jobs.queue import enqueue
@@ -60,8 +60,8 @@ def billing_recipients(session: Session, account_id: int) -> list[str]:
     return list(
         session.exec(
             select(User.email)
-            .join(Role, Role.id == User.role_id)
+            .join(Role, col(Role.id) == User.role_id)
             .where(User.account_id == account_id, User.status == "active", Role.builtin == True, Role.key == "owner")  # noqa: E712
-            .order_by(User.id)
+            .order_by(col(User.id))
         )
     )

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    TextClause,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    not_,
+    or_,
+    update,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
@@ -107,7 +122,9 @@ def ensure_credit_balance(
         .values(account_id=account_id, balance_cents=0, overage_credit_line_cents=overage_credit_line_cents)
         .on_conflict_do_nothing(index_elements=["account_id"])
     )
-    return session.get(CreditBalance, account_id)
+    row = session.get(CreditBalance, account_id)
+    assert row is not None  # inserted above, or by a concurrent transaction
+    return row
 
 
 def set_overage_credit_line(session: Session, account_id: int, overage_credit_line_cents: int) -> CreditBalance:
@@ -218,44 +235,114 @@ METERING_COLUMNS = (
     CreditBalance.recharge_in_flight,
 )
 
+# The debit rule, written once (DESIGN §4, §5). Every debit is one conditional UPDATE of the
+# metering row built here from these expressions; the console's debits run them through the ORM
+# (`_move_balance`), and the metering API's fast path compiles the same UPDATE for PostgreSQL and
+# SQLite (`quiet_usage_debit`, in app/services/metering.py). Bound parameters: AMOUNT (cents taken;
+# negative for a credit), TODAY (the UTC day of the debit), NOW, ACCOUNT.
+_c = sa_inspect(CreditBalance).columns
+AMOUNT = bindparam("amount", type_=BigInteger())
+TODAY = bindparam("today", type_=_c.usage_day.type)
+NOW = bindparam("now", type_=_c.updated_at.type)
+ACCOUNT = bindparam("account", type_=_c.account_id.type)
+
+_balance = _c.balance_cents
+_line = _c.overage_credit_line_cents
+_budget = _c.daily_budget_cents
+_threshold = _c.daily_notify_threshold_cents
+_recharge_at = _c.recharge_threshold_cents
+
+# Usage counted today: what the row says for today, nothing when its day is another. Before an
+# UPDATE (in WHERE and SET) that is the usage before the debit; in RETURNING, after it.
+USED_TODAY = case((_c.usage_day == TODAY, _c.used_today_cents), else_=literal_column("0"))
+BALANCE_AFTER = _balance - AMOUNT
+USED_AFTER = USED_TODAY + AMOUNT
+# A debit goes at most down to minus the overage credit line...
+WITHIN_OVERAGE_LINE = -_line <= BALANCE_AFTER
+# ...and usage only while today's usage is below the daily budget (the call that reaches it passes).
+WITHIN_BUDGET = or_(_budget.is_(None), _budget > USED_TODAY)
+
+
+def recharge_due(balance: ColumnElement[int]) -> ColumnElement[bool]:
+    """The auto recharge is due when `balance` is at or below its armed threshold and none is in flight."""
+    return and_(_recharge_at.is_not(None), not_(_c.recharge_in_flight), balance <= _recharge_at)
+
+
+# Spend notifications: (kind, line, the column of the day it last fired).
+NOTIFICATIONS = (
+    ("threshold", _threshold, _c.threshold_notified_on),
+    ("budget", _budget, _c.budget_notified_on),
+)
+
+
+def notification_due(line: ColumnElement[Any], notified_on: ColumnElement[Any], used: ColumnElement[int]):
+    """A spend notification is due once a day, when `used` has reached its line."""
+    return and_(line.is_not(None), used >= line, notified_on.is_distinct_from(TODAY))
+
+
+def _debit_update(*where: ColumnElement[bool] | TextClause, usage: bool, returning) -> Update:
+    values: dict[str, Any] = {"balance_cents": BALANCE_AFTER, "updated_at": NOW}
+    if usage:
+        values.update(usage_day=TODAY, used_today_cents=USED_AFTER)
+    return update(CreditBalance).where(*where).values(values).returning(*returning)
+
+
+# What a console debit's UPDATE returns: METERING_COLUMNS as the debit left them, today's usage
+# after it, and which of the after-debit work is due (`after_move`).
+_MOVED = (
+    *METERING_COLUMNS,
+    USED_TODAY.label("used_today"),
+    recharge_due(_balance).label("recharge_due"),
+    *(notification_due(line, day, USED_TODAY).label(f"{kind}_due") for kind, line, day in NOTIFICATIONS),
+)
+_THIS_ACCOUNT = _c.account_id == ACCOUNT
+_CREDIT = _debit_update(_THIS_ACCOUNT, usage=False, returning=_MOVED)
+_DEBIT = _debit_update(_THIS_ACCOUNT, WITHIN_OVERAGE_LINE, usage=False, returning=_MOVED)
+_USAGE_DEBIT = _debit_update(_THIS_ACCOUNT, WITHIN_OVERAGE_LINE, WITHIN_BUDGET, usage=True, returning=_MOVED)
+
+
+def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] | TextClause) -> Update:
+    """The UPDATE of a usage debit of `account` that also leaves `after_move` nothing to start: no
+    auto recharge due, no spend notification newly due. Returns the row's account_id and
+    BalanceAfter's columns. The metering API's fast path compiles it per database."""
+    return _debit_update(
+        _c.account_id == account,
+        WITHIN_OVERAGE_LINE,
+        WITHIN_BUDGET,
+        not_(recharge_due(BALANCE_AFTER)),
+        *(not_(notification_due(line, day, USED_AFTER)) for _, line, day in NOTIFICATIONS),
+        *where,
+        usage=True,
+        returning=(
+            CreditBalance.account_id,
+            CreditBalance.balance_cents,
+            CreditBalance.used_today_cents,
+            CreditBalance.overage_credit_line_cents,
+            CreditBalance.daily_budget_cents,
+        ),
+    )
+
 
 def _move_balance(session: Session, account_id: int, delta: int, now: datetime, usage: bool):
-    """One conditional UPDATE returning METERING_COLUMNS, or None when the row is missing, a
-    debit would go below minus the overage line, or usage has already reached today's budget."""
-    values = {"balance_cents": CreditBalance.balance_cents + delta, "updated_at": now}
-    statement = update(CreditBalance).where(CreditBalance.account_id == account_id)
-    if delta < 0:
-        statement = statement.where(CreditBalance.balance_cents + delta >= -CreditBalance.overage_credit_line_cents)
-    if usage:
-        today = utc_day(now)
-        used_before = case((CreditBalance.usage_day == today, CreditBalance.used_today_cents), else_=0)
-        values.update(usage_day=today, used_today_cents=used_before - delta)
-        statement = statement.where(
-            or_(CreditBalance.daily_budget_cents.is_(None), used_before < CreditBalance.daily_budget_cents)
-        )
-    return session.exec(statement.values(**values).returning(*METERING_COLUMNS)).one_or_none()
+    """One conditional UPDATE returning `_MOVED`, or None when the row is missing, a debit would
+    go below minus the overage line, or usage has already reached today's budget."""
+    statement = _USAGE_DEBIT if usage else _DEBIT if delta < 0 else _CREDIT
+    parameters = {"amount": -delta, "today": utc_day(now), "now": now, "account": account_id}
+    return session.exec(statement, params=parameters).one_or_none()
 
 
 def after_move(session: Session, account_id: int, row, now: datetime) -> BalanceAfter:
     """After a debit, in its transaction: start the auto recharge when the balance is at or
     below its threshold, and each spend notification whose line today's usage has reached, each
-    at most once (conditional UPDATEs on the metering row decide the single winner). `row` holds
-    METERING_COLUMNS as the debit left them."""
+    at most once (conditional UPDATEs on the metering row decide the single winner). `row` is
+    what `_move_balance` returned."""
     today = utc_day(now)
-    used_today = row.used_today_cents if row.usage_day == today else 0
-    if (
-        row.recharge_threshold_cents is not None
-        and not row.recharge_in_flight
-        and row.balance_cents <= row.recharge_threshold_cents
-    ):
+    if row.recharge_due:
         start_recharge_if_due(session, account_id)
-    for kind, line, notified_on, column in (
-        ("threshold", row.daily_notify_threshold_cents, row.threshold_notified_on, CreditBalance.threshold_notified_on),
-        ("budget", row.daily_budget_cents, row.budget_notified_on, CreditBalance.budget_notified_on),
-    ):
-        if line is not None and used_today >= line and notified_on != today:
-            _notify_once(session, account_id, kind, column, today, used_today, line)
-    return BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents)
+    for kind, line, day in NOTIFICATIONS:
+        if getattr(row, f"{kind}_due"):
+            _notify_once(session, account_id, kind, day, today, row.used_today, getattr(row, line.key))
+    return BalanceAfter(row.balance_cents, row.used_today, row.overage_credit_line_cents, row.daily_budget_cents)
 
 
 def start_recharge_if_due(session: Session, account_id: int) -> bool:
@@ -263,14 +350,9 @@ def start_recharge_if_due(session: Session, account_id: int) -> bool:
     is, and enqueue it (job "auto_recharge", payload account_id and seq). True if it started."""
     started = session.exec(
         update(CreditBalance)
-        .where(
-            CreditBalance.account_id == account_id,
-            CreditBalance.recharge_threshold_cents.is_not(None),
-            CreditBalance.balance_cents <= CreditBalance.recharge_threshold_cents,
-            CreditBalance.recharge_in_flight == False,  # noqa: E712
-        )
-        .values(recharge_in_flight=True, recharge_seq=CreditBalance.recharge_seq + 1)
-        .returning(CreditBalance.recharge_seq)
+        .where(col(CreditBalance.account_id) == account_id, recharge_due(_balance))
+        .values(recharge_in_flight=True, recharge_seq=col(CreditBalance.recharge_seq) + 1)
+        .returning(col(CreditBalance.recharge_seq))
     ).one_or_none()
     if started is None:
         return False
@@ -284,12 +366,14 @@ def start_recharge_if_due(session: Session, account_id: int) -> bool:
     return True
 
 
-def _notify_once(session: Session, account_id: int, kind: str, column, today: date, used: int, line: int) -> None:
+def _notify_once(
+    session: Session, account_id: int, kind: str, column: ColumnElement[Any], today: date, used: int, line: int
+) -> None:
     won = session.exec(
         update(CreditBalance)
-        .where(CreditBalance.account_id == account_id, or_(column.is_(None), column != today))
+        .where(col(CreditBalance.account_id) == account_id, column.is_distinct_from(today))
         .values({column.key: today})
-        .returning(CreditBalance.account_id)
+        .returning(col(CreditBalance.account_id))
     ).one_or_none()
     if won is not None:
         enqueue(
@@ -302,15 +386,11 @@ def _notify_once(session: Session, account_id: int, kind: str, column, today: da
 
 def _refusal(session: Session, account_id: int, now: datetime) -> DomainError:
     """Why a debit's UPDATE matched no row: the daily budget (checked first) or the balance."""
-    row = session.exec(
-        select(CreditBalance.usage_day, CreditBalance.used_today_cents, CreditBalance.daily_budget_cents).where(
-            CreditBalance.account_id == account_id
-        )
+    within_budget = session.exec(
+        select(WITHIN_BUDGET).where(col(CreditBalance.account_id) == account_id), params={"today": utc_day(now)}
     ).one()
-    today = utc_day(now)
-    used_today = row.used_today_cents if row.usage_day == today else 0
-    if row.daily_budget_cents is not None and used_today >= row.daily_budget_cents:
-        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    if not within_budget:
+        midnight = datetime.combine(utc_day(now) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         return DailyBudgetExceeded(
             "The daily credit usage budget has been reached; calls resume at midnight UTC.",
             retry_after_seconds=max(1, int((midnight - now).total_seconds() + 0.999)),

@@ -22,11 +22,14 @@ import json
 import re
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+from sqlalchemy import column, table, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from app.errors import DomainError, ValidationFailed
@@ -207,34 +210,16 @@ def _random_ledger_key() -> str:
     return f"usage:{uuid.uuid4().hex}"
 
 
-# The metering row update of an uneventful usage debit, shared by both databases' statements:
-# ledger._move_balance's conditions plus "ledger.after_move has nothing to start" (no recharge
-# due, no notification line newly reached). tests/integration/test_metering_fast_path.py holds it
-# to the ledger's own behaviour.
-_QUIET_UPDATE = """
-UPDATE credit_balance AS b
-   SET balance_cents = b.balance_cents - :amount,
-       updated_at = :now,
-       usage_day = :today,
-       used_today_cents = (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
-  {from_keys}
- WHERE b.account_id = {account_id}
-   AND b.balance_cents - :amount >= -b.overage_credit_line_cents
-   AND (b.daily_budget_cents IS NULL
-        OR (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) < b.daily_budget_cents)
-   AND NOT (b.recharge_threshold_cents IS NOT NULL AND NOT b.recharge_in_flight
-            AND b.balance_cents - :amount <= b.recharge_threshold_cents)
-   AND NOT (b.daily_notify_threshold_cents IS NOT NULL
-            AND (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
-                >= b.daily_notify_threshold_cents
-            AND b.threshold_notified_on IS DISTINCT FROM :today)
-   AND NOT (b.daily_budget_cents IS NOT NULL
-            AND (CASE WHEN b.usage_day = :today THEN b.used_today_cents ELSE 0 END) + :amount
-                >= b.daily_budget_cents
-            AND b.budget_notified_on IS DISTINCT FROM :today)
-   {unless_stored}
-RETURNING account_id, balance_cents, used_today_cents, overage_credit_line_cents, daily_budget_cents
-"""
+# The metering row update of an uneventful usage debit, one per database, compiled once from the
+# ledger's own definition of a debit (`ledger.quiet_usage_debit`: its conditions plus "ledger.after_move
+# has nothing to start"). tests/integration/test_metering_fast_path.py holds it to the ledger's behaviour.
+_KEY = table("k", column("key_account_id"))
+
+
+def _compiled(statement, dialect) -> str:
+    return str(statement.compile(dialect=dialect(paramstyle="named")))
+
+
 _INSERT_ENTRY = """
 INSERT INTO ledger_entry (public_id, account_id, amount_cents, balance_after_cents, source, description,
                           idempotency_key, created_at)
@@ -271,8 +256,9 @@ WITH k AS ({_LOOKUP_KEY}
     UPDATE api_key SET last_used_at = :now FROM k WHERE api_key.id = k.key_id AND :touch
 ), stored AS ({_STORED.format(account_id="(SELECT key_account_id FROM k)")}
 ), m AS ({
-    _QUIET_UPDATE.format(
-        from_keys="FROM k", account_id="k.key_account_id", unless_stored="AND NOT EXISTS (SELECT FROM stored)"
+    _compiled(
+        ledger.quiet_usage_debit(_KEY.c.key_account_id, text("NOT EXISTS (SELECT FROM stored)")),
+        postgresql.dialect,
     )
 }), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage', :description,
            COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now
@@ -303,7 +289,7 @@ FAST_DEBIT_SQL = re.sub(
 # SQLite: no data-modifying CTEs, but statements are function calls, not round trips.
 _SQLITE_TOUCH = "UPDATE api_key SET last_used_at = :now WHERE id = :key_id"
 _SQLITE_STORED = _STORED.format(account_id=":account_id")
-_SQLITE_DEBIT = _QUIET_UPDATE.format(from_keys="", account_id=":account_id", unless_stored="")
+_SQLITE_DEBIT = _compiled(ledger.quiet_usage_debit(ledger.ACCOUNT), sqlite.dialect)
 _SQLITE_ENTRY = (
     _INSERT_ENTRY + "VALUES (:entry_id, :account_id, -:amount, :balance, 'usage', :description, :ledger_key, :now)"
 )
@@ -375,6 +361,7 @@ def debit_fast_sqlite(
             values = {
                 "key_id": key_id,
                 "account_id": account_id,
+                "account": account_id,
                 "now": call.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
                 "today": call.today.isoformat(),
                 "amount": amount_cents,
@@ -431,7 +418,9 @@ class _FastCall:
         entry_id, ledger_key = public_id("txn", 14), _random_ledger_key()
         return cls(digest, now, ledger.utc_day(now), touch, entry_id, ledger_key, body_fingerprint)
 
-    def answer(self, found_hash: str | None, after: BalanceAfter | None = None, stored=None) -> Answer | None:
+    def answer(
+        self, found_hash: str | None, after: BalanceAfter | None = None, stored: Sequence[Any] | None = None
+    ) -> Answer | None:
         """`found_hash`: the live key's stored hash, if any; `after`: the metering row after the
         debit, None when nothing was debited; `stored`: (fingerprint, status, JSON) of a replay."""
         if found_hash is None or not hmac.compare_digest(found_hash, self.digest):
@@ -439,7 +428,8 @@ class _FastCall:
         if self.touch:
             api_keys.touched(self.digest, self.now)
         if stored is not None:
-            return _replay_fields(*stored, self.fingerprint)
+            stored_fingerprint, status_code, response_json = stored
+            return _replay_fields(stored_fingerprint, status_code, response_json, self.fingerprint or "")
         return None if after is None else Answer(200, usage_body(self.entry_id, after))
 
 
