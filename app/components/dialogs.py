@@ -53,6 +53,28 @@ def confirm_dialog(
             ),
             actions,
         )
+    return _confirmation(state, actions, open=state.confirm_action != "", on_open_change=state.confirm_open_change)
+
+
+def change_confirmation(state, payment_methods_path: str) -> rx.Component:
+    """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
+    anything happens, or, when a payment method is missing, the way to add one. `state` mixes in
+    `app.state.change_confirmation.ChangeConfirmationState` and has a `confirm` handler."""
+    actions = dialog_actions(
+        rx.cond(
+            state.card_required,
+            rx.link(rx.button("Go to Payment Methods"), href=payment_methods_path),
+            rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
+        ),
+        state.confirming,
+        margin_top="1em",
+    )
+    return _confirmation(state, actions, open=state.dialog_open, on_open_change=state.dialog_open_change)
+
+
+def _confirmation(state, actions: rx.Component, **root_props) -> rx.Component:
+    """A confirmation dialog: title, lines and error from a state with confirm_title,
+    confirm_lines and confirm_error, then `actions`."""
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(state.confirm_title),
@@ -67,37 +89,5 @@ def confirm_dialog(
             actions,
             max_width="520px",
         ),
-        open=state.confirm_action != "",
-        on_open_change=state.confirm_open_change,
-    )
-
-
-def change_confirmation(state, payment_methods_path: str) -> rx.Component:
-    """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
-    anything happens, or, when a payment method is missing, the way to add one. `state` mixes in
-    `app.state.change_confirmation.ChangeConfirmationState` and has a `confirm` handler."""
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title(state.confirm_title),
-            rx.alert_dialog.description(
-                rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
-                as_child=True,
-            ),
-            rx.cond(
-                state.confirm_error != "",
-                rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
-            ),
-            dialog_actions(
-                rx.cond(
-                    state.card_required,
-                    rx.link(rx.button("Go to Payment Methods"), href=payment_methods_path),
-                    rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
-                ),
-                state.confirming,
-                margin_top="1em",
-            ),
-            max_width="520px",
-        ),
-        open=state.dialog_open,
-        on_open_change=state.dialog_open_change,
+        **root_props,
     )

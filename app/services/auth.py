@@ -249,17 +249,42 @@ def request_password_reset(session: Session, email: str, *, base_url: str, now: 
     )
 
 
+def _password_by_token(
+    session: Session,
+    token: str,
+    purpose: str,
+    password: str,
+    holder: User | None,
+    *,
+    invalid: str,
+    used: str,
+    now: datetime,
+) -> User:
+    """Use up a reset or invitation token of `holder` (None: the token is not valid) and set the
+    new password on its user (added to the session)."""
+    if holder is None:
+        raise ValidationFailed(invalid)
+    check_new_password(password, holder.email)
+    user = _consume_token(session, token, purpose, now)
+    if user is None:
+        raise ValidationFailed(used)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    return user
+
+
 def reset_password(session: Session, token: str, new_password: str, *, now: datetime | None = None) -> User:
     now = now or utcnow()
-    holder = _token_user(session, token, "reset", now)
-    if holder is None:
-        raise ValidationFailed("This reset link is invalid or has expired. Ask for a new one.")
-    check_new_password(new_password, holder.email)
-    user = _consume_token(session, token, "reset", now)
-    if user is None:
-        raise ValidationFailed("This reset link has already been used.")
-    user.password_hash = hash_password(new_password)
-    session.add(user)
+    user = _password_by_token(
+        session,
+        token,
+        "reset",
+        new_password,
+        _token_user(session, token, "reset", now),
+        invalid="This reset link is invalid or has expired. Ask for a new one.",
+        used="This reset link has already been used.",
+        now=now,
+    )
     session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))
     assert user.id is not None  # a stored user
     revoke_sessions(session, user.id, now=now)
@@ -297,14 +322,16 @@ def accept_invitation(
     session: Session, token: str, password: str, *, full_name: str | None = None, now: datetime | None = None
 ) -> User:
     now = now or utcnow()
-    invited = invitation_user(session, token, now=now)
-    if invited is None:
-        raise ValidationFailed("This invitation link is invalid or has expired. Ask for a new invitation.")
-    check_new_password(password, invited.email)
-    user = _consume_token(session, token, "invite", now)
-    if user is None:
-        raise ValidationFailed("This invitation link has already been used.")
-    user.password_hash = hash_password(password)
+    user = _password_by_token(
+        session,
+        token,
+        "invite",
+        password,
+        invitation_user(session, token, now=now),
+        invalid="This invitation link is invalid or has expired. Ask for a new invitation.",
+        used="This invitation link has already been used.",
+        now=now,
+    )
     user.status = "active"
     if full_name and full_name.strip():
         user.full_name = full_name.strip()
