@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import field, form_error, form_notice
+from app.components.forms import error_of, field, form_error, form_notice
 from app.components.layout import console_page, page_heading
-from app.db import transaction
-from app.errors import DomainError, FormInvalid
+from app.components.switched import form_switch, switched_input
 from app.services import recharge
 from app.services.money import format_usd, parse_dollars, plain_dollars
-from app.services.permissions import Permission
-from app.state.session import current_actor
+from app.services.permissions import Actor, Permission
+from app.state.session import acting
+from app.state.switched import SwitchedFormState
 
-FIELDS = ("threshold", "amount")
 
+class AutoRechargeState(SwitchedFormState, rx.State):
+    threshold: rx.Field[str] = rx.field("")
+    amount: rx.Field[str] = rx.field("")
+    disabled_reason: rx.Field[str] = rx.field("")
+    invoice_priced: rx.Field[bool] = rx.field(False)
+    default_card: rx.Field[str] = rx.field("")
+    balance: rx.Field[str] = rx.field("")
+    in_flight: rx.Field[bool] = rx.field(False)
 
-class AutoRechargeState(rx.State):
-    enabled: bool = False
-    threshold: str = ""
-    amount: str = ""
-    disabled_reason: str = ""
-    invoice_priced: bool = False
-    default_card: str = ""
-    balance: str = ""
-    in_flight: bool = False
-    can_manage: bool = False
-    threshold_error: str = ""
-    amount_error: str = ""
-    error: str = ""
-    notice: str = ""
-    saving: bool = False
-
-    def _clear_messages(self) -> None:
-        self.threshold_error = self.amount_error = self.error = ""
-
-    def _reload(self) -> None:
-        actor = current_actor(self, Permission.BILLING_VIEW)
-        with transaction() as session:
-            view = recharge.recharge_settings(session, actor)
+    def _show(self, actor: Actor, view: recharge.RechargeSettings) -> None:
         self.can_manage = actor.can(Permission.BILLING_MANAGE)
         self.enabled = view.enabled
         # Never saved yet: suggest the seed's example amounts rather than $0.
@@ -50,51 +35,23 @@ class AutoRechargeState(rx.State):
         self.default_card = view.default_card
         self.balance = format_usd(view.balance_cents)
         self.in_flight = view.in_flight
+        self._reset_inputs()
 
     @rx.event
     def load(self):
-        self._clear_messages()
-        self.notice = ""
-        self.saving = False
-        try:
-            self._reload()
-        except DomainError as exc:
-            self.error = exc.message
-
-    @rx.event
-    def set_enabled(self, value: bool):
-        self.enabled = value
-
-    @rx.event
-    def set_threshold(self, value: str):
-        self.threshold = value
-
-    @rx.event
-    def set_amount(self, value: str):
-        self.amount = value
+        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+            self._show(actor, recharge.recharge_settings(session, actor))
 
     @rx.event
     def save(self, form_data: dict):
-        self._clear_messages()
-        self.notice = ""
-        # Disabled inputs (auto recharge off) are not submitted: keep what they show.
-        threshold, amount = (str(form_data.get(name, getattr(self, name))) for name in FIELDS)
-        enabled = self.enabled
-        self.saving = True
-        yield
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
+        values = self._submitted(form_data, {"threshold": self.threshold, "amount": self.amount})
+        threshold, amount, enabled = values["threshold"], values["amount"], self.enabled
+        with self._attempt("save"):
+            yield
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 started = recharge.save_settings(session, actor, enabled, threshold, amount)
-            self._reload()
-        except FormInvalid as exc:
-            for name, message in exc.errors.items():
-                setattr(self, f"{name}_error", message)
-        except DomainError as exc:
-            self.error = exc.message
-        else:
+                self._show(actor, recharge.recharge_settings(session, actor))
             self.notice = _saved_notice(enabled, started, threshold, amount)
-        self.saving = False
 
 
 def _saved_notice(enabled: bool, started: bool, threshold: str, amount: str) -> str:
@@ -104,20 +61,6 @@ def _saved_notice(enabled: bool, started: bool, threshold: str, amount: str) -> 
     if started:
         return f"Auto recharge is on. Your balance is at or below {threshold_usd}, so we are adding {amount_usd} now."
     return f"Auto recharge is on: when your balance falls to {threshold_usd}, we add {amount_usd}."
-
-
-def _amount_input(name: str, value: rx.Var, on_change, placeholder: str) -> rx.Component:
-    state = AutoRechargeState
-    return rx.input(
-        id=name,
-        name=name,
-        value=value,
-        on_change=on_change,
-        placeholder=placeholder,
-        input_mode="decimal",
-        disabled=~state.enabled | ~state.can_manage,
-        width="100%",
-    )
 
 
 def _no_card() -> rx.Component:
@@ -138,31 +81,26 @@ def _settings_form() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.hstack(
-                    rx.switch(
-                        id="auto_recharge",
-                        checked=state.enabled,
-                        on_change=state.set_enabled,
-                        # Without a card it can only be turned off.
-                        disabled=~state.can_manage | ((state.default_card == "") & ~state.enabled),
-                    ),
-                    rx.el.label("Setting to Auto Recharge", html_for="auto_recharge", class_name="ld-label"),
-                    align="center",
-                    spacing="3",
+                form_switch(
+                    state,
+                    "Setting to Auto Recharge",
+                    switch_id="auto_recharge",
+                    # Without a card it can only be turned off.
+                    disabled=(state.default_card == "") & ~state.enabled,
                 ),
                 field(
                     "When balance falls to",
-                    _amount_input("threshold", state.threshold, state.set_threshold, "20.00"),
+                    switched_input(state, "threshold", state.threshold, placeholder="20.00", input_mode="decimal"),
                     field_id="threshold",
-                    error=state.threshold_error,
+                    error=error_of(state, "threshold"),
                     hint="In dollars, from $0 to $5000. A recharge starts when a charge takes your balance to or "
                     "below it.",
                 ),
                 field(
                     "Amount to add",
-                    _amount_input("amount", state.amount, state.set_amount, "50.00"),
+                    switched_input(state, "amount", state.amount, placeholder="50.00", input_mode="decimal"),
                     field_id="amount",
-                    error=state.amount_error,
+                    error=error_of(state, "amount"),
                     hint="Enter an amount between $5 and $5000.",
                 ),
                 rx.cond(
@@ -176,7 +114,9 @@ def _settings_form() -> rx.Component:
                 ),
                 rx.cond(
                     state.can_manage,
-                    rx.button("Save changes", type="submit", loading=state.saving, size="3", align_self="start"),
+                    rx.button(
+                        "Save changes", type="submit", loading=state.busy == "save", size="3", align_self="start"
+                    ),
                     rx.text(
                         "Only members who manage billing can change these settings.", size="2", color_scheme="gray"
                     ),

@@ -8,14 +8,13 @@ import reflex as rx
 
 from app.components.forms import form_error
 from app.components.layout import console_page, page_heading
-from app.db import transaction
-from app.errors import DomainError
-from app.models import Account
+from app.components.tables import pager
 from app.services import balance_history
-from app.services.money import format_usd
+from app.services.balance_history import EntryRow
 from app.services.permissions import Permission
-from app.services.timefmt import format_datetime
-from app.state.session import current_actor
+from app.state.form import FormState
+from app.state.paging import KeysetPagedState
+from app.state.session import acting
 
 KIND_LABELS = {
     "all": "All kinds",
@@ -38,61 +37,29 @@ def _parse_day(text: str) -> date | None:
         return None
 
 
-class BalanceHistoryState(rx.State):
-    rows: list[dict[str, str]] = []
-    kind: str = "all"
-    date_from: str = ""
-    date_to: str = ""
-    page_number: int = 1
-    has_next: bool = False
-    error: str = ""
-    # Keyset cursors: _cursors[i] is the after_id that starts page i + 1.
-    _cursors: list[int | None] = [None]
-    _next_after_id: int | None = None
+class BalanceHistoryState(FormState, KeysetPagedState, rx.State):
+    rows: rx.Field[list[EntryRow]] = rx.field(default_factory=list)
+    kind: rx.Field[str] = rx.field("all")
+    date_from: rx.Field[str] = rx.field("")
+    date_to: rx.Field[str] = rx.field("")
 
-    def _filters(self, timezone: str) -> dict:
-        return {
-            "timezone": timezone,
-            "sources": None if self.kind == "all" else [self.kind],
-            "date_from": _parse_day(self.date_from),
-            "date_to": _parse_day(self.date_to),
-        }
+    def _filters(self) -> dict[str, str]:
+        return {"kind": self.kind, "date_from": self.date_from, "date_to": self.date_to}
 
-    def _load_page(self):
-        try:
-            actor = current_actor(self, Permission.BILLING_VIEW)
-            with transaction() as session:
-                timezone = session.get(Account, actor.account_id).timezone
-                result = balance_history.page(
-                    session,
-                    actor.account_id,
-                    after_id=self._cursors[self.page_number - 1],
-                    limit=PAGE_SIZE,
-                    **self._filters(timezone),
-                )
-        except DomainError as exc:
-            self.error = exc.message
-            self.rows = []
-            return
-        self.error = ""
-        self._next_after_id = result.next_after_id
-        self.has_next = result.next_after_id is not None
-        self.rows = [
-            {
-                "id": entry.public_id,
-                "description": entry.description,
-                "created": format_datetime(entry.created_at, timezone),
-                "amount": format_usd(entry.amount_cents),
-                "sign": "credit" if entry.amount_cents > 0 else "debit",
-            }
-            for entry in result.rows
-        ]
+    def _refresh(self) -> None:
+        self.rows = []
+        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+            page = balance_history.history_page(
+                session, actor, after_id=self._cursor(), limit=PAGE_SIZE, **self._filters()
+            )
+            self.rows = page.rows
+            self._loaded(page.next_after_id)
 
     @rx.event
     def load(self):
         self.kind, self.date_from, self.date_to = "all", "", ""
-        self.page_number, self._cursors = 1, [None]
-        self._load_page()
+        self._first_page()
+        self._refresh()
 
     @rx.event
     def apply_filters(self, form_data: dict):
@@ -104,47 +71,23 @@ class BalanceHistoryState(rx.State):
         if start and end and start > end:
             self.error = "The start date must be on or before the end date."
             return
-        self.page_number, self._cursors = 1, [None]
-        self._load_page()
-
-    @rx.event
-    def set_kind(self, kind: str):
-        self.kind = kind
-
-    @rx.event
-    def next_page(self):
-        if self._next_after_id is None:
-            return
-        self._cursors = self._cursors[: self.page_number] + [self._next_after_id]
-        self.page_number += 1
-        self._load_page()
-
-    @rx.event
-    def previous_page(self):
-        if self.page_number > 1:
-            self.page_number -= 1
-            self._load_page()
+        self._first_page()
+        self._refresh()
 
     @rx.event
     def export_csv(self):
-        try:
-            actor = current_actor(self, Permission.BILLING_VIEW)
-            with transaction() as session:
-                timezone = session.get(Account, actor.account_id).timezone
-                data = balance_history.export_csv(session, actor.account_id, **self._filters(timezone))
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        return rx.download(data=data, filename="balance-history.csv", mime_type="text/csv")
+        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+            data = balance_history.history_csv(session, actor, **self._filters())
+            return rx.download(data=data, filename="balance-history.csv", mime_type="text/csv")
 
 
-def _row(row: rx.Var) -> rx.Component:
+def _row(row: EntryRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.code(row["id"], variant="ghost")),
-        rx.table.cell(row["description"]),
-        rx.table.cell(row["created"]),
+        rx.table.cell(rx.code(row.id, variant="ghost")),
+        rx.table.cell(row.description),
+        rx.table.cell(row.created),
         rx.table.cell(
-            rx.text(row["amount"], color_scheme=rx.cond(row["sign"] == "credit", "green", "gray")),
+            rx.text(row.amount, color_scheme=rx.cond(row.sign == "credit", "green", "gray")),
             text_align="right",
         ),
     )
@@ -171,8 +114,7 @@ def balance_history_page() -> rx.Component:
                         rx.select.trigger(id="kind"),
                         rx.select.content(*[rx.select.item(label, value=key) for key, label in KIND_LABELS.items()]),
                         name="kind",
-                        value=BalanceHistoryState.kind,
-                        on_change=BalanceHistoryState.set_kind,
+                        default_value="all",
                     ),
                     spacing="1",
                 ),
@@ -221,20 +163,7 @@ def balance_history_page() -> rx.Component:
             ),
             rx.callout("No balance transactions match.", icon="info", id="balance-history-empty"),
         ),
-        rx.hstack(
-            rx.button(
-                "Previous",
-                variant="soft",
-                disabled=BalanceHistoryState.page_number <= 1,
-                on_click=BalanceHistoryState.previous_page,
-            ),
-            rx.text("Page ", BalanceHistoryState.page_number, size="2"),
-            rx.button(
-                "Next", variant="soft", disabled=~BalanceHistoryState.has_next, on_click=BalanceHistoryState.next_page
-            ),
-            align="center",
-            spacing="3",
-        ),
+        pager(BalanceHistoryState),
         spacing="4",
         align="stretch",
     )

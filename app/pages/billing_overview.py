@@ -6,73 +6,43 @@ import reflex as rx
 
 from app.components.layout import console_page, page_heading
 from app.components.next_payment import next_payment_card
-from app.db import transaction
-from app.errors import DomainError
-from app.models import Account
-from app.services import overview as overview_service
-from app.services import upcoming
-from app.services.billing_details import address_lines
-from app.services.money import format_usd
+from app.services import billing_overview
 from app.services.permissions import Permission
-from app.services.timefmt import format_date
+from app.state.form import FormState
 from app.state.next_payment import NextPaymentState
-from app.state.session import current_actor
+from app.state.session import acting
 
 
-class OverviewState(NextPaymentState, rx.State):
-    total_credits: str = ""
-    usage_this_period: str = ""
-    remaining_credits: str = ""
-    overage_protection: str = ""
-    daily_limit: str = ""
-    available_to_use: str = ""
-    runs_out: str = ""
-    invoice_address: list[str] = []
-    billing_email: str = ""
-    auto_recharge: str = ""
-    auto_recharge_reason: str = ""
-    spend_management: str = ""
-    chart: list[dict] = []
-    error: str = ""
+class OverviewState(FormState, NextPaymentState, rx.State):
+    total_credits: rx.Field[str] = rx.field("")
+    usage_this_period: rx.Field[str] = rx.field("")
+    remaining_credits: rx.Field[str] = rx.field("")
+    overage_protection: rx.Field[str] = rx.field("")
+    daily_limit: rx.Field[str] = rx.field("")
+    available_to_use: rx.Field[str] = rx.field("")
+    runs_out: rx.Field[str] = rx.field("")
+    invoice_address: rx.Field[list[str]] = rx.field(default_factory=list)
+    billing_email: rx.Field[str] = rx.field("")
+    auto_recharge: rx.Field[str] = rx.field("")
+    auto_recharge_reason: rx.Field[str] = rx.field("")
+    spend_management: rx.Field[str] = rx.field("")
+    chart: rx.Field[list[dict]] = rx.field(default_factory=list)
 
     @rx.event
     def load(self):
-        try:
-            actor = current_actor(self, Permission.BILLING_VIEW)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        with transaction() as session:
-            figures = overview_service.overview(session, actor.account_id)
-            settings = overview_service.billing_settings(session, actor.account_id)
-            usage = overview_service.daily_usage(session, actor.account_id, days=30)
-            runs_out = overview_service.runs_out_on(session, actor.account_id)
-            account = session.get(Account, actor.account_id)
-            next_payment = upcoming.for_billing(session, actor)
-        self.error = ""
-        self.total_credits = format_usd(figures.total_credits)
-        self.usage_this_period = format_usd(figures.usage_this_period)
-        self.remaining_credits = format_usd(figures.remaining_credits)
-        self.overage_protection = format_usd(figures.overage_protection)
-        self.daily_limit = (
-            f"{format_usd(figures.used_today)} of {format_usd(figures.daily_budget)} used today"
-            if figures.daily_budget is not None
-            else f"{format_usd(figures.used_today)} used today (no daily limit)"
-        )
-        self.available_to_use = format_usd(figures.available_to_use)
-        self.runs_out = (
-            f"At the last 14 days' rate, your credits run out on {format_date(runs_out)}."
-            if runs_out
-            else "No usage in the last 14 days: your credits are not running down."
-        )
-        po_number = [f"PO {settings.invoice_po_number}"] if settings.invoice_po_number else []
-        self.invoice_address = address_lines(settings, account.name) + po_number
-        self.billing_email = settings.billing_email or "Not set: invoices go to the account owners."
-        self.auto_recharge = "Enabled" if settings.auto_recharge_enabled else "Disabled"
-        self.auto_recharge_reason = settings.auto_recharge_disabled_reason
-        self.spend_management = "Enabled" if settings.spend_management_enabled else "Disabled"
-        self._show_next_payment(next_payment)
-        self.chart = [{"day": f"{day:%b %d}", "usage": cents / 100} for day, cents in usage]
+        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+            view = billing_overview.overview_view(session, actor)
+            self.total_credits, self.usage_this_period = view.total_credits, view.usage_this_period
+            self.remaining_credits, self.overage_protection = view.remaining_credits, view.overage_protection
+            self.daily_limit, self.available_to_use, self.runs_out = (
+                view.daily_limit,
+                view.available_to_use,
+                view.runs_out,
+            )
+            self.invoice_address, self.billing_email = view.invoice_address, view.billing_email
+            self.auto_recharge, self.auto_recharge_reason = view.auto_recharge, view.auto_recharge_reason
+            self.spend_management, self.chart = view.spend_management, view.chart
+            self._show_next_payment(view.next_payment)
 
 
 def _figure(label: str, value: rx.Var, figure_id: str, *, strong: bool = False) -> rx.Component:

@@ -9,14 +9,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.errors import ValidationFailed
 from app.models import LedgerEntry
+from app.services.company import account_timezone
 from app.services.ledger import SOURCES
-from app.services.money import plain_dollars
-from app.services.timefmt import zone
+from app.services.money import format_usd, plain_dollars
+from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_datetime, zone
 
 MAX_PAGE_SIZE = 200
 CSV_HEADER = ("Id", "Description", "Created Time", "Amount USD")
@@ -44,11 +46,79 @@ def page(
         raise ValidationFailed(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
     query = _filtered(account_id, sources, date_from, date_to, timezone)
     if after_id is not None:
-        query = query.where(LedgerEntry.id < after_id)
+        query = query.where(col(LedgerEntry.id) < after_id)
     rows = list(session.exec(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows=rows, next_after_id=rows[-1].id if more else None)
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One ledger entry as the Balance History page shows it."""
+
+    id: str = ""
+    description: str = ""
+    created: str = ""
+    amount: str = ""
+    # "credit" or "debit"
+    sign: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[EntryRow]
+    next_after_id: int | None
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _filters(session: Session, actor: Actor, kind: str, date_from: str, date_to: str) -> dict:
+    """The page's filters (kind "all" or a source, ISO days) as `page`'s keywords."""
+    require(actor, Permission.BILLING_VIEW)
+    return {
+        "timezone": account_timezone(session, actor),
+        "sources": None if kind == "all" else [kind],
+        "date_from": _day(date_from),
+        "date_to": _day(date_to),
+    }
+
+
+def history_page(
+    session: Session,
+    actor: Actor,
+    *,
+    after_id: int | None = None,
+    kind: str = "all",
+    date_from: str = "",
+    date_to: str = "",
+    limit: int = 25,
+) -> HistoryPage:
+    """One keyset page of the actor's account's ledger as the page shows it."""
+    filters = _filters(session, actor, kind, date_from, date_to)
+    result = page(session, actor.account_id, after_id=after_id, limit=limit, **filters)
+    rows = [
+        EntryRow(
+            id=entry.public_id,
+            description=entry.description,
+            created=format_datetime(entry.created_at, filters["timezone"]),
+            amount=format_usd(entry.amount_cents),
+            sign="credit" if entry.amount_cents > 0 else "debit",
+        )
+        for entry in result.rows
+    ]
+    return HistoryPage(rows=rows, next_after_id=result.next_after_id)
+
+
+def history_csv(session: Session, actor: Actor, *, kind: str = "all", date_from: str = "", date_to: str = "") -> str:
+    """The actor's account's ledger under the page's filters, as CSV."""
+    filters = _filters(session, actor, kind, date_from, date_to)
+    return export_csv(session, actor.account_id, **filters)
 
 
 def export_csv(
@@ -91,14 +161,16 @@ def _filtered(
     behind a busy newer one reads every newer row before the first page (23 ms at 250,000 rows,
     see bench/). The range keeps `ORDER BY account_id, id`, which only the account indexes give."""
     tz = zone(timezone)
-    query = select(LedgerEntry).where(LedgerEntry.account_id.between(account_id, account_id))
+    query = select(LedgerEntry).where(col(LedgerEntry.account_id).between(account_id, account_id))
     if sources:
         unknown = set(sources) - SOURCES
         if unknown:
             raise ValidationFailed(f"Unknown kind: {', '.join(sorted(unknown))}.")
-        query = query.where(LedgerEntry.source.in_(sorted(sources)))
+        query = query.where(col(LedgerEntry.source).in_(sorted(sources)))
     if date_from is not None:
-        query = query.where(LedgerEntry.created_at >= datetime.combine(date_from, time(), tzinfo=tz))
+        query = query.where(col(LedgerEntry.created_at) >= datetime.combine(date_from, time(), tzinfo=tz))
     if date_to is not None:
-        query = query.where(LedgerEntry.created_at < datetime.combine(date_to + timedelta(days=1), time(), tzinfo=tz))
-    return query.order_by(LedgerEntry.account_id.desc(), LedgerEntry.id.desc())
+        query = query.where(
+            col(LedgerEntry.created_at) < datetime.combine(date_to + timedelta(days=1), time(), tzinfo=tz)
+        )
+    return query.order_by(col(LedgerEntry.account_id).desc(), col(LedgerEntry.id).desc())

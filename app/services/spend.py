@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.errors import DomainError, FormInvalid, ValidationFailed
 from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utcnow
 from app.services import audit, webhooks
+from app.services.company import account_timezone
 from app.services.email import billing_recipients, queue_email
 from app.services.ledger import ensure_credit_balance, utc_day
-from app.services.money import format_usd, parse_dollars
+from app.services.money import format_usd, parse_dollars, plain_dollars
 from app.services.overview import billing_settings, usage_on_day
 from app.services.permissions import Actor, Permission, require
 
@@ -51,6 +52,42 @@ def spend_settings(session: Session, actor: Actor, now: datetime | None = None) 
         used_today_cents=row.used_today_cents if row is not None and row.usage_day == today else 0,
         used_yesterday_cents=usage_on_day(session, actor.account_id, today - timedelta(days=1)),
     )
+
+
+@dataclass(frozen=True)
+class SpendView:
+    """What the Spend Management page shows: the form's values as text, the credits consumed, the
+    webhook's signing secret ("" for a role that cannot manage billing) and its latest deliveries."""
+
+    enabled: bool
+    daily_budget: str
+    notify_threshold: str
+    webhook_url: str
+    used_today: str
+    used_yesterday: str
+    can_manage: bool
+    secret: str
+    deliveries: list[webhooks.DeliveryRow]
+
+
+def spend_view(session: Session, actor: Actor, now: datetime | None = None) -> SpendView:
+    settings = spend_settings(session, actor, now)
+    can_manage = actor.can(Permission.BILLING_MANAGE)
+    return SpendView(
+        enabled=settings.enabled,
+        daily_budget=_dollars(settings.daily_budget_cents),
+        notify_threshold=_dollars(settings.daily_notify_threshold_cents),
+        webhook_url=settings.webhook_url,
+        used_today=format_usd(settings.used_today_cents),
+        used_yesterday=format_usd(settings.used_yesterday_cents),
+        can_manage=can_manage,
+        secret=webhook_secret(session, actor) if can_manage else "",
+        deliveries=webhooks.delivery_rows(session, actor, account_timezone(session, actor)),
+    )
+
+
+def _dollars(cents: int | None) -> str:
+    return plain_dollars(cents) if cents is not None else ""
 
 
 def webhook_secret(session: Session, actor: Actor) -> str:
@@ -130,7 +167,7 @@ def put_in_force(session: Session, settings: BillingSettings) -> None:
     on = settings.spend_management_enabled
     session.exec(
         update(CreditBalance)
-        .where(CreditBalance.account_id == settings.account_id)
+        .where(col(CreditBalance.account_id) == settings.account_id)
         .values(
             daily_budget_cents=settings.daily_budget_cents if on else None,
             daily_notify_threshold_cents=settings.daily_notify_threshold_cents if on else None,

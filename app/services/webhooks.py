@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
 from app.config import get_settings
@@ -30,6 +30,7 @@ from app.models import Account, BillingSettings, WebhookAttempt, WebhookDelivery
 from app.services import audit
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_datetime
 
 # The job queue's backoff (2 s doubling, capped at an hour) spreads 16 attempts over about five
 # hours, so a receiver that is down for a while still gets every notification.
@@ -50,7 +51,7 @@ def ensure_secret(session: Session, account_id: int) -> str:
     if not settings.webhook_secret:
         session.exec(
             update(BillingSettings)
-            .where(BillingSettings.account_id == account_id, BillingSettings.webhook_secret == "")
+            .where(col(BillingSettings.account_id) == account_id, col(BillingSettings.webhook_secret) == "")
             .values(webhook_secret=new_secret())
             .execution_options(synchronize_session=False)
         )
@@ -98,7 +99,7 @@ def private_target(url: str) -> str:
 
 
 def _addresses(host: str, port: int) -> set[str]:
-    return {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    return {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
 
 
 def _is_public(text: str) -> bool:
@@ -186,6 +187,7 @@ def create_delivery(
 def send_test_event(session: Session, actor: Actor) -> WebhookDelivery:
     require(actor, Permission.BILLING_MANAGE)
     account = session.get(Account, actor.account_id)
+    assert account is not None, "the actor's account exists"
     delivery = create_delivery(
         session,
         actor.account_id,
@@ -198,6 +200,33 @@ def send_test_event(session: Session, actor: Actor) -> WebhookDelivery:
     return delivery
 
 
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery as the Spend Management page lists it."""
+
+    id: str = ""
+    event: str = ""
+    created: str = ""
+    status: str = ""
+    attempts: str = ""
+    last_status: str = ""
+
+
+def delivery_rows(session: Session, actor: Actor, timezone: str) -> list[DeliveryRow]:
+    """The latest deliveries as the page shows them, times in `timezone`."""
+    return [
+        DeliveryRow(
+            id=row.public_id,
+            event=row.event_type,
+            created=format_datetime(row.created_at, timezone),
+            status=row.status,
+            attempts=str(row.attempts),
+            last_status=str(row.last_status_code) if row.last_status_code is not None else "—",
+        )
+        for row in recent_deliveries(session, actor)
+    ]
+
+
 def recent_deliveries(session: Session, actor: Actor, limit: int = RECENT_DELIVERIES) -> list[WebhookDelivery]:
     """The account's latest deliveries, newest first."""
     require(actor, Permission.BILLING_VIEW)
@@ -205,7 +234,7 @@ def recent_deliveries(session: Session, actor: Actor, limit: int = RECENT_DELIVE
         session.exec(
             select(WebhookDelivery)
             .where(WebhookDelivery.account_id == actor.account_id)
-            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc())
             .limit(limit)
         )
     )
@@ -239,7 +268,7 @@ def outgoing(session: Session, delivery_id: int) -> Outgoing | None:
     if delivery is None or delivery.status != "pending":
         return None
     return Outgoing(
-        delivery.id, delivery.url, delivery.public_id, delivery.payload, ensure_secret(session, delivery.account_id)
+        delivery_id, delivery.url, delivery.public_id, delivery.payload, ensure_secret(session, delivery.account_id)
     )
 
 
@@ -277,6 +306,8 @@ def _elapsed_ms(started: float) -> int:
 def record_attempt(session: Session, delivery_id: int, result: AttemptResult) -> WebhookDelivery:
     """Log the attempt and move the delivery on: delivered on 2xx, failed after MAX_ATTEMPTS."""
     delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    if delivery is None:
+        raise LookupError(f"webhook delivery {delivery_id} does not exist")
     now = utcnow()
     session.add(
         WebhookAttempt(

@@ -1,0 +1,75 @@
+"""What the Billing Overview page shows (seed 003), as text: the credit figures of
+`app.services.overview`, the settings at a glance, the usage chart and the next payment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app.errors import NotFound
+from app.models import Account
+from app.services import overview, upcoming
+from app.services.billing_details import address_lines
+from app.services.money import format_usd
+from app.services.permissions import Actor, Permission, require
+from app.services.timefmt import format_date
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    total_credits: str
+    usage_this_period: str
+    remaining_credits: str
+    overage_protection: str
+    daily_limit: str
+    available_to_use: str
+    runs_out: str
+    invoice_address: list[str]
+    billing_email: str
+    auto_recharge: str
+    auto_recharge_reason: str
+    spend_management: str
+    # {"day": "Mar 02", "usage": dollars} per UTC day of the last 30.
+    chart: list[dict]
+    next_payment: upcoming.NextPayment
+
+
+def overview_view(session: Session, actor: Actor, now: datetime | None = None) -> OverviewView:
+    require(actor, Permission.BILLING_VIEW)
+    figures = overview.overview(session, actor.account_id, now)
+    settings = overview.billing_settings(session, actor.account_id)
+    runs_out = overview.runs_out_on(session, actor.account_id, now)
+    po_number = [f"PO {settings.invoice_po_number}"] if settings.invoice_po_number else []
+    used_today = format_usd(figures.used_today)
+    return OverviewView(
+        total_credits=format_usd(figures.total_credits),
+        usage_this_period=format_usd(figures.usage_this_period),
+        remaining_credits=format_usd(figures.remaining_credits),
+        overage_protection=format_usd(figures.overage_protection),
+        daily_limit=f"{used_today} of {format_usd(figures.daily_budget)} used today"
+        if figures.daily_budget is not None
+        else f"{used_today} used today (no daily limit)",
+        available_to_use=format_usd(figures.available_to_use),
+        runs_out=f"At the last 14 days' rate, your credits run out on {format_date(runs_out)}."
+        if runs_out
+        else "No usage in the last 14 days: your credits are not running down.",
+        invoice_address=address_lines(settings, _account_name(session, actor)) + po_number,
+        billing_email=settings.billing_email or "Not set: invoices go to the account owners.",
+        auto_recharge="Enabled" if settings.auto_recharge_enabled else "Disabled",
+        auto_recharge_reason=settings.auto_recharge_disabled_reason,
+        spend_management="Enabled" if settings.spend_management_enabled else "Disabled",
+        chart=[
+            {"day": f"{day:%b %d}", "usage": cents / 100}
+            for day, cents in overview.daily_usage(session, actor.account_id, days=30, now=now)
+        ],
+        next_payment=upcoming.for_billing(session, actor, now),
+    )
+
+
+def _account_name(session: Session, actor: Actor) -> str:
+    account = session.get(Account, actor.account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    return account.name
