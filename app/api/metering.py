@@ -250,7 +250,7 @@ async def record_usage(
 ) -> Response:
     if idempotency_key is not None and not metering.valid_idempotency_key(idempotency_key):
         return render(metering.error_answer(ValidationFailed(metering.IDEMPOTENCY_KEY_RULE)))
-    call: dict[str, Any] = {
+    call: metering.UsageCall = {
         "api_key": credentials.credentials if credentials else None,
         "amount_cents": body.amount_cents,
         "description": body.description,

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import asyncpg
 from sqlalchemy import column, table, text
@@ -54,6 +54,17 @@ class Answer:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
+
+
+class UsageCall(TypedDict):
+    """A POST /usage call as the API read it: the keyword arguments of `record_usage`, `debit_fast`
+    and `debit_fast_sqlite`."""
+
+    api_key: str | None
+    amount_cents: int
+    description: NotRequired[str]
+    idempotency_key: NotRequired[str | None]
+    now: NotRequired[datetime | None]
 
 
 def error_answer(error: DomainError) -> Answer:
@@ -296,23 +307,16 @@ _SQLITE_ENTRY = (
 _SQLITE_REQUEST = _INSERT_REQUEST + "VALUES (:account_id, :idempotency_key, :fingerprint, 200, :response_json, :now)"
 
 
-async def debit_fast(
-    connection,
-    *,
-    api_key: str | None,
-    amount_cents: int,
-    description: str = "",
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Answer | None:
+async def debit_fast(connection, **usage: Unpack[UsageCall]) -> Answer | None:
     """PostgreSQL (an asyncpg connection, autocommit): an uneventful debit, with its stored answer
     when it has an Idempotency-Key, in one statement; a replay is answered from the stored answer.
     None when the call must go through `record_usage`: refused, no metering row yet, a recharge or
     notification to start, or a concurrent call with the same Idempotency-Key; nothing was debited
     then. An invalid key is answered here."""
-    call = _FastCall.make(api_key, amount_cents, description, idempotency_key, now)
+    call = _FastCall.make(**usage)
     if call is None:
         return error_answer(InvalidApiKey())
+    amount_cents, description, idempotency_key = call.amount_cents, call.description, call.idempotency_key
     try:
         row = await connection.fetchrow(
             FAST_DEBIT_SQL,
@@ -335,21 +339,14 @@ async def debit_fast(
     return call.answer(row["secret_hash"], _after(*row[1:5]) if debited else None, row[5:] if row[5] else None)
 
 
-def debit_fast_sqlite(
-    connection,
-    *,
-    api_key: str | None,
-    amount_cents: int,
-    description: str = "",
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Answer | None:
+def debit_fast_sqlite(connection, **usage: Unpack[UsageCall]) -> Answer | None:
     """SQLite (a DB-API connection of the app's engine, in autocommit mode as app/db.py sets it up):
     the same as `debit_fast` in one short BEGIN IMMEDIATE transaction of plain statements. Raises
     sqlite3.OperationalError when the write lock is not had within the connection's busy timeout."""
-    call = _FastCall.make(api_key, amount_cents, description, idempotency_key, now)
+    call = _FastCall.make(**usage)
     if call is None:
         return error_answer(InvalidApiKey())
+    amount_cents, description, idempotency_key = call.amount_cents, call.description, call.idempotency_key
     cursor = connection.cursor()
     cursor.execute("BEGIN IMMEDIATE")
     try:
@@ -396,6 +393,9 @@ def debit_fast_sqlite(
 
 @dataclass(frozen=True)
 class _FastCall:
+    amount_cents: int
+    description: str
+    idempotency_key: str | None
     digest: str
     now: datetime
     today: date
@@ -406,7 +406,13 @@ class _FastCall:
 
     @classmethod
     def make(
-        cls, api_key: str | None, amount_cents: int, description: str, idempotency_key: str | None, now: datetime | None
+        cls,
+        *,
+        api_key: str | None,
+        amount_cents: int,
+        description: str = "",
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
     ) -> _FastCall | None:
         check_call(amount_cents, description, idempotency_key)
         if not api_key or not api_keys.well_formed(api_key):
@@ -416,7 +422,18 @@ class _FastCall:
         touch = api_keys.touch_due(digest, now)
         body_fingerprint = fingerprint(amount_cents, description) if idempotency_key is not None else None
         entry_id, ledger_key = public_id("txn", 14), _random_ledger_key()
-        return cls(digest, now, ledger.utc_day(now), touch, entry_id, ledger_key, body_fingerprint)
+        return cls(
+            amount_cents,
+            description,
+            idempotency_key,
+            digest,
+            now,
+            ledger.utc_day(now),
+            touch,
+            entry_id,
+            ledger_key,
+            body_fingerprint,
+        )
 
     def answer(
         self, found_hash: str | None, after: BalanceAfter | None = None, stored: Sequence[Any] | None = None
