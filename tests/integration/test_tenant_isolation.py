@@ -23,6 +23,7 @@ from app.services import (
     api_keys,
     audit,
     auth,
+    balance_history,
     company,
     info,
     invoices,
@@ -112,6 +113,7 @@ CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
         NotFound,
     ),
     ("roles.get_role", "role_id"): (lambda t, x: roles.get_role(t.session, t.actor, x.role_id), NotFound),
+    ("roles.role_row", "role_id"): (lambda t, x: roles.role_row(t.session, t.actor, x.role_id), NotFound),
     ("roles.update_role", "role_id"): (
         lambda t, x: roles.update_role(t.session, t.actor, x.role_id, name="Taken over", permissions=[]),
         NotFound,
@@ -158,7 +160,11 @@ CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
 }
 # Id parameters that filter rather than refuse: tested on their own below.
 # Ids that only narrow what the caller sees of their own account (a filter, a page cursor).
-FILTERS = {("info.user_names", "user_ids"), ("audit.events", "before_id")}
+FILTERS = {
+    ("info.user_names", "user_ids"),
+    ("audit.events", "before_id"),
+    ("balance_history.history_page", "after_id"),
+}
 
 
 def _id_parameters() -> set[tuple[str, str]]:
@@ -221,6 +227,14 @@ def test_an_audit_cursor_from_another_account_still_shows_only_ones_own_entries(
     page = audit.events(session, tenants.actor, before_id=b_newest + 1)
     assert "B's entry" not in [row.summary for row in page.rows]
     assert "A's entry" in [row.summary for row in page.rows]
+
+
+def test_a_balance_history_cursor_from_another_account_still_shows_only_ones_own_entries(tenants):
+    session = tenants.session
+    mine = set(session.exec(select(LedgerEntry.public_id).where(LedgerEntry.account_id == tenants.a.account_id)))
+    b_newest = max(session.exec(select(LedgerEntry.id).where(LedgerEntry.account_id == tenants.b.account_id)))
+    page = balance_history.history_page(session, tenants.actor, after_id=b_newest + 1)
+    assert mine and {row.id for row in page.rows} == mine
 
 
 def test_lists_show_only_the_callers_own_objects(tenants):
