@@ -1,8 +1,9 @@
 """The embedded Stripe Card Element: the card number never reaches our server.
 
-The page's state owns the flow: it asks a service for a SetupIntent, mounts the element with
-`mount_card_script`, and on "Save card" runs `confirm_setup_script`, whose result (the payment
-method id or Stripe's error) comes back to an event handler."""
+The page's state owns the flow (`app.state.card_capture` to save a card or a SEPA bank account,
+`app.state.card_payment` to pay with a saved card): it asks a service for a SetupIntent, mounts
+the element with `mount_card_script`, and on "Save card" runs `confirm_setup_script`, whose result
+(the payment method id or Stripe's error) comes back to an event handler."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import json
 
 import reflex as rx
 
-from app.components.forms import text_field
+from app.components.forms import error_of, text_field
 from app.config import get_settings
+from app.services.payment_methods import SEPA_MANDATE
 
 CARD_ELEMENT_ID = "card-element"
 
@@ -41,7 +43,28 @@ def confirm_payment_script(client_secret: str) -> str:
     return f"window.ledgerdeskStripe.confirmPayment({key}, {json.dumps(client_secret)})"
 
 
-def card_form(*, on_submit, on_cancel, error: rx.Var, saving: rx.Var) -> rx.Component:
+def capture_form(state) -> rx.Component:
+    """The open capture of `state` (which mixes in `app.state.card_capture.CardCaptureState`):
+    the card form or the SEPA bank-account form, each with its errors."""
+    return rx.fragment(
+        rx.cond(state.capture == "card", rx.box(card_form(state), max_width="560px", width="100%")),
+        rx.cond(state.capture == "sepa", rx.box(sepa_form(state), max_width="560px", width="100%")),
+    )
+
+
+def _form_error(message: rx.Var, error_id: str) -> rx.Component:
+    return rx.cond(message != "", rx.text(message, color_scheme="red", size="2", role="alert", id=error_id))
+
+
+def _capture_buttons(state, label: str, button_id: str, kind: str) -> rx.Component:
+    return rx.hstack(
+        rx.button(label, type="submit", loading=state.busy == kind, id=button_id),
+        rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_capture),
+        spacing="2",
+    )
+
+
+def card_form(state) -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.heading("New card", size="3", as_="h3"),
@@ -52,16 +75,65 @@ def card_form(*, on_submit, on_cancel, error: rx.Var, saving: rx.Var) -> rx.Comp
                 spacing="1",
                 width="100%",
             ),
-            rx.cond(error != "", rx.text(error, color_scheme="red", size="2", role="alert", id="card-error")),
-            rx.hstack(
-                rx.button("Save card", type="submit", loading=saving, id="save-card"),
-                rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=on_cancel),
-                spacing="2",
-            ),
+            _form_error(error_of(state, "card"), "card-error"),
+            _capture_buttons(state, "Save card", "save-card", "card"),
             rx.text("Card details go straight to Stripe; we never see the card number.", size="1", color_scheme="gray"),
             spacing="3",
             align="stretch",
         ),
-        on_submit=on_submit,
+        on_submit=state.save_card,
+        class_name="ld-card-form",
+    )
+
+
+def sepa_form(state) -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("New bank account (SEPA Direct Debit)", size="3", as_="h3"),
+            text_field(
+                "Account holder name",
+                field_id="sepa_holder_name",
+                error=error_of(state, "sepa_holder_name"),
+                auto_complete="name",
+                max_length=200,
+            ),
+            text_field(
+                "Email",
+                field_id="sepa_email",
+                type="email",
+                error=error_of(state, "sepa_email"),
+                auto_complete="email",
+            ),
+            text_field(
+                "IBAN",
+                field_id="iban",
+                error=error_of(state, "iban"),
+                placeholder="DE89 3704 0044 0532 0130 00",
+                max_length=42,
+                auto_complete="off",
+            ),
+            rx.text(SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
+            rx.el.label(
+                rx.hstack(
+                    rx.checkbox(name="mandate", id="mandate"),
+                    rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
+                    align="center",
+                    spacing="2",
+                ),
+            ),
+            _form_error(error_of(state, "mandate"), "mandate-error"),
+            _form_error(error_of(state, "sepa"), "sepa-error"),
+            _capture_buttons(state, "Save bank account", "save-bank-account", "sepa"),
+            rx.text(
+                "SEPA payments take a few days: top-ups and invoices paid this way show as processing until "
+                "the bank confirms them.",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="3",
+            align="stretch",
+        ),
+        on_submit=state.save_bank_account,
+        reset_on_submit=False,
         class_name="ld-card-form",
     )

@@ -17,24 +17,33 @@ def dialog_actions(confirm: rx.Component, busy: rx.Var | bool, **props) -> rx.Co
     )
 
 
+def confirm_button(state, *, color_scheme: str | None = "red", button_id: str | None = None) -> rx.Component:
+    """The confirm button of `confirm_dialog`: its label, busy while confirming; a color scheme of
+    None gives it the accent color."""
+    props = {"color_scheme": color_scheme} if color_scheme else {}
+    if button_id:
+        props["id"] = button_id
+    return rx.button(state.confirm_button, loading=state.confirming, on_click=state.confirm, **props)
+
+
 def confirm_dialog(
     state,
     *,
     action: rx.Component | None = None,
-    color_scheme: str = "red",
+    color_scheme: str | None = "red",
     blocker: rx.Var | None = None,
     blocker_id: str = "confirm-blocker",
+    body: rx.Component | None = None,
+    button_id: str | None = None,
+    max_width: str = "520px",
 ) -> rx.Component:
     """The page's one confirmation dialog; `state` mixes in `app.state.confirm.ConfirmState` and
     has a `confirm` handler. `action` replaces the confirm button (e.g. a link when something is
     missing). While `blocker` (a state var) is not "", the dialog says why the action cannot be
-    done, with only a Close button."""
+    done, with only a Close button. `body` is shown under the lines (e.g. a choice the
+    confirmation takes); a `color_scheme` of None gives the button the accent color."""
     actions = dialog_actions(
-        action
-        if action is not None
-        else rx.button(
-            state.confirm_button, color_scheme=color_scheme, loading=state.confirming, on_click=state.confirm
-        ),
+        action if action is not None else confirm_button(state, color_scheme=color_scheme, button_id=button_id),
         state.confirming,
         margin_top="1em",
     )
@@ -53,7 +62,14 @@ def confirm_dialog(
             ),
             actions,
         )
-    return _confirmation(state, actions, open=state.confirm_action != "", on_open_change=state.confirm_open_change)
+    return _confirmation(
+        state,
+        actions,
+        body=body,
+        max_width=max_width,
+        open=state.confirm_action != "",
+        on_open_change=state.confirm_open_change,
+    )
 
 
 def change_confirmation(state, payment_methods_path: str) -> rx.Component:
@@ -72,8 +88,10 @@ def change_confirmation(state, payment_methods_path: str) -> rx.Component:
     return _confirmation(state, actions, open=state.dialog_open, on_open_change=state.dialog_open_change)
 
 
-def _confirmation(state, actions: rx.Component, **root_props) -> rx.Component:
-    """A confirmation dialog: title, lines and error from a state with confirm_title,
+def _confirmation(
+    state, actions: rx.Component, *, body: rx.Component | None = None, max_width: str = "520px", **root_props
+) -> rx.Component:
+    """A confirmation dialog: title, lines, `body` and error from a state with confirm_title,
     confirm_lines and confirm_error, then `actions`."""
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
@@ -82,12 +100,13 @@ def _confirmation(state, actions: rx.Component, **root_props) -> rx.Component:
                 rx.vstack(rx.foreach(state.confirm_lines, lambda line: rx.text(line)), spacing="2", id="confirm-lines"),
                 as_child=True,
             ),
+            rx.box(body, margin_top="1em") if body is not None else rx.fragment(),
             rx.cond(
                 state.confirm_error != "",
                 rx.text(state.confirm_error, color_scheme="red", size="2", role="alert", id="confirm-error"),
             ),
             actions,
-            max_width="520px",
+            max_width=max_width,
         ),
         **root_props,
     )

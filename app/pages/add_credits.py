@@ -3,73 +3,48 @@
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass
 
 import reflex as rx
 
-from app.components.card_form import card_form, confirm_payment_script
-from app.components.forms import field, form_error, form_notice
+from app.components.card_form import capture_form
+from app.components.forms import error_of, field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
-from app.db import transaction
-from app.errors import DomainError
+from app.errors import ValidationFailed
 from app.services import payment_methods, topups
-from app.services.company import account_timezone
 from app.services.money import format_usd
-from app.services.overview import billing_settings
+from app.services.payment_methods import MethodView
 from app.services.permissions import Permission
+from app.services.topups import RecentPayment
 from app.state.card_capture import CardCaptureState
-from app.state.session import current_actor
+from app.state.card_payment import CardPaymentState
+from app.state.session import acting
 
 CRYPTO = "crypto"
 
 
-@dataclass
-class PaymentRow:
-    when: str = ""
-    amount: str = ""
-    how: str = ""
-    status: str = ""
-    reason: str = ""
-
-
-class AddCreditsState(CardCaptureState, rx.State):
-    methods: list[dict[str, str]] = []
-    recent: list[PaymentRow] = []
-    selected: str = ""
-    amount_error: str = ""
-    method_error: str = ""
-    error: str = ""
-    notice: str = ""
-    submitting: bool = False
-    invoice_priced: bool = False
-    _request_key: str = ""
+class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
+    methods: rx.Field[list[MethodView]] = rx.field(default_factory=list)
+    recent: rx.Field[list[RecentPayment]] = rx.field(default_factory=list)
+    selected: rx.Field[str] = rx.field("")
+    invoice_priced: rx.Field[bool] = rx.field(False)
+    # The card charge in flight: the button stays busy through 3-D Secure too.
+    paying: rx.Field[bool] = rx.field(False)
 
     def _reload_methods(self, select: str = "") -> None:
-        actor = current_actor(self, Permission.BILLING_MANAGE)
-        with transaction() as session:
-            rows = payment_methods.saved_methods(session, actor)
-            self.invoice_priced = billing_settings(session, actor.account_id).invoice_priced
-            recent = topups.recent_payments(session, actor, account_timezone(session, actor))
-        self.recent = [PaymentRow(p.when, p.amount, p.how, p.status, p.reason) for p in recent]
-        self.methods = [{"value": m.stripe_payment_method_id, "label": payment_methods.describe(m)} for m in rows]
-        default = next((m.stripe_payment_method_id for m in rows if m.is_default), "")
-        self.selected = select or default or (self.selected if self.selected == CRYPTO else "")
-
-    def _clear_messages(self) -> None:
-        self.amount_error = self.method_error = self.error = ""
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            on_file = payment_methods.methods_on_file(session, actor)
+            self.recent = topups.recent_payments(session, actor, actor.timezone)
+        self.methods, self.invoice_priced = on_file.methods, on_file.invoice_priced
+        self.selected = select or on_file.default_id or (self.selected if self.selected == CRYPTO else "")
 
     @rx.event
     def load(self):
-        self._clear_messages()
-        self.notice = ""
-        self.show_card_form = False
-        self._request_key = secrets.token_urlsafe(16)
-        try:
+        self.capture = ""
+        self.paying = False
+        self._new_request()
+        with self._attempt():
             self._reload_methods()
-        except DomainError as exc:
-            self.error = exc.message
         if self.router.url.query_parameters.get("crypto") == "success":
             self.notice = "Thank you. Your credits are added as soon as the payment is confirmed."
 
@@ -79,17 +54,13 @@ class AddCreditsState(CardCaptureState, rx.State):
 
     @rx.event
     def submit(self, form_data: dict):
-        self._clear_messages()
-        self.notice = ""
         amount_text = str(form_data.get("amount", ""))
-        if not self.selected:
-            self.method_error = "Select a payment method."
-            return
-        self.submitting = True
-        yield
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
+        with self._attempt():
+            if not self.selected:
+                raise ValidationFailed("Select a payment method.", field="payment_method")
+            self.paying = True
+            yield
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 if self.selected == CRYPTO:
                     checkout = topups.start_crypto_topup(
                         session, actor, amount_text=amount_text, request_key=self._request_key
@@ -102,43 +73,24 @@ class AddCreditsState(CardCaptureState, rx.State):
                         payment_method_id=self.selected,
                         request_key=self._request_key,
                     )
-        except DomainError as exc:
-            self.submitting = False
-            self._show_error(exc)
-            return
-        if self.selected == CRYPTO:
-            yield rx.call_script(f"window.location.href = {json.dumps(checkout.url)}")
-            return
-        if result.status == "requires_action":
-            yield rx.call_script(
-                confirm_payment_script(result.client_secret), callback=AddCreditsState.payment_confirmed
-            )
-            return
-        self._show_result(result)
+            if self.selected == CRYPTO:
+                yield rx.call_script(f"window.location.href = {json.dumps(checkout.url)}")
+            else:
+                yield self._charged(result)
+        if self.error or self.errors:  # refused before or at the charge
+            self.paying = False
 
-    @rx.event
-    def payment_confirmed(self, outcome: dict):
-        """After Stripe.js finished 3-D Secure: the server asks Stripe how it ended."""
-        payment_intent = str(outcome.get("payment_intent") or "")
-        if not outcome.get("ok") and not payment_intent:
-            self.submitting = False
-            self.error = str(outcome.get("error") or "The card could not be authenticated.")
-            self._request_key = secrets.token_urlsafe(16)
-            return
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                result = topups.finish_card_topup(session, actor, payment_intent)
-        except DomainError as exc:
-            self.submitting = False
-            self._show_error(exc)
-            return
-        self._show_result(result)
+    def _finish_payment(self, payment_intent: str, declined: str) -> topups.TopupResult:
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            return topups.finish_card_topup(session, actor, payment_intent)
 
-    def _show_result(self, result: topups.TopupResult) -> None:
-        self.submitting = False
+    def _payment_failed(self, message: str) -> None:
+        self.paying, self.error = False, message
+
+    def _payment_ended(self, result: topups.TopupResult) -> None:
+        self.paying = False
         self._reload_methods(select=self.selected)
-        self._request_key = secrets.token_urlsafe(16)
+        self._new_request()
         if result.status == "succeeded":
             self.notice = f"Added {format_usd(result.amount_cents)} to your balance."
         elif result.status == "processing":
@@ -146,16 +98,8 @@ class AddCreditsState(CardCaptureState, rx.State):
         else:
             self.error = result.message or "The payment failed. No credits were added."
 
-    def _show_error(self, exc: DomainError) -> None:
-        if exc.field == "amount":
-            self.amount_error = exc.message
-        elif exc.field == "payment_method":
-            self.method_error = exc.message
-        else:
-            self.error = exc.message
-
-    def _card_saved(self, actor, method) -> None:
-        self._reload_methods(select=method.stripe_payment_method_id)
+    def _method_saved(self, label: str, method_id: str) -> None:
+        self._reload_methods(select=method_id)
 
 
 @console_page(
@@ -182,7 +126,7 @@ def add_credits_page() -> rx.Component:
                                 id="amount", name="amount", placeholder="25.00", input_mode="decimal", width="100%"
                             ),
                             field_id="amount",
-                            error=AddCreditsState.amount_error,
+                            error=error_of(AddCreditsState, "amount"),
                             hint="Enter an amount between $5 and $5000.",
                         ),
                         field(
@@ -192,7 +136,7 @@ def add_credits_page() -> rx.Component:
                                 rx.select.content(
                                     rx.foreach(
                                         AddCreditsState.methods,
-                                        lambda m: rx.select.item(m["label"], value=m["value"]),
+                                        lambda m: rx.select.item(m.description, value=m.id),
                                     ),
                                     rx.select.item("Cryptocurrency", value=CRYPTO),
                                 ),
@@ -200,10 +144,10 @@ def add_credits_page() -> rx.Component:
                                 on_change=AddCreditsState.set_selected,
                             ),
                             field_id="payment_method",
-                            error=AddCreditsState.method_error,
+                            error=error_of(AddCreditsState, "payment_method"),
                         ),
                         rx.cond(
-                            ~AddCreditsState.show_card_form & ~AddCreditsState.invoice_priced,
+                            (AddCreditsState.capture == "") & ~AddCreditsState.invoice_priced,
                             rx.button(
                                 "Add new payment method +",
                                 type="button",
@@ -213,22 +157,14 @@ def add_credits_page() -> rx.Component:
                                 align_self="start",
                             ),
                         ),
-                        rx.button("Add to my balance", type="submit", loading=AddCreditsState.submitting, size="3"),
+                        rx.button("Add to my balance", type="submit", loading=AddCreditsState.paying, size="3"),
                         spacing="4",
                         align="stretch",
                     ),
                     on_submit=AddCreditsState.submit,
                     reset_on_submit=False,
                 ),
-                rx.cond(
-                    AddCreditsState.show_card_form,
-                    card_form(
-                        on_submit=AddCreditsState.save_card,
-                        on_cancel=AddCreditsState.close_card_form,
-                        error=AddCreditsState.card_error,
-                        saving=AddCreditsState.saving_card,
-                    ),
-                ),
+                capture_form(AddCreditsState),
                 spacing="4",
                 align="stretch",
             ),
@@ -240,7 +176,7 @@ def add_credits_page() -> rx.Component:
     )
 
 
-def _recent_row(row: PaymentRow) -> rx.Component:
+def _recent_row(row: RecentPayment) -> rx.Component:
     return rx.table.row(
         rx.table.cell(row.when),
         rx.table.cell(row.amount, text_align="right"),

@@ -3,191 +3,145 @@ invoice history."""
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import asdict
-
 import reflex as rx
 
-from app.components.card_form import confirm_payment_script
-from app.components.dialogs import dialog_actions
+from app.components.dialogs import confirm_dialog
 from app.components.forms import field, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
-from app.db import transaction
 from app.errors import DomainError
 from app.services import invoices, payment_methods
-from app.services.permissions import Actor, Permission
-from app.state.session import current_actor
+from app.services.invoices import InvoiceRow
+from app.services.payment_methods import MethodView
+from app.services.permissions import Permission
+from app.state.card_payment import CardPaymentState
+from app.state.confirm import ConfirmState
+from app.state.form import FormState
+from app.state.session import acting
 
 
-def pdf_url(invoice_id: rx.Var) -> rx.Var:
+def pdf_url(invoice_id: str) -> str:
     return "/api/invoices/" + invoice_id + "/pdf"
 
 
-class InvoicesState(rx.State):
-    due: list[dict[str, str]] = []
-    history: list[dict[str, str]] = []
-    cards: list[dict[str, str]] = []
-    can_manage: bool = False
-    error: str = ""
-    notice: str = ""
-    # The invoice the pay dialog is about ("" = closed).
-    pay_id: str = ""
-    pay_number: str = ""
-    pay_amount: str = ""
-    selected_card: str = ""
-    pay_error: str = ""
-    paying: bool = False
-    _request_key: str = ""
+class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
+    due: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
+    history: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
+    cards: rx.Field[list[MethodView]] = rx.field(default_factory=list)
+    can_manage: rx.Field[bool] = rx.field(False)
+    # The card the pay dialog charges.
+    selected_card: rx.Field[str] = rx.field("")
 
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
-            due = invoices.payments_due(session, actor)
-            history = invoices.history(session, actor)
-            cards = payment_methods.saved_methods(session, actor) if actor.can(Permission.BILLING_MANAGE) else []
-        self.can_manage = actor.can(Permission.BILLING_MANAGE)
-        self.due = [_row(row) for row in due]
-        self.history = [_row(row) for row in history]
-        self.cards = [{"value": m.stripe_payment_method_id, "label": payment_methods.describe(m)} for m in cards]
-
-    def _close_pay(self) -> None:
-        self.pay_id = self.pay_number = self.pay_amount = self.selected_card = self.pay_error = ""
-        self.paying = False
+    def _reload(self) -> None:
+        with acting(self, Permission.BILLING_VIEW) as (actor, session):
+            self.due = invoices.payments_due(session, actor)
+            self.history = invoices.history(session, actor)
+            self.can_manage = actor.can(Permission.BILLING_MANAGE)
+            self.cards = payment_methods.methods_on_file(session, actor).methods if self.can_manage else []
 
     @rx.event
     def load(self):
-        self.error = self.notice = ""
-        self._close_pay()
-        try:
-            self._reload(current_actor(self, Permission.BILLING_VIEW))
-        except DomainError as exc:
-            self.error = exc.message
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
 
     @rx.event
     def open_pay(self, invoice_id: str):
-        self.error = self.notice = ""
-        self._close_pay()
-        row = next((r for r in self.due if r["id"] == invoice_id), None)
+        self._close_confirm()
+        row = next((r for r in self.due if r.id == invoice_id), None)
         if row is None:
             return
-        try:
-            self._reload(current_actor(self, Permission.BILLING_MANAGE))
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.pay_id, self.pay_number, self.pay_amount = row["id"], row["number"], row["amount"]
-        self.selected_card = self.cards[0]["value"] if self.cards else ""
-        self._request_key = secrets.token_urlsafe(16)
+        with self._attempt():
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                self.cards = payment_methods.methods_on_file(session, actor).methods
+            self.selected_card = self.cards[0].id if self.cards else ""
+            self._new_request()
+            self._ask(
+                "pay",
+                target=row.id,
+                title=f"Pay invoice {row.number}",
+                lines=[f"Charge {row.amount} to one of your saved cards, once."],
+                button=f"Pay {row.amount}",
+            )
 
     @rx.event
     def set_selected_card(self, value: str):
         self.selected_card = value
 
     @rx.event
-    def dialog_open_change(self, is_open: bool):
-        if not is_open and not self.paying:
-            self._close_pay()
-
-    @rx.event
-    def confirm_pay(self):
-        self.pay_error = ""
+    def confirm(self):
+        self.confirm_error = ""
         if not self.selected_card:
-            self.pay_error = "Select one of your saved cards."
+            self.confirm_error = "Select one of your saved cards."
             return
-        self.paying = True
+        self.confirming = True
         yield
         try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 result = invoices.pay_invoice(
                     session,
                     actor,
-                    invoice_id=self.pay_id,
+                    invoice_id=self.confirm_target,
                     payment_method_id=self.selected_card,
                     request_key=self._request_key,
                 )
         except DomainError as exc:
-            self.paying = False
-            self.pay_error = exc.message
+            self._payment_failed(exc.message)
             return
-        if result.status == "requires_action":
-            yield rx.call_script(confirm_payment_script(result.client_secret), callback=InvoicesState.payment_confirmed)
-            return
-        self._show_result(result)
+        yield self._charged(result)
 
-    @rx.event
-    def payment_confirmed(self, outcome: dict):
-        """After Stripe.js finished 3-D Secure: the server asks Stripe how it ended."""
-        payment_intent = str(outcome.get("payment_intent") or "")
-        if not outcome.get("ok") and not payment_intent:
-            self.paying = False
-            self.pay_error = str(outcome.get("error") or "The card could not be authenticated.")
-            self._request_key = secrets.token_urlsafe(16)
-            return
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                result = invoices.finish_invoice_payment(session, actor, payment_intent)
-        except DomainError as exc:
-            self.paying = False
-            self.pay_error = exc.message
-            return
-        self._show_result(result)
+    def _finish_payment(self, payment_intent: str, declined: str) -> invoices.PayResult:
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            return invoices.finish_invoice_payment(session, actor, payment_intent)
 
-    def _show_result(self, result: invoices.PayResult) -> None:
-        number = self.pay_number
-        if result.status in ("succeeded", "processing"):
-            self._close_pay()
+    def _payment_failed(self, message: str) -> None:
+        self.confirm_error, self.confirming = message, False
+
+    def _payment_ended(self, result: invoices.PayResult) -> None:
+        if result.status not in ("succeeded", "processing"):
+            self._payment_failed(result.message or "The payment failed. Nothing was charged.")
+            # A new attempt (another card, say) is a new request.
+            self._new_request()
+            return
+        number = next((r.number for r in self.due if r.id == self.confirm_target), "")
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
             self.notice = (
                 f"Invoice {number} is paid. Thank you."
                 if result.status == "succeeded"
                 else f"Your payment of invoice {number} is processing."
             )
-            try:
-                self._reload(current_actor(self, Permission.BILLING_VIEW))
-            except DomainError as exc:
-                self.error = exc.message
-            return
-        self.paying = False
-        self.pay_error = result.message or "The payment failed. Nothing was charged."
-        # A new attempt (another card, say) is a new request.
-        self._request_key = secrets.token_urlsafe(16)
 
 
-def _row(row: invoices.InvoiceRow) -> dict[str, str]:
-    values = {k: str(v) for k, v in asdict(row).items()}
-    values["overdue"] = "true" if row.overdue else ""
-    return values
-
-
-def _download(row: rx.Var) -> rx.Component:
+def _download(row: InvoiceRow) -> rx.Component:
     return rx.link(
         rx.hstack(rx.icon("download", size=14), "Download PDF", align="center", spacing="1"),
-        href=pdf_url(row["id"]),
+        href=pdf_url(row.id),
         # A file from the API, not a page: the browser fetches it instead of the client router.
         reload_document=True,
         size="2",
-        aria_label="Download PDF of invoice " + row["number"],
+        aria_label="Download PDF of invoice " + row.number,
     )
 
 
-def _due_row(row: rx.Var) -> rx.Component:
+def _due_row(row: InvoiceRow) -> rx.Component:
     state = InvoicesState
     return rx.table.row(
-        rx.table.cell(row["invoice_date"]),
+        rx.table.cell(row.invoice_date),
         rx.table.cell(
-            rx.text(row["number"], weight="medium"),
-            rx.text(row["description"], size="1", color_scheme="gray"),
+            rx.text(row.number, weight="medium"),
+            rx.text(row.description, size="1", color_scheme="gray"),
         ),
         rx.table.cell(
             rx.hstack(
-                rx.text(row["due_date"]),
-                rx.cond(row["overdue"] != "", rx.badge("Overdue", color_scheme="red", variant="soft")),
+                rx.text(row.due_date),
+                rx.cond(row.overdue, rx.badge("Overdue", color_scheme="red", variant="soft")),
                 spacing="2",
                 align="center",
             )
         ),
-        rx.table.cell(row["amount"], text_align="right"),
+        rx.table.cell(row.amount, text_align="right"),
         rx.table.cell(
             rx.hstack(
                 rx.cond(
@@ -195,8 +149,8 @@ def _due_row(row: rx.Var) -> rx.Component:
                     rx.button(
                         "Pay",
                         size="1",
-                        on_click=state.open_pay(row["id"]),
-                        aria_label="Pay invoice " + row["number"],
+                        on_click=state.open_pay(row.id),
+                        aria_label="Pay invoice " + row.number,
                     ),
                 ),
                 _download(row),
@@ -204,61 +158,47 @@ def _due_row(row: rx.Var) -> rx.Component:
                 align="center",
             )
         ),
-        data_invoice=row["number"],
+        data_invoice=row.number,
     )
 
 
-def _history_row(row: rx.Var) -> rx.Component:
+def _history_row(row: InvoiceRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(row["invoice_date"]),
+        rx.table.cell(row.invoice_date),
         rx.table.cell(
-            rx.text(row["number"], weight="medium"),
+            rx.text(row.number, weight="medium"),
             rx.text(
-                rx.cond(row["status"] == "void", "Void", row["description"]),
+                rx.cond(row.status == "void", "Void", row.description),
                 size="1",
                 color_scheme="gray",
             ),
         ),
-        rx.table.cell(row["payment_date"]),
-        rx.table.cell(row["amount"], text_align="right"),
+        rx.table.cell(row.payment_date),
+        rx.table.cell(row.amount, text_align="right"),
         rx.table.cell(_download(row)),
-        data_invoice=row["number"],
+        data_invoice=row.number,
     )
 
 
 def _pay_dialog() -> rx.Component:
     state = InvoicesState
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Pay invoice ", state.pay_number),
-            rx.alert_dialog.description("Charge ", state.pay_amount, " to one of your saved cards, once."),
-            rx.vstack(
-                field(
-                    "Card",
-                    rx.select.root(
-                        rx.select.trigger(placeholder="Select a card", id="pay_card", width="100%"),
-                        rx.select.content(
-                            rx.foreach(state.cards, lambda card: rx.select.item(card["label"], value=card["value"]))
-                        ),
-                        value=state.selected_card,
-                        on_change=state.set_selected_card,
-                    ),
-                    field_id="pay_card",
-                    error=state.pay_error,
+    return confirm_dialog(
+        state,
+        color_scheme=None,
+        body=field(
+            "Card",
+            rx.select.root(
+                rx.select.trigger(placeholder="Select a card", id="pay_card", width="100%"),
+                rx.select.content(
+                    rx.foreach(state.cards, lambda card: rx.select.item(card.description, value=card.id))
                 ),
-                dialog_actions(
-                    rx.button(
-                        "Pay ", state.pay_amount, loading=state.paying, on_click=state.confirm_pay, id="confirm-pay"
-                    ),
-                    state.paying,
-                ),
-                spacing="4",
-                margin_top="1em",
+                value=state.selected_card,
+                on_change=state.set_selected_card,
             ),
-            max_width="480px",
+            field_id="pay_card",
         ),
-        open=state.pay_id != "",
-        on_open_change=state.dialog_open_change,
+        button_id="confirm-pay",
+        max_width="480px",
     )
 
 

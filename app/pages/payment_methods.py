@@ -4,230 +4,98 @@ and the SEPA mandate, and deleting a method after confirmation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import reflex as rx
 
-from app.components.card_form import card_form, confirm_sepa_setup_script
-from app.components.dialogs import dialog_actions
-from app.components.forms import form_error, form_notice, text_field
+from app.components.card_form import capture_form
+from app.components.dialogs import confirm_dialog
+from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table
-from app.db import transaction
-from app.errors import DomainError
-from app.models import Account, utcnow
 from app.services import payment_methods
-from app.services.overview import billing_settings
-from app.services.permissions import Actor, Permission
-from app.services.timefmt import zone
+from app.services.payment_methods import MethodView
+from app.services.permissions import Permission
 from app.state.card_capture import CardCaptureState
-from app.state.session import current_actor
+from app.state.confirm import ConfirmState
+from app.state.session import acting
 
 
-@dataclass
-class CardRow:
-    id: str = ""
-    label: str = ""
-    spoken_label: str = ""
-    holder_name: str = ""
-    expiry: str = ""
-    expired: bool = False
-    is_default: bool = False
-    bank_account: bool = False
-
-
-class PaymentMethodsState(CardCaptureState, rx.State):
-    cards: list[CardRow] = []
-    can_manage: bool = False
-    invoice_priced: bool = False
-    error: str = ""
-    notice: str = ""
-    busy_id: str = ""
-    # The card the delete dialog is about ("" = dialog closed).
-    delete_id: str = ""
-    delete_label: str = ""
-    delete_is_default: bool = False
-    delete_blocker: str = ""
-    new_default: str = ""
-    delete_error: str = ""
-    deleting: bool = False
-    # The SEPA Direct Debit form.
-    show_sepa_form: bool = False
-    sepa_holder_name_error: str = ""
-    sepa_email_error: str = ""
-    iban_error: str = ""
-    mandate_error: str = ""
-    sepa_error: str = ""
-    saving_sepa: bool = False
-    _sepa_holder_name: str = ""
+class PaymentMethodsState(CardCaptureState, ConfirmState, rx.State):
+    cards: rx.Field[list[MethodView]] = rx.field(default_factory=list)
+    can_manage: rx.Field[bool] = rx.field(False)
+    invoice_priced: rx.Field[bool] = rx.field(False)
+    # The delete dialog (its card is `confirm_target`): why it cannot be deleted, or which card
+    # becomes the default when it is the default.
+    delete_is_default: rx.Field[bool] = rx.field(False)
+    delete_blocker: rx.Field[str] = rx.field("")
+    new_default: rx.Field[str] = rx.field("")
 
     @rx.var
-    def other_cards(self) -> list[CardRow]:
-        return [card for card in self.cards if card.id != self.delete_id]
+    def other_cards(self) -> list[MethodView]:
+        return [card for card in self.cards if card.id != self.confirm_target]
 
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
-            rows = payment_methods.saved_methods(session, actor)
-            self.invoice_priced = billing_settings(session, actor.account_id).invoice_priced
-            timezone = session.get(Account, actor.account_id).timezone
-        today = utcnow().astimezone(zone(timezone)).date()
-        self.can_manage = actor.can(Permission.BILLING_MANAGE)
-        self.cards = [
-            CardRow(
-                id=row.stripe_payment_method_id,
-                label=payment_methods.label(row),
-                spoken_label=payment_methods.spoken_label(row),
-                holder_name=row.holder_name or "—",
-                expiry=payment_methods.expiry(row),
-                expired=payment_methods.is_expired(row, today),
-                is_default=row.is_default,
-                bank_account=row.kind == "sepa_debit",
-            )
-            for row in rows
-        ]
-
-    def _close_delete(self) -> None:
-        self.delete_id = self.delete_label = self.delete_blocker = self.new_default = self.delete_error = ""
-        self.delete_is_default = self.deleting = False
+    def _reload(self) -> None:
+        with acting(self, Permission.BILLING_VIEW) as (actor, session):
+            on_file = payment_methods.methods_on_file(session, actor)
+            self.can_manage = actor.can(Permission.BILLING_MANAGE)
+        self.cards, self.invoice_priced = on_file.methods, on_file.invoice_priced
 
     @rx.event
     def load(self):
-        self.error = self.notice = self.card_error = self.busy_id = ""
-        self.show_card_form = self.saving_card = False
-        self._close_delete()
-        try:
-            self._reload(current_actor(self, Permission.BILLING_VIEW))
-        except DomainError as exc:
-            self.error = exc.message
+        self.capture = ""
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
 
     @rx.event
     def set_default(self, card_id: str):
-        self.error = self.notice = ""
-        self.busy_id = card_id
-        yield
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
+        with self._attempt(card_id):
+            yield
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 label = payment_methods.label(payment_methods.set_default(session, actor, card_id))
-            self._reload(actor)
+            self._reload()
             self.notice = f"{label} is now your default card."
-        except DomainError as exc:
-            self.error = exc.message
-        self.busy_id = ""
 
-    def _clear_sepa_errors(self) -> None:
-        self.sepa_holder_name_error = self.sepa_email_error = self.iban_error = self.mandate_error = ""
-        self.sepa_error = self.error = self.notice = ""
-
-    @rx.event
-    def open_sepa_form(self):
-        self._clear_sepa_errors()
-        self.show_sepa_form = True
-
-    @rx.event
-    def close_sepa_form(self):
-        self._clear_sepa_errors()
-        self.show_sepa_form = self.saving_sepa = False
-
-    @rx.event
-    def save_bank_account(self, form_data: dict):
-        self._clear_sepa_errors()
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                secret, account = payment_methods.start_bank_account_setup(
-                    session,
-                    actor,
-                    holder_name=str(form_data.get("sepa_holder_name", "")),
-                    email=str(form_data.get("sepa_email", "")),
-                    iban=str(form_data.get("iban", "")),
-                    mandate_accepted=form_data.get("mandate") is True,
-                )
-        except DomainError as exc:
-            if exc.field in ("sepa_holder_name", "sepa_email", "iban", "mandate"):
-                setattr(self, f"{exc.field}_error", exc.message)
-            else:
-                self.sepa_error = exc.message
-            return
-        self.saving_sepa, self._sepa_holder_name = True, account.holder_name
-        return rx.call_script(
-            confirm_sepa_setup_script(secret, holder_name=account.holder_name, email=account.email, iban=account.iban),
-            callback=type(self).bank_account_confirmed,
-        )
-
-    @rx.event
-    def bank_account_confirmed(self, outcome: dict):
-        self.saving_sepa = False
-        if not outcome.get("ok"):
-            self.sepa_error = str(outcome.get("error") or "The bank account could not be saved.")
-            return
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                saved = payment_methods.save_bank_account(
-                    session, actor, str(outcome.get("payment_method", "")), self._sepa_holder_name
-                )
-            self._card_saved(actor, saved)
-        except DomainError as exc:
-            self.sepa_error = exc.message
-            return
-        self.show_sepa_form = False
-
-    def _card_saved(self, actor: Actor, method) -> None:
-        label = payment_methods.label(method)
-        self._reload(actor)
+    def _method_saved(self, label: str, method_id: str) -> None:
+        self._reload()
         self.notice = f"{label} saved."
 
     @rx.event
     def ask_delete(self, card_id: str):
-        self.error = self.notice = ""
-        self._close_delete()
+        self._close_confirm()
         card = next((c for c in self.cards if c.id == card_id), None)
         if card is None:
             return
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                self.delete_blocker = payment_methods.deletion_blocker(session, actor, card_id)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.delete_id, self.delete_label, self.delete_is_default = card.id, card.label, card.is_default
-        others = [c for c in self.cards if c.id != card.id]
-        # Suggest a card that can still be charged.
-        self.new_default = next((c.id for c in others if not c.expired), others[0].id if others else "")
+        with self._attempt():
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                blocker = payment_methods.deletion_blocker(session, actor, card_id)
+            self.delete_blocker, self.delete_is_default = blocker, card.is_default
+            lines = (
+                [f"{card.label} cannot be deleted yet."]
+                if blocker
+                else [f"Delete {card.label}? It can no longer be charged and is removed from Stripe."]
+            )
+            self._ask("delete", target=card.id, title="Delete card", lines=lines, button="Delete card")
+            others = [c for c in self.cards if c.id != card.id]
+            # Suggest a card that can still be charged.
+            self.new_default = next((c.id for c in others if not c.expired), others[0].id if others else "")
 
     @rx.event
     def set_new_default(self, card_id: str):
         self.new_default = card_id
 
     @rx.event
-    def dialog_open_change(self, is_open: bool):
-        if not is_open and not self.deleting:
-            self._close_delete()
-
-    @rx.event
-    def confirm_delete(self):
-        self.delete_error = ""
-        self.deleting = True
-        yield
-        label = self.delete_label
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                payment_methods.delete_method(
-                    session, actor, self.delete_id, self.new_default if self.delete_is_default else ""
-                )
-            self._reload(actor)
-        except DomainError as exc:
-            self.deleting = False
-            self.delete_error = exc.message
-            return
-        self._close_delete()
-        self.notice = f"{label} deleted."
+    def confirm(self):
+        label = next((c.label for c in self.cards if c.id == self.confirm_target), "")
+        with self._confirming():
+            yield
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                new_default = self.new_default if self.delete_is_default else ""
+                payment_methods.delete_method(session, actor, self.confirm_target, new_default)
+            self._reload()
+            self.notice = f"{label} deleted."
 
 
-def _status(card: CardRow) -> rx.Component:
+def _status(card: MethodView) -> rx.Component:
     return rx.cond(
         card.is_default,
         rx.badge("Default Card", color_scheme="green", variant="soft", size="2"),
@@ -237,15 +105,15 @@ def _status(card: CardRow) -> rx.Component:
                 "Set as Default",
                 size="1",
                 variant="soft",
-                loading=PaymentMethodsState.busy_id == card.id,
-                disabled=PaymentMethodsState.busy_id != "",
+                loading=PaymentMethodsState.busy == card.id,
+                disabled=PaymentMethodsState.busy != "",
                 on_click=PaymentMethodsState.set_default(card.id),
             ),
         ),
     )
 
 
-def _row(card: CardRow) -> rx.Component:
+def _row(card: MethodView) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
             rx.hstack(
@@ -291,67 +159,7 @@ def _cards_table() -> rx.Component:
     )
 
 
-def _sepa_form() -> rx.Component:
-    state = PaymentMethodsState
-    return rx.form(
-        rx.vstack(
-            rx.heading("New bank account (SEPA Direct Debit)", size="3", as_="h3"),
-            text_field(
-                "Account holder name",
-                field_id="sepa_holder_name",
-                error=state.sepa_holder_name_error,
-                auto_complete="name",
-                max_length=200,
-            ),
-            text_field(
-                "Email", field_id="sepa_email", type="email", error=state.sepa_email_error, auto_complete="email"
-            ),
-            text_field(
-                "IBAN",
-                field_id="iban",
-                error=state.iban_error,
-                placeholder="DE89 3704 0044 0532 0130 00",
-                max_length=42,
-                auto_complete="off",
-            ),
-            rx.text(payment_methods.SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
-            rx.el.label(
-                rx.hstack(
-                    rx.checkbox(name="mandate", id="mandate"),
-                    rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
-                    align="center",
-                    spacing="2",
-                ),
-            ),
-            rx.cond(
-                state.mandate_error != "",
-                rx.text(state.mandate_error, color_scheme="red", size="2", role="alert", id="mandate-error"),
-            ),
-            rx.cond(
-                state.sepa_error != "",
-                rx.text(state.sepa_error, color_scheme="red", size="2", role="alert", id="sepa-error"),
-            ),
-            rx.hstack(
-                rx.button("Save bank account", type="submit", loading=state.saving_sepa, id="save-bank-account"),
-                rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_sepa_form),
-                spacing="2",
-            ),
-            rx.text(
-                "SEPA payments take a few days: top-ups and invoices paid this way show as processing until "
-                "the bank confirms them.",
-                size="1",
-                color_scheme="gray",
-            ),
-            spacing="3",
-            align="stretch",
-        ),
-        on_submit=state.save_bank_account,
-        reset_on_submit=False,
-        class_name="ld-card-form",
-    )
-
-
-def _new_default_choice(card: CardRow) -> rx.Component:
+def _new_default_choice(card: MethodView) -> rx.Component:
     return rx.el.label(
         rx.hstack(
             rx.radio_group.item(value=card.id),
@@ -365,60 +173,29 @@ def _new_default_choice(card: CardRow) -> rx.Component:
 
 def _delete_dialog() -> rx.Component:
     state = PaymentMethodsState
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete card"),
-            rx.cond(
-                state.delete_blocker != "",
-                rx.vstack(
-                    rx.alert_dialog.description(state.delete_label, " cannot be deleted yet."),
-                    rx.callout(state.delete_blocker, icon="triangle_alert", color_scheme="orange", id="delete-blocker"),
-                    rx.flex(
-                        rx.alert_dialog.cancel(rx.button("Close", variant="soft", color_scheme="gray")),
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
+    return confirm_dialog(
+        state,
+        blocker=state.delete_blocker,
+        blocker_id="delete-blocker",
+        body=rx.cond(
+            (state.delete_blocker == "") & state.delete_is_default & (state.other_cards.length() > 0),
+            rx.vstack(
+                rx.text(
+                    "This is your default card. Which card becomes the default?",
+                    size="2",
+                    weight="medium",
+                    id="new-default-label",
                 ),
-                rx.vstack(
-                    rx.alert_dialog.description(
-                        "Delete ", state.delete_label, "? It can no longer be charged and is removed from Stripe."
-                    ),
-                    rx.cond(
-                        state.delete_is_default & (state.other_cards.length() > 0),
-                        rx.vstack(
-                            rx.text(
-                                "This is your default card. Which card becomes the default?",
-                                size="2",
-                                weight="medium",
-                                id="new-default-label",
-                            ),
-                            rx.radio_group.root(
-                                rx.vstack(rx.foreach(state.other_cards, _new_default_choice), spacing="2"),
-                                value=state.new_default,
-                                on_change=state.set_new_default,
-                                aria_labelledby="new-default-label",
-                            ),
-                            spacing="2",
-                        ),
-                    ),
-                    rx.cond(
-                        state.delete_error != "",
-                        rx.text(state.delete_error, color_scheme="red", size="2", role="alert", id="delete-error"),
-                    ),
-                    dialog_actions(
-                        rx.button(
-                            "Delete card", color_scheme="red", loading=state.deleting, on_click=state.confirm_delete
-                        ),
-                        state.deleting,
-                    ),
-                    spacing="3",
+                rx.radio_group.root(
+                    rx.vstack(rx.foreach(state.other_cards, _new_default_choice), spacing="2"),
+                    value=state.new_default,
+                    on_change=state.set_new_default,
+                    aria_labelledby="new-default-label",
                 ),
+                spacing="2",
             ),
-            max_width="480px",
         ),
-        open=state.delete_id != "",
-        on_open_change=state.dialog_open_change,
+        max_width="480px",
     )
 
 
@@ -441,7 +218,7 @@ def payment_methods_page() -> rx.Component:
             ),
             rx.spacer(),
             rx.cond(
-                state.can_manage & ~state.invoice_priced & ~state.show_card_form & ~state.show_sepa_form,
+                state.can_manage & ~state.invoice_priced & (state.capture == ""),
                 rx.hstack(
                     rx.button(
                         rx.icon("plus", size=16), "Add New Credit Card", on_click=state.open_card_form, id="add-card"
@@ -465,20 +242,7 @@ def payment_methods_page() -> rx.Component:
         ),
         form_notice(state.notice),
         form_error(state.error),
-        rx.cond(
-            state.show_card_form,
-            rx.box(
-                card_form(
-                    on_submit=state.save_card,
-                    on_cancel=state.close_card_form,
-                    error=state.card_error,
-                    saving=state.saving_card,
-                ),
-                max_width="560px",
-                width="100%",
-            ),
-        ),
-        rx.cond(state.show_sepa_form, rx.box(_sepa_form(), max_width="560px", width="100%")),
+        capture_form(state),
         rx.cond(
             state.cards.length() > 0,
             _cards_table(),

@@ -14,13 +14,14 @@ from stdnum import iban as iban_numbers
 from stdnum.exceptions import ValidationError as InvalidNumber
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Account, PaymentMethod
+from app.models import Account, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit
 from app.services.customers import customer_for
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
+from app.services.timefmt import zone
 
 INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so no card can be added."
 
@@ -313,3 +314,58 @@ def spoken_label(method: PaymentMethod) -> str:
 def describe(method: PaymentMethod) -> str:
     """ "Visa •••• 4242 (default)"."""
     return f"{label(method)} (default)" if method.is_default else label(method)
+
+
+# --- What the pages show -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodView:
+    """One saved card or bank account as a page shows it."""
+
+    id: str
+    label: str
+    spoken_label: str
+    description: str
+    holder_name: str
+    expiry: str
+    expired: bool
+    is_default: bool
+    bank_account: bool
+
+
+@dataclass(frozen=True)
+class MethodsOnFile:
+    """The account's saved methods (the default first) and whether it pays by invoice instead."""
+
+    methods: list[MethodView]
+    invoice_priced: bool
+
+    @property
+    def default_id(self) -> str:
+        return next((m.id for m in self.methods if m.is_default), "")
+
+
+def view(method: PaymentMethod, today: date) -> MethodView:
+    return MethodView(
+        id=method.stripe_payment_method_id,
+        label=label(method),
+        spoken_label=spoken_label(method),
+        description=describe(method),
+        holder_name=method.holder_name or "—",
+        expiry=expiry(method),
+        expired=is_expired(method, today),
+        is_default=method.is_default,
+        bank_account=method.kind == "sepa_debit",
+    )
+
+
+def methods_on_file(session: Session, actor: Actor) -> MethodsOnFile:
+    """The saved methods as the Payment Methods, Add Usage Credits and Invoices pages show them,
+    expiry judged on today's date in the account's timezone."""
+    methods = saved_methods(session, actor)
+    today = utcnow().astimezone(zone(actor.timezone)).date()
+    return MethodsOnFile(
+        methods=[view(method, today) for method in methods],
+        invoice_priced=billing_settings(session, actor.account_id).invoice_priced,
+    )

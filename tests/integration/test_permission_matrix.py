@@ -211,6 +211,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: payment_methods.save_bank_account(w.session, w.actor, "pm_sepa_from_stripe_js"),
     ),
+    "payment_methods.methods_on_file": (P.BILLING_VIEW, lambda w: payment_methods.methods_on_file(w.session, w.actor)),
     "payment_methods.saved_methods": (P.BILLING_VIEW, lambda w: payment_methods.saved_methods(w.session, w.actor)),
     "payment_methods.set_default": (
         P.BILLING_MANAGE,
@@ -455,7 +456,7 @@ STRICTER: dict[P, set[P]] = {
 # database or Stripe code.
 UI_ONLY = {
     "AuditLogState": {"set_category", "set_person"},
-    "AddCreditsState": {"set_selected", "close_card_form", "save_card"},
+    "AddCreditsState": {"set_selected", "close_capture", "save_card", "open_sepa_form"},
     "ApiKeysState": {
         "open_add",
         "add_open_change",
@@ -467,15 +468,8 @@ UI_ONLY = {
     "CompanyState": {"choose_country", "logo_rejected"},
     "InvoiceAddressState": {"choose_country"},
     "InvoiceNotificationsState": {"set_email"},
-    "InvoicesState": {"set_selected_card", "dialog_open_change"},
-    "PaymentMethodsState": {
-        "set_new_default",
-        "dialog_open_change",
-        "close_card_form",
-        "save_card",
-        "open_sepa_form",
-        "close_sepa_form",
-    },
+    "InvoicesState": {"set_selected_card", "confirm_open_change"},
+    "PaymentMethodsState": {"set_new_default", "confirm_open_change", "close_capture", "save_card", "open_sepa_form"},
     "PlansState": {"set_seats", "dialog_open_change"},
     "ProductsState": {"dialog_open_change"},
     "ProfileState": {"set_full_name", "picture_rejected"},
