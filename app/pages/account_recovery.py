@@ -4,53 +4,38 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import form_error, form_notice, new_password_fields, text_field
+from app.components.forms import error_of, form_error, form_notice, new_password_fields, text_field
 from app.components.layout import public_page
 from app.config import get_settings
-from app.db import transaction
-from app.errors import ValidationFailed
 from app.services import auth
+from app.state.form import FormState
+from app.state.public import new_password, public_transaction
 
 
-class ForgotPasswordState(rx.State):
-    notice: str = ""
-
+class ForgotPasswordState(FormState, rx.State):
     @rx.event
-    def submit(self, form_data: dict):
-        with transaction() as session:
-            auth.request_password_reset(session, str(form_data.get("email", "")), base_url=get_settings().public_url)
-        self.notice = "If a user with that email exists, we have sent a link to reset the password."
+    def submit(self, form: dict):
+        with self._attempt("submit"):
+            with public_transaction() as session:
+                auth.request_password_reset(session, str(form.get("email", "")), base_url=get_settings().public_url)
+            self.notice = "If a user with that email exists, we have sent a link to reset the password."
 
 
-class ResetPasswordState(rx.State):
-    error: str = ""
-    password_error: str = ""
-    done: bool = False
+class ResetPasswordState(FormState, rx.State):
+    done: rx.Field[bool] = rx.field(False)
 
     @rx.event
     def load(self):
-        self.error = ""
-        self.password_error = ""
+        self._clear_messages()
         self.done = False
 
     @rx.event
-    def submit(self, form_data: dict):
-        self.error = ""
-        self.password_error = ""
-        password = str(form_data.get("password", ""))
-        if password != str(form_data.get("confirm", "")):
-            self.password_error = "The two passwords differ."
-            return
-        try:
-            with transaction() as session:
+    def submit(self, form: dict):
+        with self._attempt("submit"):
+            password = new_password(form)
+            with public_transaction() as session:
                 auth.reset_password(session, self.router.url.query_parameters.get("token", ""), password)
-        except ValidationFailed as exc:
-            if exc.field == "password":
-                self.password_error = exc.message
-            else:
-                self.error = exc.message
-            return
-        self.done = True
+            self.done = True
 
 
 @public_page(route="/forgot-password", title="Forgot password")
@@ -60,8 +45,9 @@ def forgot_password_page() -> rx.Component:
             rx.heading("Forgot your password?", size="6", as_="h1"),
             rx.text("Enter your email and we will send you a link to choose a new password.", size="2"),
             form_notice(ForgotPasswordState.notice),
+            form_error(ForgotPasswordState.error),
             text_field("Email", field_id="email", type="email", required=True),
-            rx.button("Send reset link", type="submit", width="100%"),
+            rx.button("Send reset link", type="submit", width="100%", loading=ForgotPasswordState.busy == "submit"),
             rx.link("Back to sign in", href="/sign-in", size="2"),
             spacing="3",
             align="stretch",
@@ -72,8 +58,9 @@ def forgot_password_page() -> rx.Component:
 
 @public_page(route="/reset-password", title="Choose a new password", on_load=[ResetPasswordState.load])
 def reset_password_page() -> rx.Component:
+    state = ResetPasswordState
     return rx.cond(
-        ResetPasswordState.done,
+        state.done,
         rx.vstack(
             rx.heading("Password changed", size="6", as_="h1"),
             rx.text("Your password is changed and your other sessions are signed out."),
@@ -83,12 +70,12 @@ def reset_password_page() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Choose a new password", size="6", as_="h1"),
-                form_error(ResetPasswordState.error),
-                new_password_fields("New password", "Repeat the new password", error=ResetPasswordState.password_error),
-                rx.button("Set password", type="submit", width="100%"),
+                form_error(state.error),
+                new_password_fields("New password", "Repeat the new password", error=error_of(state, "password")),
+                rx.button("Set password", type="submit", width="100%", loading=state.busy == "submit"),
                 spacing="3",
                 align="stretch",
             ),
-            on_submit=ResetPasswordState.submit,
+            on_submit=state.submit,
         ),
     )

@@ -4,85 +4,76 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import form_error, new_password_fields, text_field
+from app.components.forms import error_of, form_error, new_password_fields, text_field
 from app.components.layout import public_page
-from app.db import transaction
-from app.errors import ValidationFailed
-from app.models import Account
 from app.services import auth
+from app.state.form import FormState
+from app.state.public import new_password, public_transaction
 
 
-class InvitationState(rx.State):
-    valid: bool = False
-    email: str = ""
-    full_name: str = ""
-    account_name: str = ""
-    error: str = ""
-    password_error: str = ""
-    done: bool = False
+class InvitationState(FormState, rx.State):
+    valid: rx.Field[bool] = rx.field(False)
+    email: rx.Field[str] = rx.field("")
+    full_name: rx.Field[str] = rx.field("")
+    account_name: rx.Field[str] = rx.field("")
+    done: rx.Field[bool] = rx.field(False)
 
     def _token(self) -> str:
         return self.router.url.query_parameters.get("token", "")
 
     @rx.event
     def load(self):
-        self.error = ""
-        self.password_error = ""
+        self._clear_messages()
         self.done = False
-        with transaction() as session:
-            user = auth.invitation_user(session, self._token())
-            self.valid = user is not None
-            if user is not None:
-                self.email = user.email
-                self.full_name = user.full_name
-                self.account_name = session.get(Account, user.account_id).name
+        with public_transaction() as session:
+            invitation = auth.invitation(session, self._token())
+        self.valid = invitation is not None
+        if invitation is not None:
+            self.email, self.full_name, self.account_name = (
+                invitation.email,
+                invitation.full_name,
+                invitation.account_name,
+            )
 
     @rx.event
-    def submit(self, form_data: dict):
-        self.error = ""
-        self.password_error = ""
-        password = str(form_data.get("password", ""))
-        if password != str(form_data.get("confirm", "")):
-            self.password_error = "The two passwords differ."
-            return
-        try:
-            with transaction() as session:
-                auth.accept_invitation(session, self._token(), password, full_name=str(form_data.get("full_name", "")))
-        except ValidationFailed as exc:
-            if exc.field == "password":
-                self.password_error = exc.message
-            else:
-                self.error = exc.message
-            return
-        self.done = True
+    def submit(self, form: dict):
+        with self._attempt("submit"):
+            password = new_password(form)
+            with public_transaction() as session:
+                auth.accept_invitation(session, self._token(), password, full_name=str(form.get("full_name", "")))
+            self.done = True
 
 
 @public_page(route="/accept-invite", title="Accept invitation", on_load=[InvitationState.load])
 def accept_invitation_page() -> rx.Component:
+    state = InvitationState
     return rx.cond(
-        InvitationState.done,
+        state.done,
         rx.vstack(
             rx.heading("Welcome aboard", size="6", as_="h1"),
-            rx.text("Your password is set. Sign in with ", InvitationState.email, "."),
+            rx.text("Your password is set. Sign in with ", state.email, "."),
             rx.link("Sign in", href="/sign-in", id="go-sign-in"),
             spacing="3",
         ),
         rx.cond(
-            InvitationState.valid,
+            state.valid,
             rx.form(
                 rx.vstack(
-                    rx.heading("Join ", InvitationState.account_name, size="6", as_="h1"),
-                    rx.text(
-                        "You are invited as ", rx.text.strong(InvitationState.email), ". Choose a password to finish."
+                    rx.heading("Join ", state.account_name, size="6", as_="h1"),
+                    rx.text("You are invited as ", rx.text.strong(state.email), ". Choose a password to finish."),
+                    form_error(state.error),
+                    text_field(
+                        "Full name",
+                        field_id="full_name",
+                        default_value=state.full_name,
+                        error=error_of(state, "full_name"),
                     ),
-                    form_error(InvitationState.error),
-                    text_field("Full name", field_id="full_name", default_value=InvitationState.full_name),
-                    new_password_fields("Password", "Repeat the password", error=InvitationState.password_error),
-                    rx.button("Set password and join", type="submit", width="100%"),
+                    new_password_fields("Password", "Repeat the password", error=error_of(state, "password")),
+                    rx.button("Set password and join", type="submit", width="100%", loading=state.busy == "submit"),
                     spacing="3",
                     align="stretch",
                 ),
-                on_submit=InvitationState.submit,
+                on_submit=state.submit,
             ),
             rx.vstack(
                 rx.heading("Invitation not valid", size="6", as_="h1"),

@@ -4,57 +4,34 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import form_error, form_notice, text_field
+from app.components.forms import error_of, form_error, form_notice, text_field
 from app.components.layout import console_page, page_heading
-from app.db import transaction
-from app.errors import DomainError
 from app.services import billing_details
 from app.services.permissions import Permission
-from app.state.session import current_actor
+from app.state.form import FormState
+from app.state.session import acting
 
 
-class InvoiceNotificationsState(rx.State):
-    email: str = ""
-    email_error: str = ""
-    can_manage: bool = False
-    error: str = ""
-    notice: str = ""
-    saving: bool = False
+class InvoiceNotificationsState(FormState, rx.State):
+    email: rx.Field[str] = rx.field("")
+    can_manage: rx.Field[bool] = rx.field(False)
 
     @rx.event
     def load(self):
-        self.email_error = self.error = self.notice = ""
-        self.saving = False
-        try:
-            actor = current_actor(self, Permission.BILLING_VIEW)
-            with transaction() as session:
+        with self._attempt():
+            with acting(self, Permission.BILLING_VIEW) as (actor, session):
                 self.email = billing_details.billing_email(session, actor)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.can_manage = actor.can(Permission.BILLING_MANAGE)
+            self.can_manage = actor.can(Permission.BILLING_MANAGE)
+            self._remount_form()
 
     @rx.event
-    def set_email(self, value: str):
-        self.email = value
-
-    @rx.event
-    def save(self, _form_data: dict):
-        self.email_error = self.error = self.notice = ""
-        self.saving = True
-        yield
-        try:
-            actor = current_actor(self, Permission.BILLING_MANAGE)
-            with transaction() as session:
-                self.email = billing_details.save_billing_email(session, actor, self.email)
-        except DomainError as exc:
-            if exc.field == "email":
-                self.email_error = exc.message
-            else:
-                self.error = exc.message
-        else:
+    def save(self, form: dict):
+        with self._attempt("save"):
+            yield
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                self.email = billing_details.save_billing_email(session, actor, str(form.get("email") or ""))
+            self._remount_form()
             self.notice = f"Invoices and billing notifications now go to {self.email}."
-        self.saving = False
 
 
 @console_page(
@@ -82,16 +59,17 @@ def invoice_notifications_page() -> rx.Component:
                             "Email",
                             field_id="email",
                             type="email",
-                            value=state.email,
-                            on_change=state.set_email,
-                            error=state.email_error,
+                            default_value=state.email,
+                            error=error_of(state, "email"),
                             placeholder="billing@example.com",
                             auto_complete="email",
                             disabled=~state.can_manage,
                         ),
                         rx.cond(
                             state.can_manage,
-                            rx.button("Updates", type="submit", loading=state.saving, size="3", align_self="start"),
+                            rx.button(
+                                "Updates", type="submit", loading=state.busy == "save", size="3", align_self="start"
+                            ),
                             rx.text(
                                 "Your role can see the billing email but not change it.",
                                 size="2",
@@ -103,6 +81,7 @@ def invoice_notifications_page() -> rx.Component:
                     ),
                     on_submit=state.save,
                     reset_on_submit=False,
+                    key=state.form_key,
                     # Our own check names what is wrong; the browser's would only block.
                     no_validate=True,
                 ),

@@ -7,20 +7,17 @@ import reflex as rx
 
 from app.components.forms import form_error, form_notice, text_field
 from app.components.layout import public_page
-from app.db import transaction
 from app.errors import DomainError
 from app.services import auth
+from app.state.form import FormState
+from app.state.public import public_transaction
 from app.state.session import current_actor
 
 
-class SignInState(rx.State):
-    error: str = ""
-    notice: str = ""
-    submitting: bool = False
-
+class SignInState(FormState, rx.State):
     @rx.event
     def load(self):
-        self.error = ""
+        self._clear_messages()
         params = self.router.url.query_parameters
         self.notice = "That sign-in link expired. Please sign in again." if params.get("expired") else ""
         try:
@@ -30,18 +27,17 @@ class SignInState(rx.State):
         return rx.redirect("/")
 
     @rx.event
-    def submit(self, form_data: dict):
-        self.submitting = True
-        self.error = ""
+    def submit(self, form: dict):
+        self.error, self.busy = "", "submit"
         yield
-        with transaction() as session:
+        with public_transaction() as session:
             outcome = auth.sign_in(
                 session,
-                str(form_data.get("email", "")),
-                str(form_data.get("password", "")),
+                str(form.get("email", "")),
+                str(form.get("password", "")),
                 ip_address=self.router.session.client_ip,
             )
-        self.submitting = False
+        self.busy = ""
         if outcome.error:
             self.error = outcome.error
             return
@@ -61,7 +57,9 @@ def sign_in_page() -> rx.Component:
             text_field(
                 "Password", field_id="password", type="password", auto_complete="current-password", required=True
             ),
-            rx.button("Sign in", type="submit", loading=SignInState.submitting, width="100%", id="sign-in-submit"),
+            rx.button(
+                "Sign in", type="submit", loading=SignInState.busy == "submit", width="100%", id="sign-in-submit"
+            ),
             rx.link("Forgot your password?", href="/forgot-password", size="2"),
             spacing="3",
             align="stretch",

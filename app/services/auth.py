@@ -318,6 +318,22 @@ def invitation_user(session: Session, token: str, *, now: datetime | None = None
     return user if user is not None and user.status == "invited" else None
 
 
+@dataclass(frozen=True)
+class Invitation:
+    email: str
+    full_name: str
+    account_name: str
+
+
+def invitation(session: Session, token: str) -> Invitation | None:
+    """Whom an invitation link greets (without using it up); None when it is invalid, used or expired."""
+    user = invitation_user(session, token)
+    if user is None:
+        return None
+    account = session.get_one(Account, user.account_id)
+    return Invitation(email=user.email, full_name=user.full_name, account_name=account.name)
+
+
 def accept_invitation(
     session: Session, token: str, password: str, *, full_name: str | None = None, now: datetime | None = None
 ) -> User:

@@ -467,7 +467,6 @@ UI_ONLY = {
     "AutoRechargeState": {"set_enabled"},
     "CompanyState": {"choose_country", "logo_rejected"},
     "InvoiceAddressState": {"choose_country"},
-    "InvoiceNotificationsState": {"set_email"},
     "InvoicesState": {"set_selected_card", "confirm_open_change"},
     "PaymentMethodsState": {"set_new_default", "confirm_open_change", "close_capture", "save_card", "open_sepa_form"},
     "PlansState": {"set_seats", "dialog_open_change"},
