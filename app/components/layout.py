@@ -187,6 +187,11 @@ def page_heading(title: str, subtitle: str = "") -> rx.Component:
     )
 
 
+def heading_with_action(title: str, subtitle: str, action: rx.Component) -> rx.Component:
+    """The page heading with the page's main action (e.g. "Invite") at its right."""
+    return rx.hstack(page_heading(title, subtitle), rx.spacer(), action, align="start", width="100%")
+
+
 def public_page(*, route: str, title: str, on_load: list | None = None):
     """Pages for signed-out visitors (sign-in, password reset, invitations)."""
 

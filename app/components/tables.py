@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import reflex as rx
+from reflex.vars import ArrayVar
 
 from app.state.paging import PagedState
 
@@ -45,3 +46,10 @@ def pager(state: type[PagedState]) -> rx.Component:
             spacing="3",
         ),
     )
+
+
+def rows_or_empty(
+    rows: ArrayVar, table: rx.Component, empty: str, *, empty_id: str, icon: str = "info"
+) -> rx.Component:
+    """The table while there are rows, else a callout saying there are none."""
+    return rx.cond(rows.length() > 0, table, rx.callout(empty, icon=icon, id=empty_id))

@@ -7,8 +7,8 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog
 from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table
+from app.components.layout import console_page, heading_with_action
+from app.components.tables import data_table, rows_or_empty
 from app.services import api_keys
 from app.services.api_keys import UNNAMED, KeyRow
 from app.services.permissions import Permission
@@ -209,25 +209,19 @@ def _created_dialog() -> rx.Component:
 def api_keys_page() -> rx.Component:
     state = ApiKeysState
     return rx.vstack(
-        rx.hstack(
-            page_heading(
-                "API Keys", "Keys for direct integration: your product sends usage to the metering API with them."
-            ),
-            rx.spacer(),
+        heading_with_action(
+            "API Keys",
+            "Keys for direct integration: your product sends usage to the metering API with them.",
             rx.button(rx.icon("plus", size=16), "Add API Key", on_click=state.open_add, id="add-api-key"),
-            align="start",
-            width="100%",
         ),
         form_notice(state.notice),
         form_error(state.error),
-        rx.cond(
-            state.keys.length() > 0,
+        rows_or_empty(
+            state.keys,
             _keys_table(),
-            rx.callout(
-                "No API keys yet. Add one to send usage from your product.",
-                icon="key-round",
-                id="api-keys-empty",
-            ),
+            "No API keys yet. Add one to send usage from your product.",
+            icon="key-round",
+            empty_id="api-keys-empty",
         ),
         rx.text(
             "The API is documented at ",

@@ -7,8 +7,8 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog
 from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table, pager
+from app.components.layout import console_page, heading_with_action
+from app.components.tables import data_table, pager, rows_or_empty
 from app.services import roles
 from app.services.permissions import Permission
 from app.services.roles import PermissionOption, RoleRow
@@ -287,20 +287,14 @@ def _editor_dialog() -> rx.Component:
 def roles_page() -> rx.Component:
     state = RolesState
     return rx.vstack(
-        rx.hstack(
-            page_heading("Roles", "Built-in roles, and your own roles made of permissions."),
-            rx.spacer(),
+        heading_with_action(
+            "Roles",
+            "Built-in roles, and your own roles made of permissions.",
             rx.button(rx.icon("plus", size=16), "New role", on_click=state.new_role, id="new-role"),
-            align="start",
-            width="100%",
         ),
         form_notice(state.notice),
         form_error(state.error),
-        rx.cond(
-            state.rows.length() > 0,
-            _roles_table(),
-            rx.callout("No roles on this page.", icon="info", id="roles-empty"),
-        ),
+        rows_or_empty(state.rows, _roles_table(), "No roles on this page.", empty_id="roles-empty"),
         pager(state),
         _editor_dialog(),
         confirm_dialog(state, blocker=state.delete_blocker, blocker_id="delete-blocker"),

@@ -7,8 +7,8 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog
 from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table, pager
+from app.components.layout import console_page, heading_with_action
+from app.components.tables import data_table, pager, rows_or_empty
 from app.config import get_settings
 from app.services import team
 from app.services.permissions import Permission
@@ -386,9 +386,9 @@ def _role_dialog() -> rx.Component:
 def team_page() -> rx.Component:
     state = TeamState
     return rx.vstack(
-        rx.hstack(
-            page_heading("Team", "Invite, block and remove users, and choose their roles."),
-            rx.spacer(),
+        heading_with_action(
+            "Team",
+            "Invite, block and remove users, and choose their roles.",
             rx.vstack(
                 rx.button(
                     rx.icon("user-plus", size=16),
@@ -401,8 +401,6 @@ def team_page() -> rx.Component:
                 align="end",
                 spacing="1",
             ),
-            align="start",
-            width="100%",
         ),
         rx.cond(
             state.seats_full,
@@ -415,11 +413,7 @@ def team_page() -> rx.Component:
         ),
         form_notice(state.notice),
         form_error(state.error),
-        rx.cond(
-            state.rows.length() > 0,
-            _members_table(),
-            rx.callout("No users on this page.", icon="info", id="team-empty"),
-        ),
+        rows_or_empty(state.rows, _members_table(), "No users on this page.", empty_id="team-empty"),
         pager(state),
         _invite_dialog(),
         _role_dialog(),

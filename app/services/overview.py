@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
 from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import NotFound
 from app.models import Account, BillingSettings, CreditBalance, LedgerEntry, utcnow
@@ -42,18 +43,20 @@ def billing_settings(session: Session, account_id: int) -> BillingSettings:
             session.add(row)
     except IntegrityError:
         row = session.get(BillingSettings, account_id)
+    assert row is not None, "the settings row exists once the insert lost the race"
     return row
 
 
 def overview(session: Session, account_id: int, now: datetime | None = None) -> Overview:
     now = now or utcnow()
+    amount = col(LedgerEntry.amount_cents)
     total_credits, uninvoiced_debits = session.exec(
         select(
-            func.coalesce(func.sum(case((LedgerEntry.amount_cents > 0, LedgerEntry.amount_cents), else_=0)), 0),
+            func.coalesce(func.sum(case((amount > 0, amount), else_=0)), 0),
             func.coalesce(
                 func.sum(
                     case(
-                        ((LedgerEntry.amount_cents < 0) & LedgerEntry.invoice_id.is_(None), LedgerEntry.amount_cents),
+                        ((amount < 0) & col(LedgerEntry.invoice_id).is_(None), amount),
                         else_=0,
                     )
                 ),
@@ -61,7 +64,9 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
             ),
         ).where(LedgerEntry.account_id == account_id)
     ).one()
-    row = session.exec(select(*METERING_COLUMNS).where(CreditBalance.account_id == account_id)).first()
+    # sqlmodel's `select` overloads stop at four columns: the metering row's are read untyped.
+    query = cast(Any, select)(*METERING_COLUMNS).where(col(CreditBalance.account_id) == account_id)
+    row = session.exec(query).first()
     if row is None:
         after = BalanceAfter(0, 0, 0, None)
     else:

@@ -349,9 +349,7 @@ def _delete_user(session: Session, user: User) -> None:
 
 def revoke_invitation(session: Session, actor: Actor, user_public_id: str) -> str:
     """Withdraw a pending invitation (its link stops working, its seat is free); returns the email."""
-    require(actor, Permission.TEAM_MANAGE)
-    lock_account(session, actor.account_id)
-    user, _ = _member(session, actor, user_public_id)
+    user, _ = _locked_member(session, actor, user_public_id)
     if user.status != "invited":
         raise ValidationFailed(f"{_name(user)} has already joined; remove them instead.")
     email = user.email
@@ -360,48 +358,52 @@ def revoke_invitation(session: Session, actor: Actor, user_public_id: str) -> st
     return email
 
 
-def block(session: Session, actor: Actor, user_public_id: str) -> User:
-    """The user can no longer sign in, and their open sessions end now."""
+def _locked_member(
+    session: Session, actor: Actor, user_public_id: str, *, not_self: str = "", field: str | None = None
+) -> tuple[User, Role]:
+    """The member a change is about, with the account's team locked; `not_self` is what the
+    actor cannot do to themselves ("block yourself")."""
     require(actor, Permission.TEAM_MANAGE)
     lock_account(session, actor.account_id)
     user, role = _member(session, actor, user_public_id)
-    if user.id == actor.user_id:
-        raise PermissionDenied("You cannot block yourself.")
+    if not_self and user.id == actor.user_id:
+        raise PermissionDenied(f"You cannot {not_self}.", field=field)
+    return user, role
+
+
+def _set_status(session: Session, actor: Actor, user: User, status: str, action: str, summary: str) -> User:
+    user.status = status
+    session.add(user)
+    if status == "blocked":
+        auth.revoke_sessions(session, _id(user))
+    session.flush()
+    audit.record(session, actor, action, summary)
+    return user
+
+
+def block(session: Session, actor: Actor, user_public_id: str) -> User:
+    """The user can no longer sign in, and their open sessions end now."""
+    user, role = _locked_member(session, actor, user_public_id, not_self="block yourself")
     if user.status == "invited":
         raise ValidationFailed(f"{_name(user)} has not joined yet; revoke the invitation instead.")
     if user.status == "blocked":
         raise ValidationFailed(f"{_name(user)} is already blocked.")
     _require_not_last_owner(session, user, role, "block")
-    user.status = "blocked"
-    session.add(user)
-    auth.revoke_sessions(session, _id(user))
-    session.flush()
-    audit.record(session, actor, "team.block", f"Blocked {user.email}")
-    return user
+    return _set_status(session, actor, user, "blocked", "team.block", f"Blocked {user.email}")
 
 
 def unblock(session: Session, actor: Actor, user_public_id: str) -> User:
     """Let a blocked user sign in again; they take a seat again."""
-    require(actor, Permission.TEAM_MANAGE)
-    lock_account(session, actor.account_id)
-    user, _ = _member(session, actor, user_public_id)
+    user, _ = _locked_member(session, actor, user_public_id)
     if user.status != "blocked":
         raise ValidationFailed(f"{_name(user)} is not blocked.")
     _require_free_seat(session, actor.account_id)
-    user.status = "active"
-    session.add(user)
-    session.flush()
-    audit.record(session, actor, "team.unblock", f"Unblocked {user.email}")
-    return user
+    return _set_status(session, actor, user, "active", "team.unblock", f"Unblocked {user.email}")
 
 
 def remove(session: Session, actor: Actor, user_public_id: str) -> str:
     """Remove a user from the account for good; returns their email."""
-    require(actor, Permission.TEAM_MANAGE)
-    lock_account(session, actor.account_id)
-    user, role = _member(session, actor, user_public_id)
-    if user.id == actor.user_id:
-        raise PermissionDenied("You cannot remove yourself.")
+    user, role = _locked_member(session, actor, user_public_id, not_self="remove yourself")
     _require_not_last_owner(session, user, role, "remove")
     email = user.email
     _delete_user(session, user)
@@ -411,11 +413,7 @@ def remove(session: Session, actor: Actor, user_public_id: str) -> str:
 
 def change_role(session: Session, actor: Actor, user_public_id: str, role_id: int | None) -> User:
     """Give a user another role; it applies from their next action."""
-    require(actor, Permission.TEAM_MANAGE)
-    lock_account(session, actor.account_id)
-    user, current = _member(session, actor, user_public_id)
-    if user.id == actor.user_id:
-        raise PermissionDenied("You cannot change your own role.", field="role")
+    user, current = _locked_member(session, actor, user_public_id, not_self="change your own role", field="role")
     role = _assignable(session, actor, role_id)
     if role.id == current.id:
         return user
