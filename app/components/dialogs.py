@@ -74,18 +74,16 @@ def confirm_dialog(
 
 def change_confirmation(state, payment_methods_path: str) -> rx.Component:
     """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
-    anything happens, or, when a payment method is missing, the way to add one. `state` mixes in
-    `app.state.change_confirmation.ChangeConfirmationState` and has a `confirm` handler."""
-    actions = dialog_actions(
-        rx.cond(
-            state.card_required,
+    anything happens, or, when a payment method is missing (`confirm_action` "card_required"),
+    the way to add one. `state` mixes in `app.state.confirm.ConfirmState`."""
+    return confirm_dialog(
+        state,
+        action=rx.cond(
+            state.confirm_action == "card_required",
             rx.link(rx.button("Go to Payment Methods"), href=payment_methods_path),
-            rx.button("Confirm", loading=state.confirming, on_click=state.confirm),
+            confirm_button(state, color_scheme=None),
         ),
-        state.confirming,
-        margin_top="1em",
     )
-    return _confirmation(state, actions, open=state.dialog_open, on_open_change=state.dialog_open_change)
 
 
 def _confirmation(

@@ -4,24 +4,23 @@ arithmetic live in app/services/subscription.py."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import reflex as rx
 
-from app.components.card_form import confirm_payment_script
 from app.components.dialogs import change_confirmation
-from app.components.forms import form_error, form_notice
+from app.components.forms import error_of, form_error, form_notice
 from app.components.layout import console_page, page_heading
 from app.components.next_payment import next_payment_card
-from app.db import transaction
 from app.errors import DomainError
 from app.services import subscription, upcoming
 from app.services.money import format_usd
-from app.services.permissions import Actor, Permission
-from app.state.change_confirmation import ChangeConfirmationState
+from app.services.permissions import Permission
+from app.state.card_payment import CardPaymentState
+from app.state.confirm import ConfirmState
+from app.state.form import FormState
 from app.state.next_payment import NextPaymentState
-from app.state.session import SessionState, current_actor
+from app.state.session import SessionState, acting
 
 
 @dataclass
@@ -35,36 +34,28 @@ class PlanRow:
     action: str = ""
 
 
-class PlansState(ChangeConfirmationState, NextPaymentState, rx.State):
-    plan_name: str = ""
-    status: str = ""
-    renews_on: str = ""
-    monthly_text: str = ""
-    card: str = ""
-    custom_priced: bool = False
-    can_change_seats: bool = False
-    seats: str = ""
-    seats_used: int = 0
-    included_seats: int = 0
-    plans: list[PlanRow] = []
-    error: str = ""
-    notice: str = ""
-
-    seats_value: str = ""
-    seats_error: str = ""
-    asking: bool = False
-
-    # What the confirmation dialog is confirming: "plan" (a plan code) or "seats" (a number), at which amount.
-    _kind: str = ""
-    _target: str = ""
+class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx.State):
+    plan_name: rx.Field[str] = rx.field("")
+    status: rx.Field[str] = rx.field("")
+    renews_on: rx.Field[str] = rx.field("")
+    monthly_text: rx.Field[str] = rx.field("")
+    card: rx.Field[str] = rx.field("")
+    custom_priced: rx.Field[bool] = rx.field(False)
+    can_change_seats: rx.Field[bool] = rx.field(False)
+    seats: rx.Field[str] = rx.field("")
+    seats_used: rx.Field[int] = rx.field(0)
+    included_seats: rx.Field[int] = rx.field(0)
+    plans: rx.Field[list[PlanRow]] = rx.field(default_factory=list)
+    # The purchased seats, the seats input's starting value.
+    seats_value: rx.Field[str] = rx.field("")
+    # What the confirmation is about (`confirm_action` "plan" with a plan code or "seats" with a
+    # number, "card_required" when a card is missing), at which amount.
     _amount_cents: int = 0
-    _request_key: str = ""
 
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
+    def _reload(self) -> None:
+        with acting(self, Permission.PLAN_MANAGE) as (actor, session):
             current = subscription.overview(session, actor)
-            next_payment = upcoming.for_plan(session, actor)
-        self._show_next_payment(next_payment)
+            self._show_next_payment(upcoming.for_plan(session, actor))
         self.plan_name, self.status, self.renews_on = current.plan_name, current.status, current.renews_on
         self.monthly_text, self.card, self.custom_priced = current.monthly_text, current.card, current.custom_priced
         self.can_change_seats = current.can_change_seats
@@ -75,134 +66,110 @@ class PlansState(ChangeConfirmationState, NextPaymentState, rx.State):
             PlanRow(p.code, p.name, p.price, p.seats, list(p.features), list(p.limits), p.action) for p in current.plans
         ]
 
-    @rx.event
-    def load(self):
-        self.error = self.notice = self.seats_error = ""
-        self.asking = False
-        self._close_confirmation()
-        try:
-            self._reload(current_actor(self, Permission.PLAN_MANAGE))
-        except DomainError as exc:
+    def _show_error(self, exc: DomainError, *, field: str | None = None) -> None:
+        """A seat count's error under the seats input; any other at the top."""
+        if exc.field == "seats":
+            self.errors = {"seats": exc.message}
+        else:
             self.error = exc.message
 
     @rx.event
-    def set_seats(self, value: str):
-        self.seats_value = value
-        self.seats_error = ""
+    def load(self):
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
 
-    def _quote(self, actor: Actor) -> subscription.Quote:
-        with transaction() as session:
-            if self._kind == "plan":
-                return subscription.quote_plan(session, actor, self._target)
-            return subscription.quote_seats(session, actor, self._target)
+    def _quote(self, kind: str, target: str) -> subscription.Quote:
+        with acting(self, Permission.PLAN_MANAGE) as (actor, session):
+            if kind == "plan":
+                return subscription.quote_plan(session, actor, target)
+            return subscription.quote_seats(session, actor, target)
 
-    def _ask(self, kind: str, target: str):
+    def _ask_change(self, kind: str, target: str) -> None:
         """Work out the change's amounts and open the confirmation, or say why it cannot be made."""
-        self.error = self.notice = self.seats_error = ""
-        self._close_confirmation()
-        self._kind, self._target = kind, target
+        self._close_confirm()
         try:
-            quote = self._quote(current_actor(self, Permission.PLAN_MANAGE))
+            quote = self._quote(kind, target)
         except subscription.CardRequired as exc:
-            self._open_confirmation("Add a card first", [exc.message], card_required=True)
+            self._ask("card_required", title="Add a card first", lines=[exc.message])
             return
-        except DomainError as exc:
-            if exc.field == "seats":
-                self.seats_error = exc.message
-            else:
-                self.error = exc.message
-            return
-        self._show_quote(quote)
+        self._show_quote(kind, target, quote)
 
-    def _show_quote(self, quote: subscription.Quote) -> None:
+    def _show_quote(self, kind: str, target: str, quote: subscription.Quote) -> None:
         """Open the confirmation on the quote's amounts, under a new request key."""
         self._amount_cents = quote.amount_cents
-        self._request_key = secrets.token_urlsafe(16)
-        self._open_confirmation(quote.title, list(quote.lines))
+        self._new_request()
+        self._ask(kind, target=target, title=quote.title, lines=list(quote.lines))
 
     @rx.event
     def ask_plan(self, plan_code: str):
-        self._ask("plan", plan_code)
+        with self._attempt():
+            self._ask_change("plan", plan_code)
 
     @rx.event
     def ask_seats(self, form_data: dict):
-        self.asking = True
-        yield
-        self._ask("seats", str(form_data.get("seats", self.seats_value)))
-        self.asking = False
+        with self._attempt("seats"):
+            yield
+            self._ask_change("seats", str(form_data.get("seats", "")))
 
-    def _change(self, actor: Actor) -> subscription.ChangeResult:
-        with transaction() as session:
-            if self._kind == "plan":
+    def _change(self) -> subscription.ChangeResult:
+        kind, target, key, amount = self.confirm_action, self.confirm_target, self._request_key, self._amount_cents
+        with acting(self, Permission.PLAN_MANAGE) as (actor, session):
+            if kind == "plan":
                 return subscription.change_plan(
-                    session,
-                    actor,
-                    plan_code=self._target,
-                    request_key=self._request_key,
-                    expected_amount_cents=self._amount_cents,
+                    session, actor, plan_code=target, request_key=key, expected_amount_cents=amount
                 )
             return subscription.change_seats(
-                session,
-                actor,
-                seats_text=self._target,
-                request_key=self._request_key,
-                expected_amount_cents=self._amount_cents,
+                session, actor, seats_text=target, request_key=key, expected_amount_cents=amount
             )
 
     @rx.event
     def confirm(self):
-        self.confirm_error = ""
-        self.confirming = True
+        self.confirm_error, self.confirming = "", True
         yield
         try:
-            actor = current_actor(self, Permission.PLAN_MANAGE)
-            result = self._change(actor)
+            result = self._change()
         except subscription.QuoteChanged as exc:
             self._requote(exc.message)
             return
         except DomainError as exc:
-            self.confirming = False
-            self.confirm_error = exc.message
+            self._payment_failed(exc.message)
             return
-        if result.status == "requires_action":
-            yield rx.call_script(confirm_payment_script(result.client_secret), callback=PlansState.payment_confirmed)
-            return
-        yield from self._finish(actor, result)
+        yield self._charged(result)
 
     def _requote(self, message: str) -> None:
         """The amounts moved (a new day began): show the new ones to confirm."""
         self.confirming = False
+        kind, target = self.confirm_action, self.confirm_target
         try:
-            self._show_quote(self._quote(current_actor(self, Permission.PLAN_MANAGE)))
+            self._show_quote(kind, target, self._quote(kind, target))
             self.confirm_error = message
         except DomainError as exc:
             self.confirm_error = exc.message
 
-    @rx.event
-    def payment_confirmed(self, outcome: dict):
-        """After Stripe.js finished 3-D Secure: confirming again with the same request key asks
-        Stripe how the payment ended and applies the change once."""
-        try:
-            actor = current_actor(self, Permission.PLAN_MANAGE)
-            result = self._change(actor)
-        except DomainError as exc:
-            self.confirming = False
-            self.confirm_error = exc.message
-            return
-        if result.status == "requires_action":
-            self.confirming = False
-            self.confirm_error = str(outcome.get("error") or "The card could not be authenticated.")
-            return
-        yield from self._finish(actor, result)
+    def _finishes_without_intent(self) -> bool:
+        # Confirming again under the same request key asks Stripe how the payment ended.
+        return True
 
-    def _finish(self, actor: Actor, result: subscription.ChangeResult):
-        self.confirming = False
+    def _finish_payment(self, payment_intent: str, declined: str) -> subscription.ChangeResult:
+        result = self._change()
+        if result.status == "requires_action":
+            raise DomainError(declined)
+        return result
+
+    def _payment_failed(self, message: str) -> None:
+        self.confirm_error, self.confirming = message, False
+
+    def _payment_ended(self, result: subscription.ChangeResult):
         if result.status == "failed":
-            self.confirm_error = f"{result.message or 'The payment failed.'} Your plan has not changed."
-            self._request_key = secrets.token_urlsafe(16)
-            return
-        self._close_confirmation()
-        what = f"You are now on {result.plan_name}" if self._kind == "plan" else f"You now have {result.seats} seats"
+            self._payment_failed(f"{result.message or 'The payment failed.'} Your plan has not changed.")
+            self._new_request()
+            return None
+        kind = self.confirm_action
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
+        what = f"You are now on {result.plan_name}" if kind == "plan" else f"You now have {result.seats} seats"
         amount = format_usd(abs(result.amount_cents))
         if result.status == "processing":
             self.notice = f"Your payment of {amount} is processing. The change applies as soon as it succeeds."
@@ -212,12 +179,8 @@ class PlansState(ChangeConfirmationState, NextPaymentState, rx.State):
             self.notice = f"{what}. {amount} was credited to your balance; it is listed in Balance History."
         else:
             self.notice = f"{what}."
-        try:
-            self._reload(actor)
-        except DomainError as exc:
-            self.error = exc.message
         # The header shows the plan too.
-        yield SessionState.load_console
+        return SessionState.load_console
 
 
 def _figure(label: str, value, figure_id: str) -> rx.Component:
@@ -311,12 +274,13 @@ def _seats() -> rx.Component:
                             rx.input(
                                 id="seats",
                                 name="seats",
-                                value=state.seats_value,
-                                on_change=state.set_seats,
+                                default_value=state.seats_value,
+                                # A new count after a change starts the input again from it.
+                                key=state.seats_value,
                                 input_mode="numeric",
                                 width="8em",
                             ),
-                            rx.button("Change seats", type="submit", loading=state.asking),
+                            rx.button("Change seats", type="submit", loading=state.busy == "seats"),
                             spacing="3",
                         ),
                         rx.text(
@@ -332,8 +296,10 @@ def _seats() -> rx.Component:
                             color_scheme="gray",
                         ),
                         rx.cond(
-                            state.seats_error != "",
-                            rx.text(state.seats_error, size="2", color_scheme="red", id="seats-error", role="alert"),
+                            error_of(state, "seats") != "",
+                            rx.text(
+                                error_of(state, "seats"), size="2", color_scheme="red", id="seats-error", role="alert"
+                            ),
                         ),
                         spacing="1",
                         align="stretch",

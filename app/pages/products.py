@@ -10,12 +10,11 @@ import reflex as rx
 from app.components.dialogs import change_confirmation
 from app.components.forms import form_error, form_notice
 from app.components.layout import console_page, page_heading
-from app.db import transaction
-from app.errors import DomainError
 from app.services import products, subscription
-from app.services.permissions import Actor, Permission
-from app.state.change_confirmation import ChangeConfirmationState
-from app.state.session import current_actor
+from app.services.permissions import Permission
+from app.state.confirm import ConfirmState
+from app.state.form import FormState
+from app.state.session import acting
 
 
 @dataclass
@@ -37,16 +36,13 @@ class ProductRow:
     offers: list[OfferRow] = field(default_factory=list)
 
 
-class ProductsState(ChangeConfirmationState, rx.State):
-    catalogue: list[ProductRow] = []
-    error: str = ""
-    notice: str = ""
-    _product: str = ""
-    _plan: str = ""
+class ProductsState(ConfirmState, FormState, rx.State):
+    catalogue: rx.Field[list[ProductRow]] = rx.field(default_factory=list)
+    # The sign-up the confirmation is about (`confirm_target` "product:plan"), at which amount.
     _amount_cents: int = 0
 
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
+    def _reload(self) -> None:
+        with acting(self, Permission.PLAN_MANAGE) as (actor, session):
             cards = products.catalogue(session, actor)
         self.catalogue = [
             ProductRow(
@@ -61,56 +57,42 @@ class ProductsState(ChangeConfirmationState, rx.State):
 
     @rx.event
     def load(self):
-        self.error = self.notice = ""
-        self._close_confirmation()
-        try:
-            self._reload(current_actor(self, Permission.PLAN_MANAGE))
-        except DomainError as exc:
-            self.error = exc.message
+        self._close_confirm()
+        with self._attempt():
+            self._reload()
 
     @rx.event
     def ask_sign_up(self, product_code: str, plan_code: str):
-        self.error = self.notice = ""
-        self._close_confirmation()
-        try:
-            actor = current_actor(self, Permission.PLAN_MANAGE)
-            with transaction() as session:
-                quote = products.quote(session, actor, product_code, plan_code)
-        except subscription.CardRequired as exc:
-            self._open_confirmation("A payment method is needed", [exc.message], card_required=True)
-            return
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self._product, self._plan, self._amount_cents = product_code, plan_code, quote.amount_cents
-        self._open_confirmation(quote.title, list(quote.lines))
+        self._close_confirm()
+        with self._attempt():
+            try:
+                with acting(self, Permission.PLAN_MANAGE) as (actor, session):
+                    quote = products.quote(session, actor, product_code, plan_code)
+            except subscription.CardRequired as exc:
+                self._ask("card_required", title="A payment method is needed", lines=[exc.message])
+                return
+            self._amount_cents = quote.amount_cents
+            self._ask("sign_up", target=f"{product_code}:{plan_code}", title=quote.title, lines=list(quote.lines))
 
     @rx.event
     def confirm(self):
-        self.confirm_error = ""
-        self.confirming = True
-        yield
-        try:
-            actor = current_actor(self, Permission.PLAN_MANAGE)
-            with transaction() as session:
+        product_code, _, plan_code = self.confirm_target.partition(":")
+        with self._confirming():
+            yield
+            with acting(self, Permission.PLAN_MANAGE) as (actor, session):
                 row = products.sign_up(
-                    session, actor, self._product, self._plan, expected_amount_cents=self._amount_cents
+                    session, actor, product_code, plan_code, expected_amount_cents=self._amount_cents
                 )
-            self._reload(actor)
-        except DomainError as exc:
-            self.confirming = False
-            self.confirm_error = exc.message
-            return
-        name = products.get_product(row.product_code).name
-        self._close_confirmation()
-        self.notice = (
-            f"You signed up for {name}. The invoice for the rest of this month is on the Invoices page."
-            if row.invoice_public_id
-            else f"You signed up for {name}."
-        )
+            self._reload()
+            name = products.get_product(row.product_code).name
+            self.notice = (
+                f"You signed up for {name}. The invoice for the rest of this month is on the Invoices page."
+                if row.invoice_public_id
+                else f"You signed up for {name}."
+            )
 
 
-def _offer(offer: OfferRow, has_it: rx.Var) -> rx.Component:
+def _offer(offer: OfferRow, has_it: rx.Var | bool) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(

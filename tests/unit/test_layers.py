@@ -33,8 +33,6 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
 KNOWN: set[tuple[str, str]] = {
     ("app.pages.audit_log", "app.db"),
     ("app.pages.info", "app.db"),
-    ("app.pages.plans", "app.db"),
-    ("app.pages.products", "app.db"),
     ("app.pages.profile", "app.db"),
     ("app.pages.tax_settings", "app.db"),
 }
