@@ -3,88 +3,62 @@ newest first; owners filter it by category, user and dates (days of the account'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import reflex as rx
 
-from app.components.forms import form_error
+from app.components.forms import error_of, form_error
 from app.components.layout import console_page, page_heading
 from app.components.tables import data_table, pager
-from app.db import transaction
-from app.errors import DomainError
 from app.services import audit
 from app.services.permissions import Permission
-from app.state.paging import PagedState
-from app.state.session import current_actor
+from app.state.form import FormState
+from app.state.paging import KeysetPagedState
+from app.state.session import acting
 
 EVERYTHING = "all"
 
 
-@dataclass
-class EventRow:
-    when: str = ""
-    who: str = ""
-    category: str = ""
-    summary: str = ""
-
-
-class AuditLogState(PagedState, rx.State):
-    rows: list[EventRow] = []
-    people: list[list[str]] = []
-    category: str = EVERYTHING
-    person: str = EVERYTHING
-    day_from: str = ""
-    day_to: str = ""
-    error: str = ""
-    # before_id of each page shown so far: page n starts below _cursors[n - 1].
-    _cursors: list[int | None] = [None]
+class AuditLogState(FormState, KeysetPagedState, rx.State):
+    rows: rx.Field[list[audit.AuditRow]] = rx.field(default_factory=list)
+    people: rx.Field[list[list[str]]] = rx.field(default_factory=list)
+    category: rx.Field[str] = rx.field(EVERYTHING)
+    person: rx.Field[str] = rx.field(EVERYTHING)
+    day_from: rx.Field[str] = rx.field("")
+    day_to: rx.Field[str] = rx.field("")
 
     def _refresh(self) -> None:
-        try:
-            actor = current_actor(self, Permission.AUDIT_VIEW)
-            with transaction() as session:
-                page = audit.events(
-                    session,
-                    actor,
-                    category="" if self.category == EVERYTHING else self.category,
-                    user_email="" if self.person == EVERYTHING else self.person,
-                    day_from=self.day_from,
-                    day_to=self.day_to,
-                    before_id=self._cursors[self.page_number - 1],
-                )
-                self.people = [[email, name] for email, name in audit.people(session, actor)]
-        except DomainError as exc:
-            self.error, self.rows, self.has_next = exc.message, [], False
-            return
-        self.error = ""
-        self.rows = [EventRow(r.when, r.who, r.category, r.summary) for r in page.rows]
-        self.has_next = page.next_before_id is not None
-        self._cursors = [*self._cursors[: self.page_number], page.next_before_id]
+        self.rows, self.has_next = [], False
+        with self._attempt(), acting(self, Permission.AUDIT_VIEW) as (actor, session):
+            page = audit.events(
+                session,
+                actor,
+                category="" if self.category == EVERYTHING else self.category,
+                user_email="" if self.person == EVERYTHING else self.person,
+                day_from=self.day_from,
+                day_to=self.day_to,
+                before_id=self._cursor(),
+            )
+            self.people = [[email, name] for email, name in audit.people(session, actor)]
+            self.rows = page.rows
+            self._loaded(page.next_before_id)
 
     @rx.event
     def load(self):
         self.category = self.person = EVERYTHING
         self.day_from = self.day_to = ""
-        self.page_number, self._cursors = 1, [None]
+        self._first_page()
         self._refresh()
 
     @rx.event
-    def set_category(self, value: str):
-        self.category = value
-
-    @rx.event
-    def set_person(self, value: str):
-        self.person = value
-
-    @rx.event
-    def apply_filters(self, form_data: dict):
-        self.day_from = str(form_data.get("day_from", ""))
-        self.day_to = str(form_data.get("day_to", ""))
-        self.page_number, self._cursors = 1, [None]
+    def apply_filters(self, form: dict):
+        self.category = str(form.get("category") or EVERYTHING)
+        self.person = str(form.get("person") or EVERYTHING)
+        self.day_from = str(form.get("day_from", ""))
+        self.day_to = str(form.get("day_to", ""))
+        self._first_page()
         self._refresh()
 
 
-def _row(row: EventRow) -> rx.Component:
+def _row(row: audit.AuditRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(row.when, white_space="nowrap"),
         rx.table.cell(row.who),
@@ -93,10 +67,10 @@ def _row(row: EventRow) -> rx.Component:
     )
 
 
-def _select(label: str, select_id: str, items: list[rx.Component], value, on_change) -> rx.Component:
+def _select(label: str, name: str, items: list[rx.Component]) -> rx.Component:
     return rx.vstack(
-        rx.el.label(label, html_for=select_id, class_name="ld-label"),
-        rx.select.root(rx.select.trigger(id=select_id), rx.select.content(*items), value=value, on_change=on_change),
+        rx.el.label(label, html_for=name, class_name="ld-label"),
+        rx.select.root(rx.select.trigger(id=name), rx.select.content(*items), name=name, default_value=EVERYTHING),
         spacing="1",
     )
 
@@ -122,8 +96,6 @@ def audit_log_page() -> rx.Component:
                     "category",
                     [rx.select.item("All categories", value=EVERYTHING)]
                     + [rx.select.item(label, value=key) for key, label in audit.CATEGORIES.items()],
-                    state.category,
-                    state.set_category,
                 ),
                 _select(
                     "User",
@@ -132,8 +104,6 @@ def audit_log_page() -> rx.Component:
                         rx.select.item("All users", value=EVERYTHING),
                         rx.foreach(state.people, lambda p: rx.select.item(p[1], value=p[0])),
                     ],
-                    state.person,
-                    state.set_person,
                 ),
                 rx.vstack(
                     rx.el.label("From", html_for="day_from", class_name="ld-label"),
@@ -154,6 +124,7 @@ def audit_log_page() -> rx.Component:
             reset_on_submit=False,
         ),
         form_error(state.error),
+        *[form_error(error_of(state, name)) for name in ("category", "day_from", "day_to")],
         rx.cond(
             state.rows.length() > 0,
             rx.vstack(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
 from app.models import Account, AuditEvent, utcnow
@@ -89,10 +89,10 @@ def events(
     start, end = _day(day_from, "day_from"), _day(day_to, "day_to")
     if start and end and end < start:
         raise ValidationFailed("The end date is before the start date.", field="day_to")
-    timezone = session.get(Account, actor.account_id).timezone
+    timezone = session.get_one(Account, actor.account_id).timezone
     query = select(AuditEvent).where(AuditEvent.account_id == actor.account_id)
     if category:
-        query = query.where(or_(AuditEvent.action == category, AuditEvent.action.startswith(f"{category}.")))
+        query = query.where(or_(col(AuditEvent.action) == category, col(AuditEvent.action).startswith(f"{category}.")))
     if user_email:
         query = query.where(AuditEvent.actor_email == user_email)
     if start:
@@ -100,11 +100,11 @@ def events(
     if end:
         query = query.where(AuditEvent.created_at < _midnight(end + timedelta(days=1), timezone))
     if before_id is not None:
-        query = query.where(AuditEvent.id < before_id)
-    found = session.exec(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
+        query = query.where(col(AuditEvent.id) < before_id)
+    found = session.exec(query.order_by(col(AuditEvent.id).desc()).limit(limit + 1)).all()
     rows = [
         AuditRow(
-            id=event.id,
+            id=event.id or 0,
             when=format_datetime(event.created_at, timezone),
             who=f"{event.actor_name} ({event.actor_email})"
             if event.actor_name != event.actor_email

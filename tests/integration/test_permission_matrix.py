@@ -455,7 +455,6 @@ STRICTER: dict[P, set[P]] = {
 # form field's value, from what the page already shows. Checked below to call no service,
 # database or Stripe code.
 UI_ONLY = {
-    "AuditLogState": {"set_category", "set_person"},
     "AddCreditsState": {"set_selected", "close_capture", "save_card", "open_sepa_form"},
     "ApiKeysState": {
         "open_add",
