@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Account, AccountProduct, utcnow
 from app.services import audit, invoices
 from app.services.money import format_usd
@@ -95,6 +95,7 @@ def quote(
     """What signing up costs now: the rest of this month, prorated by day."""
     require(actor, Permission.PLAN_MANAGE)
     product, plan, amount = _checked(session, actor, product_code, plan_code, now or utcnow())
+    lines: tuple[str, ...]
     if not plan.monthly_cents:
         lines = (f"{product.name} {plan.name} is free. It starts at once.",)
     else:
@@ -113,6 +114,8 @@ def _checked(
     if product.core or product.code in signed_up(session, actor.account_id):
         raise Conflict(f"You already have {product.name}.")
     account = session.get(Account, actor.account_id)
+    if account is None:
+        raise NotFound("No such account.")
     account_plan = get_plan(account.plan_code)
     limit = account_plan.limit("products")
     if limit is not None and product_count(session, actor.account_id) >= limit:

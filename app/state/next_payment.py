@@ -17,11 +17,11 @@ class PreviewLine:
 
 
 class NextPaymentState(rx.State, mixin=True):
-    next_issued_on: str = ""
-    next_total: str = ""
-    next_nothing_due: bool = True
-    next_how_paid: str = ""
-    next_lines: list[PreviewLine] = []
+    next_issued_on: rx.Field[str] = rx.field("")
+    next_total: rx.Field[str] = rx.field("")
+    next_nothing_due: rx.Field[bool] = rx.field(True)
+    next_how_paid: rx.Field[str] = rx.field("")
+    next_lines: rx.Field[list[PreviewLine]] = rx.field(default_factory=list)
 
     def _show_next_payment(self, payment: NextPayment) -> None:
         self.next_issued_on, self.next_total = payment.issued_on, payment.total
