@@ -204,6 +204,7 @@ def make_populated_account(session: Session, slug: str, *, plan_code: str = "bus
             stripe_payment_intent_id=f"pi_{slug}_invoice",
             stripe_payment_method_id=cards[0].stripe_payment_method_id,
             idempotency_key=f"invoice:{account.id}:{invoice.public_id}:populated",
+            invoice_id=invoice.id,
             created_by_user_id=owner.id,
         )
     )

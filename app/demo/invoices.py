@@ -36,6 +36,7 @@ REGISTRATIONS = (("DE", "eu_vat", "DE136695976", "verified"), ("PL", "eu_vat", "
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:
+    assert account.id is not None  # seeded accounts are saved
     settings = billing_settings(session, account.id)
     billing_details.store_invoice_address(settings, billing_details.check_address(ADDRESS))
     settings.billing_email = BILLING_EMAIL
@@ -52,6 +53,7 @@ def seed(session: Session, account: Account, now: datetime) -> None:
 
 
 def _register(session: Session, account: Account, country: str, tax_type: str, number: str, status: str) -> None:
+    assert account.id is not None  # seeded accounts are saved
     if tax.find(session, account.id, tax_type, number) is not None:
         return
     try:
@@ -63,6 +65,7 @@ def _register(session: Session, account: Account, country: str, tax_type: str, n
 
 def _invoices(session: Session, account: Account, now: datetime) -> None:
     """In the order they were issued, so that numbers follow dates."""
+    assert account.id is not None  # seeded accounts are saved
     month_start = datetime.combine(now.astimezone(UTC).date().replace(day=1), time(), tzinfo=UTC)
     events = [(now - timedelta(days=days_ago), number, cents) for number, (days_ago, cents) in enumerate(PURCHASES, 1)]
     events.append((month_start, 0, 0))

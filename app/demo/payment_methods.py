@@ -21,7 +21,7 @@ DEMO_CARD = "pm_card_visa"
 
 def seed(session: Session, account: Account, now: datetime) -> None:
     try:
-        assert account.id is not None
+        assert account.id is not None  # seeded accounts are saved
         if sync_payment_methods(session, account.id):
             return
         customer_id = ensure_customer(session, account)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -101,7 +101,8 @@ class LedgerEntry(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    """A top-up or recharge attempt through Stripe and what became of it."""
+    """A payment attempt through Stripe (a top-up, a recharge, an invoice or a plan change) and
+    what became of it; its lifecycle is app.services.payments."""
 
     __table_args__ = (Index("ix_payment_account_created", "account_id", "created_at"),)
 
@@ -119,6 +120,27 @@ class Payment(SQLModel, table=True):
     failure_message: str = Field(default="", max_length=500)
     idempotency_key: str = Field(unique=True, max_length=200)
     ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # What an invoice or plan-change payment pays for. Invoices and plan changes point back at
+    # their latest payment, so these keys are added after the tables (use_alter) and a deleted
+    # invoice or change only clears them.
+    invoice_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("invoice.id", use_alter=True, name="fk_payment_invoice_id", ondelete="SET NULL"),
+            nullable=True,
+            index=True,
+        ),
+    )
+    plan_change_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("plan_change.id", use_alter=True, name="fk_payment_plan_change_id", ondelete="SET NULL"),
+            nullable=True,
+            index=True,
+        ),
+    )
     created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

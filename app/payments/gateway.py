@@ -125,7 +125,8 @@ def _call(
             return {}
         raise PaymentProviderError(exc.user_message or "The payment provider refused the request.") from exc
     except stripe.CardError as exc:
-        error = (exc.json_body or {}).get("error", {})
+        body = exc.json_body if isinstance(exc.json_body, dict) else {}
+        error = body.get("error") or {}
         intent = error.get("payment_intent") or {}
         raise CardDeclined(
             exc.user_message or "Your card was declined.", payment_intent_id=intent.get("id", "")

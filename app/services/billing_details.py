@@ -22,7 +22,7 @@ from app.services.address import (
     stored_address,
     validate_address,
 )
-from app.services.customers import ensure_customer
+from app.services.customers import account_id_of, ensure_customer
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 
@@ -89,7 +89,7 @@ def save_address(session: Session, actor: Actor, form: Mapping[str, object]) -> 
 
 def push_address_to_stripe(session: Session, account: Account) -> None:
     """Raises gateway.PaymentProviderError when Stripe refuses or cannot be reached."""
-    settings = billing_settings(session, account.id)
+    settings = billing_settings(session, account_id_of(account))
     address = address_of(settings)
     customer_id = ensure_customer(session, account)
     region = region_code(address.country, address.region)

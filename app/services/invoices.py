@@ -37,7 +37,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -53,10 +53,9 @@ from app.models import (
     PaymentMethod,
     utcnow,
 )
-from app.payments import gateway
-from app.services import audit, invoice_pdf, ledger, tax
+from app.services import audit, invoice_pdf, ledger, payments, tax
 from app.services.billing_details import address_lines
-from app.services.card_charges import charge_saved_card
+from app.services.customers import account_id_of, account_of
 from app.services.email import Attachment, billing_recipients, queue_email
 from app.services.money import format_usd
 from app.services.overview import billing_settings
@@ -112,6 +111,13 @@ class PayResult:
     message: str = ""
 
 
+def _id(row_id: int | None) -> int:
+    """A flushed row's id."""
+    if row_id is None:
+        raise ValueError("the row has not been flushed")
+    return row_id
+
+
 class _AlreadyIssued(Exception):
     pass
 
@@ -156,7 +162,7 @@ def issue_invoice(
     if (found := _by_key(session, account_id, idempotency_key)) is not None:
         return found, False
     now = now or utcnow()
-    account = session.get(Account, account_id)
+    account = account_of(session, account_id)
     if account is None:
         raise NotFound("No such account.")
     settings = billing_settings(session, account_id)
@@ -192,7 +198,7 @@ def issue_invoice(
             for position, line in enumerate(lines, start=1):
                 session.add(
                     InvoiceLine(
-                        invoice_id=invoice.id,
+                        invoice_id=_id(invoice.id),
                         position=position,
                         description=line.description[:300],
                         quantity=line.quantity,
@@ -231,9 +237,9 @@ def _next_number(session: Session, account_id: int) -> int:
     )
     taken = session.exec(
         update(InvoiceCounter)
-        .where(InvoiceCounter.account_id == account_id)
+        .where(col(InvoiceCounter.account_id) == account_id)
         .values(next_number=InvoiceCounter.next_number + 1)
-        .returning(InvoiceCounter.next_number)
+        .returning(col(InvoiceCounter.next_number))
     ).one()
     return taken[0] - 1
 
@@ -326,7 +332,7 @@ def issue_credit_note(
     ).one()
     if not 0 < amount_cents <= original.total_cents - credited:
         raise ValidationFailed("A credit note is for more than zero and at most what is left of the invoice.")
-    account = session.get(Account, original.account_id)
+    account = account_of(session, original.account_id)
     invoice, _ = issue_invoice(
         session,
         original.account_id,
@@ -368,7 +374,7 @@ def _uninvoiced_usage(account_id: int, boundary: datetime) -> tuple:
     return (
         LedgerEntry.account_id == account_id,
         LedgerEntry.amount_cents < 0,
-        LedgerEntry.invoice_id.is_(None),
+        col(LedgerEntry.invoice_id).is_(None),
         LedgerEntry.created_at < boundary,
     )
 
@@ -379,11 +385,13 @@ def period_bill(session: Session, account: Account, period_end: date) -> PeriodB
     boundary = datetime.combine(period_end, time(), tzinfo=UTC)
     used, last_id = session.exec(
         select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0), func.max(LedgerEntry.id)).where(
-            *_uninvoiced_usage(account.id, boundary)
+            *_uninvoiced_usage(account_id_of(account), boundary)
         )
     ).one()
     usage_cents = -int(used)
-    new_debt = _debt_at(session, account.id, boundary) - _unapplied_overage(session, account.id, boundary)
+    new_debt = _debt_at(session, account_id_of(account), boundary) - _unapplied_overage(
+        session, account_id_of(account), boundary
+    )
     overage = min(max(new_debt, 0), usage_cents)
     lines: list[LineItem] = []
     if usage_cents:
@@ -403,7 +411,7 @@ def renewal_lines(session: Session, account: Account, period_end: date) -> list[
     if plan.seat_price_cents > 0:
         seats = seat_limit(plan, account.seats_purchased) or 1
         lines.append(LineItem(f"{plan.name} plan seats, {renewal}", plan.seat_price_cents * seats, quantity=seats))
-    for description, cents in monthly_charges(session, account.id):
+    for description, cents in monthly_charges(session, account_id_of(account)):
         lines.append(LineItem(f"{description}, {renewal}", cents))
     return lines
 
@@ -417,7 +425,7 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
     if (found := _by_key(session, account_id, key)) is not None:
         return found
     now = now or utcnow()
-    account = session.get(Account, account_id)
+    account = account_of(session, account_id)
     if account is None:
         raise NotFound("No such account.")
     bill = period_bill(session, account, period_end)
@@ -440,7 +448,7 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
         boundary = datetime.combine(period_end, time(), tzinfo=UTC)
         session.exec(
             update(LedgerEntry)
-            .where(*_uninvoiced_usage(account_id, boundary), LedgerEntry.id <= bill.last_usage_id)
+            .where(*_uninvoiced_usage(account_id, boundary), col(LedgerEntry.id) <= bill.last_usage_id)
             .values(invoice_id=invoice.id)
         )
         session.flush()
@@ -491,7 +499,7 @@ def close_periods(session: Session, period_end: date) -> None:
     """Job "close_periods": one job "close_period" per account (each its own transaction), then
     the next month's run."""
     boundary = datetime.combine(period_end, time(), tzinfo=UTC)
-    for account_id in session.exec(select(Account.id).order_by(Account.id)):
+    for account_id in session.exec(select(Account.id).order_by(col(Account.id))):
         enqueue(
             session,
             "close_period",
@@ -546,9 +554,9 @@ def pay_invoice(
     if invoice is None:
         raise NotFound("No such invoice.")
     key = f"invoice:{actor.account_id}:{invoice.public_id}:{request_key}"
-    replayed = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
+    replayed = payments.by_key(session, key)
     if replayed is not None:
-        return _refreshed(session, invoice, replayed)
+        return _result(invoice, replayed, payments.refresh(session, replayed))
     if invoice.status == "paid":
         raise Conflict("This invoice is already paid.")
     if invoice.status != "open" or invoice.total_cents <= 0:
@@ -563,89 +571,73 @@ def pay_invoice(
         raise ValidationFailed("Select one of your saved cards.", field="payment_method")
     if _attempt_under_way(session, invoice):
         if invoice.status == "paid":
-            return _result(invoice, session.get(Payment, invoice.payment_id))
+            return _result(invoice, _paid_by(session, invoice))
         raise Conflict("A payment of this invoice is already processing.")
-    payment = Payment(
+    payment, _ = payments.open_payment(
+        session,
         account_id=actor.account_id,
         amount_cents=invoice.total_cents,
         method="invoice",
-        stripe_payment_method_id=method.stripe_payment_method_id,
         idempotency_key=key,
+        payment_method_id=method.stripe_payment_method_id,
         created_by_user_id=actor.user_id,
+        invoice_id=invoice.id,
     )
-    session.add(payment)
-    session.flush()
     invoice.payment_id = payment.id
     session.add(invoice)
-    charge = charge_saved_card(
+    secret = payments.charge(
         session,
         payment,
         idempotency_key=f"invoice:{invoice.public_id}:{payment.public_id}",
-        metadata={
-            "payment_id": payment.public_id,
-            "account_id": str(actor.account_id),
-            "purpose": "invoice",
-            "invoice_id": invoice.public_id,
-        },
+        metadata=payments.metadata(payment, "invoice", invoice_id=invoice.public_id),
     )
-    apply_intent(session, payment, charge.status, charge.failure_message)
     audit.record(
         session,
         actor,
         "payment.invoice",
-        f"Paid invoice {label(invoice, session.get(Account, actor.account_id))} ({format_usd(invoice.total_cents)}): "
+        f"Paid invoice {label(invoice, account_of(session, actor.account_id))} ({format_usd(invoice.total_cents)}): "
         f"{payment.status}",
     )
-    return _result(invoice, payment, charge.client_secret)
+    return _result(invoice, payment, secret)
 
 
 def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: str) -> PayResult:
     """After the browser's 3-D Secure step: ask Stripe how the intent ended."""
     require(actor, Permission.BILLING_MANAGE)
-    payment = session.exec(
-        select(Payment).where(
-            Payment.account_id == actor.account_id,
-            Payment.method == "invoice",
-            Payment.stripe_payment_intent_id == payment_intent_id,
-        )
-    ).first()
-    invoice = _invoice_of(session, payment) if payment is not None else None
+    payment = payments.by_intent(session, actor.account_id, payment_intent_id, method="invoice")
+    invoice = session.get(Invoice, payment.invoice_id) if payment is not None and payment.invoice_id else None
     if payment is None or invoice is None:
         raise NotFound("No such payment.")
-    return _refreshed(session, invoice, payment)
+    return _result(invoice, payment, payments.refresh(session, payment))
 
 
 def _attempt_under_way(session: Session, invoice: Invoice) -> bool:
     """Whether the invoice's latest payment attempt may still charge. An attempt left waiting
     for 3-D Secure is cancelled at Stripe (or found to have succeeded) so that a new one can start."""
     previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
-    if previous is None or previous.status in ("failed", "canceled", "succeeded"):
+    if previous is None or previous.status in payments.ENDED:
         return False
     if previous.status == "requires_action" and previous.stripe_payment_intent_id:
-        intent = gateway.retrieve_payment_intent(previous.stripe_payment_intent_id)
-        if intent.status == "requires_action":
-            intent = gateway.cancel_payment_intent(previous.stripe_payment_intent_id)
-        apply_intent(session, previous, intent.status, intent.failure_message or "Cancelled for a new payment.")
+        payments.cancel_waiting(session, previous, "Cancelled for a new payment.")
         return previous.status not in ("failed", "canceled")
     return True
 
 
-def apply_intent(session: Session, payment: Payment, status: str, failure_message: str = "") -> None:
-    """Move an invoice payment to the intent's status; a success marks the invoice paid, once,
-    whether the request or Stripe's webhook saw it first. A succeeded payment never goes back."""
-    if payment.status == "succeeded":
-        return
-    if status == "succeeded":
-        _set_status(session, payment, "succeeded", "")
-        invoice = _invoice_of(session, payment)
+@payments.on_settled("invoice")
+def _settled(session: Session, payment: Payment, now: datetime) -> None:
+    """A succeeded payment marks its invoice paid, once, whether the request or Stripe's webhook
+    saw it first."""
+    if payment.status == "succeeded" and payment.invoice_id is not None:
+        invoice = session.get(Invoice, payment.invoice_id)
         if invoice is not None:
             mark_paid(session, invoice, payment)
-    elif status in ("requires_action", "processing"):
-        _set_status(session, payment, status, "")
-    elif status == "canceled":
-        _set_status(session, payment, "canceled", failure_message)
-    else:
-        _set_status(session, payment, "failed", failure_message or "The payment did not go through.")
+
+
+def _paid_by(session: Session, invoice: Invoice) -> Payment:
+    payment = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    if payment is None:
+        raise NotFound("No such payment.")
+    return payment
 
 
 def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: datetime | None = None) -> None:
@@ -663,7 +655,7 @@ def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: 
     session.add(invoice)
     session.flush()
     if invoice.overage_cents > 0:
-        account = session.get(Account, invoice.account_id)
+        account = account_of(session, invoice.account_id)
         ledger.credit(
             session,
             account_id=invoice.account_id,
@@ -675,42 +667,8 @@ def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: 
         )
 
 
-def _invoice_of(session: Session, payment: Payment) -> Invoice | None:
-    """The invoice named in the payment's key ("invoice:<account>:<invoice>:<request>")."""
-    parts = payment.idempotency_key.split(":")
-    if payment.method != "invoice" or len(parts) < 4 or parts[1] != str(payment.account_id):
-        return None
-    return session.exec(
-        select(Invoice).where(Invoice.account_id == payment.account_id, Invoice.public_id == parts[2])
-    ).first()
-
-
-def _refreshed(session: Session, invoice: Invoice, payment: Payment) -> PayResult:
-    """An unfinished attempt brought up to date from Stripe; a finished one as recorded."""
-    if payment.status in ("succeeded", "failed", "canceled") or not payment.stripe_payment_intent_id:
-        return _result(invoice, payment)
-    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-    apply_intent(session, payment, intent.status, intent.failure_message)
-    return _result(invoice, payment, intent.client_secret)
-
-
-def _set_status(session: Session, payment: Payment, status: str, message: str) -> None:
-    payment.status = status
-    payment.failure_message = message[:500]
-    payment.updated_at = utcnow()
-    session.add(payment)
-    session.flush()
-
-
 def _result(invoice: Invoice, payment: Payment, client_secret: str = "") -> PayResult:
-    return PayResult(
-        status=payment.status,
-        invoice_id=invoice.public_id,
-        amount_cents=payment.amount_cents,
-        payment_intent_id=payment.stripe_payment_intent_id or "",
-        client_secret=client_secret if payment.status == "requires_action" else "",
-        message=payment.failure_message,
-    )
+    return PayResult(invoice_id=invoice.public_id, **payments.outcome(payment, client_secret))
 
 
 # What the Invoices page, the PDF and the email show
@@ -736,7 +694,7 @@ def payments_due(session: Session, actor: Actor, now: datetime | None = None) ->
     rows = session.exec(
         select(Invoice)
         .where(Invoice.account_id == actor.account_id, Invoice.status == "open")
-        .order_by(Invoice.due_at, Invoice.number)
+        .order_by(col(Invoice.due_at), col(Invoice.number))
     )
     return _rows(session, actor.account_id, rows, now or utcnow())
 
@@ -746,15 +704,15 @@ def history(session: Session, actor: Actor, limit: int = 100) -> list[InvoiceRow
     require(actor, Permission.BILLING_VIEW)
     rows = session.exec(
         select(Invoice)
-        .where(Invoice.account_id == actor.account_id, Invoice.status.in_(("paid", "void")))
-        .order_by(Invoice.number.desc())
+        .where(Invoice.account_id == actor.account_id, col(Invoice.status).in_(("paid", "void")))
+        .order_by(col(Invoice.number).desc())
         .limit(limit)
     )
     return _rows(session, actor.account_id, rows, utcnow())
 
 
 def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[InvoiceRow]:
-    account = session.get(Account, account_id)
+    account = account_of(session, account_id)
     tz = zone(account.timezone)
 
     def day(moment: datetime | None) -> str:
@@ -798,7 +756,7 @@ def pdf_for(session: Session, actor: Actor, invoice_id: str) -> tuple[str, bytes
 
 def pdf_filename(session: Session, invoice: Invoice) -> str:
     kind = "credit-note" if invoice.kind == "credit_note" else "invoice"
-    return f"{kind}-{label(invoice, session.get(Account, invoice.account_id))}.pdf"
+    return f"{kind}-{label(invoice, account_of(session, invoice.account_id))}.pdf"
 
 
 def render_pdf(session: Session, invoice: Invoice) -> bytes:
@@ -807,10 +765,12 @@ def render_pdf(session: Session, invoice: Invoice) -> bytes:
 
 def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     """Everything the PDF prints, from the invoice as issued (its frozen buyer details)."""
-    account = session.get(Account, invoice.account_id)
+    account = account_of(session, invoice.account_id)
     tz = zone(account.timezone)
     lines = list(
-        session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position))
+        session.exec(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(col(InvoiceLine.position))
+        )
     )
 
     def day(moment: datetime) -> str:
@@ -820,7 +780,8 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     facts = [("Invoice number", number), ("Invoice date", day(invoice.issued_at))]
     if invoice.credited_invoice_id:
         original = session.get(Invoice, invoice.credited_invoice_id)
-        facts.append(("Credits invoice", label(original, account)))
+        if original is not None:
+            facts.append(("Credits invoice", label(original, account)))
     if invoice.due_at and invoice.status == "open":
         facts.append(("Due date", day(invoice.due_at)))
     if invoice.paid_at:
@@ -874,11 +835,11 @@ def email_issued(session: Session, invoice_id: int) -> None:
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         return
-    account = session.get(Account, invoice.account_id)
+    account = account_of(session, invoice.account_id)
     number = label(invoice, account)
     noun = "Credit note" if invoice.kind == "credit_note" else "Invoice"
     subject = f"{noun} {number} from {SELLER[0]}"
-    recipients = [invoice.billing_email] if invoice.billing_email else billing_recipients(session, account.id)
+    recipients = [invoice.billing_email] if invoice.billing_email else billing_recipients(session, invoice.account_id)
     if not recipients:
         return
     attachment = Attachment(pdf_filename(session, invoice), "application/pdf", render_pdf(session, invoice))

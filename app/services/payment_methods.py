@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from stdnum import iban as iban_numbers
 from stdnum.exceptions import ValidationError as InvalidNumber
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Account, PaymentMethod, utcnow
+from app.models import PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit
-from app.services.customers import customer_for
+from app.services.customers import account_of, customer_for
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -212,7 +212,7 @@ def _methods(session: Session, account_id: int, *, lock: bool = False) -> list[P
     query = (
         select(PaymentMethod)
         .where(PaymentMethod.account_id == account_id)
-        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at, PaymentMethod.id)
+        .order_by(col(PaymentMethod.is_default).desc(), col(PaymentMethod.created_at), col(PaymentMethod.id))
     )
     return list(session.exec(query.with_for_update() if lock else query))
 
@@ -254,7 +254,7 @@ def deletion_blocker(session: Session, actor: Actor, payment_method_id: str) -> 
     method = _owned(session, actor.account_id, payment_method_id)
     if any(other.id != method.id for other in _methods(session, actor.account_id)):
         return ""
-    plan = get_plan(session.get(Account, actor.account_id).plan_code)
+    plan = get_plan(account_of(session, actor.account_id).plan_code)
     if plan.seat_price_cents > 0 and not plan.invoice_priced:
         return f"Your {plan.name} plan is billed to this card. Add another card before deleting this one."
     if billing_settings(session, actor.account_id).auto_recharge_enabled:

@@ -6,7 +6,7 @@ The form's values live in BillingSettings; the armed threshold is copied onto th
 A debit at or below it marks one recharge in flight and enqueues job "auto_recharge"
 {account_id, seq} (ledger.start_recharge_if_due); `run_recharge` is that job. `settle` is the
 bookkeeping once a recharge payment has ended, shared by the job and the Stripe webhook (through
-topups.apply_intent): conditional UPDATEs on recharge_seq let exactly one of them count it.
+payments.set_status, which runs this module's settle handler): conditional UPDATEs on recharge_seq let exactly one of them count it.
 Callers commit, except that `run_recharge` commits its Payment before calling Stripe."""
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.errors import Conflict, DomainError, FormInvalid
 from app.jobs.queue import enqueue
-from app.models import Account, BillingSettings, CreditBalance, Job, Payment, utcnow
+from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.payments import gateway
-from app.services import audit, ledger, topups
-from app.services.card_charges import method_type
+from app.services import audit, ledger, payments, topups
+from app.services.customers import account_of
 from app.services.email import billing_recipients, queue_email
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
@@ -144,7 +143,7 @@ def put_in_force(session: Session, settings: BillingSettings) -> None:
     ledger.ensure_credit_balance(session, settings.account_id)
     session.exec(
         update(CreditBalance)
-        .where(CreditBalance.account_id == settings.account_id)
+        .where(col(CreditBalance.account_id) == settings.account_id)
         .values(
             recharge_threshold_cents=settings.auto_recharge_threshold_cents if settings.auto_recharge_enabled else None,
             updated_at=utcnow(),
@@ -171,7 +170,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     rerun finds it, and an intent Stripe already has is found rather than made twice."""
     now = now or utcnow()
     key = recharge_key(account_id, seq)
-    payment = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
+    payment = payments.by_key(session, key)
     if payment is None:
         payment = _open_payment(session, account_id, seq, key)
         if payment is None:
@@ -179,7 +178,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     if payment.status in ENDED:
         return
     customer_id = billing_settings(session, account_id).stripe_customer_id
-    kind = method_type(session, payment.stripe_payment_method_id)
+    kind = payments.method_type(session, payment.stripe_payment_method_id)
     # Committed before Stripe is called, so that a rerun finds the Payment, and so that no lock
     # is held during the call.
     session.commit()
@@ -218,19 +217,14 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
         _disable(session, account_id, NO_CARD_REASON)
         _email_disabled(session, account_id, NO_CARD_REASON)
         return None
-    payment = Payment(
+    payment, _ = payments.open_payment(
+        session,
         account_id=account_id,
         amount_cents=settings.auto_recharge_amount_cents,
         method="auto_recharge",
-        stripe_payment_method_id=card.stripe_payment_method_id,
         idempotency_key=key,
+        payment_method_id=card.stripe_payment_method_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(payment)
-    except IntegrityError:
-        # Another run of the same job got there first.
-        return session.exec(select(Payment).where(Payment.idempotency_key == key)).one()
     return payment
 
 
@@ -250,7 +244,7 @@ def _intent_for(payment: Payment, customer_id: str, kind: str) -> gateway.Intent
         amount_cents=payment.amount_cents,
         idempotency_key=payment.idempotency_key,
         off_session=True,
-        metadata={"payment_id": payment.public_id, "account_id": str(payment.account_id), "purpose": "auto_recharge"},
+        metadata=payments.metadata(payment, "auto_recharge"),
         method_type=kind,
     )
 
@@ -260,11 +254,17 @@ def _record(session: Session, payment: Payment, intent_id: str, status: str, mes
     session.refresh(payment, with_for_update=True)
     if intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent_id
-    if status in ("succeeded", "processing"):
-        topups.apply_intent(session, payment, status)
-    elif payment.status != "succeeded":
-        topups.mark_failed(session, payment, message or "The payment did not go through.")
-        settle(session, payment, now)
+    payments.set_status(session, payment, status, message, now=now)
+
+
+@payments.on_settled("auto_recharge")
+def _settled(session: Session, payment: Payment, now: datetime) -> None:
+    """A succeeded recharge becomes credits once (keyed by its PaymentIntent); either way the
+    recharge's bookkeeping follows (`settle`), whether the job or the webhook saw it first."""
+    if payment.status == "succeeded":
+        pi_id = payment.stripe_payment_intent_id
+        topups.credit(session, payment, f"Stripe Payment Intent {pi_id} via Auto Recharge call.", f"stripe:pi:{pi_id}")
+    settle(session, payment, now)
 
 
 def settle(session: Session, payment: Payment, now: datetime | None = None) -> None:
@@ -279,35 +279,37 @@ def settle(session: Session, payment: Payment, now: datetime | None = None) -> N
     if payment.status == "succeeded":
         session.exec(
             update(CreditBalance)
-            .where(CreditBalance.account_id == account_id, CreditBalance.recharge_seq == seq)
+            .where(col(CreditBalance.account_id) == account_id, col(CreditBalance.recharge_seq) == seq)
             .values(recharge_in_flight=False)
         )
         session.exec(
-            update(BillingSettings).where(BillingSettings.account_id == account_id).values(auto_recharge_failures=0)
+            update(BillingSettings)
+            .where(col(BillingSettings.account_id) == account_id)
+            .values(auto_recharge_failures=0)
         )
         session.flush()
         return
-    if payment.status != "failed":
+    if payment.status not in ("failed", "canceled"):
         return
     # Moving on to the next seq is the claim: a second report of the same failure finds the seq
     # moved and counts nothing.
     claimed = session.exec(
         update(CreditBalance)
         .where(
-            CreditBalance.account_id == account_id,
-            CreditBalance.recharge_seq == seq,
-            CreditBalance.recharge_in_flight == True,  # noqa: E712
+            col(CreditBalance.account_id) == account_id,
+            col(CreditBalance.recharge_seq) == seq,
+            col(CreditBalance.recharge_in_flight) == True,  # noqa: E712
         )
         .values(recharge_seq=CreditBalance.recharge_seq + 1)
-        .returning(CreditBalance.recharge_seq)
+        .returning(col(CreditBalance.recharge_seq))
     ).one_or_none()
     if claimed is None:
         return
     failures = session.exec(
         update(BillingSettings)
-        .where(BillingSettings.account_id == account_id)
+        .where(col(BillingSettings.account_id) == account_id)
         .values(auto_recharge_failures=BillingSettings.auto_recharge_failures + 1)
-        .returning(BillingSettings.auto_recharge_failures)
+        .returning(col(BillingSettings.auto_recharge_failures))
     ).one()[0]
     if failures >= MAX_FAILURES:
         reason = (
@@ -340,7 +342,7 @@ def _seq_of(payment: Payment) -> int | None:
 def _stand_down(session: Session, account_id: int, seq: int) -> None:
     session.exec(
         update(CreditBalance)
-        .where(CreditBalance.account_id == account_id, CreditBalance.recharge_seq == seq)
+        .where(col(CreditBalance.account_id) == account_id, col(CreditBalance.recharge_seq) == seq)
         .values(recharge_in_flight=False)
     )
     session.flush()
@@ -349,12 +351,12 @@ def _stand_down(session: Session, account_id: int, seq: int) -> None:
 def _disable(session: Session, account_id: int, reason: str) -> None:
     session.exec(
         update(BillingSettings)
-        .where(BillingSettings.account_id == account_id)
+        .where(col(BillingSettings.account_id) == account_id)
         .values(auto_recharge_enabled=False, auto_recharge_disabled_reason=reason[:500], updated_at=utcnow())
     )
     session.exec(
         update(CreditBalance)
-        .where(CreditBalance.account_id == account_id)
+        .where(col(CreditBalance.account_id) == account_id)
         .values(recharge_threshold_cents=None, recharge_in_flight=False)
     )
     session.flush()
@@ -366,11 +368,11 @@ def _email(session: Session, account_id: int, subject: str, body: str) -> None:
 
 
 def _email_failed(session: Session, payment: Payment, failures: int, retry_at: datetime) -> None:
-    account = session.get(Account, payment.account_id)
+    account = account_of(session, payment.account_id)
     amount = format_usd(payment.amount_cents)
     _email(
         session,
-        account.id,
+        payment.account_id,
         f"Auto recharge of {amount} failed",
         f"Hello,\n\n"
         f"We could not charge your default card {amount} for the auto recharge of {account.name} "
@@ -382,7 +384,7 @@ def _email_failed(session: Session, payment: Payment, failures: int, retry_at: d
 
 
 def _email_disabled(session: Session, account_id: int, reason: str) -> None:
-    account = session.get(Account, account_id)
+    account = account_of(session, account_id)
     _email(
         session,
         account_id,

@@ -1,6 +1,7 @@
 """Stripe webhook events: each stored once by its id, then applied. Crediting is keyed by the
 PaymentIntent or Checkout Session id, so an event that repeats what the request already saw
-moves no money; an invoice payment marks its invoice paid once. Tax ID events keep the tax
+moves no money; an invoice payment marks its invoice paid once. Every payment event goes through
+payments.set_status, which settles the payment by what its kind registered. Tax ID events keep the tax
 registrations' verification status current. Callers commit (one transaction per event)."""
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.models import Payment, StripeEvent, utcnow
-from app.services import invoices, subscription, tax, topups
+from app.services import payments, tax
+
+# What a settled payment means is registered by these modules (payments.on_settled).
+from app.services import invoices, recharge, subscription, topups  # noqa: F401  # isort: skip
 
 log = logging.getLogger("ledgerdesk.stripe_events")
 
@@ -68,24 +72,15 @@ def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
     return payment
 
 
-def _apply_intent(session: Session, payment: Payment, status: str, message: str = "") -> None:
-    """Invoice payments mark their invoice paid, plan payments apply their plan change; the
-    others credit the balance."""
-    apply = {"invoice": invoices.apply_intent, "plan": subscription.apply_intent}.get(
-        payment.method, topups.apply_intent
-    )
-    apply(session, payment, status, message)
-
-
 def _payment_intent_succeeded(session: Session, intent: dict[str, Any]) -> None:
     if (payment := _intent_payment(session, intent)) is not None:
-        _apply_intent(session, payment, "succeeded")
+        payments.set_status(session, payment, "succeeded")
 
 
 def _payment_intent_failed(session: Session, intent: dict[str, Any]) -> None:
     if (payment := _intent_payment(session, intent)) is not None:
         message = (intent.get("last_payment_error") or {}).get("message") or ""
-        _apply_intent(session, payment, "failed", message)
+        payments.set_status(session, payment, "failed", message)
 
 
 def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | None:
@@ -100,12 +95,12 @@ def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | N
 def _checkout_completed(session: Session, checkout: dict[str, Any]) -> None:
     """Crypto may settle later: then "completed" comes unpaid and async_payment_succeeded follows."""
     if checkout.get("payment_status") == "paid" and (payment := _checkout_payment(session, checkout)) is not None:
-        topups.apply_checkout_paid(session, payment)
+        payments.set_status(session, payment, "succeeded")
 
 
 def _checkout_failed(session: Session, checkout: dict[str, Any]) -> None:
-    if (payment := _checkout_payment(session, checkout)) is not None and payment.status != "succeeded":
-        topups.mark_failed(session, payment, "The crypto payment did not complete.")
+    if (payment := _checkout_payment(session, checkout)) is not None:
+        payments.set_status(session, payment, "failed", "The crypto payment did not complete.")
 
 
 def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> None:

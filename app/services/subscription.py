@@ -46,13 +46,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, ValidationFailed
 from app.models import Account, Payment, PlanChange, User, utcnow
-from app.payments import gateway
-from app.services import audit, invoices, ledger, payment_methods
-from app.services.card_charges import charge_saved_card
+from app.services import audit, invoices, ledger, payment_methods, payments
+from app.services.customers import account_id_of, account_of
 from app.services.info import format_bytes
 from app.services.money import format_usd
 from app.services.overview import billing_settings
@@ -288,18 +287,18 @@ def overview(session: Session, actor: Actor, now: datetime | None = None) -> Sub
     what each plan would be for this account (upgrade, downgrade, contact sales)."""
     require(actor, Permission.PLAN_MANAGE)
     now = now or utcnow()
-    account = session.get(Account, actor.account_id)
+    account = account_of(session, actor.account_id)
     plan = get_plan(account.plan_code)
     custom_priced = _custom_priced(session, account)
     seats = seat_limit(plan, account.seats_purchased)
-    card = None if custom_priced else payment_methods.default_method(session, account.id)
+    card = None if custom_priced else payment_methods.default_method(session, account_id_of(account))
     return Subscription(
         plan_code=plan.code,
         plan_name=plan.name,
         status=account.plan_status.title(),
         custom_priced=custom_priced,
         seats=seats,
-        seats_used=_seats_used(session, account.id),
+        seats_used=_seats_used(session, account_id_of(account)),
         included_seats=plan.included_seats,
         seat_price_cents=plan.seat_price_cents,
         monthly_cents=plan.monthly_cents(seats or 0),
@@ -322,13 +321,13 @@ def _renews_on(account: Account, now: datetime) -> str:
 def quote_plan(session: Session, actor: Actor, plan_code: str, now: datetime | None = None) -> Quote:
     """What moving to another plan costs or credits now, and the monthly total after it."""
     require(actor, Permission.PLAN_MANAGE)
-    return _plan_quote(session, session.get(Account, actor.account_id), plan_code, now or utcnow())
+    return _plan_quote(session, account_of(session, actor.account_id), plan_code, now or utcnow())
 
 
 def quote_seats(session: Session, actor: Actor, seats_text: str, now: datetime | None = None) -> Quote:
     """What changing the number of seats costs or credits now, and the monthly total after it."""
     require(actor, Permission.PLAN_MANAGE)
-    return _seats_quote(session, session.get(Account, actor.account_id), seats_text, now or utcnow())
+    return _seats_quote(session, account_of(session, actor.account_id), seats_text, now or utcnow())
 
 
 def _plan_quote(session: Session, account: Account, plan_code: str, now: datetime) -> Quote:
@@ -340,9 +339,9 @@ def _plan_quote(session: Session, account: Account, plan_code: str, now: datetim
         raise Conflict(f"Custom pricing is arranged with our sales team: write to {SALES_EMAIL}.", field="plan")
     if target.code == current.code:
         raise Conflict(f"You are already on the {current.name} plan.", field="plan")
-    from_seats = seat_limit(current, account.seats_purchased)
+    from_seats = _self_serve_seats(current, account)
     to_seats = max(target.included_seats, from_seats) if target.paid else target.included_seats
-    used = _seats_used(session, account.id)
+    used = _seats_used(session, account_id_of(account))
     if used > to_seats:
         raise Conflict(
             f"{_seats_text(used)} are in use, but {target.name} includes {to_seats}. "
@@ -360,7 +359,7 @@ def _seats_quote(session: Session, account: Account, seats_text: str, now: datet
             field="seats",
         )
     seats = _parse_seats(seats_text)
-    used = _seats_used(session, account.id)
+    used = _seats_used(session, account_id_of(account))
     if seats < plan.included_seats:
         raise ValidationFailed(
             f"Your {plan.name} plan includes {_seats_text(plan.included_seats)}; you cannot have fewer.", field="seats"
@@ -370,7 +369,7 @@ def _seats_quote(session: Session, account: Account, seats_text: str, now: datet
             f"{_seats_text(used)} are in use. Remove users or revoke invitations on the Team page to go below that.",
             field="seats",
         )
-    from_seats = seat_limit(plan, account.seats_purchased)
+    from_seats = _self_serve_seats(plan, account)
     if seats == from_seats:
         raise ValidationFailed(f"You already have {_seats_text(seats)}.", field="seats")
     return _quote(session, account, "seats", plan, plan, from_seats, seats, now)
@@ -386,7 +385,7 @@ def _quote(
     to_seats: int,
     now: datetime,
 ) -> Quote:
-    card = payment_methods.default_method(session, account.id)
+    card = payment_methods.default_method(session, account_id_of(account))
     if to_plan.paid and card is None:
         raise CardRequired(CARD_REQUIRED_MESSAGE)
     return Quote(
@@ -412,7 +411,9 @@ def _parse_seats(text: str) -> int:
 
 
 def _custom_priced(session: Session, account: Account) -> bool:
-    return get_plan(account.plan_code).invoice_priced or billing_settings(session, account.id).invoice_priced
+    return (
+        get_plan(account.plan_code).invoice_priced or billing_settings(session, account_id_of(account)).invoice_priced
+    )
 
 
 def _self_serve_plan(session: Session, account: Account) -> Plan:
@@ -421,9 +422,14 @@ def _self_serve_plan(session: Session, account: Account) -> Plan:
     return get_plan(account.plan_code)
 
 
+def _self_serve_seats(plan: Plan, account: Account) -> int:
+    """The seats of a self-serve plan, which always limits them."""
+    return seat_limit(plan, account.seats_purchased) or 0
+
+
 def _seats_used(session: Session, account_id: int) -> int:
     return session.exec(
-        select(func.count(User.id)).where(User.account_id == account_id, User.status.in_(SEAT_STATUSES))
+        select(func.count(col(User.id))).where(User.account_id == account_id, col(User.status).in_(SEAT_STATUSES))
     ).one()
 
 
@@ -493,14 +499,14 @@ def _change(
         return _refreshed(session, replayed)
     _settle_waiting(session, actor.account_id)
     now = now or utcnow()
-    account = session.get(Account, actor.account_id)
+    account = account_of(session, actor.account_id)
     quote = quote_for(account, now)
     if expected_amount_cents is not None and expected_amount_cents != quote.amount_cents:
         raise QuoteChanged(
             "The amounts have changed since you opened this confirmation. Review them and confirm again."
         )
     change = PlanChange(
-        account_id=account.id,
+        account_id=account_id_of(account),
         from_plan_code=quote.from_plan.code,
         to_plan_code=quote.to_plan.code,
         from_seats=quote.from_seats,
@@ -538,76 +544,60 @@ def _audit_summary(change: PlanChange, status: str) -> str:
 
 def _charge(session: Session, actor: Actor, change: PlanChange) -> ChangeResult:
     card = payment_methods.default_method(session, change.account_id)
-    payment = Payment(
+    if card is None:
+        raise CardRequired(CARD_REQUIRED_MESSAGE)
+    payment, _ = payments.open_payment(
+        session,
         account_id=change.account_id,
         amount_cents=change.amount_cents,
         method="plan",
-        stripe_payment_method_id=card.stripe_payment_method_id,
         idempotency_key=f"plan:{change.public_id}",
+        payment_method_id=card.stripe_payment_method_id,
         created_by_user_id=actor.user_id,
+        plan_change_id=change.id,
     )
-    session.add(payment)
-    session.flush()
     change.payment_id = payment.id
     session.add(change)
-    charge = charge_saved_card(
+    secret = payments.charge(
         session,
         payment,
         idempotency_key=f"plan:{change.public_id}",
-        metadata={
-            "payment_id": payment.public_id,
-            "account_id": str(change.account_id),
-            "purpose": "plan_change",
-            "plan_change_id": change.public_id,
-        },
+        metadata=payments.metadata(payment, "plan_change", plan_change_id=change.public_id),
     )
-    _settle(session, change, payment, charge.status, charge.failure_message)
-    return _result(session, change, charge.client_secret)
+    return _result(session, change, secret)
 
 
-def apply_intent(session: Session, payment: Payment, status: str, failure_message: str = "") -> None:
-    """Stripe's webhook saw the payment of a plan change move (succeeded or failed): the same
-    bookkeeping as when the request or the 3-D Secure step sees it, once."""
-    change = session.exec(select(PlanChange).where(PlanChange.payment_id == payment.id)).first()
+def _lock(session: Session, payment: Payment) -> None:
+    """One change at a time per account, also when Stripe's webhook settles a payment."""
+    lock_account(session, payment.account_id)
+
+
+@payments.on_settled("plan", lock=_lock)
+def _settled(session: Session, payment: Payment, now: datetime) -> None:
+    """The change's payment ended, seen by the request, the 3-D Secure step or Stripe's webhook.
+    A success applies the change, once; a change that had been given up (Stripe's answer was
+    lost) only while the account is still as the change found it, else the charge is logged to
+    be refunded. A failure ends a pending change."""
+    change = session.get(PlanChange, payment.plan_change_id) if payment.plan_change_id else None
     if change is None:
         log.warning("payment %s is for no plan change", payment.public_id)
         return
-    lock_account(session, change.account_id)
-    _settle(session, change, payment, status, failure_message)
-
-
-def _settle(session: Session, change: PlanChange, payment: Payment, status: str, failure_message: str = "") -> None:
-    """Move the change's payment to the intent's status. A success applies the change, once; a
-    change that had been given up (Stripe's answer was lost) only while the account is still as
-    the change found it, else the charge is logged to be refunded."""
     if payment.status == "succeeded":
-        return
-    if status == "succeeded":
-        _set_payment(session, payment, "succeeded", "")
         if change.status == "pending" or (change.status == "failed" and _still_as_found(session, change)):
             _apply(session, change, payment)
         else:
             log.error(
                 "plan change %s was charged (payment %s) after it ended: refund it", change.public_id, payment.public_id
             )
-    elif status in ("requires_action", "processing"):
-        _set_payment(session, payment, status, "")
-    else:
-        _set_payment(
-            session,
-            payment,
-            "canceled" if status == "canceled" else "failed",
-            failure_message or "The payment did not go through.",
-        )
-        if change.status == "pending":
-            change.status = "failed"
-            change.failure_message = payment.failure_message
-            session.add(change)
-            session.flush()
+    elif change.status == "pending":
+        change.status = "failed"
+        change.failure_message = payment.failure_message
+        session.add(change)
+        session.flush()
 
 
 def _still_as_found(session: Session, change: PlanChange) -> bool:
-    account = session.get(Account, change.account_id)
+    account = account_of(session, change.account_id)
     plan = get_plan(account.plan_code)
     return plan.code == change.from_plan_code and seat_limit(plan, account.seats_purchased) == change.from_seats
 
@@ -619,19 +609,16 @@ def _settle_waiting(session: Session, account_id: int) -> None:
         select(PlanChange).where(PlanChange.account_id == account_id, PlanChange.status == "pending")
     ).all()
     for change in waiting:
-        payment = session.get(Payment, change.payment_id)
-        if payment.status == "requires_action" and payment.stripe_payment_intent_id:
-            intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-            if intent.status == "requires_action":
-                intent = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
-            _settle(session, change, payment, intent.status, intent.failure_message or "Replaced by a newer change.")
+        payment = session.get(Payment, change.payment_id) if change.payment_id else None
+        if payment is not None:
+            payments.cancel_waiting(session, payment, "Replaced by a newer change.")
         if change.status == "pending":
             raise Conflict("The payment for your previous change is still processing. Try again in a minute.")
 
 
 def _apply(session: Session, change: PlanChange, payment: Payment | None) -> None:
     """The change takes effect: plan, seats, period, overage line, and its invoice or credit."""
-    account = session.get(Account, change.account_id)
+    account = account_of(session, change.account_id)
     plan = get_plan(change.to_plan_code)
     start, end = billing_period(change.effective_at)
     account.plan_code = plan.code
@@ -641,11 +628,11 @@ def _apply(session: Session, change: PlanChange, payment: Payment | None) -> Non
     account.plan_renews_at = datetime.combine(end, time(), tzinfo=UTC) if plan.paid else None
     session.add(account)
     if change.from_plan_code != change.to_plan_code:
-        ledger.set_overage_credit_line(session, account.id, plan.overage_credit_line_cents)
+        ledger.set_overage_credit_line(session, account_id_of(account), plan.overage_credit_line_cents)
     if change.amount_cents > 0:
         invoice = invoices.issue_for_plan_change(
             session,
-            account.id,
+            account_id_of(account),
             from_plan=change.from_plan_code,
             to_plan=change.to_plan_code,
             from_seats=change.from_seats,
@@ -658,7 +645,7 @@ def _apply(session: Session, change: PlanChange, payment: Payment | None) -> Non
     elif change.amount_cents < 0:
         ledger.credit(
             session,
-            account_id=account.id,
+            account_id=account_id_of(account),
             amount_cents=-change.amount_cents,
             source="plan_change",
             description=_credit_description(change),
@@ -685,24 +672,14 @@ def _refreshed(session: Session, change: PlanChange) -> ChangeResult:
     """A change waiting for its payment, brought up to date from Stripe (with the client secret
     the page needs while 3-D Secure is pending); an ended one as recorded."""
     payment = session.get(Payment, change.payment_id) if change.payment_id else None
-    if change.status != "pending" or payment is None or not payment.stripe_payment_intent_id:
+    if change.status != "pending" or payment is None:
         return _result(session, change)
-    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-    _settle(session, change, payment, intent.status, intent.failure_message)
-    return _result(session, change, intent.client_secret)
-
-
-def _set_payment(session: Session, payment: Payment, status: str, message: str) -> None:
-    payment.status = status
-    payment.failure_message = message[:500]
-    payment.updated_at = utcnow()
-    session.add(payment)
-    session.flush()
+    return _result(session, change, payments.refresh(session, payment))
 
 
 def _result(session: Session, change: PlanChange, client_secret: str = "") -> ChangeResult:
     payment = session.get(Payment, change.payment_id) if change.payment_id else None
-    status = change.status if change.status != "pending" else payment.status
+    status = payment.status if change.status == "pending" and payment is not None else change.status
     return ChangeResult(
         status=status,
         change_id=change.public_id,

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from stdnum.exceptions import ValidationError as NumberInvalid
 from stdnum.util import clean
 
@@ -87,7 +87,7 @@ def normalize(country: str, tax_type: str, value: str) -> str:
     text = (value or "").strip()
     if not text:
         errors["value"] = "Enter the tax ID."
-    if errors:
+    if errors or kind is None:
         raise FormInvalid(errors)
     module = importlib.import_module(kind.module)
     try:
@@ -128,7 +128,7 @@ def registrations(session: Session, actor: Actor) -> list[TaxRegistration]:
         session.exec(
             select(TaxRegistration)
             .where(TaxRegistration.account_id == actor.account_id)
-            .order_by(TaxRegistration.created_at, TaxRegistration.id)
+            .order_by(col(TaxRegistration.created_at), col(TaxRegistration.id))
         )
     )
 
@@ -224,6 +224,6 @@ def printed(session: Session, account_id: int) -> list[str]:
     rows = session.exec(
         select(TaxRegistration)
         .where(TaxRegistration.account_id == account_id)
-        .order_by(TaxRegistration.created_at, TaxRegistration.id)
+        .order_by(col(TaxRegistration.created_at), col(TaxRegistration.id))
     )
     return [f"{describe(row.type)} {row.value}" for row in rows]

@@ -6,16 +6,15 @@ finds it and never creates a second charge."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Payment, PaymentMethod, utcnow
 from app.payments import gateway
-from app.services import audit, invoices, ledger
-from app.services.card_charges import charge_saved_card
+from app.services import audit, invoices, ledger, payments
 from app.services.customers import customer_for
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
@@ -67,31 +66,29 @@ def start_card_topup(
         session, actor, amount_cents, "card", request_key, method.stripe_payment_method_id
     )
     if replayed:
-        return _refreshed(session, payment)
-    charge = charge_saved_card(
-        session, payment, idempotency_key=f"topup:{payment.public_id}", metadata=_metadata(payment)
+        return _result(payment, payments.refresh(session, payment))
+    secret = payments.charge(
+        session,
+        payment,
+        idempotency_key=f"topup:{payment.public_id}",
+        metadata=payments.metadata(payment, "usage_credits"),
     )
-    apply_intent(session, payment, charge.status, charge.failure_message)
     audit.record(
         session,
         actor,
         "payment.credits",
         f"Bought {format_usd(amount_cents)} of usage credits with {label(method)}: {payment.status}",
     )
-    return _result(payment, charge.client_secret)
+    return _result(payment, secret)
 
 
 def finish_card_topup(session: Session, actor: Actor, payment_intent_id: str) -> TopupResult:
     """After the browser's 3-D Secure step: ask Stripe how the intent ended and credit once."""
     require(actor, Permission.BILLING_MANAGE)
-    payment = session.exec(
-        select(Payment).where(
-            Payment.account_id == actor.account_id, Payment.stripe_payment_intent_id == payment_intent_id
-        )
-    ).first()
+    payment = payments.by_intent(session, actor.account_id, payment_intent_id)
     if payment is None:
         raise NotFound("No such payment.")
-    return _refreshed(session, payment)
+    return _result(payment, payments.refresh(session, payment))
 
 
 def start_crypto_topup(
@@ -109,48 +106,48 @@ def start_crypto_topup(
         amount_cents=amount_cents,
         success_url=f"{base}?crypto=success",
         cancel_url=f"{base}?crypto=canceled",
-        metadata=_metadata(payment),
+        metadata=payments.metadata(payment, "usage_credits"),
         idempotency_key=f"crypto:{payment.public_id}",
     )
     payment.stripe_checkout_session_id = checkout.id
-    _touch(session, payment)
+    payment.updated_at = utcnow()
+    session.add(payment)
+    session.flush()
     audit.record(session, actor, "payment.credits", f"Started a {format_usd(amount_cents)} cryptocurrency payment")
     return CryptoCheckout(payment_id=payment.public_id, url=checkout.url)
 
 
-def apply_intent(session: Session, payment: Payment, status: str, failure_message: str = "") -> None:
-    """Move a card or recharge payment to the intent's status; credit once when it succeeded.
-    A succeeded payment never goes back (events may arrive out of order). A recharge that ended
-    gets its bookkeeping (recharge.settle), whether the job or the webhook saw it first."""
-    if payment.status == "succeeded":
-        return
-    if status == "succeeded":
-        source = "auto_recharge" if payment.method == "auto_recharge" else "purchase"
-        via = "Auto Recharge call." if source == "auto_recharge" else "Add Usage Credits"
-        pi_id = payment.stripe_payment_intent_id
-        _credit(session, payment, source, f"Stripe Payment Intent {pi_id} via {via}", f"stripe:pi:{pi_id}")
-    elif status in ("requires_action", "processing"):
-        payment.status = status
-        _touch(session, payment)
-    else:
-        mark_failed(session, payment, failure_message or "The payment did not go through.")
-    if payment.method == "auto_recharge" and payment.status in ("succeeded", "failed"):
-        from app.services import recharge  # imported here: recharge builds on this module
-
-        recharge.settle(session, payment)
-
-
-def apply_checkout_paid(session: Session, payment: Payment) -> None:
-    """A paid crypto Checkout Session: credit once, keyed by the session id."""
+@payments.on_settled("card", "crypto")
+def _settled(session: Session, payment: Payment, now: datetime) -> None:
+    """A succeeded purchase becomes credits, once: keyed by the PaymentIntent (card) or the
+    Checkout Session (crypto)."""
     if payment.status != "succeeded":
+        return
+    if payment.method == "crypto":
         cs_id = payment.stripe_checkout_session_id
-        _credit(
-            session,
-            payment,
-            "purchase",
-            f"Stripe Checkout Session {cs_id} via Add Usage Credits (crypto)",
-            f"stripe:cs:{cs_id}",
+        credit(
+            session, payment, f"Stripe Checkout Session {cs_id} via Add Usage Credits (crypto)", f"stripe:cs:{cs_id}"
         )
+    else:
+        pi_id = payment.stripe_payment_intent_id
+        credit(session, payment, f"Stripe Payment Intent {pi_id} via Add Usage Credits", f"stripe:pi:{pi_id}")
+
+
+def credit(session: Session, payment: Payment, description: str, key: str) -> None:
+    """The succeeded payment's amount onto the ledger (source "purchase", or "auto_recharge" for
+    a recharge), once by `key`, with its paid receipt."""
+    entry = ledger.credit(
+        session,
+        account_id=payment.account_id,
+        amount_cents=payment.amount_cents,
+        source="auto_recharge" if payment.method == "auto_recharge" else "purchase",
+        description=description,
+        idempotency_key=key,
+    )
+    payment.ledger_entry_id = entry.id
+    session.add(payment)
+    session.flush()
+    invoices.issue_receipt(session, payment)
 
 
 def _checked_amount(session: Session, actor: Actor, amount_text: str) -> int:
@@ -169,78 +166,19 @@ def _open_payment(
     """The Payment for this request, and whether it already existed (a replayed request)."""
     if not request_key:
         raise ValidationFailed("A request key is required.")
-    key = f"{method}:{actor.account_id}:{request_key}"
-    existing = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
-    if existing is not None:
-        return existing, True
-    payment = Payment(
+    return payments.open_payment(
+        session,
         account_id=actor.account_id,
         amount_cents=amount_cents,
         method=method,
-        stripe_payment_method_id=payment_method_id,
-        idempotency_key=key,
+        idempotency_key=f"{method}:{actor.account_id}:{request_key}",
+        payment_method_id=payment_method_id,
         created_by_user_id=actor.user_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(payment)
-    except IntegrityError:
-        # The same request, committed meanwhile by a concurrent transaction.
-        return session.exec(select(Payment).where(Payment.idempotency_key == key)).one(), True
-    return payment, False
-
-
-def _refreshed(session: Session, payment: Payment) -> TopupResult:
-    """An unfinished card payment brought up to date from Stripe (with the client secret the
-    page needs while 3-D Secure is pending); a finished one as recorded."""
-    if payment.status in ("succeeded", "failed") or not payment.stripe_payment_intent_id:
-        return _result(payment)
-    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-    apply_intent(session, payment, intent.status, intent.failure_message)
-    return _result(payment, intent.client_secret)
-
-
-def _metadata(payment: Payment) -> dict[str, str]:
-    return {"payment_id": payment.public_id, "account_id": str(payment.account_id), "purpose": "usage_credits"}
-
-
-def _credit(session: Session, payment: Payment, source: str, description: str, key: str) -> None:
-    entry = ledger.credit(
-        session,
-        account_id=payment.account_id,
-        amount_cents=payment.amount_cents,
-        source=source,
-        description=description,
-        idempotency_key=key,
-    )
-    payment.status = "succeeded"
-    payment.failure_message = ""
-    payment.ledger_entry_id = entry.id
-    _touch(session, payment)
-    invoices.issue_receipt(session, payment)
-
-
-def mark_failed(session: Session, payment: Payment, message: str) -> None:
-    payment.status = "failed"
-    payment.failure_message = message[:500]
-    _touch(session, payment)
-
-
-def _touch(session: Session, payment: Payment) -> None:
-    payment.updated_at = utcnow()
-    session.add(payment)
-    session.flush()
 
 
 def _result(payment: Payment, client_secret: str = "") -> TopupResult:
-    return TopupResult(
-        status=payment.status,
-        payment_id=payment.public_id,
-        amount_cents=payment.amount_cents,
-        payment_intent_id=payment.stripe_payment_intent_id or "",
-        client_secret=client_secret if payment.status == "requires_action" else "",
-        message=payment.failure_message,
-    )
+    return TopupResult(payment_id=payment.public_id, **payments.outcome(payment, client_secret))
 
 
 @dataclass(frozen=True)
@@ -266,12 +204,7 @@ def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 
     """The latest credit purchases and recharges, so a payment that settles later (SEPA, crypto)
     shows how it ended and, when it failed, why."""
     require(actor, Permission.BILLING_VIEW)
-    payments = session.exec(
-        select(Payment)
-        .where(Payment.account_id == actor.account_id, Payment.method.in_(("card", "crypto", "auto_recharge")))
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(limit)
-    ).all()
+    recent = payments.latest(session, actor.account_id, ("card", "crypto", "auto_recharge"), limit)
     methods = {
         m.stripe_payment_method_id: label(m)
         for m in session.exec(select(PaymentMethod).where(PaymentMethod.account_id == actor.account_id))
@@ -287,5 +220,5 @@ def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 
             status=STATUS_LABELS.get(p.status, p.status.title()),
             reason=p.failure_message if p.status == "failed" else "",
         )
-        for p in payments
+        for p in recent
     ]

@@ -1,0 +1,230 @@
+"""The life of a Payment row, the same for every kind of payment: opened before Stripe is called
+(so a replayed request finds it and never charges twice), charged through the gateway, brought
+up to date after 3-D Secure or from Stripe, cancelled while waiting, and settled.
+
+`set_status` is the one place a payment's status changes. A succeeded payment never goes back
+(Stripe's events may arrive out of order, and the request, the 3-D Secure step, the job and the
+webhook may all report the same outcome). When a payment ends (succeeded, failed or canceled)
+the handler its kind registered with `on_settled` runs once for that outcome: the usage-credit
+purchases (topups), the auto recharges (recharge), the invoice payments (invoices) and the plan
+changes (subscription) each say there what a settled payment means for them. Modules that
+settle payments (the webhook, the jobs) import those four so that every handler is registered.
+Callers commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypedDict
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.models import Payment, PaymentMethod, utcnow
+from app.payments import gateway
+from app.services.customers import customer_for
+
+# pending | requires_action | processing: still under way.
+WAITING = ("requires_action", "processing")
+ENDED = ("succeeded", "failed", "canceled")
+DECLINED_MESSAGE = "The payment did not go through."
+
+Settle = Callable[[Session, Payment, datetime], None]
+Lock = Callable[[Session, Payment], None]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    settle: Settle
+    lock: Lock | None
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def on_settled(*kinds: str, lock: Lock | None = None) -> Callable[[Settle], Settle]:
+    """Register what an ended payment of these kinds (Payment.method) means: the handler gets the
+    payment with its final status. `lock`, when given, runs before the status is read, so that a
+    domain can serialize its own bookkeeping (a plan change locks its account)."""
+
+    def register(settle: Settle) -> Settle:
+        for kind in kinds:
+            _KINDS[kind] = _Kind(settle, lock)
+        return settle
+
+    return register
+
+
+def open_payment(
+    session: Session,
+    *,
+    account_id: int,
+    amount_cents: int,
+    method: str,
+    idempotency_key: str,
+    payment_method_id: str = "",
+    created_by_user_id: int | None = None,
+    invoice_id: int | None = None,
+    plan_change_id: int | None = None,
+) -> tuple[Payment, bool]:
+    """The Payment for this idempotency key, and whether it already existed (a replay)."""
+    existing = by_key(session, idempotency_key)
+    if existing is not None:
+        return existing, True
+    payment = Payment(
+        account_id=account_id,
+        amount_cents=amount_cents,
+        method=method,
+        stripe_payment_method_id=payment_method_id,
+        idempotency_key=idempotency_key,
+        created_by_user_id=created_by_user_id,
+        invoice_id=invoice_id,
+        plan_change_id=plan_change_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+    except IntegrityError:
+        # The same request, committed meanwhile by a concurrent transaction.
+        return session.exec(select(Payment).where(Payment.idempotency_key == idempotency_key)).one(), True
+    return payment, False
+
+
+def by_key(session: Session, idempotency_key: str) -> Payment | None:
+    return session.exec(select(Payment).where(Payment.idempotency_key == idempotency_key)).first()
+
+
+def by_intent(session: Session, account_id: int, payment_intent_id: str, method: str | None = None) -> Payment | None:
+    """The account's payment for a PaymentIntent (after the browser's 3-D Secure step)."""
+    query = select(Payment).where(
+        Payment.account_id == account_id, Payment.stripe_payment_intent_id == payment_intent_id
+    )
+    if method is not None:
+        query = query.where(Payment.method == method)
+    return session.exec(query).first()
+
+
+def set_status(
+    session: Session, payment: Payment, status: str, message: str = "", *, now: datetime | None = None
+) -> None:
+    """Move the payment to a Stripe status (succeeded | requires_action | processing | failed |
+    canceled | anything else, which counts as failed). A succeeded payment never goes back; an
+    ended payment's kind settles it once for that outcome."""
+    kind = _KINDS.get(payment.method)
+    if kind is not None and kind.lock is not None:
+        kind.lock(session, payment)
+    if payment.status == "succeeded":
+        return
+    if status not in ("succeeded", "canceled", *WAITING):
+        status = "failed"
+    before = payment.status
+    payment.status = status
+    payment.failure_message = (message or DECLINED_MESSAGE)[:500] if status in ("failed", "canceled") else ""
+    payment.updated_at = utcnow()
+    session.add(payment)
+    session.flush()
+    if status in ENDED and before != status:
+        if kind is None:
+            raise LookupError(f"no settle handler for payments of kind {payment.method!r}")
+        kind.settle(session, payment, now or utcnow())
+
+
+def method_type(session: Session, stripe_payment_method_id: str) -> str:
+    """ "card" or "sepa_debit": the saved method's type, which its PaymentIntent must name."""
+    kind = session.exec(
+        select(PaymentMethod.kind).where(PaymentMethod.stripe_payment_method_id == stripe_payment_method_id)
+    ).first()
+    return kind or "card"
+
+
+def metadata(payment: Payment, purpose: str, **links: str) -> dict[str, str]:
+    """What a PaymentIntent or Checkout Session carries, so that Stripe's webhook finds the
+    payment even when the request lost Stripe's answer."""
+    return {"payment_id": payment.public_id, "account_id": str(payment.account_id), "purpose": purpose, **links}
+
+
+def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata: dict[str, str]) -> str:
+    """Charge `payment.amount_cents` to its saved method while the payer is on the page, record
+    the intent and its status; returns the client secret Stripe.js needs for 3-D Secure. A
+    decline or an unreachable Stripe leaves the payment failed (not rolled back), so should Stripe
+    have charged after all, its webhook finds the payment through the intent's metadata."""
+    customer_id = customer_for(session, payment.account_id)
+    try:
+        intent = gateway.create_payment_intent(
+            customer_id=customer_id,
+            payment_method_id=payment.stripe_payment_method_id,
+            amount_cents=payment.amount_cents,
+            idempotency_key=idempotency_key,
+            off_session=False,
+            metadata=metadata,
+            method_type=method_type(session, payment.stripe_payment_method_id),
+        )
+    except gateway.CardDeclined as exc:
+        payment.stripe_payment_intent_id = exc.payment_intent_id or None
+        set_status(session, payment, "failed", exc.message)
+        return ""
+    except gateway.PaymentProviderError as exc:
+        set_status(session, payment, "failed", exc.message)
+        return ""
+    payment.stripe_payment_intent_id = intent.id
+    set_status(session, payment, intent.status, intent.failure_message)
+    return intent.client_secret
+
+
+def refresh(session: Session, payment: Payment) -> str:
+    """An unfinished payment brought up to date from Stripe (after 3-D Secure, or on a replayed
+    request); returns the client secret the page needs while 3-D Secure is pending. An ended
+    payment is left as recorded."""
+    if payment.status in ENDED or not payment.stripe_payment_intent_id:
+        return ""
+    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    set_status(session, payment, intent.status, intent.failure_message)
+    return intent.client_secret
+
+
+def cancel_waiting(session: Session, payment: Payment, message: str) -> None:
+    """Before a new attempt: a payment left waiting for 3-D Secure is cancelled at Stripe, or
+    found to have succeeded (or failed) meanwhile."""
+    if payment.status != "requires_action" or not payment.stripe_payment_intent_id:
+        return
+    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    if intent.status == "requires_action":
+        intent = gateway.cancel_payment_intent(payment.stripe_payment_intent_id)
+    set_status(session, payment, intent.status, intent.failure_message or message)
+
+
+def client_secret(payment: Payment, secret: str) -> str:
+    """The secret is only handed to the page while the payment waits for 3-D Secure."""
+    return secret if payment.status == "requires_action" else ""
+
+
+class Outcome(TypedDict):
+    """The fields every page-facing payment result shares (TopupResult, PayResult)."""
+
+    status: str
+    amount_cents: int
+    payment_intent_id: str
+    client_secret: str
+    message: str
+
+
+def outcome(payment: Payment, secret: str = "") -> Outcome:
+    return Outcome(
+        status=payment.status,
+        amount_cents=payment.amount_cents,
+        payment_intent_id=payment.stripe_payment_intent_id or "",
+        client_secret=client_secret(payment, secret),
+        message=payment.failure_message,
+    )
+
+
+def latest(session: Session, account_id: int, methods: tuple[str, ...], limit: int) -> list[Payment]:
+    return list(
+        session.exec(
+            select(Payment)
+            .where(Payment.account_id == account_id, col(Payment.method).in_(methods))
+            .order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+            .limit(limit)
+        ).all()
+    )
