@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import reflex as rx
 
 from app.components.layout import console_page, page_heading
-from app.db import transaction
-from app.errors import DomainError
 from app.services import info
 from app.services.permissions import Permission
-from app.state.session import current_actor
+from app.state.form import FormState
+from app.state.session import acting
 
 UPGRADE_ROUTE = "/plans"
 
@@ -36,28 +35,23 @@ class AddOnRow:
     status: str = ""
 
 
-class InfoState(rx.State):
-    plan_name: str = ""
-    active_users: int = 0
-    invited_users: int = 0
-    api_keys: int = 0
-    custom_roles: int = 0
-    limits: list[LimitRow] = []
-    add_ons: list[AddOnRow] = []
-    can_upgrade: bool = False
-    any_limit_reached: bool = False
-    error: str = ""
+class InfoState(FormState, rx.State):
+    plan_name: rx.Field[str] = rx.field("")
+    active_users: rx.Field[int] = rx.field(0)
+    invited_users: rx.Field[int] = rx.field(0)
+    api_keys: rx.Field[int] = rx.field(0)
+    custom_roles: rx.Field[int] = rx.field(0)
+    limits: rx.Field[list[LimitRow]] = rx.field(default_factory=list)
+    add_ons: rx.Field[list[AddOnRow]] = rx.field(default_factory=list)
+    can_upgrade: rx.Field[bool] = rx.field(False)
+    any_limit_reached: rx.Field[bool] = rx.field(False)
 
     @rx.event
     def load(self):
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            with transaction() as session:
-                account = info.account_info(session, actor)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.error = ""
+        with self._attempt(), acting(self, Permission.INFO_VIEW) as (actor, session):
+            self._show(info.account_info(session, actor))
+
+    def _show(self, account: info.AccountInfo) -> None:
         self.plan_name = account.plan_name
         self.active_users, self.invited_users = account.active_users, account.invited_users
         self.api_keys, self.custom_roles = account.api_keys, account.custom_roles

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import NotFound
 from app.models import Account, ApiKey, LedgerEntry, Role, User, utcnow
@@ -67,9 +67,11 @@ def user_names(session: Session, actor: Actor, user_ids: set[int]) -> dict[int, 
     if not user_ids:
         return {}
     rows = session.exec(
-        select(User.id, User.full_name, User.email).where(User.account_id == actor.account_id, User.id.in_(user_ids))
+        select(User.id, User.full_name, User.email).where(
+            User.account_id == actor.account_id, col(User.id).in_(user_ids)
+        )
     )
-    return {user_id: full_name or email for user_id, full_name, email in rows}
+    return {user_id: full_name or email for user_id, full_name, email in rows if user_id is not None}
 
 
 def format_bytes(size: int) -> str:
@@ -90,7 +92,7 @@ def _format(limit: Limit, value: int) -> str:
 def _usage_since(session: Session, account_id: int, since: datetime) -> tuple[int, int]:
     """(number of usage debits, cents debited as usage) since the given moment."""
     count, cents = session.exec(
-        select(func.count(LedgerEntry.id), func.coalesce(func.sum(-LedgerEntry.amount_cents), 0)).where(
+        select(func.count(col(LedgerEntry.id)), func.coalesce(func.sum(-LedgerEntry.amount_cents), 0)).where(
             LedgerEntry.account_id == account_id, LedgerEntry.source == "usage", LedgerEntry.created_at >= since
         )
     ).one()
@@ -104,22 +106,25 @@ def account_usage(session: Session, account: Account, now: datetime) -> dict[str
     for, the core one included."""
 
     now = now.astimezone(UTC)
+    account_id = account.id or 0
     seats = session.exec(
-        select(func.count(User.id)).where(User.account_id == account.id, User.status.in_(("active", "invited")))
+        select(func.count(col(User.id))).where(
+            User.account_id == account.id, col(User.status).in_(("active", "invited"))
+        )
     ).one()
     api_keys = session.exec(
-        select(func.count(ApiKey.id)).where(ApiKey.account_id == account.id, ApiKey.deleted_at.is_(None))
+        select(func.count(col(ApiKey.id))).where(ApiKey.account_id == account.id, col(ApiKey.deleted_at).is_(None))
     ).one()
     month_start = datetime.combine(now.date().replace(day=1), time(), tzinfo=UTC)
-    _, month_cents = _usage_since(session, account.id, month_start)
-    today_calls, _ = _usage_since(session, account.id, datetime.combine(now.date(), time(), tzinfo=UTC))
+    _, month_cents = _usage_since(session, account_id, month_start)
+    today_calls, _ = _usage_since(session, account_id, datetime.combine(now.date(), time(), tzinfo=UTC))
     return {
         "seats": int(seats),
         "api_keys": int(api_keys),
         "monthly_credits_cents": month_cents,
         "daily_requests": today_calls,
         "storage_bytes": stored_bytes(account),
-        "products": product_count(session, account.id),
+        "products": product_count(session, account_id),
     }
 
 
@@ -149,10 +154,10 @@ def account_info(session: Session, actor: Actor, now: datetime | None = None) ->
     usage = account_usage(session, account, now or utcnow())
     users = dict(
         session.exec(
-            select(User.status, func.count(User.id)).where(User.account_id == account.id).group_by(User.status)
+            select(User.status, func.count(col(User.id))).where(User.account_id == account.id).group_by(User.status)
         ).all()
     )
-    custom_roles = session.exec(select(func.count(Role.id)).where(Role.account_id == account.id)).one()
+    custom_roles = session.exec(select(func.count(col(Role.id))).where(Role.account_id == account.id)).one()
     limits = tuple(_limit_usage(limit, usage[limit.key], _limit_of(account, plan, limit.key)) for limit in LIMITS)
     reached = {limit.key for limit in limits if limit.reached}
     add_ons = tuple(
