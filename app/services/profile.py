@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import NotFound, ValidationFailed
 from app.models import AuthSession, User, utcnow
@@ -117,7 +117,7 @@ def change_password(
     user.password_hash = hash_password(new)
     session.add(user)
     audit.record(session, actor, "profile.password", "Changed their password (other sessions signed out)", now=now)
-    return auth.revoke_sessions(session, user.id, keep_session_id=actor.session_id, now=now)
+    return auth.revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id, now=now)
 
 
 def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime | None = None) -> list[ActiveSession]:
@@ -126,8 +126,8 @@ def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime
     now = now or utcnow()
     rows = session.exec(
         select(AuthSession)
-        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
-        .order_by(AuthSession.last_seen_at.desc(), AuthSession.id.desc())
+        .where(AuthSession.user_id == user.id, col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > now)
+        .order_by(col(AuthSession.last_seen_at).desc(), col(AuthSession.id).desc())
     ).all()
     return [
         ActiveSession(
@@ -142,8 +142,8 @@ def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime
 
 
 def sign_out_other_sessions(session: Session, actor: Actor, now: datetime | None = None) -> int:
-    user = _user(session, actor)
-    return auth.revoke_sessions(session, user.id, keep_session_id=actor.session_id, now=now)
+    _user(session, actor)  # the permission and account check
+    return auth.revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id, now=now)
 
 
 # Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari".
