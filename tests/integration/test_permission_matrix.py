@@ -363,14 +363,17 @@ NOT_ENTRY_POINTS = {
 def actor_taking_functions() -> dict[str, inspect.Signature]:
     """Public functions of app.services modules with a parameter that is an actor."""
     found = {}
-    for module_info in pkgutil.iter_modules(app.services.__path__):
-        module = importlib.import_module(f"app.services.{module_info.name}")
+    # walk_packages: a service package's modules (app.services.invoices.payment, ...) are named
+    # by the package, through which callers reach their functions (invoices.pay_invoice).
+    for module_info in pkgutil.walk_packages(app.services.__path__, prefix="app.services."):
+        module = importlib.import_module(module_info.name)
+        top = module_info.name.removeprefix("app.services.").split(".")[0]
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("_") or function.__module__ != module.__name__:
                 continue
             signature = inspect.signature(function)
             if any(p.name == "actor" or "Actor" in str(p.annotation) for p in signature.parameters.values()):
-                found[f"{module_info.name}.{name}"] = signature
+                found[f"{top}.{name}"] = signature
     return found
 
 
