@@ -1,14 +1,18 @@
-"""The button row of the console's confirmation dialogs."""
+"""The console's dialogs: the confirmation of a page (`confirm_dialog`) and a form in a dialog
+(`form_dialog`), with one row of buttons."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 
-def dialog_actions(confirm: rx.Component, busy: rx.Var | bool, **props) -> rx.Component:
-    """Cancel (closes the dialog, disabled while `busy`) and the dialog's own action, right-aligned."""
+def dialog_actions(
+    confirm: rx.Component, busy: rx.Var | bool, *, close=rx.alert_dialog.cancel, **props
+) -> rx.Component:
+    """Cancel (closes the dialog with `close`, disabled while `busy`) and the dialog's own action,
+    right-aligned."""
     return rx.flex(
-        rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray", disabled=busy)),
+        close(rx.button("Cancel", type="button", variant="soft", color_scheme="gray", disabled=busy)),
         confirm,
         spacing="3",
         justify="end",
@@ -107,4 +111,38 @@ def _confirmation(
             max_width=max_width,
         ),
         **root_props,
+    )
+
+
+def form_dialog(
+    title: rx.Component | str,
+    description: rx.Component | str,
+    *fields: rx.Component,
+    open: rx.Var,
+    on_open_change,
+    on_submit,
+    button: str,
+    busy: rx.Var,
+    max_width: str = "480px",
+) -> rx.Component:
+    """A form in a dialog: its fields, errors next to them, then Cancel and the submit `button`
+    (busy while `busy`); the server's checks name what is wrong, not the browser's bubbles."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(title),
+            rx.dialog.description(description, margin_bottom="1em"),
+            rx.form(
+                rx.vstack(
+                    *fields,
+                    dialog_actions(rx.button(button, type="submit", loading=busy), busy, close=rx.dialog.close),
+                    spacing="3",
+                    align="stretch",
+                ),
+                on_submit=on_submit,
+                no_validate=True,
+            ),
+            max_width=max_width,
+        ),
+        open=open,
+        on_open_change=on_open_change,
     )

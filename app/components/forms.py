@@ -8,17 +8,22 @@ import reflex as rx
 
 
 def field(
-    label: str, control: rx.Component, *, field_id: str, error: rx.Var | str = "", hint: str = ""
+    label: str, control: rx.Component, *, field_id: str, error: rx.Var | str = "", hint: str = "", **props
 ) -> rx.Component:
+    """`label`, `control`, `hint` and `error` stacked; `props` override the stack's full width
+    (e.g. for a filter in a row)."""
     return rx.vstack(
         rx.el.label(label, html_for=field_id, class_name="ld-label"),
         control,
         rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")) if hint else rx.fragment(),
-        rx.cond(error != "", rx.text(error, size="2", color_scheme="red", id=f"{field_id}-error", role="alert")),
-        spacing="1",
-        width="100%",
-        align="stretch",
+        field_error(error, f"{field_id}-error"),
+        **{"spacing": "1", "width": "100%", "align": "stretch", **props},
     )
+
+
+def field_error(message: rx.Var | str, error_id: str) -> rx.Component:
+    """The error of one field (or group of fields), announced when it appears."""
+    return rx.cond(message != "", rx.text(message, size="2", color_scheme="red", id=error_id, role="alert"))
 
 
 def text_field(
@@ -56,6 +61,32 @@ def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
+    )
+
+
+def form_messages(state) -> rx.Component:
+    """The notice and the page-level error of a state that mixes in `FormState`."""
+    return rx.fragment(form_notice(state.notice), form_error(state.error))
+
+
+def save_or_read_only(state, label: str, read_only: str) -> rx.Component:
+    """A settings form's submit button (busy while `state` saves) when the role may change the
+    settings (`state.can_manage`), else the sentence `read_only` saying it cannot."""
+    return rx.cond(
+        state.can_manage,
+        rx.button(label, type="submit", loading=state.busy == "save", size="3", align_self="start"),
+        rx.text(read_only, size="2", color_scheme="gray"),
+    )
+
+
+def settings_form(state, *children: rx.Component, **props) -> rx.Component:
+    """A settings form submitted to `state.save`; its inputs start again from the saved values
+    when the state remounts it (`FormState._remount_form`)."""
+    return rx.form(
+        rx.vstack(*children, spacing="4", align="stretch"),
+        on_submit=state.save,
+        key=state.form_key,
+        **props,
     )
 
 

@@ -123,12 +123,11 @@ def header() -> rx.Component:
 
 
 def no_access() -> rx.Component:
-    return rx.vstack(
-        rx.heading("No access", size="6"),
-        rx.text("Your role does not include this page. Ask an owner or admin of your account if you need it."),
-        rx.link("Go to Info", href="/"),
+    return page_message(
+        "No access",
+        "Your role does not include this page. Ask an owner or admin of your account if you need it.",
+        link=rx.link("Go to Info", href="/"),
         id="no-access",
-        spacing="3",
     )
 
 
@@ -192,29 +191,59 @@ def heading_with_action(title: str, subtitle: str, action: rx.Component) -> rx.C
     return rx.hstack(page_heading(title, subtitle), rx.spacer(), action, align="start", width="100%")
 
 
+def page_body(*children: rx.Component, spacing: str = "4") -> rx.Component:
+    """A console page's content, top to bottom, as wide as the page."""
+    return rx.vstack(*children, spacing=spacing, align="stretch")
+
+
+def section_heading(title: str) -> rx.Component:
+    """The heading of a part of a page."""
+    return rx.heading(title, size="4", as_="h2", margin_top="1em")
+
+
+def section_card(title: str, *children: rx.Component, description: str = "", **props) -> rx.Component:
+    """A part of a page in a card: its heading, what it is for, then its content."""
+    return rx.card(
+        rx.vstack(
+            rx.heading(title, size="4", as_="h2"),
+            rx.text(description, color_scheme="gray", size="2") if description else rx.fragment(),
+            *children,
+            spacing="3",
+            align="stretch",
+        ),
+        **props,
+    )
+
+
+def page_message(title: str, *text: rx.Var | str, link: rx.Component, **props) -> rx.Component:
+    """A page that only says something (no access, a finished or refused step) and where to go."""
+    return rx.vstack(rx.heading(title, size="6", as_="h1"), rx.text(*text), link, spacing="3", **props)
+
+
+def public_form(title: rx.Var | str, *children: rx.Component, on_submit) -> rx.Component:
+    """The form of a public page under its heading, its fields as wide as the card."""
+    return rx.form(
+        rx.vstack(rx.heading(title, size="6", as_="h1"), *children, spacing="3", align="stretch"),
+        on_submit=on_submit,
+    )
+
+
 def public_page(*, route: str, title: str, on_load: list | None = None):
     """Pages for signed-out visitors (sign-in, password reset, invitations)."""
 
     def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
         @rx.page(route=route, title=f"{title} · Ledgerdesk", on_load=on_load)
         def page() -> rx.Component:
-            return rx.center(
-                rx.card(
-                    rx.vstack(
-                        rx.hstack(rx.icon("book-open-check"), rx.heading("Ledgerdesk", size="5"), align="center"),
-                        render(),
-                        spacing="4",
-                        align="stretch",
-                    ),
-                    width="100%",
-                    max_width="420px",
-                    size="4",
-                ),
-                min_height="100vh",
-                padding="1em",
-            )
+            return _public_frame(render())
 
         page.__name__ = render.__name__
         return page
 
     return decorator
+
+
+def _public_frame(content: rx.Component) -> rx.Component:
+    """The public page's card, its content under the product's name, in the middle of the window."""
+    brand = rx.hstack(rx.icon("book-open-check"), rx.heading("Ledgerdesk", size="5"), align="center")
+    card = rx.card(rx.vstack(brand, content, spacing="4", align="stretch"), width="100%", max_width="420px", size="4")
+    return rx.center(card, min_height="100vh", padding="1em")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, form_error, form_notice, new_password_fields, text_field
-from app.components.layout import public_page
+from app.components.forms import error_of, form_error, form_messages, new_password_fields, text_field
+from app.components.layout import page_message, public_form, public_page
 from app.config import get_settings
 from app.services import auth
 from app.state.form import FormState
@@ -40,19 +40,15 @@ class ResetPasswordState(FormState, rx.State):
 
 @public_page(route="/forgot-password", title="Forgot password")
 def forgot_password_page() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.heading("Forgot your password?", size="6", as_="h1"),
-            rx.text("Enter your email and we will send you a link to choose a new password.", size="2"),
-            form_notice(ForgotPasswordState.notice),
-            form_error(ForgotPasswordState.error),
-            text_field("Email", field_id="email", type="email", required=True),
-            rx.button("Send reset link", type="submit", width="100%", loading=ForgotPasswordState.busy == "submit"),
-            rx.link("Back to sign in", href="/sign-in", size="2"),
-            spacing="3",
-            align="stretch",
-        ),
-        on_submit=ForgotPasswordState.submit,
+    state = ForgotPasswordState
+    return public_form(
+        "Forgot your password?",
+        rx.text("Enter your email and we will send you a link to choose a new password.", size="2"),
+        form_messages(state),
+        text_field("Email", field_id="email", type="email", required=True),
+        rx.button("Send reset link", type="submit", width="100%", loading=state.busy == "submit"),
+        rx.link("Back to sign in", href="/sign-in", size="2"),
+        on_submit=state.submit,
     )
 
 
@@ -61,21 +57,16 @@ def reset_password_page() -> rx.Component:
     state = ResetPasswordState
     return rx.cond(
         state.done,
-        rx.vstack(
-            rx.heading("Password changed", size="6", as_="h1"),
-            rx.text("Your password is changed and your other sessions are signed out."),
-            rx.link("Sign in", href="/sign-in"),
-            spacing="3",
+        page_message(
+            "Password changed",
+            "Your password is changed and your other sessions are signed out.",
+            link=rx.link("Sign in", href="/sign-in"),
         ),
-        rx.form(
-            rx.vstack(
-                rx.heading("Choose a new password", size="6", as_="h1"),
-                form_error(state.error),
-                new_password_fields("New password", "Repeat the new password", error=error_of(state, "password")),
-                rx.button("Set password", type="submit", width="100%", loading=state.busy == "submit"),
-                spacing="3",
-                align="stretch",
-            ),
+        public_form(
+            "Choose a new password",
+            form_error(state.error),
+            new_password_fields("New password", "Repeat the new password", error=error_of(state, "password")),
+            rx.button("Set password", type="submit", width="100%", loading=state.busy == "submit"),
             on_submit=state.submit,
         ),
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.dialogs import confirm_dialog
-from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, heading_with_action
+from app.components.dialogs import confirm_dialog, form_dialog
+from app.components.forms import error_of, form_messages, text_field
+from app.components.layout import console_page, heading_with_action, page_body
 from app.components.tables import data_table, rows_or_empty
 from app.services import api_keys
 from app.services.api_keys import UNNAMED, KeyRow
@@ -107,48 +107,25 @@ def _row(key: KeyRow) -> rx.Component:
     )
 
 
-def _keys_table() -> rx.Component:
-    return data_table(
-        "api-keys-table",
-        ["Name", "Key", "Created", "Created by", "Last used"],
-        ApiKeysState.keys,
-        _row,
-    )
-
-
 def _add_dialog() -> rx.Component:
     state = ApiKeysState
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Add API Key"),
-            rx.dialog.description("Names do not change what a key can do; they help you remember what it is for."),
-            rx.form(
-                rx.vstack(
-                    text_field(
-                        "Name (optional)",
-                        field_id="key_name",
-                        error=error_of(state, "name"),
-                        placeholder="Production backend",
-                        max_length=api_keys.NAME_MAX_LENGTH,
-                        auto_focus=True,
-                    ),
-                    rx.flex(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Create key", type="submit", loading=state.busy == "create"),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="4",
-                    margin_top="1em",
-                ),
-                on_submit=state.create,
-                reset_on_submit=False,
-            ),
-            max_width="460px",
+    return form_dialog(
+        "Add API Key",
+        "Names do not change what a key can do; they help you remember what it is for.",
+        text_field(
+            "Name (optional)",
+            field_id="key_name",
+            error=error_of(state, "name"),
+            placeholder="Production backend",
+            max_length=api_keys.NAME_MAX_LENGTH,
+            auto_focus=True,
         ),
         open=state.adding,
         on_open_change=state.add_open_change,
+        on_submit=state.create,
+        button="Create key",
+        busy=state.busy == "create",
+        max_width="460px",
     )
 
 
@@ -208,17 +185,16 @@ def _created_dialog() -> rx.Component:
 )
 def api_keys_page() -> rx.Component:
     state = ApiKeysState
-    return rx.vstack(
+    return page_body(
         heading_with_action(
             "API Keys",
             "Keys for direct integration: your product sends usage to the metering API with them.",
             rx.button(rx.icon("plus", size=16), "Add API Key", on_click=state.open_add, id="add-api-key"),
         ),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rows_or_empty(
             state.keys,
-            _keys_table(),
+            data_table("api-keys-table", ["Name", "Key", "Created", "Created by", "Last used"], state.keys, _row),
             "No API keys yet. Add one to send usage from your product.",
             icon="key-round",
             empty_id="api-keys-empty",
@@ -233,6 +209,4 @@ def api_keys_page() -> rx.Component:
         _add_dialog(),
         _created_dialog(),
         confirm_dialog(state),
-        spacing="4",
-        align="stretch",
     )

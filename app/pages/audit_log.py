@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, form_error
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table, pager
+from app.components.forms import error_of, field, form_error
+from app.components.layout import console_page, page_body, page_heading
+from app.components.tables import data_table, pager, rows_or_empty
 from app.services import audit
 from app.services.permissions import Permission
 from app.state.form import FormState
@@ -67,12 +67,17 @@ def _row(row: audit.AuditRow) -> rx.Component:
     )
 
 
+def _filter(label: str, name: str, control: rx.Component) -> rx.Component:
+    return field(label, control, field_id=name, width="auto", align="start")
+
+
 def _select(label: str, name: str, items: list[rx.Component]) -> rx.Component:
-    return rx.vstack(
-        rx.el.label(label, html_for=name, class_name="ld-label"),
-        rx.select.root(rx.select.trigger(id=name), rx.select.content(*items), name=name, default_value=EVERYTHING),
-        spacing="1",
-    )
+    trigger = rx.select.trigger(id=name)
+    return _filter(label, name, rx.select.root(trigger, rx.select.content(*items), name=name, default_value=EVERYTHING))
+
+
+def _day(label: str, name: str) -> rx.Component:
+    return _filter(label, name, rx.input(type="date", id=name, name=name))
 
 
 @console_page(
@@ -85,7 +90,7 @@ def _select(label: str, name: str, items: list[rx.Component]) -> rx.Component:
 )
 def audit_log_page() -> rx.Component:
     state = AuditLogState
-    return rx.vstack(
+    return page_body(
         page_heading(
             "Audit Log", "Every change to the account, who made it and when. Times are in your account's timezone."
         ),
@@ -105,36 +110,26 @@ def audit_log_page() -> rx.Component:
                         rx.foreach(state.people, lambda p: rx.select.item(p[1], value=p[0])),
                     ],
                 ),
-                rx.vstack(
-                    rx.el.label("From", html_for="day_from", class_name="ld-label"),
-                    rx.input(type="date", id="day_from", name="day_from"),
-                    spacing="1",
-                ),
-                rx.vstack(
-                    rx.el.label("To", html_for="day_to", class_name="ld-label"),
-                    rx.input(type="date", id="day_to", name="day_to"),
-                    spacing="1",
-                ),
+                _day("From", "day_from"),
+                _day("To", "day_to"),
                 rx.button("Apply filters", type="submit", variant="soft"),
                 align="end",
                 spacing="3",
                 wrap="wrap",
             ),
             on_submit=state.apply_filters,
-            reset_on_submit=False,
         ),
         form_error(state.error),
         *[form_error(error_of(state, name)) for name in ("category", "day_from", "day_to")],
-        rx.cond(
-            state.rows.length() > 0,
+        rows_or_empty(
+            state.rows,
             rx.vstack(
                 data_table("audit-log-table", ["When", "Who", "Category", "What"], state.rows, _row, actions=False),
                 pager(state),
                 spacing="3",
                 align="stretch",
             ),
-            rx.callout("No changes match these filters.", icon="info", id="audit-log-empty"),
+            "No changes match these filters.",
+            empty_id="audit-log-empty",
         ),
-        spacing="4",
-        align="stretch",
     )

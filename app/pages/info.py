@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from app.components.layout import console_page, page_heading
+from app.components.forms import form_error
+from app.components.layout import console_page, page_body, page_heading, section_heading
 from app.services import info
 from app.services.permissions import Permission
 from app.state.form import FormState
@@ -28,13 +29,6 @@ class LimitRow:
     reached: bool = False
 
 
-@dataclass
-class AddOnRow:
-    name: str = ""
-    description: str = ""
-    status: str = ""
-
-
 class InfoState(FormState, rx.State):
     plan_name: rx.Field[str] = rx.field("")
     active_users: rx.Field[int] = rx.field(0)
@@ -42,7 +36,7 @@ class InfoState(FormState, rx.State):
     api_keys: rx.Field[int] = rx.field(0)
     custom_roles: rx.Field[int] = rx.field(0)
     limits: rx.Field[list[LimitRow]] = rx.field(default_factory=list)
-    add_ons: rx.Field[list[AddOnRow]] = rx.field(default_factory=list)
+    add_ons: rx.Field[list[info.AddOnStatus]] = rx.field(default_factory=list)
     can_upgrade: rx.Field[bool] = rx.field(False)
     any_limit_reached: rx.Field[bool] = rx.field(False)
 
@@ -69,7 +63,7 @@ class InfoState(FormState, rx.State):
             )
             for limit in account.limits
         ]
-        self.add_ons = [AddOnRow(a.name, a.description, a.status) for a in account.add_ons]
+        self.add_ons = list(account.add_ons)
 
 
 def _stat(label: str, value, stat_id: str) -> rx.Component:
@@ -131,7 +125,7 @@ def _limit_card(row: LimitRow) -> rx.Component:
     )
 
 
-def _add_on_card(row: AddOnRow) -> rx.Component:
+def _add_on_card(row: info.AddOnStatus) -> rx.Component:
     color = rx.match(row.status, (info.INCLUDED, "green"), (info.LIMIT_REACHED, "yellow"), "gray")
     label = rx.match(row.status, (info.INCLUDED, "Included"), (info.LIMIT_REACHED, "Limit reached"), "Not in your plan")
     return rx.card(
@@ -163,9 +157,9 @@ def _add_on_card(row: AddOnRow) -> rx.Component:
 @console_page(route="/", title="Info", permission=Permission.INFO_VIEW, order=0, on_load=[InfoState.load])
 def info_page() -> rx.Component:
     state = InfoState
-    return rx.vstack(
+    return page_body(
         page_heading("Info", "An overview of your account: its contents, add-ons and the limits of your plan."),
-        rx.cond(state.error != "", rx.callout(state.error, icon="triangle_alert", color_scheme="red", role="alert")),
+        form_error(state.error),
         rx.hstack(
             _stat("Plan", state.plan_name, "info-plan"),
             _stat("Active users", state.active_users, "info-active-users"),
@@ -175,11 +169,11 @@ def info_page() -> rx.Component:
             spacing="4",
             wrap="wrap",
         ),
-        rx.heading("Add-ons", size="4", as_="h2", margin_top="1em"),
+        section_heading("Add-ons"),
         rx.grid(
             rx.foreach(state.add_ons, _add_on_card), columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3"
         ),
-        rx.heading("Account limits", size="4", as_="h2", margin_top="1em"),
+        section_heading("Account limits"),
         rx.grid(rx.foreach(state.limits, _limit_card), columns=rx.breakpoints(initial="1", md="2"), spacing="3"),
         rx.text(
             "To raise a limit or activate an add-on, upgrade your plan or contact your customer success manager.",
@@ -187,5 +181,4 @@ def info_page() -> rx.Component:
             color_scheme="gray",
         ),
         spacing="3",
-        align="stretch",
     )

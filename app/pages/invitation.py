@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.forms import error_of, form_error, new_password_fields, text_field
-from app.components.layout import public_page
+from app.components.layout import page_message, public_form, public_page
 from app.services import auth
 from app.state.form import FormState
 from app.state.public import new_password, public_transaction
@@ -49,37 +49,33 @@ def accept_invitation_page() -> rx.Component:
     state = InvitationState
     return rx.cond(
         state.done,
-        rx.vstack(
-            rx.heading("Welcome aboard", size="6", as_="h1"),
-            rx.text("Your password is set. Sign in with ", state.email, "."),
-            rx.link("Sign in", href="/sign-in", id="go-sign-in"),
-            spacing="3",
+        page_message(
+            "Welcome aboard",
+            "Your password is set. Sign in with ",
+            state.email,
+            ".",
+            link=rx.link("Sign in", href="/sign-in", id="go-sign-in"),
         ),
         rx.cond(
             state.valid,
-            rx.form(
-                rx.vstack(
-                    rx.heading("Join ", state.account_name, size="6", as_="h1"),
-                    rx.text("You are invited as ", rx.text.strong(state.email), ". Choose a password to finish."),
-                    form_error(state.error),
-                    text_field(
-                        "Full name",
-                        field_id="full_name",
-                        default_value=state.full_name,
-                        error=error_of(state, "full_name"),
-                    ),
-                    new_password_fields("Password", "Repeat the password", error=error_of(state, "password")),
-                    rx.button("Set password and join", type="submit", width="100%", loading=state.busy == "submit"),
-                    spacing="3",
-                    align="stretch",
+            public_form(
+                "Join " + state.account_name,
+                rx.text("You are invited as ", rx.text.strong(state.email), ". Choose a password to finish."),
+                form_error(state.error),
+                text_field(
+                    "Full name",
+                    field_id="full_name",
+                    default_value=state.full_name,
+                    error=error_of(state, "full_name"),
                 ),
+                new_password_fields("Password", "Repeat the password", error=error_of(state, "password")),
+                rx.button("Set password and join", type="submit", width="100%", loading=state.busy == "submit"),
                 on_submit=state.submit,
             ),
-            rx.vstack(
-                rx.heading("Invitation not valid", size="6", as_="h1"),
-                rx.text("This invitation link is invalid, used or expired. Ask for a new invitation."),
-                rx.link("Sign in", href="/sign-in"),
-                spacing="3",
+            page_message(
+                "Invitation not valid",
+                "This invitation link is invalid, used or expired. Ask for a new invitation.",
+                link=rx.link("Sign in", href="/sign-in"),
             ),
         ),
     )

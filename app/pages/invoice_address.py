@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.address import address_fields
-from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
+from app.components.forms import error_of, form_messages, save_or_read_only, settings_form, text_field
+from app.components.layout import console_page, page_body, page_heading
 from app.services import billing_details
 from app.services.permissions import Permission
 from app.state.address import AddressFormState
@@ -63,37 +63,22 @@ def _input(label: str, name: str, **props) -> rx.Component:
 )
 def invoice_address_page() -> rx.Component:
     state = InvoiceAddressState
-    return rx.vstack(
+    return page_body(
         page_heading("Invoice Address", "The address your invoices are made out to. Stripe gets it too."),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rx.card(
-            rx.form(
-                rx.vstack(
-                    _input("Company Name", "company_name", auto_complete="organization"),
-                    address_fields(state, billing_details.FORM_NAMES, disabled=~state.can_manage),
-                    _input(
-                        "Purchase order (PO) number",
-                        "po_number",
-                        hint="Printed on your invoices, if your accounts payable need it.",
-                    ),
-                    rx.cond(
-                        state.can_manage,
-                        rx.button(
-                            "Save changes", type="submit", loading=state.busy == "save", size="3", align_self="start"
-                        ),
-                        rx.text(
-                            "Your role can see the invoice address but not change it.", size="2", color_scheme="gray"
-                        ),
-                    ),
-                    spacing="4",
-                    align="stretch",
+            settings_form(
+                state,
+                _input("Company Name", "company_name", auto_complete="organization"),
+                address_fields(state, billing_details.FORM_NAMES, disabled=~state.can_manage),
+                _input(
+                    "Purchase order (PO) number",
+                    "po_number",
+                    hint="Printed on your invoices, if your accounts payable need it.",
                 ),
-                on_submit=state.save,
-                reset_on_submit=False,
-                key=state.form_key,
+                save_or_read_only(state, "Save changes", "Your role can see the invoice address but not change it."),
             ),
             max_width="640px",
         ),
-        align="stretch",
+        spacing="3",
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
+from app.components.forms import error_of, form_messages, save_or_read_only, settings_form, text_field
+from app.components.layout import console_page, page_body, page_heading, section_card
 from app.services import billing_details
 from app.services.permissions import Permission
 from app.state.form import FormState
@@ -45,50 +45,29 @@ class InvoiceNotificationsState(FormState, rx.State):
 )
 def invoice_notifications_page() -> rx.Component:
     state = InvoiceNotificationsState
-    return rx.vstack(
+    return page_body(
         page_heading("Invoice Notifications"),
-        rx.card(
-            rx.vstack(
-                rx.heading("Billing email", size="4", as_="h2"),
-                rx.text("Invoices and other billing notifications will be sent here", color_scheme="gray", size="2"),
-                form_notice(state.notice),
-                form_error(state.error),
-                rx.form(
-                    rx.vstack(
-                        text_field(
-                            "Email",
-                            field_id="email",
-                            type="email",
-                            default_value=state.email,
-                            error=error_of(state, "email"),
-                            placeholder="billing@example.com",
-                            auto_complete="email",
-                            disabled=~state.can_manage,
-                        ),
-                        rx.cond(
-                            state.can_manage,
-                            rx.button(
-                                "Updates", type="submit", loading=state.busy == "save", size="3", align_self="start"
-                            ),
-                            rx.text(
-                                "Your role can see the billing email but not change it.",
-                                size="2",
-                                color_scheme="gray",
-                            ),
-                        ),
-                        spacing="4",
-                        align="stretch",
-                    ),
-                    on_submit=state.save,
-                    reset_on_submit=False,
-                    key=state.form_key,
-                    # Our own check names what is wrong; the browser's would only block.
-                    no_validate=True,
+        section_card(
+            "Billing email",
+            form_messages(state),
+            settings_form(
+                state,
+                text_field(
+                    "Email",
+                    field_id="email",
+                    type="email",
+                    default_value=state.email,
+                    error=error_of(state, "email"),
+                    placeholder="billing@example.com",
+                    auto_complete="email",
+                    disabled=~state.can_manage,
                 ),
-                spacing="3",
-                align="stretch",
+                save_or_read_only(state, "Updates", "Your role can see the billing email but not change it."),
+                # Our own check names what is wrong; the browser's would only block.
+                no_validate=True,
             ),
+            description="Invoices and other billing notifications will be sent here",
             max_width="560px",
         ),
-        align="stretch",
+        spacing="3",
     )

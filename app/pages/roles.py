@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.dialogs import confirm_dialog
-from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, heading_with_action
+from app.components.dialogs import confirm_dialog, form_dialog
+from app.components.forms import error_of, field_error, form_error, form_messages, text_field
+from app.components.layout import console_page, heading_with_action, page_body
 from app.components.tables import data_table, pager, rows_or_empty
 from app.services import roles
 from app.services.permissions import Permission
@@ -183,15 +183,6 @@ def _row(row: RoleRow) -> rx.Component:
     )
 
 
-def _roles_table() -> rx.Component:
-    return data_table(
-        "roles-table",
-        ["Role", "Type", "Permissions", "Users"],
-        RolesState.rows,
-        _row,
-    )
-
-
 def _permission_box(option: PermissionOption) -> rx.Component:
     return rx.hstack(
         rx.checkbox(
@@ -214,64 +205,30 @@ def _permission_box(option: PermissionOption) -> rx.Component:
 
 def _editor_dialog() -> rx.Component:
     state = RolesState
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(state.editing_id != "", "Edit role", "New role")),
-            rx.dialog.description(
-                "A role is a set of permissions. You can grant only permissions you hold yourself.",
-                size="2",
-                margin_bottom="1em",
-            ),
-            rx.form(
-                rx.vstack(
-                    form_error(error_of(state, "editor")),
-                    text_field(
-                        "Role name",
-                        field_id="role_name",
-                        name="name",
-                        default_value=state.editor_name,
-                        error=error_of(state, "name"),
-                        max_length=100,
-                    ),
-                    rx.el.fieldset(
-                        rx.el.legend("Permissions", class_name="ld-label"),
-                        rx.vstack(rx.foreach(state.options, _permission_box), spacing="2", margin_top="0.5em"),
-                        style={"border": "none", "padding": "0", "margin": "0"},
-                    ),
-                    rx.cond(
-                        error_of(state, "permissions") != "",
-                        rx.text(
-                            error_of(state, "permissions"),
-                            size="2",
-                            color_scheme="red",
-                            id="permissions-error",
-                            role="alert",
-                        ),
-                    ),
-                    rx.flex(
-                        rx.dialog.close(
-                            rx.button(
-                                "Cancel",
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                                disabled=state.busy == "save",
-                            )
-                        ),
-                        rx.button("Save role", type="submit", loading=state.busy == "save"),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                    align="stretch",
-                ),
-                on_submit=state.save_role,
-            ),
-            max_width="560px",
+    return form_dialog(
+        rx.cond(state.editing_id != "", "Edit role", "New role"),
+        "A role is a set of permissions. You can grant only permissions you hold yourself.",
+        form_error(error_of(state, "editor")),
+        text_field(
+            "Role name",
+            field_id="role_name",
+            name="name",
+            default_value=state.editor_name,
+            error=error_of(state, "name"),
+            max_length=100,
         ),
+        rx.el.fieldset(
+            rx.el.legend("Permissions", class_name="ld-label"),
+            rx.vstack(rx.foreach(state.options, _permission_box), spacing="2", margin_top="0.5em"),
+            style={"border": "none", "padding": "0", "margin": "0"},
+        ),
+        field_error(error_of(state, "permissions"), "permissions-error"),
         open=state.editor_open,
         on_open_change=state.editor_open_change,
+        on_submit=state.save_role,
+        button="Save role",
+        busy=state.busy == "save",
+        max_width="560px",
     )
 
 
@@ -286,18 +243,20 @@ def _editor_dialog() -> rx.Component:
 )
 def roles_page() -> rx.Component:
     state = RolesState
-    return rx.vstack(
+    return page_body(
         heading_with_action(
             "Roles",
             "Built-in roles, and your own roles made of permissions.",
             rx.button(rx.icon("plus", size=16), "New role", on_click=state.new_role, id="new-role"),
         ),
-        form_notice(state.notice),
-        form_error(state.error),
-        rows_or_empty(state.rows, _roles_table(), "No roles on this page.", empty_id="roles-empty"),
+        form_messages(state),
+        rows_or_empty(
+            state.rows,
+            data_table("roles-table", ["Role", "Type", "Permissions", "Users"], state.rows, _row),
+            "No roles on this page.",
+            empty_id="roles-empty",
+        ),
         pager(state),
         _editor_dialog(),
         confirm_dialog(state, blocker=state.delete_blocker, blocker_id="delete-blocker"),
-        spacing="4",
-        align="stretch",
     )

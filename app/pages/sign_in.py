@@ -5,8 +5,8 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from app.components.forms import form_error, form_notice, text_field
-from app.components.layout import public_page
+from app.components.forms import form_messages, text_field
+from app.components.layout import public_form, public_page
 from app.errors import DomainError
 from app.services import auth
 from app.state.form import FormState
@@ -48,21 +48,13 @@ class SignInState(FormState, rx.State):
 
 @public_page(route="/sign-in", title="Sign in", on_load=[SignInState.load])
 def sign_in_page() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.heading("Sign in", size="6", as_="h1"),
-            form_notice(SignInState.notice),
-            form_error(SignInState.error),
-            text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
-            text_field(
-                "Password", field_id="password", type="password", auto_complete="current-password", required=True
-            ),
-            rx.button(
-                "Sign in", type="submit", loading=SignInState.busy == "submit", width="100%", id="sign-in-submit"
-            ),
-            rx.link("Forgot your password?", href="/forgot-password", size="2"),
-            spacing="3",
-            align="stretch",
-        ),
-        on_submit=SignInState.submit,
+    state = SignInState
+    return public_form(
+        "Sign in",
+        form_messages(state),
+        text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
+        text_field("Password", field_id="password", type="password", auto_complete="current-password", required=True),
+        rx.button("Sign in", type="submit", loading=state.busy == "submit", width="100%", id="sign-in-submit"),
+        rx.link("Forgot your password?", href="/forgot-password", size="2"),
+        on_submit=state.submit,
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.dialogs import confirm_dialog
-from app.components.forms import error_of, form_error, form_notice, text_field
-from app.components.layout import console_page, heading_with_action
+from app.components.dialogs import confirm_dialog, form_dialog
+from app.components.forms import error_of, field, field_error, form_error, form_messages, text_field
+from app.components.layout import console_page, heading_with_action, page_body
 from app.components.tables import data_table, pager, rows_or_empty
 from app.config import get_settings
 from app.services import team
@@ -244,32 +244,18 @@ def _row(row: MemberRow) -> rx.Component:
     )
 
 
-def _members_table() -> rx.Component:
-    return data_table(
-        "team-table",
-        ["User", "Role", "Products", "Status", "Added"],
-        TeamState.rows,
-        _row,
-    )
-
-
 def _role_select(field_id: str, default: rx.Var | str) -> rx.Component:
     """The role of an invitation or a role change, submitted as `role`."""
-    return rx.vstack(
-        rx.el.label("Role", html_for=field_id, class_name="ld-label"),
+    return field(
+        "Role",
         rx.select.root(
             rx.select.trigger(id=field_id, width="100%"),
             rx.select.content(rx.foreach(TeamState.role_options, lambda o: rx.select.item(o.name, value=o.id))),
             name="role",
             default_value=default,
         ),
-        rx.cond(
-            error_of(TeamState, "role") != "",
-            rx.text(error_of(TeamState, "role"), size="2", color_scheme="red", id=f"{field_id}-error", role="alert"),
-        ),
-        spacing="1",
-        width="100%",
-        align="stretch",
+        field_id=field_id,
+        error=error_of(TeamState, "role"),
     )
 
 
@@ -293,84 +279,40 @@ def _product_choice() -> rx.Component:
             role="group",
             aria_labelledby="invite-products-label",
         ),
-        rx.cond(
-            error_of(state, "products") != "",
-            rx.text(
-                error_of(state, "products"), size="2", color_scheme="red", role="alert", id="invite-products-error"
-            ),
-        ),
+        field_error(error_of(state, "products"), "invite-products-error"),
         spacing="1",
-    )
-
-
-def _form_dialog(
-    title: str, description: rx.Component | str, open: rx.Var, action: str, button: str, on_submit, *fields
-) -> rx.Component:
-    """The invitation and the role change: a form in a dialog, its errors next to its fields."""
-    state = TeamState
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(title),
-            rx.dialog.description(description, size="2", margin_bottom="1em"),
-            rx.form(
-                rx.vstack(
-                    *fields,
-                    rx.flex(
-                        rx.dialog.close(
-                            rx.button(
-                                "Cancel",
-                                type="button",
-                                variant="soft",
-                                color_scheme="gray",
-                                disabled=state.busy == action,
-                            )
-                        ),
-                        rx.button(button, type="submit", loading=state.busy == action),
-                        spacing="3",
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                    align="stretch",
-                ),
-                on_submit=on_submit,
-                # The server's message, next to the field, rather than the browser's bubble.
-                no_validate=True,
-            ),
-            max_width="480px",
-        ),
-        open=open,
-        on_open_change=state.dialog_open_change,
     )
 
 
 def _invite_dialog() -> rx.Component:
     state = TeamState
-    return _form_dialog(
+    return form_dialog(
         "Invite user",
         "We email them a link to choose a password. The link is valid for 7 days.",
-        state.invite_open,
-        "invite",
-        "Send invitation",
-        state.submit_invite,
         form_error(error_of(state, "invite")),
         text_field("Email", field_id="invite_email", name="email", type="email", error=error_of(state, "email")),
         text_field("Full name", field_id="invite_full_name", name="full_name", error=error_of(state, "full_name")),
         _role_select("invite_role", state.invite_role),
         _product_choice(),
+        open=state.invite_open,
+        on_open_change=state.dialog_open_change,
+        on_submit=state.submit_invite,
+        button="Send invitation",
+        busy=state.busy == "invite",
     )
 
 
 def _role_dialog() -> rx.Component:
     state = TeamState
-    return _form_dialog(
+    return form_dialog(
         "Change role",
         rx.text("Choose the role of ", state.role_user_name, ". It applies from their next action."),
-        state.role_user_id != "",
-        "role",
-        "Save role",
-        state.save_role,
         _role_select("new_role", state.current_role),
+        open=state.role_user_id != "",
+        on_open_change=state.dialog_open_change,
+        on_submit=state.save_role,
+        button="Save role",
+        busy=state.busy == "role",
     )
 
 
@@ -385,7 +327,7 @@ def _role_dialog() -> rx.Component:
 )
 def team_page() -> rx.Component:
     state = TeamState
-    return rx.vstack(
+    return page_body(
         heading_with_action(
             "Team",
             "Invite, block and remove users, and choose their roles.",
@@ -411,13 +353,15 @@ def team_page() -> rx.Component:
                 id="seats-full",
             ),
         ),
-        form_notice(state.notice),
-        form_error(state.error),
-        rows_or_empty(state.rows, _members_table(), "No users on this page.", empty_id="team-empty"),
+        form_messages(state),
+        rows_or_empty(
+            state.rows,
+            data_table("team-table", ["User", "Role", "Products", "Status", "Added"], state.rows, _row),
+            "No users on this page.",
+            empty_id="team-empty",
+        ),
         pager(state),
         _invite_dialog(),
         _role_dialog(),
         confirm_dialog(state),
-        spacing="4",
-        align="stretch",
     )
