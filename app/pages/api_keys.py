@@ -179,7 +179,6 @@ def _created_dialog() -> rx.Component:
     title="API Keys",
     permission=Permission.API_KEYS_MANAGE,
     section="Administration",
-    nav_label="API Keys",
     order=40,
     on_load=[ApiKeysState.load],
 )

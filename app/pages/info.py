@@ -20,13 +20,16 @@ UPGRADE_ROUTE = "/plans"
 
 @dataclass
 class LimitRow:
-    key: str = ""
-    label: str = ""
-    hint: str = ""
-    used: str = ""
-    limit: str = ""
-    percent: int = 0
-    reached: bool = False
+    """A plan limit as drawn: its usage, how full its bar is and whether it is reached."""
+
+    usage: info.LimitUsage
+    percent: int
+    reached: bool
+
+
+def _limit_row(usage: info.LimitUsage) -> LimitRow:
+    full = usage.used * 100 // usage.limit if usage.limit else 0
+    return LimitRow(usage, 100 if usage.reached else full, usage.reached)
 
 
 class InfoState(FormState, rx.State):
@@ -38,7 +41,6 @@ class InfoState(FormState, rx.State):
     limits: rx.Field[list[LimitRow]] = rx.field(default_factory=list)
     add_ons: rx.Field[list[info.AddOnStatus]] = rx.field(default_factory=list)
     can_upgrade: rx.Field[bool] = rx.field(False)
-    any_limit_reached: rx.Field[bool] = rx.field(False)
 
     @rx.event
     def load(self):
@@ -50,19 +52,7 @@ class InfoState(FormState, rx.State):
         self.active_users, self.invited_users = account.active_users, account.invited_users
         self.api_keys, self.custom_roles = account.api_keys, account.custom_roles
         self.can_upgrade = account.can_upgrade
-        self.any_limit_reached = account.any_limit_reached
-        self.limits = [
-            LimitRow(
-                key=limit.key,
-                label=limit.label,
-                hint=limit.hint,
-                used=limit.used_text,
-                limit=limit.limit_text,
-                percent=100 if limit.reached else limit.used * 100 // limit.limit if limit.limit else 0,
-                reached=limit.reached,
-            )
-            for limit in account.limits
-        ]
+        self.limits = [_limit_row(usage) for usage in account.limits]
         self.add_ons = list(account.add_ons)
 
 
@@ -90,12 +80,12 @@ def _limit_card(row: LimitRow) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.text(row.label, weight="medium"),
+                rx.text(row.usage.label, weight="medium"),
                 rx.spacer(),
                 rx.text(
-                    row.used,
+                    row.usage.used_text,
                     " of ",
-                    row.limit,
+                    row.usage.limit_text,
                     color_scheme=color,
                     weight=rx.cond(row.reached, "bold", "regular"),
                 ),
@@ -103,10 +93,10 @@ def _limit_card(row: LimitRow) -> rx.Component:
                 align="center",
             ),
             rx.cond(
-                row.limit != "Unlimited",
+                row.usage.limit_text != "Unlimited",
                 rx.progress(value=row.percent, color_scheme=rx.cond(row.reached, "red", "indigo"), width="100%"),
             ),
-            rx.cond(row.hint != "", rx.text(row.hint, size="1", color_scheme="gray")),
+            rx.cond(row.usage.hint != "", rx.text(row.usage.hint, size="1", color_scheme="gray")),
             rx.cond(
                 row.reached,
                 rx.hstack(
@@ -120,7 +110,7 @@ def _limit_card(row: LimitRow) -> rx.Component:
             spacing="2",
             width="100%",
         ),
-        data_limit=row.key,
+        data_limit=row.usage.key,
         data_reached=rx.cond(row.reached, "true", "false"),
     )
 

@@ -57,7 +57,6 @@ def _input(label: str, name: str, **props) -> rx.Component:
     title="Invoice Address",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Invoice Address",
     order=160,
     on_load=[InvoiceAddressState.load],
 )

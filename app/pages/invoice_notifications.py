@@ -39,7 +39,6 @@ class InvoiceNotificationsState(FormState, rx.State):
     title="Invoice Notifications",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Invoice Notifications",
     order=170,
     on_load=[InvoiceNotificationsState.load],
 )

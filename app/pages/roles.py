@@ -237,7 +237,6 @@ def _editor_dialog() -> rx.Component:
     title="Roles",
     permission=Permission.ROLES_MANAGE,
     section="Administration",
-    nav_label="Roles",
     order=50,
     on_load=[RolesState.load],
 )

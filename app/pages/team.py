@@ -321,7 +321,6 @@ def _role_dialog() -> rx.Component:
     title="Team",
     permission=Permission.TEAM_MANAGE,
     section="Administration",
-    nav_label="Team",
     order=40,
     on_load=[TeamState.load],
 )
