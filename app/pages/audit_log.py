@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, field, form_error
+from app.components.filters import day_filter, filter_form, filter_select
+from app.components.forms import error_of, form_error
 from app.components.layout import console_page, page_body, page_heading
 from app.components.tables import data_table, pager, rows_or_empty
 from app.services import audit
@@ -67,19 +68,6 @@ def _row(row: audit.AuditRow) -> rx.Component:
     )
 
 
-def _filter(label: str, name: str, control: rx.Component) -> rx.Component:
-    return field(label, control, field_id=name, width="auto", align="start")
-
-
-def _select(label: str, name: str, items: list[rx.Component]) -> rx.Component:
-    trigger = rx.select.trigger(id=name)
-    return _filter(label, name, rx.select.root(trigger, rx.select.content(*items), name=name, default_value=EVERYTHING))
-
-
-def _day(label: str, name: str) -> rx.Component:
-    return _filter(label, name, rx.input(type="date", id=name, name=name))
-
-
 @console_page(
     route="/audit-log",
     title="Audit Log",
@@ -94,29 +82,25 @@ def audit_log_page() -> rx.Component:
         page_heading(
             "Audit Log", "Every change to the account, who made it and when. Times are in your account's timezone."
         ),
-        rx.form(
-            rx.hstack(
-                _select(
-                    "Category",
-                    "category",
-                    [rx.select.item("All categories", value=EVERYTHING)]
-                    + [rx.select.item(label, value=key) for key, label in audit.CATEGORIES.items()],
-                ),
-                _select(
-                    "User",
-                    "person",
-                    [
-                        rx.select.item("All users", value=EVERYTHING),
-                        rx.foreach(state.people, lambda p: rx.select.item(p[1], value=p[0])),
-                    ],
-                ),
-                _day("From", "day_from"),
-                _day("To", "day_to"),
-                rx.button("Apply filters", type="submit", variant="soft"),
-                align="end",
-                spacing="3",
-                wrap="wrap",
+        filter_form(
+            filter_select(
+                "Category",
+                "category",
+                [rx.select.item("All categories", value=EVERYTHING)]
+                + [rx.select.item(label, value=key) for key, label in audit.CATEGORIES.items()],
+                default_value=EVERYTHING,
             ),
+            filter_select(
+                "User",
+                "person",
+                [
+                    rx.select.item("All users", value=EVERYTHING),
+                    rx.foreach(state.people, lambda p: rx.select.item(p[1], value=p[0])),
+                ],
+                default_value=EVERYTHING,
+            ),
+            day_filter("From", "day_from"),
+            day_filter("To", "day_to"),
             on_submit=state.apply_filters,
         ),
         form_error(state.error),
