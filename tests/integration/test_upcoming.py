@@ -11,6 +11,7 @@ from sqlmodel import select
 from app.errors import PermissionDenied
 from app.models import InvoiceLine
 from app.services import invoices, ledger, subscription, upcoming
+from app.services.money import format_usd
 from app.services.overview import billing_settings
 from tests.factories import actor_for, grant, make_account, make_user, owner_and_account
 from tests.stripe_fixtures import save_card
@@ -75,7 +76,7 @@ def test_the_preview_is_what_the_period_close_then_bills(session):
         .where(InvoiceLine.invoice_id == invoice.id)
         .order_by(InvoiceLine.position)
     ).all()
-    assert [(d, invoices.format_usd(c)) for d, c in billed] == _preview(preview)
+    assert [(d, format_usd(c)) for d, c in billed] == _preview(preview)
     assert invoice.total_cents == preview.total_cents
 
 

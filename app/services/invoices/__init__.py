@@ -1,0 +1,104 @@
+"""Invoices (seed 003): issued for credit purchases and recharges (paid receipts), for plan and
+seat changes, and by the period close (post-paid usage below zero and plan renewals).
+
+Numbers are sequential per account with no gaps and no duplicates: `issue_invoice` takes the
+next number from the account's InvoiceCounter row with one UPDATE … RETURNING in the issuing
+transaction (the row lock serializes issuers; a rollback gives the number back). Issuing is
+idempotent by key. An issued invoice is never edited: only its status (open → paid), payment
+date and payment change; corrections are credit notes (`issue_credit_note`) or new invoices.
+
+Billing periods are calendar months in UTC, like the spend-management days. `close_period`
+bills, once per account and period:
+- usage: every debit not yet invoiced from before the period's end is listed and marked with
+  the invoice's id (LedgerEntry.invoice_id), so it leaves "Usage This Period"; the part paid from
+  prepaid credits is shown and subtracted, and only the part below zero (overage) is charged;
+- the plan's renewal for the next period (seats × seat price) on paid plans.
+
+Overage and the ledger: billing overage does not touch the balance, which stays below zero (the
+credit line stays in use) until the invoice is paid. Paying it posts an `invoice_applied` ledger
+credit of the invoice's overage, which brings the balance back. So that usage is never charged
+twice, a period's overage is the debt at its end minus the overage already invoiced and not yet
+applied at that moment.
+
+Invoice-priced accounts get open invoices due in 30 days (net 30); card accounts get them due in
+14 days and pay them from the Invoices page with a saved card (`pay_invoice`); nothing charges
+a card without the customer's action. Invoices with
+nothing to pay are issued paid. Every issued invoice is emailed with its PDF (job
+"invoice_issued"). Callers commit.
+
+Modules by job: `periods` (the calendar months), `issuing` (numbers, receipts, plan changes,
+credit notes), `period_close` (the monthly bill and its job), `payment` (paying an open invoice;
+registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
+PDF and the email)."""
+
+from app.services.invoices.documents import (
+    SELLER,
+    SOURCE_LABELS,
+    InvoiceRow,
+    document,
+    email_issued,
+    history,
+    owned,
+    payments_due,
+    pdf_filename,
+    pdf_for,
+    render_pdf,
+)
+from app.services.invoices.issuing import (
+    NET_DAYS_CARD,
+    NET_DAYS_INVOICE_PRICED,
+    LineItem,
+    due_date,
+    invoice_number,
+    issue_credit_note,
+    issue_for_plan_change,
+    issue_invoice,
+    issue_receipt,
+    label,
+)
+from app.services.invoices.payment import PayResult, finish_invoice_payment, mark_paid, pay_invoice
+from app.services.invoices.period_close import (
+    PeriodBill,
+    close_period,
+    close_periods,
+    period_bill,
+    renewal_lines,
+    schedule_period_close,
+)
+from app.services.invoices.periods import period_end_after, period_label
+
+__all__ = [
+    "NET_DAYS_CARD",
+    "NET_DAYS_INVOICE_PRICED",
+    "SELLER",
+    "SOURCE_LABELS",
+    "InvoiceRow",
+    "LineItem",
+    "PayResult",
+    "PeriodBill",
+    "close_period",
+    "close_periods",
+    "document",
+    "due_date",
+    "email_issued",
+    "finish_invoice_payment",
+    "history",
+    "invoice_number",
+    "issue_credit_note",
+    "issue_for_plan_change",
+    "issue_invoice",
+    "issue_receipt",
+    "label",
+    "mark_paid",
+    "owned",
+    "pay_invoice",
+    "payments_due",
+    "pdf_filename",
+    "pdf_for",
+    "period_bill",
+    "period_end_after",
+    "period_label",
+    "render_pdf",
+    "renewal_lines",
+    "schedule_period_close",
+]

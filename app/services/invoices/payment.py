@@ -1,0 +1,167 @@
+"""Paying an open invoice with a saved card, and what a settled "invoice" payment means (this
+module registers it): the invoice is paid and its overage credited back to the balance."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models import Invoice, Payment, PaymentMethod, utcnow
+from app.services import audit, ledger, payments
+from app.services.customers import account_of
+from app.services.invoices.issuing import label
+from app.services.money import format_usd
+from app.services.permissions import Actor, Permission, require
+
+log = logging.getLogger("ledgerdesk.invoices")
+
+
+@dataclass(frozen=True)
+class PayResult:
+    """status: succeeded | requires_action | processing | failed. With requires_action the page
+    passes client_secret to Stripe.js, then calls finish_invoice_payment."""
+
+    status: str
+    invoice_id: str
+    amount_cents: int
+    payment_intent_id: str = ""
+    client_secret: str = ""
+    message: str = ""
+
+
+def pay_invoice(
+    session: Session, actor: Actor, *, invoice_id: str, payment_method_id: str, request_key: str
+) -> PayResult:
+    """Charge one of the account's saved cards for an open invoice, once. The Payment is keyed
+    by the request, so a replayed request returns what the first did and charges nothing more;
+    the invoice row is locked, so two requests for the same invoice cannot both charge. Stripe's
+    idempotency key is per invoice and attempt: after a declined card, another card can be
+    tried (reusing the key would have Stripe replay the decline)."""
+    require(actor, Permission.BILLING_MANAGE)
+    if not request_key:
+        raise ValidationFailed("A request key is required.")
+    invoice = session.exec(
+        select(Invoice).where(Invoice.account_id == actor.account_id, Invoice.public_id == invoice_id).with_for_update()
+    ).first()
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    key = f"invoice:{actor.account_id}:{invoice.public_id}:{request_key}"
+    replayed = payments.by_key(session, key)
+    if replayed is not None:
+        return _result(invoice, replayed, payments.refresh(session, replayed))
+    if invoice.status == "paid":
+        raise Conflict("This invoice is already paid.")
+    if invoice.status != "open" or invoice.total_cents <= 0:
+        raise Conflict("Only open invoices can be paid.")
+    method = session.exec(
+        select(PaymentMethod).where(
+            PaymentMethod.account_id == actor.account_id,
+            PaymentMethod.stripe_payment_method_id == payment_method_id,
+        )
+    ).first()
+    if method is None:
+        raise ValidationFailed("Select one of your saved cards.", field="payment_method")
+    if _attempt_under_way(session, invoice):
+        if invoice.status == "paid":
+            return _result(invoice, _paid_by(session, invoice))
+        raise Conflict("A payment of this invoice is already processing.")
+    payment, _ = payments.open_payment(
+        session,
+        account_id=actor.account_id,
+        amount_cents=invoice.total_cents,
+        method="invoice",
+        idempotency_key=key,
+        payment_method_id=method.stripe_payment_method_id,
+        created_by_user_id=actor.user_id,
+        invoice_id=invoice.id,
+    )
+    invoice.payment_id = payment.id
+    session.add(invoice)
+    secret = payments.charge(
+        session,
+        payment,
+        idempotency_key=f"invoice:{invoice.public_id}:{payment.public_id}",
+        metadata=payments.metadata(payment, "invoice", invoice_id=invoice.public_id),
+    )
+    audit.record(
+        session,
+        actor,
+        "payment.invoice",
+        f"Paid invoice {label(invoice, account_of(session, actor.account_id))} ({format_usd(invoice.total_cents)}): "
+        f"{payment.status}",
+    )
+    return _result(invoice, payment, secret)
+
+
+def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: str) -> PayResult:
+    """After the browser's 3-D Secure step: ask Stripe how the intent ended."""
+    require(actor, Permission.BILLING_MANAGE)
+    payment = payments.by_intent(session, actor.account_id, payment_intent_id, method="invoice")
+    invoice = session.get(Invoice, payment.invoice_id) if payment is not None and payment.invoice_id else None
+    if payment is None or invoice is None:
+        raise NotFound("No such payment.")
+    return _result(invoice, payment, payments.refresh(session, payment))
+
+
+def _attempt_under_way(session: Session, invoice: Invoice) -> bool:
+    """Whether the invoice's latest payment attempt may still charge. An attempt left waiting
+    for 3-D Secure is cancelled at Stripe (or found to have succeeded) so that a new one can start."""
+    previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    if previous is None or previous.status in payments.ENDED:
+        return False
+    if previous.status == "requires_action" and previous.stripe_payment_intent_id:
+        payments.cancel_waiting(session, previous, "Cancelled for a new payment.")
+        return previous.status not in ("failed", "canceled")
+    return True
+
+
+@payments.on_settled("invoice")
+def _settled(session: Session, payment: Payment, now: datetime) -> None:
+    """A succeeded payment marks its invoice paid, once, whether the request or Stripe's webhook
+    saw it first."""
+    if payment.status == "succeeded" and payment.invoice_id is not None:
+        invoice = session.get(Invoice, payment.invoice_id)
+        if invoice is not None:
+            mark_paid(session, invoice, payment)
+
+
+def _paid_by(session: Session, invoice: Invoice) -> Payment:
+    payment = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    if payment is None:
+        raise NotFound("No such payment.")
+    return payment
+
+
+def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: datetime | None = None) -> None:
+    """The invoice is paid: its payment date is set and, for its overage, an `invoice_applied`
+    ledger credit (keyed by the invoice) brings the balance back."""
+    if invoice.status == "paid":
+        if payment is not None and invoice.payment_id != payment.id:
+            log.error("invoice %s was paid twice (payment %s): refund one", invoice.public_id, payment.public_id)
+        return
+    now = now or utcnow()
+    invoice.status = "paid"
+    invoice.paid_at = now
+    if payment is not None:
+        invoice.payment_id = payment.id
+    session.add(invoice)
+    session.flush()
+    if invoice.overage_cents > 0:
+        account = account_of(session, invoice.account_id)
+        ledger.credit(
+            session,
+            account_id=invoice.account_id,
+            amount_cents=invoice.overage_cents,
+            source="invoice_applied",
+            description=f"Invoice {label(invoice, account)} paid: overage applied to your balance",
+            idempotency_key=f"invoice_applied:{invoice.public_id}",
+            now=now,
+        )
+
+
+def _result(invoice: Invoice, payment: Payment, client_secret: str = "") -> PayResult:
+    return PayResult(invoice_id=invoice.public_id, **payments.outcome(payment, client_secret))
