@@ -113,20 +113,22 @@ def _issue_token(session: Session, user: User, purpose: str, ttl: timedelta, now
     return secret
 
 
+def _usable(secret: str, purpose: str, now: datetime) -> tuple:
+    """The token with this secret, for this use, not used and not expired."""
+    return (
+        col(UserToken.token_hash) == sha256_hex(secret),
+        col(UserToken.purpose) == purpose,
+        col(UserToken.used_at).is_(None),
+        col(UserToken.expires_at) > now,
+    )
+
+
 def _consume_token(session: Session, secret: str, purpose: str, now: datetime) -> User | None:
     """Mark a token used and return its user; None when unknown, used, expired or for another use."""
     if not secret:
         return None
     result = session.execute(
-        update(UserToken)
-        .where(
-            col(UserToken.token_hash) == sha256_hex(secret),
-            col(UserToken.purpose) == purpose,
-            col(UserToken.used_at).is_(None),
-            col(UserToken.expires_at) > now,
-        )
-        .values(used_at=now)
-        .returning(col(UserToken.user_id))
+        update(UserToken).where(*_usable(secret, purpose, now)).values(used_at=now).returning(col(UserToken.user_id))
     ).first()
     if result is None:
         return None
@@ -137,14 +139,7 @@ def _token_user(session: Session, secret: str, purpose: str, now: datetime) -> U
     """The user of a valid, unused token, without using it up."""
     if not secret:
         return None
-    row = session.exec(
-        select(UserToken).where(
-            UserToken.token_hash == sha256_hex(secret),
-            UserToken.purpose == purpose,
-            col(UserToken.used_at).is_(None),
-            UserToken.expires_at > now,
-        )
-    ).first()
+    row = session.exec(select(UserToken).where(*_usable(secret, purpose, now))).first()
     return session.get(User, row.user_id) if row is not None else None
 
 

@@ -8,10 +8,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.errors import NotFound
-from app.models import Account
 from app.services import overview, upcoming
 from app.services.billing_details import address_lines
+from app.services.customers import account_of
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_date
@@ -69,7 +68,5 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
 
 
 def _account_name(session: Session, actor: Actor) -> str:
-    account = session.get(Account, actor.account_id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = account_of(session, actor.account_id)
     return account.name

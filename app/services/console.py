@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from app.models import Account
 from app.services import profile
 from app.services.company import logo_url
+from app.services.customers import account_of
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 
@@ -24,8 +24,7 @@ class ConsoleHeader:
 
 def console_header(session: Session, actor: Actor) -> ConsoleHeader:
     require(actor, Permission.INFO_VIEW)
-    account = session.get(Account, actor.account_id)
-    assert account is not None
+    account = account_of(session, actor.account_id)
     return ConsoleHeader(
         account_name=account.name,
         account_public_id=account.public_id,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.errors import NotFound
 from app.models import Account, ApiKey, LedgerEntry, Role, User, utcnow
 from app.services.company import stored_bytes
+from app.services.customers import account_of
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import ADD_ONS, LIMITS, Limit, Plan, get_plan
@@ -147,9 +147,7 @@ def _limit_usage(limit: Limit, used: int, maximum: int | None) -> LimitUsage:
 
 def account_info(session: Session, actor: Actor, now: datetime | None = None) -> AccountInfo:
     require(actor, Permission.INFO_VIEW)
-    account = session.get(Account, actor.account_id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = account_of(session, actor.account_id)
     plan = get_plan(account.plan_code)
     usage = account_usage(session, account, now or utcnow())
     users = dict(

@@ -223,14 +223,19 @@ def saved_methods(session: Session, actor: Actor) -> list[PaymentMethod]:
     return _methods(session, actor.account_id)
 
 
-def _owned(session: Session, account_id: int, payment_method_id: str) -> PaymentMethod:
-    """One of the account's own methods; any other id (another account's too) is not found."""
-    method = session.exec(
+def method_of(session: Session, account_id: int, payment_method_id: str) -> PaymentMethod | None:
+    """The account's own method with this Stripe id; None for any other id (another account's too)."""
+    return session.exec(
         select(PaymentMethod).where(
             PaymentMethod.account_id == account_id,
             PaymentMethod.stripe_payment_method_id == payment_method_id,
         )
     ).first()
+
+
+def _owned(session: Session, account_id: int, payment_method_id: str) -> PaymentMethod:
+    """One of the account's own methods; any other id (another account's too) is not found."""
+    method = method_of(session, account_id, payment_method_id)
     if method is None:
         raise NotFound("That card is not on file.")
     return method

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Account, AccountProduct, utcnow
+from app.errors import Conflict, ValidationFailed
+from app.models import AccountProduct, utcnow
 from app.services import audit, invoices
+from app.services.customers import account_of
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method
@@ -113,9 +114,7 @@ def _checked(
     plan = plan_of(product, plan_code)
     if product.core or product.code in signed_up(session, actor.account_id):
         raise Conflict(f"You already have {product.name}.")
-    account = session.get(Account, actor.account_id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = account_of(session, actor.account_id)
     account_plan = get_plan(account.plan_code)
     limit = account_plan.limit("products")
     if limit is not None and product_count(session, actor.account_id) >= limit:

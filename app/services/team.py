@@ -18,15 +18,16 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import Account, ApiKey, AuthSession, Payment, Role, User, UserToken
+from app.models import ApiKey, AuthSession, Payment, Role, User, UserToken
 from app.services import audit, auth
 from app.services import product_catalogue as catalogue
 from app.services.accounts import create_user, normalize_email
+from app.services.customers import account_of
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import Plan, get_plan
 from app.services.product_catalogue import active_codes
 from app.services.roles import lock_account, role_for_account, role_permissions, within
-from app.services.timefmt import format_date, zone
+from app.services.timefmt import format_day
 
 SEAT_STATUSES = ("active", "invited")
 MAX_PAGE_SIZE = 200
@@ -102,7 +103,7 @@ def team_view(session: Session, actor: Actor, page_number: int = 1, *, page_size
     if not result.rows and page_number > 1:
         page_number = max(1, -(-result.total // page_size))
         result = list_members(session, actor, offset=(page_number - 1) * page_size, limit=page_size)
-    timezone = zone(_account(session, actor.account_id).timezone)
+    timezone = account_of(session, actor.account_id).timezone
     usage = seats(session, actor)
     available = active_codes(session, actor.account_id)
     rows = [
@@ -114,7 +115,7 @@ def team_view(session: Session, actor: Actor, page_number: int = 1, *, page_size
             role_name=m.role.name,
             status=m.user.status,
             status_label=STATUS_LABELS.get(m.user.status, m.user.status),
-            added=format_date(m.user.created_at.astimezone(timezone).date()),
+            added=format_day(m.user.created_at, timezone),
             is_self=m.user.id == actor.user_id,
             manageable=m.user.id != actor.user_id and within(actor, role_permissions(m.role)),
             products=", ".join(catalogue.names(product_access(session, m.user))),
@@ -134,13 +135,6 @@ def team_view(session: Session, actor: Actor, page_number: int = 1, *, page_size
     )
 
 
-def _account(session: Session, account_id: int) -> Account:
-    account = session.get(Account, account_id)
-    if account is None:
-        raise NotFound("That account does not exist.")
-    return account
-
-
 def seat_limit(plan: Plan, seats_purchased: int = 0) -> int | None:
     """The seats an account has on a plan: the plan's included seats, or the seats bought when
     more (Account.seats_purchased); a plan without a seat limit (Custom) has no limit."""
@@ -151,7 +145,7 @@ def _seats(session: Session, account_id: int) -> Seats:
     used = session.exec(
         select(func.count(col(User.id))).where(User.account_id == account_id, col(User.status).in_(SEAT_STATUSES))
     ).one()
-    account = _account(session, account_id)
+    account = account_of(session, account_id)
     return Seats(used=used, limit=seat_limit(get_plan(account.plan_code), account.seats_purchased))
 
 
@@ -163,7 +157,7 @@ def seats(session: Session, actor: Actor) -> Seats:
 def _require_free_seat(session: Session, account_id: int) -> None:
     usage = _seats(session, account_id)
     if not usage.free:
-        plan = get_plan(_account(session, account_id).plan_code)
+        plan = get_plan(account_of(session, account_id).plan_code)
         raise Conflict(
             f"All {usage.limit} seats of your {plan.name} plan are in use. "
             "Remove a user or revoke an invitation first, or change your plan."
@@ -293,7 +287,7 @@ def invite(
     _require_free_seat(session, actor.account_id)
     user = create_user(
         session,
-        account=_account(session, actor.account_id),
+        account=account_of(session, actor.account_id),
         email=email,
         full_name=full_name,
         role=role,

@@ -21,3 +21,8 @@ def format_datetime(moment: datetime, timezone: str) -> str:
 
 def format_date(day: date) -> str:
     return f"{day:%b} {day.day}, {day.year}"
+
+
+def format_day(moment: datetime, timezone: str) -> str:
+    """ "Nov 22, 2026": the day `moment` falls on in the timezone."""
+    return format_date(moment.astimezone(zone(timezone)).date())

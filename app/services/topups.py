@@ -18,7 +18,8 @@ from app.services import audit, invoices, ledger, payments
 from app.services.customers import customer_for
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
-from app.services.payment_methods import label
+from app.services.payment_methods import label, method_of
+from app.services.payment_outcome import PaymentOutcome
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_datetime
 
@@ -29,16 +30,10 @@ DEFAULT_RETURN_PATH = "/billing/add-usage-credits"
 
 
 @dataclass(frozen=True)
-class TopupResult:
-    """status: succeeded | requires_action | processing | failed. With requires_action the page
-    passes client_secret to Stripe.js confirmCardPayment, then calls finish_card_topup."""
+class TopupResult(PaymentOutcome):
+    """After 3-D Secure the page calls finish_card_topup."""
 
-    status: str
     payment_id: str
-    amount_cents: int
-    payment_intent_id: str = ""
-    client_secret: str = ""
-    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,12 +49,7 @@ def start_card_topup(
 ) -> TopupResult:
     """Charge one of the account's saved cards and credit the balance when it succeeds."""
     amount_cents = _checked_amount(session, actor, amount_text)
-    method = session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.account_id == actor.account_id,
-            PaymentMethod.stripe_payment_method_id == payment_method_id,
-        )
-    ).first()
+    method = method_of(session, actor.account_id, payment_method_id)
     if method is None:
         raise ValidationFailed("Select one of your saved payment methods.", field="payment_method")
     payment, replayed = _open_payment(

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, time
 
 from sqlmodel import Session
 
-from app.errors import NotFound
-from app.models import Account, utcnow
+from app.models import utcnow
 from app.services import invoices
+from app.services.customers import account_of
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, label
 from app.services.permissions import Actor, Permission, require
-from app.services.timefmt import format_date, zone
+from app.services.timefmt import format_day
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,12 @@ def for_plan(session: Session, actor: Actor, now: datetime | None = None) -> Nex
 
 def next_payment(session: Session, account_id: int, now: datetime | None = None) -> NextPayment:
     now = now or utcnow()
-    account = session.get(Account, account_id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = account_of(session, account_id)
     period_end = invoices.period_end_after(now)
     bill = invoices.period_bill(session, account, period_end)
     issued_at = datetime.combine(period_end, time(), tzinfo=UTC)
     return NextPayment(
-        issued_on=format_date(issued_at.astimezone(zone(account.timezone)).date()),
+        issued_on=format_day(issued_at, account.timezone),
         total_cents=max(bill.total_cents, 0),
         total=format_usd(max(bill.total_cents, 0)),
         lines=[UpcomingLine(line.description, format_usd(line.amount_cents)) for line in bill.lines],

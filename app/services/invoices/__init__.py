@@ -26,7 +26,7 @@ a card without the customer's action. Invoices with
 nothing to pay are issued paid. Every issued invoice is emailed with its PDF (job
 "invoice_issued"). Callers commit.
 
-Modules by job: `periods` (the calendar months), `issuing` (numbers, receipts, plan changes,
+Modules by job: `periods` (the calendar months, proration by day), `issuing` (numbers, receipts, plan changes,
 credit notes), `period_close` (the monthly bill and its job), `payment` (paying an open invoice;
 registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
 PDF and the email)."""
@@ -65,7 +65,7 @@ from app.services.invoices.period_close import (
     renewal_lines,
     schedule_period_close,
 )
-from app.services.invoices.periods import period_end_after, period_label
+from app.services.invoices.periods import Proration, billing_period, period_end_after, period_label, prorate
 
 __all__ = [
     "NET_DAYS_CARD",
@@ -76,6 +76,8 @@ __all__ = [
     "LineItem",
     "PayResult",
     "PeriodBill",
+    "Proration",
+    "billing_period",
     "close_period",
     "close_periods",
     "document",
@@ -98,6 +100,7 @@ __all__ = [
     "period_bill",
     "period_end_after",
     "period_label",
+    "prorate",
     "render_pdf",
     "renewal_lines",
     "schedule_period_close",

@@ -16,7 +16,7 @@ from app.services.email import Attachment, billing_recipients, queue_email
 from app.services.invoices.issuing import label
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
-from app.services.timefmt import format_date, zone
+from app.services.timefmt import format_day, zone
 
 # The operator that issues the invoices.
 SELLER = (
@@ -78,7 +78,7 @@ def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[In
     tz = zone(account.timezone)
 
     def day(moment: datetime | None) -> str:
-        return format_date(moment.astimezone(tz).date()) if moment else ""
+        return format_day(moment, account.timezone) if moment else ""
 
     return [
         InvoiceRow(
@@ -128,7 +128,6 @@ def render_pdf(session: Session, invoice: Invoice) -> bytes:
 def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     """Everything the PDF prints, from the invoice as issued (its frozen buyer details)."""
     account = account_of(session, invoice.account_id)
-    tz = zone(account.timezone)
     lines = list(
         session.exec(
             select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(col(InvoiceLine.position))
@@ -136,7 +135,7 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     )
 
     def day(moment: datetime) -> str:
-        return format_date(moment.astimezone(tz).date())
+        return format_day(moment, account.timezone)
 
     number = label(invoice, account)
     facts = [("Invoice number", number), ("Invoice date", day(invoice.issued_at))]
@@ -206,7 +205,7 @@ def email_issued(session: Session, invoice_id: int) -> None:
         return
     attachment = Attachment(pdf_filename(session, invoice), "application/pdf", render_pdf(session, invoice))
     if invoice.status == "open" and invoice.due_at:
-        due = format_date(invoice.due_at.astimezone(zone(account.timezone)).date())
+        due = format_day(invoice.due_at, account.timezone)
         state = f"The amount of {format_usd(invoice.total_cents)} is due on {due}."
     else:
         state = f"It is paid: {format_usd(invoice.total_cents)}, nothing is due."

@@ -13,13 +13,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, Invoice, InvoiceCounter, InvoiceLine, Payment, utcnow
 from app.services import tax
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
-from app.services.invoices.periods import month_start, next_month, period_label
+from app.services.invoices.periods import period_end_after, period_label, prorate
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.plans import get_plan
@@ -88,8 +88,6 @@ def issue_invoice(
         return found, False
     now = now or utcnow()
     account = account_of(session, account_id)
-    if account is None:
-        raise NotFound("No such account.")
     settings = billing_settings(session, account_id)
     try:
         with session.begin_nested():
@@ -208,16 +206,13 @@ def issue_for_plan_change(
 
     For the plan and seats administration: call it in the transaction that changes the plan."""
     old, new = get_plan(from_plan), get_plan(to_plan)
-    start = month_start(effective_at)
-    end = next_month(start)
-    days_total = (end - start).days
-    days_left = (end - effective_at.astimezone(UTC).date()).days
-    old_monthly, new_monthly = old.seat_price_cents * from_seats, new.seat_price_cents * to_seats
-    prorated = (new_monthly - old_monthly) * days_left // days_total
+    old_monthly, new_monthly = old.monthly_cents(from_seats), new.monthly_cents(to_seats)
+    prorated = prorate(old_monthly, new_monthly, effective_at).amount_cents
     if prorated <= 0:
         return None
+    end = period_end_after(effective_at)
     period = period_label(effective_at.astimezone(UTC).date(), end)
-    new_part = new_monthly * days_left // days_total
+    new_part = prorate(0, new_monthly, effective_at).amount_cents
     seats_price = f"{to_seats} seats × {format_usd(new.seat_price_cents)}"
     lines = [LineItem(f"{new.name} plan, {seats_price} ({period}, prorated)", new_part)]
     if old_monthly:

@@ -10,27 +10,23 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Invoice, Payment, PaymentMethod, utcnow
+from app.models import Invoice, Payment, utcnow
 from app.services import audit, ledger, payments
 from app.services.customers import account_of
 from app.services.invoices.issuing import label
 from app.services.money import format_usd
+from app.services.payment_methods import method_of
+from app.services.payment_outcome import PaymentOutcome
 from app.services.permissions import Actor, Permission, require
 
 log = logging.getLogger("ledgerdesk.invoices")
 
 
 @dataclass(frozen=True)
-class PayResult:
-    """status: succeeded | requires_action | processing | failed. With requires_action the page
-    passes client_secret to Stripe.js, then calls finish_invoice_payment."""
+class PayResult(PaymentOutcome):
+    """After 3-D Secure the page calls finish_invoice_payment."""
 
-    status: str
     invoice_id: str
-    amount_cents: int
-    payment_intent_id: str = ""
-    client_secret: str = ""
-    message: str = ""
 
 
 def pay_invoice(
@@ -57,12 +53,7 @@ def pay_invoice(
         raise Conflict("This invoice is already paid.")
     if invoice.status != "open" or invoice.total_cents <= 0:
         raise Conflict("Only open invoices can be paid.")
-    method = session.exec(
-        select(PaymentMethod).where(
-            PaymentMethod.account_id == actor.account_id,
-            PaymentMethod.stripe_payment_method_id == payment_method_id,
-        )
-    ).first()
+    method = method_of(session, actor.account_id, payment_method_id)
     if method is None:
         raise ValidationFailed("Select one of your saved cards.", field="payment_method")
     if _attempt_under_way(session, invoice):

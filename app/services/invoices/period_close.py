@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from app.errors import NotFound
 from app.jobs.queue import enqueue
 from app.models import Account, Invoice, LedgerEntry, utcnow
 from app.services.customers import account_id_of, account_of
@@ -91,8 +90,6 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
         return found
     now = now or utcnow()
     account = account_of(session, account_id)
-    if account is None:
-        raise NotFound("No such account.")
     bill = period_bill(session, account, period_end)
     if not bill.lines:
         return None

@@ -1,7 +1,9 @@
-"""Billing periods: calendar months in UTC, like the spend-management days."""
+"""Billing periods: calendar months in UTC, like the spend-management days; and a change's
+share of a period, prorated by days (plan and seat changes, product sign-ups)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.services.timefmt import format_date
@@ -10,6 +12,11 @@ from app.services.timefmt import format_date
 def period_end_after(moment: datetime) -> date:
     """The end (exclusive, a first of the month) of the UTC month `moment` is in."""
     return next_month(month_start(moment))
+
+
+def billing_period(moment: datetime) -> tuple[date, date]:
+    """The calendar month in UTC that `moment` is in: its first day and the next month's."""
+    return month_start(moment), period_end_after(moment)
 
 
 def month_start(moment: datetime) -> date:
@@ -29,3 +36,28 @@ def period_label(start: date, end: date) -> str:
     """ "Nov 1 – Nov 30, 2026" for the days from start up to (not including) end."""
     last = end - timedelta(days=1)
     return f"{start:%b} {start.day} – {format_date(last)}"
+
+
+@dataclass(frozen=True)
+class Proration:
+    # The billing period: its first day and the next period's first day (the renewal).
+    period_start: date
+    period_end: date
+    # Days from the day of the change through the period's last day, both included.
+    days_left: int
+    # Signed: > 0 to charge, < 0 to credit.
+    amount_cents: int
+
+    @property
+    def days_total(self) -> int:
+        return (self.period_end - self.period_start).days
+
+
+def prorate(old_monthly_cents: int, new_monthly_cents: int, moment: datetime) -> Proration:
+    """The part of the change in the monthly total that falls on the rest of `moment`'s period:
+    difference × days left ÷ days in the period, rounded towards zero to whole cents."""
+    start, end = billing_period(moment)
+    days_left = (end - moment.astimezone(UTC).date()).days
+    difference = new_monthly_cents - old_monthly_cents
+    share = abs(difference) * days_left // (end - start).days
+    return Proration(start, end, days_left, share if difference >= 0 else -share)

@@ -37,9 +37,11 @@ The rules:
 
 Callers commit.
 
-Modules by job: `catalogue` (plans, proration, what the Plans page shows), `quotes` (every rule,
-before anything changes) and `changes` (applying a change, charging or crediting it)."""
+Modules by job: `catalogue` (plans, what the Plans page shows), `quotes` (every rule, before
+anything changes) and `changes` (applying a change, charging or crediting it). The proration by
+day is the invoices' (`invoices.prorate`), which bills the change with the same amount."""
 
+from app.services.invoices import Proration, billing_period, prorate
 from app.services.subscription.catalogue import (
     CARD_REQUIRED_MESSAGE,
     CATALOGUE,
@@ -48,11 +50,8 @@ from app.services.subscription.catalogue import (
     PAYMENT_METHODS_PATH,
     SALES_EMAIL,
     PlanCard,
-    Proration,
     Subscription,
-    billing_period,
     overview,
-    prorate,
 )
 from app.services.subscription.changes import ChangeResult, change_plan, change_seats
 from app.services.subscription.quotes import CardRequired, Quote, QuoteChanged, quote_plan, quote_seats

@@ -1,25 +1,26 @@
-"""Plans and seats: the catalogue, the prorated amount of a change, and the Plans page's view of
-the current subscription (see the package's docstring for the rules)."""
+"""Plans and seats: the catalogue and the Plans page's view of the current subscription (see the
+package's docstring for the rules)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict
 from app.models import Account, User, utcnow
-from app.services import invoices, payment_methods
+from app.services import payment_methods
 from app.services.customers import account_id_of, account_of
 from app.services.info import format_bytes
+from app.services.invoices import billing_period
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import LIMITS, PLANS, Plan, get_plan
 from app.services.team import SEAT_STATUSES, seat_limit
-from app.services.timefmt import format_date, zone
+from app.services.timefmt import format_day
 
 MAX_SEATS = 1_000
 SALES_EMAIL = "sales@ledgerdesk.local"
@@ -29,39 +30,6 @@ CUSTOM_PRICED_MESSAGE = (
     f"Your account has custom pricing and is billed by invoice. To change your plan or seats, contact {SALES_EMAIL}."
 )
 CATALOGUE = tuple(PLANS.values())
-
-
-# Proration
-
-
-@dataclass(frozen=True)
-class Proration:
-    # The billing period: its first day and the next period's first day (the renewal).
-    period_start: date
-    period_end: date
-    # Days from the day of the change through the period's last day, both included.
-    days_left: int
-    # Signed: > 0 to charge, < 0 to credit.
-    amount_cents: int
-
-    @property
-    def days_total(self) -> int:
-        return (self.period_end - self.period_start).days
-
-
-def billing_period(moment: datetime) -> tuple[date, date]:
-    """The calendar month in UTC that `moment` is in: its first day and the next month's."""
-    return moment.astimezone(UTC).date().replace(day=1), invoices.period_end_after(moment)
-
-
-def prorate(old_monthly_cents: int, new_monthly_cents: int, moment: datetime) -> Proration:
-    """The part of the change in the monthly total that falls on the rest of `moment`'s period:
-    difference × days left ÷ days in the period, rounded towards zero to whole cents."""
-    start, end = billing_period(moment)
-    days_left = (end - moment.astimezone(UTC).date()).days
-    difference = new_monthly_cents - old_monthly_cents
-    share = abs(difference) * days_left // (end - start).days
-    return Proration(start, end, days_left, share if difference >= 0 else -share)
 
 
 # What the Plans page shows
@@ -184,7 +152,7 @@ def renews_on(account: Account, now: datetime) -> str:
     """The end of the current period, in the account's timezone."""
     _, end = billing_period(now)
     renewal = datetime.combine(end, time(), tzinfo=UTC)
-    return format_date(renewal.astimezone(zone(account.timezone)).date())
+    return format_day(renewal, account.timezone)
 
 
 def is_custom_priced(session: Session, account: Account) -> bool:

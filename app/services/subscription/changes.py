@@ -14,11 +14,12 @@ from app.errors import Conflict, ValidationFailed
 from app.models import Account, Payment, PlanChange, utcnow
 from app.services import audit, invoices, ledger, payment_methods, payments
 from app.services.customers import account_id_of, account_of
+from app.services.invoices import billing_period, prorate
 from app.services.money import format_usd
+from app.services.payment_outcome import PaymentOutcome
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 from app.services.roles import lock_account
-from app.services.subscription.catalogue import billing_period, prorate
 from app.services.subscription.quotes import (
     CARD_REQUIRED_MESSAGE,
     CardRequired,
@@ -33,19 +34,13 @@ log = logging.getLogger("ledgerdesk.subscription")
 
 
 @dataclass(frozen=True)
-class ChangeResult:
-    """status: applied | requires_action | processing | failed. With requires_action the page
-    passes client_secret to Stripe.js confirmCardPayment, then confirms again with the same
-    request key, which brings the change up to date."""
+class ChangeResult(PaymentOutcome):
+    """status "applied" when the change took effect. After 3-D Secure the page confirms again with
+    the same request key, which brings the change up to date."""
 
-    status: str
     change_id: str
-    amount_cents: int
     plan_name: str
     seats: int
-    payment_intent_id: str = ""
-    client_secret: str = ""
-    message: str = ""
 
 
 # Changes

@@ -13,6 +13,7 @@ from app.errors import Conflict, ValidationFailed
 from app.models import Account, utcnow
 from app.services import payment_methods
 from app.services.customers import account_id_of, account_of
+from app.services.invoices import Proration, prorate
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import PLANS, Plan
@@ -21,9 +22,7 @@ from app.services.subscription.catalogue import (
     CATALOGUE,
     MAX_SEATS,
     SALES_EMAIL,
-    Proration,
     monthly_text,
-    prorate,
     renews_on,
     seats_label,
     seats_used,
