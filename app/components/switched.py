@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from app.components.forms import error_of, field
+
 
 def form_switch(state, label: str, *, switch_id: str, disabled: rx.Var | bool = False) -> rx.Component:
     """The switch and its label; it is submitted as `enabled`."""
@@ -24,13 +26,19 @@ def form_switch(state, label: str, *, switch_id: str, disabled: rx.Var | bool = 
 
 def switched_input(state, name: str, saved: rx.Var | str, **props) -> rx.Component:
     """An uncontrolled input that starts from the `saved` value (and starts again from it when the
-    state shows the saved values again), disabled while the switch is off or the role cannot manage."""
+    state remounts its `settings_form`), disabled while the switch is off or the role cannot manage."""
     return rx.input(
         id=name,
         name=name,
         default_value=saved,
-        key=f"{name}-" + state.revision.to_string(),
         disabled=~state.enabled | ~state.can_manage,
         width="100%",
         **props,
+    )
+
+
+def switched_field(state, label: str, name: str, saved: rx.Var | str, *, hint: str, **props) -> rx.Component:
+    """A `switched_input` with its label, hint and error."""
+    return field(
+        label, switched_input(state, name, saved, **props), field_id=name, error=error_of(state, name), hint=hint
     )

@@ -18,8 +18,10 @@ def data_table(
     *,
     right_aligned: tuple[str, ...] = (),
     actions: bool = True,
+    **props,
 ) -> rx.Component:
-    """A table of `rows` drawn by `render_row`; with `actions`, a last "Actions" column."""
+    """A table of `rows` drawn by `render_row`; with `actions`, a last "Actions" column. `props`
+    go to the table (a size, another variant)."""
     headers = [
         rx.table.column_header_cell(name, text_align="right" if name in right_aligned else None) for name in columns
     ]
@@ -28,9 +30,7 @@ def data_table(
     return rx.table.root(
         rx.table.header(rx.table.row(*headers)),
         rx.table.body(rx.foreach(rows, render_row)),
-        variant="surface",
-        width="100%",
-        id=table_id,
+        **{"variant": "surface", "width": "100%", "id": table_id, **props},
     )
 
 
@@ -49,7 +49,19 @@ def pager(state: type[PagedState]) -> rx.Component:
 
 
 def rows_or_empty(
-    rows: ArrayVar, table: rx.Component, empty: str, *, empty_id: str, icon: str = "info"
+    rows: ArrayVar, table: rx.Component, empty: rx.Var | str, *, empty_id: str, icon: str = "info"
 ) -> rx.Component:
     """The table while there are rows, else a callout saying there are none."""
     return rx.cond(rows.length() > 0, table, rx.callout(empty, icon=icon, id=empty_id))
+
+
+def status_badge(status: rx.Var | str, colors: dict[str, str], *, default: str = "gray", **props) -> rx.Component:
+    """`status` in a badge colored by `colors` (status → color scheme), `default` for any other."""
+    return rx.badge(status, color_scheme=rx.match(status, *colors.items(), default), **props)
+
+
+def delete_icon_button(aria_label: rx.Var | str, on_click) -> rx.Component:
+    """The trash button at the end of a row, named for what it deletes."""
+    return rx.icon_button(
+        rx.icon("trash-2", size=16), variant="ghost", color_scheme="red", aria_label=aria_label, on_click=on_click
+    )

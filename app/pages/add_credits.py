@@ -7,9 +7,9 @@ import json
 import reflex as rx
 
 from app.components.card_form import capture_form
-from app.components.forms import error_of, field, form_error, form_notice
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table
+from app.components.forms import error_of, field, form_messages, text_field
+from app.components.layout import console_page, page_body, page_heading
+from app.components.tables import data_table, status_badge
 from app.errors import ValidationFailed
 from app.services import payment_methods, topups
 from app.services.money import format_usd
@@ -111,23 +111,21 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
     on_load=[AddCreditsState.load],
 )
 def add_credits_page() -> rx.Component:
-    return rx.vstack(
+    return page_body(
         page_heading("Add Usage Credits"),
         rx.card(
             rx.vstack(
                 rx.heading("How much would you like to add to your balance?", size="4", as_="h2"),
-                form_notice(AddCreditsState.notice),
-                form_error(AddCreditsState.error),
+                form_messages(AddCreditsState),
                 rx.form(
                     rx.vstack(
-                        field(
+                        text_field(
                             "Payment amount",
-                            rx.input(
-                                id="amount", name="amount", placeholder="25.00", input_mode="decimal", width="100%"
-                            ),
                             field_id="amount",
                             error=error_of(AddCreditsState, "amount"),
                             hint="Enter an amount between $5 and $5000.",
+                            placeholder="25.00",
+                            input_mode="decimal",
                         ),
                         field(
                             "Select a payment method",
@@ -171,8 +169,6 @@ def add_credits_page() -> rx.Component:
             max_width="560px",
         ),
         rx.cond(AddCreditsState.recent.length() > 0, _recent_payments()),
-        align="stretch",
-        spacing="4",
     )
 
 
@@ -183,12 +179,7 @@ def _recent_row(row: RecentPayment) -> rx.Component:
         rx.table.cell(row.how),
         rx.table.cell(
             rx.vstack(
-                rx.badge(
-                    row.status,
-                    color_scheme=rx.match(
-                        row.status, ("Succeeded", "green"), ("Failed", "red"), ("Processing", "amber"), "gray"
-                    ),
-                ),
+                status_badge(row.status, {"Succeeded": "green", "Failed": "red", "Processing": "amber"}),
                 rx.cond(row.reason != "", rx.text(row.reason, size="1", color_scheme="red")),
                 spacing="1",
             )

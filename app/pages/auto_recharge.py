@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, field, form_error, form_notice
-from app.components.layout import console_page, page_heading
-from app.components.switched import form_switch, switched_input
+from app.components.forms import form_messages, save_or_read_only, settings_form
+from app.components.layout import console_page, page_body, page_heading
+from app.components.panels import no_payment_method
+from app.components.switched import form_switch, switched_field
 from app.services import recharge
 from app.services.money import format_usd, parse_dollars, plain_dollars
 from app.services.permissions import Actor, Permission
@@ -35,7 +36,7 @@ class AutoRechargeState(SwitchedFormState, rx.State):
         self.default_card = view.default_card
         self.balance = format_usd(view.balance_cents)
         self.in_flight = view.in_flight
-        self._reset_inputs()
+        self._remount_form()
 
     @rx.event
     def load(self):
@@ -63,69 +64,43 @@ def _saved_notice(enabled: bool, started: bool, threshold: str, amount: str) -> 
     return f"Auto recharge is on: when your balance falls to {threshold_usd}, we add {amount_usd}."
 
 
-def _no_card() -> rx.Component:
-    return rx.callout(
-        rx.text(
-            f"{recharge.NO_CARD_MESSAGE} ",
-            rx.link("Go to Payment Methods", href="/billing/payment-methods", id="payment-methods-link"),
-        ),
-        icon="credit_card",
-        color_scheme="amber",
-        id="no-card",
-        width="100%",
-    )
-
-
 def _settings_form() -> rx.Component:
     state = AutoRechargeState
     return rx.card(
-        rx.form(
-            rx.vstack(
-                form_switch(
-                    state,
-                    "Setting to Auto Recharge",
-                    switch_id="auto_recharge",
-                    # Without a card it can only be turned off.
-                    disabled=(state.default_card == "") & ~state.enabled,
-                ),
-                field(
-                    "When balance falls to",
-                    switched_input(state, "threshold", state.threshold, placeholder="20.00", input_mode="decimal"),
-                    field_id="threshold",
-                    error=error_of(state, "threshold"),
-                    hint="In dollars, from $0 to $5000. A recharge starts when a charge takes your balance to or "
-                    "below it.",
-                ),
-                field(
-                    "Amount to add",
-                    switched_input(state, "amount", state.amount, placeholder="50.00", input_mode="decimal"),
-                    field_id="amount",
-                    error=error_of(state, "amount"),
-                    hint="Enter an amount between $5 and $5000.",
-                ),
-                rx.cond(
-                    state.default_card != "",
-                    rx.text(
-                        "Charged to your default card: ",
-                        rx.text.strong(state.default_card),
-                        size="2",
-                        id="recharge-card",
-                    ),
-                ),
-                rx.cond(
-                    state.can_manage,
-                    rx.button(
-                        "Save changes", type="submit", loading=state.busy == "save", size="3", align_self="start"
-                    ),
-                    rx.text(
-                        "Only members who manage billing can change these settings.", size="2", color_scheme="gray"
-                    ),
-                ),
-                spacing="4",
-                align="stretch",
+        settings_form(
+            state,
+            form_switch(
+                state,
+                "Setting to Auto Recharge",
+                switch_id="auto_recharge",
+                # Without a card it can only be turned off.
+                disabled=(state.default_card == "") & ~state.enabled,
             ),
-            on_submit=state.save,
-            reset_on_submit=False,
+            switched_field(
+                state,
+                "When balance falls to",
+                "threshold",
+                state.threshold,
+                hint="In dollars, from $0 to $5000. A recharge starts when a charge takes your balance to or below it.",
+                placeholder="20.00",
+                input_mode="decimal",
+            ),
+            switched_field(
+                state,
+                "Amount to add",
+                "amount",
+                state.amount,
+                hint="Enter an amount between $5 and $5000.",
+                placeholder="50.00",
+                input_mode="decimal",
+            ),
+            rx.cond(
+                state.default_card != "",
+                rx.text(
+                    "Charged to your default card: ", rx.text.strong(state.default_card), size="2", id="recharge-card"
+                ),
+            ),
+            save_or_read_only(state, "Save changes", "Only members who manage billing can change these settings."),
         ),
         max_width="560px",
     )
@@ -136,20 +111,18 @@ def _settings_form() -> rx.Component:
     title="Auto Recharge",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Auto Recharge",
     order=150,
     on_load=[AutoRechargeState.load],
 )
 def auto_recharge_page() -> rx.Component:
     state = AutoRechargeState
-    return rx.vstack(
+    return page_body(
         page_heading("Auto Recharge"),
         rx.text(
             "Keep your service running by setting up auto-recharge. When your balance reaches a certain threshold, "
             "we will automatically charge your card.",
         ),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rx.cond(
             state.disabled_reason != "",
             rx.callout(
@@ -164,7 +137,10 @@ def auto_recharge_page() -> rx.Component:
             state.invoice_priced,
             rx.callout(recharge.INVOICE_PRICED_MESSAGE, icon="info", id="invoice-priced", width="100%"),
             rx.vstack(
-                rx.cond(state.default_card == "", _no_card()),
+                rx.cond(
+                    state.default_card == "",
+                    no_payment_method(f"{recharge.NO_CARD_MESSAGE} ", "/billing/payment-methods"),
+                ),
                 rx.hstack(
                     rx.text("Current balance:", color_scheme="gray"),
                     rx.text(state.balance, weight="bold", id="current-balance"),
@@ -179,6 +155,4 @@ def auto_recharge_page() -> rx.Component:
                 align="stretch",
             ),
         ),
-        spacing="4",
-        align="stretch",
     )

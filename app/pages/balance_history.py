@@ -7,8 +7,8 @@ from datetime import date
 import reflex as rx
 
 from app.components.forms import form_error
-from app.components.layout import console_page, page_heading
-from app.components.tables import pager
+from app.components.layout import console_page, page_body, page_heading
+from app.components.tables import data_table, pager, rows_or_empty
 from app.services import balance_history
 from app.services.balance_history import EntryRow
 from app.services.permissions import Permission
@@ -102,7 +102,7 @@ def _row(row: EntryRow) -> rx.Component:
     on_load=[BalanceHistoryState.load],
 )
 def balance_history_page() -> rx.Component:
-    return rx.vstack(
+    return page_body(
         page_heading(
             "Balance History", "Every credit and debit on your balance. Times are in your account's timezone."
         ),
@@ -145,25 +145,18 @@ def balance_history_page() -> rx.Component:
             on_submit=BalanceHistoryState.apply_filters,
         ),
         form_error(BalanceHistoryState.error),
-        rx.cond(
-            BalanceHistoryState.rows.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Id"),
-                        rx.table.column_header_cell("Description"),
-                        rx.table.column_header_cell("Created Time"),
-                        rx.table.column_header_cell("Amount (USD)", text_align="right"),
-                    )
-                ),
-                rx.table.body(rx.foreach(BalanceHistoryState.rows, _row)),
-                variant="surface",
-                width="100%",
-                id="balance-history-table",
+        rows_or_empty(
+            BalanceHistoryState.rows,
+            data_table(
+                "balance-history-table",
+                ["Id", "Description", "Created Time", "Amount (USD)"],
+                BalanceHistoryState.rows,
+                _row,
+                right_aligned=("Amount (USD)",),
+                actions=False,
             ),
-            rx.callout("No balance transactions match.", icon="info", id="balance-history-empty"),
+            "No balance transactions match.",
+            empty_id="balance-history-empty",
         ),
         pager(BalanceHistoryState),
-        spacing="4",
-        align="stretch",
     )

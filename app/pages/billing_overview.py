@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.layout import console_page, page_heading
+from app.components.layout import console_page, page_body, page_heading, section_card
 from app.components.next_payment import next_payment_card
 from app.services import billing_overview
 from app.services.permissions import Permission
@@ -76,29 +76,23 @@ def _setting_card(title: str, body: rx.Component, action: str, href: str, card_i
     on_load=[OverviewState.load],
 )
 def overview_page() -> rx.Component:
-    return rx.vstack(
+    return page_body(
         page_heading("Overview", "A snapshot of your credits and billing settings."),
         rx.grid(
-            rx.card(
-                rx.vstack(
-                    rx.heading("Your Credit Balance", size="4", as_="h2"),
-                    _figure("Total Credits", OverviewState.total_credits, "total-credits"),
-                    _figure("Usage This Period", OverviewState.usage_this_period, "usage-this-period"),
-                    rx.separator(),
-                    _figure("Remaining Credits", OverviewState.remaining_credits, "remaining-credits", strong=True),
-                    spacing="3",
-                ),
+            section_card(
+                "Your Credit Balance",
+                _figure("Total Credits", OverviewState.total_credits, "total-credits"),
+                _figure("Usage This Period", OverviewState.usage_this_period, "usage-this-period"),
+                rx.separator(),
+                _figure("Remaining Credits", OverviewState.remaining_credits, "remaining-credits", strong=True),
             ),
-            rx.card(
-                rx.vstack(
-                    rx.heading("Your Available Usage", size="4", as_="h2"),
-                    _figure("Remaining Credits", OverviewState.remaining_credits, "available-remaining"),
-                    _figure("Overage Protection", OverviewState.overage_protection, "overage-protection"),
-                    _figure("Spend Management Daily Hard Limit", OverviewState.daily_limit, "daily-limit"),
-                    rx.separator(),
-                    _figure("Available to Use", OverviewState.available_to_use, "available-to-use", strong=True),
-                    spacing="3",
-                ),
+            section_card(
+                "Your Available Usage",
+                _figure("Remaining Credits", OverviewState.remaining_credits, "available-remaining"),
+                _figure("Overage Protection", OverviewState.overage_protection, "overage-protection"),
+                _figure("Spend Management Daily Hard Limit", OverviewState.daily_limit, "daily-limit"),
+                rx.separator(),
+                _figure("Available to Use", OverviewState.available_to_use, "available-to-use", strong=True),
             ),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",
@@ -167,6 +161,4 @@ def overview_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        spacing="4",
-        align="stretch",
     )

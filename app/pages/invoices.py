@@ -6,9 +6,9 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.dialogs import confirm_dialog
-from app.components.forms import field, form_error, form_notice
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table
+from app.components.forms import field, form_messages
+from app.components.layout import console_page, page_body, page_heading, section_heading
+from app.components.tables import data_table, rows_or_empty
 from app.errors import DomainError
 from app.services import invoices, payment_methods
 from app.services.invoices import InvoiceRow
@@ -16,6 +16,7 @@ from app.services.payment_methods import MethodView
 from app.services.permissions import Permission
 from app.state.card_payment import CardPaymentState
 from app.state.confirm import ConfirmState
+from app.state.events import event
 from app.state.form import FormState
 from app.state.session import acting
 
@@ -45,7 +46,7 @@ class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
         with self._attempt():
             self._reload()
 
-    @rx.event
+    @event
     def open_pay(self, invoice_id: str):
         self._close_confirm()
         row = next((r for r in self.due if r.id == invoice_id), None)
@@ -207,19 +208,17 @@ def _pay_dialog() -> rx.Component:
     title="Invoices",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Invoices",
     order=110,
     on_load=[InvoicesState.load],
 )
 def invoices_page() -> rx.Component:
     state = InvoicesState
-    return rx.vstack(
+    return page_body(
         page_heading("Invoices", "What is due, and every order and invoice so far."),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rx.heading("Payments Due", size="4", as_="h2"),
-        rx.cond(
-            state.due.length() > 0,
+        rows_or_empty(
+            state.due,
             data_table(
                 "payments-due",
                 ["Invoice Date", "Invoice ID", "Due Date", "Amount"],
@@ -227,11 +226,13 @@ def invoices_page() -> rx.Component:
                 _due_row,
                 right_aligned=("Amount",),
             ),
-            rx.callout("Nothing is due. Thank you!", icon="circle-check", id="payments-due-empty"),
+            "Nothing is due. Thank you!",
+            empty_id="payments-due-empty",
+            icon="circle-check",
         ),
-        rx.heading("Order and invoice history", size="4", as_="h2", margin_top="1em"),
-        rx.cond(
-            state.history.length() > 0,
+        section_heading("Order and invoice history"),
+        rows_or_empty(
+            state.history,
             data_table(
                 "invoice-history",
                 ["Invoice Date", "Invoice ID", "Payment date", "Amount"],
@@ -239,13 +240,9 @@ def invoices_page() -> rx.Component:
                 _history_row,
                 right_aligned=("Amount",),
             ),
-            rx.callout(
-                "No invoices yet. Credit purchases, recharges and monthly invoices appear here.",
-                icon="receipt",
-                id="invoice-history-empty",
-            ),
+            "No invoices yet. Credit purchases, recharges and monthly invoices appear here.",
+            empty_id="invoice-history-empty",
+            icon="receipt",
         ),
         _pay_dialog(),
-        spacing="4",
-        align="stretch",
     )

@@ -8,14 +8,15 @@ import reflex as rx
 
 from app.components.card_form import capture_form
 from app.components.dialogs import confirm_dialog
-from app.components.forms import form_error, form_notice
-from app.components.layout import console_page, page_heading
-from app.components.tables import data_table
+from app.components.forms import form_messages
+from app.components.layout import console_page, heading_with_action, page_body
+from app.components.tables import data_table, delete_icon_button, rows_or_empty
 from app.services import payment_methods
 from app.services.payment_methods import MethodView
 from app.services.permissions import Permission
 from app.state.card_capture import CardCaptureState
 from app.state.confirm import ConfirmState
+from app.state.events import event
 from app.state.session import acting
 
 
@@ -46,7 +47,7 @@ class PaymentMethodsState(CardCaptureState, ConfirmState, rx.State):
         with self._attempt():
             self._reload()
 
-    @rx.event
+    @event
     def set_default(self, card_id: str):
         with self._attempt(card_id):
             yield
@@ -59,7 +60,7 @@ class PaymentMethodsState(CardCaptureState, ConfirmState, rx.State):
         self._reload()
         self.notice = f"{label} saved."
 
-    @rx.event
+    @event
     def ask_delete(self, card_id: str):
         self._close_confirm()
         card = next((c for c in self.cards if c.id == card_id), None)
@@ -136,12 +137,9 @@ def _row(card: MethodView) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 PaymentMethodsState.can_manage,
-                rx.icon_button(
-                    rx.icon("trash-2", size=16),
-                    variant="ghost",
-                    color_scheme="red",
-                    aria_label=rx.cond(card.bank_account, "Delete bank account ", "Delete card ") + card.spoken_label,
-                    on_click=PaymentMethodsState.ask_delete(card.id),
+                delete_icon_button(
+                    rx.cond(card.bank_account, "Delete bank account ", "Delete card ") + card.spoken_label,
+                    PaymentMethodsState.ask_delete(card.id),
                 ),
             ),
             text_align="right",
@@ -204,19 +202,15 @@ def _delete_dialog() -> rx.Component:
     title="Payment Methods",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Payment Methods",
     order=120,
     on_load=[PaymentMethodsState.load],
 )
 def payment_methods_page() -> rx.Component:
     state = PaymentMethodsState
-    return rx.vstack(
-        rx.hstack(
-            page_heading(
-                "Payment Methods",
-                "Cards and bank accounts are stored by Stripe; the default one pays your plan and top-ups.",
-            ),
-            rx.spacer(),
+    return page_body(
+        heading_with_action(
+            "Payment Methods",
+            "Cards and bank accounts are stored by Stripe; the default one pays your plan and top-ups.",
             rx.cond(
                 state.can_manage & ~state.invoice_priced & (state.capture == ""),
                 rx.hstack(
@@ -233,30 +227,23 @@ def payment_methods_page() -> rx.Component:
                     spacing="2",
                 ),
             ),
-            align="start",
-            width="100%",
         ),
         rx.cond(
             state.invoice_priced,
             rx.callout(payment_methods.INVOICE_PRICED_MESSAGE, icon="receipt", id="invoice-priced"),
         ),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         capture_form(state),
-        rx.cond(
-            state.cards.length() > 0,
+        rows_or_empty(
+            state.cards,
             _cards_table(),
-            rx.callout(
-                rx.cond(
-                    state.can_manage & ~state.invoice_priced,
-                    "No cards on file yet. Add a card to pay for your plan, top-ups and auto recharge.",
-                    "No cards on file.",
-                ),
-                icon="credit-card",
-                id="payment-methods-empty",
+            rx.cond(
+                state.can_manage & ~state.invoice_priced,
+                "No cards on file yet. Add a card to pay for your plan, top-ups and auto recharge.",
+                "No cards on file.",
             ),
+            empty_id="payment-methods-empty",
+            icon="credit-card",
         ),
         _delete_dialog(),
-        spacing="4",
-        align="stretch",
     )

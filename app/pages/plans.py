@@ -4,20 +4,23 @@ arithmetic live in app/services/subscription.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import reflex as rx
 
 from app.components.dialogs import change_confirmation
-from app.components.forms import error_of, form_error, form_notice
-from app.components.layout import console_page, page_heading
+from app.components.forms import error_of, field, form_messages
+from app.components.layout import console_page, page_body, page_heading, section_card
 from app.components.next_payment import next_payment_card
+from app.components.panels import no_payment_method, stat
 from app.errors import DomainError
 from app.services import subscription, upcoming
 from app.services.money import format_usd
 from app.services.permissions import Permission
 from app.state.card_payment import CardPaymentState
 from app.state.confirm import ConfirmState
+from app.state.events import event
 from app.state.form import FormState
 from app.state.next_payment import NextPaymentState
 from app.state.session import SessionState, acting
@@ -29,8 +32,8 @@ class PlanRow:
     name: str = ""
     price: str = ""
     seats: str = ""
-    features: list[str] = field(default_factory=list)
-    limits: list[str] = field(default_factory=list)
+    features: list[str] = dataclass_field(default_factory=list)
+    limits: list[str] = dataclass_field(default_factory=list)
     action: str = ""
 
 
@@ -101,7 +104,7 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
         self._new_request()
         self._ask(kind, target=target, title=quote.title, lines=list(quote.lines))
 
-    @rx.event
+    @event
     def ask_plan(self, plan_code: str):
         with self._attempt():
             self._ask_change("plan", plan_code)
@@ -183,70 +186,41 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
         return SessionState.load_console
 
 
-def _figure(label: str, value, figure_id: str) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="2", color_scheme="gray"),
-        rx.text(value, weight="bold", id=figure_id),
-        spacing="1",
-    )
-
-
 def _current_plan() -> rx.Component:
     state = PlansState
-    return rx.card(
-        rx.vstack(
-            rx.heading("Current plan", size="4", as_="h2"),
-            rx.grid(
-                _figure("Plan", state.plan_name, "current-plan-name"),
-                rx.vstack(
-                    rx.text("Status", size="2", color_scheme="gray"),
-                    rx.badge(state.status, color_scheme="green", variant="soft", id="plan-status"),
-                    spacing="1",
+    return section_card(
+        "Current plan",
+        rx.grid(
+            stat("Plan", state.plan_name, "current-plan-name"),
+            stat("Status", rx.badge(state.status, color_scheme="green", variant="soft", id="plan-status")),
+            stat(
+                "Renews on",
+                rx.cond(
+                    state.custom_priced,
+                    "Invoiced monthly",
+                    rx.cond(state.renews_on != "", state.renews_on, "Free: nothing to renew"),
                 ),
-                _figure(
-                    "Renews on",
-                    rx.cond(
-                        state.custom_priced,
-                        "Invoiced monthly",
-                        rx.cond(state.renews_on != "", state.renews_on, "Free: nothing to renew"),
-                    ),
-                    "plan-renews",
-                ),
-                _figure("Monthly total", state.monthly_text, "monthly-total"),
-                columns=rx.breakpoints(initial="1", sm="2", lg="4"),
-                spacing="4",
+                "plan-renews",
+            ),
+            stat("Monthly total", state.monthly_text, "monthly-total"),
+            columns=rx.breakpoints(initial="1", sm="2", lg="4"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.cond(
+            state.custom_priced,
+            rx.callout(
+                "Your account has custom pricing and is invoiced: there are no card settings. "
+                f"To change your plan or seats, contact {subscription.SALES_EMAIL}.",
+                icon="receipt",
+                id="custom-priced",
                 width="100%",
             ),
             rx.cond(
-                state.custom_priced,
-                rx.callout(
-                    "Your account has custom pricing and is invoiced: there are no card settings. "
-                    f"To change your plan or seats, contact {subscription.SALES_EMAIL}.",
-                    icon="receipt",
-                    id="custom-priced",
-                    width="100%",
-                ),
-                rx.cond(
-                    state.card != "",
-                    rx.text("Changes are charged to ", rx.text.strong(state.card, id="plan-card"), ".", size="2"),
-                    rx.callout(
-                        rx.text(
-                            "No card on file. Paid plans need one. ",
-                            rx.link(
-                                "Go to Payment Methods",
-                                href=subscription.PAYMENT_METHODS_PATH,
-                                id="payment-methods-link",
-                            ),
-                        ),
-                        icon="credit_card",
-                        color_scheme="amber",
-                        id="no-card",
-                        width="100%",
-                    ),
-                ),
+                state.card != "",
+                rx.text("Changes are charged to ", rx.text.strong(state.card, id="plan-card"), ".", size="2"),
+                no_payment_method("No card on file. Paid plans need one. ", subscription.PAYMENT_METHODS_PATH),
             ),
-            spacing="3",
-            align="stretch",
         ),
         id="current-plan",
     )
@@ -254,22 +228,22 @@ def _current_plan() -> rx.Component:
 
 def _seats() -> rx.Component:
     state = PlansState
-    return rx.card(
-        rx.vstack(
-            rx.heading("Seats", size="4", as_="h2"),
-            rx.hstack(
-                _figure("Seats purchased", state.seats, "seats-purchased"),
-                _figure("Seats in use", state.seats_used, "seats-used"),
-                spacing="6",
-            ),
-            rx.text(
-                "The monthly total is the monthly rate × the number of seats purchased.", size="2", color_scheme="gray"
-            ),
-            rx.cond(
-                state.can_change_seats,
-                rx.form(
-                    rx.vstack(
-                        rx.el.label("Number of seats", html_for="seats", class_name="ld-label"),
+    return section_card(
+        "Seats",
+        rx.hstack(
+            stat("Seats purchased", state.seats, "seats-purchased"),
+            stat("Seats in use", state.seats_used, "seats-used"),
+            spacing="6",
+        ),
+        rx.text(
+            "The monthly total is the monthly rate × the number of seats purchased.", size="2", color_scheme="gray"
+        ),
+        rx.cond(
+            state.can_change_seats,
+            rx.form(
+                field(
+                    "Number of seats",
+                    rx.fragment(
                         rx.hstack(
                             rx.input(
                                 id="seats",
@@ -295,33 +269,25 @@ def _seats() -> rx.Component:
                             size="1",
                             color_scheme="gray",
                         ),
-                        rx.cond(
-                            error_of(state, "seats") != "",
-                            rx.text(
-                                error_of(state, "seats"), size="2", color_scheme="red", id="seats-error", role="alert"
-                            ),
-                        ),
-                        spacing="1",
-                        align="stretch",
                     ),
-                    on_submit=state.ask_seats,
-                    reset_on_submit=False,
+                    field_id="seats",
+                    error=error_of(state, "seats"),
                 ),
-                rx.cond(
-                    state.custom_priced,
-                    rx.text("Your seats are as agreed in your contract.", size="2", id="seats-fixed"),
-                    rx.text(
-                        state.plan_name,
-                        " includes ",
-                        state.included_seats,
-                        " seats. Upgrade to a paid plan to add seats.",
-                        size="2",
-                        id="seats-fixed",
-                    ),
+                on_submit=state.ask_seats,
+                reset_on_submit=False,
+            ),
+            rx.cond(
+                state.custom_priced,
+                rx.text("Your seats are as agreed in your contract.", size="2", id="seats-fixed"),
+                rx.text(
+                    state.plan_name,
+                    " includes ",
+                    state.included_seats,
+                    " seats. Upgrade to a paid plan to add seats.",
+                    size="2",
+                    id="seats-fixed",
                 ),
             ),
-            spacing="3",
-            align="stretch",
         ),
         id="seats-card",
     )
@@ -374,10 +340,9 @@ def _plan_card(row: PlanRow) -> rx.Component:
 )
 def plans_page() -> rx.Component:
     state = PlansState
-    return rx.vstack(
+    return page_body(
         page_heading("Plans", "Manage your plan, seats and the general subscription."),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rx.callout(
             "Upgrading a plan immediately upgrades the account and bills the registered card. Downgrading a plan "
             "immediately credits the account's balance and steps down to the lower plan. Canceling a paid plan is "
@@ -397,6 +362,4 @@ def plans_page() -> rx.Component:
             id="plan-catalogue",
         ),
         change_confirmation(state, subscription.PAYMENT_METHODS_PATH),
-        spacing="4",
-        align="stretch",
     )

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import reflex as rx
 
 from app.components.dialogs import change_confirmation
-from app.components.forms import form_error, form_notice
-from app.components.layout import console_page, page_heading
+from app.components.forms import form_messages
+from app.components.layout import console_page, page_body, page_heading
 from app.services import products, subscription
 from app.services.permissions import Permission
 from app.state.confirm import ConfirmState
+from app.state.events import event
 from app.state.form import FormState
 from app.state.session import acting
 
@@ -61,7 +62,7 @@ class ProductsState(ConfirmState, FormState, rx.State):
         with self._attempt():
             self._reload()
 
-    @rx.event
+    @event
     def ask_sign_up(self, product_code: str, plan_code: str):
         self._close_confirm()
         with self._attempt():
@@ -158,12 +159,9 @@ def _product(row: ProductRow) -> rx.Component:
 )
 def products_page() -> rx.Component:
     state = ProductsState
-    return rx.vstack(
+    return page_body(
         page_heading("Discover Products", "Compare the pricing plans of our products and sign up for more."),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         rx.vstack(rx.foreach(state.catalogue, _product), spacing="4", align="stretch", id="product-catalogue"),
         change_confirmation(state, subscription.PAYMENT_METHODS_PATH),
-        spacing="4",
-        align="stretch",
     )

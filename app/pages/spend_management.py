@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.forms import error_of, field, form_error, form_notice
-from app.components.layout import console_page, page_heading
-from app.components.switched import form_switch, switched_input
+from app.components.forms import form_messages, save_or_read_only, settings_form
+from app.components.layout import console_page, page_body, page_heading, section_card
+from app.components.panels import stat
+from app.components.switched import form_switch, switched_field
+from app.components.tables import data_table, rows_or_empty, status_badge
 from app.services import spend, webhooks
 from app.services.permissions import Permission
 from app.services.webhooks import DeliveryRow
@@ -34,7 +36,7 @@ class SpendManagementState(SwitchedFormState, rx.State):
         self.used_today, self.used_yesterday = view.used_today, view.used_yesterday
         self._secret, self.revealed_secret = view.secret, ""
         self.secret_hint = f"whsec_{'•' * 12}{view.secret[-4:]}" if view.secret else ""
-        self._reset_inputs()
+        self._remount_form()
 
     @rx.event
     def load(self):
@@ -80,73 +82,48 @@ class SpendManagementState(SwitchedFormState, rx.State):
             return rx.set_clipboard(self._secret)
 
 
-def _consumed(title: str, value: rx.Var, figure_id: str) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.text(title, color_scheme="gray", size="2"),
-            rx.text(value, size="6", weight="bold", id=figure_id),
-            spacing="1",
-        ),
-    )
-
-
 def _settings_form() -> rx.Component:
     state = SpendManagementState
     return rx.card(
-        rx.form(
-            rx.vstack(
-                form_switch(state, "Spend Management", switch_id="spend_management"),
-                rx.text(
-                    "When on, a daily budget stops API calls, and a notification threshold sends an email and a "
-                    "webhook. Days are UTC days.",
-                    size="2",
-                    color_scheme="gray",
-                ),
-                field(
-                    "Set daily credit usage budget",
-                    switched_input(
-                        state, "daily_budget", state.daily_budget, placeholder="500.00", input_mode="decimal"
-                    ),
-                    field_id="daily_budget",
-                    error=error_of(state, "daily_budget"),
-                    hint="In dollars. When today's usage reaches it, new API calls are refused until the end of the "
-                    "day (UTC). Leave empty for no budget.",
-                ),
-                field(
-                    "Set a daily credit usage email notification threshold",
-                    switched_input(
-                        state, "notify_threshold", state.notify_threshold, placeholder="500.00", input_mode="decimal"
-                    ),
-                    field_id="notify_threshold",
-                    error=error_of(state, "notify_threshold"),
-                    hint="In dollars, at most the budget. When today's usage passes it, we email your billing contacts "
-                    "and call the webhook, once that day.",
-                ),
-                field(
-                    "Set a webhook URL",
-                    switched_input(
-                        state,
-                        "webhook_url",
-                        state.webhook_url,
-                        type="url",
-                        placeholder="https://example.com/hooks/ledgerdesk",
-                    ),
-                    field_id="webhook_url",
-                    error=error_of(state, "webhook_url"),
-                    hint="Receives a signed POST when the notification threshold or the budget is reached.",
-                ),
-                rx.cond(
-                    state.can_manage,
-                    rx.button(
-                        "Save Changes", type="submit", loading=state.busy == "save", size="3", align_self="start"
-                    ),
-                    rx.text("Your role can see these settings but not change them.", size="2", color_scheme="gray"),
-                ),
-                spacing="4",
-                align="stretch",
+        settings_form(
+            state,
+            form_switch(state, "Spend Management", switch_id="spend_management"),
+            rx.text(
+                "When on, a daily budget stops API calls, and a notification threshold sends an email and a "
+                "webhook. Days are UTC days.",
+                size="2",
+                color_scheme="gray",
             ),
-            on_submit=state.save,
-            reset_on_submit=False,
+            switched_field(
+                state,
+                "Set daily credit usage budget",
+                "daily_budget",
+                state.daily_budget,
+                hint="In dollars. When today's usage reaches it, new API calls are refused until the end of the "
+                "day (UTC). Leave empty for no budget.",
+                placeholder="500.00",
+                input_mode="decimal",
+            ),
+            switched_field(
+                state,
+                "Set a daily credit usage email notification threshold",
+                "notify_threshold",
+                state.notify_threshold,
+                hint="In dollars, at most the budget. When today's usage passes it, we email your billing contacts "
+                "and call the webhook, once that day.",
+                placeholder="500.00",
+                input_mode="decimal",
+            ),
+            switched_field(
+                state,
+                "Set a webhook URL",
+                "webhook_url",
+                state.webhook_url,
+                hint="Receives a signed POST when the notification threshold or the budget is reached.",
+                type="url",
+                placeholder="https://example.com/hooks/ledgerdesk",
+            ),
+            save_or_read_only(state, "Save Changes", "Your role can see these settings but not change them."),
         ),
         max_width="640px",
     )
@@ -156,12 +133,7 @@ def _delivery_row(row: DeliveryRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.code(row.event, variant="ghost")),
         rx.table.cell(row.created),
-        rx.table.cell(
-            rx.badge(
-                row.status,
-                color_scheme=rx.match(row.status, ("delivered", "green"), ("failed", "red"), "gray"),
-            )
-        ),
+        rx.table.cell(status_badge(row.status, {"delivered": "green", "failed": "red"})),
         rx.table.cell(row.attempts, text_align="right"),
         rx.table.cell(row.last_status, text_align="right"),
         data_delivery=row.id,
@@ -170,104 +142,89 @@ def _delivery_row(row: DeliveryRow) -> rx.Component:
 
 def _webhook_card() -> rx.Component:
     state = SpendManagementState
-    return rx.card(
-        rx.vstack(
-            rx.heading("Webhook", size="4", as_="h2"),
+    return section_card(
+        "Webhook",
+        rx.cond(
+            state.can_manage,
+            rx.vstack(
+                rx.text("Signing secret", weight="medium", size="2"),
+                rx.text(
+                    "Verify each request's webhook-signature header with this secret (Standard Webhooks).",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.hstack(
+                    rx.code(
+                        rx.cond(state.revealed_secret != "", state.revealed_secret, state.secret_hint),
+                        id="webhook-secret",
+                    ),
+                    rx.button(
+                        rx.cond(state.revealed_secret != "", "Hide", "Reveal"),
+                        type="button",
+                        variant="soft",
+                        size="1",
+                        on_click=state.reveal_secret,
+                    ),
+                    rx.button(
+                        rx.icon("copy", size=14),
+                        "Copy",
+                        type="button",
+                        variant="soft",
+                        size="1",
+                        on_click=state.copy_secret,
+                    ),
+                    align="center",
+                    spacing="2",
+                    wrap="wrap",
+                ),
+                spacing="1",
+            ),
+        ),
+        rx.hstack(
+            rx.heading("Deliveries", size="3", as_="h3"),
+            rx.spacer(),
+            rx.button(
+                rx.icon("refresh-cw", size=14),
+                "Refresh",
+                type="button",
+                variant="ghost",
+                on_click=state.refresh_deliveries,
+            ),
             rx.cond(
                 state.can_manage,
-                rx.vstack(
-                    rx.text("Signing secret", weight="medium", size="2"),
-                    rx.text(
-                        "Verify each request's webhook-signature header with this secret (Standard Webhooks).",
-                        size="2",
-                        color_scheme="gray",
-                    ),
-                    rx.hstack(
-                        rx.code(
-                            rx.cond(state.revealed_secret != "", state.revealed_secret, state.secret_hint),
-                            id="webhook-secret",
-                        ),
-                        rx.button(
-                            rx.cond(state.revealed_secret != "", "Hide", "Reveal"),
-                            type="button",
-                            variant="soft",
-                            size="1",
-                            on_click=state.reveal_secret,
-                        ),
-                        rx.button(
-                            rx.icon("copy", size=14),
-                            "Copy",
-                            type="button",
-                            variant="soft",
-                            size="1",
-                            on_click=state.copy_secret,
-                        ),
-                        align="center",
-                        spacing="2",
-                        wrap="wrap",
-                    ),
-                    spacing="1",
-                    align="start",
+                rx.button(
+                    "Send test event",
+                    type="button",
+                    variant="outline",
+                    loading=state.busy == "test",
+                    disabled=~state.has_saved_webhook,
+                    on_click=state.send_test_event,
                 ),
             ),
-            rx.hstack(
-                rx.heading("Deliveries", size="3", as_="h3"),
-                rx.spacer(),
-                rx.button(
-                    rx.icon("refresh-cw", size=14),
-                    "Refresh",
-                    type="button",
-                    variant="ghost",
-                    on_click=state.refresh_deliveries,
-                ),
-                rx.cond(
-                    state.can_manage,
-                    rx.button(
-                        "Send test event",
-                        type="button",
-                        variant="outline",
-                        loading=state.busy == "test",
-                        disabled=~state.has_saved_webhook,
-                        on_click=state.send_test_event,
-                    ),
-                ),
-                align="center",
-                width="100%",
+            align="center",
+            width="100%",
+        ),
+        rows_or_empty(
+            state.deliveries,
+            data_table(
+                "webhook-deliveries",
+                ["Event", "Created", "Status", "Attempts", "Last status code"],
+                state.deliveries,
+                _delivery_row,
+                right_aligned=("Attempts", "Last status code"),
+                actions=False,
             ),
             rx.cond(
-                state.deliveries.length() > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Event"),
-                            rx.table.column_header_cell("Created"),
-                            rx.table.column_header_cell("Status"),
-                            rx.table.column_header_cell("Attempts", text_align="right"),
-                            rx.table.column_header_cell("Last status code", text_align="right"),
-                        )
-                    ),
-                    rx.table.body(rx.foreach(state.deliveries, _delivery_row)),
-                    variant="surface",
-                    width="100%",
-                    id="webhook-deliveries",
-                ),
-                rx.callout(
-                    rx.cond(
-                        state.has_saved_webhook,
-                        "No deliveries yet. Send a test event to try your endpoint.",
-                        "No deliveries yet. Save a webhook URL to receive events.",
-                    ),
-                    icon="info",
-                    id="webhook-deliveries-empty",
-                ),
+                state.has_saved_webhook,
+                "No deliveries yet. Send a test event to try your endpoint.",
+                "No deliveries yet. Save a webhook URL to receive events.",
             ),
-            rx.text(
-                "The latest 20 deliveries; failed attempts are retried with increasing delays.",
-                size="1",
-                color_scheme="gray",
-            ),
-            spacing="3",
-            align="stretch",
+            empty_id="webhook-deliveries-empty",
+        ),
+        rx.text(
+            "The latest 20 deliveries; failed attempts are retried with increasing delays.",
+            size="1",
+            color_scheme="gray",
         ),
     )
 
@@ -277,24 +234,22 @@ def _webhook_card() -> rx.Component:
     title="Spend Management",
     permission=Permission.BILLING_VIEW,
     section="Billing",
-    nav_label="Spend Management",
     order=130,
     on_load=[SpendManagementState.load],
 )
 def spend_management_page() -> rx.Component:
-    return rx.vstack(
+    return page_body(
         page_heading("Spend Management", "Control and monitor your organization's credit usage and expenses."),
-        form_notice(SpendManagementState.notice),
-        form_error(SpendManagementState.error),
+        form_messages(SpendManagementState),
         rx.grid(
-            _consumed("Credits Consumed Today", SpendManagementState.used_today, "credits-today"),
-            _consumed("Credits Consumed Yesterday", SpendManagementState.used_yesterday, "credits-yesterday"),
+            rx.card(stat("Credits Consumed Today", SpendManagementState.used_today, "credits-today", size="6")),
+            rx.card(
+                stat("Credits Consumed Yesterday", SpendManagementState.used_yesterday, "credits-yesterday", size="6")
+            ),
             columns=rx.breakpoints(initial="1", sm="2"),
             spacing="4",
             max_width="640px",
         ),
         _settings_form(),
         _webhook_card(),
-        spacing="4",
-        align="stretch",
     )

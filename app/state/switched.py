@@ -13,15 +13,10 @@ from app.state.form import FormState
 class SwitchedFormState(FormState, mixin=True):
     enabled: rx.Field[bool] = rx.field(False)
     can_manage: rx.Field[bool] = rx.field(False)
-    # Bumped when the saved values are shown again, so the inputs start over from them.
-    revision: rx.Field[int] = rx.field(0)
 
     @rx.event
     def set_enabled(self, value: bool):
         self.enabled = value
-
-    def _reset_inputs(self) -> None:
-        self.revision += 1
 
     def _submitted(self, form_data: dict, saved: dict[str, str]) -> dict[str, str]:
         """The submitted values of the `saved` fields; a disabled input (switched off) is not
