@@ -56,84 +56,89 @@ def _form_error(message: rx.Var, error_id: str) -> rx.Component:
     return rx.cond(message != "", rx.text(message, color_scheme="red", size="2", role="alert", id=error_id))
 
 
-def _capture_buttons(state, label: str, button_id: str, kind: str) -> rx.Component:
-    return rx.hstack(
-        rx.button(label, type="submit", loading=state.busy == kind, id=button_id),
-        rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_capture),
-        spacing="2",
+def _capture(
+    state, title: str, *fields: rx.Component, save: str, save_id: str, kind: str, note: str, on_submit
+) -> rx.Component:
+    """A capture form: its title, fields, Save and Cancel, and what happens to what is typed."""
+    return rx.form(
+        rx.vstack(
+            rx.heading(title, size="3", as_="h3"),
+            *fields,
+            rx.hstack(
+                rx.button(save, type="submit", loading=state.busy == kind, id=save_id),
+                rx.button("Cancel", type="button", variant="soft", color_scheme="gray", on_click=state.close_capture),
+                spacing="2",
+            ),
+            rx.text(note, size="1", color_scheme="gray"),
+            spacing="3",
+            align="stretch",
+        ),
+        on_submit=on_submit,
+        class_name="ld-card-form",
     )
 
 
 def card_form(state) -> rx.Component:
-    return rx.form(
+    return _capture(
+        state,
+        "New card",
+        text_field("Name on card", field_id="holder_name", required=True, auto_complete="cc-name"),
         rx.vstack(
-            rx.heading("New card", size="3", as_="h3"),
-            text_field("Name on card", field_id="holder_name", required=True, auto_complete="cc-name"),
-            rx.vstack(
-                rx.el.label("Card", html_for=CARD_ELEMENT_ID, class_name="ld-label"),
-                rx.box(id=CARD_ELEMENT_ID, class_name="ld-card-element"),
-                spacing="1",
-                width="100%",
-            ),
-            _form_error(error_of(state, "card"), "card-error"),
-            _capture_buttons(state, "Save card", "save-card", "card"),
-            rx.text("Card details go straight to Stripe; we never see the card number.", size="1", color_scheme="gray"),
-            spacing="3",
-            align="stretch",
+            rx.el.label("Card", html_for=CARD_ELEMENT_ID, class_name="ld-label"),
+            rx.box(id=CARD_ELEMENT_ID, class_name="ld-card-element"),
+            spacing="1",
+            width="100%",
         ),
+        _form_error(error_of(state, "card"), "card-error"),
+        save="Save card",
+        save_id="save-card",
+        kind="card",
+        note="Card details go straight to Stripe; we never see the card number.",
         on_submit=state.save_card,
-        class_name="ld-card-form",
     )
 
 
 def sepa_form(state) -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.heading("New bank account (SEPA Direct Debit)", size="3", as_="h3"),
-            text_field(
-                "Account holder name",
-                field_id="sepa_holder_name",
-                error=error_of(state, "sepa_holder_name"),
-                auto_complete="name",
-                max_length=200,
-            ),
-            text_field(
-                "Email",
-                field_id="sepa_email",
-                type="email",
-                error=error_of(state, "sepa_email"),
-                auto_complete="email",
-            ),
-            text_field(
-                "IBAN",
-                field_id="iban",
-                error=error_of(state, "iban"),
-                placeholder="DE89 3704 0044 0532 0130 00",
-                max_length=42,
-                auto_complete="off",
-            ),
-            rx.text(SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
-            rx.el.label(
-                rx.hstack(
-                    rx.checkbox(name="mandate", id="mandate"),
-                    rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
-                    align="center",
-                    spacing="2",
-                ),
-            ),
-            _form_error(error_of(state, "mandate"), "mandate-error"),
-            _form_error(error_of(state, "sepa"), "sepa-error"),
-            _capture_buttons(state, "Save bank account", "save-bank-account", "sepa"),
-            rx.text(
-                "SEPA payments take a few days: top-ups and invoices paid this way show as processing until "
-                "the bank confirms them.",
-                size="1",
-                color_scheme="gray",
-            ),
-            spacing="3",
-            align="stretch",
+    return _capture(
+        state,
+        "New bank account (SEPA Direct Debit)",
+        text_field(
+            "Account holder name",
+            field_id="sepa_holder_name",
+            error=error_of(state, "sepa_holder_name"),
+            auto_complete="name",
+            max_length=200,
         ),
+        text_field(
+            "Email",
+            field_id="sepa_email",
+            type="email",
+            error=error_of(state, "sepa_email"),
+            auto_complete="email",
+        ),
+        text_field(
+            "IBAN",
+            field_id="iban",
+            error=error_of(state, "iban"),
+            placeholder="DE89 3704 0044 0532 0130 00",
+            max_length=42,
+            auto_complete="off",
+        ),
+        rx.text(SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
+        rx.el.label(
+            rx.hstack(
+                rx.checkbox(name="mandate", id="mandate"),
+                rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
+                align="center",
+                spacing="2",
+            ),
+        ),
+        _form_error(error_of(state, "mandate"), "mandate-error"),
+        _form_error(error_of(state, "sepa"), "sepa-error"),
+        save="Save bank account",
+        save_id="save-bank-account",
+        kind="sepa",
+        note="SEPA payments take a few days: top-ups and invoices paid this way show as processing until "
+        "the bank confirms them.",
         on_submit=state.save_bank_account,
-        reset_on_submit=False,
-        class_name="ld-card-form",
     )
