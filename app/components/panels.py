@@ -1,5 +1,5 @@
-"""Small blocks of the billing pages: a figure under its label, and the note that a payment
-method is missing."""
+"""Small blocks of the billing pages: a figure under its label, the choice of a saved payment
+method, and the note that one is missing."""
 
 from __future__ import annotations
 
@@ -25,4 +25,16 @@ def no_payment_method(message: str, payment_methods_path: str) -> rx.Component:
         color_scheme="amber",
         id="no-card",
         width="100%",
+    )
+
+
+def payment_method_select(
+    methods: rx.Var, value: rx.Var, on_change, *, select_id: str, placeholder: str, extra: tuple = ()
+) -> rx.Component:
+    """The choice of one of the saved `methods` (MethodView rows) by id, then the `extra` items."""
+    return rx.select.root(
+        rx.select.trigger(placeholder=placeholder, id=select_id, width="100%"),
+        rx.select.content(rx.foreach(methods, lambda m: rx.select.item(m.description, value=m.id)), *extra),
+        value=value,
+        on_change=on_change,
     )

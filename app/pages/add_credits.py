@@ -9,6 +9,7 @@ import reflex as rx
 from app.components.card_form import capture_form
 from app.components.forms import error_of, field, form_messages, text_field
 from app.components.layout import console_page, page_body, page_heading
+from app.components.panels import payment_method_select
 from app.components.tables import data_table, status_badge
 from app.errors import ValidationFailed
 from app.services import payment_methods, topups
@@ -129,17 +130,13 @@ def add_credits_page() -> rx.Component:
                         ),
                         field(
                             "Select a payment method",
-                            rx.select.root(
-                                rx.select.trigger(placeholder="Select Method", id="payment_method", width="100%"),
-                                rx.select.content(
-                                    rx.foreach(
-                                        AddCreditsState.methods,
-                                        lambda m: rx.select.item(m.description, value=m.id),
-                                    ),
-                                    rx.select.item("Cryptocurrency", value=CRYPTO),
-                                ),
-                                value=AddCreditsState.selected,
-                                on_change=AddCreditsState.set_selected,
+                            payment_method_select(
+                                AddCreditsState.methods,
+                                AddCreditsState.selected,
+                                AddCreditsState.set_selected,
+                                select_id="payment_method",
+                                placeholder="Select Method",
+                                extra=(rx.select.item("Cryptocurrency", value=CRYPTO),),
                             ),
                             field_id="payment_method",
                             error=error_of(AddCreditsState, "payment_method"),

@@ -8,6 +8,7 @@ import reflex as rx
 from app.components.dialogs import confirm_dialog
 from app.components.forms import field, form_messages
 from app.components.layout import console_page, page_body, page_heading, section_heading
+from app.components.panels import payment_method_select
 from app.components.tables import data_table, rows_or_empty
 from app.errors import DomainError
 from app.services import invoices, payment_methods
@@ -188,13 +189,12 @@ def _pay_dialog() -> rx.Component:
         color_scheme=None,
         body=field(
             "Card",
-            rx.select.root(
-                rx.select.trigger(placeholder="Select a card", id="pay_card", width="100%"),
-                rx.select.content(
-                    rx.foreach(state.cards, lambda card: rx.select.item(card.description, value=card.id))
-                ),
-                value=state.selected_card,
-                on_change=state.set_selected_card,
+            payment_method_select(
+                state.cards,
+                state.selected_card,
+                state.set_selected_card,
+                select_id="pay_card",
+                placeholder="Select a card",
             ),
             field_id="pay_card",
         ),
