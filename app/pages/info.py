@@ -10,6 +10,7 @@ import reflex as rx
 
 from app.components.forms import form_error
 from app.components.layout import console_page, page_body, page_heading, section_heading
+from app.components.panels import stat
 from app.services import info
 from app.services.permissions import Permission
 from app.state.form import FormState
@@ -57,14 +58,7 @@ class InfoState(FormState, rx.State):
 
 
 def _stat(label: str, value, stat_id: str) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.text(label, size="2", color_scheme="gray"),
-            rx.heading(value, size="6", id=stat_id),
-            spacing="1",
-        ),
-        min_width="160px",
-    )
+    return rx.card(stat(label, rx.heading(value, size="6", id=stat_id)), min_width="160px")
 
 
 def _upgrade_hint() -> rx.Component:
