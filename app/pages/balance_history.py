@@ -6,6 +6,7 @@ from datetime import date
 
 import reflex as rx
 
+from app.components.filters import day_filter, filter_form, filter_select
 from app.components.forms import form_error
 from app.components.layout import console_page, page_body, page_heading
 from app.components.tables import data_table, pager, rows_or_empty
@@ -106,43 +107,23 @@ def balance_history_page() -> rx.Component:
         page_heading(
             "Balance History", "Every credit and debit on your balance. Times are in your account's timezone."
         ),
-        rx.form(
-            rx.hstack(
-                rx.vstack(
-                    rx.el.label("Kind", html_for="kind", class_name="ld-label"),
-                    rx.select.root(
-                        rx.select.trigger(id="kind"),
-                        rx.select.content(*[rx.select.item(label, value=key) for key, label in KIND_LABELS.items()]),
-                        name="kind",
-                        default_value="all",
-                    ),
-                    spacing="1",
-                ),
-                rx.vstack(
-                    rx.el.label("From", html_for="date_from", class_name="ld-label"),
-                    rx.input(type="date", id="date_from", name="date_from"),
-                    spacing="1",
-                ),
-                rx.vstack(
-                    rx.el.label("To", html_for="date_to", class_name="ld-label"),
-                    rx.input(type="date", id="date_to", name="date_to"),
-                    spacing="1",
-                ),
-                rx.button("Apply filters", type="submit", variant="soft"),
-                rx.spacer(),
-                rx.button(
-                    rx.icon("download", size=14),
-                    "Export CSV",
-                    type="button",
-                    variant="outline",
-                    on_click=BalanceHistoryState.export_csv,
-                ),
-                align="end",
-                spacing="3",
-                width="100%",
-                wrap="wrap",
+        filter_form(
+            filter_select(
+                "Kind",
+                "kind",
+                [rx.select.item(label, value=key) for key, label in KIND_LABELS.items()],
+                default_value="all",
             ),
+            day_filter("From", "date_from"),
+            day_filter("To", "date_to"),
             on_submit=BalanceHistoryState.apply_filters,
+            trailing=rx.button(
+                rx.icon("download", size=14),
+                "Export CSV",
+                type="button",
+                variant="outline",
+                on_click=BalanceHistoryState.export_csv,
+            ),
         ),
         form_error(BalanceHistoryState.error),
         rows_or_empty(
