@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import reflex as rx
 
-from app.components.forms import SELECT_STYLE, error_of, field, select, text_field
+from app.components.forms import SELECT_STYLE, error_of, field, field_pair, select, text_field
 from app.services.address import country_options
 
 
@@ -27,8 +27,8 @@ def address_fields(state, names: Mapping[str, str], *, disabled: rx.Var | bool =
     return rx.fragment(
         _input("Address 1", "line1", "address-line1"),
         _input("Address 2", "line2", "address-line2"),
-        _pair(_input("City", "city", "address-level2"), _input("Postal code", "postal_code", "postal-code")),
-        _pair(
+        field_pair(_input("City", "city", "address-level2"), _input("Postal code", "postal_code", "postal-code")),
+        field_pair(
             field(
                 "Country",
                 select(
@@ -70,7 +70,3 @@ def address_fields(state, names: Mapping[str, str], *, disabled: rx.Var | bool =
             ),
         ),
     )
-
-
-def _pair(*children: rx.Component) -> rx.Component:
-    return rx.grid(*children, columns=rx.breakpoints(initial="1", sm="2"), spacing="4", width="100%")

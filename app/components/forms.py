@@ -82,12 +82,7 @@ def save_or_read_only(state, label: str, read_only: str) -> rx.Component:
 def settings_form(state, *children: rx.Component, **props) -> rx.Component:
     """A settings form submitted to `state.save`; its inputs start again from the saved values
     when the state remounts it (`FormState._remount_form`)."""
-    return rx.form(
-        rx.vstack(*children, spacing="4", align="stretch"),
-        on_submit=state.save,
-        key=state.form_key,
-        **props,
-    )
+    return state_form(state, rx.vstack(*children, spacing="4", align="stretch"), on_submit=state.save, **props)
 
 
 def new_password_fields(label: str, repeat_label: str, *, error: rx.Var | str) -> rx.Component:
@@ -131,3 +126,26 @@ def select(
         style=SELECT_STYLE,
         **props,
     )
+
+
+def state_form(state, *children: rx.Component, on_submit, **props) -> rx.Component:
+    """A form of uncontrolled inputs for a state mixing in `FormState`: it keeps what was typed
+    when a submit is refused, and starts again from the state's values when the state calls
+    `_remount_form`."""
+    return rx.form(*children, on_submit=on_submit, key=state.form_key, **props)
+
+
+def with_submit(control: rx.Component, label: str, *, loading: rx.Var | bool) -> rx.Component:
+    """A field with its form's submit button at its right, level with the input."""
+    return rx.hstack(
+        control,
+        rx.button(label, type="submit", loading=loading, margin_top="1.6em"),
+        align="start",
+        spacing="3",
+        width="100%",
+    )
+
+
+def field_pair(*fields: rx.Component) -> rx.Component:
+    """Two fields side by side, one above the other on a narrow screen."""
+    return rx.grid(*fields, columns=rx.breakpoints(initial="1", sm="2"), spacing="4", width="100%")

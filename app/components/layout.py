@@ -191,9 +191,9 @@ def heading_with_action(title: str, subtitle: str, action: rx.Component) -> rx.C
     return rx.hstack(page_heading(title, subtitle), rx.spacer(), action, align="start", width="100%")
 
 
-def page_body(*children: rx.Component, spacing: str = "4") -> rx.Component:
-    """A console page's content, top to bottom, as wide as the page."""
-    return rx.vstack(*children, spacing=spacing, align="stretch")
+def page_body(*children: rx.Component, spacing: str = "4", **props) -> rx.Component:
+    """A console page's content, top to bottom, as wide as the page (or `max_width` in `props`)."""
+    return rx.vstack(*children, spacing=spacing, align="stretch", **props)
 
 
 def section_heading(title: str) -> rx.Component:

@@ -4,236 +4,101 @@ active sessions and signs out the others."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import reflex as rx
 
-from app.components.forms import form_error, form_notice, text_field
-from app.components.layout import console_page, page_heading
+from app.components.forms import error_of, form_messages, state_form, text_field, with_submit
+from app.components.layout import console_page, page_body, page_heading
 from app.components.tables import data_table
-from app.db import transaction
-from app.errors import DomainError
-from app.services import company, profile
-from app.services.company import account_timezone
+from app.components.upload import image_preview, image_upload
+from app.services import profile
 from app.services.passwords import MIN_LENGTH
-from app.services.permissions import Actor, Permission
-from app.state.session import SessionState, current_actor
-
-PICTURE_UPLOAD_ID = "picture-upload"
-PICTURE_ACCEPT = {"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/svg+xml": [".svg"]}
-
-
-@dataclass
-class SessionRow:
-    device: str = ""
-    ip_address: str = ""
-    signed_in: str = ""
-    last_seen: str = ""
-    current: bool = False
+from app.services.permissions import Permission
+from app.services.profile import ActiveSession
+from app.state.form import texts
+from app.state.session import SessionState, acting
+from app.state.upload import Image, ImageUploadState
 
 
-class ProfileState(rx.State):
-    full_name: str = ""
-    saved_name: str = ""
-    email: str = ""
-    role_name: str = ""
-    picture_url: str = ""
-    sessions: list[SessionRow] = []
-    full_name_error: str = ""
-    picture_error: str = ""
-    current_password_error: str = ""
-    new_password_error: str = ""
-    confirm_password_error: str = ""
-    error: str = ""
-    notice: str = ""
-    saving_name: bool = False
-    changing_password: bool = False
-    uploading: bool = False
+class ProfileState(ImageUploadState, rx.State):
+    IMAGE: ClassVar[Image] = Image(
+        "picture", profile.PICTURE_RULES, saved="Your new picture is saved.", removed="Your picture is removed."
+    )
+    full_name: rx.Field[str] = rx.field("")
+    email: rx.Field[str] = rx.field("")
+    role_name: rx.Field[str] = rx.field("")
+    sessions: rx.Field[list[ActiveSession]] = rx.field(default_factory=list)
 
-    def _clear(self) -> None:
-        self.full_name_error = self.picture_error = self.error = self.notice = ""
-        self.current_password_error = self.new_password_error = self.confirm_password_error = ""
-
-    def _reload(self, actor: Actor) -> None:
-        with transaction() as session:
-            mine = profile.profile(session, actor)
-            sessions = profile.active_sessions(session, actor, account_timezone(session, actor))
-        self.full_name = self.saved_name = mine.full_name
-        self.email, self.role_name, self.picture_url = mine.email, mine.role_name, mine.picture_url
-        self.sessions = [SessionRow(s.device, s.ip_address, s.signed_in, s.last_seen, s.current) for s in sessions]
+    def _show(self, view: profile.ProfileView) -> None:
+        mine = view.profile
+        self.full_name, self.email, self.role_name = mine.full_name, mine.email, mine.role_name
+        self.image_url, self.sessions = mine.picture_url, view.sessions
 
     async def _refresh_header(self) -> None:
         header = await self.get_state(SessionState)
-        header.user_name, header.picture_url = self.saved_name or self.email, self.picture_url
+        header.user_name, header.picture_url = self.full_name or self.email, self.image_url
 
     @rx.event
     def load(self):
-        self._clear()
-        self.saving_name = self.changing_password = self.uploading = False
-        try:
-            self._reload(current_actor(self, Permission.INFO_VIEW))
-        except DomainError as exc:
-            self.error = exc.message
+        with self._attempt(), acting(self, Permission.INFO_VIEW) as (actor, session):
+            self._show(profile.profile_view(session, actor))
+            self._remount_form()
 
     @rx.event
-    def set_full_name(self, value: str):
-        self.full_name = value
-
-    @rx.event
-    async def save_name(self, _form_data: dict):
-        self._clear()
-        self.saving_name = True
-        yield
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            with transaction() as session:
-                user = profile.update_name(session, actor, self.full_name)
-        except DomainError as exc:
-            self.full_name_error = exc.message
-        else:
-            self.full_name = self.saved_name = user.full_name
+    async def save_name(self, form: dict):
+        with self._attempt("name"):
+            yield
+            with acting(self, Permission.INFO_VIEW) as (actor, session):
+                self.full_name = profile.update_name(session, actor, str(form.get("full_name") or "")).full_name
+            self._remount_form()
             self.notice = "Your name is saved."
             await self._refresh_header()
-        self.saving_name = False
+
+    def _save_image(self, content: bytes) -> tuple[str, str]:
+        with acting(self, Permission.INFO_VIEW) as (actor, session):
+            previous = profile.save_picture(session, actor, content)
+            return previous, profile.profile(session, actor).picture_url
+
+    def _remove_image(self) -> str:
+        with acting(self, Permission.INFO_VIEW) as (actor, session):
+            return profile.remove_picture(session, actor)
 
     @rx.event
-    async def upload_picture(self, files: list[rx.UploadFile]):
-        self._clear()
-        if not files:
-            return
-        self.uploading = True
-        yield
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            # One byte over the limit is enough to refuse the file.
-            content = await files[0].read(company.LOGO_MAX_BYTES + 1)
-            with transaction() as session:
-                previous = profile.save_picture(session, actor, content)
-                mine = profile.profile(session, actor)
-        except DomainError as exc:
-            self.picture_error = exc.message
-        else:
-            company.discard_file(previous)
-            self.picture_url = mine.picture_url
-            self.notice = "Your new picture is saved."
-            await self._refresh_header()
-        self.uploading = False
-
-    @rx.event
-    def picture_rejected(self, _rejected: list[dict]):
-        self._clear()
-        self.picture_error = profile.PICTURE_RULES
-
-    @rx.event
-    async def remove_picture(self):
-        self._clear()
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            with transaction() as session:
-                previous = profile.remove_picture(session, actor)
-        except DomainError as exc:
-            self.picture_error = exc.message
-            return
-        company.discard_file(previous)
-        self.picture_url = ""
-        self.notice = "Your picture is removed."
-        await self._refresh_header()
-
-    @rx.event
-    def change_password(self, form_data: dict):
-        self._clear()
-        self.changing_password = True
-        yield
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            with transaction() as session:
-                ended = profile.change_password(
-                    session,
-                    actor,
-                    current=form_data.get("current_password", ""),
-                    new=form_data.get("new_password", ""),
-                    confirm=form_data.get("confirm_password", ""),
-                )
-            self._reload(actor)
-        except DomainError as exc:
-            if exc.field in ("current_password", "new_password", "confirm_password"):
-                setattr(self, f"{exc.field}_error", exc.message)
-            else:
-                self.error = exc.message
-        else:
+    def change_password(self, form: dict):
+        with self._attempt("password"):
+            yield
+            with acting(self, Permission.INFO_VIEW) as (actor, session):
+                current, new, confirm = texts(form, "current_password", "new_password", "confirm_password")
+                ended = profile.change_password(session, actor, current=current, new=new, confirm=confirm)
+                self._show(profile.profile_view(session, actor))
+            # Empty password fields again.
+            self._remount_form()
             others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
             self.notice = f"Your password is changed.{others}"
-            yield rx.set_value("current_password", "")
-            yield rx.set_value("new_password", "")
-            yield rx.set_value("confirm_password", "")
-        self.changing_password = False
 
     @rx.event
     def sign_out_others(self):
-        self._clear()
-        try:
-            actor = current_actor(self, Permission.INFO_VIEW)
-            with transaction() as session:
+        with self._attempt("sign_out"):
+            with acting(self, Permission.INFO_VIEW) as (actor, session):
                 ended = profile.sign_out_other_sessions(session, actor)
-            self._reload(actor)
-        except DomainError as exc:
-            self.error = exc.message
-            return
-        self.notice = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
+                self._show(profile.profile_view(session, actor))
+            self.notice = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
 
 
 def _picture_card() -> rx.Component:
     state = ProfileState
-    return rx.card(
-        rx.hstack(
-            rx.cond(
-                state.picture_url != "",
-                rx.image(
-                    src=state.picture_url,
-                    alt="Your picture",
-                    width="80px",
-                    height="80px",
-                    object_fit="cover",
-                    border_radius="50%",
-                    id="picture-preview",
-                ),
-                rx.avatar(fallback=state.saved_name[:1], size="6", radius="full"),
-            ),
-            rx.vstack(
-                rx.text("Picture", class_name="ld-label"),
-                rx.hstack(
-                    rx.upload.root(
-                        rx.button(
-                            rx.icon("upload", size=16),
-                            "Upload picture",
-                            variant="soft",
-                            loading=state.uploading,
-                            type="button",
-                        ),
-                        id=PICTURE_UPLOAD_ID,
-                        accept=PICTURE_ACCEPT,
-                        max_files=1,
-                        max_size=company.LOGO_MAX_BYTES,
-                        multiple=False,
-                        on_drop=state.upload_picture(rx.upload_files(upload_id=PICTURE_UPLOAD_ID)),
-                        on_drop_rejected=state.picture_rejected,
-                    ),
-                    rx.cond(
-                        state.picture_url != "",
-                        rx.button("Remove picture", variant="ghost", color_scheme="red", on_click=state.remove_picture),
-                    ),
-                    spacing="3",
-                    align="center",
-                ),
-                rx.text("PNG, JPEG or SVG, at most 1 MB.", size="1", color_scheme="gray"),
-                rx.cond(
-                    state.picture_error != "",
-                    rx.text(state.picture_error, size="2", color_scheme="red", id="picture-error", role="alert"),
-                ),
-                spacing="2",
-            ),
-            spacing="5",
-            align="center",
+    return image_upload(
+        state,
+        label="Picture",
+        hint="PNG, JPEG or SVG, at most 1 MB.",
+        preview=image_preview(
+            state,
+            alt="Your picture",
+            size="80px",
+            object_fit="cover",
+            border_radius="50%",
+            empty=rx.avatar(fallback=state.full_name[:1], size="6", radius="full"),
         ),
     )
 
@@ -241,27 +106,19 @@ def _picture_card() -> rx.Component:
 def _name_card() -> rx.Component:
     state = ProfileState
     return rx.card(
-        rx.form(
+        state_form(
+            state,
             rx.vstack(
-                rx.hstack(
+                with_submit(
                     text_field(
                         "Full name",
                         field_id="full_name",
-                        value=state.full_name,
-                        on_change=state.set_full_name,
-                        error=state.full_name_error,
+                        default_value=state.full_name,
+                        error=error_of(state, "full_name"),
                         max_length=200,
                     ),
-                    rx.button(
-                        "Save name",
-                        type="submit",
-                        loading=state.saving_name,
-                        disabled=state.full_name == state.saved_name,
-                        margin_top="1.6em",
-                    ),
-                    align="start",
-                    spacing="3",
-                    width="100%",
+                    "Save name",
+                    loading=state.busy == "name",
                 ),
                 rx.text(
                     "Email ",
@@ -275,7 +132,6 @@ def _name_card() -> rx.Component:
                 width="100%",
             ),
             on_submit=state.save_name,
-            reset_on_submit=False,
         ),
     )
 
@@ -283,7 +139,8 @@ def _name_card() -> rx.Component:
 def _password_card() -> rx.Component:
     state = ProfileState
     return rx.card(
-        rx.form(
+        state_form(
+            state,
             rx.vstack(
                 rx.heading("Change password", size="4", as_="h2"),
                 text_field(
@@ -291,14 +148,14 @@ def _password_card() -> rx.Component:
                     field_id="current_password",
                     type="password",
                     auto_complete="current-password",
-                    error=state.current_password_error,
+                    error=error_of(state, "current_password"),
                 ),
                 text_field(
                     "New password",
                     field_id="new_password",
                     type="password",
                     auto_complete="new-password",
-                    error=state.new_password_error,
+                    error=error_of(state, "new_password"),
                     hint=f"At least {MIN_LENGTH} characters, not containing your email.",
                 ),
                 text_field(
@@ -306,21 +163,20 @@ def _password_card() -> rx.Component:
                     field_id="confirm_password",
                     type="password",
                     auto_complete="new-password",
-                    error=state.confirm_password_error,
+                    error=error_of(state, "confirm_password"),
                 ),
                 rx.text("Changing your password signs you out everywhere else.", size="1", color_scheme="gray"),
-                rx.button("Change password", type="submit", loading=state.changing_password),
+                rx.button("Change password", type="submit", loading=state.busy == "password"),
                 spacing="3",
                 align="start",
                 width="100%",
             ),
             on_submit=state.change_password,
-            reset_on_submit=False,
         ),
     )
 
 
-def _session_row(row: SessionRow) -> rx.Component:
+def _session_row(row: ActiveSession) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
             rx.hstack(row.device, rx.cond(row.current, rx.badge("This device", color_scheme="green")), spacing="2")
@@ -343,6 +199,7 @@ def _sessions_card() -> rx.Component:
                     variant="soft",
                     color_scheme="red",
                     on_click=state.sign_out_others,
+                    loading=state.busy == "sign_out",
                     disabled=state.sessions.length() <= 1,
                 ),
                 width="100%",
@@ -370,14 +227,11 @@ def _sessions_card() -> rx.Component:
 )
 def profile_page() -> rx.Component:
     state = ProfileState
-    return rx.vstack(
+    return page_body(
         page_heading("Your Profile", "Your own name, picture, password and sessions."),
-        form_notice(state.notice),
-        form_error(state.error),
+        form_messages(state),
         _picture_card(),
         _name_card(),
         _password_card(),
         _sessions_card(),
-        spacing="4",
-        align="stretch",
     )

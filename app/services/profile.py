@@ -38,6 +38,14 @@ class ActiveSession:
     current: bool
 
 
+@dataclass(frozen=True)
+class ProfileView:
+    """What Your Profile shows: the user and their active sessions, the current one marked."""
+
+    profile: Profile
+    sessions: list[ActiveSession]
+
+
 def _user(session: Session, actor: Actor) -> User:
     require(actor, Permission.INFO_VIEW)
     user = session.get(User, actor.user_id)
@@ -56,6 +64,11 @@ def profile(session: Session, actor: Actor) -> Profile:
     return Profile(user.full_name, user.email, actor.role_name, picture_url(user))
 
 
+def profile_view(session: Session, actor: Actor) -> ProfileView:
+    mine = profile(session, actor)
+    return ProfileView(mine, active_sessions(session, actor, company.account_timezone(session, actor)))
+
+
 def update_name(session: Session, actor: Actor, full_name: str) -> User:
     user = _user(session, actor)
     name = " ".join(full_name.split())
@@ -63,6 +76,8 @@ def update_name(session: Session, actor: Actor, full_name: str) -> User:
         raise ValidationFailed("Enter your full name.", field="full_name")
     if len(name) > 200:
         raise ValidationFailed("Use at most 200 characters.", field="full_name")
+    if name == user.full_name:
+        return user
     user.full_name = name
     session.add(user)
     session.flush()

@@ -59,6 +59,31 @@ TYPES_BY_COUNTRY: dict[str, tuple[TaxType, ...]] = {
     "BR": (TaxType("br_cnpj", "Brazilian CNPJ number", "stdnum.br.cnpj", "format", "00.000.000/0001-91"),),
 }
 DESCRIPTIONS = {t.code: t.description for types in TYPES_BY_COUNTRY.values() for t in types}
+STATUS_HINTS = {
+    "pending": "Stripe is still verifying this number.",
+    "unavailable": "The tax authority's service could not be reached; Stripe will try again.",
+    "unverified": "The tax authority did not confirm this number.",
+}
+
+
+@dataclass(frozen=True)
+class RegistrationRow:
+    """One registration as Tax Settings shows it; `label` is how an invoice prints it."""
+
+    id: str
+    country: str
+    description: str
+    value: str
+    label: str
+    verified: bool
+    # Why it is not verified (yet).
+    hint: str
+
+
+@dataclass(frozen=True)
+class TaxView:
+    rows: list[RegistrationRow]
+    can_manage: bool
 
 
 def countries() -> list[tuple[str, str]]:
@@ -70,9 +95,19 @@ def types_for(country: str) -> tuple[TaxType, ...]:
     return TYPES_BY_COUNTRY.get(country, ())
 
 
+def type_options(country: str) -> list[list[str]]:
+    """[code, description] of the tax ID types of a country."""
+    return [[t.code, t.description] for t in types_for(country)]
+
+
 def describe(tax_type: str) -> str:
     """ "European VAT number"."""
     return DESCRIPTIONS.get(tax_type, tax_type)
+
+
+def label(registration: TaxRegistration) -> str:
+    """How an invoice prints a registration: "European VAT number DE136695976"."""
+    return f"{describe(registration.type)} {registration.value}"
 
 
 def normalize(country: str, tax_type: str, value: str) -> str:
@@ -124,13 +159,33 @@ def _invalid(kind: TaxType, country: str, exc: NumberInvalid) -> str:
 def registrations(session: Session, actor: Actor) -> list[TaxRegistration]:
     """The account's registrations, oldest first."""
     require(actor, Permission.BILLING_VIEW)
+    return _registrations(session, actor.account_id)
+
+
+def _registrations(session: Session, account_id: int) -> list[TaxRegistration]:
     return list(
         session.exec(
             select(TaxRegistration)
-            .where(TaxRegistration.account_id == actor.account_id)
+            .where(TaxRegistration.account_id == account_id)
             .order_by(col(TaxRegistration.created_at), col(TaxRegistration.id))
         )
     )
+
+
+def tax_view(session: Session, actor: Actor) -> TaxView:
+    rows = [
+        RegistrationRow(
+            id=row.public_id,
+            country=country_name(row.country),
+            description=describe(row.type),
+            value=row.value,
+            label=label(row),
+            verified=row.status == "verified",
+            hint=STATUS_HINTS.get(row.status, ""),
+        )
+        for row in registrations(session, actor)
+    ]
+    return TaxView(rows, actor.can(Permission.BILLING_MANAGE))
 
 
 def add_registration(session: Session, actor: Actor, *, country: str, tax_type: str, value: str) -> TaxRegistration:
@@ -220,10 +275,5 @@ def apply_stripe_tax_id(session: Session, tax_id: dict[str, Any], *, deleted: bo
 
 
 def printed(session: Session, account_id: int) -> list[str]:
-    """The registrations as an invoice prints them: "European VAT number DE136695976"."""
-    rows = session.exec(
-        select(TaxRegistration)
-        .where(TaxRegistration.account_id == account_id)
-        .order_by(col(TaxRegistration.created_at), col(TaxRegistration.id))
-    )
-    return [f"{describe(row.type)} {row.value}" for row in rows]
+    """The registrations as an invoice prints them, oldest first."""
+    return [label(row) for row in _registrations(session, account_id)]

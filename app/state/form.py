@@ -59,3 +59,8 @@ class FormState(rx.State, mixin=True):
             self._show_error(exc, field=field)
         finally:
             self.busy = ""
+
+
+def texts(form: dict, *names: str) -> list[str]:
+    """The submitted text of each named field of `form`, "" for one that is absent."""
+    return [str(form.get(name) or "") for name in names]

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from app.api import create_api, files
 from app.errors import NotAuthenticated, ValidationFailed
-from app.models import Account, AuthSession, User, utcnow
+from app.models import Account, AuditEvent, AuthSession, User, utcnow
 from app.services import auth, profile
 from app.services.passwords import verify_password
 from app.services.tokens import sha256_hex
@@ -50,6 +50,15 @@ def test_a_member_changes_their_own_name(session, member):
     with pytest.raises(ValidationFailed) as refused:
         profile.update_name(session, actor, "   ")
     assert refused.value.field == "full_name"
+
+
+def test_saving_the_same_name_again_logs_no_change(session, member):
+    actor = _actor(session, _sign_in(session, member))
+    profile.update_name(session, actor, "Mia Müller")
+    profile.update_name(session, actor, " Mia  Müller")
+    session.commit()
+    logged = session.exec(select(AuditEvent.summary).where(AuditEvent.action == "profile.name")).all()
+    assert logged == ["Changed their name to Mia Müller"]
 
 
 def test_a_picture_is_checked_by_its_content_and_served_only_to_its_owner(session, engine, member):
