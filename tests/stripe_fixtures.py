@@ -21,10 +21,11 @@ from sqlmodel import Session
 
 from app.api import stripe_webhook
 from app.config import PROJECT_ROOT, get_settings
-from app.models import Account
+from app.models import Account, Payment
 from app.payments import gateway
 from app.payments.localstripe import wait_until_up
 from app.services import customers, payment_methods
+from app.services.overview import billing_settings
 
 # Moved to tests.factories; still importable from here.
 from tests.factories import actor_for as actor_for
@@ -123,6 +124,33 @@ def post_event(client: TestClient, payload: str, header: str | None = None) -> h
         content=payload,
         headers={"Stripe-Signature": header or signature(payload), "Content-Type": "application/json"},
     )
+
+
+def stripe_intent(payment_intent_id: str) -> dict:
+    """A PaymentIntent as Stripe has it (and as its webhook events carry it)."""
+    return gateway.client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+
+
+def intent_for(
+    session: Session, payment: Payment, status: str = "succeeded", intent_id: str | None = None, **extra
+) -> dict:
+    """A PaymentIntent event object describing exactly what we asked Stripe for with this payment
+    (for tests without a Stripe server; the account gets a customer id if it has none)."""
+    settings_row = billing_settings(session, payment.account_id)
+    if not settings_row.stripe_customer_id:
+        settings_row.stripe_customer_id = f"cus_test_{payment.account_id}"
+        session.add(settings_row)
+        session.commit()
+    return {
+        "id": intent_id or payment.stripe_payment_intent_id,
+        "object": "payment_intent",
+        "amount": payment.amount_cents,
+        "currency": "usd",
+        "customer": settings_row.stripe_customer_id,
+        "status": status,
+        "metadata": {"payment_id": payment.public_id, "account_id": str(payment.account_id)},
+        **extra,
+    }
 
 
 def save_card(session: Session, account: Account, payment_method_id: str) -> str:

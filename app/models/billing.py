@@ -92,7 +92,7 @@ class LedgerEntry(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id")
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
-    # purchase | auto_recharge | usage | invoice_applied | grant | refund | adjustment | plan_change
+    # purchase | auto_recharge | usage | invoice_applied | grant | refund | dispute | adjustment | plan_change
     source: str = Field(max_length=32)
     description: str = Field(default="", max_length=500)
     idempotency_key: str = Field(unique=True, max_length=200)
@@ -112,7 +112,8 @@ class Payment(SQLModel, table=True):
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # card | crypto | auto_recharge | invoice | plan
     method: str = Field(max_length=16)
-    # pending | requires_action | processing | succeeded | failed | canceled
+    # pending | requires_action | processing | succeeded | failed | canceled, and after success
+    # partially_refunded | refunded | disputed | dispute_won | dispute_lost
     status: str = Field(default="pending", max_length=24)
     stripe_payment_intent_id: str | None = Field(default=None, unique=True, max_length=64)
     stripe_checkout_session_id: str | None = Field(default=None, unique=True, max_length=80)
@@ -120,6 +121,8 @@ class Payment(SQLModel, table=True):
     failure_message: str = Field(default="", max_length=500)
     idempotency_key: str = Field(unique=True, max_length=200)
     ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # What Stripe has refunded of this payment so far (the charge's amount_refunded).
+    refunded_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
     # What an invoice or plan-change payment pays for. Invoices and plan changes point back at
     # their latest payment, so these keys are added after the tables (use_alter) and a deleted
     # invoice or change only clears them.

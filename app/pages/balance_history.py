@@ -25,6 +25,7 @@ KIND_LABELS = {
     "grant": "Grants",
     "invoice_applied": "Applied to invoices",
     "refund": "Refunds",
+    "dispute": "Disputes",
     "adjustment": "Adjustments",
     "plan_change": "Plan changes",
 }

@@ -17,6 +17,9 @@ from app.errors import DomainError
 
 stripe.enable_telemetry = False
 
+# Every amount we ask Stripe for is in US dollars.
+CURRENCY = "usd"
+
 
 class PaymentProviderError(DomainError):
     """Stripe could not be reached or refused the request for a reason that is not the card's."""
@@ -63,6 +66,8 @@ class Intent:
     client_secret: str = ""
     failure_message: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    currency: str = CURRENCY
+    customer: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,18 @@ class Card:
 class CheckoutSession:
     id: str
     url: str
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    """How a Checkout Session's payment stands: payment_status is paid, unpaid or
+    no_payment_required."""
+
+    id: str
+    payment_status: str
+    amount_cents: int
+    currency: str
+    customer: str
 
 
 @dataclass(frozen=True)
@@ -236,7 +253,7 @@ def create_payment_intent(
         client().v1.payment_intents.create,
         {
             "amount": amount_cents,
-            "currency": "usd",
+            "currency": CURRENCY,
             "customer": customer_id,
             "payment_method": payment_method_id,
             "payment_method_types": [method_type],
@@ -297,7 +314,7 @@ def create_crypto_checkout_session(
                 {
                     "quantity": 1,
                     "price_data": {
-                        "currency": "usd",
+                        "currency": CURRENCY,
                         "unit_amount": amount_cents,
                         "product_data": {"name": "Usage credits"},
                     },
@@ -310,6 +327,17 @@ def create_crypto_checkout_session(
         idempotency_key=idempotency_key,
     )
     return CheckoutSession(id=checkout["id"], url=checkout["url"])
+
+
+def retrieve_checkout_session(checkout_session_id: str) -> CheckoutPayment:
+    checkout = _call(partial(client().v1.checkout.sessions.retrieve, checkout_session_id), {})
+    return CheckoutPayment(
+        id=checkout["id"],
+        payment_status=checkout.get("payment_status") or "",
+        amount_cents=checkout.get("amount_total") or 0,
+        currency=checkout.get("currency") or "",
+        customer=id_of(checkout.get("customer")),
+    )
 
 
 def verify_webhook(payload: bytes, sig_header: str) -> dict[str, Any]:
@@ -364,4 +392,13 @@ def _intent(intent: dict[str, Any]) -> Intent:
         client_secret=intent.get("client_secret") or "",
         failure_message=error.get("message") or "",
         metadata=dict(intent.get("metadata") or {}),
+        currency=intent.get("currency") or "",
+        customer=id_of(intent.get("customer")),
     )
+
+
+def id_of(value: Any) -> str:
+    """The id of an expandable field: Stripe sends either the id or the expanded object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")

@@ -30,6 +30,8 @@ CATEGORIES = {
     "profile": "Profiles",
 }
 PAGE_SIZE = 25
+# Who the entries Stripe's webhooks cause are by.
+STRIPE = "Stripe"
 
 
 def record(session: Session, actor: Actor, action: str, summary: str, *, now: datetime | None = None) -> None:
@@ -41,6 +43,21 @@ def record(session: Session, actor: Actor, action: str, summary: str, *, now: da
             actor_user_id=actor.user_id,
             actor_name=actor.full_name or actor.email,
             actor_email=actor.email,
+            action=action,
+            summary=summary[:500],
+        )
+    )
+
+
+def record_from_stripe(session: Session, account_id: int, action: str, summary: str) -> None:
+    """An entry for what Stripe reported about the account's money (a refund, a dispute): no
+    user made it, so Stripe is named as its author."""
+    session.add(
+        AuditEvent(
+            account_id=account_id,
+            created_at=utcnow(),
+            actor_name=STRIPE,
+            actor_email=STRIPE,
             action=action,
             summary=summary[:500],
         )

@@ -33,9 +33,11 @@ from app.models import Account, CreditBalance, LedgerEntry, utcnow
 from app.services.plans import get_plan
 
 SOURCES = frozenset(
-    {"purchase", "auto_recharge", "usage", "invoice_applied", "grant", "refund", "adjustment", "plan_change"}
+    {"purchase", "auto_recharge", "usage", "invoice_applied", "grant", "refund", "dispute", "adjustment", "plan_change"}
 )
 CREDIT_SOURCES = frozenset(SOURCES - {"usage"})
+# Money Stripe gave back to the payer: taken back whatever balance it leaves (see `take_back`).
+TAKEN_BACK_SOURCES = frozenset({"refund", "dispute"})
 
 
 class InsufficientCredits(DomainError):
@@ -101,6 +103,27 @@ def debit(
     DailyBudgetExceeded. A debit that crosses a threshold starts its notification or the auto
     recharge as background work in the same transaction (see `_after_usage`)."""
     return _post(session, account_id, -_positive(amount_cents), source, description, idempotency_key, now)
+
+
+def take_back(
+    session: Session,
+    *,
+    account_id: int,
+    amount_cents: int,
+    source: str,
+    description: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Take back credits whose money Stripe returned (source "refund" or "dispute"). Unlike
+    `debit`, the balance may go below minus the overage line: the money is gone either way. It
+    starts nothing (no auto recharge charges a card that was just refunded). A replayed key
+    returns the first entry and moves nothing."""
+    if source not in TAKEN_BACK_SOURCES:
+        raise ValidationFailed(f"Unknown ledger source {source!r}.")
+    return _post(
+        session, account_id, -_positive(amount_cents), source, description, idempotency_key, now, unchecked=True
+    )
 
 
 def ensure_credit_balance(
@@ -180,6 +203,7 @@ def _post(
     idempotency_key: str,
     now: datetime | None,
     with_balance: bool = False,
+    unchecked: bool = False,
 ):
     if source not in (SOURCES if delta < 0 else CREDIT_SOURCES):
         raise ValidationFailed(f"Unknown ledger source {source!r}.")
@@ -193,10 +217,10 @@ def _post(
         # A concurrent transaction may insert the same key after our check: its unique index wins
         # and rolling back to the savepoint undoes our balance change as well.
         with session.begin_nested():
-            row = _move_balance(session, account_id, delta, now, source == "usage")
+            row = _move_balance(session, account_id, delta, now, source == "usage", unchecked)
             if row is None and session.get(CreditBalance, account_id) is None:
                 ensure_credit_balance(session, account_id)
-                row = _move_balance(session, account_id, delta, now, source == "usage")
+                row = _move_balance(session, account_id, delta, now, source == "usage", unchecked)
             if row is None:
                 raise (
                     _refusal(session, account_id, now)
@@ -214,7 +238,7 @@ def _post(
             )
             session.add(entry)
             session.flush()
-            after = after_move(session, account_id, row, now) if delta < 0 else None
+            after = after_move(session, account_id, row, now) if delta < 0 and not unchecked else None
     except IntegrityError:
         entry = _replay(session, account_id, idempotency_key)
         if entry is None:
@@ -323,10 +347,11 @@ def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] |
     )
 
 
-def _move_balance(session: Session, account_id: int, delta: int, now: datetime, usage: bool):
+def _move_balance(session: Session, account_id: int, delta: int, now: datetime, usage: bool, unchecked: bool = False):
     """One conditional UPDATE returning `_MOVED`, or None when the row is missing, a debit would
-    go below minus the overage line, or usage has already reached today's budget."""
-    statement = _USAGE_DEBIT if usage else _DEBIT if delta < 0 else _CREDIT
+    go below minus the overage line, or usage has already reached today's budget. An unchecked
+    debit (`take_back`) only needs the row."""
+    statement = _USAGE_DEBIT if usage else _DEBIT if delta < 0 and not unchecked else _CREDIT
     parameters = {"amount": -delta, "today": utc_day(now), "now": now, "account": account_id}
     return session.exec(statement, params=parameters).one_or_none()
 

@@ -2,9 +2,11 @@
 (so a replayed request finds it and never charges twice), charged through the gateway, brought
 up to date after 3-D Secure or from Stripe, cancelled while waiting, and settled.
 
-`set_status` is the one place a payment's status changes. A succeeded payment never goes back
-(Stripe's events may arrive out of order, and the request, the 3-D Secure step, the job and the
-webhook may all report the same outcome). When a payment ends (succeeded, failed or canceled)
+`set_status` is the one place a payment's status changes until it succeeds. A status never goes
+back: a succeeded payment stays succeeded, an ended one never waits again (Stripe's events may
+arrive out of order, and the request, the 3-D Secure step, the job and the webhook may all
+report the same outcome). After success only refunds and disputes move it on (app.services.refunds).
+`mismatch` is what Stripe's events are checked against before they count. When a payment ends (succeeded, failed or canceled)
 the handler its kind registered with `on_settled` runs once for that outcome: the usage-credit
 purchases (topups), the auto recharges (recharge), the invoice payments (invoices) and the plan
 changes (subscription) each say there what a settled payment means for them. Modules that
@@ -13,6 +15,7 @@ Callers commit."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,11 +27,31 @@ from sqlmodel import Session, col, select
 from app.models import Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services.customers import customer_for
+from app.services.overview import billing_settings
+
+log = logging.getLogger("ledgerdesk.payments")
 
 # pending | requires_action | processing: still under way.
 WAITING = ("requires_action", "processing")
 ENDED = ("succeeded", "failed", "canceled")
+# A succeeded payment that Stripe later refunded or that the payer disputed.
+AFTER_SUCCESS = ("partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost")
+SUCCEEDED = ("succeeded", *AFTER_SUCCESS)
 DECLINED_MESSAGE = "The payment did not go through."
+
+STATUS_LABELS = {
+    "pending": "Pending",
+    "requires_action": "Waiting for authentication",
+    "processing": "Processing",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "partially_refunded": "Partially refunded",
+    "refunded": "Refunded",
+    "disputed": "Disputed",
+    "dispute_won": "Dispute won",
+    "dispute_lost": "Dispute lost",
+}
 
 Settle = Callable[[Session, Payment, datetime], None]
 Lock = Callable[[Session, Payment], None]
@@ -109,16 +132,19 @@ def set_status(
     session: Session, payment: Payment, status: str, message: str = "", *, now: datetime | None = None
 ) -> None:
     """Move the payment to a Stripe status (succeeded | requires_action | processing | failed |
-    canceled | anything else, which counts as failed). A succeeded payment never goes back; an
-    ended payment's kind settles it once for that outcome."""
+    canceled | anything else, which counts as failed). A succeeded payment never goes back, nor
+    does an ended one wait again; an ended payment's kind settles it once for that outcome.
+    Whoever turns a failed or canceled payment into a succeeded one has asked Stripe first."""
     kind = _KINDS.get(payment.method)
     if kind is not None and kind.lock is not None:
         kind.lock(session, payment)
-    if payment.status == "succeeded":
+    if payment.status in SUCCEEDED:
         return
     if status not in ("succeeded", "canceled", *WAITING):
         status = "failed"
     before = payment.status
+    if before in ENDED and status in WAITING:
+        return
     payment.status = status
     payment.failure_message = (message or DECLINED_MESSAGE)[:500] if status in ("failed", "canceled") else ""
     payment.updated_at = utcnow()
@@ -128,6 +154,49 @@ def set_status(
         if kind is None:
             raise LookupError(f"no settle handler for payments of kind {payment.method!r}")
         kind.settle(session, payment, now or utcnow())
+
+
+def mismatch(
+    session: Session, payment: Payment, *, intent_id: str, amount_cents: int | None, currency: str, customer: str | None
+) -> str:
+    """Why a Stripe object does not describe what we asked Stripe for with this payment ("" when
+    it does): the same PaymentIntent (once we know it), amount, currency and customer. Leave
+    `amount_cents` None where Stripe's object may be for less, and `customer` None where it names
+    none (a dispute)."""
+    if intent_id and payment.stripe_payment_intent_id and intent_id != payment.stripe_payment_intent_id:
+        return f"PaymentIntent {intent_id} is not the payment's {payment.stripe_payment_intent_id}"
+    if amount_cents is not None and amount_cents != payment.amount_cents:
+        return f"amount {amount_cents} is not the payment's {payment.amount_cents}"
+    if currency != gateway.CURRENCY:
+        return f"currency {currency!r} is not {gateway.CURRENCY!r}"
+    expected = billing_settings(session, payment.account_id).stripe_customer_id
+    if customer is not None and (not expected or customer != expected):
+        return f"customer {customer!r} is not the account's {expected!r}"
+    return ""
+
+
+def succeeded_at_stripe(session: Session, payment: Payment, intent_id: str) -> bool:
+    """Whether Stripe, asked now, says this PaymentIntent succeeded for this payment: what an event
+    needs before it turns a failed or canceled payment into a succeeded one."""
+    intent = gateway.retrieve_payment_intent(intent_id)
+    problem = mismatch(
+        session,
+        payment,
+        intent_id=intent.id,
+        amount_cents=intent.amount_cents,
+        currency=intent.currency,
+        customer=intent.customer,
+    )
+    if intent.status != "succeeded" or problem:
+        log.warning(
+            "payment %s is %s and Stripe does not confirm that %s succeeded (%s)",
+            payment.public_id,
+            payment.status,
+            intent_id,
+            problem or f"Stripe says {intent.status}",
+        )
+        return False
+    return True
 
 
 def method_type(session: Session, stripe_payment_method_id: str) -> str:

@@ -1,8 +1,12 @@
 """Stripe webhook events: each stored once by its id, then applied. Crediting is keyed by the
 PaymentIntent or Checkout Session id, so an event that repeats what the request already saw
 moves no money; an invoice payment marks its invoice paid once. Every payment event goes through
-payments.set_status, which settles the payment by what its kind registered. Tax ID events keep the tax
-registrations' verification status current. Callers commit (one transaction per event)."""
+payments.set_status, which settles the payment by what its kind registered. An event counts only
+when it describes what we asked Stripe for (payments.mismatch: the payment's PaymentIntent,
+amount, currency and the account's customer); otherwise it is logged and moves nothing. A failed
+or canceled payment becomes succeeded only when Stripe, asked again, confirms it. Refunds and
+disputes take credits back (app.services.refunds). Tax ID events keep the tax registrations'
+verification status current. Callers commit (one transaction per event)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.models import Payment, StripeEvent, utcnow
-from app.services import payments, tax
+from app.payments import gateway
+from app.services import payments, refunds, tax
 
 # What a settled payment means is registered by these modules (payments.on_settled).
 from app.services import invoices, recharge, subscription, topups  # noqa: F401  # isort: skip
@@ -59,6 +64,21 @@ def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str],
     return payment
 
 
+def _matches(session: Session, payment: Payment, stripe_object: dict[str, Any], **what: Any) -> bool:
+    """Whether the event's object is what we asked Stripe for with this payment; a mismatch is
+    logged with ids and amounts only."""
+    problem = payments.mismatch(session, payment, **what)
+    if problem:
+        log.warning(
+            "stripe %s %s does not match payment %s (%s): ignored",
+            stripe_object.get("object", "object"),
+            stripe_object.get("id"),
+            payment.public_id,
+            problem,
+        )
+    return not problem
+
+
 def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
     payment = _payment(
         session,
@@ -67,14 +87,28 @@ def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
         intent.get("metadata") or {},
         {"card", "auto_recharge", "invoice", "plan"},
     )
-    if payment is not None and not payment.stripe_payment_intent_id:
+    if payment is None or not _matches(
+        session,
+        payment,
+        intent,
+        intent_id=intent["id"],
+        amount_cents=int(intent.get("amount") or 0),
+        currency=intent.get("currency") or "",
+        customer=gateway.id_of(intent.get("customer")),
+    ):
+        return None
+    if not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent["id"]
     return payment
 
 
 def _payment_intent_succeeded(session: Session, intent: dict[str, Any]) -> None:
-    if (payment := _intent_payment(session, intent)) is not None:
-        payments.set_status(session, payment, "succeeded")
+    payment = _intent_payment(session, intent)
+    if payment is None:
+        return
+    if payment.status in ("failed", "canceled") and not payments.succeeded_at_stripe(session, payment, intent["id"]):
+        return
+    payments.set_status(session, payment, "succeeded")
 
 
 def _payment_intent_failed(session: Session, intent: dict[str, Any]) -> None:
@@ -87,20 +121,119 @@ def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | N
     payment = _payment(
         session, Payment.stripe_checkout_session_id, checkout["id"], checkout.get("metadata") or {}, {"crypto"}
     )
-    if payment is not None and not payment.stripe_checkout_session_id:
+    if payment is None:
+        return None
+    if payment.stripe_checkout_session_id and payment.stripe_checkout_session_id != checkout["id"]:
+        log.warning("stripe checkout.session %s is not payment %s's: ignored", checkout["id"], payment.public_id)
+        return None
+    if not _matches(session, payment, checkout, **_checkout_terms(checkout)):
+        return None
+    if not payment.stripe_checkout_session_id:
         payment.stripe_checkout_session_id = checkout["id"]
     return payment
 
 
+def _checkout_terms(checkout: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "intent_id": "",
+        "amount_cents": int(checkout.get("amount_total") or 0),
+        "currency": checkout.get("currency") or "",
+        "customer": gateway.id_of(checkout.get("customer")),
+    }
+
+
 def _checkout_completed(session: Session, checkout: dict[str, Any]) -> None:
     """Crypto may settle later: then "completed" comes unpaid and async_payment_succeeded follows."""
-    if checkout.get("payment_status") == "paid" and (payment := _checkout_payment(session, checkout)) is not None:
-        payments.set_status(session, payment, "succeeded")
+    if checkout.get("payment_status") != "paid" or (payment := _checkout_payment(session, checkout)) is None:
+        return
+    if payment.status in ("failed", "canceled"):
+        found = gateway.retrieve_checkout_session(checkout["id"])
+        at_stripe = {"intent_id": "", "amount_cents": found.amount_cents, "currency": found.currency}
+        if found.payment_status != "paid" or not _matches(
+            session, payment, checkout, **at_stripe, customer=found.customer
+        ):
+            log.warning(
+                "payment %s is %s and Stripe does not confirm %s paid", payment.public_id, payment.status, found.id
+            )
+            return
+    payments.set_status(session, payment, "succeeded")
 
 
 def _checkout_failed(session: Session, checkout: dict[str, Any]) -> None:
     if (payment := _checkout_payment(session, checkout)) is not None:
         payments.set_status(session, payment, "failed", "The crypto payment did not complete.")
+
+
+def _charge_payment(session: Session, stripe_object: dict[str, Any]) -> Payment | None:
+    """The succeeded payment a charge, or a dispute on it, belongs to (by its PaymentIntent)."""
+    intent_id = gateway.id_of(stripe_object.get("payment_intent"))
+    payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == intent_id)).first()
+    if payment is None or not intent_id:
+        log.warning("stripe %s %s matches no payment of ours", stripe_object.get("object"), stripe_object.get("id"))
+        return None
+    if payment.status not in payments.SUCCEEDED:
+        log.warning(
+            "stripe %s %s is for payment %s, which is %s: ignored",
+            stripe_object.get("object"),
+            stripe_object.get("id"),
+            payment.public_id,
+            payment.status,
+        )
+        return None
+    return payment
+
+
+def _charge_refunded(session: Session, charge: dict[str, Any]) -> None:
+    payment = _charge_payment(session, charge)
+    if payment is not None and _matches(
+        session,
+        payment,
+        charge,
+        intent_id=gateway.id_of(charge.get("payment_intent")),
+        amount_cents=int(charge.get("amount") or 0),
+        currency=charge.get("currency") or "",
+        customer=gateway.id_of(charge.get("customer")),
+    ):
+        refunds.charge_refunded(
+            session, payment, charge_id=charge["id"], refunded_cents=int(charge.get("amount_refunded") or 0)
+        )
+
+
+def _dispute(session: Session, dispute: dict[str, Any], *, closed: bool) -> None:
+    """A dispute names no customer; its amount may be less than the charge's."""
+    payment = _charge_payment(session, dispute)
+    amount = int(dispute.get("amount") or 0)
+    if payment is None or not _matches(
+        session,
+        payment,
+        dispute,
+        intent_id=gateway.id_of(dispute.get("payment_intent")),
+        amount_cents=None,
+        currency=dispute.get("currency") or "",
+        customer=None,
+    ):
+        return
+    if not 0 < amount <= payment.amount_cents:
+        log.warning(
+            "stripe dispute %s of %s is not within payment %s: ignored", dispute["id"], amount, payment.public_id
+        )
+        return
+    refunds.dispute_changed(
+        session,
+        payment,
+        dispute_id=dispute["id"],
+        amount_cents=amount,
+        status=dispute.get("status") or "",
+        closed=closed,
+    )
+
+
+def _dispute_created(session: Session, dispute: dict[str, Any]) -> None:
+    _dispute(session, dispute, closed=False)
+
+
+def _dispute_closed(session: Session, dispute: dict[str, Any]) -> None:
+    _dispute(session, dispute, closed=True)
 
 
 def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> None:
@@ -124,6 +257,9 @@ _HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": _checkout_completed,
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "checkout.session.async_payment_failed": _checkout_failed,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+    "charge.dispute.closed": _dispute_closed,
     "setup_intent.succeeded": _setup_intent_succeeded,
     "customer.tax_id.updated": _tax_id_updated,
     "customer.tax_id.deleted": _tax_id_deleted,

@@ -180,16 +180,6 @@ class RecentPayment:
     reason: str
 
 
-STATUS_LABELS = {
-    "pending": "Pending",
-    "requires_action": "Waiting for authentication",
-    "processing": "Processing",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
-    "canceled": "Canceled",
-}
-
-
 def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 5) -> list[RecentPayment]:
     """The latest credit purchases and recharges, so a payment that settles later (SEPA, crypto)
     shows how it ended and, when it failed, why."""
@@ -207,7 +197,7 @@ def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 
             if p.method == "crypto"
             else methods.get(p.stripe_payment_method_id, "A removed method")
             + (" (auto recharge)" if p.method == "auto_recharge" else ""),
-            status=STATUS_LABELS.get(p.status, p.status.title()),
+            status=payments.STATUS_LABELS.get(p.status, p.status.title()),
             reason=p.failure_message if p.status == "failed" else "",
         )
         for p in recent

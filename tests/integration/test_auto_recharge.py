@@ -23,7 +23,7 @@ from app.seed import seed_demo
 from app.services import ledger, payment_methods, recharge
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
-from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card
+from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card, stripe_intent
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
@@ -78,7 +78,7 @@ def _stripe_intents(base_url: str, customer_id: str) -> list[dict]:
 
 def _intent_object(intent_id: str, status: str, metadata: dict) -> dict:
     """A PaymentIntent as a webhook event carries it."""
-    return {"id": intent_id, "object": "payment_intent", "amount": 5_000, "status": status, "metadata": metadata}
+    return {**stripe_intent(intent_id), "status": status, "metadata": metadata}
 
 
 def _run_jobs(session: Session, engine, **kwargs) -> int:

@@ -90,6 +90,7 @@ def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session
         "payment_status": "paid",
         "amount_total": 12050,
         "currency": "usd",
+        "customer": "cus_fake",
         "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
     }
     for event_id in ("evt_c1", "evt_c1", "evt_c2"):

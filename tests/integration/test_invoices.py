@@ -28,7 +28,7 @@ from app.seed import seed_demo
 from app.services import auth, invoices, ledger, overview, stripe_events
 from app.services.overview import billing_settings
 from tests.factories import actor_for, grant, make_account, make_user, signed_in_token
-from tests.stripe_fixtures import point_stripe_at, raw_card, save_card
+from tests.stripe_fixtures import point_stripe_at, raw_card, save_card, stripe_intent
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
@@ -480,13 +480,7 @@ def test_the_webhook_marks_an_invoice_paid_once(session, owner):
     invoice = _open_invoice(session, account, cents=2_000, overage=2_000)
     result = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k")
     session.commit()
-    payment = session.exec(select(Payment).where(Payment.method == "invoice")).one()
-    intent = {
-        "id": result.payment_intent_id,
-        "object": "payment_intent",
-        "status": "succeeded",
-        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
-    }
+    intent = stripe_intent(result.payment_intent_id)
     for event_id in ("evt_1", "evt_2"):
         stripe_events.record_and_handle(
             session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}

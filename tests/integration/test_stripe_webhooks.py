@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
 
-from app.models import LedgerEntry, Payment, StripeEvent
-from app.services import ledger, topups
+from app.models import LedgerEntry, Payment, StripeEvent, utcnow
+from app.payments import gateway
+from app.services import customers, ledger, payments, topups
+from app.services.overview import billing_settings
 from tests.factories import owner_and_account
-from tests.stripe_fixtures import event, post_event, save_card, signature
+from tests.stripe_fixtures import WEBHOOK_SECRET, event, post_event, raw_card, save_card, signature, stripe_intent
+
+CUSTOMER = "cus_test_webhooks"
 
 
 def _pending_card_payment(
@@ -25,16 +30,19 @@ def _pending_card_payment(
         idempotency_key=f"{method}:{account_id}:{pi_id}",
     )
     session.add(payment)
+    billing_settings(session, account_id).stripe_customer_id = CUSTOMER
     session.commit()
     return payment
 
 
 def _intent(pi_id: str, status: str = "succeeded", **extra) -> dict:
+    """The intent as Stripe sends it for `_pending_card_payment`."""
     return {
         "id": pi_id,
         "object": "payment_intent",
         "amount": 2500,
         "currency": "usd",
+        "customer": CUSTOMER,
         "status": status,
         "metadata": {},
         **extra,
@@ -89,17 +97,33 @@ def test_an_auto_recharge_payment_is_credited_as_auto_recharge(session, webhook_
     assert entry.description == "Stripe Payment Intent pi_recharge via Auto Recharge call."
 
 
-def test_a_payment_that_lost_stripes_answer_is_found_by_its_metadata(session, webhook_secret, webhook_client):
+def test_a_payment_that_lost_stripes_answer_is_found_by_its_metadata(session, localstripe, webhook_client):
+    """Recorded failed (Stripe's answer was lost), but Stripe charged: asked again, it confirms."""
     _, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
     payment = Payment(
-        account_id=account.id, amount_cents=2500, method="card", status="failed", idempotency_key="card:x"
+        account_id=account.id,
+        amount_cents=2500,
+        method="card",
+        status="failed",
+        idempotency_key="card:x",
+        stripe_payment_method_id=card,
     )
     session.add(payment)
     session.commit()
-    metadata = {"payment_id": payment.public_id, "account_id": str(account.id)}
-    post_event(webhook_client, event("payment_intent.succeeded", _intent("pi_late", metadata=metadata)))
+    metadata = payments.metadata(payment, "usage_credits")
+    charged = gateway.create_payment_intent(
+        customer_id=customers.customer_for(session, account.id),
+        payment_method_id=card,
+        amount_cents=2500,
+        idempotency_key="lost-answer",
+        off_session=False,
+        metadata=metadata,
+    )
+    session.commit()
+    post_event(webhook_client, event("payment_intent.succeeded", stripe_intent(charged.id)))
     session.refresh(payment)
-    assert payment.status == "succeeded" and payment.stripe_payment_intent_id == "pi_late"
+    assert payment.status == "succeeded" and payment.stripe_payment_intent_id == charged.id
     assert ledger.balance_of(session, account.id) == 2500
 
 
@@ -153,12 +177,15 @@ def test_a_signed_checkout_session_completed_credits_once(session, webhook_secre
         idempotency_key="crypto:1",
     )
     session.add(payment)
+    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
     session.commit()
     checkout = {
         "id": "cs_test_1",
         "object": "checkout.session",
         "payment_status": "paid",
         "amount_total": 10_000,
+        "currency": "usd",
+        "customer": CUSTOMER,
         "metadata": {},
     }
     for event_id in ("evt_cs_1", "evt_cs_1", "evt_cs_2"):
@@ -193,9 +220,7 @@ def test_success_seen_in_the_request_then_by_webhook_credits_once(session, local
     session.commit()
     assert result.status == "succeeded"
 
-    intent = _intent(
-        result.payment_intent_id, metadata={"payment_id": result.payment_id, "account_id": str(account.id)}
-    )
+    intent = stripe_intent(result.payment_intent_id)
     assert post_event(webhook_client, event("payment_intent.succeeded", intent)).status_code == 200
     assert len(_entries(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
 
@@ -211,3 +236,65 @@ def test_a_setup_intent_event_moves_no_money(session, webhook_secret, webhook_cl
     }
     assert post_event(webhook_client, event("setup_intent.succeeded", setup_intent)).status_code == 200
     assert session.exec(select(LedgerEntry)).all() == [] and session.exec(select(StripeEvent)).one().processed_at
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        pytest.param({"amount": 250_000}, id="amount"),
+        pytest.param({"currency": "eur"}, id="currency"),
+        pytest.param({"customer": "cus_someone_else"}, id="customer"),
+        pytest.param({"customer": None}, id="no customer"),
+        pytest.param({"id": "pi_another"}, id="intent id"),
+    ],
+)
+def test_an_intent_that_is_not_what_we_asked_stripe_for_moves_no_money_and_is_logged(
+    session, webhook_secret, webhook_client, caplog, crafted
+):
+    _, account = owner_and_account(session)
+    payment = _pending_card_payment(session, account.id)
+    # Our payment's metadata, so that even an event for another intent finds the payment.
+    intent = {**_intent("pi_test_3ds", metadata=payments.metadata(payment, "usage_credits")), **crafted}
+    for kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+        assert post_event(webhook_client, event(kind, intent)).status_code == 200
+    assert _entries(session, account.id) == []
+    session.refresh(payment)
+    assert (payment.status, payment.stripe_payment_intent_id) == ("requires_action", "pi_test_3ds")
+    assert caplog.text.count(f"does not match payment {payment.public_id}") == 2
+    assert WEBHOOK_SECRET not in caplog.text
+
+
+def test_a_failed_payment_is_not_credited_by_an_event_stripe_does_not_confirm(
+    session, localstripe, webhook_client, caplog
+):
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, raw_card(localstripe, "4000000000000341"))
+    declined = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-d")
+    session.commit()
+    assert declined.status == "failed"
+    customer = customers.customer_for(session, account.id)
+    at_stripe = gateway.find_payment_intent(customer, declined.payment_id, utcnow() - timedelta(minutes=1))
+    assert at_stripe is not None and at_stripe.status == "requires_payment_method"
+    session.commit()
+
+    # Everything as we asked Stripe for, but Stripe says the intent did not succeed.
+    crafted = {**stripe_intent(at_stripe.id), "status": "succeeded"}
+    assert post_event(webhook_client, event("payment_intent.succeeded", crafted)).status_code == 200
+    assert _entries(session, account.id) == []
+    assert session.exec(select(Payment.status)).one() == "failed"
+    assert "Stripe does not confirm" in caplog.text
+
+
+def test_a_status_never_moves_back_on_a_late_event(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    payment = _pending_card_payment(session, account.id)
+    error = {"message": "Your card was declined."}
+    failed = _intent("pi_test_3ds", "requires_payment_method", last_payment_error=error)
+    assert post_event(webhook_client, event("payment_intent.payment_failed", failed)).status_code == 200
+    session.expire_all()
+    assert session.get(Payment, payment.id).status == "failed"
+    # A late report that the intent waits for 3-D Secure (the request's answer, delayed).
+    payments.set_status(session, session.get(Payment, payment.id), "requires_action")
+    session.commit()
+    session.expire_all()
+    assert session.get(Payment, payment.id).status == "failed"

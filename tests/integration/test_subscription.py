@@ -20,7 +20,7 @@ from app.services.accounts import builtin_role
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
 from tests.factories import actor_for, make_user, owner_and_account, signed_in_actor
-from tests.stripe_fixtures import raw_card, save_card
+from tests.stripe_fixtures import intent_for, raw_card, save_card, stripe_intent
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
@@ -172,13 +172,7 @@ def test_3d_secure_is_finished_by_confirming_again_and_the_webhook_applies_nothi
     session.expire_all()
     assert session.get(Account, account.id).plan_code == "pro"
 
-    payment = session.exec(select(Payment)).one()
-    intent = {
-        "id": first.payment_intent_id,
-        "object": "payment_intent",
-        "status": "succeeded",
-        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
-    }
+    intent = stripe_intent(first.payment_intent_id)
     stripe_events.record_and_handle(
         session, {"id": "evt_plan_1", "type": "payment_intent.succeeded", "data": {"object": intent}}
     )
@@ -204,12 +198,12 @@ def test_a_charge_whose_answer_was_lost_is_applied_by_the_webhook_while_the_acco
     payments = session.exec(select(Payment).order_by(Payment.id)).all()
 
     def succeeded(payment: Payment, event_id: str) -> None:
-        intent = {
-            "id": f"pi_{event_id}",
-            "object": "payment_intent",
-            "status": "succeeded",
-            "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
-        }
+        intent = intent_for(session, payment, intent_id=f"pi_{event_id}")
+        # Asked again, Stripe confirms the charge the failed payment did not see.
+        confirmed = gateway.Intent(
+            id=intent["id"], status="succeeded", amount_cents=payment.amount_cents, customer=intent["customer"]
+        )
+        monkeypatch.setattr(gateway, "retrieve_payment_intent", lambda _id: confirmed)
         stripe_events.record_and_handle(
             session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}
         )
@@ -242,13 +236,7 @@ def test_a_change_left_waiting_for_3d_secure_is_cancelled_when_another_starts(se
     assert session.exec(select(PlanChange.status).order_by(PlanChange.id)).all() == ["failed", "pending"]
 
     # Its late success through the webhook applies the one change the payer completed.
-    payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == second.payment_intent_id)).one()
-    intent = {
-        "id": second.payment_intent_id,
-        "object": "payment_intent",
-        "status": "succeeded",
-        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
-    }
+    intent = stripe_intent(second.payment_intent_id)
     for event_id in ("evt_a", "evt_b"):
         stripe_events.record_and_handle(
             session, {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}

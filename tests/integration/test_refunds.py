@@ -1,0 +1,220 @@
+"""Refunds and disputes take credits back: Stripe's charge.refunded and charge.dispute.* events
+(signed, posted as Stripe sends them; localstripe records refunds but sends no events) post one
+ledger entry each, whatever the balance is left at, show on the payment and in the audit log,
+and a replayed or repeated event moves nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from app.models import AuditEvent, LedgerEntry, Payment
+from app.payments import gateway
+from app.services import ledger, topups
+from app.services.overview import billing_settings
+from tests.factories import owner_and_account
+from tests.stripe_fixtures import event, intent_for, post_event, save_card, stripe_intent
+
+
+def _entries(session: Session, account_id: int) -> list[tuple[int, str]]:
+    session.expire_all()
+    rows = session.exec(select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id)).all()
+    session.commit()  # the webhook writes on its own connection
+    return [(e.amount_cents, e.source) for e in rows]
+
+
+def _balance(session: Session, account_id: int) -> int:
+    balance = ledger.balance_of(session, account_id)
+    assert balance == ledger.ledger_sum(session, account_id)
+    session.commit()
+    return balance
+
+
+def _payment(session: Session, public_id: str) -> Payment:
+    session.expire_all()
+    payment = session.exec(select(Payment).where(Payment.public_id == public_id)).one()
+    session.commit()
+    return payment
+
+
+def _audit(session: Session, account_id: int, action: str) -> list[str]:
+    rows = session.exec(
+        select(AuditEvent).where(AuditEvent.account_id == account_id, AuditEvent.action == action)
+    ).all()
+    assert all(row.actor_name == "Stripe" for row in rows)
+    return [row.summary for row in rows]
+
+
+def _charge_at_stripe(payment_intent_id: str) -> dict:
+    """The intent's charge as Stripe has it now, as charge.refunded carries it."""
+    charge_id = gateway.id_of(stripe_intent(payment_intent_id)["latest_charge"])
+    return gateway.client().v1.charges.retrieve(charge_id).to_dict()
+
+
+def test_a_top_up_refunded_at_stripe_takes_its_credits_back_once_even_below_zero(session, localstripe, webhook_client):
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    topup = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="r-1")
+    session.commit()
+    assert topup.status == "succeeded" and _balance(session, account.id) == 2500
+    ledger.debit(session, account_id=account.id, amount_cents=2000, idempotency_key="spent")
+    session.commit()
+
+    # A partial refund: the event is delivered twice, and Stripe sends the same state again.
+    gateway.client().v1.refunds.create({"payment_intent": topup.payment_intent_id, "amount": 1000})
+    partial = _charge_at_stripe(topup.payment_intent_id)
+    assert (partial["amount_refunded"], partial["refunded"]) == (1000, False)
+    partial_event = event("charge.refunded", partial)
+    for payload in (partial_event, partial_event, event("charge.refunded", partial)):
+        assert post_event(webhook_client, payload).status_code == 200
+    assert _balance(session, account.id) == -500
+    assert _payment(session, topup.payment_id).status == "partially_refunded"
+
+    # The rest: the balance goes below zero, past the Basic plan's $0 overage line.
+    gateway.client().v1.refunds.create({"payment_intent": topup.payment_intent_id, "amount": 1500})
+    full = _charge_at_stripe(topup.payment_intent_id)
+    assert (full["amount_refunded"], full["refunded"]) == (2500, True)
+    assert post_event(webhook_client, event("charge.refunded", full)).status_code == 200
+    # Late and out of order: the partial refund's state again, and the intent's success.
+    assert post_event(webhook_client, event("charge.refunded", partial)).status_code == 200
+    assert (
+        post_event(
+            webhook_client, event("payment_intent.succeeded", stripe_intent(topup.payment_intent_id))
+        ).status_code
+        == 200
+    )
+
+    assert _entries(session, account.id) == [(2500, "purchase"), (-2000, "usage"), (-1000, "refund"), (-1500, "refund")]
+    assert _balance(session, account.id) == -2000
+    payment = _payment(session, topup.payment_id)
+    assert (payment.status, payment.refunded_cents) == ("refunded", 2500)
+    assert [p.status for p in topups.recent_payments(session, actor, "UTC")] == ["Refunded"]
+    assert _audit(session, account.id, "payment.refund") == [
+        f"Refunded $10.00 of the $25.00 payment {payment.public_id}; $10.00 of usage credits taken back",
+        f"Refunded $15.00 of the $25.00 payment {payment.public_id}; $15.00 of usage credits taken back",
+    ]
+
+
+def test_a_refund_event_that_does_not_match_the_payment_moves_nothing(session, localstripe, webhook_client, caplog):
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    topup = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="r-2")
+    session.commit()
+    gateway.client().v1.refunds.create({"payment_intent": topup.payment_intent_id})
+    charge = _charge_at_stripe(topup.payment_intent_id)
+    for crafted in ({"customer": "cus_someone_else"}, {"currency": "eur"}, {"amount": 250_000}):
+        assert post_event(webhook_client, event("charge.refunded", {**charge, **crafted})).status_code == 200
+    assert _balance(session, account.id) == 2500
+    assert _payment(session, topup.payment_id).status == "succeeded"
+    assert caplog.text.count("does not match payment") == 3
+
+
+def _disputable_payment(session: Session, webhook_client) -> Payment:
+    """A $25 top-up that succeeded (credited through its webhook)."""
+    _, account = owner_and_account(session)
+    payment = Payment(
+        account_id=account.id,
+        amount_cents=2500,
+        method="card",
+        status="requires_action",
+        stripe_payment_intent_id="pi_disputed",
+        idempotency_key="card:disputed",
+    )
+    session.add(payment)
+    session.commit()
+    assert (
+        post_event(webhook_client, event("payment_intent.succeeded", intent_for(session, payment))).status_code == 200
+    )
+    assert _balance(session, account.id) == 2500
+    return payment
+
+
+def _dispute(status: str, amount: int = 2500, **extra) -> dict:
+    return {
+        "id": "dp_1",
+        "object": "dispute",
+        "amount": amount,
+        "currency": "usd",
+        "charge": "ch_disputed",
+        "payment_intent": "pi_disputed",
+        "reason": "fraudulent",
+        "status": status,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "balance", "entries"),
+    [
+        ("won", "dispute_won", 2500, [(2500, "purchase"), (-2500, "dispute"), (2500, "dispute")]),
+        ("lost", "dispute_lost", 0, [(2500, "purchase"), (-2500, "dispute")]),
+    ],
+)
+def test_a_dispute_takes_the_credits_back_and_a_won_one_gives_them_back_once(
+    session, webhook_secret, webhook_client, outcome, status, balance, entries
+):
+    payment = _disputable_payment(session, webhook_client)
+    created = event("charge.dispute.created", _dispute("needs_response"))
+    for payload in (created, created, event("charge.dispute.created", _dispute("needs_response"))):
+        assert post_event(webhook_client, payload).status_code == 200
+    assert _balance(session, payment.account_id) == 0
+    assert _payment(session, payment.public_id).status == "disputed"
+
+    closed = event("charge.dispute.closed", _dispute(outcome))
+    for payload in (closed, closed, event("charge.dispute.closed", _dispute(outcome))):
+        assert post_event(webhook_client, payload).status_code == 200
+    # A late copy of the opening changes nothing.
+    assert post_event(webhook_client, event("charge.dispute.created", _dispute("needs_response"))).status_code == 200
+
+    assert _entries(session, payment.account_id) == entries
+    assert _balance(session, payment.account_id) == balance
+    assert _payment(session, payment.public_id).status == status
+    assert _audit(session, payment.account_id, "payment.dispute") == [
+        f"A $25.00 dispute was opened on payment {payment.public_id}; $25.00 of usage credits taken back",
+        f"The dispute on payment {payment.public_id} was {outcome}"
+        + ("; $25.00 of usage credits given back" if outcome == "won" else "; no usage credits moved"),
+    ]
+
+
+def test_a_lost_dispute_seen_only_when_closed_takes_the_credits_back_once(session, webhook_secret, webhook_client):
+    payment = _disputable_payment(session, webhook_client)
+    for _ in range(2):
+        assert post_event(webhook_client, event("charge.dispute.closed", _dispute("lost"))).status_code == 200
+    assert _entries(session, payment.account_id) == [(2500, "purchase"), (-2500, "dispute")]
+    assert _payment(session, payment.public_id).status == "dispute_lost"
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        pytest.param({"currency": "eur"}, id="currency"),
+        pytest.param({"amount": 250_000}, id="amount"),
+        pytest.param({"payment_intent": "pi_unknown"}, id="intent"),
+    ],
+)
+def test_a_dispute_that_does_not_match_the_payment_moves_nothing(
+    session, webhook_secret, webhook_client, caplog, crafted
+):
+    payment = _disputable_payment(session, webhook_client)
+    assert (
+        post_event(webhook_client, event("charge.dispute.created", _dispute("needs_response", **crafted))).status_code
+        == 200
+    )
+    assert _balance(session, payment.account_id) == 2500
+    assert _payment(session, payment.public_id).status == "succeeded"
+    assert "ignored" in caplog.text or "matches no payment" in caplog.text
+
+
+def test_a_dispute_on_a_payment_that_bought_no_credits_is_recorded_and_moves_none(
+    session, webhook_secret, webhook_client
+):
+    """An invoice or plan payment bought no credits: its dispute is shown, nothing is taken."""
+    payment = _disputable_payment(session, webhook_client)
+    row = _payment(session, payment.public_id)
+    row.ledger_entry_id = None
+    session.add(row)
+    session.commit()
+    assert post_event(webhook_client, event("charge.dispute.created", _dispute("needs_response"))).status_code == 200
+    assert _balance(session, payment.account_id) == 2500
+    assert _payment(session, payment.public_id).status == "disputed"
+    assert billing_settings(session, payment.account_id).stripe_customer_id
