@@ -1,7 +1,11 @@
 """The Stripe webhook receiver. Nothing is stored unless the signature verifies; a verified
-event is recorded and applied in one transaction, and a replay is acknowledged without effect."""
+event is recorded and applied in one transaction, and a replay is acknowledged without effect.
+An event for a payment of ours that we do not have yet is not stored and answered 409, so that
+Stripe delivers it again."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -10,9 +14,10 @@ from sqlalchemy.engine import Engine
 
 from app.db import get_engine, transaction
 from app.payments.gateway import InvalidWebhook, verify_webhook
-from app.services.stripe_events import record_and_handle
+from app.services.stripe_events import UnknownPayment, record_and_handle
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("ledgerdesk.stripe_webhook")
 
 
 def webhook_engine() -> Engine:
@@ -33,5 +38,9 @@ async def stripe_webhook(request: Request, engine: Engine = Depends(webhook_engi
     except InvalidWebhook as exc:
         return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=400)
     # Database work is blocking; a failure answers 500 and Stripe delivers the event again.
-    await run_in_threadpool(_record, engine, event)
+    try:
+        await run_in_threadpool(_record, engine, event)
+    except UnknownPayment as exc:
+        log.warning("%s: not stored, Stripe will deliver it again", exc)
+        return JSONResponse({"error": {"code": "payment_not_found", "message": str(exc)}}, status_code=409)
     return JSONResponse({"received": True})

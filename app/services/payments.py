@@ -11,14 +11,18 @@ the handler its kind registered with `on_settled` runs once for that outcome: th
 purchases (topups), the auto recharges (recharge), the invoice payments (invoices) and the plan
 changes (subscription) each say there what a settled payment means for them. Modules that
 settle payments (the webhook, the jobs) import those four so that every handler is registered.
-Callers commit."""
+
+Callers commit, with one exception: `charge` commits the caller's work so far (the opened
+payment and what it pays for) before it calls Stripe, as the auto-recharge job does. Whatever then
+becomes of the rest of the caller's transaction, the payment exists: Stripe's webhook finds it
+through the intent's metadata, and a replayed request finds the intent at Stripe (`refresh`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +42,10 @@ ENDED = ("succeeded", "failed", "canceled")
 AFTER_SUCCESS = ("partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost")
 SUCCEEDED = ("succeeded", *AFTER_SUCCESS)
 DECLINED_MESSAGE = "The payment did not go through."
+NOT_REACHED_MESSAGE = "The payment did not reach Stripe."
+# Longer than any call to Stripe can take (the gateway's timeouts and retries): a pending payment
+# that Stripe has no intent for after this never reached Stripe.
+UNREACHED_AFTER = timedelta(minutes=5)
 
 STATUS_LABELS = {
     "pending": "Pending",
@@ -215,10 +223,16 @@ def metadata(payment: Payment, purpose: str, **links: str) -> dict[str, str]:
 
 def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata: dict[str, str]) -> str:
     """Charge `payment.amount_cents` to its saved method while the payer is on the page, record
-    the intent and its status; returns the client secret Stripe.js needs for 3-D Secure. A
-    decline or an unreachable Stripe leaves the payment failed (not rolled back), so should Stripe
-    have charged after all, its webhook finds the payment through the intent's metadata."""
+    the intent and its status; returns the client secret Stripe.js needs for 3-D Secure.
+
+    Commits the caller's transaction first (see the module's docstring), so the payment is stored
+    before Stripe can charge, and no lock is held during the call; what follows is a second
+    transaction, committed by the caller. A decline or an unreachable Stripe leaves the payment
+    failed, so should Stripe have charged after all, its webhook finds the payment through the
+    intent's metadata (the payment's id)."""
     customer_id = customer_for(session, payment.account_id)
+    kind = method_type(session, payment.stripe_payment_method_id)
+    session.commit()
     try:
         intent = gateway.create_payment_intent(
             customer_id=customer_id,
@@ -227,34 +241,64 @@ def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata
             idempotency_key=idempotency_key,
             off_session=False,
             metadata=metadata,
-            method_type=method_type(session, payment.stripe_payment_method_id),
+            method_type=kind,
         )
     except gateway.CardDeclined as exc:
-        payment.stripe_payment_intent_id = exc.payment_intent_id or None
+        _locked(session, payment)
+        payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or exc.payment_intent_id or None
         set_status(session, payment, "failed", exc.message)
         return ""
     except gateway.PaymentProviderError as exc:
+        _locked(session, payment)
         set_status(session, payment, "failed", exc.message)
+        return ""
+    _locked(session, payment)
+    payment.stripe_payment_intent_id = intent.id
+    set_status(session, payment, intent.status, intent.failure_message)
+    return intent.client_secret
+
+
+def _locked(session: Session, payment: Payment) -> None:
+    """After the call: the payment locked, and everything the session holds read afresh, since
+    Stripe's webhook or a replayed request may have settled the payment meanwhile. The kind's
+    lock comes first, in the order `set_status` takes them, so that we cannot deadlock."""
+    kind = _KINDS.get(payment.method)
+    if kind is not None and kind.lock is not None:
+        kind.lock(session, payment)
+    session.expire_all()
+    session.refresh(payment, with_for_update=True)
+
+
+def refresh(session: Session, payment: Payment, *, now: datetime | None = None) -> str:
+    """An unfinished payment brought up to date from Stripe (after 3-D Secure, or on a replayed
+    request); returns the client secret the page needs while 3-D Secure is pending. An ended
+    payment is left as recorded. A payment whose request lost Stripe's answer (its intent id was
+    never stored) is looked up at Stripe by its id in the intent's metadata; if Stripe has none
+    after `UNREACHED_AFTER`, the charge never reached Stripe and the payment failed."""
+    if payment.status in (*ENDED, *AFTER_SUCCESS):
+        return ""
+    if payment.stripe_payment_intent_id:
+        intent: gateway.Intent | None = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    else:
+        intent = gateway.find_payment_intent(
+            customer_for(session, payment.account_id), payment.public_id, payment.created_at
+        )
+    if intent is None:
+        if payment.created_at + UNREACHED_AFTER <= (now or utcnow()):
+            set_status(session, payment, "failed", NOT_REACHED_MESSAGE)
         return ""
     payment.stripe_payment_intent_id = intent.id
     set_status(session, payment, intent.status, intent.failure_message)
     return intent.client_secret
 
 
-def refresh(session: Session, payment: Payment) -> str:
-    """An unfinished payment brought up to date from Stripe (after 3-D Secure, or on a replayed
-    request); returns the client secret the page needs while 3-D Secure is pending. An ended
-    payment is left as recorded."""
-    if payment.status in ENDED or not payment.stripe_payment_intent_id:
-        return ""
-    intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-    set_status(session, payment, intent.status, intent.failure_message)
-    return intent.client_secret
-
-
 def cancel_waiting(session: Session, payment: Payment, message: str) -> None:
     """Before a new attempt: a payment left waiting for 3-D Secure is cancelled at Stripe, or
-    found to have succeeded (or failed) meanwhile."""
+    found to have succeeded (or failed) meanwhile. One whose request lost Stripe's answer is
+    brought up to date from Stripe (`refresh`)."""
+    if payment.status == "pending" and not payment.stripe_payment_intent_id:
+        refresh(session, payment)
+        return
     if payment.status != "requires_action" or not payment.stripe_payment_intent_id:
         return
     intent = gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)

@@ -30,6 +30,12 @@ log = logging.getLogger("ledgerdesk.stripe_events")
 Handler = Callable[[Session, dict[str, Any]], None]
 
 
+class UnknownPayment(Exception):
+    """The event names a payment of ours (the payment id in its metadata) that is not in the
+    database: its transaction has not committed yet, or was lost. The event is not stored, so
+    the receiver answers non-2xx and Stripe delivers it again."""
+
+
 def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
     """Store and apply a verified event. False for an event id seen before: nothing changes."""
     row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
@@ -52,11 +58,14 @@ def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
 
 def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str], methods: set[str]) -> Payment | None:
     """Our Payment for a Stripe object: by its id, else by the payment_id we put in its metadata
-    (a payment whose request lost Stripe's answer)."""
+    (a payment whose request lost Stripe's answer). Raises UnknownPayment when the metadata
+    names a payment we do not have."""
     payment = session.exec(select(Payment).where(column == stripe_id)).first()
     if payment is None and metadata.get("payment_id"):
         payment = session.exec(select(Payment).where(Payment.public_id == metadata["payment_id"])).first()
-        if payment is not None and str(payment.account_id) != metadata.get("account_id"):
+        if payment is None:
+            raise UnknownPayment(f"stripe event for {stripe_id} names payment {metadata['payment_id']}, not found")
+        if str(payment.account_id) != metadata.get("account_id"):
             payment = None
     if payment is None or payment.method not in methods:
         log.warning("stripe event for %s matches no payment of ours", stripe_id)

@@ -148,6 +148,28 @@ def test_an_event_for_an_unknown_intent_is_acknowledged_and_moves_no_money(sessi
     assert session.exec(select(LedgerEntry)).all() == []
 
 
+def test_an_event_for_a_payment_not_committed_yet_is_not_stored_and_stripes_retry_credits_once(
+    session, webhook_secret, webhook_client
+):
+    _, account = owner_and_account(session)
+    payment = Payment(account_id=account.id, amount_cents=2500, method="card", idempotency_key="card:early")
+    intent = _intent("pi_early", metadata={"payment_id": payment.public_id, "account_id": str(account.id)})
+    payload = event("payment_intent.succeeded", intent, event_id="evt_early")
+
+    response = post_event(webhook_client, payload)
+    assert response.status_code == 409  # not 2xx: Stripe delivers it again
+    assert session.exec(select(StripeEvent)).all() == [] and _entries(session, account.id) == []
+
+    session.add(payment)
+    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
+    session.commit()
+    assert post_event(webhook_client, payload).status_code == 200
+    assert post_event(webhook_client, payload).status_code == 200
+    assert [(e.source, e.amount_cents) for e in _entries(session, account.id)] == [("purchase", 2500)]
+    session.refresh(payment)
+    assert (payment.status, payment.stripe_payment_intent_id) == ("succeeded", "pi_early")
+
+
 @pytest.mark.parametrize(
     "header",
     [

@@ -535,7 +535,9 @@ def test_the_same_confirmation_sent_twice_at_once_charges_once_on_postgres(pg_en
         thread.start()
     for thread in threads:
         thread.join()
-    assert [r.status for r in results] == ["applied", "applied"] and results[0].change_id == results[1].change_id
+    # The payment is committed before Stripe is called: the second may find it still on its way.
+    assert sorted(r.status for r in results) in (["applied", "applied"], ["applied", "pending"])
+    assert results[0].change_id == results[1].change_id
     with Session(pg_engine) as s:
         assert len(s.exec(select(Payment)).all()) == 1 and len(s.exec(select(Invoice)).all()) == 1
         customer = billing_settings(s, account.id).stripe_customer_id
