@@ -452,6 +452,7 @@ def test_roles_without_plan_manage_are_refused(session, owner):
     assert _snapshot(session, account.id) == before
     # The built-in Admin role holds plan.manage.
     assert subscription.change_plan(session, admin, plan_code="pro", request_key="a", now=NOW).status == "applied"
+    session.commit()
 
 
 def test_custom_priced_accounts_are_not_self_serve(session, owner):

@@ -1,0 +1,101 @@
+"""Money reconciles with Stripe: after every integration test that charges through localstripe,
+every succeeded PaymentIntent of the test's customers is a succeeded Payment of the same amount
+(or one refunded or disputed since), a card purchase or auto recharge credited exactly once
+(keyed by the intent), and every purchase or recharge credit is such an intent's (grants, the
+demo's seeded history and other credits are not payments). Checked per test because each test
+has a database of its own, so that after the whole suite every charge localstripe made was
+accounted for."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app.config import get_settings
+from app.models import BillingSettings, LedgerEntry, Payment
+from app.services.payments import SUCCEEDED
+
+CREDITED_KINDS = ("card", "auto_recharge")
+PAYMENT_SOURCES = ("purchase", "auto_recharge")
+
+
+def _intents(base_url: str, customers: set[str]) -> list[dict[str, Any]]:
+    """The customers' PaymentIntents at localstripe (which filters by neither customer nor date)."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        page = httpx.get(
+            f"{base_url}/v1/payment_intents", params=params, auth=(get_settings().stripe_secret_key, ""), timeout=10
+        )
+        page.raise_for_status()
+        data = page.json()["data"]
+        found += [intent for intent in data if intent.get("customer") in customers]
+        if not page.json().get("has_more") or not data:
+            return found
+        params["starting_after"] = data[-1]["id"]
+
+
+def unreconciled(engine: Engine, base_url: str) -> list[str]:
+    """What does not add up between the database and localstripe; empty when money is right."""
+    with Session(engine) as session:
+        customers = set(session.exec(select(BillingSettings.stripe_customer_id)).all()) - {""}
+        rows = session.exec(select(Payment)).all()
+        credits = session.exec(select(LedgerEntry).where(col(LedgerEntry.source).in_(PAYMENT_SOURCES))).all()
+    payments = {p.stripe_payment_intent_id: p for p in rows if p.stripe_payment_intent_id}
+    by_public_id = {p.public_id: p for p in rows}
+    if not customers:
+        return []
+    succeeded = {i["id"]: i for i in _intents(base_url, customers) if i["status"] == "succeeded"}
+    credited = Counter(entry.idempotency_key for entry in credits)
+    problems = []
+    for pi_id, intent in succeeded.items():
+        payment = payments.get(pi_id)
+        if payment is None or payment.status not in SUCCEEDED or payment.amount_cents != intent["amount"]:
+            named = by_public_id.get((intent.get("metadata") or {}).get("payment_id", ""))
+            state = (
+                f"{payment.status} for {payment.amount_cents}"
+                if payment
+                else f"{named.status} without the intent recorded"
+                if named
+                else "missing"
+            )
+            problems.append(f"{pi_id} charged {intent['amount']} cents, but its payment is {state}")
+        elif payment.method in CREDITED_KINDS and credited[f"stripe:pi:{pi_id}"] != 1:
+            problems.append(
+                f"{pi_id} charged {intent['amount']} cents, credited {credited[f'stripe:pi:{pi_id}']} times"
+            )
+    for entry in credits:
+        key = entry.idempotency_key
+        if key.startswith(("stripe:cs:", "demo:")):
+            continue  # crypto (a Checkout Session, which localstripe does not run); the demo's history
+        intent = succeeded.get(key.removeprefix("stripe:pi:")) if key.startswith("stripe:pi:") else None
+        if intent is None or intent["amount"] != entry.amount_cents:
+            problems.append(f"credit {key} of {entry.amount_cents} cents has no succeeded PaymentIntent of that amount")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _money_reconciles_with_stripe(request):
+    if "localstripe" not in request.fixturenames or "engine" not in request.fixturenames:
+        yield
+        return
+    # Taken now, so that the database outlives this check at teardown.
+    engine, base_url = request.getfixturevalue("engine"), request.getfixturevalue("localstripe")
+    yield
+    if getattr(request.node, "call_failed", False):
+        return  # the test's own failure says what went wrong
+    problems = unreconciled(engine, base_url)
+    assert not problems, "money does not reconcile with Stripe:\n" + "\n".join(problems)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.call_failed = True
+    return report
