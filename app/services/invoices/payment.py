@@ -100,11 +100,12 @@ def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: st
 
 def _attempt_under_way(session: Session, invoice: Invoice) -> bool:
     """Whether the invoice's latest payment attempt may still charge. An attempt left waiting
-    for 3-D Secure is cancelled at Stripe (or found to have succeeded) so that a new one can start."""
+    for 3-D Secure is cancelled at Stripe (or found to have succeeded) so that a new one can start;
+    one whose request lost Stripe's answer is looked up at Stripe (payments.cancel_waiting)."""
     previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
     if previous is None or previous.status in payments.ENDED:
         return False
-    if previous.status == "requires_action" and previous.stripe_payment_intent_id:
+    if previous.status in ("requires_action", "pending"):
         payments.cancel_waiting(session, previous, "Cancelled for a new payment.")
         return previous.status not in ("failed", "canceled")
     return True
