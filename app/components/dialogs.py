@@ -21,13 +21,17 @@ def dialog_actions(
     )
 
 
-def confirm_button(state, *, color_scheme: str | None = "red", button_id: str | None = None) -> rx.Component:
-    """The confirm button of `confirm_dialog`: its label, busy while confirming; a color scheme of
-    None gives it the accent color."""
+def confirm_button(
+    state, *, color_scheme: str | None = "red", button_id: str | None = None, request_key: rx.Var | None = None
+) -> rx.Component:
+    """The confirm button of `confirm_dialog`: its label, busy (and disabled) while confirming; a
+    color scheme of None gives it the accent color. A confirmation that charges passes its
+    `request_key` (`app.state.card_payment`), which the click sends as `confirm`'s argument."""
     props = {"color_scheme": color_scheme} if color_scheme else {}
     if button_id:
         props["id"] = button_id
-    return rx.button(state.confirm_button, loading=state.confirming, on_click=state.confirm, **props)
+    on_click = state.confirm(request_key) if request_key is not None else state.confirm
+    return rx.button(state.confirm_button, loading=state.confirming, on_click=on_click, **props)
 
 
 def confirm_dialog(
@@ -40,14 +44,18 @@ def confirm_dialog(
     body: rx.Component | None = None,
     button_id: str | None = None,
     max_width: str = "520px",
+    request_key: rx.Var | None = None,
 ) -> rx.Component:
     """The page's one confirmation dialog; `state` mixes in `app.state.confirm.ConfirmState` and
     has a `confirm` handler. `action` replaces the confirm button (e.g. a link when something is
     missing). While `blocker` (a state var) is not "", the dialog says why the action cannot be
     done, with only a Close button. `body` is shown under the lines (e.g. a choice the
-    confirmation takes); a `color_scheme` of None gives the button the accent color."""
+    confirmation takes); a `color_scheme` of None gives the button the accent color; a
+    confirmation that charges passes its `request_key` (see `confirm_button`)."""
     actions = dialog_actions(
-        action if action is not None else confirm_button(state, color_scheme=color_scheme, button_id=button_id),
+        action
+        if action is not None
+        else confirm_button(state, color_scheme=color_scheme, button_id=button_id, request_key=request_key),
         state.confirming,
         margin_top="1em",
     )
@@ -76,16 +84,17 @@ def confirm_dialog(
     )
 
 
-def change_confirmation(state, payment_methods_path: str) -> rx.Component:
+def change_confirmation(state, payment_methods_path: str, request_key: rx.Var | None = None) -> rx.Component:
     """The confirmation of a plan, seat or product change: its amounts (`confirm_lines`) before
     anything happens, or, when a payment method is missing (`confirm_action` "card_required"),
-    the way to add one. `state` mixes in `app.state.confirm.ConfirmState`."""
+    the way to add one. `state` mixes in `app.state.confirm.ConfirmState`; a change that charges
+    passes its `request_key` (see `confirm_button`)."""
     return confirm_dialog(
         state,
         action=rx.cond(
             state.confirm_action == "card_required",
             rx.link(rx.button("Go to Payment Methods"), href=payment_methods_path),
-            confirm_button(state, color_scheme=None),
+            confirm_button(state, color_scheme=None, request_key=request_key),
         ),
     )
 

@@ -149,3 +149,9 @@ def with_submit(control: rx.Component, label: str, *, loading: rx.Var | bool) ->
 def field_pair(*fields: rx.Component) -> rx.Component:
     """Two fields side by side, one above the other on a narrow screen."""
     return rx.grid(*fields, columns=rx.breakpoints(initial="1", sm="2"), spacing="4", width="100%")
+
+
+def request_key_input(state) -> rx.Component:
+    """The key of the payment a form makes (`app.state.card_payment`), sent with every submit:
+    a second click on the same form finds the first payment instead of charging again."""
+    return rx.el.input(type="hidden", name="request_key", value=state.request_key)

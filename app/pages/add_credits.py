@@ -7,7 +7,7 @@ import json
 import reflex as rx
 
 from app.components.card_form import capture_form
-from app.components.forms import error_of, field, form_messages, text_field
+from app.components.forms import error_of, field, form_messages, request_key_input, text_field
 from app.components.layout import console_page, page_body, page_heading
 from app.components.panels import payment_method_select
 from app.components.tables import data_table, status_badge
@@ -18,7 +18,7 @@ from app.services.payment_methods import MethodView
 from app.services.permissions import Permission
 from app.services.topups import RecentPayment
 from app.state.card_capture import CardCaptureState
-from app.state.card_payment import CardPaymentState
+from app.state.card_payment import REQUEST_KEY, CardPaymentState
 from app.state.session import acting
 
 CRYPTO = "crypto"
@@ -59,20 +59,16 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
         with self._attempt():
             if not self.selected:
                 raise ValidationFailed("Select a payment method.", field="payment_method")
+            # The key the form showed: a second click on it replays this payment.
+            key = self._charge_key_for(str(form_data.get(REQUEST_KEY, "")), amount_text, self.selected)
             self.paying = True
             yield
             with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 if self.selected == CRYPTO:
-                    checkout = topups.start_crypto_topup(
-                        session, actor, amount_text=amount_text, request_key=self._request_key
-                    )
+                    checkout = topups.start_crypto_topup(session, actor, amount_text=amount_text, request_key=key)
                 else:
                     result = topups.start_card_topup(
-                        session,
-                        actor,
-                        amount_text=amount_text,
-                        payment_method_id=self.selected,
-                        request_key=self._request_key,
+                        session, actor, amount_text=amount_text, payment_method_id=self.selected, request_key=key
                     )
             if self.selected == CRYPTO:
                 yield rx.call_script(f"window.location.href = {json.dumps(checkout.url)}")
@@ -91,10 +87,9 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
     def _payment_ended(self, result: topups.TopupResult) -> None:
         self.paying = False
         self._reload_methods(select=self.selected)
-        self._new_request()
         if result.status == "succeeded":
             self.notice = f"Added {format_usd(result.amount_cents)} to your balance."
-        elif result.status == "processing":
+        elif result.status in ("processing", "pending"):
             self.notice = "Your payment is processing. Credits are added as soon as it succeeds."
         else:
             self.error = result.message or "The payment failed. No credits were added."
@@ -152,7 +147,14 @@ def add_credits_page() -> rx.Component:
                                 align_self="start",
                             ),
                         ),
-                        rx.button("Add to my balance", type="submit", loading=AddCreditsState.paying, size="3"),
+                        request_key_input(AddCreditsState),
+                        rx.button(
+                            "Add to my balance",
+                            type="submit",
+                            loading=AddCreditsState.paying,
+                            disabled=AddCreditsState.paying,
+                            size="3",
+                        ),
                         spacing="4",
                         align="stretch",
                     ),

@@ -70,8 +70,10 @@ class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
     def set_selected_card(self, value: str):
         self.selected_card = value
 
-    @rx.event
-    def confirm(self):
+    @event
+    def confirm(self, request_key: str):
+        if not self.confirm_action:
+            return  # a click queued behind the one that paid and closed the dialog
         self.confirm_error = ""
         if not self.selected_card:
             self.confirm_error = "Select one of your saved cards."
@@ -79,13 +81,15 @@ class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
         self.confirming = True
         yield
         try:
+            # The key the dialog showed: a second click on it replays this payment.
+            key = self._charge_key_for(request_key, self.confirm_target, self.selected_card)
             with acting(self, Permission.BILLING_MANAGE) as (actor, session):
                 result = invoices.pay_invoice(
                     session,
                     actor,
                     invoice_id=self.confirm_target,
                     payment_method_id=self.selected_card,
-                    request_key=self._request_key,
+                    request_key=key,
                 )
         except DomainError as exc:
             self._payment_failed(exc.message)
@@ -100,10 +104,8 @@ class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
         self.confirm_error, self.confirming = message, False
 
     def _payment_ended(self, result: invoices.PayResult) -> None:
-        if result.status not in ("succeeded", "processing"):
+        if result.status not in ("succeeded", "processing", "pending"):
             self._payment_failed(result.message or "The payment failed. Nothing was charged.")
-            # A new attempt (another card, say) is a new request.
-            self._new_request()
             return
         number = next((r.number for r in self.due if r.id == self.confirm_target), "")
         self._close_confirm()
@@ -199,6 +201,7 @@ def _pay_dialog() -> rx.Component:
             field_id="pay_card",
         ),
         button_id="confirm-pay",
+        request_key=state.request_key,
         max_width="480px",
     )
 

@@ -116,7 +116,7 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
             self._ask_change("seats", str(form_data.get("seats", "")))
 
     def _change(self) -> subscription.ChangeResult:
-        kind, target, key, amount = self.confirm_action, self.confirm_target, self._request_key, self._amount_cents
+        kind, target, key, amount = self.confirm_action, self.confirm_target, self._charge_key, self._amount_cents
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
             if kind == "plan":
                 return subscription.change_plan(
@@ -126,11 +126,15 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
                 session, actor, seats_text=target, request_key=key, expected_amount_cents=amount
             )
 
-    @rx.event
-    def confirm(self):
+    @event
+    def confirm(self, request_key: str):
+        if not self.confirm_action:
+            return  # a click queued behind the one that made the change and closed the dialog
         self.confirm_error, self.confirming = "", True
         yield
         try:
+            # The key the dialog showed: a second click on it replays this change.
+            self._charge_key_for(request_key, self.confirm_action, self.confirm_target, str(self._amount_cents))
             result = self._change()
         except subscription.QuoteChanged as exc:
             self._requote(exc.message)
@@ -166,7 +170,6 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
     def _payment_ended(self, result: subscription.ChangeResult):
         if result.status == "failed":
             self._payment_failed(f"{result.message or 'The payment failed.'} Your plan has not changed.")
-            self._new_request()
             return None
         kind = self.confirm_action
         self._close_confirm()
@@ -174,7 +177,7 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
             self._reload()
         what = f"You are now on {result.plan_name}" if kind == "plan" else f"You now have {result.seats} seats"
         amount = format_usd(abs(result.amount_cents))
-        if result.status == "processing":
+        if result.status in ("processing", "pending"):
             self.notice = f"Your payment of {amount} is processing. The change applies as soon as it succeeds."
         elif result.amount_cents > 0:
             self.notice = f"{what}. {amount} was charged to your card; the paid invoice is on the Invoices page."
@@ -361,5 +364,5 @@ def plans_page() -> rx.Component:
             spacing="3",
             id="plan-catalogue",
         ),
-        change_confirmation(state, subscription.PAYMENT_METHODS_PATH),
+        change_confirmation(state, subscription.PAYMENT_METHODS_PATH, request_key=state.request_key),
     )

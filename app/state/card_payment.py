@@ -1,27 +1,49 @@
 """One card payment in the page, mixed into the states that charge a saved card (Add Usage
-Credits, Invoices, Plans): the request key that makes one attempt one payment, the 3-D Secure
+Credits, Invoices, Plans): the request key that makes one click one payment, the 3-D Secure
 step in the browser, and the server's word on how it ended.
 
-    with acting(self, Permission.BILLING_MANAGE) as (actor, session):
-        result = topups.start_card_topup(..., request_key=self._request_key)
-    return self._charged(result)
+    @event
+    def submit(self, form_data: dict):
+        key = self._charge_key_for(str(form_data.get(REQUEST_KEY, "")), amount_text, method_id)
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            result = topups.start_card_topup(..., request_key=key)
+        return self._charged(result)
+
+The request key belongs to what the user submitted, not to the handler that runs:
+
+- The state issues a key when the form or the confirmation is shown (`_new_request`), and the
+  page renders it with the control that charges: a hidden input in the form
+  (`app.components.forms.request_key_input`), or the confirm button's argument.
+- Each submit carries the key the page showed when the user clicked. A double-click or a second
+  Enter is queued in the browser before the first answer arrives, so it carries the same key:
+  the server finds the first payment and shows its result again; nothing more is charged.
+- `_charge_key_for` binds that key to what was submitted (amount, card, invoice, plan): a
+  changed amount or method under the same form is a different payment.
+- Once a result is shown (succeeded, processing, failed, or the 3-D Secure step refused) the
+  state issues a new key, which the page renders: the user's next click is a new attempt and a
+  new payment. While 3-D Secure is pending the attempt keeps its key, which the finish uses.
+- The button that charges shows busy, and is disabled, from the click until the result is shown.
 
 `_charged` hands a payment that needs authentication to Stripe.js (`confirm_payment_script`),
 whose outcome comes back to `payment_confirmed`; that asks the page's `_finish_payment` how it
 ended. The page says what an ended payment means (`_payment_ended`) and where a refusal shows
-(`_payment_failed`); a failed attempt gets a new request key, so trying again is a new payment."""
+(`_payment_failed`)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any, Protocol
 
 import reflex as rx
 
 from app.components.card_form import confirm_payment_script
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
 
 NOT_AUTHENTICATED = "The card could not be authenticated."
+# The form field (or confirm argument) that carries the key the page showed.
+REQUEST_KEY = "request_key"
+EXPIRED_MESSAGE = "This page is out of date. Reload it and try again."
 
 
 class CardCharge(Protocol):
@@ -38,16 +60,26 @@ class CardCharge(Protocol):
 
 
 def new_request_key() -> str:
-    """The idempotency key of one attempt at one payment: a repeated click or a replayed event
-    with it charges once; the next attempt takes a new one."""
+    """The key of one attempt at one payment, shown with the form: a repeated click with it
+    charges once; the next attempt takes a new one."""
     return secrets.token_urlsafe(16)
 
 
 class CardPaymentState(rx.State, mixin=True):
-    _request_key: str = ""
+    # The key the page shows with the control that charges (see the module's docstring).
+    request_key: rx.Field[str] = rx.field("")
+    # The key of the attempt under way, which the 3-D Secure finish asks about.
+    _charge_key: str = ""
 
     def _new_request(self) -> None:
-        self._request_key = new_request_key()
+        self.request_key = new_request_key()
+
+    def _charge_key_for(self, submitted: str, *what: str) -> str:
+        """The request key of this click: the key the page showed, bound to what was submitted."""
+        if not submitted:
+            raise ValidationFailed(EXPIRED_MESSAGE)
+        self._charge_key = hashlib.sha256("\x1f".join((submitted, *what)).encode()).hexdigest()[:32]
+        return self._charge_key
 
     def _finish_payment(self, payment_intent: str, declined: str) -> CardCharge:
         """Ask the service how the payment ended after the browser's step (raise DomainError with
@@ -68,10 +100,15 @@ class CardPaymentState(rx.State, mixin=True):
         return False
 
     def _charged(self, result: CardCharge) -> Any:
-        """After a charge: Stripe.js's 3-D Secure step, or the result shown."""
+        """After a charge: Stripe.js's 3-D Secure step, or the result shown (and a new key)."""
         if result.status == "requires_action":
             return rx.call_script(confirm_payment_script(result.client_secret), callback=type(self).payment_confirmed)
-        return self._payment_ended(result)
+        return self._shown(result)
+
+    def _shown(self, result: CardCharge) -> Any:
+        events = self._payment_ended(result)
+        self._new_request()
+        return events
 
     @rx.event
     def payment_confirmed(self, outcome: dict):
@@ -86,5 +123,6 @@ class CardPaymentState(rx.State, mixin=True):
             result = self._finish_payment(payment_intent, declined)
         except DomainError as exc:
             self._payment_failed(exc.message)
+            self._new_request()
             return None
-        return self._payment_ended(result)
+        return self._shown(result)

@@ -13,12 +13,13 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlmodel import col, select
 
 from app.config import get_settings
 from app.db import transaction
 from app.demo import payment_methods
-from app.models import Account, ApiKey, OutboxEmail, Role, User, utcnow
+from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Role, User, utcnow
 from app.payments import gateway
 from app.services import api_keys, customers, invoices, ledger, roles
 from app.services.accounts import builtin_role, create_account, create_user
@@ -216,6 +217,32 @@ def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str])
         }
 
 
+def charges_and_credits(account_id: int) -> dict[str, list[int]]:
+    """What the account's card was charged at Stripe (its succeeded PaymentIntents, in cents) and
+    the purchases credited to its balance."""
+    settings = get_settings()
+    with transaction() as session:
+        customer_id = billing_settings(session, account_id).stripe_customer_id
+        credited = session.exec(
+            select(LedgerEntry.amount_cents).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.source == "purchase"
+            )
+        ).all()
+    listed = httpx.get(
+        f"{settings.stripe_api_base}/v1/payment_intents",
+        params={"limit": 100},
+        auth=(settings.stripe_secret_key, ""),
+        timeout=10,
+    )
+    listed.raise_for_status()
+    charged = [
+        intent["amount"]
+        for intent in listed.json()["data"]
+        if intent.get("customer") == customer_id and intent["status"] == "succeeded"
+    ]
+    return {"charged": charged, "credited": list(credited)}
+
+
 FUNCTIONS = {
     f.__name__: f
     for f in (
@@ -226,6 +253,7 @@ FUNCTIONS = {
         invite_to_first_account,
         link_in_last_email,
         permission_matrix,
+        charges_and_credits,
     )
 }
 

@@ -1,14 +1,17 @@
 """Add Usage Credits in the browser: card capture through the embedded Card Element
-(localstripe's Stripe.js), a top-up, a declined card, and amount validation."""
+(localstripe's Stripe.js), a top-up, a declined card, amount validation, and one charge per
+click however often the button is pressed."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from decimal import Decimal
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 
 def _dollars(text: str) -> Decimal:
@@ -83,3 +86,36 @@ def test_member_cannot_open_add_usage_credits(page: Page):
     page.goto("/billing/add-usage-credits")
     expect(page.locator("#no-access")).to_be_visible()
     expect(page.get_by_role("button", name="Add to my balance")).to_have_count(0)
+
+
+@pytest.mark.parametrize("how", ["double-click", "Enter twice"])
+def test_a_double_click_on_add_to_my_balance_charges_once_and_credits_once(page: Page, live_app: LiveApp, how: str):
+    email = f"double-{uuid.uuid4().hex[:10]}@example.com"
+    account_id = live_app.setup(
+        "new_account", name="Double Click Co", users=[(email, "Dora Double", "owner")], visa=True
+    )
+    sign_in(page, email)
+    page.goto("/billing/add-usage-credits")
+    expect(page.locator("#payment_method")).to_contain_text("4242")
+    amount = page.get_by_label("Payment amount")
+    amount.fill("21")
+    button = page.get_by_role("button", name="Add to my balance")
+    if how == "double-click":
+        button.dblclick()
+    else:
+        amount.press("Enter")
+        amount.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Added $21.00 to your balance.")
+    expect(button).to_be_enabled()
+    # Whatever the second submit finds, it has finished before the figures are read.
+    page.wait_for_timeout(1500)
+    assert live_app.setup("charges_and_credits", account_id=account_id) == {"charged": [2100], "credited": [2100]}
+
+    # The next click is a new payment.
+    button.click()
+    expect(page.get_by_role("status")).to_have_text("Added $21.00 to your balance.")
+    page.wait_for_timeout(1000)
+    assert live_app.setup("charges_and_credits", account_id=account_id) == {
+        "charged": [2100, 2100],
+        "credited": [2100, 2100],
+    }
