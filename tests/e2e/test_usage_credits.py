@@ -103,8 +103,11 @@ def test_a_double_click_on_add_to_my_balance_charges_once_and_credits_once(page:
     if how == "double-click":
         button.dblclick()
     else:
-        amount.press("Enter")
-        amount.press("Enter")
+        # Straight from the keyboard, as fast as a person's double tap: a second Enter that
+        # comes after the result is shown is a new attempt, and charges again by design.
+        amount.focus()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_have_text("Added $21.00 to your balance.")
     expect(button).to_be_enabled()
     # Whatever the second submit finds, it has finished before the figures are read.
