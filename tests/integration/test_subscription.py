@@ -355,6 +355,35 @@ def test_removing_seats_credits_the_unused_days(session, owner):
     assert session.get(Account, account.id).seats_purchased == 6
 
 
+def test_seats_added_one_at_a_time_and_removed_at_once_return_exactly_what_was_charged(session, owner):
+    """On Dec 4, 2026 (28 of 31 days left) one Pro seat is $26.193… for the rest of the month:
+    each seat added was charged $26.19, while removing 20 at once credited $523.87, 7 ¢ more than
+    was charged, again on every round (35 ¢ for 100 seats). The period's running total is
+    rounded, not each change."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    _on_plan(session, account, "pro", seats_purchased=6)
+    dec_4 = datetime(2026, 12, 4, 10, tzinfo=UTC)
+
+    for round_number in range(2):
+        charged = 0
+        for seats in range(7, 27):
+            result = subscription.change_seats(
+                session, actor, seats_text=str(seats), request_key=f"add-{round_number}-{seats}", now=dec_4
+            )
+            session.commit()
+            assert result.status == "applied"
+            charged += result.amount_cents
+        assert charged == 52_387
+        removed = subscription.change_seats(
+            session, actor, seats_text="6", request_key=f"remove-{round_number}", now=dec_4
+        )
+        session.commit()
+        assert removed.amount_cents == -charged
+    paid = sum(session.exec(select(Payment.amount_cents).where(Payment.status == "succeeded")).all())
+    assert paid == ledger.balance_of(session, account.id) == 2 * 52_387
+
+
 @pytest.mark.parametrize(
     ("seats", "message"),
     [

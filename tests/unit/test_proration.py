@@ -89,3 +89,36 @@ def test_a_later_day_never_settles_more(old, new, moment):
     later = moment + timedelta(days=1)
     if billing_period(later) == billing_period(moment):
         assert abs(prorate(old, new, later).amount_cents) <= abs(prorate(old, new, moment).amount_cents)
+
+
+def test_seats_added_one_at_a_time_cost_what_removing_them_at_once_credits():
+    """6 → 106 → 6 Pro seats on Dec 4, 2026 (28 of 31 days left): rounding each change alone
+    charged 100 × $26.19 and credited $2,619.35, 35 ¢ more."""
+    dec_4, settled, charged = at(2026, 12, 4), 0, 0
+    for seats in range(6, 106):
+        proration = prorate(PRO.monthly_cents(seats), PRO.monthly_cents(seats + 1), dec_4, settled)
+        charged += proration.amount_cents
+        settled += (PRO.monthly_cents(seats + 1) - PRO.monthly_cents(seats)) * proration.days_left
+    removed = prorate(PRO.monthly_cents(106), PRO.monthly_cents(6), dec_4, settled)
+    assert charged == -removed.amount_cents == 261_935
+
+
+@given(start=monthly, steps=st.lists(st.tuples(monthly, st.integers(min_value=1, max_value=30)), max_size=12))
+def test_the_changes_of_a_period_add_up_to_its_exact_total_rounded_towards_zero(start, steps):
+    settled, total, current = 0, 0, start
+    for new, day in sorted(steps, key=lambda step: step[1]):
+        proration = prorate(current, new, at(2026, 11, day), settled)
+        settled += (new - current) * proration.days_left
+        total += proration.amount_cents
+        current = new
+    assert total == (abs(settled) // 30) * (1 if settled >= 0 else -1)
+
+
+@given(start=monthly, totals=st.lists(monthly, min_size=1, max_size=12), moment=moments)
+def test_changes_made_and_undone_on_one_day_settle_nothing(start, totals, moment):
+    settled, total = 0, 0
+    for old, new in zip([start, *totals], [*totals, start], strict=True):
+        proration = prorate(old, new, moment, settled)
+        settled += (new - old) * proration.days_left
+        total += proration.amount_cents
+    assert settled == total == 0

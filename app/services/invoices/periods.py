@@ -53,11 +53,23 @@ class Proration:
         return (self.period_end - self.period_start).days
 
 
-def prorate(old_monthly_cents: int, new_monthly_cents: int, moment: datetime) -> Proration:
+def prorate(old_monthly_cents: int, new_monthly_cents: int, moment: datetime, settled_cent_days: int = 0) -> Proration:
     """The part of the change in the monthly total that falls on the rest of `moment`'s period:
-    difference × days left ÷ days in the period, rounded towards zero to whole cents."""
+    difference × days left ÷ days in the period, rounded towards zero to whole cents.
+
+    `settled_cent_days` is what the changes already made in the period add up to (difference ×
+    days left, summed): the period's running total is rounded, not each change, so changes made
+    one at a time settle to the cent what one change to the same end would, and a change and its
+    reverse cancel out (adding seats one by one and removing them at once returns exactly what
+    was charged)."""
     start, end = billing_period(moment)
+    days_total = (end - start).days
     days_left = (end - moment.astimezone(UTC).date()).days
-    difference = new_monthly_cents - old_monthly_cents
-    share = abs(difference) * days_left // (end - start).days
-    return Proration(start, end, days_left, share if difference >= 0 else -share)
+    after = settled_cent_days + (new_monthly_cents - old_monthly_cents) * days_left
+    amount = _towards_zero(after, days_total) - _towards_zero(settled_cent_days, days_total)
+    return Proration(start, end, days_left, amount)
+
+
+def _towards_zero(numerator: int, denominator: int) -> int:
+    share = abs(numerator) // denominator
+    return share if numerator >= 0 else -share

@@ -8,9 +8,12 @@ effect at once and is settled for the rest of the current period, prorated by da
     amount = (new monthly total − old monthly total) × days left ÷ days in the period
 
 A monthly total is the seat price × seats. The days left count the UTC day of the change, so a
-change on the 1st settles the whole month and one on the last day a single day. The amount is
-rounded towards zero to whole cents: a charge or a credit is never more than the exact share,
-and a change and its reverse on the same day cancel out to the cent.
+change on the 1st settles the whole month and one on the last day a single day. What is rounded
+(towards zero, to whole cents) is the period's running total, not each change: a change settles
+the period's exact total after it, rounded, minus the same before it. So changes made one at a
+time settle to the cent what one change to the same end would, and a change and its reverse on
+the same day cancel out (adding seats one by one and removing them at once gives back exactly
+what was charged).
 
 - A positive amount (an upgrade, more seats) is charged to the default card at once. The change
   applies when the payment succeeds (after 3-D Secure if the card asks for it), with an invoice

@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict
-from app.models import Account, User, utcnow
+from app.models import Account, PlanChange, User, utcnow
 from app.services import payment_methods
 from app.services.customers import account_id_of, account_of
 from app.services.info import format_bytes
@@ -30,6 +30,41 @@ CUSTOM_PRICED_MESSAGE = (
     f"Your account has custom pricing and is billed by invoice. To change your plan or seats, contact {SALES_EMAIL}."
 )
 CATALOGUE = tuple(PLANS.values())
+
+
+# What changes in a period add up to (the proration's running total)
+
+
+def change_cent_days(change: PlanChange) -> int:
+    """What a change adds to its period's total, in cents × days: the difference in the monthly
+    total × the days left when it was made."""
+    old, new = get_plan(change.from_plan_code), get_plan(change.to_plan_code)
+    _, end = billing_period(change.effective_at)
+    days_left = (end - change.effective_at.astimezone(UTC).date()).days
+    return (new.monthly_cents(change.to_seats) - old.monthly_cents(change.from_seats)) * days_left
+
+
+def applied_changes(session: Session, account_id: int, moment: datetime) -> list[PlanChange]:
+    """The changes applied in `moment`'s period, in the order they were made."""
+    start, end = billing_period(moment)
+    first, after = (datetime.combine(day, time(), tzinfo=UTC) for day in (start, end))
+    return list(
+        session.exec(
+            select(PlanChange)
+            .where(
+                PlanChange.account_id == account_id,
+                PlanChange.status == "applied",
+                col(PlanChange.effective_at) >= first,
+                col(PlanChange.effective_at) < after,
+            )
+            .order_by(col(PlanChange.id))
+        )
+    )
+
+
+def settled_cent_days(session: Session, account_id: int, moment: datetime) -> int:
+    """The changes applied so far in `moment`'s period, in cents × days (`prorate`)."""
+    return sum(change_cent_days(change) for change in applied_changes(session, account_id, moment))
 
 
 # What the Plans page shows

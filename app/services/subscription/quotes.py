@@ -28,6 +28,7 @@ from app.services.subscription.catalogue import (
     seats_used,
     self_serve_plan,
     self_serve_seats,
+    settled_cent_days,
 )
 
 
@@ -180,7 +181,12 @@ def _quote(
         to_plan=to_plan,
         from_seats=from_seats,
         to_seats=to_seats,
-        proration=prorate(from_plan.monthly_cents(from_seats), to_plan.monthly_cents(to_seats), now),
+        proration=prorate(
+            from_plan.monthly_cents(from_seats),
+            to_plan.monthly_cents(to_seats),
+            now,
+            settled_cent_days(session, account_id_of(account), now),
+        ),
         card=payment_methods.label(card) if card else "",
         renews_on=renews_on(account, now),
     )
