@@ -178,3 +178,17 @@ def raw_card(base_url: str, number: str) -> str:
     )
     response.raise_for_status()
     return response.json()["id"]
+
+
+def payment_intents(base_url: str) -> list[dict]:
+    """Every PaymentIntent localstripe holds, all pages (it cannot filter by customer)."""
+    intents: list[dict] = []
+    params: dict = {"limit": 100}
+    while True:
+        page = httpx.get(
+            f"{base_url}/v1/payment_intents", params=params, auth=(get_settings().stripe_secret_key, "")
+        ).json()
+        intents.extend(page["data"])
+        if not page["has_more"]:
+            return intents
+        params["starting_after"] = page["data"][-1]["id"]

@@ -43,8 +43,13 @@ class PlanChange(SQLModel, table=True):
     to_plan_code: str = Field(max_length=32)
     from_seats: int
     to_seats: int
-    # The prorated settlement: > 0 charged to the card, < 0 credited to the balance.
+    # The prorated settlement: > 0 charged to the card, < 0 given back, as the two below say.
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Of a negative amount: what was credited to the balance (at most what was paid for the
+    # period and not given back yet) and what was taken off the period's open renewal invoice
+    # (voided and reissued for less). Unpaid time is never credited.
+    credited_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    invoice_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     # When the amount was worked out; its UTC day is the first day the change is settled for.
     effective_at: datetime
     # pending (waiting for the card) | applied | failed

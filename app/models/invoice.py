@@ -47,6 +47,9 @@ class Invoice(SQLModel, table=True):
     # The part of the total that is post-paid usage below zero: paying it credits the ledger
     # (source "invoice_applied") so the balance comes back.
     overage_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # The part of the total that renews the plan for the next period (period close), less what
+    # plan changes took off it: what paying it pays for the plan (the credit cap of plan changes).
+    plan_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
     issued_at: datetime = Field(default_factory=utcnow)
     due_at: datetime | None = None
     paid_at: datetime | None = None

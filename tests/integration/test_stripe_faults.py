@@ -19,7 +19,7 @@ from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import ledger, topups
 from tests.factories import owner_and_account
-from tests.stripe_fixtures import event, post_event, save_card
+from tests.stripe_fixtures import event, payment_intents, post_event, save_card
 
 CLIENT_READ_TIMEOUT = 1.0
 
@@ -103,8 +103,7 @@ def proxied(session, localstripe, monkeypatch):
 
 
 def _intents_at_stripe(localstripe: str, payment: Payment) -> list[dict]:
-    listed = httpx.get(f"{localstripe}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_localstripe", ""))
-    return [i for i in listed.json()["data"] if (i.get("metadata") or {}).get("payment_id") == payment.public_id]
+    return [i for i in payment_intents(localstripe) if (i.get("metadata") or {}).get("payment_id") == payment.public_id]
 
 
 def _credits(session, account_id: int) -> list[LedgerEntry]:

@@ -6,7 +6,7 @@ All changes are made on Nov 22, 2026 (UTC): 9 of November's 30 days are left."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -15,12 +15,12 @@ from sqlmodel import Session, select
 from app.errors import Conflict, PermissionDenied, ValidationFailed
 from app.models import Account, CreditBalance, Invoice, InvoiceLine, LedgerEntry, Payment, PlanChange
 from app.payments import gateway
-from app.services import info, ledger, roles, stripe_events, subscription, team
+from app.services import info, invoices, ledger, payment_methods, roles, stripe_events, subscription, team
 from app.services.accounts import builtin_role
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
 from tests.factories import actor_for, make_user, owner_and_account, signed_in_actor
-from tests.stripe_fixtures import intent_for, raw_card, save_card, stripe_intent
+from tests.stripe_fixtures import intent_for, payment_intents, raw_card, save_card, stripe_intent
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
@@ -31,6 +31,18 @@ def _on_plan(session, account: Account, plan_code: str, seats_purchased: int = 0
     account.plan_code, account.seats_purchased = plan_code, seats_purchased
     session.add(account)
     session.commit()
+
+
+def _renewed(session, account: Account, period_start: date = date(2026, 11, 1), *, paid: bool = True) -> Invoice:
+    """The period close that renewed the plan for the period starting `period_start`; its invoice
+    paid (as by bank transfer) unless `paid` is false."""
+    invoice = invoices.close_period(
+        session, account.id, period_start, now=datetime.combine(period_start, datetime.min.time(), tzinfo=UTC)
+    )
+    if paid:
+        invoices.mark_paid(session, invoice, None)
+    session.commit()
+    return invoice
 
 
 def _add_users(session, account: Account, count: int) -> None:
@@ -54,12 +66,8 @@ def _snapshot(session, account_id: int) -> tuple:
 
 
 def _stripe_intents(localstripe_url: str, customer_id: str) -> list[dict]:
-    """The customer's PaymentIntents as Stripe has them (localstripe cannot filter by customer)."""
-    response = httpx.get(
-        f"{localstripe_url}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_localstripe", "")
-    )
-    response.raise_for_status()
-    return [intent for intent in response.json()["data"] if intent.get("customer") == customer_id]
+    """The customer's PaymentIntents as Stripe has them."""
+    return [intent for intent in payment_intents(localstripe_url) if intent.get("customer") == customer_id]
 
 
 # Upgrades
@@ -254,6 +262,7 @@ def test_a_downgrade_credits_the_prorated_difference_once(session, owner):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
     _on_plan(session, account, "business")
+    renewal = _renewed(session, account)
 
     quote = subscription.quote_plan(session, actor, "pro", now=NOW)
     assert (quote.title, quote.to_seats, quote.amount_cents) == ("Downgrade to Pro", 10, -21_000)
@@ -272,12 +281,13 @@ def test_a_downgrade_credits_the_prorated_difference_once(session, owner):
     assert ledger.balance_of(session, account.id) == 21_000 == ledger.ledger_sum(session, account.id)
     session.expire_all()
     assert (session.get(Account, account.id).plan_code, session.get(Account, account.id).seats_purchased) == ("pro", 10)
-    assert session.exec(select(Payment)).all() == [] and session.exec(select(Invoice)).all() == []
+    assert session.exec(select(Payment)).all() == [] and session.exec(select(Invoice)).all() == [renewal]
 
 
 def test_cancelling_is_a_downgrade_to_basic_and_needs_no_card(session, owner):
     actor, account = owner
     _on_plan(session, account, "pro")
+    _renewed(session, account)
     ledger.set_overage_credit_line(session, account.id, 5_000)
     session.commit()
 
@@ -342,6 +352,7 @@ def test_removing_seats_credits_the_unused_days(session, owner):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
     _on_plan(session, account, "pro", seats_purchased=8)
+    _renewed(session, account)
 
     quote = subscription.quote_seats(session, actor, "6", now=NOW)
     assert quote.amount_cents == -1_740
@@ -382,6 +393,174 @@ def test_seats_added_one_at_a_time_and_removed_at_once_return_exactly_what_was_c
         assert removed.amount_cents == -charged
     paid = sum(session.exec(select(Payment.amount_cents).where(Payment.status == "succeeded")).all())
     assert paid == ledger.balance_of(session, account.id) == 2 * 52_387
+    # Each charge's invoice bills what was charged.
+    billed = session.exec(select(Invoice.total_cents).where(Invoice.source == "plan_change")).all()
+    assert len(billed) == 40 and sum(billed) == paid
+
+
+# Only what was paid is credited
+
+
+DEC_1 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def _invoice_lines(session, invoice: Invoice) -> list[tuple[str, int]]:
+    return [
+        (line.description, line.amount_cents)
+        for line in session.exec(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position)
+        )
+    ]
+
+
+def test_a_downgrade_in_an_unpaid_period_credits_nothing_and_takes_it_off_the_open_invoice(session, owner):
+    """The renewal of 7 Pro seats ($203) is open; cancelling on Dec 1 credited $203 of spendable
+    credits and left the invoice to pay. Now the invoice is voided and issued again without it."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    _on_plan(session, account, "pro", seats_purchased=7)
+    renewal = _renewed(session, account, date(2026, 12, 1), paid=False)
+    assert (renewal.status, renewal.total_cents, renewal.plan_cents) == ("open", 20_300, 20_300)
+
+    quote = subscription.quote_plan(session, actor, "basic", now=DEC_1)
+    assert quote.amount_cents == -20_300
+    label = invoices.label(renewal, account)
+    assert quote.lines[2:4] == (
+        "The difference for the 31 of 31 days left in this billing period is $203.00. "
+        "Only time you have paid for is credited.",
+        f"Taken off your unpaid invoice {label}: $203.00. It is voided and issued again for that much less.",
+    )
+    result = subscription.change_plan(
+        session, actor, plan_code="basic", request_key="unpaid-1", expected_amount_cents=-20_300, now=DEC_1
+    )
+    session.commit()
+    assert (result.status, result.credited_cents, result.invoice_cents) == ("applied", 0, 20_300)
+    assert ledger.balance_of(session, account.id) == 0
+    assert session.exec(select(LedgerEntry)).all() == []
+
+    session.expire_all()
+    assert session.get(Invoice, renewal.id).status == "void"
+    reissued = session.exec(select(Invoice).where(Invoice.id != renewal.id)).one()
+    assert (reissued.source, reissued.status, reissued.total_cents, reissued.plan_cents) == (
+        "period_close",
+        "paid",
+        0,
+        0,
+    )
+    assert _invoice_lines(session, reissued) == [
+        ("Pro plan seats, Dec 1 – Dec 31, 2026", 20_300),
+        ("Downgrade from Pro to Basic: 31 of 31 days left in the billing period", -20_300),
+    ]
+    assert invoices.payments_due(session, actor, now=DEC_1) == []
+    # Confirming again changes nothing more.
+    assert subscription.change_plan(session, actor, plan_code="basic", request_key="unpaid-1", now=DEC_1) == result
+    session.commit()
+    assert len(session.exec(select(Invoice)).all()) == 2
+
+
+def test_seats_removed_later_in_an_unpaid_period_leave_the_days_used_on_the_reissued_invoice(session, owner):
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    _on_plan(session, account, "pro", seats_purchased=7)
+    renewal = _renewed(session, account, date(2026, 12, 1), paid=False)
+    dec_10 = datetime(2026, 12, 10, 9, tzinfo=UTC)
+
+    # 2 seats × $29 × 22/31 = $41.16, off the invoice; nothing to the balance.
+    result = subscription.change_seats(session, actor, seats_text="5", request_key="unpaid-2", now=dec_10)
+    session.commit()
+    assert (result.amount_cents, result.credited_cents, result.invoice_cents) == (-4_116, 0, 4_116)
+    assert ledger.balance_of(session, account.id) == 0
+    session.expire_all()
+    assert session.get(Invoice, renewal.id).status == "void"
+    [due] = invoices.payments_due(session, actor, now=dec_10)
+    assert due.amount == "$161.84"
+    reissued = session.exec(select(Invoice).where(Invoice.public_id == due.id)).one()
+    assert reissued.plan_cents == 16_184 and reissued.memo.startswith(
+        f"Replaces invoice {invoices.label(renewal, account)}"
+    )
+
+    # Paid, it is what the period's seats are credited from.
+    paid = invoices.pay_invoice(
+        session, actor, invoice_id=due.id, payment_method_id=_default_card(session, account), request_key="pay-1"
+    )
+    session.commit()
+    assert paid.status == "succeeded"
+    result = subscription.change_seats(session, actor, seats_text="6", request_key="unpaid-3", now=dec_10)
+    session.commit()
+    back = subscription.change_seats(session, actor, seats_text="5", request_key="unpaid-4", now=dec_10)
+    session.commit()
+    assert (back.amount_cents, back.credited_cents) == (-result.amount_cents, result.amount_cents)
+
+
+def test_a_credit_beyond_an_unpaid_renewal_comes_from_what_the_period_was_charged(session, owner):
+    """Pro's renewal ($145) is open; an upgrade to Business (10 seats) is charged $845.00 on Dec 1;
+    cancelling the same day gives the $845.00 back to the balance and takes $145.00 off the invoice."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    _on_plan(session, account, "pro", seats_purchased=5)
+    renewal = _renewed(session, account, date(2026, 12, 1), paid=False)
+
+    up = subscription.change_plan(session, actor, plan_code="business", request_key="mix-1", now=DEC_1)
+    session.commit()
+    assert (up.status, up.amount_cents) == ("applied", 84_500)
+    down = subscription.change_plan(session, actor, plan_code="basic", request_key="mix-2", now=DEC_1)
+    session.commit()
+    assert (down.amount_cents, down.credited_cents, down.invoice_cents) == (-99_000, 84_500, 14_500)
+    assert ledger.balance_of(session, account.id) == 84_500
+    session.expire_all()
+    assert session.get(Invoice, renewal.id).status == "void"
+    assert invoices.payments_due(session, actor, now=DEC_1) == []
+
+
+def test_a_paid_renewal_is_credited_in_full_and_once(session, owner):
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    _on_plan(session, account, "pro", seats_purchased=7)
+    renewal = _renewed(session, account, date(2026, 12, 1), paid=False)
+    paid = invoices.pay_invoice(
+        session,
+        actor,
+        invoice_id=renewal.public_id,
+        payment_method_id=_default_card(session, account),
+        request_key="pay-2",
+    )
+    session.commit()
+    assert paid.status == "succeeded"
+
+    down = subscription.change_plan(session, actor, plan_code="basic", request_key="paid-1", now=DEC_1)
+    session.commit()
+    assert (down.amount_cents, down.credited_cents, down.invoice_cents) == (-20_300, 20_300, 0)
+    assert down.settlement == "$203.00 was credited to your balance; it is listed in Balance History."
+    # Back on Pro and down again: only what the second upgrade was charged comes back.
+    up = subscription.change_plan(session, actor, plan_code="pro", request_key="paid-2", now=DEC_1)
+    session.commit()
+    again = subscription.change_plan(session, actor, plan_code="basic", request_key="paid-3", now=DEC_1)
+    session.commit()
+    assert up.amount_cents == 14_500 and again.credited_cents == 14_500
+    assert ledger.balance_of(session, account.id) == 20_300 + 14_500
+    session.expire_all()
+    assert session.get(Invoice, renewal.id).status == "paid"
+
+
+def test_a_refunded_charge_is_not_credited_back_again(session, owner):
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    up = subscription.change_plan(session, actor, plan_code="pro", request_key="refund-1", now=NOW)
+    session.commit()
+    # Refunded at Stripe, as the charge.refunded webhook records it.
+    payment = session.exec(select(Payment)).one()
+    payment.status, payment.refunded_cents = "refunded", up.amount_cents
+    session.add(payment)
+    session.commit()
+
+    down = subscription.change_plan(session, actor, plan_code="basic", request_key="refund-2", now=NOW)
+    session.commit()
+    assert (down.amount_cents, down.credited_cents, down.invoice_cents) == (-4_350, 0, 0)
+    assert ledger.balance_of(session, account.id) == 0
+
+
+def _default_card(session, account: Account) -> str:
+    return payment_methods.default_method(session, account.id).stripe_payment_method_id
 
 
 @pytest.mark.parametrize(

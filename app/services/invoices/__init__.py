@@ -4,15 +4,18 @@ seat changes, and by the period close (post-paid usage below zero and plan renew
 Numbers are sequential per account with no gaps and no duplicates: `issue_invoice` takes the
 next number from the account's InvoiceCounter row with one UPDATE … RETURNING in the issuing
 transaction (the row lock serializes issuers; a rollback gives the number back). Issuing is
-idempotent by key. An issued invoice is never edited: only its status (open → paid), payment
-date and payment change; corrections are credit notes (`issue_credit_note`) or new invoices.
+idempotent by key. An issued invoice is never edited: only its status (open → paid, or open →
+void when it is reissued), payment date and payment change; corrections are credit notes
+(`issue_credit_note`) or new invoices (`reissue_for_less`: a plan change that ends time not paid
+for yet voids the open renewal and issues it again for less).
 
 Billing periods are calendar months in UTC, like the spend-management days. `close_period`
 bills, once per account and period:
 - usage: every debit not yet invoiced from before the period's end is listed and marked with
   the invoice's id (LedgerEntry.invoice_id), so it leaves "Usage This Period"; the part paid from
   prepaid credits is shown and subtracted, and only the part below zero (overage) is charged;
-- the plan's renewal for the next period (seats × seat price) on paid plans.
+- the plan's renewal for the next period (seats × seat price) on paid plans (`plan_cents`, from
+  which plan changes in that period are credited once it is paid).
 
 Overage and the ledger: billing overage does not touch the balance, which stays below zero (the
 credit line stays in use) until the invoice is paid. Paying it posts an `invoice_applied` ledger
@@ -55,6 +58,7 @@ from app.services.invoices.issuing import (
     issue_invoice,
     issue_receipt,
     label,
+    reissue_for_less,
 )
 from app.services.invoices.payment import PayResult, finish_invoice_payment, mark_paid, pay_invoice
 from app.services.invoices.period_close import (
@@ -101,6 +105,7 @@ __all__ = [
     "period_end_after",
     "period_label",
     "prorate",
+    "reissue_for_less",
     "render_pdf",
     "renewal_lines",
     "schedule_period_close",

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import Conflict, ValidationFailed
 from app.jobs.queue import enqueue
-from app.models import Account, Invoice, InvoiceCounter, InvoiceLine, Payment, utcnow
+from app.models import Account, Invoice, InvoiceCounter, InvoiceLine, LedgerEntry, Payment, utcnow
 from app.services import tax
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
@@ -70,6 +70,7 @@ def issue_invoice(
     due_at: datetime | None = None,
     payment_id: int | None = None,
     overage_cents: int = 0,
+    plan_cents: int = 0,
     period_start: date | None = None,
     period_end: date | None = None,
     kind: str = "invoice",
@@ -103,6 +104,7 @@ def issue_invoice(
                 status="draft",
                 total_cents=sum(line.amount_cents for line in lines),
                 overage_cents=overage_cents,
+                plan_cents=plan_cents,
                 issued_at=now,
                 period_start=period_start,
                 period_end=period_end,
@@ -194,11 +196,13 @@ def issue_for_plan_change(
     to_seats: int,
     effective_at: datetime,
     change_key: str,
+    amount_cents: int | None = None,
     now: datetime | None = None,
 ) -> Invoice | None:
     """Bill a plan or seat change made at `effective_at` for the rest of its billing period
     (the calendar month, UTC), prorated by whole days left (the change day included): the new
-    monthly price (seats × seat price) minus the old one. Returns None when the change costs
+    monthly price (seats × seat price) minus the old one, or `amount_cents`, what the change was
+    charged (its share of the period's running total). Returns None when the change costs
     nothing or less (a downgrade is not refunded: the lower price applies from the next renewal,
     which `close_period` bills). `change_key` identifies the change (e.g. the id of the audit
     record or of the request), so calling again for the same change issues nothing more. The
@@ -207,7 +211,7 @@ def issue_for_plan_change(
     For the plan and seats administration: call it in the transaction that changes the plan."""
     old, new = get_plan(from_plan), get_plan(to_plan)
     old_monthly, new_monthly = old.monthly_cents(from_seats), new.monthly_cents(to_seats)
-    prorated = prorate(old_monthly, new_monthly, effective_at).amount_cents
+    prorated = prorate(old_monthly, new_monthly, effective_at).amount_cents if amount_cents is None else amount_cents
     if prorated <= 0:
         return None
     end = period_end_after(effective_at)
@@ -230,6 +234,54 @@ def issue_for_plan_change(
         period_end=end,
         now=now,
     )
+    return invoice
+
+
+def reissue_for_less(
+    session: Session,
+    original: Invoice,
+    *,
+    less_cents: int,
+    plan_cents: int,
+    description: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> Invoice:
+    """Void an open invoice and issue it again with one more line taking `less_cents` off (a plan
+    change that ends time not paid for yet); `plan_cents` is what is left of its plan renewal.
+    The usage it billed moves to the new invoice, which is due when the original was. Not a
+    credit note: that would leave the original to be paid in full."""
+    if original.status != "open" or not 0 < less_cents <= original.total_cents:
+        raise Conflict("Only an open invoice can be issued again for less.")
+    account = account_of(session, original.account_id)
+    lines = [
+        LineItem(line.description, line.amount_cents, line.quantity)
+        for line in session.exec(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == original.id).order_by(col(InvoiceLine.position))
+        )
+    ]
+    lines.append(LineItem(description, -less_cents))
+    original.status = "void"
+    session.add(original)
+    session.flush()
+    total = original.total_cents - less_cents
+    invoice, _ = issue_invoice(
+        session,
+        original.account_id,
+        source=original.source,
+        lines=lines,
+        idempotency_key=idempotency_key,
+        status="open" if total > 0 else "paid",
+        due_at=original.due_at,
+        overage_cents=original.overage_cents,
+        plan_cents=plan_cents,
+        period_start=original.period_start,
+        period_end=original.period_end,
+        memo=f"Replaces invoice {label(original, account)}, voided: {description}.",
+        now=now,
+    )
+    session.exec(update(LedgerEntry).where(col(LedgerEntry.invoice_id) == original.id).values(invoice_id=invoice.id))
+    session.flush()
     return invoice
 
 

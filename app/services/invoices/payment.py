@@ -135,6 +135,13 @@ def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: 
         if payment is not None and invoice.payment_id != payment.id:
             log.error("invoice %s was paid twice (payment %s): refund one", invoice.public_id, payment.public_id)
         return
+    if invoice.status == "void":
+        log.error(
+            "invoice %s was paid after it was voided (payment %s): refund it",
+            invoice.public_id,
+            payment.public_id if payment else None,
+        )
+        return
     now = now or utcnow()
     invoice.status = "paid"
     invoice.paid_at = now

@@ -28,6 +28,8 @@ class PeriodBill:
     lines: list[LineItem]
     overage_cents: int
     last_usage_id: int | None
+    # The plan's renewal among the lines.
+    plan_cents: int = 0
 
     @property
     def total_cents(self) -> int:
@@ -62,8 +64,10 @@ def period_bill(session: Session, account: Account, period_end: date) -> PeriodB
         lines.append(LineItem(f"Usage through {format_date(period_end - timedelta(days=1))}", usage_cents))
         if usage_cents > overage:
             lines.append(LineItem("Paid from your usage credits", overage - usage_cents))
-    lines.extend(renewal_lines(session, account, period_end))
-    return PeriodBill(lines, overage, last_id)
+    renewal = renewal_lines(session, account, period_end)
+    lines.extend(renewal)
+    plan_cents = renewal[0].amount_cents if renewal and get_plan(account.plan_code).seat_price_cents > 0 else 0
+    return PeriodBill(lines, overage, last_id, plan_cents)
 
 
 def renewal_lines(session: Session, account: Account, period_end: date) -> list[LineItem]:
@@ -102,6 +106,7 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
         status="open" if bill.total_cents > 0 else "paid",
         due_at=due_date(session, account_id, now),
         overage_cents=bill.overage_cents,
+        plan_cents=bill.plan_cents,
         period_start=previous_month(period_end),
         period_end=period_end,
         now=now,

@@ -20,7 +20,11 @@ what was charged).
   (`invoices.issue_for_plan_change`) marked paid by that payment. A declined card changes nothing.
 - A negative amount (a downgrade, fewer seats) is credited to the usage-credit balance at once:
   a ledger entry with source "plan_change", listed in Balance History. Removing seats is
-  credited the same way as a downgrade, prorated; nothing is refunded to the card.
+  credited the same way as a downgrade, prorated; nothing is refunded to the card. Only time
+  that was paid for is credited (`paid`): at most the period's renewal once its invoice is paid
+  plus the period's charges that succeeded, less what was credited already. The rest comes off
+  the period's open renewal invoice, voided and reissued for less; what was neither paid nor
+  billed is not credited.
 - Cancelling a paid plan is a downgrade to Basic.
 
 The rules:
@@ -41,8 +45,9 @@ The rules:
 Callers commit.
 
 Modules by job: `catalogue` (plans, what the Plans page shows), `quotes` (every rule, before
-anything changes) and `changes` (applying a change, charging or crediting it). The proration by
-day is the invoices' (`invoices.prorate`), which bills the change with the same amount."""
+anything changes), `paid` (what the period was paid, which caps a credit) and `changes`
+(applying a change, charging or crediting it). The proration by day is the invoices'
+(`invoices.prorate`), which bills the change with the same amount."""
 
 from app.services.invoices import Proration, billing_period, prorate
 from app.services.subscription.catalogue import (

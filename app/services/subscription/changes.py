@@ -20,6 +20,7 @@ from app.services.payment_outcome import PaymentOutcome
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 from app.services.roles import lock_account
+from app.services.subscription import paid
 from app.services.subscription.quotes import (
     CARD_REQUIRED_MESSAGE,
     CardRequired,
@@ -41,6 +42,27 @@ class ChangeResult(PaymentOutcome):
     change_id: str
     plan_name: str
     seats: int
+    # Of a negative amount: credited to the balance, and taken off the open renewal invoice.
+    credited_cents: int = 0
+    invoice_cents: int = 0
+
+    @property
+    def settlement(self) -> str:
+        """What moved, in a sentence ("" when nothing did)."""
+        if self.amount_cents > 0:
+            return (
+                f"{format_usd(self.amount_cents)} was charged to your card; the paid invoice is on the Invoices page."
+            )
+        parts = []
+        if self.credited_cents:
+            parts.append(
+                f"{format_usd(self.credited_cents)} was credited to your balance; it is listed in Balance History."
+            )
+        if self.invoice_cents:
+            parts.append(
+                f"{format_usd(self.invoice_cents)} was taken off your unpaid invoice, issued again on the Invoices page."
+            )
+        return " ".join(parts)
 
 
 # Changes
@@ -111,6 +133,12 @@ def _change(
     now = now or utcnow()
     account = account_of(session, actor.account_id)
     quote = quote_for(account, now)
+    if quote.credit.invoice_cents:
+        renewal = paid.period_money(session, actor.account_id, now).open_renewal
+        if renewal is not None:
+            paid.settle_invoice_payment(session, renewal)
+            if renewal.status != "open":
+                quote = quote_for(account, now)
     if expected_amount_cents is not None and expected_amount_cents != quote.amount_cents:
         raise QuoteChanged(
             "The amounts have changed since you opened this confirmation. Review them and confirm again."
@@ -122,6 +150,8 @@ def _change(
         from_seats=quote.from_seats,
         to_seats=quote.to_seats,
         amount_cents=quote.amount_cents,
+        credited_cents=quote.credit.credited_cents,
+        invoice_cents=quote.credit.invoice_cents,
         effective_at=now,
         idempotency_key=key,
     )
@@ -146,7 +176,11 @@ def _audit_summary(change: PlanChange, status: str) -> str:
     if change.amount_cents > 0:
         money = f"{format_usd(change.amount_cents)} charged"
     elif change.amount_cents < 0:
-        money = f"{format_usd(-change.amount_cents)} credited"
+        money = f"{format_usd(change.credited_cents)} credited"
+        if change.invoice_cents:
+            money += f", {format_usd(change.invoice_cents)} taken off the open invoice"
+        if kept := -change.amount_cents - change.credited_cents - change.invoice_cents:
+            money += f", {format_usd(kept)} unpaid not credited"
     else:
         money = "no charge"
     return f"{what} ({money}): {status}"
@@ -249,14 +283,27 @@ def _apply(session: Session, change: PlanChange, payment: Payment | None) -> Non
             to_seats=change.to_seats,
             effective_at=change.effective_at,
             change_key=change.public_id,
+            amount_cents=change.amount_cents,
         )
         if invoice is not None:
             invoices.mark_paid(session, invoice, payment)
-    elif change.amount_cents < 0:
+    if change.invoice_cents:
+        renewal = paid.renewal_invoice(session, change.account_id, change.effective_at)
+        if renewal is None or renewal.status != "open":
+            raise Conflict("Your open invoice changed meanwhile. Review the amounts and confirm again.")
+        invoices.reissue_for_less(
+            session,
+            renewal,
+            less_cents=change.invoice_cents,
+            plan_cents=renewal.plan_cents - change.invoice_cents,
+            description=_credit_description(change),
+            idempotency_key=f"plan_change:{change.public_id}",
+        )
+    if change.credited_cents:
         ledger.credit(
             session,
             account_id=account_id_of(account),
-            amount_cents=-change.amount_cents,
+            amount_cents=change.credited_cents,
             source="plan_change",
             description=_credit_description(change),
             idempotency_key=f"plan_change:{change.public_id}",
@@ -299,4 +346,6 @@ def _result(session: Session, change: PlanChange, client_secret: str = "") -> Ch
         payment_intent_id=(payment.stripe_payment_intent_id or "") if payment else "",
         client_secret=client_secret if status == "requires_action" else "",
         message=change.failure_message,
+        credited_cents=change.credited_cents,
+        invoice_cents=change.invoice_cents,
     )

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from app.errors import Conflict, ValidationFailed
 from app.models import Account, utcnow
-from app.services import payment_methods
+from app.services import invoices, payment_methods
 from app.services.customers import account_id_of, account_of
 from app.services.invoices import Proration, prorate
 from app.services.money import format_usd
@@ -30,6 +30,7 @@ from app.services.subscription.catalogue import (
     self_serve_seats,
     settled_cent_days,
 )
+from app.services.subscription.paid import CreditSplit, period_money, split_credit
 
 
 class CardRequired(Conflict):
@@ -58,6 +59,10 @@ class Quote:
     # The card that is charged, for a positive amount.
     card: str
     renews_on: str
+    # How a credit (a negative amount) is given back; all zero otherwise.
+    credit: CreditSplit = CreditSplit(0, 0, 0)
+    # The open renewal invoice a credit is taken off ("" when none is).
+    invoice: str = ""
 
     @property
     def amount_cents(self) -> int:
@@ -84,11 +89,11 @@ class Quote:
         days = f"the {self.proration.days_left} of {self.proration.days_total} days left in this billing period"
         amount = format_usd(abs(self.amount_cents))
         if self.amount_cents > 0:
-            settle = f"Charged now to {self.card}: {amount}, the difference for {days}."
+            settle = [f"Charged now to {self.card}: {amount}, the difference for {days}."]
         elif self.amount_cents < 0:
-            settle = f"Credited to your balance now: {amount}, the difference for {days}."
+            settle = self._credit_lines(days)
         else:
-            settle = "Nothing is charged or credited now."
+            settle = ["Nothing is charged or credited now."]
         after = (
             f"From {self.renews_on}, you pay {format_usd(self.new_monthly_cents)} per month."
             if self.to_plan.paid
@@ -97,9 +102,27 @@ class Quote:
         return (
             f"Now: {monthly_text(self.from_plan, self.from_seats)}.",
             f"After the change: {monthly_text(self.to_plan, self.to_seats)}.",
-            settle,
+            *settle,
             after,
         )
+
+    def _credit_lines(self, days: str) -> list[str]:
+        credit = self.credit
+        if credit.credited_cents == -self.amount_cents:
+            return [f"Credited to your balance now: {format_usd(credit.credited_cents)}, the difference for {days}."]
+        lines = [
+            f"The difference for {days} is {format_usd(-self.amount_cents)}. Only time you have paid for is credited."
+        ]
+        if credit.invoice_cents:
+            lines.append(
+                f"Taken off your unpaid invoice {self.invoice}: {format_usd(credit.invoice_cents)}. "
+                "It is voided and issued again for that much less."
+            )
+        if credit.credited_cents:
+            lines.append(f"Credited to your balance now: {format_usd(credit.credited_cents)}.")
+        if credit.kept_cents:
+            lines.append(f"Not credited: {format_usd(credit.kept_cents)}, for time that was not paid for.")
+        return lines
 
 
 # Quotes: every rule is checked here, before anything is shown or changed
@@ -172,23 +195,33 @@ def _quote(
     to_seats: int,
     now: datetime,
 ) -> Quote:
-    card = payment_methods.default_method(session, account_id_of(account))
+    account_id = account_id_of(account)
+    card = payment_methods.default_method(session, account_id)
     if to_plan.paid and card is None:
         raise CardRequired(CARD_REQUIRED_MESSAGE)
+    proration = prorate(
+        from_plan.monthly_cents(from_seats),
+        to_plan.monthly_cents(to_seats),
+        now,
+        settled_cent_days(session, account_id, now),
+    )
+    credit, invoice = CreditSplit(0, 0, 0), ""
+    if proration.amount_cents < 0:
+        money = period_money(session, account_id, now)
+        credit = split_credit(money, -proration.amount_cents)
+        if money.open_renewal is not None:
+            invoice = invoices.label(money.open_renewal, account)
     return Quote(
         kind=kind,
         from_plan=from_plan,
         to_plan=to_plan,
         from_seats=from_seats,
         to_seats=to_seats,
-        proration=prorate(
-            from_plan.monthly_cents(from_seats),
-            to_plan.monthly_cents(to_seats),
-            now,
-            settled_cent_days(session, account_id_of(account), now),
-        ),
+        proration=proration,
         card=payment_methods.label(card) if card else "",
         renews_on=renews_on(account, now),
+        credit=credit,
+        invoice=invoice,
     )
 
 

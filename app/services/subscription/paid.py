@@ -1,0 +1,103 @@
+"""What was paid for a billing period's plan, so that a plan or seat change never gives back
+more than that: the period's renewal once its invoice is paid, plus the changes' charges that
+succeeded, less what changes already credited to the balance. Unpaid time is not credited: the
+rest of a credit is taken off the period's open renewal invoice instead (voided and reissued)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.errors import Conflict
+from app.models import Invoice, Payment
+from app.services import payments
+from app.services.invoices import billing_period
+from app.services.subscription.catalogue import applied_changes
+
+KEPT = ("succeeded", "partially_refunded", "refunded", "dispute_won")
+
+
+@dataclass(frozen=True)
+class PeriodMoney:
+    # The plan's renewal for the period if its invoice is paid, plus the changes' charges that
+    # succeeded.
+    paid_cents: int
+    # What changes in the period credited to the balance.
+    credited_cents: int
+    # The period's renewal invoice while it is unpaid.
+    open_renewal: Invoice | None
+
+    @property
+    def creditable_cents(self) -> int:
+        return max(self.paid_cents - self.credited_cents, 0)
+
+
+@dataclass(frozen=True)
+class CreditSplit:
+    """How a change's credit is given back."""
+
+    # Taken off the open renewal invoice, which is reissued for less.
+    invoice_cents: int
+    # Credited to the balance.
+    credited_cents: int
+    # Neither: time that was not paid for, with no invoice to take it off.
+    kept_cents: int
+
+
+def renewal_invoice(session: Session, account_id: int, moment: datetime) -> Invoice | None:
+    """The invoice that renewed the plan for `moment`'s period (issued by the previous period's
+    close, or its reissue), unless voided."""
+    start, _ = billing_period(moment)
+    return session.exec(
+        select(Invoice)
+        .where(
+            Invoice.account_id == account_id,
+            Invoice.source == "period_close",
+            Invoice.kind == "invoice",
+            Invoice.period_end == start,
+            col(Invoice.status).in_(("open", "paid")),
+        )
+        .order_by(col(Invoice.id).desc())
+    ).first()
+
+
+def period_money(session: Session, account_id: int, moment: datetime) -> PeriodMoney:
+    changes = applied_changes(session, account_id, moment)
+    # A charge that was refunded, or is disputed and not won, counts for what the account kept.
+    charged = session.exec(
+        select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+            col(Payment.plan_change_id).in_([change.id for change in changes]),
+            col(Payment.status).in_(KEPT),
+        )
+    ).one()
+    renewal = renewal_invoice(session, account_id, moment)
+    renewed = renewal.plan_cents if renewal is not None and renewal.status == "paid" else 0
+    return PeriodMoney(
+        paid_cents=int(charged) + renewed,
+        credited_cents=sum(change.credited_cents for change in changes),
+        open_renewal=renewal if renewal is not None and renewal.status == "open" else None,
+    )
+
+
+def split_credit(money: PeriodMoney, credit_cents: int) -> CreditSplit:
+    """A credit of `credit_cents` (> 0) goes to the balance up to what was paid for the period and
+    not given back yet; the rest comes off what is still owed for the period's plan on its open
+    renewal invoice; what is left of it was neither paid nor billed and is not given."""
+    credited = min(credit_cents, money.creditable_cents)
+    owed = money.open_renewal.plan_cents if money.open_renewal is not None else 0
+    off_invoice = min(credit_cents - credited, max(owed, 0))
+    return CreditSplit(off_invoice, credited, credit_cents - credited - off_invoice)
+
+
+def settle_invoice_payment(session: Session, invoice: Invoice) -> None:
+    """Before the renewal invoice is reissued: a payment of it waiting for 3-D Secure is
+    cancelled at Stripe (or found to have ended); one still processing blocks the change."""
+    payment = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    if payment is None or payment.status in payments.ENDED:
+        return
+    payments.cancel_waiting(session, payment, "Cancelled: the invoice changes with your plan.")
+    if payment.status not in payments.ENDED:
+        raise Conflict("A payment of your open invoice is processing. Try again in a minute.")
