@@ -176,15 +176,12 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
         with self._attempt():
             self._reload()
         what = f"You are now on {result.plan_name}" if kind == "plan" else f"You now have {result.seats} seats"
-        amount = format_usd(abs(result.amount_cents))
         if result.status in ("processing", "pending"):
+            amount = format_usd(result.amount_cents)
             self.notice = f"Your payment of {amount} is processing. The change applies as soon as it succeeds."
-        elif result.amount_cents > 0:
-            self.notice = f"{what}. {amount} was charged to your card; the paid invoice is on the Invoices page."
-        elif result.amount_cents < 0:
-            self.notice = f"{what}. {amount} was credited to your balance; it is listed in Balance History."
         else:
-            self.notice = f"{what}."
+            # What was charged, credited or taken off the open invoice, as the service says.
+            self.notice = " ".join(part for part in (f"{what}.", result.settlement) if part)
         # The header shows the plan too.
         return SessionState.load_console
 

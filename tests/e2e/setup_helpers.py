@@ -56,10 +56,12 @@ def new_account(
     api_keys: int = 0,
     credits_cents: int = 0,
     open_invoice_cents: int = 0,
+    renewal_open: bool = False,
 ) -> int:
     """A new account with users given as (email, full name, built-in role), all with the demo
     password; if asked, a plan, invoice pricing, a default Visa card saved through Stripe (or the
-    demo's card), API keys, granted credits and an open invoice. The account's id."""
+    demo's card), API keys, granted credits, an open invoice and this month's plan renewal left
+    unpaid (the period close as the job runs it on the 1st). The account's id."""
     password = get_settings().demo_password
     with transaction() as session:
         account = create_account(session, name=name, timezone=timezone)
@@ -107,6 +109,9 @@ def new_account(
                 status="open",
                 due_at=utcnow() + timedelta(days=14),
             )
+        if renewal_open:
+            session.flush()
+            invoices.close_period(session, account.id, invoices.billing_period(utcnow())[0])
         return account.id
 
 

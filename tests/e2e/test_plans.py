@@ -19,9 +19,15 @@ PAGE = "/plans"
 
 
 def _own_account(
-    live_app: LiveApp, *, plan: str = "basic", with_card: bool = True, invoice_priced: bool = False
+    live_app: LiveApp,
+    *,
+    plan: str = "basic",
+    with_card: bool = True,
+    invoice_priced: bool = False,
+    renewal_open: bool = False,
 ) -> str:
-    """A new account with an owner (balance $0) and, if asked, a default Visa card; the owner's email."""
+    """A new account with an owner (balance $0) and, if asked, a default Visa card and this month's
+    renewal left unpaid; the owner's email."""
     email = f"plans-{uuid.uuid4().hex[:10]}@example.com"
     live_app.setup(
         "new_account",
@@ -30,6 +36,7 @@ def _own_account(
         users=[(email, "Pat Plans", "owner")],
         invoice_priced=invoice_priced,
         visa=with_card,
+        renewal_open=renewal_open,
     )
     return email
 
@@ -92,6 +99,21 @@ def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_t
     expect(first_row).to_contain_text(charge)
     page.goto("/billing")
     expect(page.locator("#remaining-credits")).to_have_text(charge)
+
+
+def test_a_downgrade_of_an_unpaid_month_comes_off_the_open_invoice_not_onto_the_balance(page: Page, live_app: LiveApp):
+    _open(page, _own_account(live_app, plan="pro", renewal_open=True))
+    share = _today_share(14_500, 0)
+    page.get_by_role("button", name="Downgrade to Basic").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("Only time you have paid for is credited.")
+    expect(dialog).to_contain_text("Taken off your unpaid invoice")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text(
+        f"You are now on Basic. {share} was taken off your unpaid invoice, issued again on the Invoices page."
+    )
+    page.goto("/billing")
+    expect(page.locator("#remaining-credits")).to_have_text("$0.00")
 
 
 def test_seats_are_added_at_the_prorated_rate_and_never_below_the_plans_own(page: Page, live_app: LiveApp):
