@@ -1,5 +1,5 @@
 # make run   set up what is missing, migrate, seed demo data, start localstripe and the console
-# make test  set up what is missing (Chromium too) and run every test
+# make test  set up what is missing (Chromium too), lint, and run every test
 # make lint  ruff (lint and format check) and mypy, configured in pyproject.toml
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests
 	$(BIN)/mypy
 
-test: setup setup-browser
+test: setup setup-browser lint
 	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider --screenshot only-on-failure --output test-results
 
