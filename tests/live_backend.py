@@ -45,6 +45,9 @@ class LiveBackend:
             "LEDGERDESK_DATA_DIR": str(data_dir),
             "REFLEX_WEB_WORKDIR": str(data_dir / "web"),
             "REFLEX_ENV_MODE": "prod",
+            # As `reflex run --env prod` does for its backend: the workers do not compile pages
+            # (several workers compiling into one web directory race each other's rmtree).
+            "REFLEX_SKIP_COMPILE": "true",
             "APP_PORT": str(self.port),
             "GRANIAN_WORKERS": str(workers),
             **(env or {}),
