@@ -82,7 +82,8 @@ class UsageResponse(BaseModel):
     entry_id: str = Field(description="Public id of the ledger entry of this debit.", examples=["txn_8K2M4Q0ZV1XG7B"])
     balance_cents: int = Field(description="Remaining credits after the debit; negative when using overage protection.")
     available_cents: int = Field(
-        description="What can still be used: balance plus overage protection, capped by what is left of today's budget."
+        description="The most the next call may debit: balance plus overage protection, capped by what is left of "
+        "today's budget. A call of this amount passes, one cent more is refused."
     )
     used_today_cents: int = Field(description="Usage debited today (UTC day), this call included.")
 
@@ -96,7 +97,10 @@ class BalanceResponse(BaseModel):
     overage_protection_cents: int = Field(description="How far usage may go below zero, billed on the next invoice.")
     used_today_cents: int = Field(description="Usage debited today (UTC day).")
     daily_budget_cents: int | None = Field(description="Today's spend limit; null when spend management is off.")
-    available_cents: int = Field(description="What can still be used now.")
+    available_cents: int = Field(
+        description="The most a call may debit now: remaining credits plus overage protection, capped by what is "
+        "left of today's budget. A call of this amount passes, one cent more is refused."
+    )
 
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -295,9 +299,11 @@ router.add_api_route(
     route_class_override=_UsageRoute,
     summary="Record usage",
     description=(
-        "Debits `amount_cents` from the usage credits of the API key's account. The call is refused, and no "
-        "money moves, when the balance would fall below minus the overage protection (402) or when today's "
-        "(UTC) spend budget has been reached (429, until midnight UTC). Send an `Idempotency-Key` to retry "
+        "Debits `amount_cents` from the usage credits of the API key's account. The daily budget is a cap: the "
+        "call is refused, and no money moves, when it would take today's (UTC) usage past the budget (429, with "
+        "`Retry-After` to midnight UTC; a call of exactly what is left passes) or the balance below minus the "
+        "overage protection (402). `available_cents` in the answer (and in `GET /balance`) is the most the next "
+        "call may debit. Send an `Idempotency-Key` to retry "
         "safely: the same key with the same body returns the first answer (header `Idempotent-Replayed: true`) "
         "and debits once; with another body it is refused (409). Refusals are not remembered, so a retry "
         "with the same key can pass once credits were added or the day has turned."
@@ -311,7 +317,8 @@ router.add_api_route(
         415: _error("The body is not sent as application/json (code unsupported_media_type)."),
         422: MALFORMED,
         429: _error(
-            "Today's spend budget is reached (code daily_budget_exceeded).",
+            "The call would take today's usage past the daily budget (code daily_budget_exceeded); the message "
+            "says what is left of it today.",
             {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
         ),
         503: UNAVAILABLE,

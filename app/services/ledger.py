@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
+from app.services.money import format_usd
 from app.services.plans import get_plan
 
 SOURCES = frozenset(
@@ -46,13 +47,20 @@ class InsufficientCredits(DomainError):
 
 
 class DailyBudgetExceeded(DomainError):
-    """Today's (UTC) usage has reached the spend-management budget; calls resume at midnight UTC."""
+    """The call would take today's (UTC) usage past the spend-management budget; the budget
+    starts again at midnight UTC."""
 
     status_code = 429
     code = "daily_budget_exceeded"
 
-    def __init__(self, message: str, *, retry_after_seconds: int):
-        super().__init__(message)
+    def __init__(self, *, budget_cents: int, used_today_cents: int, retry_after_seconds: int):
+        left = max(budget_cents - used_today_cents, 0)
+        super().__init__(
+            f"This call would take today's usage past the daily budget: {format_usd(left)} of "
+            f"{format_usd(budget_cents)} is left today (UTC), and the budget starts again at midnight UTC."
+        )
+        self.budget_cents = budget_cents
+        self.used_today_cents = used_today_cents
         self.retry_after_seconds = retry_after_seconds
 
 
@@ -99,8 +107,8 @@ def debit(
     now: datetime | None = None,
 ) -> LedgerEntry:
     """Take credits, at most down to minus the overage credit line, else InsufficientCredits.
-    Usage also counts towards today's (UTC) spend: once it has reached the daily budget,
-    DailyBudgetExceeded. A debit that crosses a threshold starts its notification or the auto
+    Usage also counts towards today's (UTC) spend: a usage debit that would take it past the daily
+    budget is DailyBudgetExceeded (and starts the budget notification, once a day). A debit that crosses a threshold starts its notification or the auto
     recharge as background work in the same transaction (see `_after_usage`)."""
     return _post(session, account_id, -_positive(amount_cents), source, description, idempotency_key, now)
 
@@ -223,7 +231,7 @@ def _post(
                 row = _move_balance(session, account_id, delta, now, source == "usage", unchecked)
             if row is None:
                 raise (
-                    _refusal(session, account_id, now)
+                    _refusal(session, account_id, -delta, now)
                     if source == "usage"
                     else InsufficientCredits("Not enough usage credits.")
                 )
@@ -243,6 +251,19 @@ def _post(
         entry = _replay(session, account_id, idempotency_key)
         if entry is None:
             raise
+    except DailyBudgetExceeded as refusal:
+        # Today's usage may stay below the budget, so the budget notification also starts at the
+        # first refusal of the day (once a day, as at a debit that reaches the budget exactly).
+        _notify_once(
+            session,
+            account_id,
+            "budget",
+            _c.budget_notified_on,
+            utc_day(now),
+            refusal.used_today_cents,
+            refusal.budget_cents,
+        )
+        raise
     return (entry, after) if with_balance else entry
 
 
@@ -283,8 +304,9 @@ BALANCE_AFTER = _balance - AMOUNT
 USED_AFTER = USED_TODAY + AMOUNT
 # A debit goes at most down to minus the overage credit line...
 WITHIN_OVERAGE_LINE = -_line <= BALANCE_AFTER
-# ...and usage only while today's usage is below the daily budget (the call that reaches it passes).
-WITHIN_BUDGET = or_(_budget.is_(None), _budget > USED_TODAY)
+# ...and usage only up to the daily budget: a call that would take today's usage past it is
+# refused, a call of exactly what is left passes (BalanceAfter.available_cents).
+WITHIN_BUDGET = or_(_budget.is_(None), _budget >= USED_AFTER)
 
 
 def recharge_due(balance: ColumnElement[int]) -> ColumnElement[bool]:
@@ -349,8 +371,8 @@ def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] |
 
 def _move_balance(session: Session, account_id: int, delta: int, now: datetime, usage: bool, unchecked: bool = False):
     """One conditional UPDATE returning `_MOVED`, or None when the row is missing, a debit would
-    go below minus the overage line, or usage has already reached today's budget. An unchecked
-    debit (`take_back`) only needs the row."""
+    go below minus the overage line, or usage would go past today's budget. An unchecked debit
+    (`take_back`) only needs the row."""
     statement = _USAGE_DEBIT if usage else _DEBIT if delta < 0 and not unchecked else _CREDIT
     parameters = {"amount": -delta, "today": utc_day(now), "now": now, "account": account_id}
     return session.exec(statement, params=parameters).one_or_none()
@@ -409,15 +431,17 @@ def _notify_once(
         )
 
 
-def _refusal(session: Session, account_id: int, now: datetime) -> DomainError:
-    """Why a debit's UPDATE matched no row: the daily budget (checked first) or the balance."""
-    within_budget = session.exec(
-        select(WITHIN_BUDGET).where(col(CreditBalance.account_id) == account_id), params={"today": utc_day(now)}
+def _refusal(session: Session, account_id: int, amount_cents: int, now: datetime) -> DomainError:
+    """Why a usage debit's UPDATE matched no row: the daily budget (checked first) or the balance."""
+    within_budget, budget, used_today = session.exec(
+        select(WITHIN_BUDGET, _budget, USED_TODAY).where(col(CreditBalance.account_id) == account_id),
+        params={"today": utc_day(now), "amount": amount_cents},
     ).one()
     if not within_budget:
         midnight = datetime.combine(utc_day(now) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         return DailyBudgetExceeded(
-            "The daily credit usage budget has been reached; calls resume at midnight UTC.",
+            budget_cents=budget,
+            used_today_cents=used_today,
             retry_after_seconds=max(1, int((midnight - now).total_seconds() + 0.999)),
         )
     return InsufficientCredits("Not enough usage credits.")

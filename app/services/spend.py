@@ -1,5 +1,5 @@
-"""Spend Management (seed 003): a daily credit usage budget that refuses API calls once today's
-(UTC) usage reaches it, a notification threshold (email and webhook), and the webhook URL.
+"""Spend Management (seed 003): a daily credit usage budget that caps today's (UTC) usage (a call
+that would go past it is refused), a notification threshold (email and webhook), and the webhook URL.
 
 The form's values live in BillingSettings; `save_settings` copies the ones in force onto the
 metering row (CreditBalance) in the same transaction, which every debit reads. The ledger queues
@@ -209,7 +209,8 @@ def _threshold_email(session: Session, account: Account, day: str, used_cents: i
         select(CreditBalance.daily_budget_cents).where(CreditBalance.account_id == account.id)
     ).first()
     budget_line = (
-        f"Your daily budget is {format_usd(budget)}: once it is reached, API calls are refused until midnight UTC.\n\n"
+        f"Your daily budget is {format_usd(budget)}: API calls that would take today's usage past it are refused "
+        "until midnight UTC.\n\n"
         if budget is not None
         else ""
     )

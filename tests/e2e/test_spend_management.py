@@ -63,14 +63,15 @@ def test_a_one_dollar_budget_set_on_the_page_stops_the_api(page: Page, live_app:
     expect(page.get_by_label("Set daily credit usage budget")).to_have_value("1.00")
 
     assert _use(live_app, key, 50).status_code == 200
-    assert _use(live_app, key, 30).status_code == 200  # started below $1, so it may pass it
-    refused = _use(live_app, key, 1)
+    refused = _use(live_app, key, 30)  # would go past $1
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "daily_budget_exceeded"
     assert int(refused.headers["Retry-After"]) > 0
+    assert _use(live_app, key, 10).status_code == 200  # exactly what is left
+    assert _use(live_app, key, 1).status_code == 429
 
     page.reload()
-    expect(page.locator("#credits-today")).to_have_text("$1.20")
+    expect(page.locator("#credits-today")).to_have_text("$1.00")
     page.get_by_label("Set daily credit usage budget").fill("5")
     page.get_by_role("button", name="Save Changes").click()
     expect(page.get_by_role("status")).to_have_text("Your spend management settings are saved.")

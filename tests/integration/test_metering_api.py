@@ -217,24 +217,36 @@ def test_usage_may_go_below_zero_down_to_the_overage_line(engine, api):
     assert customer.balance() == -50
 
 
-def test_the_daily_budget_refuses_with_429_until_midnight_utc(engine, api, clock):
+def test_the_daily_budget_is_a_cap_refused_with_429_until_midnight_utc(engine, api, clock):
     customer = Customer(engine)
-    customer.set_limits(daily_budget_cents=100)
+    customer.set_limits(daily_budget_cents=200)
     clock.now = datetime(2026, 3, 10, 23, 59, 0, tzinfo=UTC)
-    assert use(api, customer, 60).json()["available_cents"] == 40
-    assert use(api, customer, 60).json()["used_today_cents"] == 120  # started below the budget
+    assert use(api, customer, 120).json()["available_cents"] == 80
+
+    too_much = use(api, customer, 10_000)  # $100 with $0.80 of the $2 budget left
+    assert_error(too_much, 429, "daily_budget_exceeded")
+    assert "$0.80 of $2.00 is left today" in too_much.json()["error"]["message"]
+    assert customer.balance() == 10_000 - 120 and len(customer.usage_entries()) == 1
+    assert api.get("/api/v1/balance", headers=customer.headers()).json()["used_today_cents"] == 120
+
+    exactly_what_is_left = use(api, customer, 80)
+    assert exactly_what_is_left.status_code == 200
+    assert (exactly_what_is_left.json()["used_today_cents"], exactly_what_is_left.json()["available_cents"]) == (
+        200,
+        0,
+    )
 
     clock.now = datetime(2026, 3, 10, 23, 59, 30, tzinfo=UTC)
     refused = use(api, customer, 1)
     assert_error(refused, 429, "daily_budget_exceeded")
     assert refused.headers["Retry-After"] == "30"
-    assert customer.balance() == 10_000 - 120
+    assert customer.balance() == 10_000 - 200
 
     clock.now = datetime(2026, 3, 11, 0, 0, 5, tzinfo=UTC)
     next_day = use(api, customer, 30)
     assert next_day.status_code == 200
-    assert (next_day.json()["used_today_cents"], next_day.json()["available_cents"]) == (30, 70)
-    assert customer.balance() == 10_000 - 150
+    assert (next_day.json()["used_today_cents"], next_day.json()["available_cents"]) == (30, 170)
+    assert customer.balance() == 10_000 - 230
 
 
 @pytest.mark.parametrize(
@@ -366,15 +378,15 @@ def test_spend_notifications_and_auto_recharge_start_once_from_metered_calls(eng
     assert [(j["kind"], j["used_cents"]) for j in customer.jobs("spend_notification")] == [("threshold", 60)]
     assert customer.jobs("auto_recharge") == []
 
-    for _ in range(4):
-        assert use(api, customer, 30).status_code == 200  # balance 790 after the 7th call
+    for cents in (30, 30, 30, 20):
+        assert use(api, customer, cents).status_code == 200  # to the budget exactly; balance 800
     assert [(j["kind"], j["used_cents"]) for j in customer.jobs("spend_notification")] == [
         ("threshold", 60),
-        ("budget", 210),
+        ("budget", 200),
     ]
     assert len(customer.jobs("auto_recharge")) == 1
     assert_error(use(api, customer, 30), 429, "daily_budget_exceeded")
-    assert customer.balance() == 1_000 - 210
+    assert customer.balance() == 1_000 - 200
 
 
 def test_the_openapi_document_describes_the_metering_api(api):
@@ -382,6 +394,7 @@ def test_the_openapi_document_describes_the_metering_api(api):
     usage = document["paths"]["/api/v1/usage"]["post"]
     assert set(usage["responses"]) == {"200", "401", "402", "409", "413", "415", "422", "429", "503"}
     assert usage["responses"]["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    assert "when it would take today's (UTC) usage past the budget" in usage["description"]
     body_schema = usage["requestBody"]["content"]["application/json"]["schema"]
     assert body_schema == {"$ref": "#/components/schemas/UsageRequest"}
     assert [p["name"] for p in usage["parameters"]] == ["Idempotency-Key"]

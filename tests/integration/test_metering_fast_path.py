@@ -43,15 +43,18 @@ def _jobs(customer: Customer) -> list[tuple]:
 
 
 def _through_ledger(engine, account_id: int, cents: int, key: str, now: datetime) -> int:
+    """The status the API would answer; the transaction is committed on a refusal too, as the API
+    commits it (a budget refusal may start the budget notification)."""
     with Session(engine) as session:
         try:
             ledger.debit_usage(session, account_id=account_id, amount_cents=cents, idempotency_key=key, now=now)
+            status = 200
         except DailyBudgetExceeded:
-            return 429
+            status = 429
         except InsufficientCredits:
-            return 402
+            status = 402
         session.commit()
-    return 200
+    return status
 
 
 @pytest.mark.parametrize("seed", [1, 3])

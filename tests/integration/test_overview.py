@@ -62,7 +62,7 @@ def test_the_daily_budget_in_force_caps_what_is_available(session):
     session.exec(update(CreditBalance).where(CreditBalance.account_id == account.id).values(daily_budget_cents=1000))
     figures = overview(session, account.id, now=NOW)
     assert (figures.daily_budget, figures.used_today, figures.available_to_use) == (1000, 300, 700)
-    _use(session, account, 900, "u2")
+    _use(session, account, 700, "u2")  # exactly what the budget leaves
     assert overview(session, account.id, now=NOW).available_to_use == 0
     # A new UTC day starts a new budget.
     assert overview(session, account.id, now=NOW + timedelta(days=1)).available_to_use == 1000

@@ -69,13 +69,15 @@ def test_the_budget_refuses_usage_until_the_next_utc_day(session):
     actor, account = _funded(session)
     _save(session, actor, budget="1.00")
     _use(session, account, 60, "a", NOON)
-    _use(session, account, 60, "b", NOON)
+    with pytest.raises(DailyBudgetExceeded):
+        _use(session, account, 60, "b", NOON)
+    _use(session, account, 40, "c", NOON)
     with pytest.raises(DailyBudgetExceeded) as refused:
-        _use(session, account, 1, "c", datetime(2026, 3, 10, 23, 59, 30, tzinfo=UTC))
+        _use(session, account, 1, "d", datetime(2026, 3, 10, 23, 59, 30, tzinfo=UTC))
     session.rollback()
     assert refused.value.retry_after_seconds == 30
-    _use(session, account, 90, "d", datetime(2026, 3, 11, 0, 0, tzinfo=UTC))
-    assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id) == 100_000 - 210
+    _use(session, account, 90, "e", datetime(2026, 3, 11, 0, 0, tzinfo=UTC))
+    assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id) == 100_000 - 190
 
 
 def test_a_budget_below_todays_usage_blocks_at_once(session):
@@ -194,7 +196,7 @@ def test_threshold_email_once_per_utc_day_through_smtp(engine, smtp_server):
     assert "reached $4.50" in content and "$10.00" in content
 
     with Session(engine, expire_on_commit=False) as session:
-        _use(session, account, 500, "d")  # more usage the same day: no second email
+        _use(session, account, 450, "d")  # more usage the same day: no second email
         _use(session, account, 450, "e", NOON + timedelta(days=1))  # the next day: again
     smtp_server.event.clear()
     run_due_jobs(engine)
