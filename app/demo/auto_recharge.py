@@ -1,4 +1,5 @@
-"""Demo data for auto recharge: on, adding $50 when the balance falls to $20, if the demo account
+"""Demo data for auto recharge: on, adding $100 when the balance falls to $20 (more than the
+threshold plus the Pro plan's $50 overage line, as the form requires), if the demo account
 has a default card (seeded just before by payment_methods; without Stripe it has none and auto
 recharge stays off). The demo balance is far above $20, so nothing is charged at seed time."""
 
@@ -13,7 +14,7 @@ from app.services import payment_methods, recharge
 from app.services.overview import billing_settings
 
 THRESHOLD_CENTS = 2_000
-AMOUNT_CENTS = 5_000
+AMOUNT_CENTS = 10_000
 
 
 def seed(session: Session, account: Account, now: datetime) -> None:

@@ -28,9 +28,12 @@ class AutoRechargeState(SwitchedFormState, rx.State):
     def _show(self, actor: Actor, view: recharge.RechargeSettings) -> None:
         self.can_manage = actor.can(Permission.BILLING_MANAGE)
         self.enabled = view.enabled
-        # Never saved yet: suggest the seed's example amounts rather than $0.
-        self.threshold = plain_dollars(view.threshold_cents) if view.amount_cents else "20.00"
-        self.amount = plain_dollars(view.amount_cents) if view.amount_cents else "50.00"
+        # Never saved yet: suggest amounts that pass the form's rules rather than $0.
+        saved = bool(view.amount_cents)
+        self.threshold = plain_dollars(view.threshold_cents if saved else recharge.SUGGESTED_THRESHOLD_CENTS)
+        self.amount = plain_dollars(
+            view.amount_cents if saved else recharge.suggested_amount_cents(view.overage_line_cents)
+        )
         self.disabled_reason = view.disabled_reason
         self.invoice_priced = view.invoice_priced
         self.default_card = view.default_card
@@ -90,7 +93,8 @@ def _settings_form() -> rx.Component:
                 "Amount to add",
                 "amount",
                 state.amount,
-                hint="Enter an amount between $5 and $5000.",
+                hint="Between $5 and $5000, and more than the threshold plus your overage protection, so that "
+                "one recharge lifts your balance above the threshold.",
                 placeholder="50.00",
                 input_mode="decimal",
             ),

@@ -29,14 +29,16 @@ class PaymentProviderError(DomainError):
 
 
 class CardDeclined(PaymentProviderError):
-    """The card was refused; `message` is the card's decline message, fit to show the payer."""
+    """The card was refused; `message` is the card's decline message, fit to show the payer.
+    `authentication_required`: an off-session charge that the bank wants 3-D Secure for."""
 
     status_code = 402
     code = "card_declined"
 
-    def __init__(self, message: str, *, payment_intent_id: str = ""):
+    def __init__(self, message: str, *, payment_intent_id: str = "", authentication_required: bool = False):
         super().__init__(message)
         self.payment_intent_id = payment_intent_id
+        self.authentication_required = authentication_required
 
 
 class PaymentOutcomeUnknown(PaymentProviderError):
@@ -146,7 +148,9 @@ def _call(
         error = body.get("error") or {}
         intent = error.get("payment_intent") or {}
         raise CardDeclined(
-            exc.user_message or "Your card was declined.", payment_intent_id=intent.get("id", "")
+            exc.user_message or "Your card was declined.",
+            payment_intent_id=intent.get("id", ""),
+            authentication_required="authentication_required" in (error.get("code"), error.get("decline_code")),
         ) from exc
     except (stripe.APIConnectionError, stripe.APIError) as exc:
         raise PaymentOutcomeUnknown() from exc

@@ -29,6 +29,7 @@ from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, describe
 from app.services.permissions import Actor, Permission, require
+from app.services.plans import get_plan
 from app.services.timefmt import format_datetime
 
 MAX_FAILURES = 3
@@ -38,6 +39,7 @@ INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so auto recharge is not 
 NO_CARD_MESSAGE = "Auto recharge charges your default card. Add a card on the Payment Methods page first."
 NO_CARD_REASON = "Turned off because there was no default card to charge. Add a card, then turn auto recharge on again."
 AUTHENTICATION_MESSAGE = "Your bank asked to authenticate the charge, which cannot be done automatically."
+SUGGESTED_THRESHOLD_CENTS = 2_000
 ENDED = ("succeeded", "failed", "canceled")
 
 
@@ -56,6 +58,19 @@ class RechargeSettings:
     default_card: str
     balance_cents: int
     in_flight: bool
+    overage_line_cents: int
+
+
+def minimum_amount_cents(threshold_cents: int, overage_line_cents: int) -> int:
+    """The smallest recharge that lifts the balance above the threshold from any balance a
+    recharge can start at: usage takes the balance at most down to minus the overage line, so
+    the amount must be more than the threshold plus that line."""
+    return threshold_cents + overage_line_cents + 1
+
+
+def suggested_amount_cents(overage_line_cents: int) -> int:
+    """What the form offers before anything is saved: $50, plus the overage line."""
+    return 5_000 + overage_line_cents
 
 
 def recharge_key(account_id: int, seq: int) -> str:
@@ -69,6 +84,7 @@ def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
     settings = billing_settings(session, actor.account_id)
     card = default_method(session, actor.account_id)
     row = session.get(CreditBalance, actor.account_id)
+    account = account_of(session, actor.account_id)
     return RechargeSettings(
         enabled=settings.auto_recharge_enabled,
         threshold_cents=settings.auto_recharge_threshold_cents,
@@ -79,6 +95,9 @@ def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
         default_card=describe(card) if card else "",
         balance_cents=row.balance_cents if row else 0,
         in_flight=bool(row and row.recharge_in_flight),
+        overage_line_cents=row.overage_credit_line_cents
+        if row
+        else get_plan(account.plan_code).overage_credit_line_cents,
     )
 
 
@@ -91,7 +110,8 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     if settings.invoice_priced:
         raise Conflict(INVOICE_PRICED_MESSAGE)
     if enabled:
-        threshold_cents, amount_cents = _checked_amounts(threshold_text, amount_text)
+        line = ledger.ensure_credit_balance(session, actor.account_id).overage_credit_line_cents
+        threshold_cents, amount_cents = _checked_amounts(threshold_text, amount_text, line)
         if default_method(session, actor.account_id) is None:
             raise NoDefaultCard(NO_CARD_MESSAGE)
         settings.auto_recharge_threshold_cents = threshold_cents
@@ -117,7 +137,7 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     return ledger.start_recharge_if_due(session, actor.account_id)
 
 
-def _checked_amounts(threshold_text: str, amount_text: str) -> tuple[int, int]:
+def _checked_amounts(threshold_text: str, amount_text: str, overage_line_cents: int) -> tuple[int, int]:
     errors: dict[str, str] = {}
     threshold_cents = amount_cents = 0
     try:
@@ -132,9 +152,24 @@ def _checked_amounts(threshold_text: str, amount_text: str) -> tuple[int, int]:
             errors["amount"] = topups.AMOUNT_MESSAGE
     except DomainError as exc:
         errors["amount"] = exc.message
+    minimum = minimum_amount_cents(threshold_cents, overage_line_cents)
+    if not errors and amount_cents < minimum:
+        errors["amount"] = _too_small_message(threshold_cents, overage_line_cents)
     if errors:
         raise FormInvalid(errors)
     return threshold_cents, amount_cents
+
+
+def _too_small_message(threshold_cents: int, overage_line_cents: int) -> str:
+    above = format_usd(threshold_cents + overage_line_cents)
+    message = (
+        f"Enter an amount above {above}, so that one recharge lifts your balance above the "
+        f"{format_usd(threshold_cents)} threshold even from {format_usd(-overage_line_cents)}, the lowest balance "
+        "usage can reach."
+    )
+    if minimum_amount_cents(threshold_cents, overage_line_cents) > topups.MAX_TOPUP_CENTS:
+        message += f" A recharge is at most {format_usd(topups.MAX_TOPUP_CENTS)}, so lower the threshold."
+    return message
 
 
 def put_in_force(session: Session, settings: BillingSettings) -> None:
@@ -185,13 +220,19 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     try:
         intent = _intent_for(payment, customer_id, kind)
     except gateway.CardDeclined as exc:
-        _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
-        return
-    status, message = intent.status, intent.failure_message
-    if status == "requires_action":
-        # Off-session nobody can authenticate (real Stripe declines it; localstripe waits).
-        status, message = "failed", AUTHENTICATION_MESSAGE
-    _record(session, payment, intent.id, status, message, now)
+        if not (exc.authentication_required and exc.payment_intent_id):
+            _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
+            return
+        # Real Stripe declines an off-session charge that needs 3-D Secure...
+        intent = gateway.cancel_payment_intent(exc.payment_intent_id)
+    if intent.status == "requires_action":
+        # ...and localstripe leaves it waiting. Nobody can authenticate off-session: cancelled, so
+        # it can never charge later, and `settle` asks the customer to pay on-session.
+        intent = gateway.cancel_payment_intent(intent.id)
+    # Only this path cancels a recharge's intent, so a cancelled one (also found by a rerun) is
+    # one that asked for authentication.
+    message = AUTHENTICATION_MESSAGE if intent.status == "canceled" else intent.failure_message
+    _record(session, payment, intent.id, intent.status, message, now)
 
 
 def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Payment | None:
@@ -328,7 +369,10 @@ def settle(session: Session, payment: Payment, now: datetime | None = None) -> N
         dedupe_key=recharge_key(account_id, next_seq),
         run_at=retry_at,
     )
-    _email_failed(session, payment, failures, retry_at)
+    if payment.status == "canceled":
+        _email_authentication(session, payment, retry_at)
+    else:
+        _email_failed(session, payment, failures, retry_at)
 
 
 def _seq_of(payment: Payment) -> int | None:
@@ -380,6 +424,23 @@ def _email_failed(session: Session, payment: Payment, failures: int, retry_at: d
         f"We will try again at {format_datetime(retry_at, account.timezone)}. After {MAX_FAILURES} failed "
         f"charges in a row ({failures} so far), auto recharge turns itself off.\n\n"
         f"Check your cards on the Payment Methods page: {get_settings().public_url}/billing/payment-methods\n",
+    )
+
+
+def _email_authentication(session: Session, payment: Payment, retry_at: datetime) -> None:
+    account = account_of(session, payment.account_id)
+    amount = format_usd(payment.amount_cents)
+    _email(
+        session,
+        payment.account_id,
+        f"Auto recharge of {amount} needs you to pay",
+        f"Hello,\n\n"
+        f"Your bank asked to authenticate the {amount} auto recharge of {account.name} ({account.public_id}), "
+        f"which cannot be done while you are away, so we cancelled that charge and nothing was taken.\n\n"
+        f"Add the credits yourself, where your bank can ask you to confirm: "
+        f"{get_settings().public_url}/billing/add-usage-credits\n\n"
+        f"We will try the auto recharge again at {format_datetime(retry_at, account.timezone)}; after "
+        f"{MAX_FAILURES} charges in a row that do not go through, auto recharge turns itself off.\n",
     )
 
 

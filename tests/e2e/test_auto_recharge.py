@@ -65,6 +65,12 @@ def test_bad_amounts_are_shown_next_to_their_fields(page: Page, live_app: LiveAp
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#threshold-error")).to_contain_text("Enter an amount in dollars")
     expect(page.locator("#amount-error")).to_have_text("Enter an amount between $5 and $5000.")
+
+    page.get_by_label("When balance falls to").fill("50")
+    page.get_by_label("Amount to add").fill("20")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#amount-error")).to_contain_text("Enter an amount above $50.00, so that one recharge lifts")
+    expect(page.locator("#threshold-error")).to_have_count(0)
     page.reload()
     expect(page.get_by_label("Setting to Auto Recharge")).not_to_be_checked()
 

@@ -191,14 +191,80 @@ def test_the_bounds_are_accepted(session, owner):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
     _fund(session, account.id, 600_000)
-    for threshold, amount in (("0", "5"), ("5,000.00", "5000")):
+    for threshold, amount, cents in (("0", "5", (0, 500)), ("4,999.99", "5000", (499_999, 500_000))):
         recharge.save_settings(session, actor, True, threshold, amount)
         session.commit()
         settings = _settings(session, account.id)
-        assert (settings.auto_recharge_threshold_cents, settings.auto_recharge_amount_cents) == (
-            int(threshold.replace(",", "").split(".")[0]) * 100,
-            int(amount) * 100,
-        )
+        assert (settings.auto_recharge_threshold_cents, settings.auto_recharge_amount_cents) == cents
+
+
+@pytest.mark.parametrize(
+    ("plan", "threshold", "amount", "message"),
+    [
+        (
+            "basic",
+            "50",
+            "5",
+            "Enter an amount above $50.00, so that one recharge lifts your balance above the $50.00 threshold "
+            "even from $0.00, the lowest balance usage can reach.",
+        ),
+        (
+            "basic",
+            "50",
+            "50",
+            "Enter an amount above $50.00, so that one recharge lifts your balance above the $50.00 threshold "
+            "even from $0.00, the lowest balance usage can reach.",
+        ),
+        (
+            "pro",
+            "20",
+            "70",
+            "Enter an amount above $70.00, so that one recharge lifts your balance above the $20.00 threshold "
+            "even from -$50.00, the lowest balance usage can reach.",
+        ),
+        (
+            "basic",
+            "5000",
+            "5000",
+            "Enter an amount above $5,000.00, so that one recharge lifts your balance above the $5,000.00 threshold "
+            "even from $0.00, the lowest balance usage can reach. A recharge is at most $5,000.00, so lower the "
+            "threshold.",
+        ),
+    ],
+    ids=["below-the-threshold", "equal-to-the-threshold", "short-of-the-overage-line", "threshold-at-the-maximum"],
+)
+def test_an_amount_that_cannot_lift_the_balance_above_the_threshold_is_refused_at_save(
+    session, engine, owner, plan, threshold, amount, message
+):
+    actor, account = owner
+    account.plan_code = plan
+    session.add(account)
+    session.commit()
+    save_card(session, account, "pm_card_visa")
+    with pytest.raises(FormInvalid) as refused:
+        recharge.save_settings(session, actor, True, threshold, amount)
+    session.rollback()
+    assert refused.value.errors == {"amount": message}
+    assert not _settings(session, account.id).auto_recharge_enabled
+    assert _run_jobs(session, engine) == 0 and _payments(session, account.id) == []
+
+
+def test_the_smallest_amount_that_lifts_the_balance_is_accepted_and_one_recharge_does(session, engine, owner):
+    actor, account = owner
+    account.plan_code = "pro"
+    session.add(account)
+    session.commit()
+    save_card(session, account, "pm_card_visa")
+    ledger.debit_usage(session, account_id=account.id, amount_cents=5_000, idempotency_key="to-the-line")
+    session.commit()
+    assert ledger.balance_of(session, account.id) == -5_000  # the Pro plan's overage line
+
+    assert recharge.save_settings(session, actor, True, "20", "70.01") is True
+    assert _run_jobs(session, engine) == 1
+    session.expire_all()
+    assert ledger.balance_of(session, account.id) == 2_001  # above the $20 threshold after one recharge
+    assert len(_payments(session, account.id)) == 1
+    assert recharge.recharge_settings(session, actor).overage_line_cents == 5_000
 
 
 def test_a_member_cannot_see_or_save_auto_recharge(session, owner):
@@ -461,7 +527,9 @@ def test_a_card_that_fails_to_charge_turns_auto_recharge_off_after_three_tries(
     assert ledger.balance_of(session, account.id) == 1_400 + 5_000
 
 
-def test_a_card_that_asks_for_authentication_counts_as_a_failure(session, engine, owner, localstripe):
+def test_an_off_session_charge_that_asks_for_authentication_is_cancelled_and_the_customer_asked_to_pay(
+    session, engine, owner, localstripe
+):
     actor, account = owner
     save_card(session, account, raw_card(localstripe, "4000002500003155"))
     recharge.save_settings(session, actor, True, "20", "50")
@@ -469,9 +537,15 @@ def test_a_card_that_asks_for_authentication_counts_as_a_failure(session, engine
 
     session.expire_all()
     [payment] = _payments(session, account.id)
-    assert (payment.status, payment.failure_message) == ("failed", recharge.AUTHENTICATION_MESSAGE)
-    assert ledger.balance_of(session, account.id) == 0
+    assert (payment.status, payment.failure_message) == ("canceled", recharge.AUTHENTICATION_MESSAGE)
+    [intent] = _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)
+    assert intent["id"] == payment.stripe_payment_intent_id and intent["status"] == "canceled"
+    assert ledger.balance_of(session, account.id) == 0 and _recharge_entries(session, account.id) == []
     assert _settings(session, account.id).auto_recharge_failures == 1
+    [email] = _emails(session, account.id)
+    assert (email.to_address, email.subject) == ("owner@example.com", "Auto recharge of $50.00 needs you to pay")
+    assert f"{get_settings().public_url}/billing/add-usage-credits" in email.body_text
+    assert "nothing was taken" in email.body_text
 
 
 def test_saving_again_releases_a_recharge_whose_job_failed_for_good(session, engine, owner, localstripe):
@@ -532,9 +606,11 @@ def test_the_demo_account_has_auto_recharge_on_without_being_charged(session, en
     account = session.exec(select(Account)).one()
     settings = _settings(session, account.id)
     assert settings.auto_recharge_enabled
-    assert (settings.auto_recharge_threshold_cents, settings.auto_recharge_amount_cents) == (2_000, 5_000)
+    assert (settings.auto_recharge_threshold_cents, settings.auto_recharge_amount_cents) == (2_000, 10_000)
     row = _row(session, account.id)
     assert row.recharge_threshold_cents == 2_000 and row.balance_cents > 2_000 and not row.recharge_in_flight
+    # What the form accepts: one recharge lifts the balance above $20 even from the Pro plan's -$50.
+    assert settings.auto_recharge_amount_cents >= recharge.minimum_amount_cents(2_000, row.overage_credit_line_cents)
     assert _recharge_jobs(session) == [] and _payments(session, account.id) == []
 
 

@@ -235,7 +235,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "recharge.recharge_settings": (P.BILLING_VIEW, lambda w: recharge.recharge_settings(w.session, w.actor)),
     "recharge.save_settings": (
         P.BILLING_MANAGE,
-        lambda w: recharge.save_settings(w.session, w.actor, True, "20.00", "50.00"),
+        lambda w: recharge.save_settings(w.session, w.actor, True, "20.00", "600.00"),
     ),
     "products.catalogue": (P.PLAN_MANAGE, lambda w: products.catalogue(w.session, w.actor)),
     "products.quote": (P.PLAN_MANAGE, lambda w: products.quote(w.session, w.actor, "alerts", "pro")),
