@@ -108,8 +108,9 @@ def debit(
 ) -> LedgerEntry:
     """Take credits, at most down to minus the overage credit line, else InsufficientCredits.
     Usage also counts towards today's (UTC) spend: a usage debit that would take it past the daily
-    budget is DailyBudgetExceeded (and starts the budget notification, once a day). A debit that crosses a threshold starts its notification or the auto
-    recharge as background work in the same transaction (see `_after_usage`)."""
+    budget is DailyBudgetExceeded (and starts the budget notification, once a day). A debit that
+    crosses a threshold starts its notification or the auto recharge as background work in the
+    same transaction (see `_after_usage`)."""
     return _post(session, account_id, -_positive(amount_cents), source, description, idempotency_key, now)
 
 

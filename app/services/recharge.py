@@ -452,6 +452,7 @@ def _email_disabled(session: Session, account_id: int, reason: str) -> None:
         "Auto recharge turned off",
         f"Hello,\n\n"
         f"Auto recharge of {account.name} ({account.public_id}) is now off. {reason}\n\n"
-        f"Your balance is no longer topped up automatically. Turn auto recharge on again on the "
-        f"Auto Recharge page: {get_settings().public_url}/billing/auto-recharge\n",
+        f"Your balance is no longer topped up automatically. Add credits yourself on the Add Usage Credits "
+        f"page: {get_settings().public_url}/billing/add-usage-credits\n\n"
+        f"Turn auto recharge on again on the Auto Recharge page: {get_settings().public_url}/billing/auto-recharge\n",
     )

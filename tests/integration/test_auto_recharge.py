@@ -548,6 +548,35 @@ def test_an_off_session_charge_that_asks_for_authentication_is_cancelled_and_the
     assert "nothing was taken" in email.body_text
 
 
+def test_real_stripes_off_session_authentication_decline_is_cancelled_too(session, engine, owner, monkeypatch):
+    """Real Stripe declines an off-session charge that needs 3-D Secure (code authentication_required)
+    rather than leaving it waiting as localstripe does."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    cancelled: list[str] = []
+
+    def declined(**_):
+        raise gateway.CardDeclined(
+            "This payment requires authentication.", payment_intent_id="pi_auth", authentication_required=True
+        )
+
+    def cancel(intent_id):
+        cancelled.append(intent_id)
+        return gateway.Intent(id=intent_id, status="canceled", amount_cents=5_000)
+
+    monkeypatch.setattr(gateway, "create_payment_intent", declined)
+    monkeypatch.setattr(gateway, "find_payment_intent", lambda *_: None)
+    monkeypatch.setattr(gateway, "cancel_payment_intent", cancel)
+    recharge.save_settings(session, actor, True, "20", "50")
+    assert _run_jobs(session, engine) == 1
+
+    session.expire_all()
+    assert cancelled == ["pi_auth"]
+    [payment] = _payments(session, account.id)
+    assert (payment.status, payment.stripe_payment_intent_id) == ("canceled", "pi_auth")
+    assert [e.subject for e in _emails(session, account.id)] == ["Auto recharge of $50.00 needs you to pay"]
+
+
 def test_saving_again_releases_a_recharge_whose_job_failed_for_good(session, engine, owner, localstripe):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
