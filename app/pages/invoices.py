@@ -122,8 +122,10 @@ def _download(row: InvoiceRow) -> rx.Component:
     return rx.link(
         rx.hstack(rx.icon("download", size=14), "Download PDF", align="center", spacing="1"),
         href=pdf_url(row.id),
-        # A file from the API, not a page: the browser fetches it instead of the client router.
+        # A file from the API, not a page: the browser downloads it without leaving the page (a
+        # document navigation would drop the websocket, and the reconnect reloads the page state).
         reload_document=True,
+        custom_attrs={"download": ""},
         size="2",
         aria_label="Download PDF of invoice " + row.number,
     )
