@@ -99,8 +99,8 @@ def _settings_form() -> rx.Component:
                 "Set daily credit usage budget",
                 "daily_budget",
                 state.daily_budget,
-                hint="In dollars. When today's usage reaches it, new API calls are refused until the end of the "
-                "day (UTC). Leave empty for no budget.",
+                hint="In dollars. An API call that would take today's usage past it is refused until the end of "
+                "the day (UTC); a call of exactly what is left passes. Leave empty for no budget.",
                 placeholder="500.00",
                 input_mode="decimal",
             ),

@@ -56,6 +56,7 @@ def test_a_one_dollar_budget_set_on_the_page_stops_the_api(page: Page, live_app:
     switch = page.get_by_role("switch", name="Spend Management")
     expect(switch).not_to_be_checked()
     expect(page.get_by_label("Set daily credit usage budget")).to_be_disabled()
+    expect(page.get_by_text("An API call that would take today's usage past it is refused")).to_be_visible()
     switch.click()
     page.get_by_label("Set daily credit usage budget").fill("1")
     page.get_by_role("button", name="Save Changes").click()
