@@ -31,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, V
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import URL, Engine
 
+from app.api.body import BodyTooLarge, limited_body
 from app.config import get_settings
 from app.db import get_engine, transaction
 from app.errors import DomainError, ValidationFailed
@@ -149,32 +150,12 @@ class _MeteringRoute(APIRoute):
 MAX_BODY_BYTES = 16 * 1024  # a usage call is under 1 KB; this refuses floods without reading them
 
 
-class BodyTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
-
-    def __init__(self):
-        super().__init__(f"The request body may be at most {MAX_BODY_BYTES} bytes.")
-
-
 class UnsupportedMediaType(DomainError):
     status_code = 415
     code = "unsupported_media_type"
 
     def __init__(self):
         super().__init__("Send the body as JSON, with Content-Type: application/json.")
-
-
-async def _limited_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-    return bytes(body)
 
 
 class _UsageRoute(APIRoute):
@@ -191,7 +172,7 @@ class _UsageRoute(APIRoute):
             if media_type != "application/json":
                 return render(metering.error_answer(UnsupportedMediaType()))
             try:
-                body = UsageRequest.model_validate_json(await _limited_body(request))
+                body = UsageRequest.model_validate_json(await limited_body(request, MAX_BODY_BYTES))
             except BodyTooLarge as exc:
                 return render(metering.error_answer(exc))
             except ValidationError as exc:

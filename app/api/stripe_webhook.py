@@ -1,7 +1,8 @@
 """The Stripe webhook receiver. Nothing is stored unless the signature verifies; a verified
 event is recorded and applied in one transaction, and a replay is acknowledged without effect.
 An event for a payment of ours that we do not have yet is not stored and answered 409, so that
-Stripe delivers it again."""
+Stripe delivers it again. A body over MAX_BODY_BYTES (Stripe's events are a few KB) is refused
+with 413 before more of it is read."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
+from app.api.body import BodyTooLarge, limited_body
 from app.db import get_engine, transaction
 from app.payments.gateway import InvalidWebhook, verify_webhook
 from app.services.stripe_events import UnknownPayment, record_and_handle
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("ledgerdesk.stripe_webhook")
+MAX_BODY_BYTES = 256 * 1024
 
 
 def webhook_engine() -> Engine:
@@ -32,7 +35,10 @@ def _record(engine: Engine, event: dict) -> None:
 
 @router.post("/api/webhooks/stripe")
 async def stripe_webhook(request: Request, engine: Engine = Depends(webhook_engine)) -> JSONResponse:
-    payload = await request.body()
+    try:
+        payload = await limited_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code)
     try:
         event = verify_webhook(payload, request.headers.get("stripe-signature", ""))
     except InvalidWebhook as exc:

@@ -320,3 +320,21 @@ def test_a_status_never_moves_back_on_a_late_event(session, webhook_secret, webh
     session.commit()
     session.expire_all()
     assert session.get(Payment, payment.id).status == "failed"
+
+
+def test_a_body_over_256_kib_is_refused_with_413_before_it_is_read(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    _pending_card_payment(session, account.id)
+    intent = _intent("pi_test_3ds", padding="x" * (256 * 1024))
+    payload = event("payment_intent.succeeded", intent)
+    response = post_event(webhook_client, payload)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: the cap holds for what arrives
+        yield from (payload[n : n + 65536].encode() for n in range(0, len(payload), 65536))
+
+    streamed = webhook_client.post(
+        "/api/webhooks/stripe", content=chunks(), headers={"Stripe-Signature": signature(payload)}
+    )
+    assert streamed.status_code == 413
+    assert session.exec(select(StripeEvent)).all() == [] and _entries(session, account.id) == []
