@@ -286,6 +286,14 @@ def production(monkeypatch):
         "http://[fd00::1]/hook",
         "http://[fe80::1]/hook",
         "http://0.0.0.0:9000/hook",
+        # IPv6 addresses that forward to a private IPv4 address: NAT64, 6to4, IPv4-compatible
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[64:ff9b:1::a00:1]/hook",
+        "http://[2002:7f00:1::1]/hook",
+        "http://[2002:a00:5::]/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[::10.0.0.5]/hook",
     ],
 )
 def test_in_production_a_webhook_cannot_target_loopback_or_private_addresses(production, url):
@@ -297,6 +305,8 @@ def test_in_production_a_webhook_cannot_target_loopback_or_private_addresses(pro
 
 def test_in_production_a_public_address_is_accepted_and_one_setting_allows_private_ones(production):
     assert webhooks.validate_url("https://93.184.215.14/hook") == "https://93.184.215.14/hook"
+    for wrapped in ("http://[64:ff9b::5db8:d70e]/hook", "http://[2002:5db8:d70e::1]/hook"):
+        assert webhooks.validate_url(wrapped) == wrapped
     with pytest.raises(ValidationFailed, match="could not be resolved"):
         webhooks.validate_url("https://no-such-host.invalid/hook")
     production.setenv("ALLOW_PRIVATE_WEBHOOK_URLS", "true")
@@ -328,3 +338,44 @@ def test_a_saved_target_that_is_private_in_production_is_never_called(engine, re
         None,
         "The webhook URL cannot point at a loopback, private or link-local address.",
     )
+
+
+def test_the_post_connects_to_the_address_that_was_checked(engine, receiver, production, monkeypatch):
+    """DNS rebinding: the name answers a public address to the check and a private one later. The
+    POST goes to the checked address (here the receiver stands in for it), resolved once, with
+    the URL's own Host header."""
+    port = receiver.server.server_address[1]
+    checked, rebound = "93.184.215.14", "10.0.0.5"
+    answers = iter([checked])
+    resolved, connected = [], []
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host != "hooks.example.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        resolved.append(host)
+        address = next(answers, rebound)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    def create_connection(address, *args, **kwargs):
+        host, target_port = address
+        connected.append(host)
+        if host != checked:
+            raise ConnectionRefusedError(f"{host} is not the checked address")
+        return real_connect(("127.0.0.1", target_port), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    url = f"http://hooks.example.test:{port}/hooks/ledgerdesk"
+    with Session(engine, expire_on_commit=False) as session:
+        actor, _ = _account_with_webhook(session, url)
+        resolved.clear()
+        answers = iter([checked])
+        webhooks.send_test_event(session, actor)
+        session.commit()
+    run_due_jobs(engine)
+    assert connected == [checked] and resolved == ["hooks.example.test"]
+    ((headers, _),) = receiver.requests
+    assert {name.lower(): value for name, value in headers.items()}["host"] == f"hooks.example.test:{port}"
+    (attempt,) = _attempts(engine)
+    assert attempt.status_code == 200
