@@ -81,6 +81,14 @@ def validate_url(text: str) -> str:
     return url
 
 
+class _Refused(Exception):
+    pass
+
+
+PRIVATE_TARGET = "The webhook URL cannot point at a loopback, private or link-local address."
+UNRESOLVED = "The webhook URL's host name could not be resolved."
+
+
 def private_target(url: str) -> str:
     """Why the URL may not be called, or "": unless ALLOW_PRIVATE_WEBHOOK_URLS (on outside
     production), every address its host resolves to must be a public one, so a customer's webhook
@@ -88,24 +96,58 @@ def private_target(url: str) -> str:
     because a name can be pointed elsewhere after it was saved."""
     if get_settings().allow_private_webhook_urls:
         return ""
+    try:
+        _checked_addresses(url)
+    except _Refused as refusal:
+        return str(refusal)
+    return ""
+
+
+def _checked_addresses(url: str) -> list[str]:
+    """The addresses the URL's host resolves to, resolved once, each one public unless private
+    targets are allowed; `post` connects to these and resolves nothing again."""
     parts = urlsplit(url)
     try:
         addresses = _addresses(_host(parts.hostname or ""), _port(parts))
     except (OSError, ValueError, UnicodeError):
-        return "The webhook URL's host name could not be resolved."
-    if not addresses or any(not _is_public(address) for address in addresses):
-        return "The webhook URL cannot point at a loopback, private or link-local address."
-    return ""
+        raise _Refused(UNRESOLVED) from None
+    if not addresses:
+        raise _Refused(UNRESOLVED)
+    if not get_settings().allow_private_webhook_urls and not all(_is_public(address) for address in addresses):
+        raise _Refused(PRIVATE_TARGET)
+    return addresses
 
 
-def _addresses(host: str, port: int) -> set[str]:
-    return {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+def _addresses(host: str, port: int) -> list[str]:
+    found = (str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    return list(dict.fromkeys(found))
+
+
+# NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits; the local-use prefix (RFC 8215)
+# is never public.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _unwrapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 address an IPv6 address forwards to (IPv4-mapped, 6to4, NAT64, IPv4-compatible),
+    or the address itself: the check must judge where the packets end up."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or int(address) >> 32 == 0:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
 
 
 def _is_public(text: str) -> bool:
     address = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if address in _NAT64_LOCAL_USE:
+        return False
+    address = _unwrapped(address)
     return address.is_global and not address.is_multicast
 
 
@@ -285,18 +327,36 @@ def signed_headers(message: Outgoing, timestamp: datetime) -> dict[str, str]:
 def post(message: Outgoing) -> AttemptResult:
     """One signed POST. Never raises: a refused connection or a timeout is an attempt without a
     status code. Redirects are not followed (a 3xx is a failed attempt). A target that has come to
-    resolve to a private address is a failed attempt that sends nothing."""
-    refusal = private_target(message.url)
-    if refusal:
-        return AttemptResult(None, refusal, 0)
-    headers = signed_headers(message, utcnow())
-    started = time.monotonic()
+    resolve to a private address is a failed attempt that sends nothing. The host is resolved
+    once: the POST connects to the addresses that were checked (in order, the next one when a
+    connection is refused), with the URL's Host header and TLS server name, so a name re-pointed
+    between the check and the connection cannot reach anything else. No proxy from the
+    environment is used, for the same reason."""
     try:
-        response = httpx.post(message.url, content=message.payload, headers=headers, timeout=TIMEOUT)
-    except httpx.HTTPError as exc:
-        return AttemptResult(None, (f"{type(exc).__name__}: {exc}")[:500], _elapsed_ms(started))
-    status = response.status_code
-    return AttemptResult(status, "" if 200 <= status < 300 else f"HTTP {status}", _elapsed_ms(started))
+        addresses = _checked_addresses(message.url)
+    except _Refused as refusal:
+        return AttemptResult(None, str(refusal), 0)
+    headers = signed_headers(message, utcnow())
+    url = httpx.URL(message.url)
+    headers["host"] = url.netloc.decode("ascii")
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    started = time.monotonic()
+    error = ""
+    with httpx.Client(timeout=TIMEOUT, trust_env=False) as client:
+        for address in addresses:
+            try:
+                response = client.post(
+                    url.copy_with(host=address), content=message.payload, headers=headers, extensions=extensions
+                )
+            except httpx.ConnectError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                continue
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                break
+            status = response.status_code
+            return AttemptResult(status, "" if 200 <= status < 300 else f"HTTP {status}", _elapsed_ms(started))
+    return AttemptResult(None, error[:500], _elapsed_ms(started))
 
 
 def _elapsed_ms(started: float) -> int:
