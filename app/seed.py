@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.config import get_settings
-from app.models import Account, utcnow
+from app.config import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_PASSWORD, get_settings
+from app.models import Account, ApiKey, User, utcnow
+from app.services import api_keys, auth
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles
+from app.services.passwords import verify_password
 
 log = logging.getLogger("ledgerdesk.seed")
 
@@ -69,3 +71,53 @@ def _demo_parts():
         subscription.seed,
         products.seed,
     ]
+
+
+def _demo_passwords() -> set[str]:
+    return {DEFAULT_DEMO_PASSWORD, get_settings().demo_password}
+
+
+def _demo_key_rows(session: Session) -> list[ApiKey]:
+    digests = {api_keys.hash_key(key) for key in (DEFAULT_DEMO_API_KEY, get_settings().demo_api_key)}
+    return list(
+        session.exec(select(ApiKey).where(col(ApiKey.secret_hash).in_(digests), col(ApiKey.deleted_at).is_(None)))
+    )
+
+
+def _demo_password_users(session: Session) -> list[User]:
+    """Active users that still sign in with a demo password. Only the seeded emails are checked
+    (an Argon2 check per user would make start-up as slow as the user count): in production no
+    new password may be a demo one (`passwords.check_new_password`), so no one else can hold it."""
+    emails = [email for email, _name, _role in DEMO_USERS]
+    users = session.exec(select(User).where(col(User.email).in_(emails), User.status == "active")).all()
+    return [user for user in users if any(verify_password(p, user.password_hash) for p in _demo_passwords())]
+
+
+def demo_leftovers(session: Session) -> str:
+    """Why this database is not fit for production ("" when it is): a user who still has the
+    published demo password, or the published demo API key still valid."""
+    users = _demo_password_users(session)
+    if users:
+        return f"{users[0].email} still has the demo password"
+    if _demo_key_rows(session):
+        return "the demo API key is still valid"
+    return ""
+
+
+def retire_demo(session: Session) -> list[str]:
+    """Block every user that still has a demo password (ending their sessions) and delete the demo
+    API key; what was done, one line each."""
+    now = utcnow()
+    done = []
+    for user in _demo_password_users(session):
+        assert user.id is not None  # a stored user
+        user.status = "blocked"
+        session.add(user)
+        auth.revoke_sessions(session, user.id, now=now)
+        done.append(f"blocked {user.email} (it had the demo password)")
+    for key in _demo_key_rows(session):
+        key.deleted_at = now
+        session.add(key)
+        done.append(f"deleted the demo API key {key.prefix}…")
+    session.flush()
+    return done

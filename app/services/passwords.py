@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from passlib.context import CryptContext
 
-from app.config import get_settings
+from app.config import DEFAULT_DEMO_PASSWORD, get_settings
 from app.errors import ValidationFailed
 
 MIN_LENGTH = 10
@@ -37,6 +37,9 @@ def verify_password(password: str, password_hash: str) -> bool:
 
 
 def check_new_password(password: str, email: str, *, field: str = "password") -> None:
+    settings = get_settings()
+    if settings.production and password in {DEFAULT_DEMO_PASSWORD, settings.demo_password}:
+        raise ValidationFailed("This is the published demo password: choose another.", field=field)
     if len(password) < MIN_LENGTH:
         raise ValidationFailed(f"Use at least {MIN_LENGTH} characters.", field=field)
     if len(password) > MAX_LENGTH:
