@@ -5,7 +5,9 @@ is set, serve the app.
     python -m app.cli serve --workers 4 --job-workers 2    production: several backend workers
                                                            (REDIS_URL), background jobs in their own processes
     python -m app.cli migrate    apply migrations only
-    python -m app.cli seed       seed demo data into an empty database
+    python -m app.cli seed       seed demo data into an empty database (never in production)
+    python -m app.cli retire-demo  block the users that still have the demo password and delete
+                                   the demo API key (production refuses to start until then)
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def check_configuration(settings: Settings, web_workers: int, job_workers: int =
     if settings.production and settings.stripe_webhook_secret == DEMO_WEBHOOK_SECRET:
         raise ConfigError(
             "LEDGERDESK_PRODUCTION is on but STRIPE_WEBHOOK_SECRET is not set: use your endpoint's whsec_ secret"
+        )
+    if not settings.uses_localstripe and settings.stripe_webhook_secret == DEMO_WEBHOOK_SECRET:
+        raise ConfigError(
+            "STRIPE_SECRET_KEY is a real Stripe key but STRIPE_WEBHOOK_SECRET is the published demo secret: "
+            "use your endpoint's whsec_ secret"
+        )
+    if settings.production and not settings.public_url.startswith("https://"):
+        raise ConfigError(
+            f"LEDGERDESK_PRODUCTION is on but PUBLIC_URL is {settings.public_url}: production needs an https:// "
+            "address (the session cookie is sent only over HTTPS)"
         )
     if web_workers > 1 and not settings.redis_url:
         raise ConfigError(f"--workers {web_workers} needs REDIS_URL: the workers share their page state in Redis")
@@ -121,8 +133,33 @@ def seed() -> bool:
     from app.db import transaction
     from app.seed import seed_demo
 
+    if get_settings().production:
+        raise ConfigError("LEDGERDESK_PRODUCTION is on: demo data is never seeded in production")
     with transaction() as session:
         return seed_demo(session)
+
+
+def check_no_demo_credentials() -> None:
+    """Production stops while anyone could sign in or call the API with the published demo
+    credentials (a database seeded before, or copied from a demo)."""
+    from app.db import transaction
+    from app.seed import demo_leftovers
+
+    with transaction() as session:
+        reason = demo_leftovers(session)
+    if reason:
+        raise ConfigError(
+            f"LEDGERDESK_PRODUCTION is on but {reason}: run `python -m app.cli retire-demo` "
+            "(blocks the demo users, deletes the demo API key)"
+        )
+
+
+def retire_demo() -> list[str]:
+    from app.db import transaction
+    from app.seed import retire_demo as retire
+
+    with transaction() as session:
+        return retire(session)
 
 
 def schedule_recurring_jobs() -> None:
@@ -183,10 +220,14 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
     migrate()
     children: list[subprocess.Popen] = []
     jobs_apart = web_workers > 1 or job_workers > 0
-    if settings.uses_localstripe:
-        # Before seeding: the demo card is saved through Stripe.
-        children.append(start_localstripe())
-    seeded = seed()
+    if settings.production:
+        check_no_demo_credentials()
+        seeded = False
+    else:
+        if settings.uses_localstripe:
+            # Before seeding: the demo card is saved through Stripe.
+            children.append(start_localstripe())
+        seeded = seed()
     schedule_recurring_jobs()
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
     app_env = {**_child_env(), "REFLEX_WEB_WORKDIR": web_dir, "GRANIAN_WORKERS": str(web_workers)}
@@ -247,6 +288,9 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
 
 def _print_banner(seeded: bool) -> None:
     settings = get_settings()
+    if settings.production:
+        print(f"\n  Ledgerdesk is running at {settings.public_url}\n", flush=True)
+        return
     lines = [
         "",
         f"  Ledgerdesk is running at {settings.public_url}",
@@ -265,7 +309,7 @@ def _print_banner(seeded: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
-    parser.add_argument("command", choices=["serve", "migrate", "seed"])
+    parser.add_argument("command", choices=["serve", "migrate", "seed", "retire-demo"])
     parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
     parser.add_argument(
         "--job-workers", type=int, help="background job processes; 0 runs jobs inside a single web worker"
@@ -276,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             migrate()
         elif args.command == "seed":
             print("seeded" if seed() else "database not empty: nothing seeded")
+        elif args.command == "retire-demo":
+            print("\n".join(retire_demo()) or "no demo credentials left")
         else:
             settings = get_settings()
             return serve(
