@@ -35,6 +35,30 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+DUNNING_FINAL_ACTIONS = ("downgrade", "none")
+
+
+def _days(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of whole days, increasing: "1,3,5"."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        days = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be whole days separated by commas, such as 1,3,5; got {raw!r}") from exc
+    if any(day < 1 for day in days) or list(days) != sorted(set(days)):
+        raise ConfigError(f"{name} must be increasing whole days from 1, such as 1,3,5; got {raw!r}")
+    return days
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -67,6 +91,10 @@ class Settings:
     metering_pool_size: int = 32
     # Webhook targets on loopback, private or link-local addresses: refused in production.
     allow_private_webhook_urls: bool = True
+    # Dunning: a renewal whose off-session charge fails is charged again this many days after the
+    # first failure; after the last failure the final action runs (downgrade: to Basic).
+    dunning_retry_days: tuple[int, ...] = (1, 3, 5)
+    dunning_final_action: str = "downgrade"
 
     @property
     def uses_localstripe(self) -> bool:
@@ -117,6 +145,8 @@ def load_settings() -> Settings:
         database_pool_size=_int("DATABASE_POOL_SIZE", 10),
         metering_pool_size=_int("METERING_POOL_SIZE", 32),
         allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
+        dunning_retry_days=_days("DUNNING_RETRY_DAYS", (1, 3, 5)),
+        dunning_final_action=_choice("DUNNING_FINAL_ACTION", "downgrade", DUNNING_FINAL_ACTIONS),
     )
 
 

@@ -91,6 +91,13 @@ def header() -> rx.Component:
             ),
             rx.spacer(),
             rx.badge(SessionState.plan_name, " plan", variant="soft", id="header-plan"),
+            rx.cond(
+                SessionState.past_due,
+                rx.link(
+                    rx.badge("Past due", color_scheme="red", variant="solid", id="header-past-due"),
+                    href="/billing/invoices",
+                ),
+            ),
             rx.badge(SessionState.role_name, color_scheme="gray", id="header-role"),
             rx.menu.root(
                 rx.menu.trigger(

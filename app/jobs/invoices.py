@@ -1,4 +1,5 @@
-"""Jobs of invoicing: email an issued invoice with its PDF, and the monthly period close."""
+"""Jobs of invoicing: email an issued invoice with its PDF, the monthly period close, and
+collecting its invoice off-session (dunning) with the final action when that fails for good."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from sqlmodel import Session
 
 from app.jobs.queue import job_handler
-from app.services import invoices
+from app.models import utcnow
+from app.services import invoices, subscription
 
 
 @job_handler("invoice_issued")
@@ -23,4 +25,18 @@ def close_periods(session: Session, payload: dict[str, Any]) -> None:
 
 @job_handler("close_period")
 def close_period(session: Session, payload: dict[str, Any]) -> None:
-    invoices.close_period(session, payload["account_id"], date.fromisoformat(payload["period_end"]))
+    """The month's invoice of one account, then (for a card account) its off-session charge."""
+    now = utcnow()
+    invoice = invoices.close_period(session, payload["account_id"], date.fromisoformat(payload["period_end"]), now)
+    if invoice is not None:
+        invoices.start_collection(session, invoice, now)
+
+
+@job_handler("collect_invoice")
+def collect_invoice(session: Session, payload: dict[str, Any]) -> None:
+    invoices.collect(session, payload["invoice_id"], payload["attempt"], utcnow())
+
+
+@job_handler("renewal_unpaid")
+def renewal_unpaid(session: Session, payload: dict[str, Any]) -> None:
+    subscription.step_down_unpaid(session, payload["invoice_id"], utcnow())

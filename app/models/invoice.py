@@ -58,6 +58,10 @@ class Invoice(SQLModel, table=True):
     # Makes issuing idempotent: "receipt:<payment>", "period:<account>:<end>", "plan:<account>:<key>".
     idempotency_key: str = Field(unique=True, max_length=200)
     credited_invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    # Dunning of a renewal charged off-session (period close): the charges that failed so far,
+    # and when the next is made (None when none is planned).
+    failed_collections: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_collection_at: datetime | None = None
     # The payment that paid it, or the latest attempt to.
     payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
     bill_to_name: str = Field(default="", max_length=200)

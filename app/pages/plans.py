@@ -192,7 +192,15 @@ def _current_plan() -> rx.Component:
         "Current plan",
         rx.grid(
             stat("Plan", state.plan_name, "current-plan-name"),
-            stat("Status", rx.badge(state.status, color_scheme="green", variant="soft", id="plan-status")),
+            stat(
+                "Status",
+                rx.badge(
+                    state.status,
+                    color_scheme=rx.cond(state.status == "Past due", "red", "green"),
+                    variant="soft",
+                    id="plan-status",
+                ),
+            ),
             stat(
                 "Renews on",
                 rx.cond(

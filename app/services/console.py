@@ -9,6 +9,7 @@ from sqlmodel import Session
 from app.services import profile
 from app.services.company import logo_url
 from app.services.customers import account_of
+from app.services.invoices import past_due
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 
@@ -20,6 +21,8 @@ class ConsoleHeader:
     plan_name: str
     logo_url: str
     picture_url: str
+    # An open invoice's charge failed, or its due date passed.
+    past_due: bool
 
 
 def console_header(session: Session, actor: Actor) -> ConsoleHeader:
@@ -31,4 +34,5 @@ def console_header(session: Session, actor: Actor) -> ConsoleHeader:
         plan_name=get_plan(account.plan_code).name,
         logo_url=logo_url(account),
         picture_url=profile.profile(session, actor).picture_url,
+        past_due=past_due(session, actor.account_id),
     )

@@ -8,12 +8,13 @@ arrive out of order, and the request, the 3-D Secure step, the job and the webho
 report the same outcome). After success only refunds and disputes move it on (app.services.refunds).
 `mismatch` is what Stripe's events are checked against before they count. When a payment ends (succeeded, failed or canceled)
 the handler its kind registered with `on_settled` runs once for that outcome: the usage-credit
-purchases (topups), the auto recharges (recharge), the invoice payments (invoices) and the plan
-changes (subscription) each say there what a settled payment means for them. Modules that
+purchases (topups), the auto recharges (recharge), the invoice payments and renewals (invoices)
+and the plan changes (subscription) each say there what a settled payment means for them. Modules that
 settle payments (the webhook, the jobs) import those four so that every handler is registered.
 
-Callers commit, with one exception: `charge` commits the caller's work so far (the opened
-payment and what it pays for) before it calls Stripe, as the auto-recharge job does. Whatever then
+Callers commit, with one exception: `charge` and `charge_off_session` (the auto-recharge and
+renewal jobs) commit the caller's work so far (the opened payment and what it pays for) before
+they call Stripe. Whatever then
 becomes of the rest of the caller's transaction, the payment exists: Stripe's webhook finds it
 through the intent's metadata, and a replayed request finds the intent at Stripe (`refresh`)."""
 
@@ -43,6 +44,7 @@ AFTER_SUCCESS = ("partially_refunded", "refunded", "disputed", "dispute_won", "d
 SUCCEEDED = ("succeeded", *AFTER_SUCCESS)
 DECLINED_MESSAGE = "The payment did not go through."
 NOT_REACHED_MESSAGE = "The payment did not reach Stripe."
+AUTHENTICATION_MESSAGE = "Your bank asked to authenticate the charge, which cannot be done automatically."
 # Longer than any call to Stripe can take (the gateway's timeouts and retries): a pending payment
 # that Stripe has no intent for after this never reached Stripe.
 UNREACHED_AFTER = timedelta(minutes=5)
@@ -256,6 +258,67 @@ def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata
     payment.stripe_payment_intent_id = intent.id
     set_status(session, payment, intent.status, intent.failure_message)
     return intent.client_secret
+
+
+def charge_off_session(
+    session: Session, payment: Payment, *, purpose: str, now: datetime | None = None, **links: str
+) -> None:
+    """Charge the payment's saved method while the payer is away (auto recharge, renewals) and
+    record how it ended. Safe to run again at any point: the caller's work (the opened payment)
+    is committed before Stripe is called, and an intent Stripe already has is found rather than
+    made twice. Nobody can authenticate off-session, so an intent that asks for 3-D Secure is
+    cancelled (it can never charge later): the payment ends "canceled" with
+    AUTHENTICATION_MESSAGE, and its kind asks the payer to pay on-session. Stripe unreachable
+    raises, leaving the payment pending for the rerun."""
+    customer_id = customer_for(session, payment.account_id)
+    kind = method_type(session, payment.stripe_payment_method_id)
+    session.commit()
+    try:
+        intent = _off_session_intent(payment, customer_id, kind, metadata(payment, purpose, **links))
+    except gateway.CardDeclined as exc:
+        if not (exc.authentication_required and exc.payment_intent_id):
+            _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
+            return
+        # Real Stripe declines an off-session charge that needs 3-D Secure...
+        intent = gateway.cancel_payment_intent(exc.payment_intent_id)
+    if intent.status == "requires_action":
+        # ...and localstripe leaves it waiting.
+        intent = gateway.cancel_payment_intent(intent.id)
+    # Only this path cancels an off-session intent, so a cancelled one (also found by a rerun) is
+    # one that asked for authentication.
+    message = AUTHENTICATION_MESSAGE if intent.status == "canceled" else intent.failure_message
+    _record(session, payment, intent.id, intent.status, message, now)
+
+
+def _off_session_intent(payment: Payment, customer_id: str, kind: str, metadata: dict[str, str]) -> gateway.Intent:
+    """The payment's intent: known, found in Stripe, or created now (off-session, confirmed)."""
+    if payment.stripe_payment_intent_id:
+        return gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    # A pending payment without an intent id may have reached Stripe before a crash. Real Stripe
+    # would answer a repeated idempotency key with that intent, but localstripe ignores the key:
+    # so look the intent up by the payment id in its metadata before creating one.
+    found = gateway.find_payment_intent(customer_id, payment.public_id, payment.created_at)
+    if found is not None:
+        return found
+    return gateway.create_payment_intent(
+        customer_id=customer_id,
+        payment_method_id=payment.stripe_payment_method_id,
+        amount_cents=payment.amount_cents,
+        idempotency_key=payment.idempotency_key,
+        off_session=True,
+        metadata=metadata,
+        method_type=kind,
+    )
+
+
+def _record(
+    session: Session, payment: Payment, intent_id: str | None, status: str, message: str, now: datetime | None
+) -> None:
+    # Locked and re-read: the webhook for this intent may have recorded it meanwhile.
+    session.refresh(payment, with_for_update=True)
+    if intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = intent_id
+    set_status(session, payment, status, message, now=now)
 
 
 def _locked(session: Session, payment: Payment) -> None:

@@ -21,7 +21,6 @@ from app.config import get_settings
 from app.errors import Conflict, DomainError, FormInvalid
 from app.jobs.queue import enqueue
 from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
-from app.payments import gateway
 from app.services import audit, ledger, payments, topups
 from app.services.customers import account_of
 from app.services.email import billing_recipients, queue_email
@@ -38,7 +37,7 @@ THRESHOLD_MESSAGE = "Enter a threshold between $0 and $5000."
 INVOICE_PRICED_MESSAGE = "Your account pays by invoice, so auto recharge is not available."
 NO_CARD_MESSAGE = "Auto recharge charges your default card. Add a card on the Payment Methods page first."
 NO_CARD_REASON = "Turned off because there was no default card to charge. Add a card, then turn auto recharge on again."
-AUTHENTICATION_MESSAGE = "Your bank asked to authenticate the charge, which cannot be done automatically."
+AUTHENTICATION_MESSAGE = payments.AUTHENTICATION_MESSAGE
 SUGGESTED_THRESHOLD_CENTS = 2_000
 ENDED = ("succeeded", "failed", "canceled")
 
@@ -212,27 +211,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
             return
     if payment.status in ENDED:
         return
-    customer_id = billing_settings(session, account_id).stripe_customer_id
-    kind = payments.method_type(session, payment.stripe_payment_method_id)
-    # Committed before Stripe is called, so that a rerun finds the Payment, and so that no lock
-    # is held during the call.
-    session.commit()
-    try:
-        intent = _intent_for(payment, customer_id, kind)
-    except gateway.CardDeclined as exc:
-        if not (exc.authentication_required and exc.payment_intent_id):
-            _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
-            return
-        # Real Stripe declines an off-session charge that needs 3-D Secure...
-        intent = gateway.cancel_payment_intent(exc.payment_intent_id)
-    if intent.status == "requires_action":
-        # ...and localstripe leaves it waiting. Nobody can authenticate off-session: cancelled, so
-        # it can never charge later, and `settle` asks the customer to pay on-session.
-        intent = gateway.cancel_payment_intent(intent.id)
-    # Only this path cancels a recharge's intent, so a cancelled one (also found by a rerun) is
-    # one that asked for authentication.
-    message = AUTHENTICATION_MESSAGE if intent.status == "canceled" else intent.failure_message
-    _record(session, payment, intent.id, intent.status, message, now)
+    payments.charge_off_session(session, payment, purpose="auto_recharge", now=now)
 
 
 def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Payment | None:
@@ -267,35 +246,6 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
         payment_method_id=card.stripe_payment_method_id,
     )
     return payment
-
-
-def _intent_for(payment: Payment, customer_id: str, kind: str) -> gateway.Intent:
-    """The payment's intent: known, found in Stripe, or created now (off-session, confirmed)."""
-    if payment.stripe_payment_intent_id:
-        return gateway.retrieve_payment_intent(payment.stripe_payment_intent_id)
-    # A pending payment without an intent id may have reached Stripe before a crash. Real Stripe
-    # would answer a repeated idempotency key with that intent, but localstripe ignores the key:
-    # so look the intent up by the payment id in its metadata before creating one.
-    found = gateway.find_payment_intent(customer_id, payment.public_id, payment.created_at)
-    if found is not None:
-        return found
-    return gateway.create_payment_intent(
-        customer_id=customer_id,
-        payment_method_id=payment.stripe_payment_method_id,
-        amount_cents=payment.amount_cents,
-        idempotency_key=payment.idempotency_key,
-        off_session=True,
-        metadata=payments.metadata(payment, "auto_recharge"),
-        method_type=kind,
-    )
-
-
-def _record(session: Session, payment: Payment, intent_id: str, status: str, message: str, now: datetime) -> None:
-    # Locked and re-read: the webhook for this intent may have recorded it meanwhile.
-    session.refresh(payment, with_for_update=True)
-    if intent_id and not payment.stripe_payment_intent_id:
-        payment.stripe_payment_intent_id = intent_id
-    payments.set_status(session, payment, status, message, now=now)
 
 
 @payments.on_settled("auto_recharge")

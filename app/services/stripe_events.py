@@ -94,7 +94,7 @@ def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
         Payment.stripe_payment_intent_id,
         intent["id"],
         intent.get("metadata") or {},
-        {"card", "auto_recharge", "invoice", "plan"},
+        {"card", "auto_recharge", "invoice", "renewal", "plan"},
     )
     if payment is None or not _matches(
         session,

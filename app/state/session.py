@@ -60,6 +60,7 @@ class SessionState(rx.State):
     plan_name: rx.Field[str] = rx.field("")
     logo_url: rx.Field[str] = rx.field("")
     picture_url: rx.Field[str] = rx.field("")
+    past_due: rx.Field[bool] = rx.field(False)
     permissions: rx.Field[list[str]] = rx.field(default_factory=list)
 
     @rx.event
@@ -74,6 +75,7 @@ class SessionState(rx.State):
             header = console_header(session, actor)
         self.account_name, self.account_public_id = header.account_name, header.account_public_id
         self.plan_name, self.logo_url, self.picture_url = header.plan_name, header.logo_url, header.picture_url
+        self.past_due = header.past_due
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name

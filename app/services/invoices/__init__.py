@@ -23,17 +23,23 @@ credit of the invoice's overage, which brings the balance back. So that usage is
 twice, a period's overage is the debt at its end minus the overage already invoiced and not yet
 applied at that moment.
 
-Invoice-priced accounts get open invoices due in 30 days (net 30); card accounts get them due in
-14 days and pay them from the Invoices page with a saved card (`pay_invoice`); nothing charges
-a card without the customer's action. Invoices with
-nothing to pay are issued paid. Every issued invoice is emailed with its PDF (job
+Invoice-priced accounts get open invoices due in 30 days (net 30), never charged off-session;
+card accounts get them due in 14 days, and the monthly close's invoice (renewals, overage) is
+charged off-session to the default payment method at once (job "close_period" starts it), with
+dunning (`collection`); they
+can also pay an open invoice from the Invoices page with a saved card (`pay_invoice`). An open
+invoice whose charge failed or whose due date has passed makes the account past due. Invoices
+with nothing to pay are issued paid. Every issued invoice is emailed with its PDF (job
 "invoice_issued"). Callers commit.
 
 Modules by job: `periods` (the calendar months, proration by day), `issuing` (numbers, receipts, plan changes,
-credit notes), `period_close` (the monthly bill and its job), `payment` (paying an open invoice;
-registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
+credit notes), `period_close` (the monthly bill and its job), `collection` (charging it
+off-session, with dunning; registers what a settled "renewal" payment means), `payment` (paying
+an open invoice; registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
 PDF and the email)."""
 
+from app.services.invoices.collection import collect, is_past_due, past_due
+from app.services.invoices.collection import start as start_collection
 from app.services.invoices.documents import (
     SELLER,
     SOURCE_LABELS,
@@ -83,6 +89,7 @@ __all__ = [
     "Proration",
     "billing_period",
     "close_period",
+    "collect",
     "close_periods",
     "document",
     "due_date",
@@ -90,6 +97,7 @@ __all__ = [
     "finish_invoice_payment",
     "history",
     "invoice_number",
+    "is_past_due",
     "issue_credit_note",
     "issue_for_plan_change",
     "issue_invoice",
@@ -97,6 +105,7 @@ __all__ = [
     "label",
     "mark_paid",
     "owned",
+    "past_due",
     "pay_invoice",
     "payments_due",
     "pdf_filename",
@@ -109,4 +118,5 @@ __all__ = [
     "render_pdf",
     "renewal_lines",
     "schedule_period_close",
+    "start_collection",
 ]

@@ -13,10 +13,11 @@ from app.models import Invoice, InvoiceLine, OutboxEmail, utcnow
 from app.services import invoice_pdf
 from app.services.customers import account_of
 from app.services.email import Attachment, billing_recipients, queue_email
+from app.services.invoices.collection import is_past_due
 from app.services.invoices.issuing import label
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
-from app.services.timefmt import format_day, zone
+from app.services.timefmt import format_day
 
 # The operator that issues the invoices.
 SELLER = (
@@ -75,7 +76,6 @@ def history(session: Session, actor: Actor, limit: int = 100) -> list[InvoiceRow
 
 def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[InvoiceRow]:
     account = account_of(session, account_id)
-    tz = zone(account.timezone)
 
     def day(moment: datetime | None) -> str:
         return format_day(moment, account.timezone) if moment else ""
@@ -91,9 +91,7 @@ def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[In
             due_date=day(invoice.due_at),
             payment_date=day(invoice.paid_at),
             amount=format_usd(invoice.total_cents),
-            overdue=invoice.status == "open"
-            and invoice.due_at is not None
-            and invoice.due_at.astimezone(tz).date() < now.astimezone(tz).date(),
+            overdue=is_past_due(invoice, account.timezone, now),
         )
         for invoice in invoices
     ]

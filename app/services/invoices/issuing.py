@@ -281,6 +281,10 @@ def reissue_for_less(
         now=now,
     )
     session.exec(update(LedgerEntry).where(col(LedgerEntry.invoice_id) == original.id).values(invoice_id=invoice.id))
+    # Its collection carries on where the original's was (collection._current finds it).
+    invoice.failed_collections = original.failed_collections
+    invoice.next_collection_at = original.next_collection_at if invoice.status == "open" else None
+    session.add(invoice)
     session.flush()
     return invoice
 

@@ -25,7 +25,8 @@ what was charged).
   plus the period's charges that succeeded, less what was credited already. The rest comes off
   the period's open renewal invoice, voided and reissued for less; what was neither paid nor
   billed is not credited.
-- Cancelling a paid plan is a downgrade to Basic.
+- Cancelling a paid plan is a downgrade to Basic; so is the operator's final action when a
+  renewal stays unpaid after its last retry (`step_down_unpaid`, see invoices.collection).
 
 The rules:
 - only holders of plan.manage see or change the subscription;
@@ -61,7 +62,7 @@ from app.services.subscription.catalogue import (
     Subscription,
     overview,
 )
-from app.services.subscription.changes import ChangeResult, change_plan, change_seats
+from app.services.subscription.changes import ChangeResult, change_plan, change_seats, step_down_unpaid
 from app.services.subscription.quotes import CardRequired, Quote, QuoteChanged, quote_plan, quote_seats
 
 __all__ = [
@@ -85,4 +86,5 @@ __all__ = [
     "prorate",
     "quote_plan",
     "quote_seats",
+    "step_down_unpaid",
 ]

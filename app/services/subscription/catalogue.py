@@ -14,7 +14,7 @@ from app.models import Account, PlanChange, User, utcnow
 from app.services import payment_methods
 from app.services.customers import account_id_of, account_of
 from app.services.info import format_bytes
-from app.services.invoices import billing_period
+from app.services.invoices import billing_period, past_due
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -86,6 +86,7 @@ class PlanCard:
 class Subscription:
     plan_code: str
     plan_name: str
+    # "Active", or "Past due" while an open invoice's charge failed or its due date passed.
     status: str
     custom_priced: bool
     # The seats the account has; None when the plan does not limit them.
@@ -170,7 +171,7 @@ def overview(session: Session, actor: Actor, now: datetime | None = None) -> Sub
     return Subscription(
         plan_code=plan.code,
         plan_name=plan.name,
-        status=account.plan_status.title(),
+        status="Past due" if past_due(session, account_id_of(account), now) else account.plan_status.title(),
         custom_priced=custom_priced,
         seats=seats,
         seats_used=seats_used(session, account_id_of(account)),

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 from sqlmodel import Session, select
 
 from app.errors import Conflict, ValidationFailed
-from app.models import Account, Payment, PlanChange, utcnow
+from app.models import Account, Invoice, Payment, PlanChange, utcnow
 from app.services import audit, invoices, ledger, payment_methods, payments
 from app.services.customers import account_id_of, account_of
 from app.services.invoices import billing_period, prorate
@@ -28,6 +28,7 @@ from app.services.subscription.quotes import (
     QuoteChanged,
     plan_quote,
     seats_quote,
+    step_down_quote,
 )
 from app.services.team import seat_limit
 
@@ -164,6 +165,46 @@ def _change(
         result = _charge(session, actor, change)
     audit.record(session, actor, "plan.change", _audit_summary(change, result.status))
     return result
+
+
+def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = None) -> PlanChange | None:
+    """The operator's final action after the last charge of a renewal failed (dunning,
+    DUNNING_FINAL_ACTION=downgrade): the plan steps down to Basic as a downgrade does, whatever
+    seats are in use. Unpaid time is not credited: it comes off the open renewal invoice, which is
+    reissued for the days the paid plan was used. Once per invoice; nothing when it was paid
+    meanwhile or the plan costs nothing."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        return None
+    lock_account(session, invoice.account_id)
+    key = f"{invoice.account_id}:unpaid:{invoice.public_id}"
+    done = session.exec(select(PlanChange).where(PlanChange.idempotency_key == key)).first()
+    session.refresh(invoice)
+    if done is not None or invoice.status != "open":
+        return done
+    _settle_waiting(session, invoice.account_id)
+    now = now or utcnow()
+    account = account_of(session, invoice.account_id)
+    quote = step_down_quote(session, account, now)
+    if quote is None:
+        return None
+    change = PlanChange(
+        account_id=account_id_of(account),
+        from_plan_code=quote.from_plan.code,
+        to_plan_code=quote.to_plan.code,
+        from_seats=quote.from_seats,
+        to_seats=quote.to_seats,
+        amount_cents=quote.amount_cents,
+        credited_cents=quote.credit.credited_cents,
+        invoice_cents=quote.credit.invoice_cents,
+        effective_at=now,
+        idempotency_key=key,
+    )
+    session.add(change)
+    session.flush()
+    _apply(session, change, None)
+    log.info("account %s stepped down to Basic: invoice %s unpaid", account.public_id, invoice.public_id)
+    return change
 
 
 def _audit_summary(change: PlanChange, status: str) -> str:

@@ -22,6 +22,7 @@ from app.services.subscription.catalogue import (
     CATALOGUE,
     MAX_SEATS,
     SALES_EMAIL,
+    is_custom_priced,
     monthly_text,
     renews_on,
     seats_label,
@@ -183,6 +184,19 @@ def seats_quote(session: Session, account: Account, seats_text: str, now: dateti
     if seats == from_seats:
         raise ValidationFailed(f"You already have {seats_label(seats)}.", field="seats")
     return _quote(session, account, "seats", plan, plan, from_seats, seats, now)
+
+
+def step_down_quote(session: Session, account: Account, now: datetime) -> Quote | None:
+    """The plan stepping down to Basic after a renewal went unpaid: a downgrade
+    made by the operator's rule, whatever seats are in use. None when the plan costs nothing or
+    is custom-priced."""
+    current = PLANS[account.plan_code]
+    if not current.paid or is_custom_priced(session, account):
+        return None
+    basic = PLANS["basic"]
+    return _quote(
+        session, account, "plan", current, basic, self_serve_seats(current, account), basic.included_seats, now
+    )
 
 
 def _quote(
