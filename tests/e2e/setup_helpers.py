@@ -56,11 +56,13 @@ def new_account(
     api_keys: int = 0,
     credits_cents: int = 0,
     open_invoice_cents: int = 0,
+    open_invoice_due_days: int = 14,
     renewal_open: bool = False,
 ) -> int:
     """A new account with users given as (email, full name, built-in role), all with the demo
     password; if asked, a plan, invoice pricing, a default Visa card saved through Stripe (or the
-    demo's card), API keys, granted credits, an open invoice and this month's plan renewal left
+    demo's card), API keys, granted credits, an open invoice (due in `open_invoice_due_days`,
+    past due when negative) and this month's plan renewal left
     unpaid (the period close as the job runs it on the 1st). The account's id."""
     password = get_settings().demo_password
     with transaction() as session:
@@ -107,7 +109,7 @@ def new_account(
                 lines=[invoices.LineItem("Pro plan seats, Dec 1 – Dec 31, 2026", open_invoice_cents, quantity=5)],
                 idempotency_key=f"e2e-open:{account.id}",
                 status="open",
-                due_at=utcnow() + timedelta(days=14),
+                due_at=utcnow() + timedelta(days=open_invoice_due_days),
             )
         if renewal_open:
             session.flush()

@@ -1,7 +1,7 @@
 """Plans in the browser: the owner upgrades and downgrades with the amounts shown in the
 confirmation first, the downgrade's credit shows in Balance History and on the Overview, seats
 are added and refused below the plan's own and the next payment follows them, a paid plan without a card sends the user to
-Payment Methods, and a custom-priced account sees it is invoiced. Each test signs in to an
+Payment Methods, and a custom-priced account sees it is invoiced, and past due when an invoice is. Each test signs in to an
 account of its own, so the shared demo account is left alone."""
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def _own_account(
     with_card: bool = True,
     invoice_priced: bool = False,
     renewal_open: bool = False,
+    overdue_invoice: bool = False,
 ) -> str:
-    """A new account with an owner (balance $0) and, if asked, a default Visa card and this month's
-    renewal left unpaid; the owner's email."""
+    """A new account with an owner (balance $0) and, if asked, a default Visa card, this month's
+    renewal left unpaid, and an invoice past its due date; the owner's email."""
     email = f"plans-{uuid.uuid4().hex[:10]}@example.com"
     live_app.setup(
         "new_account",
@@ -37,6 +38,8 @@ def _own_account(
         invoice_priced=invoice_priced,
         visa=with_card,
         renewal_open=renewal_open,
+        open_invoice_cents=50_000 if overdue_invoice else 0,
+        open_invoice_due_days=-2,
     )
     return email
 
@@ -58,6 +61,7 @@ def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_t
     _open(page, _own_account(live_app))
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
     expect(page.locator("#plan-status")).to_have_text("Active")
+    expect(page.locator("#header-past-due")).to_have_count(0)
     expect(page.locator("#plan-card")).to_have_text("Visa •••• 4242")
     expect(page.locator("[data-plan='basic']")).to_contain_text("Current plan")
 
@@ -165,8 +169,11 @@ def test_a_paid_plan_without_a_card_sends_the_user_to_payment_methods(page: Page
 
 
 def test_a_custom_priced_account_sees_it_is_invoiced_and_cannot_change_by_itself(page: Page, live_app: LiveApp):
-    _open(page, _own_account(live_app, plan="custom", with_card=False, invoice_priced=True))
+    _open(page, _own_account(live_app, plan="custom", with_card=False, invoice_priced=True, overdue_invoice=True))
     expect(page.locator("#current-plan-name")).to_have_text("Custom")
+    # Its invoice is past its due date: the header and the plan's status say so.
+    expect(page.locator("#header-past-due")).to_have_text("Past due")
+    expect(page.locator("#plan-status")).to_have_text("Past due")
     expect(page.locator("#custom-priced")).to_contain_text("Your account has custom pricing and is invoiced")
     expect(page.locator("#plan-renews")).to_have_text("Invoiced monthly")
     expect(page.locator("#monthly-total")).to_have_text("As agreed in your contract, billed by invoice")
