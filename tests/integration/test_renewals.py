@@ -20,7 +20,7 @@ from app.payments import gateway
 from app.services import console, invoices, ledger, payments, subscription
 from app.services.overview import billing_settings
 from tests.factories import make_account
-from tests.stripe_fixtures import payment_intents, raw_card, save_card
+from tests.stripe_fixtures import event, payment_intents, post_event, raw_card, save_card, stripe_intent
 
 pytestmark = pytest.mark.usefixtures("localstripe")
 
@@ -230,6 +230,68 @@ def test_paying_on_the_invoices_page_during_dunning_stops_the_retries(session, e
     _run(session, engine, clock)
     assert [p.method for p in _payments(session, account.id)] == ["renewal", "invoice"]
     assert session.get(Account, account.id).plan_code == "pro"
+
+
+def test_a_failure_reported_by_both_the_job_and_the_webhook_is_counted_and_emailed_once(
+    session, engine, pro, clock, localstripe, webhook_client, monkeypatch
+):
+    _, account = pro
+    save_card(session, account, raw_card(localstripe, DECLINES_ON_CHARGE))
+    charge = gateway.create_payment_intent
+
+    def decline_after_the_webhook(**kwargs):
+        try:
+            return charge(**kwargs)
+        except gateway.CardDeclined:
+            metadata = kwargs["metadata"]
+            intent = gateway.find_payment_intent(kwargs["customer_id"], metadata["payment_id"], CLOSED_AT)
+            obj = {**stripe_intent(intent.id), "status": "requires_payment_method", "metadata": metadata}
+            obj["last_payment_error"] = {"message": "Your card was declined."}
+            assert post_event(webhook_client, event("payment_intent.payment_failed", obj)).status_code == 200
+            raise
+
+    monkeypatch.setattr(gateway, "create_payment_intent", decline_after_the_webhook)
+    _close_and_run(session, engine, clock, account.id)
+
+    [payment] = _payments(session, account.id)
+    assert payment.status == "failed" and payment.stripe_payment_intent_id
+    assert _renewal(session, account.id).failed_collections == 1
+    assert len(_emails(session, account.id)) == 1
+    # One retry, a day after the webhook (which saw the failure first).
+    [retry] = _pending_collections(session)
+    assert retry.payload == f'{{"invoice_id": {payment.invoice_id}, "attempt": 2}}'
+
+
+def test_a_plan_change_during_dunning_carries_the_collection_to_the_reissued_invoice(
+    session, engine, owner, clock, localstripe
+):
+    actor, account = owner
+    account.plan_code, account.seats_purchased = "business", 5
+    session.add(account)
+    session.commit()
+    save_card(session, account, raw_card(localstripe, DECLINES_ON_CHARGE))
+    _close_and_run(session, engine, clock, account.id)
+    first = _renewal(session, account.id)
+    assert first.failed_collections == 1
+    # The customer adds a card that works and moves down to Pro: the unpaid renewal is reissued for less.
+    save_card(session, account, "pm_card_visa")
+    subscription.change_plan(session, actor, plan_code="pro", request_key="down", now=CLOSED_AT + timedelta(hours=2))
+    session.commit()
+    reissued = _renewal(session, account.id)
+    assert session.get(Invoice, first.id).status == "void"
+    assert (reissued.status, reissued.failed_collections) == ("open", 1)
+    assert reissued.total_cents < first.total_cents
+
+    clock[0] = CLOSED_AT + timedelta(days=1)
+    _run(session, engine, clock)
+
+    reissued = session.get(Invoice, reissued.id)
+    assert reissued.status == "paid"
+    assert [(p.idempotency_key, p.status, p.amount_cents) for p in _payments(session, account.id)] == [
+        (f"renewal:{first.public_id}:1", "failed", first.total_cents),
+        (f"renewal:{reissued.public_id}:2", "succeeded", reissued.total_cents),
+    ]
+    assert not invoices.past_due(session, account.id, clock[0]) and _pending_collections(session) == []
 
 
 def test_an_off_session_charge_that_needs_3d_secure_is_cancelled_and_the_customer_asked_to_pay_on_invoices(

@@ -35,6 +35,7 @@ from app.services.invoices.payment import mark_paid
 from app.services.money import format_usd
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method
+from app.services.plans import get_plan
 from app.services.timefmt import format_datetime, zone
 
 INVOICES_PATH = "/billing/invoices"
@@ -212,7 +213,7 @@ def _email_failure(
         )
     if retry_at is not None:
         then = f"\nOtherwise we will try your default payment method again at {format_datetime(retry_at, account.timezone)}.\n"
-    elif get_settings().dunning_final_action == "downgrade":
+    elif get_settings().dunning_final_action == "downgrade" and get_plan(account.plan_code).paid:
         then = "\nThat was our last try: your plan moves to Basic now. The invoice stays due until it is paid.\n"
     else:
         then = "\nThat was our last try: the invoice stays due until it is paid.\n"
