@@ -32,6 +32,8 @@ CATEGORIES = {
 PAGE_SIZE = 25
 # Who the entries Stripe's webhooks cause are by.
 STRIPE = "Stripe"
+# Who the entries of the console's own billing rules are by (the step down after a renewal went unpaid).
+BILLING = "Ledgerdesk billing"
 
 
 def record(session: Session, actor: Actor, action: str, summary: str, *, now: datetime | None = None) -> None:
@@ -52,12 +54,19 @@ def record(session: Session, actor: Actor, action: str, summary: str, *, now: da
 def record_from_stripe(session: Session, account_id: int, action: str, summary: str) -> None:
     """An entry for what Stripe reported about the account's money (a refund, a dispute): no
     user made it, so Stripe is named as its author."""
+    record_without_user(session, account_id, STRIPE, action, summary)
+
+
+def record_without_user(
+    session: Session, account_id: int, author: str, action: str, summary: str, *, now: datetime | None = None
+) -> None:
+    """An entry for a change no user made, named after its author (STRIPE, BILLING)."""
     session.add(
         AuditEvent(
             account_id=account_id,
-            created_at=utcnow(),
-            actor_name=STRIPE,
-            actor_email=STRIPE,
+            created_at=now or utcnow(),
+            actor_name=author,
+            actor_email=author,
             action=action,
             summary=summary[:500],
         )

@@ -15,9 +15,9 @@ from app.config import ConfigError, get_settings, load_settings
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs import invoices as invoice_jobs
 from app.jobs.queue import run_due_jobs
-from app.models import Account, Invoice, Job, OutboxEmail, Payment, PlanChange
+from app.models import Account, AuditEvent, Invoice, Job, OutboxEmail, Payment, PlanChange
 from app.payments import gateway
-from app.services import console, invoices, ledger, payments, subscription
+from app.services import audit, console, invoices, ledger, payments, subscription
 from app.services.overview import billing_settings
 from tests.factories import make_account
 from tests.stripe_fixtures import event, payment_intents, post_event, raw_card, save_card, stripe_intent
@@ -195,6 +195,11 @@ def test_a_failing_renewal_is_retried_after_1_3_and_5_days_emailed_each_time_the
     [change] = session.exec(select(PlanChange).where(PlanChange.account_id == account.id)).all()
     assert (change.from_plan_code, change.to_plan_code, change.credited_cents) == ("pro", "basic", 0)
     assert change.invoice_cents == 12_083
+    [entry] = session.exec(select(AuditEvent).where(AuditEvent.account_id == account.id)).all()
+    assert (entry.actor_name, entry.action) == (audit.BILLING, "plan.change")
+    assert entry.summary.startswith(
+        f"Invoice {label} unpaid after 4 failed charges. Changed the plan from Pro to Basic"
+    )
     assert session.get(Invoice, invoice.id).status == "void"
     reissued = _renewal(session, account.id)
     assert (reissued.status, reissued.total_cents, reissued.failed_collections) == (

@@ -203,7 +203,15 @@ def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = N
     session.add(change)
     session.flush()
     _apply(session, change, None)
-    log.info("account %s stepped down to Basic: invoice %s unpaid", account.public_id, invoice.public_id)
+    audit.record_without_user(
+        session,
+        change.account_id,
+        audit.BILLING,
+        "plan.change",
+        f"Invoice {invoices.label(invoice, account)} unpaid after {invoice.failed_collections} failed charges. "
+        + _audit_summary(change, change.status),
+        now=now,
+    )
     return change
 
 
