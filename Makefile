@@ -1,5 +1,6 @@
 # make run   set up what is missing, migrate, seed demo data, start localstripe and the console
-# make test  set up what is missing (Chromium too), lint, and run every test
+# make test  set up what is missing (Chromium too), lint, and run every test (unit and integration
+#            tests in two processes, one per core; a test file stays in one process)
 # make lint  ruff (lint and format check) and mypy, configured in pyproject.toml
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -36,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: setup setup-browser lint
-	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/unit tests/integration -q -p no:cacheprovider -n 2 --dist loadfile
 	$(BIN)/python -m pytest tests/e2e -q -p no:cacheprovider --screenshot only-on-failure --output test-results
 
 bench: setup

@@ -12,7 +12,11 @@ from pathlib import Path
 
 # Settings are read once; fix the test values before anything imports app.config.
 _TEST_DATA = Path(tempfile.mkdtemp(prefix="ledgerdesk-test-"))
-os.environ.setdefault("LEDGERDESK_DATA_DIR", str(_TEST_DATA))
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Each xdist worker inherits the controller's environment: give it uploads of its own.
+    os.environ["LEDGERDESK_DATA_DIR"] = str(_TEST_DATA)
+else:
+    os.environ.setdefault("LEDGERDESK_DATA_DIR", str(_TEST_DATA))
 os.environ.setdefault("PASSWORD_HASH_ROUNDS", "1")
 os.environ.setdefault("PASSWORD_HASH_MEMORY_KIB", "1024")
 os.environ.pop("SMTP_URL", None)
