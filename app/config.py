@@ -89,6 +89,8 @@ class Settings:
     # PostgreSQL connections per process: the app's engine, and the metering API's asyncpg pool.
     database_pool_size: int = 10
     metering_pool_size: int = 32
+    # Failed sign-ins from one address (any emails) before it is refused for the lockout window.
+    sign_in_max_failures_per_ip: int = 30
     # Webhook targets on loopback, private or link-local addresses: refused in production.
     allow_private_webhook_urls: bool = True
     # Dunning: a renewal whose off-session charge fails is charged again this many days after the
@@ -137,6 +139,7 @@ def load_settings() -> Settings:
         session_ttl_hours=_int("SESSION_TTL_HOURS", 24 * 14),
         sign_in_max_failures=_int("SIGN_IN_MAX_FAILURES", 5),
         sign_in_lockout_minutes=_int("SIGN_IN_LOCKOUT_MINUTES", 15),
+        sign_in_max_failures_per_ip=_int("SIGN_IN_MAX_FAILURES_PER_IP", 30),
         run_jobs_in_app=_bool(os.environ.get("RUN_JOBS_IN_APP"), True),
         production=production,
         data_dir=data_dir,

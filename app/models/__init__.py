@@ -16,7 +16,7 @@ from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistra
 from app.models.job import Job
 from app.models.outbox import OutboxEmail
 from app.models.product import AccountProduct
-from app.models.user import AuthSession, Role, SignInFailure, User, UserToken
+from app.models.user import AuthAttempt, AuthSession, Role, User, UserToken
 
 __all__ = [
     "Account",
@@ -26,6 +26,7 @@ __all__ = [
     "MeteringRequest",
     "WebhookAttempt",
     "WebhookDelivery",
+    "AuthAttempt",
     "AuthSession",
     "BillingSettings",
     "CreditBalance",
@@ -42,7 +43,6 @@ __all__ = [
     "OutboxEmail",
     "Role",
     "SQLModel",
-    "SignInFailure",
     "User",
     "UserToken",
     "public_id",

@@ -66,11 +66,20 @@ class UserToken(SQLModel, table=True):
     used_at: datetime | None = None
 
 
-class SignInFailure(SQLModel, table=True):
-    __tablename__ = "sign_in_failure"
-    __table_args__ = (Index("ix_sign_in_failure_email_created", "email", "created_at"),)
+class AuthAttempt(SQLModel, table=True):
+    """What the sign-in, password-reset and current-password throttles count (`app.services.throttle`):
+    a failed sign-in ("sign_in"), a reset request ("reset"), a wrong current password ("password").
+    `ip_key` is the client's address, an IPv6 one as its /64 network; rows older than a day are pruned."""
+
+    __tablename__ = "auth_attempt"
+    __table_args__ = (
+        Index("ix_auth_attempt_kind_email_created", "kind", "email", "created_at"),
+        Index("ix_auth_attempt_kind_ip_created", "kind", "ip_key", "created_at"),
+        Index("ix_auth_attempt_created", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
     email: str = Field(max_length=320)
-    ip_address: str = Field(default="", max_length=64)
+    ip_key: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)

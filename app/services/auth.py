@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, update
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
 from app.errors import ValidationFailed
-from app.models import Account, AuthSession, Role, SignInFailure, User, UserToken, utcnow
+from app.models import Account, AuthSession, Role, User, UserToken, utcnow
+from app.services import throttle
 from app.services.accounts import normalize_email
 from app.services.email import queue_email
 from app.services.passwords import check_new_password, hash_password, verify_password
@@ -44,8 +45,8 @@ def safe_next(path: str) -> str:
 
 @dataclass(frozen=True)
 class SignInOutcome:
-    """Either a handoff code or the error to show. Failed attempts are recorded in the
-    caller's session, so the caller commits in both cases."""
+    """Either a handoff code or the error to show. A failed attempt is recorded in a transaction
+    of its own once the caller's ends (`throttle.record`), whether the caller commits or not."""
 
     handoff_code: str = ""
     error: str = ""
@@ -68,13 +69,17 @@ def _load_actor(session: Session, user: User, session_id: int | None = None) -> 
     )
 
 
-def _recent_failures(session: Session, email: str, now: datetime) -> int:
-    window = timedelta(minutes=get_settings().sign_in_lockout_minutes)
-    return session.exec(
-        select(func.count(col(SignInFailure.id))).where(
-            SignInFailure.email == email, col(SignInFailure.created_at) > now - window
-        )
-    ).one()
+def _locked_out(session: Session, email: str, ip_address: str, now: datetime) -> bool:
+    """Too many failures of this email from this address, or from this address at all. Counting
+    the email per address means nobody can lock an owner out from everywhere; counting the
+    address means one client cannot try one password on every email."""
+    settings = get_settings()
+    since = now - timedelta(minutes=settings.sign_in_lockout_minutes)
+    return (
+        throttle.count(session, throttle.SIGN_IN, since=since, email=email, ip=ip_address)
+        >= settings.sign_in_max_failures
+        or throttle.count(session, throttle.SIGN_IN, since=since, ip=ip_address) >= settings.sign_in_max_failures_per_ip
+    )
 
 
 def _check_credentials(session: Session, email: str, password: str, ip_address: str, now: datetime) -> User | str:
@@ -82,18 +87,22 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
     email = normalize_email(email)
     if not email or not password:
         return "Enter your email and password."
-    settings = get_settings()
-    if _recent_failures(session, email, now) >= settings.sign_in_max_failures:
-        return f"Too many failed sign-in attempts. Try again in {settings.sign_in_lockout_minutes} minutes."
+    if len(email) > throttle.MAX_EMAIL_LENGTH:
+        return f"An email address has at most {throttle.MAX_EMAIL_LENGTH} characters."
+    if _locked_out(session, email, ip_address, now):
+        minutes = get_settings().sign_in_lockout_minutes
+        return f"Too many failed sign-in attempts. Try again in {minutes} minutes."
     user = session.exec(select(User).where(User.email == email)).first()
-    if user is None or not verify_password(password, user.password_hash):
-        session.add(SignInFailure(email=email, ip_address=ip_address, created_at=now))
+    # An unknown email costs the same password check as a known one.
+    if not verify_password(password, user.password_hash if user is not None else ""):
+        throttle.record(session, throttle.SIGN_IN, email=email, ip=ip_address, now=now)
         return WRONG_CREDENTIALS
+    assert user is not None  # an empty hash never verifies
     if user.status == "blocked":
         return "This user is blocked. Ask an owner of your account."
     if user.status != "active":
         return "Accept your invitation first: use the link in the invitation email."
-    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == email))
+    throttle.clear(session, throttle.SIGN_IN, email=email, ip=ip_address)
     return user
 
 
@@ -173,7 +182,7 @@ def start_session(
             last_seen_at=now,
             expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
             user_agent=user_agent[:300],
-            ip_address=ip_address[:64],
+            ip_address=throttle.client_ip(ip_address),
         )
     )
     session.flush()
@@ -280,7 +289,7 @@ def reset_password(session: Session, token: str, new_password: str, *, now: date
         used="This reset link has already been used.",
         now=now,
     )
-    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))
+    throttle.clear(session, throttle.SIGN_IN, email=user.email)
     assert user.id is not None  # a stored user
     revoke_sessions(session, user.id, now=now)
     return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from passlib.context import CryptContext
@@ -24,14 +25,21 @@ def _context() -> CryptContext:
     )
 
 
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of the same cost as a user's, of a secret nobody knows."""
+    return _context().hash(secrets.token_urlsafe(32))
+
+
 def hash_password(password: str) -> str:
     return _context().hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
+    """Whether `password` matches; an empty `password_hash` (no such user, or no password yet)
+    costs the same Argon2 check, so timing does not tell whether an email is known."""
     if not password_hash:
-        # Spend the same time as a real check so unknown emails are not revealed by timing.
-        _context().dummy_verify()
+        _context().verify(password, _dummy_hash())
         return False
     return _context().verify(password, password_hash)
 

@@ -1,11 +1,11 @@
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
-from app.models import AuthSession, OutboxEmail, utcnow
-from app.services import auth
+from app.models import AuthAttempt, AuthSession, OutboxEmail, utcnow
+from app.services import auth, passwords
 from app.services.permissions import Permission
 from tests.factories import PASSWORD, make_account, make_user, signed_in_token
 
@@ -38,15 +38,101 @@ def test_wrong_password_is_refused_with_a_clear_error(session):
     assert auth.sign_in(session, "nobody@example.com", "nope").error == "Wrong email or password."
 
 
-def test_sign_in_is_throttled_after_repeated_failures(session):
+def _fail(session, email: str, *, ip: str = "203.0.113.9", times: int = 1, now=None) -> None:
+    """Failed sign-ins, each a request of its own (its transaction ends, as a handler's does)."""
+    for _ in range(times):
+        assert auth.sign_in(session, email, "bad-password", ip_address=ip, now=now).error == auth.WRONG_CREDENTIALS
+        session.commit()
+
+
+def test_sign_in_is_throttled_per_email_and_address_without_locking_the_owner_out_elsewhere(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
+    session.commit()
+    _fail(session, "owner@example.com", ip="203.0.113.9", times=5)
+    locked = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="203.0.113.9")
+    assert "Too many failed sign-in attempts" in locked.error and locked.handoff_code == ""
+    # The owner, elsewhere, is not locked out by the attacker's failures.
+    assert auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="198.51.100.7").error == ""
+    later = utcnow() + timedelta(minutes=16)
+    assert auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="203.0.113.9", now=later).error == ""
+
+
+def test_one_address_cannot_try_passwords_across_many_emails(session):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    session.commit()
+    for number in range(30):
+        _fail(session, f"user{number}@example.com", ip="2001:db8:7:7::1")
+    # The whole /64 of an IPv6 client counts as one address.
+    refused = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="2001:db8:7:7::abcd")
+    assert "Too many failed sign-in attempts" in refused.error
+    assert auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="2001:db8:7:8::1").error == ""
+
+
+def test_an_unknown_email_costs_the_same_password_check_as_a_known_one(session, monkeypatch):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    context = passwords._context()
+    checked: list[str] = []
+    real_verify = context.verify
+
+    def verify(secret, hash_, **kwargs):
+        checked.append(hash_)
+        return real_verify(secret, hash_, **kwargs)
+
+    monkeypatch.setattr(context, "verify", verify)
+    assert auth.sign_in(session, "owner@example.com", "bad-password").error == auth.WRONG_CREDENTIALS
+    assert auth.sign_in(session, "nobody@example.com", "bad-password").error == auth.WRONG_CREDENTIALS
+    assert len(checked) == 2
+    known, unknown = (hash_.rsplit("$", 2)[0] for hash_ in checked)  # $argon2id$v=19$m=…,t=…,p=…
+    assert known == unknown and checked[0] != checked[1]
+
+
+def test_a_failed_sign_in_counts_even_when_the_request_is_rolled_back(session):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    session.commit()
     for _ in range(5):
         assert auth.sign_in(session, "owner@example.com", "bad-password").error == auth.WRONG_CREDENTIALS
-    locked = auth.sign_in(session, "owner@example.com", PASSWORD)
-    assert "Too many failed sign-in attempts" in locked.error and locked.handoff_code == ""
-    later = utcnow() + timedelta(minutes=16)
-    assert auth.sign_in(session, "owner@example.com", PASSWORD, now=later).error == ""
+        session.rollback()  # the attempt's own write failed
+    assert "Too many failed sign-in attempts" in auth.sign_in(session, "owner@example.com", PASSWORD).error
+
+
+def test_a_forged_client_address_is_validated_and_its_failures_count_on_postgresql(pg_engine):
+    with Session(pg_engine, expire_on_commit=False) as session:
+        account = make_account(session)
+        make_user(session, account, "owner@example.com")
+        session.commit()
+        forged = "1" * 65  # an X-Forwarded-For longer than the column
+        _fail(session, "owner@example.com", ip=forged, times=5)
+        assert "Too many failed" in auth.sign_in(session, "owner@example.com", PASSWORD, ip_address=forged).error
+
+        code = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="::ffff:198.51.100.7").handoff_code
+        auth.start_session(session, code, ip_address="::ffff:198.51.100.7")
+        code = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="198.51.100.8").handoff_code
+        auth.start_session(session, code, ip_address=forged)
+        session.commit()
+        stored = session.exec(select(AuthSession.ip_address).order_by(col(AuthSession.id))).all()
+    assert stored == ["198.51.100.7", ""]
+
+
+def test_old_failures_are_pruned(session):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    session.commit()
+    _fail(session, "owner@example.com", now=utcnow() - timedelta(days=2))
+    _fail(session, "someone@example.com")
+    assert session.exec(select(AuthAttempt.email)).all() == ["someone@example.com"]
+
+
+def test_an_email_over_320_characters_is_refused_and_not_recorded(engine):
+    with Session(engine) as session:
+        too_long = "a" * 309 + "@example.com"  # 321 characters
+        outcome = auth.sign_in(session, too_long, "bad-password")
+        session.commit()
+        assert outcome.error == "An email address has at most 320 characters."
+        assert session.exec(select(AuthAttempt)).all() == []
 
 
 def test_handoff_code_works_once(session):
