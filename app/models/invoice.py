@@ -40,7 +40,7 @@ class Invoice(SQLModel, table=True):
     kind: str = Field(default="invoice", max_length=16)
     # purchase | auto_recharge | period_close | plan_change | credit_note
     source: str = Field(max_length=24)
-    # draft | open | paid | void
+    # draft | open | paid | void | refunded (its payment, in full) | disputed (while a dispute holds it)
     status: str = Field(default="draft", max_length=8)
     currency: str = Field(default="usd", max_length=3)
     total_cents: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -174,7 +174,13 @@ def _history_row(row: InvoiceRow) -> rx.Component:
         rx.table.cell(
             rx.text(row.number, weight="medium"),
             rx.text(
-                rx.cond(row.status == "void", "Void", row.description),
+                rx.match(
+                    row.status,
+                    ("void", "Void"),
+                    ("refunded", "Refunded"),
+                    ("disputed", "Disputed"),
+                    row.description,
+                ),
                 size="1",
                 color_scheme="gray",
             ),

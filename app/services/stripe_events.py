@@ -139,7 +139,23 @@ def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | N
         return None
     if not payment.stripe_checkout_session_id:
         payment.stripe_checkout_session_id = checkout["id"]
+    _record_checkout_intent(session, payment, gateway.id_of(checkout.get("payment_intent")))
     return payment
+
+
+def _record_checkout_intent(session: Session, payment: Payment, intent_id: str) -> None:
+    """The PaymentIntent a Checkout Session paid with: refunds and disputes name only it."""
+    if payment.stripe_payment_intent_id or not intent_id:
+        return
+    if session.exec(select(Payment.id).where(Payment.stripe_payment_intent_id == intent_id)).first() is not None:
+        log.warning(
+            "stripe checkout for payment %s names intent %s, another payment's: not recorded",
+            payment.public_id,
+            intent_id,
+        )
+        return
+    payment.stripe_payment_intent_id = intent_id
+    session.add(payment)
 
 
 def _checkout_terms(checkout: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +224,7 @@ def _charge_refunded(session: Session, charge: dict[str, Any]) -> None:
         )
 
 
-def _dispute(session: Session, dispute: dict[str, Any], *, closed: bool) -> None:
+def _dispute(session: Session, dispute: dict[str, Any], event: str) -> None:
     """A dispute names no customer; its amount may be less than the charge's."""
     payment = _charge_payment(session, dispute)
     amount = int(dispute.get("amount") or 0)
@@ -227,22 +243,29 @@ def _dispute(session: Session, dispute: dict[str, Any], *, closed: bool) -> None
             "stripe dispute %s of %s is not within payment %s: ignored", dispute["id"], amount, payment.public_id
         )
         return
-    refunds.dispute_changed(
-        session,
-        payment,
-        dispute_id=dispute["id"],
-        amount_cents=amount,
-        status=dispute.get("status") or "",
-        closed=closed,
-    )
+    status = dispute.get("status") or ""
+    if event in ("created", "funds_withdrawn"):
+        refunds.dispute_withdrawn(
+            session,
+            payment,
+            dispute_id=dispute["id"],
+            amount_cents=amount,
+            status=status,
+            funds_withdrawn=event == "funds_withdrawn",
+        )
+    else:
+        refunds.dispute_settled(
+            session,
+            payment,
+            dispute_id=dispute["id"],
+            amount_cents=amount,
+            status=status,
+            reinstated=event == "funds_reinstated",
+        )
 
 
-def _dispute_created(session: Session, dispute: dict[str, Any]) -> None:
-    _dispute(session, dispute, closed=False)
-
-
-def _dispute_closed(session: Session, dispute: dict[str, Any]) -> None:
-    _dispute(session, dispute, closed=True)
+def _dispute_handler(event: str) -> Handler:
+    return lambda session, dispute: _dispute(session, dispute, event)
 
 
 def _setup_intent_succeeded(session: Session, setup_intent: dict[str, Any]) -> None:
@@ -267,8 +290,10 @@ _HANDLERS: dict[str, Handler] = {
     "checkout.session.async_payment_succeeded": _checkout_completed,
     "checkout.session.async_payment_failed": _checkout_failed,
     "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_created,
-    "charge.dispute.closed": _dispute_closed,
+    "charge.dispute.created": _dispute_handler("created"),
+    "charge.dispute.funds_withdrawn": _dispute_handler("funds_withdrawn"),
+    "charge.dispute.funds_reinstated": _dispute_handler("funds_reinstated"),
+    "charge.dispute.closed": _dispute_handler("closed"),
     "setup_intent.succeeded": _setup_intent_succeeded,
     "customer.tax_id.updated": _tax_id_updated,
     "customer.tax_id.deleted": _tax_id_deleted,

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from app.config import get_settings
 from app.db import transaction
 from app.demo import payment_methods
-from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Role, User, utcnow
+from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Payment, Role, User, utcnow
 from app.payments import gateway
 from app.services import api_keys, customers, invoices, ledger, roles
 from app.services.accounts import builtin_role, create_account, create_user
@@ -227,14 +227,30 @@ def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str])
 def charges_and_credits(account_id: int) -> dict[str, list[int]]:
     """What the account's card was charged at Stripe (its succeeded PaymentIntents, in cents) and
     the purchases credited to its balance."""
-    settings = get_settings()
     with transaction() as session:
-        customer_id = billing_settings(session, account_id).stripe_customer_id
         credited = session.exec(
             select(LedgerEntry.amount_cents).where(
                 LedgerEntry.account_id == account_id, LedgerEntry.source == "purchase"
             )
         ).all()
+    return {"charged": _charged(account_id), "credited": list(credited)}
+
+
+def charges_and_payments(email: str) -> dict[str, list[Any]]:
+    """What the account of the user with this email was charged at Stripe (as charges_and_credits)
+    and its Payments, as [kind, amount in cents, status]."""
+    with transaction() as session:
+        account_id = session.exec(select(User.account_id).where(User.email == email)).one()
+        rows = session.exec(
+            select(Payment.method, Payment.amount_cents, Payment.status).where(Payment.account_id == account_id)
+        ).all()
+    return {"charged": _charged(account_id), "payments": [list(row) for row in rows]}
+
+
+def _charged(account_id: int) -> list[int]:
+    settings = get_settings()
+    with transaction() as session:
+        customer_id = billing_settings(session, account_id).stripe_customer_id
     listed = httpx.get(
         f"{settings.stripe_api_base}/v1/payment_intents",
         params={"limit": 100},
@@ -242,12 +258,11 @@ def charges_and_credits(account_id: int) -> dict[str, list[int]]:
         timeout=10,
     )
     listed.raise_for_status()
-    charged = [
+    return [
         intent["amount"]
         for intent in listed.json()["data"]
         if intent.get("customer") == customer_id and intent["status"] == "succeeded"
     ]
-    return {"charged": charged, "credited": list(credited)}
 
 
 FUNCTIONS = {
@@ -261,6 +276,7 @@ FUNCTIONS = {
         link_in_last_email,
         permission_matrix,
         charges_and_credits,
+        charges_and_payments,
     )
 }
 

@@ -1,5 +1,5 @@
-"""Plans in the browser: the owner upgrades and downgrades with the amounts shown in the
-confirmation first, the downgrade's credit shows in Balance History and on the Overview, seats
+"""Plans in the browser: the owner upgrades (a double-click charging once) and downgrades with the
+amounts shown in the confirmation first, the downgrade's credit shows in Balance History and on the Overview, seats
 are added and refused below the plan's own and the next payment follows them, a paid plan without a card sends the user to
 Payment Methods, and a custom-priced account sees it is invoiced, and past due when an invoice is. Each test signs in to an
 account of its own, so the shared demo account is left alone."""
@@ -58,7 +58,8 @@ def _today_share(old_cents: int, new_cents: int) -> str:
 def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_the_balance(
     page: Page, live_app: LiveApp
 ):
-    _open(page, _own_account(live_app))
+    email = _own_account(live_app)
+    _open(page, email)
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
     expect(page.locator("#plan-status")).to_have_text("Active")
     expect(page.locator("#header-past-due")).to_have_count(0)
@@ -78,10 +79,17 @@ def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_t
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
 
     page.get_by_role("button", name="Upgrade to Pro").click()
-    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    # A double-click charges once: the second click replays the first payment.
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").dblclick()
     expect(page.get_by_role("status")).to_have_text(
         f"You are now on Pro. {charge} was charged to your card; the paid invoice is on the Invoices page."
     )
+    page.wait_for_timeout(1000)  # whatever the second click finds, it has finished
+    cents = abs(prorate(0, 14_500, utcnow()).amount_cents)
+    assert live_app.setup("charges_and_payments", email=email) == {
+        "charged": [cents],
+        "payments": [["plan", cents, "succeeded"]],
+    }
     expect(page.locator("#current-plan-name")).to_have_text("Pro")
     expect(page.locator("#monthly-total")).to_have_text("$29.00 × 5 seats = $145.00 per month")
     expect(page.locator("#header-plan")).to_have_text("Pro plan")

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 import pytest
 from sqlmodel import select
 
+from app.config import get_settings
 from app.errors import ValidationFailed
 from app.models import LedgerEntry, Payment
 from app.services import ledger, topups
@@ -59,6 +60,7 @@ def fake_stripe(monkeypatch):
     yield FakeStripe.requests
     server.shutdown()
     server.server_close()
+    get_settings.cache_clear()  # read again once monkeypatch has put the environment back
 
 
 def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session, fake_stripe, webhook_client):
@@ -111,3 +113,39 @@ def test_crypto_amounts_are_checked_before_stripe_is_called(session, fake_stripe
     with pytest.raises(ValidationFailed) as refused:
         topups.start_crypto_topup(session, actor, amount_text="5000.01", request_key="req-d")
     assert refused.value.field == "amount" and fake_stripe == []
+
+
+def test_a_refunded_crypto_payment_takes_its_credits_back_once(session, fake_stripe, webhook_client):
+    actor, account = owner_and_account(session)
+    topups.start_crypto_topup(session, actor, amount_text="40", request_key="req-r")
+    session.commit()
+    payment = session.exec(select(Payment)).one()
+    session.commit()  # the webhook writes in its own transaction
+    completed = {
+        "id": payment.stripe_checkout_session_id,
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "payment_intent": "pi_crypto_1",
+        "amount_total": 4000,
+        "currency": "usd",
+        "customer": "cus_fake",
+        "metadata": {"payment_id": payment.public_id, "account_id": str(account.id)},
+    }
+    assert post_event(webhook_client, event("checkout.session.completed", completed)).status_code == 200
+    charge = {
+        "id": "ch_crypto_1",
+        "object": "charge",
+        "payment_intent": "pi_crypto_1",
+        "amount": 4000,
+        "amount_refunded": 4000,
+        "refunded": True,
+        "currency": "usd",
+        "customer": "cus_fake",
+    }
+    for _ in range(2):
+        assert post_event(webhook_client, event("charge.refunded", charge)).status_code == 200
+    session.expire_all()
+    entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
+    assert [(e.amount_cents, e.source) for e in entries] == [(4000, "purchase"), (-4000, "refund")]
+    assert ledger.balance_of(session, account.id) == 0
+    assert session.get(Payment, payment.id).status == "refunded"

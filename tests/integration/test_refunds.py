@@ -5,15 +5,20 @@ and a replayed or repeated event moves nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlmodel import Session, select
 
-from app.models import AuditEvent, LedgerEntry, Payment
+from app.models import AuditEvent, Invoice, LedgerEntry, Payment, utcnow
 from app.payments import gateway
-from app.services import ledger, topups
+from app.services import invoices, ledger, subscription, topups
 from app.services.overview import billing_settings
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import event, intent_for, post_event, save_card, stripe_intent
+
+_NOV_22 = datetime(2026, 11, 22, 10, tzinfo=UTC)
+_DEC_1 = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def _entries(session: Session, account_id: int) -> list[tuple[int, str]]:
@@ -218,3 +223,166 @@ def test_a_dispute_on_a_payment_that_bought_no_credits_is_recorded_and_moves_non
     assert _balance(session, payment.account_id) == 2500
     assert _payment(session, payment.public_id).status == "disputed"
     assert billing_settings(session, payment.account_id).stripe_customer_id
+
+
+def test_funds_withdrawn_after_the_opening_takes_nothing_more_and_reinstated_gives_back_once(
+    session, webhook_secret, webhook_client
+):
+    """Stripe sends created, then funds_withdrawn; when won, funds_reinstated, then closed."""
+    payment = _disputable_payment(session, webhook_client)
+    for kind in ("created", "funds_withdrawn", "funds_withdrawn"):
+        assert (
+            post_event(webhook_client, event(f"charge.dispute.{kind}", _dispute("needs_response"))).status_code == 200
+        )
+    assert _balance(session, payment.account_id) == 0
+    assert _payment(session, payment.public_id).status == "disputed"
+
+    for _ in range(2):
+        reinstated = event("charge.dispute.funds_reinstated", _dispute("won"))
+        assert post_event(webhook_client, reinstated).status_code == 200
+    assert _balance(session, payment.account_id) == 2500
+    assert post_event(webhook_client, event("charge.dispute.closed", _dispute("won"))).status_code == 200
+    assert _entries(session, payment.account_id) == [(2500, "purchase"), (-2500, "dispute"), (2500, "dispute")]
+    assert _balance(session, payment.account_id) == 2500
+    assert _payment(session, payment.public_id).status == "dispute_won"
+    assert _audit(session, payment.account_id, "payment.dispute") == [
+        f"A $25.00 dispute was opened on payment {payment.public_id}; $25.00 of usage credits taken back",
+        f"The dispute on payment {payment.public_id} was won; $25.00 of usage credits given back",
+    ]
+
+
+def test_an_inquiry_takes_nothing_until_stripe_withdraws_the_funds(session, webhook_secret, webhook_client):
+    payment = _disputable_payment(session, webhook_client)
+    assert (
+        post_event(webhook_client, event("charge.dispute.created", _dispute("warning_needs_response"))).status_code
+        == 200
+    )
+    assert _balance(session, payment.account_id) == 2500
+    for _ in range(2):
+        withdrawn = event("charge.dispute.funds_withdrawn", _dispute("needs_response"))
+        assert post_event(webhook_client, withdrawn).status_code == 200
+    assert _entries(session, payment.account_id) == [(2500, "purchase"), (-2500, "dispute")]
+    assert post_event(webhook_client, event("charge.dispute.closed", _dispute("lost"))).status_code == 200
+    assert _entries(session, payment.account_id) == [(2500, "purchase"), (-2500, "dispute")]
+    assert _payment(session, payment.public_id).status == "dispute_lost"
+    assert _audit(session, payment.account_id, "payment.dispute")[1] == (
+        f"The $25.00 disputed on payment {payment.public_id} was withdrawn; $25.00 of usage credits taken back"
+    )
+
+
+def _refund_at_stripe(payment_intent_id: str, amount: int | None = None) -> dict:
+    """Refund (part of) the intent's charge at localstripe; the charge.refunded event Stripe sends."""
+    gateway.client().v1.refunds.create(
+        {"payment_intent": payment_intent_id, **({"amount": amount} if amount is not None else {})}
+    )
+    return event("charge.refunded", _charge_at_stripe(payment_intent_id))
+
+
+def _invoice_status(session: Session, invoice_id: int) -> str:
+    session.expire_all()
+    status = session.get(Invoice, invoice_id).status
+    session.commit()
+    return status
+
+
+def _paid_overage_invoice(session: Session):
+    """A $50 invoice, $30 of it overage (usage below zero, brought back to $0 by paying it)."""
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    ledger.set_overage_credit_line(session, account.id, 5_000)
+    ledger.debit(session, account_id=account.id, amount_cents=3_000, idempotency_key="overage")
+    invoice, _ = invoices.issue_invoice(
+        session,
+        account.id,
+        source="period_close",
+        lines=[invoices.LineItem("Usage", 3_000), invoices.LineItem("Product", 2_000)],
+        idempotency_key="open",
+        status="open",
+        due_at=utcnow() + timedelta(days=14),
+        overage_cents=3_000,
+    )
+    session.commit()
+    paid = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k")
+    session.commit()
+    assert paid.status == "succeeded" and _balance(session, account.id) == 0
+    return actor, account, invoice, paid.payment_intent_id
+
+
+def test_a_refunded_invoice_payment_takes_back_the_overage_it_paid_and_the_invoice_shows_refunded(
+    session, localstripe, webhook_client
+):
+    actor, account, invoice, intent_id = _paid_overage_invoice(session)
+
+    partial = _refund_at_stripe(intent_id, 1_000)
+    for payload in (partial, partial):
+        assert post_event(webhook_client, payload).status_code == 200
+    assert _balance(session, account.id) == -1_000
+    assert _invoice_status(session, invoice.id) == "paid"
+
+    assert post_event(webhook_client, _refund_at_stripe(intent_id)).status_code == 200
+    assert post_event(webhook_client, partial).status_code == 200  # late and out of order
+    # The overage is taken back first; the $20 of the product's line bought no credits.
+    assert _entries(session, account.id)[-2:] == [(-1_000, "refund"), (-2_000, "refund")]
+    assert _balance(session, account.id) == -3_000
+    assert _invoice_status(session, invoice.id) == "refunded"
+    payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == intent_id)).one()
+    assert (payment.status, payment.refunded_cents) == ("refunded", 5_000)
+    assert [row.status for row in invoices.history(session, actor)] == ["refunded"]
+
+
+def test_a_dispute_on_an_invoice_payment_takes_the_overage_back_and_a_won_one_restores_it(
+    session, localstripe, webhook_client
+):
+    actor, account, invoice, intent_id = _paid_overage_invoice(session)
+    dispute = {**_dispute("needs_response", amount=5_000), "payment_intent": intent_id}
+    for kind in ("created", "funds_withdrawn"):
+        assert post_event(webhook_client, event(f"charge.dispute.{kind}", dispute)).status_code == 200
+    assert _balance(session, account.id) == -3_000
+    assert _invoice_status(session, invoice.id) == "disputed"
+
+    won = {**dispute, "status": "won"}
+    for kind in ("funds_reinstated", "closed"):
+        assert post_event(webhook_client, event(f"charge.dispute.{kind}", won)).status_code == 200
+    assert _balance(session, account.id) == 0
+    assert _invoice_status(session, invoice.id) == "paid"
+
+
+def test_a_refunded_upgrade_takes_back_the_downgrade_credit_it_paid_for(session, localstripe, webhook_client):
+    """Pro bought for the rest of the month, then cancelled (its prorated price credited), then the
+    charge refunded: the credit was paid by nothing any more."""
+    actor, account = owner_and_account(session)
+    save_card(session, account, "pm_card_visa")
+    up = subscription.change_plan(session, actor, plan_code="pro", request_key="up", now=_NOV_22)
+    session.commit()
+    down = subscription.change_plan(session, actor, plan_code="basic", request_key="down", now=_NOV_22)
+    session.commit()
+    assert up.amount_cents > 0 and down.credited_cents == up.amount_cents == _balance(session, account.id)
+
+    refund = _refund_at_stripe(up.payment_intent_id)
+    for payload in (refund, refund):
+        assert post_event(webhook_client, payload).status_code == 200
+    assert _entries(session, account.id) == [(up.amount_cents, "plan_change"), (-up.amount_cents, "refund")]
+    assert _balance(session, account.id) == 0
+    plan_invoice = session.exec(select(Invoice).where(Invoice.source == "plan_change")).one()
+    assert _invoice_status(session, plan_invoice.id) == "refunded"
+
+
+def test_a_refunded_renewal_takes_back_the_cancellation_credit_it_paid_for(session, localstripe, webhook_client):
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    account.plan_code, account.seats_purchased = "pro", 7
+    session.add(account)
+    session.commit()
+    renewal = invoices.close_period(session, account.id, _DEC_1.date(), now=_DEC_1)
+    session.commit()
+    paid = invoices.pay_invoice(
+        session, actor, invoice_id=renewal.public_id, payment_method_id=card, request_key="renewal"
+    )
+    session.commit()
+    cancel = subscription.change_plan(session, actor, plan_code="basic", request_key="cancel", now=_DEC_1)
+    session.commit()
+    assert (paid.status, cancel.credited_cents) == ("succeeded", 20_300)
+
+    assert post_event(webhook_client, _refund_at_stripe(paid.payment_intent_id)).status_code == 200
+    assert _entries(session, account.id) == [(20_300, "plan_change"), (-20_300, "refund")]
+    assert _invoice_status(session, renewal.id) == "refunded"

@@ -4,10 +4,11 @@ seat changes, and by the period close (post-paid usage below zero and plan renew
 Numbers are sequential per account with no gaps and no duplicates: `issue_invoice` takes the
 next number from the account's InvoiceCounter row with one UPDATE … RETURNING in the issuing
 transaction (the row lock serializes issuers; a rollback gives the number back). Issuing is
-idempotent by key. An issued invoice is never edited: only its status (open → paid, or open →
-void when it is reissued), payment date and payment change; corrections are credit notes
-(`issue_credit_note`) or new invoices (`reissue_for_less`: a plan change that ends time not paid
-for yet voids the open renewal and issues it again for less).
+idempotent by key. An issued invoice is never edited: only its status (open → paid, open →
+void when it is reissued, paid → refunded or disputed when Stripe gives the money back), payment
+date and payment change; corrections are credit notes (`issue_credit_note`) or new invoices
+(`reissue_for_less`: a plan change that ends time not paid for yet voids the open renewal and
+issues it again for less).
 
 Billing periods are calendar months in UTC, like the spend-management days. `close_period`
 bills, once per account and period:
@@ -66,7 +67,14 @@ from app.services.invoices.issuing import (
     label,
     reissue_for_less,
 )
-from app.services.invoices.payment import PayResult, finish_invoice_payment, mark_paid, pay_invoice
+from app.services.invoices.payment import (
+    PayResult,
+    finish_invoice_payment,
+    mark_paid,
+    overage_bought,
+    pay_invoice,
+    payment_reversed,
+)
 from app.services.invoices.period_close import (
     PeriodBill,
     close_period,
@@ -105,8 +113,10 @@ __all__ = [
     "label",
     "mark_paid",
     "owned",
+    "overage_bought",
     "past_due",
     "pay_invoice",
+    "payment_reversed",
     "payments_due",
     "pdf_filename",
     "pdf_for",

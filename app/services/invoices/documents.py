@@ -37,6 +37,13 @@ SOURCE_LABELS = {
 }
 
 
+# Paid, then the money went back to the payer: what the Invoices page and the PDF say of it.
+REVERSED = {
+    "refunded": "Refunded: the payment of this invoice was refunded.",
+    "disputed": "Disputed: the payer disputed the payment of this invoice with their bank.",
+}
+
+
 @dataclass(frozen=True)
 class InvoiceRow:
     id: str
@@ -63,11 +70,11 @@ def payments_due(session: Session, actor: Actor, now: datetime | None = None) ->
 
 
 def history(session: Session, actor: Actor, limit: int = 100) -> list[InvoiceRow]:
-    """Paid and void invoices and credit notes, the latest first."""
+    """Invoices no longer open (paid, void, refunded, disputed) and credit notes, the latest first."""
     require(actor, Permission.BILLING_VIEW)
     rows = session.exec(
         select(Invoice)
-        .where(Invoice.account_id == actor.account_id, col(Invoice.status).in_(("paid", "void")))
+        .where(Invoice.account_id == actor.account_id, col(Invoice.status).in_(("paid", "void", *REVERSED)))
         .order_by(col(Invoice.number).desc())
         .limit(limit)
     )
@@ -154,7 +161,7 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     total = invoice.total_cents
     totals = [("Total", format_usd(total))]
     if invoice.kind == "invoice":
-        paid = total if invoice.status == "paid" else 0
+        paid = total if invoice.status in ("paid", *REVERSED) else 0
         totals += [("Amount paid", format_usd(paid)), ("Amount due", format_usd(total - paid))]
     notes = []
     if invoice.status == "open":
@@ -166,6 +173,8 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
         )
     if invoice.status == "void":
         notes.append("This invoice is void.")
+    if invoice.status in REVERSED:
+        notes.append(REVERSED[invoice.status])
     return invoice_pdf.InvoiceDocument(
         title="Credit note" if invoice.kind == "credit_note" else "Invoice",
         number=number,

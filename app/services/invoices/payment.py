@@ -1,5 +1,6 @@
 """Paying an open invoice with a saved card, and what a settled "invoice" payment means (this
-module registers it): the invoice is paid and its overage credited back to the balance."""
+module registers it): the invoice is paid and its overage credited back to the balance. A
+payment Stripe gives back (app.services.refunds) leaves its invoices refunded or disputed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Invoice, Payment, utcnow
+from app.models import Invoice, LedgerEntry, Payment, utcnow
 from app.services import audit, ledger, payments
 from app.services.customers import account_of
 from app.services.invoices.issuing import label
@@ -164,3 +165,32 @@ def mark_paid(session: Session, invoice: Invoice, payment: Payment | None, now: 
 
 def _result(invoice: Invoice, payment: Payment, client_secret: str = "") -> PayResult:
     return PayResult(invoice_id=invoice.public_id, **payments.outcome(payment, client_secret))
+
+
+def overage_bought(session: Session, payment: Payment) -> int:
+    """The usage credits an "invoice" payment bought: the overage of the invoice it paid (the
+    `invoice_applied` credit), none if another payment paid it."""
+    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
+    if invoice is None or invoice.payment_id != payment.id:
+        return 0
+    applied = session.exec(
+        select(LedgerEntry.amount_cents).where(LedgerEntry.idempotency_key == f"invoice_applied:{invoice.public_id}")
+    ).first()
+    return applied or 0
+
+
+# What the invoices a payment paid become when Stripe gives its money back, from which statuses.
+_REVERSALS = {"refunded": ("paid", "disputed"), "disputed": ("paid",), "paid": ("disputed",)}
+
+
+def payment_reversed(session: Session, payment: Payment, status: str) -> None:
+    """The invoices this payment paid (an invoice, a plan change's, a receipt) follow its money:
+    "refunded" once Stripe refunded it in full, "disputed" while a dispute holds it, "paid" again
+    when the dispute is won."""
+    invoices = session.exec(
+        select(Invoice).where(Invoice.payment_id == payment.id, col(Invoice.status).in_(_REVERSALS[status]))
+    ).all()
+    for invoice in invoices:
+        invoice.status = status
+        session.add(invoice)
+    session.flush()

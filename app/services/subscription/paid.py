@@ -1,18 +1,21 @@
 """What was paid for a billing period's plan, so that a plan or seat change never gives back
 more than that: the period's renewal once its invoice is paid, plus the changes' charges that
 succeeded, less what changes already credited to the balance. Unpaid time is not credited: the
-rest of a credit is taken off the period's open renewal invoice instead (voided and reissued)."""
+rest of a credit is taken off the period's open renewal invoice instead (voided and reissued).
+When Stripe later gives some of that money back (a refund, a dispute), the credits it no longer
+covers are what `credits_no_longer_paid` says to take back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict
-from app.models import Invoice, Payment
+from app.models import Invoice, Payment, PlanChange
 from app.services import payments
 from app.services.invoices import billing_period
 from app.services.subscription.catalogue import applied_changes
@@ -64,22 +67,61 @@ def renewal_invoice(session: Session, account_id: int, moment: datetime) -> Invo
     ).first()
 
 
-def period_money(session: Session, account_id: int, moment: datetime) -> PeriodMoney:
+def period_money(session: Session, account_id: int, moment: datetime, without: Payment | None = None) -> PeriodMoney:
+    """`without`: leave that payment's money out (what the rest of the period paid)."""
     changes = applied_changes(session, account_id, moment)
     # A charge that was refunded, or is disputed and not won, counts for what the account kept.
-    charged = session.exec(
-        select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
-            col(Payment.plan_change_id).in_([change.id for change in changes]),
-            col(Payment.status).in_(KEPT),
-        )
-    ).one()
+    query = select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+        col(Payment.plan_change_id).in_([change.id for change in changes]),
+        col(Payment.status).in_(KEPT),
+    )
+    if without is not None:
+        query = query.where(Payment.id != without.id)
+    charged = session.exec(query).one()
     renewal = renewal_invoice(session, account_id, moment)
-    renewed = renewal.plan_cents if renewal is not None and renewal.status == "paid" else 0
+    renewed = 0
+    if renewal is not None and renewal.status == "paid" and (without is None or renewal.payment_id != without.id):
+        paid_by = session.get(Payment, renewal.payment_id) if renewal.payment_id else None
+        renewed = renewal_paid(renewal, paid_by.refunded_cents if paid_by is not None else 0)
     return PeriodMoney(
         paid_cents=int(charged) + renewed,
         credited_cents=sum(change.credited_cents for change in changes),
         open_renewal=renewal if renewal is not None and renewal.status == "open" else None,
     )
+
+
+def renewal_paid(renewal: Invoice, lost_cents: int) -> int:
+    """What a paid renewal invoice still pays for the plan once `lost_cents` of its payment went
+    back to the payer: the loss comes off the overage it paid first (its credits are taken back
+    with it), then off the plan."""
+    lost_plan = max(lost_cents - renewal.overage_cents, 0)
+    return max(min(renewal.plan_cents, renewal.total_cents - renewal.overage_cents - lost_plan), 0)
+
+
+def credits_no_longer_paid(session: Session, payment: Payment, lost_before: int, lost_after: int) -> int:
+    """The plan-change credits that an "invoice" (a renewal) or "plan" payment stops paying for
+    when the money it lost to refunds and disputes grows from `lost_before` to `lost_after`
+    cents: credits given back in its period beyond what the period's other money and what is
+    left of this payment pay for."""
+    moment, kept = _paid_for_plan(session, payment)
+    if moment is None:
+        return 0
+    money = period_money(session, payment.account_id, moment, without=payment)
+    beyond = money.credited_cents - money.paid_cents
+    return max(beyond - kept(lost_after), 0) - max(beyond - kept(lost_before), 0)
+
+
+def _paid_for_plan(session: Session, payment: Payment) -> tuple[datetime | None, Callable[[int], int]]:
+    """The period a payment paid plan time for, and what it pays for it once it lost some money."""
+    if payment.method == "plan" and payment.plan_change_id is not None:
+        change = session.get(PlanChange, payment.plan_change_id)
+        if change is not None and change.status == "applied":
+            return change.effective_at, lambda lost: max(payment.amount_cents - lost, 0)
+    if payment.method == "invoice" and payment.invoice_id is not None:
+        invoice = session.get(Invoice, payment.invoice_id)
+        if invoice is not None and invoice.source == "period_close" and invoice.plan_cents and invoice.period_end:
+            return datetime.combine(invoice.period_end, time(), tzinfo=UTC), lambda lost: renewal_paid(invoice, lost)
+    return None, lambda lost: 0
 
 
 def split_credit(money: PeriodMoney, credit_cents: int) -> CreditSplit:
