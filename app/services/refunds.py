@@ -6,8 +6,9 @@ invoices it paid show refunded or disputed, and the audit log records the change
 its author.
 
 What is taken back is the usage credits the money bought (`_credits_lost`): a top-up's or auto
-recharge's credits; the overage credit of the invoice an invoice payment paid; and, for a plan
-change's payment or a renewal invoice's, the credits plan changes gave in that period that the
+recharge's credits; the overage credit of the invoice an invoice payment (paid on the Invoices
+page, or a renewal collected off-session) paid; and, for a plan change's payment or a renewal
+invoice's, the credits plan changes gave in that period that the
 money left no longer pays for (subscription.paid.credits_no_longer_paid). What is taken back may
 leave the balance below zero, past the overage line (`ledger.take_back`). Callers commit."""
 
@@ -147,7 +148,7 @@ def _credits_lost(session: Session, payment: Payment, lost_before: int, lost_aft
     if payment.ledger_entry_id is not None:
         return lost_after - lost_before  # a top-up or auto recharge: a cent of credit per cent
     lost = 0
-    if payment.method == "invoice":
+    if payment.method in invoices.INVOICE_PAYMENTS:
         # The invoice's overage came back to the balance when it was paid: the loss takes it first.
         overage = invoices.overage_bought(session, payment)
         lost += min(lost_after, overage) - min(lost_before, overage)

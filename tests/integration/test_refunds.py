@@ -368,21 +368,22 @@ def test_a_refunded_upgrade_takes_back_the_downgrade_credit_it_paid_for(session,
 
 
 def test_a_refunded_renewal_takes_back_the_cancellation_credit_it_paid_for(session, localstripe, webhook_client):
+    """The renewal collected off-session, then the plan cancelled (the paid month credited)."""
     actor, account = owner_and_account(session)
-    card = save_card(session, account, "pm_card_visa")
+    save_card(session, account, "pm_card_visa")
     account.plan_code, account.seats_purchased = "pro", 7
     session.add(account)
     session.commit()
     renewal = invoices.close_period(session, account.id, _DEC_1.date(), now=_DEC_1)
     session.commit()
-    paid = invoices.pay_invoice(
-        session, actor, invoice_id=renewal.public_id, payment_method_id=card, request_key="renewal"
-    )
+    invoices.collect(session, renewal.id, 1, now=_DEC_1)
     session.commit()
     cancel = subscription.change_plan(session, actor, plan_code="basic", request_key="cancel", now=_DEC_1)
     session.commit()
-    assert (paid.status, cancel.credited_cents) == ("succeeded", 20_300)
+    paid = session.exec(select(Payment).where(Payment.invoice_id == renewal.id)).one()
+    assert (paid.method, paid.status, cancel.credited_cents) == ("renewal", "succeeded", 20_300)
+    session.commit()  # the webhook writes on its own connection
 
-    assert post_event(webhook_client, _refund_at_stripe(paid.payment_intent_id)).status_code == 200
+    assert post_event(webhook_client, _refund_at_stripe(paid.stripe_payment_intent_id)).status_code == 200
     assert _entries(session, account.id) == [(20_300, "plan_change"), (-20_300, "refund")]
     assert _invoice_status(session, renewal.id) == "refunded"

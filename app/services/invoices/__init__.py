@@ -68,6 +68,7 @@ from app.services.invoices.issuing import (
     reissue_for_less,
 )
 from app.services.invoices.payment import (
+    INVOICE_PAYMENTS,
     PayResult,
     finish_invoice_payment,
     mark_paid,
@@ -86,6 +87,7 @@ from app.services.invoices.period_close import (
 from app.services.invoices.periods import Proration, billing_period, period_end_after, period_label, prorate
 
 __all__ = [
+    "INVOICE_PAYMENTS",
     "NET_DAYS_CARD",
     "NET_DAYS_INVOICE_PRICED",
     "SELLER",

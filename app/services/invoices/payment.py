@@ -22,6 +22,9 @@ from app.services.permissions import Actor, Permission, require
 
 log = logging.getLogger("ledgerdesk.invoices")
 
+# The kinds of payment that pay an invoice: on the Invoices page, and a renewal collected off-session.
+INVOICE_PAYMENTS = ("invoice", "renewal")
+
 
 @dataclass(frozen=True)
 class PayResult(PaymentOutcome):
@@ -168,8 +171,8 @@ def _result(invoice: Invoice, payment: Payment, client_secret: str = "") -> PayR
 
 
 def overage_bought(session: Session, payment: Payment) -> int:
-    """The usage credits an "invoice" payment bought: the overage of the invoice it paid (the
-    `invoice_applied` credit), none if another payment paid it."""
+    """The usage credits a payment of an invoice (INVOICE_PAYMENTS) bought: the overage of the
+    invoice it paid (the `invoice_applied` credit), none if another payment paid it."""
     invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
     if invoice is None or invoice.payment_id != payment.id:
         return 0

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from app.errors import Conflict
 from app.models import Invoice, Payment, PlanChange
 from app.services import payments
-from app.services.invoices import billing_period
+from app.services.invoices import INVOICE_PAYMENTS, billing_period
 from app.services.subscription.catalogue import applied_changes
 
 KEPT = ("succeeded", "partially_refunded", "refunded", "dispute_won")
@@ -99,7 +99,7 @@ def renewal_paid(renewal: Invoice, lost_cents: int) -> int:
 
 
 def credits_no_longer_paid(session: Session, payment: Payment, lost_before: int, lost_after: int) -> int:
-    """The plan-change credits that an "invoice" (a renewal) or "plan" payment stops paying for
+    """The plan-change credits that a renewal invoice's payment or a "plan" payment stops paying for
     when the money it lost to refunds and disputes grows from `lost_before` to `lost_after`
     cents: credits given back in its period beyond what the period's other money and what is
     left of this payment pay for."""
@@ -117,7 +117,7 @@ def _paid_for_plan(session: Session, payment: Payment) -> tuple[datetime | None,
         change = session.get(PlanChange, payment.plan_change_id)
         if change is not None and change.status == "applied":
             return change.effective_at, lambda lost: max(payment.amount_cents - lost, 0)
-    if payment.method == "invoice" and payment.invoice_id is not None:
+    if payment.method in INVOICE_PAYMENTS and payment.invoice_id is not None:
         invoice = session.get(Invoice, payment.invoice_id)
         if invoice is not None and invoice.source == "period_close" and invoice.plan_cents and invoice.period_end:
             return datetime.combine(invoice.period_end, time(), tzinfo=UTC), lambda lost: renewal_paid(invoice, lost)
