@@ -17,7 +17,12 @@ class ForgotPasswordState(FormState, rx.State):
     def submit(self, form: dict):
         with self._attempt("submit"):
             with public_transaction() as session:
-                auth.request_password_reset(session, str(form.get("email", "")), base_url=get_settings().public_url)
+                auth.request_password_reset(
+                    session,
+                    str(form.get("email", "")),
+                    base_url=get_settings().public_url,
+                    ip_address=self.router.session.client_ip,
+                )
             self.notice = "If a user with that email exists, we have sent a link to reset the password."
 
 

@@ -70,7 +70,14 @@ class ProfileState(ImageUploadState, rx.State):
             yield
             with acting(self, Permission.INFO_VIEW) as (actor, session):
                 current, new, confirm = texts(form, "current_password", "new_password", "confirm_password")
-                ended = profile.change_password(session, actor, current=current, new=new, confirm=confirm)
+                ended = profile.change_password(
+                    session,
+                    actor,
+                    current=current,
+                    new=new,
+                    confirm=confirm,
+                    ip_address=self.router.session.client_ip,
+                )
                 self._show(profile.profile_view(session, actor))
             # Empty password fields again.
             self._remount_form()

@@ -31,6 +31,10 @@ log = logging.getLogger("ledgerdesk.auth")
 SESSION_COOKIE = "ld_session"
 HANDOFF_TTL = timedelta(seconds=60)
 RESET_TTL = timedelta(hours=1)
+# Password-reset requests per email and per client address within RESET_WINDOW.
+RESET_WINDOW = timedelta(hours=1)
+RESET_MAX_PER_EMAIL = 3
+RESET_MAX_PER_ADDRESS = 10
 INVITE_TTL = timedelta(days=7)
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 WRONG_CREDENTIALS = "Wrong email or password."
@@ -232,12 +236,28 @@ def revoke_sessions(
     return cast("CursorResult[Any]", session.execute(query.values(revoked_at=now))).rowcount
 
 
-def request_password_reset(session: Session, email: str, *, base_url: str, now: datetime | None = None) -> None:
-    """Email a reset link when the user exists; say nothing either way (no account enumeration)."""
+def request_password_reset(
+    session: Session, email: str, *, base_url: str, ip_address: str = "", now: datetime | None = None
+) -> None:
+    """Email a reset link when the user exists; say nothing either way (no account enumeration).
+    Requests are limited per email and per client address, known emails or not; a new link ends
+    every earlier one."""
     now = now or utcnow()
-    user = session.exec(select(User).where(User.email == normalize_email(email))).first()
+    email = normalize_email(email)
+    if len(email) > throttle.MAX_EMAIL_LENGTH:
+        raise ValidationFailed(f"An email address has at most {throttle.MAX_EMAIL_LENGTH} characters.", field="email")
+    since = now - RESET_WINDOW
+    if (
+        throttle.count(session, throttle.RESET, since=since, email=email) >= RESET_MAX_PER_EMAIL
+        or throttle.count(session, throttle.RESET, since=since, ip=ip_address) >= RESET_MAX_PER_ADDRESS
+    ):
+        raise ValidationFailed("Too many password reset requests. Try again in an hour.")
+    throttle.record(session, throttle.RESET, email=email, ip=ip_address, now=now)
+    user = session.exec(select(User).where(User.email == email)).first()
     if user is None or user.status != "active":
         return
+    assert user.id is not None  # a stored user
+    end_reset_links(session, user.id, now=now)
     secret = _issue_token(session, user, "reset", RESET_TTL, now)
     queue_email(
         session,
@@ -251,6 +271,36 @@ def request_password_reset(session: Session, email: str, *, base_url: str, now: 
         ),
         account_id=user.account_id,
     )
+
+
+def end_reset_links(session: Session, user_id: int, *, now: datetime) -> None:
+    """Every reset link of the user not used yet stops working (a newer one, or a new password)."""
+    session.execute(
+        update(UserToken)
+        .where(
+            col(UserToken.user_id) == user_id,
+            col(UserToken.purpose) == "reset",
+            col(UserToken.used_at).is_(None),
+            col(UserToken.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+
+
+def check_current_password(session: Session, user: User, password: str, *, ip_address: str, now: datetime) -> None:
+    """A signed-in user's current password, throttled like sign-in: after SIGN_IN_MAX_FAILURES
+    wrong ones in the lockout window it is refused, right or not, until the window passes."""
+    settings = get_settings()
+    since = now - timedelta(minutes=settings.sign_in_lockout_minutes)
+    if throttle.count(session, throttle.PASSWORD, since=since, email=user.email) >= settings.sign_in_max_failures:
+        raise ValidationFailed(
+            f"Too many wrong passwords. Try again in {settings.sign_in_lockout_minutes} minutes.",
+            field="current_password",
+        )
+    if not verify_password(password, user.password_hash):
+        throttle.record(session, throttle.PASSWORD, email=user.email, ip=ip_address, now=now)
+        raise ValidationFailed("Your current password is not correct.", field="current_password")
+    throttle.clear(session, throttle.PASSWORD, email=user.email)
 
 
 def _password_by_token(
@@ -291,6 +341,7 @@ def reset_password(session: Session, token: str, new_password: str, *, now: date
     )
     throttle.clear(session, throttle.SIGN_IN, email=user.email)
     assert user.id is not None  # a stored user
+    end_reset_links(session, user.id, now=now)
     revoke_sessions(session, user.id, now=now)
     return user
 

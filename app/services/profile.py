@@ -118,12 +118,20 @@ def picture_file(session: Session, actor: Actor) -> tuple[Path, str]:
 
 
 def change_password(
-    session: Session, actor: Actor, *, current: str, new: str, confirm: str, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    *,
+    current: str,
+    new: str,
+    confirm: str,
+    ip_address: str = "",
+    now: datetime | None = None,
 ) -> int:
-    """Set a new password and end every other session of the user; the number ended."""
+    """Set a new password and end every other session of the user and every reset link; the
+    number of sessions ended. The current password is throttled like sign-in."""
     user = _user(session, actor)
-    if not verify_password(current, user.password_hash):
-        raise ValidationFailed("Your current password is not correct.", field="current_password")
+    now = now or utcnow()
+    auth.check_current_password(session, user, current, ip_address=ip_address, now=now)
     check_new_password(new, user.email, field="new_password")
     if new != confirm:
         raise ValidationFailed("The two new passwords differ.", field="confirm_password")
@@ -132,6 +140,7 @@ def change_password(
     user.password_hash = hash_password(new)
     session.add(user)
     audit.record(session, actor, "profile.password", "Changed their password (other sessions signed out)", now=now)
+    auth.end_reset_links(session, actor.user_id, now=now)
     return auth.revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id, now=now)
 
 

@@ -190,6 +190,49 @@ def test_password_reset_by_emailed_link(session):
         auth.reset_password(session, secret, "another-new-passphrase")
 
 
+def _reset_secret(session, email: str, *, ip: str = "203.0.113.9") -> str:
+    auth.request_password_reset(session, email, base_url="http://console", ip_address=ip)
+    session.commit()
+    body = session.exec(select(OutboxEmail).order_by(col(OutboxEmail.id).desc())).first().body_text
+    return body.split("token=", 1)[1].split()[0]
+
+
+def test_a_new_reset_link_ends_every_earlier_one(session):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    session.commit()
+    first = _reset_secret(session, "owner@example.com")
+    second = _reset_secret(session, "owner@example.com")
+    with pytest.raises(ValidationFailed, match="invalid or has expired"):
+        auth.reset_password(session, first, "a-brand-new-passphrase")
+    auth.reset_password(session, second, "a-brand-new-passphrase")
+
+
+def test_reset_requests_are_limited_per_email_and_per_address(session):
+    account = make_account(session)
+    make_user(session, account, "owner@example.com")
+    session.commit()
+    for number in range(3):
+        _reset_secret(session, "owner@example.com", ip=f"203.0.113.{number}")
+    with pytest.raises(ValidationFailed, match="Too many password reset requests"):
+        auth.request_password_reset(session, "owner@example.com", base_url="http://console", ip_address="198.51.100.1")
+    session.rollback()
+    assert len(session.exec(select(OutboxEmail)).all()) == 3
+
+    for number in range(10):  # unknown emails count too: the answer must not tell them apart
+        auth.request_password_reset(
+            session, f"user{number}@example.com", base_url="http://console", ip_address="198.51.100.2"
+        )
+        session.commit()
+    with pytest.raises(ValidationFailed, match="Too many password reset requests"):
+        auth.request_password_reset(session, "other@example.com", base_url="http://console", ip_address="198.51.100.2")
+    session.rollback()
+    later = utcnow() + timedelta(minutes=61)
+    auth.request_password_reset(
+        session, "owner@example.com", base_url="http://console", ip_address="198.51.100.2", now=later
+    )
+
+
 def test_reset_for_unknown_email_sends_nothing(session):
     auth.request_password_reset(session, "ghost@example.com", base_url="http://console")
     assert session.exec(select(OutboxEmail)).all() == []

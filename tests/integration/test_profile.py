@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from app.api import create_api, files
 from app.errors import NotAuthenticated, ValidationFailed
-from app.models import Account, AuditEvent, AuthSession, User, utcnow
+from app.models import Account, AuditEvent, AuthSession, OutboxEmail, User, utcnow
 from app.services import auth, profile
 from app.services.passwords import verify_password
 from app.services.tokens import sha256_hex
@@ -166,3 +166,34 @@ def test_signing_out_others_never_touches_another_users_sessions(session, member
 def test_a_signed_out_visitor_has_no_profile(session):
     with pytest.raises(NotAuthenticated):
         profile.profile(session, None)
+
+
+def test_the_current_password_check_is_throttled_like_sign_in(session, member):
+    actor = _actor(session, _sign_in(session, member))
+    for _ in range(5):
+        with pytest.raises(ValidationFailed, match="not correct"):
+            profile.change_password(
+                session, actor, current="a-guess-1234", new="a-brand-new-phrase", confirm="a-brand-new-phrase"
+            )
+        session.rollback()  # as the handler's transaction is
+    with pytest.raises(ValidationFailed, match="Too many wrong passwords") as locked:
+        profile.change_password(
+            session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase"
+        )
+    assert locked.value.field == "current_password"
+    session.rollback()
+    later = utcnow() + timedelta(minutes=16)
+    profile.change_password(
+        session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase", now=later
+    )
+
+
+def test_a_password_change_ends_every_reset_link(session, member):
+    actor = _actor(session, _sign_in(session, member))
+    auth.request_password_reset(session, member, base_url="http://console")
+    link = session.exec(select(OutboxEmail)).one().body_text
+    secret = link.split("token=", 1)[1].split()[0]
+    profile.change_password(session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase")
+    session.commit()
+    with pytest.raises(ValidationFailed, match="invalid or has expired"):
+        auth.reset_password(session, secret, "an-attackers-phrase")
