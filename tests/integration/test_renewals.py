@@ -15,7 +15,7 @@ from app.config import ConfigError, get_settings, load_settings
 from app.jobs import handlers  # noqa: F401  registers the job handlers
 from app.jobs import invoices as invoice_jobs
 from app.jobs.queue import run_due_jobs
-from app.models import Account, AuditEvent, Invoice, Job, OutboxEmail, Payment, PlanChange
+from app.models import Account, AuditEvent, Invoice, Job, OutboxEmail, Payment, PlanChange, utcnow
 from app.payments import gateway
 from app.services import audit, console, invoices, ledger, payments, subscription
 from app.services.overview import billing_settings
@@ -235,6 +235,38 @@ def test_paying_on_the_invoices_page_during_dunning_stops_the_retries(session, e
     _run(session, engine, clock)
     assert [p.method for p in _payments(session, account.id)] == ["renewal", "invoice"]
     assert session.get(Account, account.id).plan_code == "pro"
+
+
+def test_a_retry_waits_for_a_payment_the_customer_started_and_cancels_it_once_abandoned(
+    session, engine, pro, clock, localstripe
+):
+    actor, account = pro
+    needs_3ds = save_card(session, account, raw_card(localstripe, NEEDS_3DS))
+    save_card(session, account, raw_card(localstripe, DECLINES_ON_CHARGE))  # the default
+    _close_and_run(session, engine, clock, account.id)
+    invoice = _renewal(session, account.id)
+    started = invoices.pay_invoice(
+        session, actor, invoice_id=invoice.public_id, payment_method_id=needs_3ds, request_key="on-page"
+    )
+    session.commit()
+    assert started.status == "requires_action"
+
+    # The retry's day: the customer may be authenticating right now, so nothing is charged.
+    clock[0] = CLOSED_AT + timedelta(days=1)
+    _run(session, engine, clock)
+    assert [p.method for p in _payments(session, account.id)] == ["renewal", "invoice"]
+    [recheck] = _pending_collections(session)
+    assert recheck.run_at == clock[0] + timedelta(hours=1)
+
+    # An hour after the customer's payment started it counts as abandoned: cancelled at Stripe,
+    # and the scheduled charge goes ahead.
+    clock[0] = utcnow() + timedelta(hours=2)
+    _run(session, engine, clock)
+    on_page, retried = _payments(session, account.id)[1:]
+    assert on_page.status == "canceled"
+    assert stripe_intent(on_page.stripe_payment_intent_id)["status"] == "canceled"
+    assert (retried.idempotency_key, retried.status) == (f"renewal:{invoice.public_id}:2", "failed")
+    assert _renewal(session, account.id).failed_collections == 2
 
 
 def test_a_failure_reported_by_both_the_job_and_the_webhook_is_counted_and_emailed_once(

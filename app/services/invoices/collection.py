@@ -81,8 +81,7 @@ def collect(session: Session, invoice_id: int, attempt: int, now: datetime | Non
     key = payment_key(invoice, attempt)
     payment = payments.by_key(session, key)
     if payment is None:
-        previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
-        if previous is not None and previous.status not in (*payments.ENDED, *payments.AFTER_SUCCESS):
+        if _paying_on_session(session, invoice, now):
             # The customer is paying it on the Invoices page: look again later.
             enqueue(
                 session,
@@ -92,6 +91,8 @@ def collect(session: Session, invoice_id: int, attempt: int, now: datetime | Non
                 run_at=now + RECHECK_AFTER,
             )
             return
+        if invoice.status != "open":
+            return  # the customer's payment had succeeded
         method = default_method(session, invoice.account_id)
         if method is None:
             count_failure(session, invoice, attempt, NO_CARD_MESSAGE, authentication=False, now=now)
@@ -110,6 +111,20 @@ def collect(session: Session, invoice_id: int, attempt: int, now: datetime | Non
     if payment.status in (*payments.ENDED, *payments.AFTER_SUCCESS):
         return
     payments.charge_off_session(session, payment, purpose="renewal", now=now, invoice_id=invoice.public_id)
+
+
+def _paying_on_session(session: Session, invoice: Invoice, now: datetime) -> bool:
+    """Whether a payment of the invoice the customer started may still charge. One left waiting
+    for 3-D Secure longer than RECHECK_AFTER was abandoned: it is cancelled at Stripe (or found to
+    have ended) so that the scheduled charge can go ahead; a processing one (a SEPA debit) is
+    waited for."""
+    previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    if previous is None or previous.status in (*payments.ENDED, *payments.AFTER_SUCCESS):
+        return False
+    if previous.status in ("requires_action", "pending") and previous.created_at + RECHECK_AFTER <= now:
+        payments.cancel_waiting(session, previous, "Cancelled for the scheduled charge.")
+        session.refresh(invoice)
+    return previous.status not in (*payments.ENDED, *payments.AFTER_SUCCESS)
 
 
 def _current(session: Session, invoice_id: int) -> Invoice | None:
