@@ -1,6 +1,6 @@
 """Over any sequence of plan and seat changes, cards that pay or decline, invoices paid or left
-open and periods that close, what plan changes credit to the balance never exceeds what the
-account paid, to the cent."""
+open, periods that close and payments refunded, what plan changes credit to the balance (less
+what refunds took back) never exceeds what the account paid and kept, to the cent."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import DomainError
 from app.models import LedgerEntry, Payment
 from app.payments import gateway
-from app.services import invoices, payment_methods, subscription
+from app.services import invoices, payment_methods, payments, refunds, subscription
 from app.services.overview import billing_settings
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import save_card
@@ -34,6 +34,8 @@ steps = st.lists(
         st.tuples(st.just("days"), st.integers(min_value=1, max_value=25)),
         # The open invoices are paid with the default card.
         st.tuples(st.just("pay"), st.just(True)),
+        # Stripe refunds the latest payment in full (as its charge.refunded event does).
+        st.tuples(st.just("refund"), st.just(True)),
     ),
     min_size=1,
     max_size=14,
@@ -41,15 +43,15 @@ steps = st.lists(
 
 
 def _money(session: Session, account_id: int) -> tuple[int, int]:
-    """What plan changes credited, and what the account paid."""
+    """What plan changes credited less what refunds took back, and what the account paid and kept."""
     credited = session.exec(
         select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.account_id == account_id, LedgerEntry.source == "plan_change"
+            LedgerEntry.account_id == account_id, col(LedgerEntry.source).in_(("plan_change", "refund"))
         )
     ).one()
     paid = session.exec(
-        select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-            Payment.account_id == account_id, Payment.status == "succeeded"
+        select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+            Payment.account_id == account_id, col(Payment.status).in_(payments.SUCCEEDED)
         )
     ).one()
     return int(credited), int(paid)
@@ -66,6 +68,8 @@ def _use_card(session: Session, account_id: int, card_id: str) -> None:
 # Upgraded and charged on Nov 20, the December renewal left open, cancelled on Dec 5: December's
 # unpaid days were credited.
 @example(sequence=[("plan", "pro"), ("days", 15), ("plan", "basic")])
+# Upgraded, cancelled (the rest of the month credited), then the upgrade's charge refunded.
+@example(sequence=[("plan", "pro"), ("plan", "basic"), ("refund", True)])
 def test_plan_changes_never_credit_more_than_was_paid(sqlite_engine, sequence):
     """Each example gets its own account, so the shared database needs no wiping between them."""
     with Session(sqlite_engine, expire_on_commit=False) as session:
@@ -91,6 +95,16 @@ def test_plan_changes_never_credit_more_than_was_paid(sqlite_engine, sequence):
                         )
                         boundary = invoices.period_end_after(datetime.combine(boundary, time(), tzinfo=UTC))
                     now = later
+                elif kind == "refund":
+                    latest = session.exec(
+                        select(Payment)
+                        .where(Payment.account_id == account.id, Payment.status == "succeeded")
+                        .order_by(col(Payment.id).desc())
+                    ).first()
+                    if latest is not None:
+                        refunds.charge_refunded(
+                            session, latest, charge_id=f"ch_{key}", refunded_cents=latest.amount_cents
+                        )
                 else:
                     card = payment_methods.default_method(session, account.id)
                     for due in invoices.payments_due(session, actor, now=now):
