@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
@@ -15,22 +15,52 @@ SECTIONS = ("Administration", "Billing")
 
 
 @dataclass(frozen=True)
-class NavEntry:
-    label: str
+class ConsolePage:
+    """A console page: its title, who may open it and its place in the sidebar."""
+
     route: str
+    title: str
     permission: Permission
     section: str | None
     order: int
+    nav_label: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.nav_label or self.title
 
 
-NAV: list[NavEntry] = []
+P = Permission
+ADMIN, BILLING = SECTIONS
+# Every console page; its module registers the page's body with @console_page(route, ...).
+NAV: tuple[ConsolePage, ...] = (
+    ConsolePage("/profile", "Your Profile", P.INFO_VIEW, None, -1),
+    ConsolePage("/", "Info", P.INFO_VIEW, None, 0),
+    ConsolePage("/company", "Company information", P.COMPANY_VIEW, ADMIN, 10, nav_label="Company"),
+    ConsolePage("/plans", "Plans", P.PLAN_MANAGE, ADMIN, 20),
+    ConsolePage("/products", "Discover Products", P.PLAN_MANAGE, ADMIN, 25),
+    ConsolePage("/api-keys", "API Keys", P.API_KEYS_MANAGE, ADMIN, 40),
+    ConsolePage("/team", "Team", P.TEAM_MANAGE, ADMIN, 40),
+    ConsolePage("/roles", "Roles", P.ROLES_MANAGE, ADMIN, 50),
+    ConsolePage("/audit-log", "Audit Log", P.AUDIT_VIEW, ADMIN, 70),
+    ConsolePage("/billing", "Overview", P.BILLING_VIEW, BILLING, 100),
+    ConsolePage("/billing/invoices", "Invoices", P.BILLING_VIEW, BILLING, 110),
+    ConsolePage("/billing/payment-methods", "Payment Methods", P.BILLING_VIEW, BILLING, 120),
+    ConsolePage("/billing/spend-management", "Spend Management", P.BILLING_VIEW, BILLING, 130),
+    ConsolePage("/billing/add-usage-credits", "Add Usage Credits", P.BILLING_MANAGE, BILLING, 140),
+    ConsolePage("/billing/auto-recharge", "Auto Recharge", P.BILLING_VIEW, BILLING, 150),
+    ConsolePage("/billing/invoice-address", "Invoice Address", P.BILLING_VIEW, BILLING, 160),
+    ConsolePage("/billing/invoice-notifications", "Invoice Notifications", P.BILLING_VIEW, BILLING, 170),
+    ConsolePage("/billing/tax-settings", "Tax Settings", P.BILLING_VIEW, BILLING, 180),
+    ConsolePage("/billing/balance-history", "Balance History", P.BILLING_VIEW, BILLING, 190),
+)
 
 
 def _allowed(permission: Permission) -> rx.Var:
     return SessionState.permissions.contains(permission.value)
 
 
-def _nav_link(entry: NavEntry) -> rx.Component:
+def _nav_link(entry: ConsolePage) -> rx.Component:
     path = SessionState.router.url.path
     active = (path == entry.route) | (path == entry.route.rstrip("/") + "/")
     return rx.cond(
@@ -160,23 +190,24 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
 
 
 def console_page(
-    *,
     route: str,
-    title: str,
-    permission: Permission,
-    section: str | None = None,
-    nav_label: str | None = None,
-    order: int = 100,
-    on_load: list | None = None,
-) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
-    """Register a console page: its sidebar entry, the signed-in check and the shell."""
+    subtitle: str = "",
+    *,
+    on_load: list,
+    action: Callable[[], rx.Component] | None = None,
+    **body_props,
+) -> Callable[[Callable[[], Sequence[rx.Component]]], Callable[[], rx.Component]]:
+    """Register the body of the console page at `route` (see NAV): the page gets the signed-in
+    check on load, the shell, and its heading (with `action` at its right) above the body."""
+    entry = next(e for e in NAV if e.route == route)
 
-    def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
-        NAV.append(NavEntry(nav_label or title, route, permission, section, order))
-
-        @rx.page(route=route, title=f"{title} · Ledgerdesk", on_load=[SessionState.load_console, *(on_load or [])])
+    def decorator(render: Callable[[], Sequence[rx.Component]]) -> Callable[[], rx.Component]:
+        @rx.page(route=route, title=f"{entry.title} · Ledgerdesk", on_load=[SessionState.load_console, *on_load])
         def page() -> rx.Component:
-            return _shell(render(), permission)
+            heading = page_heading(entry.title, subtitle)
+            if action is not None:
+                heading = rx.hstack(heading, rx.spacer(), action(), align="start", width="100%")
+            return _shell(page_body(heading, *render(), **body_props), entry.permission)
 
         page.__name__ = render.__name__
         return page
@@ -191,11 +222,6 @@ def page_heading(title: str, subtitle: str = "") -> rx.Component:
         spacing="1",
         margin_bottom="1.5em",
     )
-
-
-def heading_with_action(title: str, subtitle: str, action: rx.Component) -> rx.Component:
-    """The page heading with the page's main action (e.g. "Invite") at its right."""
-    return rx.hstack(page_heading(title, subtitle), rx.spacer(), action, align="start", width="100%")
 
 
 def page_body(*children: rx.Component, spacing: str = "4", **props) -> rx.Component:

@@ -8,7 +8,7 @@ import reflex as rx
 
 from app.components.card_form import capture_form
 from app.components.forms import error_of, field, form_messages, request_key_input, text_field
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.panels import payment_method_select
 from app.components.tables import data_table, status_badge
 from app.errors import ValidationFailed
@@ -98,17 +98,9 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
         self._reload_methods(select=method_id)
 
 
-@console_page(
-    route="/billing/add-usage-credits",
-    title="Add Usage Credits",
-    permission=Permission.BILLING_MANAGE,
-    section="Billing",
-    order=140,
-    on_load=[AddCreditsState.load],
-)
-def add_credits_page() -> rx.Component:
-    return page_body(
-        page_heading("Add Usage Credits"),
+@console_page("/billing/add-usage-credits", on_load=[AddCreditsState.load])
+def add_credits_page() -> list[rx.Component]:
+    return [
         rx.card(
             rx.vstack(
                 rx.heading("How much would you like to add to your balance?", size="4", as_="h2"),
@@ -168,7 +160,7 @@ def add_credits_page() -> rx.Component:
             max_width="560px",
         ),
         rx.cond(AddCreditsState.recent.length() > 0, _recent_payments()),
-    )
+    ]
 
 
 def _recent_row(row: RecentPayment) -> rx.Component:

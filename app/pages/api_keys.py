@@ -7,7 +7,7 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog, form_dialog
 from app.components.forms import error_of, form_messages, text_field
-from app.components.layout import console_page, heading_with_action, page_body
+from app.components.layout import console_page
 from app.components.tables import data_table, rows_or_empty
 from app.services import api_keys
 from app.services.api_keys import UNNAMED, KeyRow
@@ -174,22 +174,19 @@ def _created_dialog() -> rx.Component:
     )
 
 
+def _add_key_button() -> rx.Component:
+    return rx.button(rx.icon("plus", size=16), "Add API Key", on_click=ApiKeysState.open_add, id="add-api-key")
+
+
 @console_page(
-    route="/api-keys",
-    title="API Keys",
-    permission=Permission.API_KEYS_MANAGE,
-    section="Administration",
-    order=40,
+    "/api-keys",
+    "Keys for direct integration: your product sends usage to the metering API with them.",
     on_load=[ApiKeysState.load],
+    action=_add_key_button,
 )
-def api_keys_page() -> rx.Component:
+def api_keys_page() -> list[rx.Component]:
     state = ApiKeysState
-    return page_body(
-        heading_with_action(
-            "API Keys",
-            "Keys for direct integration: your product sends usage to the metering API with them.",
-            rx.button(rx.icon("plus", size=16), "Add API Key", on_click=state.open_add, id="add-api-key"),
-        ),
+    return [
         form_messages(state),
         rows_or_empty(
             state.keys,
@@ -208,4 +205,4 @@ def api_keys_page() -> rx.Component:
         _add_dialog(),
         _created_dialog(),
         confirm_dialog(state),
-    )
+    ]

@@ -7,7 +7,7 @@ import reflex as rx
 
 from app.components.filters import day_filter, filter_form, filter_select
 from app.components.forms import error_of, form_error
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.tables import data_table, pager, rows_or_empty
 from app.services import audit
 from app.services.permissions import Permission
@@ -69,19 +69,13 @@ def _row(row: audit.AuditRow) -> rx.Component:
 
 
 @console_page(
-    route="/audit-log",
-    title="Audit Log",
-    permission=Permission.AUDIT_VIEW,
-    section="Administration",
-    order=70,
+    "/audit-log",
+    "Every change to the account, who made it and when. Times are in your account's timezone.",
     on_load=[AuditLogState.load],
 )
-def audit_log_page() -> rx.Component:
+def audit_log_page() -> list[rx.Component]:
     state = AuditLogState
-    return page_body(
-        page_heading(
-            "Audit Log", "Every change to the account, who made it and when. Times are in your account's timezone."
-        ),
+    return [
         filter_form(
             filter_select(
                 "Category",
@@ -116,4 +110,4 @@ def audit_log_page() -> rx.Component:
             "No changes match these filters.",
             empty_id="audit-log-empty",
         ),
-    )
+    ]

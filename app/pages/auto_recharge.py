@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.forms import form_messages, save_or_read_only, settings_form
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.panels import no_payment_method
 from app.components.switched import form_switch, switched_field
 from app.services import recharge
@@ -110,18 +110,10 @@ def _settings_form() -> rx.Component:
     )
 
 
-@console_page(
-    route="/billing/auto-recharge",
-    title="Auto Recharge",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=150,
-    on_load=[AutoRechargeState.load],
-)
-def auto_recharge_page() -> rx.Component:
+@console_page("/billing/auto-recharge", on_load=[AutoRechargeState.load])
+def auto_recharge_page() -> list[rx.Component]:
     state = AutoRechargeState
-    return page_body(
-        page_heading("Auto Recharge"),
+    return [
         rx.text(
             "Keep your service running by setting up auto-recharge. When your balance reaches a certain threshold, "
             "we will automatically charge your card.",
@@ -159,4 +151,4 @@ def auto_recharge_page() -> rx.Component:
                 align="stretch",
             ),
         ),
-    )
+    ]

@@ -8,7 +8,7 @@ import reflex as rx
 
 from app.components.filters import day_filter, filter_form, filter_select
 from app.components.forms import form_error
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.tables import data_table, pager, rows_or_empty
 from app.services import balance_history
 from app.services.balance_history import EntryRow
@@ -96,18 +96,12 @@ def _row(row: EntryRow) -> rx.Component:
 
 
 @console_page(
-    route="/billing/balance-history",
-    title="Balance History",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=190,
+    "/billing/balance-history",
+    "Every credit and debit on your balance. Times are in your account's timezone.",
     on_load=[BalanceHistoryState.load],
 )
-def balance_history_page() -> rx.Component:
-    return page_body(
-        page_heading(
-            "Balance History", "Every credit and debit on your balance. Times are in your account's timezone."
-        ),
+def balance_history_page() -> list[rx.Component]:
+    return [
         filter_form(
             filter_select(
                 "Kind",
@@ -141,4 +135,4 @@ def balance_history_page() -> rx.Component:
             empty_id="balance-history-empty",
         ),
         pager(BalanceHistoryState),
-    )
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.layout import console_page, page_body, page_heading, section_card
+from app.components.layout import console_page, section_card
 from app.components.next_payment import next_payment_card
 from app.services import billing_overview
 from app.services.permissions import Permission
@@ -67,17 +67,9 @@ def _setting_card(title: str, body: rx.Component, action: str, href: str, card_i
     )
 
 
-@console_page(
-    route="/billing",
-    title="Overview",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=100,
-    on_load=[OverviewState.load],
-)
-def overview_page() -> rx.Component:
-    return page_body(
-        page_heading("Overview", "A snapshot of your credits and billing settings."),
+@console_page("/billing", "A snapshot of your credits and billing settings.", on_load=[OverviewState.load])
+def overview_page() -> list[rx.Component]:
+    return [
         rx.grid(
             section_card(
                 "Your Credit Balance",
@@ -161,4 +153,4 @@ def overview_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-    )
+    ]

@@ -20,7 +20,7 @@ from app.components.forms import (
     text_field,
     with_submit,
 )
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.upload import image_preview, image_upload
 from app.services import company
 from app.services.address import address_from
@@ -224,22 +224,12 @@ def _read_only_details() -> rx.Component:
     )
 
 
-@console_page(
-    route="/company",
-    title="Company information",
-    permission=Permission.COMPANY_VIEW,
-    section="Administration",
-    nav_label="Company",
-    order=10,
-    on_load=[CompanyState.load],
-)
-def company_page() -> rx.Component:
+@console_page("/company", "General information about your business.", on_load=[CompanyState.load], max_width="720px")
+def company_page() -> list[rx.Component]:
     state = CompanyState
-    return page_body(
-        page_heading("Company information", "General information about your business."),
+    return [
         form_messages(state),
         _logo_card(),
         _name_card(),
         rx.card(rx.cond(state.can_edit, _edit_form(), _read_only_details())),
-        max_width="720px",
-    )
+    ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from app.components.forms import form_error
-from app.components.layout import console_page, page_body, page_heading, section_heading
+from app.components.layout import console_page, section_heading
 from app.components.panels import stat
 from app.services import info
 from app.services.permissions import Permission
@@ -138,11 +138,15 @@ def _add_on_card(row: info.AddOnStatus) -> rx.Component:
     )
 
 
-@console_page(route="/", title="Info", permission=Permission.INFO_VIEW, order=0, on_load=[InfoState.load])
-def info_page() -> rx.Component:
+@console_page(
+    "/",
+    "An overview of your account: its contents, add-ons and the limits of your plan.",
+    on_load=[InfoState.load],
+    spacing="3",
+)
+def info_page() -> list[rx.Component]:
     state = InfoState
-    return page_body(
-        page_heading("Info", "An overview of your account: its contents, add-ons and the limits of your plan."),
+    return [
         form_error(state.error),
         rx.hstack(
             _stat("Plan", state.plan_name, "info-plan"),
@@ -164,5 +168,4 @@ def info_page() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        spacing="3",
-    )
+    ]

@@ -6,7 +6,7 @@ import reflex as rx
 
 from app.components.address import address_fields
 from app.components.forms import error_of, form_messages, save_or_read_only, settings_form, text_field
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.services import billing_details
 from app.services.permissions import Permission
 from app.state.address import AddressFormState
@@ -53,17 +53,14 @@ def _input(label: str, name: str, **props) -> rx.Component:
 
 
 @console_page(
-    route="/billing/invoice-address",
-    title="Invoice Address",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=160,
+    "/billing/invoice-address",
+    "The address your invoices are made out to. Stripe gets it too.",
     on_load=[InvoiceAddressState.load],
+    spacing="3",
 )
-def invoice_address_page() -> rx.Component:
+def invoice_address_page() -> list[rx.Component]:
     state = InvoiceAddressState
-    return page_body(
-        page_heading("Invoice Address", "The address your invoices are made out to. Stripe gets it too."),
+    return [
         form_messages(state),
         rx.card(
             settings_form(
@@ -79,5 +76,4 @@ def invoice_address_page() -> rx.Component:
             ),
             max_width="640px",
         ),
-        spacing="3",
-    )
+    ]

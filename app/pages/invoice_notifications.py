@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.forms import error_of, form_messages, save_or_read_only, settings_form, text_field
-from app.components.layout import console_page, page_body, page_heading, section_card
+from app.components.layout import console_page, section_card
 from app.services import billing_details
 from app.services.permissions import Permission
 from app.state.form import FormState
@@ -34,18 +34,10 @@ class InvoiceNotificationsState(FormState, rx.State):
             self.notice = f"Invoices and billing notifications now go to {self.email}."
 
 
-@console_page(
-    route="/billing/invoice-notifications",
-    title="Invoice Notifications",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=170,
-    on_load=[InvoiceNotificationsState.load],
-)
-def invoice_notifications_page() -> rx.Component:
+@console_page("/billing/invoice-notifications", on_load=[InvoiceNotificationsState.load], spacing="3")
+def invoice_notifications_page() -> list[rx.Component]:
     state = InvoiceNotificationsState
-    return page_body(
-        page_heading("Invoice Notifications"),
+    return [
         section_card(
             "Billing email",
             form_messages(state),
@@ -68,5 +60,4 @@ def invoice_notifications_page() -> rx.Component:
             description="Invoices and other billing notifications will be sent here",
             max_width="560px",
         ),
-        spacing="3",
-    )
+    ]

@@ -7,7 +7,7 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog
 from app.components.forms import field, form_messages
-from app.components.layout import console_page, page_body, page_heading, section_heading
+from app.components.layout import console_page, section_heading
 from app.components.panels import payment_method_select
 from app.components.tables import data_table, rows_or_empty
 from app.errors import DomainError
@@ -214,18 +214,10 @@ def _pay_dialog() -> rx.Component:
     )
 
 
-@console_page(
-    route="/billing/invoices",
-    title="Invoices",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=110,
-    on_load=[InvoicesState.load],
-)
-def invoices_page() -> rx.Component:
+@console_page("/billing/invoices", "What is due, and every order and invoice so far.", on_load=[InvoicesState.load])
+def invoices_page() -> list[rx.Component]:
     state = InvoicesState
-    return page_body(
-        page_heading("Invoices", "What is due, and every order and invoice so far."),
+    return [
         form_messages(state),
         rx.heading("Payments Due", size="4", as_="h2"),
         rows_or_empty(
@@ -256,4 +248,4 @@ def invoices_page() -> rx.Component:
             icon="receipt",
         ),
         _pay_dialog(),
-    )
+    ]

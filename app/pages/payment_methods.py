@@ -9,7 +9,7 @@ import reflex as rx
 from app.components.card_form import capture_form
 from app.components.dialogs import confirm_dialog
 from app.components.forms import form_messages
-from app.components.layout import console_page, heading_with_action, page_body
+from app.components.layout import console_page
 from app.components.tables import data_table, delete_icon_button, rows_or_empty
 from app.services import payment_methods
 from app.services.payment_methods import MethodView
@@ -197,37 +197,37 @@ def _delete_dialog() -> rx.Component:
     )
 
 
-@console_page(
-    route="/billing/payment-methods",
-    title="Payment Methods",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=120,
-    on_load=[PaymentMethodsState.load],
-)
-def payment_methods_page() -> rx.Component:
-    state = PaymentMethodsState
-    return page_body(
-        heading_with_action(
-            "Payment Methods",
-            "Cards and bank accounts are stored by Stripe; the default one pays your plan and top-ups.",
-            rx.cond(
-                state.can_manage & ~state.invoice_priced & (state.capture == ""),
-                rx.hstack(
-                    rx.button(
-                        rx.icon("plus", size=16), "Add New Credit Card", on_click=state.open_card_form, id="add-card"
-                    ),
-                    rx.button(
-                        rx.icon("landmark", size=16),
-                        "Add bank account (SEPA)",
-                        variant="soft",
-                        on_click=state.open_sepa_form,
-                        id="add-bank-account",
-                    ),
-                    spacing="2",
-                ),
+def _add_method_buttons() -> rx.Component:
+    return rx.cond(
+        PaymentMethodsState.can_manage & ~PaymentMethodsState.invoice_priced & (PaymentMethodsState.capture == ""),
+        rx.hstack(
+            rx.button(
+                rx.icon("plus", size=16),
+                "Add New Credit Card",
+                on_click=PaymentMethodsState.open_card_form,
+                id="add-card",
             ),
+            rx.button(
+                rx.icon("landmark", size=16),
+                "Add bank account (SEPA)",
+                variant="soft",
+                on_click=PaymentMethodsState.open_sepa_form,
+                id="add-bank-account",
+            ),
+            spacing="2",
         ),
+    )
+
+
+@console_page(
+    "/billing/payment-methods",
+    "Cards and bank accounts are stored by Stripe; the default one pays your plan and top-ups.",
+    on_load=[PaymentMethodsState.load],
+    action=_add_method_buttons,
+)
+def payment_methods_page() -> list[rx.Component]:
+    state = PaymentMethodsState
+    return [
         rx.cond(
             state.invoice_priced,
             rx.callout(payment_methods.INVOICE_PRICED_MESSAGE, icon="receipt", id="invoice-priced"),
@@ -246,4 +246,4 @@ def payment_methods_page() -> rx.Component:
             icon="credit-card",
         ),
         _delete_dialog(),
-    )
+    ]

@@ -11,7 +11,7 @@ import reflex as rx
 
 from app.components.dialogs import change_confirmation
 from app.components.forms import error_of, field, form_messages
-from app.components.layout import console_page, page_body, page_heading, section_card
+from app.components.layout import console_page, section_card
 from app.components.next_payment import next_payment_card
 from app.components.panels import no_payment_method, stat
 from app.errors import DomainError
@@ -338,18 +338,10 @@ def _plan_card(row: PlanRow) -> rx.Component:
     )
 
 
-@console_page(
-    route="/plans",
-    title="Plans",
-    permission=Permission.PLAN_MANAGE,
-    section="Administration",
-    order=20,
-    on_load=[PlansState.load],
-)
-def plans_page() -> rx.Component:
+@console_page("/plans", "Manage your plan, seats and the general subscription.", on_load=[PlansState.load])
+def plans_page() -> list[rx.Component]:
     state = PlansState
-    return page_body(
-        page_heading("Plans", "Manage your plan, seats and the general subscription."),
+    return [
         form_messages(state),
         rx.callout(
             "Upgrading a plan immediately upgrades the account and bills the registered card. Downgrading a plan "
@@ -370,4 +362,4 @@ def plans_page() -> rx.Component:
             id="plan-catalogue",
         ),
         change_confirmation(state, subscription.PAYMENT_METHODS_PATH, request_key=state.request_key),
-    )
+    ]

@@ -9,7 +9,7 @@ import reflex as rx
 
 from app.components.dialogs import change_confirmation
 from app.components.forms import form_messages
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.services import products, subscription
 from app.services.permissions import Permission
 from app.state.confirm import ConfirmState
@@ -150,18 +150,12 @@ def _product(row: ProductRow) -> rx.Component:
 
 
 @console_page(
-    route="/products",
-    title="Discover Products",
-    permission=Permission.PLAN_MANAGE,
-    section="Administration",
-    order=25,
-    on_load=[ProductsState.load],
+    "/products", "Compare the pricing plans of our products and sign up for more.", on_load=[ProductsState.load]
 )
-def products_page() -> rx.Component:
+def products_page() -> list[rx.Component]:
     state = ProductsState
-    return page_body(
-        page_heading("Discover Products", "Compare the pricing plans of our products and sign up for more."),
+    return [
         form_messages(state),
         rx.vstack(rx.foreach(state.catalogue, _product), spacing="4", align="stretch", id="product-catalogue"),
         change_confirmation(state, subscription.PAYMENT_METHODS_PATH),
-    )
+    ]

@@ -9,7 +9,7 @@ from typing import ClassVar
 import reflex as rx
 
 from app.components.forms import error_of, form_messages, state_form, text_field, with_submit
-from app.components.layout import console_page, page_body, page_heading
+from app.components.layout import console_page
 from app.components.tables import data_table
 from app.components.upload import image_preview, image_upload
 from app.services import profile
@@ -225,20 +225,13 @@ def _sessions_card() -> rx.Component:
     )
 
 
-@console_page(
-    route="/profile",
-    title="Your Profile",
-    permission=Permission.INFO_VIEW,
-    order=-1,
-    on_load=[ProfileState.load],
-)
-def profile_page() -> rx.Component:
+@console_page("/profile", "Your own name, picture, password and sessions.", on_load=[ProfileState.load])
+def profile_page() -> list[rx.Component]:
     state = ProfileState
-    return page_body(
-        page_heading("Your Profile", "Your own name, picture, password and sessions."),
+    return [
         form_messages(state),
         _picture_card(),
         _name_card(),
         _password_card(),
         _sessions_card(),
-    )
+    ]

@@ -7,7 +7,7 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog, form_dialog
 from app.components.forms import error_of, field_error, form_error, form_messages, text_field
-from app.components.layout import console_page, heading_with_action, page_body
+from app.components.layout import console_page
 from app.components.tables import data_table, pager, rows_or_empty
 from app.services import roles
 from app.services.permissions import Permission
@@ -232,22 +232,19 @@ def _editor_dialog() -> rx.Component:
     )
 
 
+def _new_role_button() -> rx.Component:
+    return rx.button(rx.icon("plus", size=16), "New role", on_click=RolesState.new_role, id="new-role")
+
+
 @console_page(
-    route="/roles",
-    title="Roles",
-    permission=Permission.ROLES_MANAGE,
-    section="Administration",
-    order=50,
+    "/roles",
+    "Built-in roles, and your own roles made of permissions.",
     on_load=[RolesState.load],
+    action=_new_role_button,
 )
-def roles_page() -> rx.Component:
+def roles_page() -> list[rx.Component]:
     state = RolesState
-    return page_body(
-        heading_with_action(
-            "Roles",
-            "Built-in roles, and your own roles made of permissions.",
-            rx.button(rx.icon("plus", size=16), "New role", on_click=state.new_role, id="new-role"),
-        ),
+    return [
         form_messages(state),
         rows_or_empty(
             state.rows,
@@ -258,4 +255,4 @@ def roles_page() -> rx.Component:
         pager(state),
         _editor_dialog(),
         confirm_dialog(state, blocker=state.delete_blocker, blocker_id="delete-blocker"),
-    )
+    ]

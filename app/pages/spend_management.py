@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app.components.forms import form_messages, save_or_read_only, settings_form
-from app.components.layout import console_page, page_body, page_heading, section_card
+from app.components.layout import console_page, section_card
 from app.components.panels import stat
 from app.components.switched import form_switch, switched_field
 from app.components.tables import data_table, rows_or_empty, status_badge
@@ -230,16 +230,12 @@ def _webhook_card() -> rx.Component:
 
 
 @console_page(
-    route="/billing/spend-management",
-    title="Spend Management",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    order=130,
+    "/billing/spend-management",
+    "Control and monitor your organization's credit usage and expenses.",
     on_load=[SpendManagementState.load],
 )
-def spend_management_page() -> rx.Component:
-    return page_body(
-        page_heading("Spend Management", "Control and monitor your organization's credit usage and expenses."),
+def spend_management_page() -> list[rx.Component]:
+    return [
         form_messages(SpendManagementState),
         rx.grid(
             rx.card(stat("Credits Consumed Today", SpendManagementState.used_today, "credits-today", size="6")),
@@ -252,4 +248,4 @@ def spend_management_page() -> rx.Component:
         ),
         _settings_form(),
         _webhook_card(),
-    )
+    ]

@@ -15,7 +15,7 @@ from app.components.forms import (
     state_form,
     text_field,
 )
-from app.components.layout import console_page, heading_with_action, page_body
+from app.components.layout import console_page
 from app.components.tables import data_table, delete_icon_button, rows_or_empty
 from app.services import tax
 from app.services.permissions import Permission
@@ -185,26 +185,22 @@ def _add_form() -> rx.Component:
     )
 
 
+def _add_registration_button() -> rx.Component:
+    return rx.cond(
+        TaxSettingsState.can_manage & ~TaxSettingsState.show_form,
+        rx.button(rx.icon("plus", size=16), "Add Tax Registration", on_click=TaxSettingsState.open_form, id="add-tax"),
+    )
+
+
 @console_page(
-    route="/billing/tax-settings",
-    title="Tax Settings",
-    permission=Permission.BILLING_VIEW,
-    section="Billing",
-    nav_label="Tax Settings",
-    order=180,
+    "/billing/tax-settings",
+    "Your tax registrations, printed on your invoices and verified by Stripe.",
     on_load=[TaxSettingsState.load],
+    action=_add_registration_button,
 )
-def tax_settings_page() -> rx.Component:
+def tax_settings_page() -> list[rx.Component]:
     state = TaxSettingsState
-    return page_body(
-        heading_with_action(
-            "Tax Settings",
-            "Your tax registrations, printed on your invoices and verified by Stripe.",
-            rx.cond(
-                state.can_manage & ~state.show_form,
-                rx.button(rx.icon("plus", size=16), "Add Tax Registration", on_click=state.open_form, id="add-tax"),
-            ),
-        ),
+    return [
         form_messages(state),
         rx.cond(state.show_form, _add_form()),
         rows_or_empty(
@@ -215,4 +211,4 @@ def tax_settings_page() -> rx.Component:
             icon="receipt",
         ),
         confirm_dialog(state, max_width="480px"),
-    )
+    ]

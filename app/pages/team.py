@@ -7,7 +7,7 @@ import reflex as rx
 
 from app.components.dialogs import confirm_dialog, form_dialog
 from app.components.forms import error_of, field, field_error, form_error, form_messages, text_field
-from app.components.layout import console_page, heading_with_action, page_body
+from app.components.layout import console_page
 from app.components.tables import data_table, pager, rows_or_empty
 from app.config import get_settings
 from app.services import team
@@ -316,33 +316,27 @@ def _role_dialog() -> rx.Component:
     )
 
 
-@console_page(
-    route="/team",
-    title="Team",
-    permission=Permission.TEAM_MANAGE,
-    section="Administration",
-    order=40,
-    on_load=[TeamState.load],
-)
-def team_page() -> rx.Component:
-    state = TeamState
-    return page_body(
-        heading_with_action(
-            "Team",
-            "Invite, block and remove users, and choose their roles.",
-            rx.vstack(
-                rx.button(
-                    rx.icon("user-plus", size=16),
-                    "Invite",
-                    on_click=state.open_invite,
-                    disabled=state.seats_full,
-                    id="invite-user",
-                ),
-                rx.text(state.seats_text, size="2", color_scheme="gray", id="team-seats"),
-                align="end",
-                spacing="1",
-            ),
+def _invite_button() -> rx.Component:
+    return rx.vstack(
+        rx.button(
+            rx.icon("user-plus", size=16),
+            "Invite",
+            on_click=TeamState.open_invite,
+            disabled=TeamState.seats_full,
+            id="invite-user",
         ),
+        rx.text(TeamState.seats_text, size="2", color_scheme="gray", id="team-seats"),
+        align="end",
+        spacing="1",
+    )
+
+
+@console_page(
+    "/team", "Invite, block and remove users, and choose their roles.", on_load=[TeamState.load], action=_invite_button
+)
+def team_page() -> list[rx.Component]:
+    state = TeamState
+    return [
         rx.cond(
             state.seats_full,
             rx.callout(
@@ -363,4 +357,4 @@ def team_page() -> rx.Component:
         _invite_dialog(),
         _role_dialog(),
         confirm_dialog(state),
-    )
+    ]
