@@ -15,11 +15,13 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.models import ApiKey, utcnow
+from app.models import Account, ApiKey, utcnow
 from app.services import audit
 from app.services.company import account_timezone
-from app.services.info import user_names
+from app.services.info import limit_status, user_names
 from app.services.permissions import Actor, Permission, require
+from app.services.plans import get_plan
+from app.services.roles import lock_account
 from app.services.timefmt import format_datetime
 
 KEY_PREFIX = "ld_"
@@ -50,13 +52,25 @@ def well_formed(full_key: str) -> bool:
 
 
 def create_key(session: Session, actor: Actor, name: str) -> tuple[ApiKey, str]:
-    """A new key for the actor's account and the full key, which is never retrievable again."""
+    """A new key for the actor's account and the full key, which is never retrievable again.
+    Refused (at the name field) when the account has as many keys as its plan includes."""
     require(actor, Permission.API_KEYS_MANAGE)
     name = name.strip()
     if not name:
         raise ValidationFailed("Enter a name for the key.", field="name")
     if len(name) > NAME_MAX_LENGTH:
         raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
+    # Locked, so two keys created at once cannot both pass the limit.
+    lock_account(session, actor.account_id)
+    account = session.get(Account, actor.account_id)
+    assert account is not None, "the actor's account exists"
+    keys = limit_status(session, account, "api_keys")
+    if not keys.allows(1):
+        raise ValidationFailed(
+            f"Account limit reached: your {get_plan(account.plan_code).name} plan includes {keys.limit_text} API keys. "
+            "Delete a key or upgrade your plan to add another.",
+            field="name",
+        )
     full_key = KEY_PREFIX + secrets.token_urlsafe(32)
     key = _store(session, actor.account_id, name, full_key, created_by_user_id=actor.user_id)
     audit.record(session, actor, "api_key.create", f"Created API key “{name}” ({key.prefix}…)")

@@ -21,14 +21,15 @@ from zoneinfo import available_timezones
 from babel import Locale
 from sqlmodel import Session
 
-from app.config import get_settings
 from app.errors import FormInvalid, NotFound, ValidationFailed
 from app.models import Account
 from app.services import audit, svg
 from app.services.address import FIELDS, Address, store_address, stored_address, validate_address
+from app.services.info import limit_status
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
+from app.services.storage import file_size, stored_path, uploads_dir
 
 NAME_MAX_LENGTH = 200
 LOGO_MAX_BYTES = 1024 * 1024
@@ -191,10 +192,6 @@ def rename_account(session: Session, actor: Actor, name: str) -> Account:
 UNSAFE_SVG = "This SVG contains scripts, event handlers or links to other files. Export it as a plain SVG or a PNG."
 
 
-def uploads_dir() -> Path:
-    return get_settings().data_dir / "uploads"
-
-
 def _check_svg(content: bytes) -> None:
     not_svg = ValidationFailed(f"This file is not a valid SVG image. {LOGO_RULES}", field="logo")
     try:
@@ -235,21 +232,7 @@ def logo_kind(content: bytes) -> str:
 
 
 def _logo_path(account: Account) -> Path | None:
-    if not account.logo_path:
-        return None
-    root = uploads_dir().resolve()
-    path = (root / account.logo_path).resolve()
-    return path if path.is_relative_to(root) else None
-
-
-def _logo_size(account: Account) -> int:
-    path = _logo_path(account)
-    return path.stat().st_size if path is not None and path.is_file() else 0
-
-
-def stored_bytes(account: Account) -> int:
-    """Storage used by the account's uploaded files; the logo is the only one so far."""
-    return _logo_size(account)
+    return stored_path(account.logo_path)
 
 
 def logo_url(account: Account) -> str:
@@ -263,14 +246,25 @@ def save_logo(session: Session, actor: Actor, content: bytes) -> str:
     require(actor, Permission.COMPANY_EDIT)
     kind = logo_kind(content)
     account = _account(session, actor)
-    limit = get_plan(account.plan_code).limit("storage_bytes")
-    if limit is not None and stored_bytes(account) - _logo_size(account) + len(content) > limit:
-        raise ValidationFailed("Account limit reached: this file does not fit in your plan's storage.", field="logo")
+    check_storage(session, account, len(content) - file_size(account.logo_path), "logo")
     previous, account.logo_path = account.logo_path, store_file("logos", account.public_id, kind, content)
     session.add(account)
     session.flush()
     audit.record(session, actor, "company.logo", "Uploaded a new account logo")
     return previous
+
+
+def check_storage(session: Session, account: Account, more_bytes: int, field: str) -> None:
+    """Refuse an upload that would take the account's files past its plan's storage (the
+    figures the Info page shows)."""
+    storage = limit_status(session, account, "storage_bytes")
+    if not storage.allows(more_bytes):
+        plan = get_plan(account.plan_code).name
+        raise ValidationFailed(
+            f"Account limit reached: your {plan} plan includes {storage.limit_text} of file storage and "
+            f"{storage.used_text} is in use, so this file does not fit. Remove a file or upgrade your plan.",
+            field=field,
+        )
 
 
 def store_file(folder: str, owner_public_id: str, kind: str, content: bytes) -> str:

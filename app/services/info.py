@@ -3,6 +3,7 @@ limit with its usage. Everyone in the account may read it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
@@ -10,13 +11,16 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models import Account, ApiKey, LedgerEntry, Role, User, utcnow
-from app.services.company import stored_bytes
 from app.services.customers import account_of
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import ADD_ONS, LIMITS, Limit, Plan, get_plan
 from app.services.product_catalogue import product_count
+from app.services.storage import stored_bytes
 from app.services.team import seat_limit
+
+# Credits bought with money: what the monthly credits limit counts.
+BOUGHT_SOURCES = ("purchase", "auto_recharge")
 
 # Add-on statuses, shown gray, green and yellow.
 NOT_INCLUDED, INCLUDED, LIMIT_REACHED = "not_included", "included", "limit_reached"
@@ -35,6 +39,10 @@ class LimitUsage:
     @property
     def reached(self) -> bool:
         return self.limit is not None and self.used >= self.limit
+
+    def allows(self, more: int) -> bool:
+        """Whether `more` fits under the limit."""
+        return self.limit is None or self.used + more <= self.limit
 
 
 @dataclass(frozen=True)
@@ -89,43 +97,75 @@ def _format(limit: Limit, value: int) -> str:
     return f"{value:,}"
 
 
-def _usage_since(session: Session, account_id: int, since: datetime) -> tuple[int, int]:
-    """(number of usage debits, cents debited as usage) since the given moment."""
-    count, cents = session.exec(
-        select(func.count(col(LedgerEntry.id)), func.coalesce(func.sum(-LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.account_id == account_id, LedgerEntry.source == "usage", LedgerEntry.created_at >= since
-        )
-    ).one()
-    return int(count), int(cents)
-
-
-def account_usage(session: Session, account: Account, now: datetime) -> dict[str, int]:
-    """Usage against each limit key: seats are active and invited users; API keys those not
-    deleted; monthly credits the usage debits of this calendar month (UTC); daily requests the
-    metered calls of today (UTC); storage the bytes of uploaded files; products those signed up
-    for, the core one included."""
-
-    now = now.astimezone(UTC)
-    account_id = account.id or 0
-    seats = session.exec(
+def _seats(session: Session, account: Account, now: datetime) -> int:
+    return session.exec(
         select(func.count(col(User.id))).where(
             User.account_id == account.id, col(User.status).in_(("active", "invited"))
         )
     ).one()
-    api_keys = session.exec(
+
+
+def _api_keys(session: Session, account: Account, now: datetime) -> int:
+    return session.exec(
         select(func.count(col(ApiKey.id))).where(ApiKey.account_id == account.id, col(ApiKey.deleted_at).is_(None))
     ).one()
+
+
+def _credits_added_this_month(session: Session, account: Account, now: datetime) -> int:
     month_start = datetime.combine(now.date().replace(day=1), time(), tzinfo=UTC)
-    _, month_cents = _usage_since(session, account_id, month_start)
-    today_calls, _ = _usage_since(session, account_id, datetime.combine(now.date(), time(), tzinfo=UTC))
-    return {
-        "seats": int(seats),
-        "api_keys": int(api_keys),
-        "monthly_credits_cents": month_cents,
-        "daily_requests": today_calls,
-        "storage_bytes": stored_bytes(account),
-        "products": product_count(session, account_id),
-    }
+    return session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.account_id == account.id,
+            col(LedgerEntry.source).in_(BOUGHT_SOURCES),
+            LedgerEntry.created_at >= month_start,
+        )
+    ).one()
+
+
+def _requests_today(session: Session, account: Account, now: datetime) -> int:
+    return session.exec(
+        select(func.count(col(LedgerEntry.id))).where(
+            LedgerEntry.account_id == account.id,
+            LedgerEntry.source == "usage",
+            LedgerEntry.created_at >= datetime.combine(now.date(), time(), tzinfo=UTC),
+        )
+    ).one()
+
+
+def _storage(session: Session, account: Account, now: datetime) -> int:
+    return stored_bytes(session, account)
+
+
+def _products(session: Session, account: Account, now: datetime) -> int:
+    return product_count(session, account.id or 0)
+
+
+# How each limit's usage is measured, for the Info page and for every refusal alike: seats are
+# active and invited users; API keys those not deleted; monthly credits the credits bought this
+# calendar month (UTC: top-ups and auto recharges); daily requests the metered calls of today
+# (UTC); storage the bytes of uploaded files (logo and profile pictures); products those signed up
+# for, the core one included.
+_USAGE: dict[str, Callable[[Session, Account, datetime], int]] = {
+    "seats": _seats,
+    "api_keys": _api_keys,
+    "monthly_credits_cents": _credits_added_this_month,
+    "daily_requests": _requests_today,
+    "storage_bytes": _storage,
+    "products": _products,
+}
+_LIMITS = {limit.key: limit for limit in LIMITS}
+
+
+def account_usage(session: Session, account: Account, now: datetime) -> dict[str, int]:
+    """Usage against each limit key (see _USAGE)."""
+    now = now.astimezone(UTC)
+    return {key: int(measure(session, account, now)) for key, measure in _USAGE.items()}
+
+
+def limit_status(session: Session, account: Account, key: str, now: datetime | None = None) -> LimitUsage:
+    """One plan limit and its usage as the Info page shows it: what a refusal at the limit checks."""
+    used = int(_USAGE[key](session, account, (now or utcnow()).astimezone(UTC)))
+    return _limit_usage(_LIMITS[key], used, _limit_of(account, get_plan(account.plan_code), key))
 
 
 def _limit_of(account: Account, plan: Plan, key: str) -> int | None:

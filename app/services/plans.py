@@ -54,9 +54,14 @@ class Limit:
 LIMITS: tuple[Limit, ...] = (
     Limit("seats", "Seats", "count", "Active users and pending invitations."),
     Limit("api_keys", "API keys", "count"),
-    Limit("monthly_credits_cents", "Usage credits this month", "cents", "Usage debited this calendar month (UTC)."),
+    Limit(
+        "monthly_credits_cents",
+        "Usage credits this month",
+        "cents",
+        "Credits bought this calendar month (UTC): top-ups and auto recharges.",
+    ),
     Limit("daily_requests", "API requests today", "count", "Metered calls today (UTC)."),
-    Limit("storage_bytes", "File storage", "bytes", "Uploaded files, such as the account logo."),
+    Limit("storage_bytes", "File storage", "bytes", "Uploaded files: the account logo and profile pictures."),
     Limit("products", "Products", "count", "Products your account has signed up for, the core one included."),
 )
 

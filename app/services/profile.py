@@ -12,10 +12,11 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound, ValidationFailed
-from app.models import AuthSession, User, utcnow
+from app.models import Account, AuthSession, User, utcnow
 from app.services import audit, auth, company
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, Permission, require
+from app.services.storage import file_size
 from app.services.timefmt import format_datetime
 
 PICTURE_RULES = "Upload a PNG, JPEG or SVG image of at most 1 MB."
@@ -92,6 +93,9 @@ def save_picture(session: Session, actor: Actor, content: bytes) -> str:
         kind = company.logo_kind(content)
     except ValidationFailed as exc:
         raise ValidationFailed(exc.message, field="picture") from None
+    account = session.get(Account, actor.account_id)
+    assert account is not None, "the actor's account exists"
+    company.check_storage(session, account, len(content) - file_size(user.picture_path), "picture")
     previous, user.picture_path = user.picture_path, company.store_file("pictures", user.public_id, kind, content)
     session.add(user)
     session.flush()

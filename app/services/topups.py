@@ -15,12 +15,14 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, invoices, ledger, payments
-from app.services.customers import customer_for
+from app.services.customers import account_of, customer_for
+from app.services.info import limit_status
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import label, method_of
 from app.services.payment_outcome import PaymentOutcome
 from app.services.permissions import Actor, Permission, require
+from app.services.plans import get_plan
 from app.services.timefmt import format_datetime
 
 MIN_TOPUP_CENTS = 500
@@ -156,14 +158,34 @@ def _open_payment(
     """The Payment for this request, and whether it already existed (a replayed request)."""
     if not request_key:
         raise ValidationFailed("A request key is required.")
+    idempotency_key = f"{method}:{actor.account_id}:{request_key}"
+    if payments.by_key(session, idempotency_key) is None:
+        check_monthly_credits(session, actor.account_id, amount_cents, field="amount")
     return payments.open_payment(
         session,
         account_id=actor.account_id,
         amount_cents=amount_cents,
         method=method,
-        idempotency_key=f"{method}:{actor.account_id}:{request_key}",
+        idempotency_key=idempotency_key,
         payment_method_id=payment_method_id,
         created_by_user_id=actor.user_id,
+    )
+
+
+def check_monthly_credits(session: Session, account_id: int, amount_cents: int, *, field: str | None = None) -> None:
+    """Refuse buying credits past the plan's usage credits a month: the credits bought this
+    calendar month (UTC), as the Info page shows them, plus this amount. A replayed request is
+    not asked again (it charges nothing new)."""
+    account = account_of(session, account_id)
+    credits = limit_status(session, account, "monthly_credits_cents")
+    if credits.allows(amount_cents):
+        return
+    left = max((credits.limit or 0) - credits.used, 0)
+    raise ValidationFailed(
+        f"Account limit reached: your {get_plan(account.plan_code).name} plan includes {credits.limit_text} of "
+        f"usage credits a month and {credits.used_text} were bought this month (UTC), so at most "
+        f"{format_usd(left)} more can be added until the 1st. Upgrade your plan to add more.",
+        field=field,
     )
 
 

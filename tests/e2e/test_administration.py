@@ -79,6 +79,15 @@ def test_owner_sees_the_upgrade_link_on_a_reached_limit_and_its_add_on_in_yellow
     expect(page.locator("[data-add-on='Metering API']")).to_contain_text("Limit reached")
     expect(page.locator("#info-api-keys")).to_have_text("2")
 
+    # The limit Info shows is the one "Add API Key" enforces, named next to the field.
+    page.goto("/api-keys")
+    page.get_by_role("button", name="Add API Key").click()
+    page.get_by_label("Name (optional)").fill("Third")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("dialog").locator("#key_name-error")).to_contain_text(
+        "Account limit reached: your Basic plan includes 2 API keys."
+    )
+
 
 def test_owner_uploads_a_logo_that_shows_in_the_header(page: Page, live_app: LiveApp):
     emails = _own_account(live_app)

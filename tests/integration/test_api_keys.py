@@ -12,7 +12,7 @@ from app.config import DEFAULT_DEMO_API_KEY, ConfigError, get_settings
 from app.demo import metering as demo_metering
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiKey
-from app.services import api_keys
+from app.services import api_keys, info
 from app.services.api_keys import InvalidApiKey
 from tests.factories import actor_for, make_user, owner_and_account
 
@@ -36,7 +36,8 @@ def test_the_full_key_is_returned_once_and_only_its_hash_is_stored(session):
 
 
 def test_two_keys_never_share_a_secret(session):
-    actor, _ = owner_and_account(session)
+    actor, account = owner_and_account(session)
+    account.plan_code = "business"  # 200 keys
     keys = {api_keys.create_key(session, actor, f"k{i}")[1] for i in range(20)}
     assert len(keys) == 20
 
@@ -56,6 +57,27 @@ def test_managing_keys_needs_the_permission_and_a_name(session):
     key, _ = api_keys.create_key(session, owner, "Ok")
     with pytest.raises(PermissionDenied):
         api_keys.delete_key(session, member, key.public_id)
+
+
+def test_the_plans_number_of_api_keys_is_enforced_where_info_shows_it(session):
+    """Basic includes 2 keys: the third is refused at the name field with the limit named; a
+    deleted key frees its place; Info shows the same figures."""
+    actor, account = owner_and_account(session)
+    first, _ = api_keys.create_key(session, actor, "One")
+    api_keys.create_key(session, actor, "Two")
+    with pytest.raises(ValidationFailed) as refused:
+        api_keys.create_key(session, actor, "Three")
+    assert refused.value.field == "name"
+    assert refused.value.message.startswith("Account limit reached: your Basic plan includes 2 API keys.")
+    keys = next(limit for limit in info.account_info(session, actor).limits if limit.key == "api_keys")
+    assert (keys.used, keys.limit, keys.reached) == (2, 2, True)
+    api_keys.delete_key(session, actor, first.public_id)
+    api_keys.create_key(session, actor, "Three")
+    account.plan_code = "pro"
+    for n in range(18):
+        api_keys.create_key(session, actor, f"Pro {n}")
+    with pytest.raises(ValidationFailed, match="your Pro plan includes 20 API keys"):
+        api_keys.create_key(session, actor, "One too many")
 
 
 def test_authenticate_finds_the_key_by_its_hash_and_compares_in_constant_time(session, monkeypatch):

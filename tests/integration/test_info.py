@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-from app.services import api_keys, company, ledger
+from app.errors import ValidationFailed
+from app.services import api_keys, company, ledger, profile
 from app.services.info import INCLUDED, LIMIT_REACHED, NOT_INCLUDED, account_info, user_names
 from app.services.plans import ADD_ONS, LIMITS, get_plan
 from app.services.team import seat_limit
@@ -75,20 +76,27 @@ def test_api_keys_count_until_deleted_and_the_metering_api_turns_yellow(session)
     assert _limit(info, "api_keys").used == 1 and _add_on(info, "Metering API") == INCLUDED
 
 
-def test_monthly_credits_are_this_calendar_months_usage_from_the_ledger(session):
+def _bought(session, account, cents, source, key, at):
+    ledger.credit(
+        session, account_id=account.id, amount_cents=cents, source=source, description="", idempotency_key=key, now=at
+    )
+
+
+def test_monthly_credits_are_the_credits_bought_this_calendar_month(session):
+    """Top-ups and auto recharges of this calendar month (UTC); grants and usage do not count."""
     account, owner = _account(session)
-    grant(session, account.id, 100_000, description="Welcome credits", key="g", now=NOW - timedelta(days=40))
-    _use(session, account, 7_000, "last-month", datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
-    _use(session, account, 1_500, "first-minute", datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
-    _use(session, account, 2_500, "today", NOW)
-    ledger.debit(session, account_id=account.id, amount_cents=900, source="adjustment", idempotency_key="adj", now=NOW)
+    grant(session, account.id, 100_000, description="Welcome credits", key="g", now=NOW)
+    _bought(session, account, 7_000, "purchase", "last-month", datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
+    _bought(session, account, 1_500, "purchase", "first-minute", datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    _bought(session, account, 2_500, "auto_recharge", "recharge", NOW)
+    _use(session, account, 900, "today", NOW)
     info = account_info(session, owner, now=NOW)
     credits = _limit(info, "monthly_credits_cents")
     assert (credits.used, credits.used_text, credits.reached) == (4_000, "$40.00", False)
     assert _limit(info, "daily_requests").used == 1
     assert _add_on(info, "Usage credits") == INCLUDED
 
-    _use(session, account, 46_000, "big", NOW)
+    _bought(session, account, 46_000, "purchase", "big", NOW)
     info = account_info(session, owner, now=NOW)
     assert _limit(info, "monthly_credits_cents").reached
     assert _add_on(info, "Usage credits") == LIMIT_REACHED
@@ -103,6 +111,33 @@ def test_storage_is_the_size_of_uploaded_files(session):
     company.save_logo(session, owner, PNG)
     storage = _limit(account_info(session, owner, now=NOW), "storage_bytes")
     assert (storage.used, storage.used_text) == (len(PNG), f"{len(PNG)} B")
+
+
+def test_profile_pictures_count_towards_storage_and_uploads_past_it_are_refused(session):
+    """Basic includes 5 MB: a 1 MB logo and four 1 MB pictures fill it; a fifth picture is refused
+    at its field with the limit named, and replacing a file counts only the difference."""
+    account, owner = _account(session)
+    megabyte = PNG + b"\x00" * (company.LOGO_MAX_BYTES - len(PNG))
+    company.save_logo(session, owner, megabyte)
+    people = [actor_for(make_user(session, account, f"u{n}@basic.test", "member"), "member") for n in range(5)]
+    for person in people[:4]:
+        profile.save_picture(session, person, megabyte)
+    storage = _limit(account_info(session, owner, now=NOW), "storage_bytes")
+    assert (storage.used_text, storage.limit_text, storage.reached) == ("5 MB", "5 MB", True)
+    with pytest.raises(ValidationFailed) as refused:
+        profile.save_picture(session, people[4], PNG)
+    assert refused.value.field == "picture"
+    assert refused.value.message.startswith(
+        "Account limit reached: your Basic plan includes 5 MB of file storage and 5 MB is in use"
+    )
+    company.save_logo(session, owner, megabyte)  # a replacement of the same size fits
+    company.remove_logo(session, owner)
+    profile.save_picture(session, people[4], PNG)
+    with pytest.raises(ValidationFailed, match="Account limit reached") as logo_refused:
+        company.save_logo(session, owner, megabyte)
+    assert logo_refused.value.field == "logo"
+    profile.save_picture(session, people[0], PNG)  # smaller than the picture it replaces
+    company.save_logo(session, owner, megabyte)
 
 
 def test_the_seat_limit_is_the_one_the_team_page_enforces(session):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from sqlmodel import select
 
 from app.errors import Conflict, PermissionDenied, ValidationFailed
-from app.models import LedgerEntry, Payment, PaymentMethod
-from app.services import ledger, topups
+from app.models import LedgerEntry, Payment, PaymentMethod, utcnow
+from app.services import info, ledger, topups
 from app.services.overview import billing_settings
 from tests.factories import actor_for, make_user, owner_and_account
 from tests.stripe_fixtures import raw_card, save_card
@@ -65,6 +67,7 @@ def test_amounts_outside_5_to_5000_dollars_are_refused(session, owner, amount):
 
 def test_the_bounds_themselves_are_accepted(session, owner):
     actor, account = owner
+    account.plan_code = "business"  # $100,000 of credits a month
     card = save_card(session, account, "pm_card_visa")
     for key, amount in (("low", "5"), ("high", "5,000.00")):
         assert (
@@ -73,6 +76,49 @@ def test_the_bounds_themselves_are_accepted(session, owner):
         )
     session.commit()
     assert ledger.balance_of(session, account.id) == 500 + 500_000
+
+
+def test_credits_bought_this_month_stop_at_the_plans_limit_info_shows(session, owner):
+    """Basic includes $500 of usage credits a month: with $480 bought this month (UTC; crypto
+    purchases here, credited by their Checkout Session), $25 more
+    is refused at the amount, by card and by crypto, with the limit named; $20 passes; a grant
+    does not count, and last month's purchases neither."""
+    actor, account = owner
+    card = save_card(session, account, "pm_card_visa")
+    month = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for key, cents, source, at in (
+        ("stripe:cs:last-month", 40_000, "purchase", month - timedelta(seconds=1)),
+        ("stripe:cs:first-second", 30_000, "purchase", month),
+        ("stripe:cs:recharge", 18_000, "purchase", utcnow()),
+        ("gift", 90_000, "grant", utcnow()),
+    ):
+        ledger.credit(
+            session,
+            account_id=account.id,
+            amount_cents=cents,
+            source=source,
+            description="",
+            idempotency_key=key,
+            now=at,
+        )
+    session.commit()
+    credits = next(limit for limit in info.account_info(session, actor).limits if limit.key == "monthly_credits_cents")
+    assert (credits.used_text, credits.limit_text) == ("$480.00", "$500.00")
+    with pytest.raises(ValidationFailed) as refused:
+        topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="over")
+    assert refused.value.field == "amount"
+    assert refused.value.message.startswith(
+        "Account limit reached: your Basic plan includes $500.00 of usage credits a month and $480.00 were bought"
+    )
+    assert "at most $20.00 more" in refused.value.message
+    with pytest.raises(ValidationFailed, match="Account limit reached"):
+        topups.start_crypto_topup(session, actor, amount_text="25", request_key="over-crypto")
+    assert session.exec(select(Payment)).all() == []
+    paid = topups.start_card_topup(session, actor, amount_text="20", payment_method_id=card, request_key="fits")
+    assert paid.status == "succeeded"
+    session.commit()
+    # The replayed request is answered, not refused, now that the limit is reached.
+    assert topups.start_card_topup(session, actor, amount_text="20", payment_method_id=card, request_key="fits") == paid
 
 
 def test_a_member_cannot_add_credits(session, owner):
