@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from app.api import create_api, files
 from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.models import Account, BillingSettings
-from app.services import address, auth, company
+from app.services import address, auth, company, storage
 from tests.factories import PASSWORD, make_account, make_user
 from tests.stripe_fixtures import actor_for
 
@@ -54,7 +54,7 @@ def test_a_new_logo_replaces_the_old_file(session, people):
     company.discard_file(previous)
     second, _ = company.logo_file(session, actors["owner"])
     assert second != first and not first.exists() and second.read_bytes() == SVG
-    assert company.stored_bytes(session.get(Account, account.id)) == len(SVG)
+    assert storage.stored_bytes(session, session.get(Account, account.id)) == len(SVG)
 
 
 @pytest.mark.parametrize(
