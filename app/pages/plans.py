@@ -230,6 +230,20 @@ def _current_plan() -> rx.Component:
                 no_payment_method("No card on file. Paid plans need one. ", subscription.PAYMENT_METHODS_PATH),
             ),
         ),
+        rx.cond(
+            state.status == "Past due",
+            rx.callout(
+                rx.text(
+                    "An invoice is past due. Pay it on the ",
+                    rx.link("Invoices", href="/billing/invoices"),
+                    " page.",
+                ),
+                icon="triangle_alert",
+                color_scheme="red",
+                id="past-due",
+                width="100%",
+            ),
+        ),
         id="current-plan",
     )
 

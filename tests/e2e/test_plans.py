@@ -188,3 +188,5 @@ def test_a_custom_priced_account_sees_it_is_invoiced_and_cannot_change_by_itself
     expect(page.locator("#seats-fixed")).to_have_text("Your seats are as agreed in your contract.")
     expect(page.locator("#plan-catalogue").get_by_role("button")).to_have_count(0)
     expect(page.locator("#no-card")).to_have_count(0)
+    page.locator("#past-due").get_by_role("link", name="Invoices").click()
+    expect(page.get_by_role("heading", name="Invoices", level=1)).to_be_visible()
