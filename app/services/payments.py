@@ -29,10 +29,11 @@ from typing import TypedDict
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.models import Payment, PaymentMethod, utcnow
+from app.models import Invoice, Payment, PaymentMethod, PlanChange, utcnow
 from app.payments import gateway
 from app.services.customers import customer_for
 from app.services.overview import billing_settings
+from app.services.permissions import Actor
 
 log = logging.getLogger("ledgerdesk.payments")
 
@@ -319,6 +320,44 @@ def _record(
     if intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent_id
     set_status(session, payment, status, message, now=now)
+
+
+def open_and_charge(
+    session: Session,
+    paying_for: Invoice | PlanChange,
+    amount_cents: int,
+    *,
+    card: PaymentMethod,
+    actor: Actor,
+    idempotency_key: str,
+) -> tuple[Payment, str]:
+    """Open the payment of an invoice or a plan change, link the two both ways (the intent's
+    metadata names the row too) and `charge` it, once per payment at Stripe; returns the payment
+    and the client secret."""
+    invoice = paying_for if isinstance(paying_for, Invoice) else None
+    change = paying_for if isinstance(paying_for, PlanChange) else None
+    method = "invoice" if invoice else "plan"
+    payment, _ = open_payment(
+        session,
+        account_id=paying_for.account_id,
+        amount_cents=amount_cents,
+        method=method,
+        idempotency_key=idempotency_key,
+        payment_method_id=card.stripe_payment_method_id,
+        created_by_user_id=actor.user_id,
+        invoice_id=invoice.id if invoice else None,
+        plan_change_id=change.id if change else None,
+    )
+    paying_for.payment_id = payment.id
+    session.add(paying_for)
+    link = {"invoice_id": paying_for.public_id} if invoice else {"plan_change_id": paying_for.public_id}
+    secret = charge(
+        session,
+        payment,
+        idempotency_key=f"{method}:{paying_for.public_id}:{payment.public_id}",
+        metadata=metadata(payment, "invoice" if invoice else "plan_change", **link),
+    )
+    return payment, secret
 
 
 def _locked(session: Session, payment: Payment) -> None:

@@ -64,23 +64,8 @@ def pay_invoice(
         if invoice.status == "paid":
             return _result(invoice, _paid_by(session, invoice))
         raise Conflict("A payment of this invoice is already processing.")
-    payment, _ = payments.open_payment(
-        session,
-        account_id=actor.account_id,
-        amount_cents=invoice.total_cents,
-        method="invoice",
-        idempotency_key=key,
-        payment_method_id=method.stripe_payment_method_id,
-        created_by_user_id=actor.user_id,
-        invoice_id=invoice.id,
-    )
-    invoice.payment_id = payment.id
-    session.add(invoice)
-    secret = payments.charge(
-        session,
-        payment,
-        idempotency_key=f"invoice:{invoice.public_id}:{payment.public_id}",
-        metadata=payments.metadata(payment, "invoice", invoice_id=invoice.public_id),
+    payment, secret = payments.open_and_charge(
+        session, invoice, invoice.total_cents, card=method, actor=actor, idempotency_key=key
     )
     audit.record(
         session,

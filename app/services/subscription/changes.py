@@ -239,23 +239,9 @@ def _charge(session: Session, actor: Actor, change: PlanChange) -> ChangeResult:
     card = payment_methods.default_method(session, change.account_id)
     if card is None:
         raise CardRequired(CARD_REQUIRED_MESSAGE)
-    payment, _ = payments.open_payment(
-        session,
-        account_id=change.account_id,
-        amount_cents=change.amount_cents,
-        method="plan",
-        idempotency_key=f"plan:{change.public_id}",
-        payment_method_id=card.stripe_payment_method_id,
-        created_by_user_id=actor.user_id,
-        plan_change_id=change.id,
-    )
-    change.payment_id = payment.id
-    session.add(change)
-    secret = payments.charge(
-        session,
-        payment,
-        idempotency_key=f"plan:{change.public_id}",
-        metadata=payments.metadata(payment, "plan_change", plan_change_id=change.public_id),
+    key = f"plan:{change.public_id}"
+    _, secret = payments.open_and_charge(
+        session, change, change.amount_cents, card=card, actor=actor, idempotency_key=key
     )
     return _result(session, change, secret)
 
