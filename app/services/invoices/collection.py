@@ -128,8 +128,10 @@ def _paying_on_session(session: Session, invoice: Invoice, now: datetime) -> boo
 
 
 def _current(session: Session, invoice_id: int) -> Invoice | None:
-    """The invoice, or when it was voided and reissued for less (a plan change), its reissue."""
-    invoice = session.get(Invoice, invoice_id, populate_existing=True)
+    """The invoice, or when it was voided and reissued for less (a plan change), its reissue;
+    locked, so that a payment on the Invoices page (which locks it too) and this charge cannot
+    both start."""
+    invoice = session.get(Invoice, invoice_id, populate_existing=True, with_for_update=True)
     if invoice is None or invoice.status != "void":
         return invoice
     return session.exec(
@@ -142,6 +144,7 @@ def _current(session: Session, invoice_id: int) -> Invoice | None:
             Invoice.status == "open",
         )
         .order_by(col(Invoice.id).desc())
+        .with_for_update()
     ).first()
 
 
