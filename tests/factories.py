@@ -97,7 +97,7 @@ def signed_in_token(session: Session, email: str, password: str = PASSWORD) -> s
     """A session token got the way the browser gets one (sign in, then trade the handoff code)."""
     outcome = auth.sign_in(session, email, password)
     assert outcome.error == "", outcome.error
-    token = auth.start_session(session, outcome.handoff_code)
+    token = auth.start_session(session, outcome.handoff_code, binding=outcome.binding)
     assert token, f"{email} could not sign in"
     return token
 

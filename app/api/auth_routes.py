@@ -4,7 +4,7 @@ HttpOnly session cookie."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from app.config import get_settings
 from app.db import transaction
@@ -19,27 +19,44 @@ def exchange_handoff(request: Request, code: str = "", next: str = "/") -> Redir
         token = auth.start_session(
             session,
             code,
+            binding=request.cookies.get(auth.HANDOFF_COOKIE, ""),
             user_agent=request.headers.get("user-agent", ""),
             ip_address=request.client.host if request.client else "",
         )
     if token is None:
-        return RedirectResponse("/sign-in?expired=1", status_code=303)
-    response = RedirectResponse(auth.safe_next(next), status_code=303)
-    settings = get_settings()
-    response.set_cookie(
-        auth.SESSION_COOKIE,
-        token,
-        max_age=settings.session_ttl_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.public_url.startswith("https://"),
-        path="/",
-    )
+        response = RedirectResponse("/sign-in?expired=1", status_code=303)
+    else:
+        response = RedirectResponse(auth.safe_next(next), status_code=303)
+        settings = get_settings()
+        response.set_cookie(
+            auth.SESSION_COOKIE,
+            token,
+            max_age=settings.session_ttl_hours * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=settings.public_url.startswith("https://"),
+            path="/",
+        )
+    response.delete_cookie(auth.HANDOFF_COOKIE, path="/auth/session")
     return response
 
 
-@router.get("/auth/sign-out")
-def sign_out(request: Request) -> RedirectResponse:
+def _same_origin(request: Request) -> bool:
+    """A request the console's own pages sent: the browser says so (Sec-Fetch-Site), or its Origin
+    is the console's. A browser sends Origin with every POST, so none at all is refused too."""
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    origin = request.headers.get("origin", "")
+    own = {get_settings().public_url, f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return origin in own
+
+
+@router.post("/auth/sign-out")
+def sign_out(request: Request) -> Response:
+    """A POST from the console's own page: a GET, or a POST from another site (which a SameSite=Lax
+    cookie does not stop from clearing the cookie), would let any page sign a user out."""
+    if not _same_origin(request):
+        return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
     with transaction() as session:
         auth.sign_out(session, request.cookies.get(auth.SESSION_COOKIE, ""))
     response = RedirectResponse("/sign-in", status_code=303)

@@ -61,6 +61,8 @@ class UserToken(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", index=True)
     purpose: str = Field(max_length=16)
     token_hash: str = Field(unique=True, max_length=64)
+    # A sign-in code's: the SHA-256 of the cookie it was handed to, so only that browser can use it.
+    binding_hash: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None

@@ -7,6 +7,7 @@ import reflex as rx
 
 from app.components.forms import form_messages, text_field
 from app.components.layout import public_form, public_page
+from app.config import get_settings
 from app.errors import DomainError
 from app.services import auth
 from app.state.form import FormState
@@ -43,7 +44,9 @@ class SignInState(FormState, rx.State):
             return
         target = auth.safe_next(self.router.url.query_parameters.get("next", "/"))
         url = f"/auth/session?code={quote(outcome.handoff_code)}&next={quote(target)}"
-        yield rx.call_script(f"window.location.href = {json.dumps(url)}")
+        secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
+        cookie = f"{auth.HANDOFF_COOKIE}={outcome.binding}; Path=/auth/session; Max-Age=60; SameSite=Strict{secure}"
+        yield rx.call_script(f"document.cookie = {json.dumps(cookie)}; window.location.href = {json.dumps(url)}")
 
 
 @public_page(route="/sign-in", title="Sign in", on_load=[SignInState.load])

@@ -29,6 +29,8 @@ from app.services.tokens import new_secret, sha256_hex
 log = logging.getLogger("ledgerdesk.auth")
 
 SESSION_COOKIE = "ld_session"
+# Holds the secret a sign-in code is bound to, in the browser that signed in.
+HANDOFF_COOKIE = "ld_handoff"
 HANDOFF_TTL = timedelta(seconds=60)
 RESET_TTL = timedelta(hours=1)
 # Password-reset requests per email and per client address within RESET_WINDOW.
@@ -53,6 +55,8 @@ class SignInOutcome:
     of its own once the caller's ends (`throttle.record`), whether the caller commits or not."""
 
     handoff_code: str = ""
+    # The secret the code is bound to: the page sets it as the HANDOFF_COOKIE before trading the code.
+    binding: str = ""
     error: str = ""
 
 
@@ -110,7 +114,9 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
     return user
 
 
-def _issue_token(session: Session, user: User, purpose: str, ttl: timedelta, now: datetime) -> str:
+def _issue_token(
+    session: Session, user: User, purpose: str, ttl: timedelta, now: datetime, *, binding: str = ""
+) -> str:
     assert user.id is not None  # a stored user
     secret = new_secret()
     session.add(
@@ -118,6 +124,7 @@ def _issue_token(session: Session, user: User, purpose: str, ttl: timedelta, now
             user_id=user.id,
             purpose=purpose,
             token_hash=sha256_hex(secret),
+            binding_hash=sha256_hex(binding) if binding else "",
             created_at=now,
             expires_at=now + ttl,
         )
@@ -136,13 +143,17 @@ def _usable(secret: str, purpose: str, now: datetime) -> tuple:
     )
 
 
-def _consume_token(session: Session, secret: str, purpose: str, now: datetime) -> User | None:
-    """Mark a token used and return its user; None when unknown, used, expired or for another use."""
-    if not secret:
+def _consume_token(
+    session: Session, secret: str, purpose: str, now: datetime, *, binding: str | None = None
+) -> User | None:
+    """Mark a token used and return its user; None when unknown, used, expired, for another use
+    or (a bound token) presented without its binding."""
+    if not secret or binding == "":
         return None
-    result = session.execute(
-        update(UserToken).where(*_usable(secret, purpose, now)).values(used_at=now).returning(col(UserToken.user_id))
-    ).first()
+    query = update(UserToken).where(*_usable(secret, purpose, now))
+    if binding is not None:
+        query = query.where(col(UserToken.binding_hash) == sha256_hex(binding))
+    result = session.execute(query.values(used_at=now).returning(col(UserToken.user_id))).first()
     if result is None:
         return None
     return session.get(User, result[0])
@@ -160,20 +171,31 @@ def sign_in(
     session: Session, email: str, password: str, *, ip_address: str = "", now: datetime | None = None
 ) -> SignInOutcome:
     """Check the credentials and hand out a one-minute code that the browser trades for the
-    HttpOnly session cookie at /auth/session (Reflex's websocket cannot set one)."""
+    HttpOnly session cookie at /auth/session (Reflex's websocket cannot set one). The code is
+    bound to a second secret that the signing-in page keeps in a cookie: a code that leaks, or
+    that an attacker got for their own account and sends in a link, is useless elsewhere."""
     now = now or utcnow()
     checked = _check_credentials(session, email, password, ip_address, now)
     if isinstance(checked, str):
         return SignInOutcome(error=checked)
-    return SignInOutcome(handoff_code=_issue_token(session, checked, "handoff", HANDOFF_TTL, now))
+    binding = new_secret()
+    code = _issue_token(session, checked, "handoff", HANDOFF_TTL, now, binding=binding)
+    return SignInOutcome(handoff_code=code, binding=binding)
 
 
 def start_session(
-    session: Session, handoff_code: str, *, user_agent: str = "", ip_address: str = "", now: datetime | None = None
+    session: Session,
+    handoff_code: str,
+    *,
+    binding: str,
+    user_agent: str = "",
+    ip_address: str = "",
+    now: datetime | None = None,
 ) -> str | None:
-    """Trade a handoff code for a session token; None when the code is not valid."""
+    """Trade a handoff code, with the cookie it is bound to, for a session token; None when the
+    code is not valid or the binding is not its own."""
     now = now or utcnow()
-    user = _consume_token(session, handoff_code, "handoff", now)
+    user = _consume_token(session, handoff_code, "handoff", now, binding=binding)
     if user is None or user.status != "active":
         return None
     assert user.id is not None  # a stored user

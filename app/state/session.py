@@ -88,5 +88,8 @@ class SessionState(rx.State):
             auth.sign_out(session, session_token(self))
         self.signed_in = False
         self.permissions = []
-        # The cookie is HttpOnly: only an HTTP response can clear it.
-        return rx.call_script("window.location.href = '/auth/sign-out'")
+        # The cookie is HttpOnly: only an HTTP response can clear it, to a same-origin POST.
+        return rx.call_script(
+            "const form = document.createElement('form'); form.method = 'post'; form.action = '/auth/sign-out';"
+            " document.body.appendChild(form); form.submit()"
+        )

@@ -1,8 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from app.api import auth_routes, create_api
+from app.db import transaction
 from app.errors import ValidationFailed
 from app.models import AuthAttempt, AuthSession, OutboxEmail, utcnow
 from app.services import auth, passwords
@@ -108,10 +111,10 @@ def test_a_forged_client_address_is_validated_and_its_failures_count_on_postgres
         _fail(session, "owner@example.com", ip=forged, times=5)
         assert "Too many failed" in auth.sign_in(session, "owner@example.com", PASSWORD, ip_address=forged).error
 
-        code = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="::ffff:198.51.100.7").handoff_code
-        auth.start_session(session, code, ip_address="::ffff:198.51.100.7")
-        code = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="198.51.100.8").handoff_code
-        auth.start_session(session, code, ip_address=forged)
+        mapped = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="::ffff:198.51.100.7")
+        auth.start_session(session, mapped.handoff_code, binding=mapped.binding, ip_address="::ffff:198.51.100.7")
+        other = auth.sign_in(session, "owner@example.com", PASSWORD, ip_address="198.51.100.8")
+        auth.start_session(session, other.handoff_code, binding=other.binding, ip_address=forged)
         session.commit()
         stored = session.exec(select(AuthSession.ip_address).order_by(col(AuthSession.id))).all()
     assert stored == ["198.51.100.7", ""]
@@ -138,16 +141,60 @@ def test_an_email_over_320_characters_is_refused_and_not_recorded(engine):
 def test_handoff_code_works_once(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
-    code = auth.sign_in(session, "owner@example.com", PASSWORD).handoff_code
-    assert auth.start_session(session, code) is not None
-    assert auth.start_session(session, code) is None
+    outcome = auth.sign_in(session, "owner@example.com", PASSWORD)
+    assert auth.start_session(session, outcome.handoff_code, binding=outcome.binding) is not None
+    assert auth.start_session(session, outcome.handoff_code, binding=outcome.binding) is None
+
+
+def _exchange_client(engine, monkeypatch) -> TestClient:
+    monkeypatch.setattr(auth_routes, "transaction", lambda: transaction(engine))
+    return TestClient(create_api())
+
+
+def test_a_sign_in_code_works_only_in_the_browser_that_signed_in(engine, monkeypatch):
+    with Session(engine) as session:
+        account = make_account(session)
+        make_user(session, account, "owner@example.com")
+        outcome = auth.sign_in(session, "owner@example.com", PASSWORD)
+        session.commit()
+    client = _exchange_client(engine, monkeypatch)
+    # The code alone (a leaked link, or one an attacker got for their own account and sent).
+    for cookies in ({}, {auth.HANDOFF_COOKIE: "someone-elses"}):
+        client.cookies.clear()
+        for name, value in cookies.items():
+            client.cookies.set(name, value)
+        response = client.get("/auth/session", params={"code": outcome.handoff_code}, follow_redirects=False)
+        assert response.headers["location"] == "/sign-in?expired=1" and auth.SESSION_COOKIE not in response.cookies
+    client.cookies.set(auth.HANDOFF_COOKIE, outcome.binding)
+    response = client.get("/auth/session", params={"code": outcome.handoff_code}, follow_redirects=False)
+    assert response.headers["location"] == "/" and response.cookies[auth.SESSION_COOKIE]
+
+
+def test_sign_out_is_a_post_from_the_consoles_own_pages(engine, monkeypatch):
+    with Session(engine) as session:
+        account = make_account(session)
+        make_user(session, account, "owner@example.com")
+        token = signed_in_token(session, "owner@example.com")
+        session.commit()
+    client = _exchange_client(engine, monkeypatch)
+    client.cookies.set(auth.SESSION_COOKIE, token)
+    assert client.get("/auth/sign-out", follow_redirects=False).status_code == 405
+    for headers in ({}, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert client.post("/auth/sign-out", headers=headers, follow_redirects=False).status_code == 403
+    with Session(engine) as session:
+        assert auth.actor_for_session_token(session, token) is not None
+    response = client.post("/auth/sign-out", headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/sign-in"
+    with Session(engine) as session:
+        assert auth.actor_for_session_token(session, token) is None
 
 
 def test_handoff_code_expires(session):
     account = make_account(session)
     make_user(session, account, "owner@example.com")
-    code = auth.sign_in(session, "owner@example.com", PASSWORD).handoff_code
-    assert auth.start_session(session, code, now=utcnow() + timedelta(minutes=2)) is None
+    outcome = auth.sign_in(session, "owner@example.com", PASSWORD)
+    later = utcnow() + timedelta(minutes=2)
+    assert auth.start_session(session, outcome.handoff_code, binding=outcome.binding, now=later) is None
 
 
 def test_sign_out_and_expiry_end_the_session(session):

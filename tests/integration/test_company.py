@@ -139,8 +139,8 @@ def client(engine):
 
 
 def _cookie(session, email: str) -> dict[str, str]:
-    code = auth.sign_in(session, email, PASSWORD).handoff_code
-    token = auth.start_session(session, code)
+    outcome = auth.sign_in(session, email, PASSWORD)
+    token = auth.start_session(session, outcome.handoff_code, binding=outcome.binding)
     session.commit()
     return {auth.SESSION_COOKIE: token}
 

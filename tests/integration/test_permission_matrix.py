@@ -704,7 +704,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/profile/picture"): "session",
     ("GET", "/api/invoices/{invoice_id}/pdf"): "session",
     ("GET", "/auth/session"): "sign-in step",
-    ("GET", "/auth/sign-out"): "sign-in step",
+    ("POST", "/auth/sign-out"): "sign-in step",
     ("POST", "/api/webhooks/stripe"): "stripe signature",
     ("GET", "/api/health"): "public",
     ("GET", "/api/v1/openapi.json"): "public",
@@ -798,7 +798,7 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
             assert response.status_code == 303 and response.headers["location"] == "/sign-in?expired=1"
             assert auth.SESSION_COOKIE not in response.cookies
         elif who == "sign-in step":
-            response = client.get(path)
+            response = client.post(path, headers={"Origin": "http://testserver"}, follow_redirects=False)
             assert response.status_code == 303 and response.headers["location"] == "/sign-in"
         else:
             assert client.request(method, path).status_code == 200, path

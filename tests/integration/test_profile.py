@@ -24,8 +24,10 @@ FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefo
 
 
 def _sign_in(session, email: str, user_agent: str = "", ip: str = "") -> str:
-    code = auth.sign_in(session, email, PASSWORD).handoff_code
-    token = auth.start_session(session, code, user_agent=user_agent, ip_address=ip)
+    outcome = auth.sign_in(session, email, PASSWORD)
+    token = auth.start_session(
+        session, outcome.handoff_code, binding=outcome.binding, user_agent=user_agent, ip_address=ip
+    )
     session.commit()
     return token
 
