@@ -38,6 +38,7 @@ from app.errors import DomainError, ValidationFailed
 from app.models import utcnow
 from app.services import metering
 from app.services.metering import Answer
+from app.services.plans import PLANS
 
 T = TypeVar("T")
 
@@ -273,6 +274,10 @@ async def record_usage(
     return render(await _in_thread(engine, run))
 
 
+_DAILY_REQUESTS = ", ".join(
+    f"{plan.name} {limit:,}" for plan in PLANS.values() if (limit := plan.limit("daily_requests")) is not None
+)
+
 router.add_api_route(
     "/usage",
     record_usage,
@@ -283,7 +288,10 @@ router.add_api_route(
         "Debits `amount_cents` from the usage credits of the API key's account. The daily budget is a cap: the "
         "call is refused, and no money moves, when it would take today's (UTC) usage past the budget (429, with "
         "`Retry-After` to midnight UTC; a call of exactly what is left passes) or the balance below minus the "
-        "overage protection (402). `available_cents` in the answer (and in `GET /balance`) is the most the next "
+        "overage protection (402). Each plan allows a number of calls per UTC day "
+        f"({_DAILY_REQUESTS}; the Info page shows today's count): past it a call is refused with 429 "
+        "`daily_request_limit_exceeded` and `Retry-After` to midnight UTC, and no money moves. "
+        "`available_cents` in the answer (and in `GET /balance`) is the most the next "
         "call may debit. Send an `Idempotency-Key` to retry "
         "safely: the same key with the same body returns the first answer (header `Idempotent-Replayed: true`) "
         "and debits once; with another body it is refused (409). Refusals are not remembered, so a retry "
@@ -298,8 +306,9 @@ router.add_api_route(
         415: _error("The body is not sent as application/json (code unsupported_media_type)."),
         422: MALFORMED,
         429: _error(
-            "The call would take today's usage past the daily budget (code daily_budget_exceeded); the message "
-            "says what is left of it today.",
+            "The call would take today's usage past the daily budget (code daily_budget_exceeded; the message "
+            "says what is left of it today), or the plan's API requests per UTC day are used up (code "
+            "daily_request_limit_exceeded; the message names the limit).",
             {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
         ),
         503: UNAVAILABLE,

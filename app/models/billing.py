@@ -61,6 +61,8 @@ class CreditBalance(SQLModel, table=True):
     # reached, the email/webhook threshold, and the days each notification last fired.
     usage_day: date | None = None
     used_today_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # Usage debits (metered calls) of `usage_day`: the plan's API requests per UTC day.
+    requests_today: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     daily_notify_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     threshold_notified_on: date | None = None

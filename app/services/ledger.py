@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
+    null,
     or_,
     update,
 )
@@ -31,7 +32,7 @@ from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
 from app.services.money import format_usd
-from app.services.plans import get_plan
+from app.services.plans import PLANS, get_plan
 
 SOURCES = frozenset(
     {"purchase", "auto_recharge", "usage", "invoice_applied", "grant", "refund", "dispute", "adjustment", "plan_change"}
@@ -44,6 +45,22 @@ TAKEN_BACK_SOURCES = frozenset({"refund", "dispute"})
 class InsufficientCredits(DomainError):
     status_code = 402
     code = "insufficient_credits"
+
+
+class DailyRequestLimitExceeded(DomainError):
+    """The account's plan allows this many API requests (usage debits) per UTC day; the count
+    starts again at midnight UTC."""
+
+    status_code = 429
+    code = "daily_request_limit_exceeded"
+
+    def __init__(self, *, plan_name: str, limit: int, retry_after_seconds: int):
+        super().__init__(
+            f"Account limit reached: your {plan_name} plan includes {limit:,} API requests a day (UTC), all used "
+            "today; the count starts again at midnight UTC. Upgrade your plan for more."
+        )
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DailyBudgetExceeded(DomainError):
@@ -303,6 +320,27 @@ _recharge_at = _c.recharge_threshold_cents
 USED_TODAY = case((_c.usage_day == TODAY, _c.used_today_cents), else_=literal_column("0"))
 BALANCE_AFTER = _balance - AMOUNT
 USED_AFTER = USED_TODAY + AMOUNT
+# Metered calls counted today, like USED_TODAY.
+REQUESTS_TODAY = case((_c.usage_day == TODAY, _c.requests_today), else_=literal_column("0"))
+# The plan's API requests per UTC day (plans.PLANS, the figure Info shows), read from the account
+# row in the same statement; NULL for a plan without the limit. Literals, not bound parameters,
+# so the metering fast path compiles it as it is.
+DAILY_REQUEST_LIMIT = (
+    select(
+        case(
+            *(
+                (col(Account.plan_code) == literal_column(f"'{plan.code}'"), literal_column(str(limit)))
+                for plan in PLANS.values()
+                if (limit := plan.limit("daily_requests")) is not None
+            ),
+            else_=null(),
+        )
+    )
+    .where(col(Account.id) == _c.account_id)
+    .scalar_subquery()
+)
+# A plan without the limit compares with the largest BIGINT, so the subquery is evaluated once.
+WITHIN_REQUEST_LIMIT = func.coalesce(DAILY_REQUEST_LIMIT, literal_column(str(2**63 - 1))) > REQUESTS_TODAY
 # A debit goes at most down to minus the overage credit line...
 WITHIN_OVERAGE_LINE = -_line <= BALANCE_AFTER
 # ...and usage only up to the daily budget: a call that would take today's usage past it is
@@ -330,7 +368,7 @@ def notification_due(line: ColumnElement[Any], notified_on: ColumnElement[Any], 
 def _debit_update(*where: ColumnElement[bool] | TextClause, usage: bool, returning) -> Update:
     values: dict[str, Any] = {"balance_cents": BALANCE_AFTER, "updated_at": NOW}
     if usage:
-        values.update(usage_day=TODAY, used_today_cents=USED_AFTER)
+        values.update(usage_day=TODAY, used_today_cents=USED_AFTER, requests_today=REQUESTS_TODAY + literal_column("1"))
     return update(CreditBalance).where(*where).values(values).returning(*returning)
 
 
@@ -345,7 +383,9 @@ _MOVED = (
 _THIS_ACCOUNT = _c.account_id == ACCOUNT
 _CREDIT = _debit_update(_THIS_ACCOUNT, usage=False, returning=_MOVED)
 _DEBIT = _debit_update(_THIS_ACCOUNT, WITHIN_OVERAGE_LINE, usage=False, returning=_MOVED)
-_USAGE_DEBIT = _debit_update(_THIS_ACCOUNT, WITHIN_OVERAGE_LINE, WITHIN_BUDGET, usage=True, returning=_MOVED)
+_USAGE_DEBIT = _debit_update(
+    _THIS_ACCOUNT, WITHIN_OVERAGE_LINE, WITHIN_BUDGET, WITHIN_REQUEST_LIMIT, usage=True, returning=_MOVED
+)
 
 
 def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] | TextClause) -> Update:
@@ -356,6 +396,7 @@ def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] |
         _c.account_id == account,
         WITHIN_OVERAGE_LINE,
         WITHIN_BUDGET,
+        WITHIN_REQUEST_LIMIT,
         not_(recharge_due(BALANCE_AFTER)),
         *(not_(notification_due(line, day, USED_AFTER)) for _, line, day in NOTIFICATIONS),
         *where,
@@ -433,17 +474,26 @@ def _notify_once(
 
 
 def _refusal(session: Session, account_id: int, amount_cents: int, now: datetime) -> DomainError:
-    """Why a usage debit's UPDATE matched no row: the daily budget (checked first) or the balance."""
-    within_budget, budget, used_today = session.exec(
-        select(WITHIN_BUDGET, _budget, USED_TODAY).where(col(CreditBalance.account_id) == account_id),
-        params={"today": utc_day(now), "amount": amount_cents},
+    """Why a usage debit's UPDATE matched no row: the plan's daily requests, then the daily
+    budget, then the balance."""
+    this_row, parameters = col(CreditBalance.account_id) == account_id, {"today": utc_day(now), "amount": amount_cents}
+    within_requests, request_limit = session.exec(
+        select(WITHIN_REQUEST_LIMIT, DAILY_REQUEST_LIMIT).where(this_row), params=parameters
     ).one()
+    within_budget, budget, used_today = session.exec(
+        select(WITHIN_BUDGET, _budget, USED_TODAY).where(this_row), params=parameters
+    ).one()
+    midnight = datetime.combine(utc_day(now) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    retry_after_seconds = max(1, int((midnight - now).total_seconds() + 0.999))
+    if not within_requests:
+        account = session.get(Account, account_id)
+        plan_name = get_plan(account.plan_code).name if account is not None else ""
+        return DailyRequestLimitExceeded(
+            plan_name=plan_name, limit=request_limit, retry_after_seconds=retry_after_seconds
+        )
     if not within_budget:
-        midnight = datetime.combine(utc_day(now) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         return DailyBudgetExceeded(
-            budget_cents=budget,
-            used_today_cents=used_today,
-            retry_after_seconds=max(1, int((midnight - now).total_seconds() + 0.999)),
+            budget_cents=budget, used_today_cents=used_today, retry_after_seconds=retry_after_seconds
         )
     return InsufficientCredits("Not enough usage credits.")
 

@@ -36,7 +36,7 @@ from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
 from app.services import api_keys, ledger
 from app.services.api_keys import InvalidApiKey
-from app.services.ledger import BalanceAfter, DailyBudgetExceeded, InsufficientCredits
+from app.services.ledger import BalanceAfter, DailyBudgetExceeded, DailyRequestLimitExceeded, InsufficientCredits
 from app.services.overview import overview
 
 MAX_AMOUNT_CENTS = 100_000_000  # $1,000,000 in one call
@@ -69,7 +69,7 @@ class UsageCall(TypedDict):
 
 def error_answer(error: DomainError) -> Answer:
     headers = {}
-    if isinstance(error, DailyBudgetExceeded):
+    if isinstance(error, DailyBudgetExceeded | DailyRequestLimitExceeded):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, InvalidApiKey):
         headers["WWW-Authenticate"] = "Bearer"
@@ -150,7 +150,7 @@ def record_usage(
             ),
             now=now,
         )
-    except (InsufficientCredits, DailyBudgetExceeded) as refusal:
+    except (InsufficientCredits, DailyBudgetExceeded, DailyRequestLimitExceeded) as refusal:
         return error_answer(refusal)
     if after is None:
         # A concurrent call with the same Idempotency-Key debited first and has committed.

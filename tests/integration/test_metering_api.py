@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from app.api import create_api
 from app.api import metering as metering_api
 from app.models import CreditBalance, Job, LedgerEntry
-from app.services import api_keys, ledger
+from app.services import api_keys, info, ledger
 from app.services.overview import overview
 from tests.factories import grant, owner_and_account
 
@@ -201,6 +201,34 @@ def test_not_enough_credits_is_402_and_moves_no_money(engine, api):
     assert use(api, customer, 100).json()["balance_cents"] == 0
     assert_error(use(api, customer, 1), 402, "insufficient_credits")
     assert customer.balance() == 0 and len(customer.usage_entries()) == 1
+
+
+def test_the_plans_daily_requests_are_refused_with_429_until_midnight_utc(engine, api, clock):
+    """Basic includes 10,000 API requests a UTC day, counted by the debit itself (fast path and
+    full path alike) and shown on Info: the 10,001st call is refused, moves no money and is told
+    when to come back; the count starts again at midnight UTC."""
+    customer = Customer(engine)
+    clock.now = datetime(2026, 3, 10, 23, 59, 0, tzinfo=UTC)
+    customer.set_limits(usage_day=clock.now.date(), requests_today=9_998)
+    assert use(api, customer, 1).status_code == 200
+    assert use(api, customer, 1, **{"Idempotency-Key": "last"}).status_code == 200
+    refused = use(api, customer, 1)
+    assert_error(refused, 429, "daily_request_limit_exceeded")
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.json()["error"]["message"].startswith(
+        "Account limit reached: your Basic plan includes 10,000 API requests a day (UTC)"
+    )
+    assert use(api, customer, 1, **{"Idempotency-Key": "last"}).headers["Idempotent-Replayed"] == "true"
+    assert customer.balance() == 10_000 - 2 and len(customer.usage_entries()) == 2
+    with Session(engine) as session:
+        limits = {limit.key: limit for limit in info.account_info(session, customer.actor, now=clock.now).limits}
+    assert (limits["daily_requests"].used_text, limits["daily_requests"].reached) == ("10,000", True)
+
+    clock.now = datetime(2026, 3, 11, 0, 0, 5, tzinfo=UTC)
+    assert use(api, customer, 1).status_code == 200
+    with Session(engine) as session:
+        limits = {limit.key: limit for limit in info.account_info(session, customer.actor, now=clock.now).limits}
+    assert limits["daily_requests"].used == 1
 
 
 def test_usage_may_go_below_zero_down_to_the_overage_line(engine, api):
