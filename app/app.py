@@ -5,6 +5,7 @@ import reflex as rx
 from app import pages  # noqa: F401  registers the pages
 from app.api import create_api
 from app.api.security_headers import SecurityHeadersMiddleware
+from app.api.upload_limit import UploadLimitMiddleware
 from app.components.card_form import stripe_head_scripts
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
@@ -12,8 +13,8 @@ from app.jobs.worker import run_worker_forever
 app = rx.App(
     stylesheets=["/styles.css"],
     head_components=stripe_head_scripts(),
-    # The API is mounted first; the headers then wrap it and the pages Reflex serves.
-    api_transformer=[create_api(), SecurityHeadersMiddleware],
+    # The API is mounted first; the upload cap and the headers then wrap it and the pages Reflex serves.
+    api_transformer=[create_api(), UploadLimitMiddleware, SecurityHeadersMiddleware],
 )
 
 if get_settings().run_jobs_in_app:
