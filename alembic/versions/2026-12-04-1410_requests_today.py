@@ -1,7 +1,7 @@
 """requests today: the metered calls of the metering row's UTC day, for the plan's daily request limit
 
 Revision ID: 20261204_requests_today
-Revises: 20261204_auth_attempt
+Revises: 20261204_handoff_binding
 Create Date: 2026-12-04 14:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '20261204_requests_today'
-down_revision: str | Sequence[str] | None = '20261204_auth_attempt'
+down_revision: str | Sequence[str] | None = '20261204_handoff_binding'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
