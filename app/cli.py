@@ -6,6 +6,9 @@ is set, serve the app.
                                                            (REDIS_URL), background jobs in their own processes
     python -m app.cli migrate    apply migrations only
     python -m app.cli seed       seed demo data into an empty database (never in production)
+    python -m app.cli create-owner --account NAME --email EMAIL
+                                 a new account and its owner: prints the owner's invitation link
+                                 (how production, which has no demo data, gets its first user)
     python -m app.cli retire-demo  block the users that still have the demo password and delete
                                    the demo API key (production refuses to start until then)
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from app.config import DEMO_WEBHOOK_SECRET, PROJECT_ROOT, ConfigError, Settings, get_settings
+from app.errors import DomainError
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "npm-global" / "bin"
 QUIET_REFLEX_ENV = {
@@ -152,6 +156,27 @@ def check_no_demo_credentials() -> None:
             f"LEDGERDESK_PRODUCTION is on but {reason}: run `python -m app.cli retire-demo` "
             "(blocks the demo users, deletes the demo API key)"
         )
+
+
+def create_owner(account_name: str, email: str) -> str:
+    """A new account whose one user, its Owner, is invited; the invitation link (valid 7 days)."""
+    from app.db import transaction
+    from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles
+    from app.services.auth import issue_invitation
+
+    with transaction() as session:
+        ensure_builtin_roles(session)
+        account = create_account(session, name=account_name)
+        owner = create_user(
+            session,
+            account=account,
+            email=email,
+            full_name="",
+            role=builtin_role(session, "owner"),
+            password=None,
+            status="invited",
+        )
+        return issue_invitation(session, owner, base_url=get_settings().public_url)
 
 
 def retire_demo() -> list[str]:
@@ -309,7 +334,9 @@ def _print_banner(seeded: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
-    parser.add_argument("command", choices=["serve", "migrate", "seed", "retire-demo"])
+    parser.add_argument("command", choices=["serve", "migrate", "seed", "retire-demo", "create-owner"])
+    parser.add_argument("--account", default="", help="create-owner: the new account's name")
+    parser.add_argument("--email", default="", help="create-owner: the owner's email")
     parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
     parser.add_argument(
         "--job-workers", type=int, help="background job processes; 0 runs jobs inside a single web worker"
@@ -320,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             migrate()
         elif args.command == "seed":
             print("seeded" if seed() else "database not empty: nothing seeded")
+        elif args.command == "create-owner":
+            if not args.email.strip():
+                raise ConfigError("create-owner needs --email")
+            print(f"Invitation for the owner (valid 7 days): {create_owner(args.account, args.email)}")
         elif args.command == "retire-demo":
             print("\n".join(retire_demo()) or "no demo credentials left")
         else:
@@ -330,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
         return 2
     return 0
 

@@ -14,10 +14,10 @@ from app import cli
 from app.config import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_PASSWORD, PROJECT_ROOT, get_settings
 from app.db import get_engine, make_engine
 from app.migrations import upgrade_to_head
-from app.models import ApiKey, User
+from app.models import Account, ApiKey, User
 from app.seed import demo_leftovers
 from app.services import api_keys, auth
-from tests.factories import make_account, make_user
+from tests.factories import make_account, make_user, signed_in_token
 
 PRODUCTION = {
     "LEDGERDESK_PRODUCTION": "true",
@@ -198,4 +198,25 @@ def test_production_serve_creates_no_demo_account(tmp_path, monkeypatch):
     with Session(engine) as session:
         assert session.exec(select(User)).all() == []
         assert session.exec(select(ApiKey)).all() == []
+    engine.dispose()
+
+
+def test_create_owner_gives_a_new_account_its_invited_owner(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledgerdesk.db'}"
+    upgrade_to_head(url)
+    env = {**PRODUCTION, "DATABASE_URL": url}
+    result = _cli(tmp_path, "create-owner", "--account", "Acme Inc", "--email", "Ann@Acme.example", **env)
+    assert result.returncode == 0, result.stderr
+    link = result.stdout.strip().rsplit(" ", 1)[1]
+    assert link.startswith("https://billing.example.com/accept-invite?token=")
+    again = _cli(tmp_path, "create-owner", "--account", "Other", "--email", "ann@acme.example", **env)
+    assert (again.returncode, again.stderr) == (2, "Error: A user with this email already exists.\n")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        owner = auth.accept_invitation(session, link.split("token=", 1)[1], "a-chosen-passphrase")
+        session.commit()
+        actor = auth.actor_for_session_token(
+            session, signed_in_token(session, "ann@acme.example", "a-chosen-passphrase")
+        )
+        assert (actor.role_key, session.get(Account, owner.account_id).name) == ("owner", "Acme Inc")
     engine.dispose()
