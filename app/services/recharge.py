@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
-from app.errors import Conflict, DomainError, FormInvalid
+from app.errors import Conflict, DomainError, FormInvalid, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.services import audit, ledger, payments, topups
@@ -236,6 +236,15 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
         # finds no card.
         _disable(session, account_id, NO_CARD_REASON)
         _email_disabled(session, account_id, NO_CARD_REASON)
+        return None
+    try:
+        topups.check_monthly_credits(session, account_id, settings.auto_recharge_amount_cents)
+    except ValidationFailed as refused:
+        # The plan's usage credits a month hold for recharges too; turned off (not left armed,
+        # which would start a job at every further debit), with the limit named.
+        reason = f"Turned off: this recharge of {format_usd(settings.auto_recharge_amount_cents)} was not made. "
+        _disable(session, account_id, reason + refused.message)
+        _email_disabled(session, account_id, reason + refused.message)
         return None
     payment, _ = payments.open_payment(
         session,

@@ -332,6 +332,37 @@ def test_a_recharge_turned_off_before_its_job_runs_charges_nothing(session, engi
     assert _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id) == []
 
 
+def test_a_recharge_past_the_plans_monthly_credits_is_not_made_and_turns_auto_recharge_off(
+    session, engine, owner, localstripe
+):
+    """Basic includes $500 of usage credits a month: with $480 bought this month, a $50 recharge
+    charges nothing; auto recharge is turned off with the limit named, and the contacts told."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    ledger.credit(
+        session,
+        account_id=account.id,
+        amount_cents=48_000,
+        source="purchase",
+        description="Crypto top-up",
+        idempotency_key="stripe:cs:this-month",
+    )
+    ledger.debit(session, account_id=account.id, amount_cents=47_000, idempotency_key="spent")
+    recharge.save_settings(session, actor, True, "20", "50")
+    session.commit()
+    assert _run_jobs(session, engine) >= 1
+
+    session.expire_all()
+    assert _payments(session, account.id) == []
+    assert _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id) == []
+    settings = _settings(session, account.id)
+    assert not settings.auto_recharge_enabled
+    assert settings.auto_recharge_disabled_reason.startswith(
+        "Turned off: this recharge of $50.00 was not made. Account limit reached: your Basic plan includes $500.00"
+    )
+    assert any(email.subject == "Auto recharge turned off" for email in _emails(session, account.id))
+
+
 # The recharge job
 
 
