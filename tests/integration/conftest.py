@@ -9,35 +9,17 @@ accounted for."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.config import get_settings
 from app.models import BillingSettings, LedgerEntry, Payment
 from app.services.payments import SUCCEEDED
+from tests.stripe_fixtures import payment_intents
 
 CREDITED_KINDS = ("card", "auto_recharge")
 PAYMENT_SOURCES = ("purchase", "auto_recharge")
-
-
-def _intents(base_url: str, customers: set[str]) -> list[dict[str, Any]]:
-    """The customers' PaymentIntents at localstripe (which filters by neither customer nor date)."""
-    found: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": 100}
-    while True:
-        page = httpx.get(
-            f"{base_url}/v1/payment_intents", params=params, auth=(get_settings().stripe_secret_key, ""), timeout=10
-        )
-        page.raise_for_status()
-        data = page.json()["data"]
-        found += [intent for intent in data if intent.get("customer") in customers]
-        if not page.json().get("has_more") or not data:
-            return found
-        params["starting_after"] = data[-1]["id"]
 
 
 def unreconciled(engine: Engine, base_url: str) -> list[str]:
@@ -50,7 +32,9 @@ def unreconciled(engine: Engine, base_url: str) -> list[str]:
     by_public_id = {p.public_id: p for p in rows}
     if not customers:
         return []
-    succeeded = {i["id"]: i for i in _intents(base_url, customers) if i["status"] == "succeeded"}
+    succeeded = {
+        i["id"]: i for i in payment_intents(base_url) if i.get("customer") in customers and i["status"] == "succeeded"
+    }
     credited = Counter(entry.idempotency_key for entry in credits)
     problems = []
     for pi_id, intent in succeeded.items():

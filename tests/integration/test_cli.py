@@ -22,6 +22,7 @@ from tests.factories import make_account, make_user, signed_in_token
 PRODUCTION = {
     "LEDGERDESK_PRODUCTION": "true",
     "STRIPE_SECRET_KEY": "sk_live_x",
+    "STRIPE_API_BASE": "",
     "STRIPE_WEBHOOK_SECRET": "whsec_endpoint_secret",
     "PUBLIC_URL": "https://billing.example.com",
 }

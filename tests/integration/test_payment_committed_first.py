@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -17,7 +16,7 @@ from app.payments import gateway
 from app.services import invoices, ledger, payments, subscription, topups
 from app.services.overview import billing_settings
 from app.services.permissions import Actor
-from tests.stripe_fixtures import event, post_event, save_card
+from tests.stripe_fixtures import event, payment_intents, post_event, save_card
 
 pytestmark = pytest.mark.usefixtures("localstripe")
 
@@ -46,9 +45,7 @@ def crash_after_stripe(monkeypatch) -> Callable[[], None]:
 def _intents_at_stripe(localstripe: str, session: Session, account_id: int) -> list[dict]:
     customer_id = billing_settings(session, account_id).stripe_customer_id
     session.commit()  # ends the read, so the webhook's own connection can write on SQLite
-    response = httpx.get(f"{localstripe}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_localstripe", ""))
-    response.raise_for_status()
-    return [intent for intent in response.json()["data"] if intent.get("customer") == customer_id]
+    return [intent for intent in payment_intents(localstripe) if intent.get("customer") == customer_id]
 
 
 def _topup(session: Session, actor: Actor, card: str) -> topups.TopupResult:

@@ -146,9 +146,11 @@ def test_a_processing_sepa_payment_credits_nothing_and_a_failed_debit_keeps_the_
     assert [p.status for p in topups.recent_payments(session, actor, "UTC")] == ["Processing"]
     assert ledger.balance_of(session, account.id) == 0
     assert session.exec(select(LedgerEntry)).all() == []
-    # A replayed request neither charges again nor credits.
+    # A replayed request neither charges again nor credits (localstripe fails this debit 0.5 s after
+    # it is made, so on a busy machine the replay may already see the failure).
     again = topups.start_card_topup(session, actor, amount_text="30", payment_method_id=bank, request_key="sepa-2")
-    assert (again.status, again.payment_id) == ("processing", result.payment_id)
+    assert again.payment_id == result.payment_id and again.status in ("processing", "failed")
+    assert session.exec(select(LedgerEntry)).all() == []
 
     # The bank refuses the debit a moment later; Stripe's webhook says so.
     deadline = time.monotonic() + 10
