@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sqlalchemy_errors
 
-from app.api import auth_routes, files, health, invoices, metering, stripe_webhook
+from app.api import auth_routes, docs, files, health, invoices, metering, stripe_webhook
 from app.errors import DomainError
 
 log = logging.getLogger("ledgerdesk.api")
@@ -49,7 +49,7 @@ def create_api() -> FastAPI:
         version="1",
         description="The metering API: authenticate with an account's API key as a Bearer token.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # add_docs serves it, without a CDN
         redoc_url=None,
         lifespan=_lifespan,
     )
@@ -59,6 +59,7 @@ def create_api() -> FastAPI:
     api.include_router(stripe_webhook.router)
     api.include_router(files.router)
     api.include_router(invoices.router)
+    docs.add_docs(api)
 
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -97,3 +97,13 @@ def test_invited_user_sets_a_password_then_signs_in(page: Page, live_app: LiveAp
     expect(page.get_by_role("heading", name="Welcome aboard")).to_be_visible()
     sign_in(page, "invitee@example.com", "welcome-aboard-2026")
     expect(page.locator("#header-role")).to_have_text("Member")
+
+
+def test_api_docs_document_the_metering_api_from_the_console_alone(page: Page, live_app: LiveApp):
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(live_app.url) else elsewhere.append(request.url))
+    page.goto("/api/v1/docs")
+    usage = page.locator(".opblock-post").filter(has=page.locator("[data-path='/api/v1/usage']"))
+    expect(usage.locator(".opblock-summary-method")).to_have_text("POST")
+    expect(page.locator("[data-path='/api/v1/balance']")).to_be_visible()
+    assert elsewhere == [], f"the docs must work offline: {elsewhere}"

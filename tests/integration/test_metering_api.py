@@ -4,6 +4,7 @@ balance, the OpenAPI document, and concurrent calls."""
 
 import asyncio
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
@@ -415,6 +416,19 @@ def test_spend_notifications_and_auto_recharge_start_once_from_metered_calls(eng
     assert len(customer.jobs("auto_recharge")) == 1
     assert_error(use(api, customer, 30), 429, "daily_budget_exceeded")
     assert customer.balance() == 1_000 - 200
+
+
+def test_the_api_docs_page_loads_swagger_ui_from_the_console_itself(api):
+    page = api.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert "://" not in page.text, "the docs page must work offline and within the console's CSP: no CDN"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert {asset.rsplit("/", 1)[-1] for asset in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for asset in assets:
+        response = api.get(asset)
+        assert response.status_code == 200 and response.content, asset
+    assert "SwaggerUIBundle" in api.get("/api/v1/docs/swagger-ui-bundle.js").text
+    assert "url: '/api/v1/openapi.json'" in page.text
 
 
 def test_the_openapi_document_describes_the_metering_api(api):

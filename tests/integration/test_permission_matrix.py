@@ -709,7 +709,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/health"): "public",
     ("GET", "/api/v1/openapi.json"): "public",
     ("GET", "/api/v1/docs"): "public",
-    ("GET", "/docs/oauth2-redirect"): "public",
+    ("GET", "/api/v1/docs/swagger-ui-bundle.js"): "public",
+    ("GET", "/api/v1/docs/swagger-ui.css"): "public",
+    ("GET", "/api/v1/docs/favicon-32x32.png"): "public",
 }
 CATCH_ALL = "/api/{rest:path}"
 # Routes for signed-in users (session cookie) and the permission each needs.
