@@ -19,6 +19,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -210,25 +211,58 @@ def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None)
     return False
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """Whether a server here could not listen on `port` (binding as localstripe and granian do)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Another program on our ports stops start-up: on localstripe's, the console would otherwise
+    use that other copy (its customers, and our webhook registered with it)."""
+    if settings.uses_localstripe and not settings.production and _port_taken("::", settings.localstripe_port):
+        raise ConfigError(
+            f"localstripe's port {settings.localstripe_port} is taken (another Ledgerdesk running?): "
+            "stop that program or set LOCALSTRIPE_PORT"
+        )
+    host = os.environ.get("APP_HOST", "0.0.0.0")
+    if _port_taken(host, settings.app_port):
+        raise ConfigError(
+            f"the console's port {settings.app_port} is taken (another Ledgerdesk running?): "
+            "stop that program or set APP_PORT"
+        )
+
+
 def start_localstripe() -> subprocess.Popen:
+    """localstripe on its own port, its output in the data directory's localstripe.log."""
     settings = get_settings()
     state_file = settings.data_dir / "localstripe.pickle"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
-            "--port",
-            str(settings.localstripe_port),
-            "--state-file",
-            str(state_file),
-        ],
-        env=_child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    from app.payments.localstripe import register_webhook, wait_until_up
+    log_file = settings.data_dir / "localstripe.log"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "scripts" / "localstripe_server.py"),
+                "--port",
+                str(settings.localstripe_port),
+                "--state-file",
+                str(state_file),
+            ],
+            env=_child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if not _wait_for(f"{settings.stripe_api_base}/v1/customers", 30, process):
+        process.kill()
+        raise ConfigError(f"localstripe did not start on port {settings.localstripe_port}: see {log_file}")
+    from app.payments.localstripe import register_webhook
 
-    wait_until_up(settings.stripe_api_base, timeout=30)
     register_webhook(
         settings.stripe_api_base, f"{settings.public_url}/api/webhooks/stripe", settings.stripe_webhook_secret
     )
@@ -242,6 +276,7 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     check_configuration(settings, web_workers, job_workers)
+    check_ports_free(settings)
     migrate()
     children: list[subprocess.Popen] = []
     jobs_apart = web_workers > 1 or job_workers > 0

@@ -4,6 +4,7 @@ code 2, before it migrates or starts anything."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -105,6 +106,55 @@ def test_a_configuration_that_cannot_work_stops_with_one_line(tmp_path, args, en
     assert not (tmp_path / "ledgerdesk.db").exists()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("taken", "line"),
+    [
+        (
+            "LOCALSTRIPE_PORT",
+            "Configuration error: localstripe's port {port} is taken (another Ledgerdesk running?): stop that "
+            "program or set LOCALSTRIPE_PORT",
+        ),
+        (
+            "APP_PORT",
+            "Configuration error: the console's port {port} is taken (another Ledgerdesk running?): stop that "
+            "program or set APP_PORT",
+        ),
+    ],
+)
+def test_a_port_in_use_stops_start_up_with_one_line(tmp_path, taken, line):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        ports = {"APP_PORT": str(_free_port()), "LOCALSTRIPE_PORT": str(_free_port()), taken: str(port)}
+        result = _serve(tmp_path, **ports)
+    assert result.returncode == 2
+    assert result.stderr == line.format(port=port) + "\n", result.stderr
+    assert not (tmp_path / "ledgerdesk.db").exists()
+
+
+def test_localstripe_writes_its_output_to_the_data_directory(tmp_path, monkeypatch):
+    port = _free_port()
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("STRIPE_API_BASE", raising=False)
+    monkeypatch.setenv("LEDGERDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCALSTRIPE_PORT", str(port))
+    get_settings.cache_clear()
+    try:
+        process = cli.start_localstripe()
+    finally:
+        get_settings.cache_clear()
+    process.terminate()
+    process.wait(timeout=10)
+    assert "GET /v1/customers" in (tmp_path / "localstripe.log").read_text()
+
+
 def test_pools_that_would_exceed_postgresqls_connections_stop_start_up(tmp_path):
     from tests.conftest import _PG_REASON, PG_ADMIN_URL
 
@@ -178,7 +228,8 @@ class _Started(Exception):
 
 def test_production_serve_creates_no_demo_account(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'ledgerdesk.db'}"
-    for name, value in {**PRODUCTION, "DATABASE_URL": url, "LEDGERDESK_DATA_DIR": str(tmp_path)}.items():
+    settings = {**PRODUCTION, "DATABASE_URL": url, "LEDGERDESK_DATA_DIR": str(tmp_path), "APP_PORT": str(_free_port())}
+    for name, value in settings.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     get_engine.cache_clear()
