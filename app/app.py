@@ -9,6 +9,9 @@ from app.api.upload_limit import UploadLimitMiddleware
 from app.components.card_form import stripe_head_scripts
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
+from app.logs import configure_logging
+
+configure_logging()
 
 app = rx.App(
     stylesheets=["/styles.css"],

@@ -29,6 +29,7 @@ import httpx
 
 from app.config import DEMO_WEBHOOK_SECRET, PROJECT_ROOT, ConfigError, Settings, get_settings
 from app.errors import DomainError
+from app.logs import configure_logging
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "npm-global" / "bin"
 QUIET_REFLEX_ENV = {
@@ -378,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        configure_logging()
         if args.command == "migrate":
             migrate()
         elif args.command == "seed":

@@ -36,6 +36,7 @@ def _int(name: str, default: int) -> int:
 
 
 DUNNING_FINAL_ACTIONS = ("downgrade", "none")
+LOG_FORMATS = ("text", "json")
 
 
 def _days(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -97,6 +98,8 @@ class Settings:
     # first failure; after the last failure the final action runs (downgrade: to Basic).
     dunning_retry_days: tuple[int, ...] = (1, 3, 5)
     dunning_final_action: str = "downgrade"
+    # text: one readable line per record; json: one JSON object per line, for a log collector.
+    log_format: str = "text"
 
     @property
     def uses_localstripe(self) -> bool:
@@ -150,6 +153,7 @@ def load_settings() -> Settings:
         allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
         dunning_retry_days=_days("DUNNING_RETRY_DAYS", (1, 3, 5)),
         dunning_final_action=_choice("DUNNING_FINAL_ACTION", "downgrade", DUNNING_FINAL_ACTIONS),
+        log_format=_choice("LOG_FORMAT", "text", LOG_FORMATS),
     )
 
 

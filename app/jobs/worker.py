@@ -8,6 +8,7 @@ import logging
 from app.db import get_engine
 from app.jobs import handlers  # noqa: F401  registers every job handler
 from app.jobs.queue import run_due_jobs
+from app.logs import configure_logging
 
 log = logging.getLogger("ledgerdesk.jobs")
 POLL_SECONDS = 1.0
@@ -27,5 +28,5 @@ async def run_worker_forever() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     asyncio.run(run_worker_forever())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -58,6 +59,21 @@ class LiveApp:
         if result.returncode != 0:
             raise AssertionError(result.stderr)
         return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def link_in_log(self, to: str, path: str, timeout: float = 15) -> str:
+        """The link holding `path` in the newest email to that address, read from the app's log
+        (without SMTP_URL the log is the mailbox, as a developer running `make run` reads it)."""
+        pattern = re.compile(
+            rf"email #\d+ to {re.escape(to)}: (?:(?!email #).)*?(https?://\S*{re.escape(path)}\S*)", re.DOTALL
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            links = pattern.findall((self.data_dir / "app.log").read_text())
+            if links:
+                return links[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no email to {to} with a {path} link in the app's log")
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

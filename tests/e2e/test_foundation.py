@@ -65,12 +65,12 @@ def test_sign_out_ends_the_session(page: Page, live_app: LiveApp):
     expect(page).to_have_url(re.compile(r"/sign-in"))
 
 
-def test_password_reset_by_emailed_link(page: Page, live_app: LiveApp):
+def test_password_reset_by_the_link_in_the_log(page: Page, live_app: LiveApp):
     page.goto("/forgot-password")
     page.get_by_label("Email").fill("admin@example.com")
     page.get_by_role("button", name="Send reset link").click()
     expect(page.get_by_role("status")).to_contain_text("If a user with that email exists")
-    link = live_app.setup("link_in_last_email", to="admin@example.com", path="reset-password")
+    link = live_app.link_in_log("admin@example.com", "reset-password")
     page.goto(link)
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Repeat the new password").fill("short")
