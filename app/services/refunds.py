@@ -97,8 +97,8 @@ def dispute_settled(
     won = reinstated or status in GIVEN_BACK
     moved_cents = 0
     if won:
-        taken_entry = _entry(session, key)
-        if taken_entry is not None and _entry(session, f"{key}:won") is None:
+        taken_entry = _entry(session, payment, key)
+        if taken_entry is not None and _entry(session, payment, f"{key}:won") is None:
             moved_cents = -taken_entry.amount_cents
             ledger.credit(
                 session,
@@ -135,7 +135,7 @@ def _dispute_key(dispute_id: str) -> str:
 def _withdraw(session: Session, payment: Payment, dispute_id: str, amount_cents: int, what: str) -> int:
     """Take back the credits the disputed amount bought, once per dispute; how much moved now."""
     key = _dispute_key(dispute_id)
-    if _entry(session, key) is not None:
+    if _entry(session, payment, key) is not None:
         return 0
     lost = min(payment.refunded_cents + amount_cents, payment.amount_cents)
     amount = _credits_lost(session, payment, payment.refunded_cents, lost)
@@ -157,7 +157,7 @@ def _credits_lost(session: Session, payment: Payment, lost_before: int, lost_aft
 
 def _take_back(session: Session, payment: Payment, amount_cents: int, source: str, description: str, key: str) -> int:
     """Take back `amount_cents` of credits under `key`, once; how much moved now."""
-    if amount_cents <= 0 or _entry(session, key) is not None:
+    if amount_cents <= 0 or _entry(session, payment, key) is not None:
         return 0
     entry = ledger.take_back(
         session,
@@ -170,8 +170,11 @@ def _take_back(session: Session, payment: Payment, amount_cents: int, source: st
     return -entry.amount_cents
 
 
-def _entry(session: Session, key: str) -> LedgerEntry | None:
-    return session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == key)).first()
+def _entry(session: Session, payment: Payment, key: str) -> LedgerEntry | None:
+    """The entry already posted under `key` for the payment's account."""
+    return session.exec(
+        select(LedgerEntry).where(LedgerEntry.account_id == payment.account_id, LedgerEntry.idempotency_key == key)
+    ).first()
 
 
 def _advance(session: Session, payment: Payment, status: str) -> bool:

@@ -70,6 +70,7 @@ def _use_card(session: Session, account_id: int, card_id: str) -> None:
 @example(sequence=[("plan", "pro"), ("days", 15), ("plan", "basic")])
 # Upgraded, cancelled (the rest of the month credited), then the upgrade's charge refunded.
 @example(sequence=[("plan", "pro"), ("plan", "basic"), ("refund", True)])
+@example(sequence=[("pay", True), ("plan", "business"), ("plan", "basic"), ("refund", True)])
 def test_plan_changes_never_credit_more_than_was_paid(sqlite_engine, sequence):
     """Each example gets its own account, so the shared database needs no wiping between them."""
     with Session(sqlite_engine, expire_on_commit=False) as session:
@@ -103,7 +104,7 @@ def test_plan_changes_never_credit_more_than_was_paid(sqlite_engine, sequence):
                     ).first()
                     if latest is not None:
                         refunds.charge_refunded(
-                            session, latest, charge_id=f"ch_{key}", refunded_cents=latest.amount_cents
+                            session, latest, charge_id=f"ch_{latest.public_id}", refunded_cents=latest.amount_cents
                         )
                 else:
                     card = payment_methods.default_method(session, account.id)
