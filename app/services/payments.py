@@ -33,7 +33,6 @@ from app.models import Invoice, Payment, PaymentMethod, PlanChange, utcnow
 from app.payments import gateway
 from app.services.customers import customer_for
 from app.services.overview import billing_settings
-from app.services.permissions import Actor
 
 log = logging.getLogger("ledgerdesk.payments")
 
@@ -328,7 +327,7 @@ def open_and_charge(
     amount_cents: int,
     *,
     card: PaymentMethod,
-    actor: Actor,
+    user_id: int | None,
     idempotency_key: str,
 ) -> tuple[Payment, str]:
     """Open the payment of an invoice or a plan change, link the two both ways (the intent's
@@ -344,7 +343,7 @@ def open_and_charge(
         method=method,
         idempotency_key=idempotency_key,
         payment_method_id=card.stripe_payment_method_id,
-        created_by_user_id=actor.user_id,
+        created_by_user_id=user_id,
         invoice_id=invoice.id if invoice else None,
         plan_change_id=change.id if change else None,
     )

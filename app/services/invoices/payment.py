@@ -65,7 +65,7 @@ def pay_invoice(
             return _result(invoice, _paid_by(session, invoice))
         raise Conflict("A payment of this invoice is already processing.")
     payment, secret = payments.open_and_charge(
-        session, invoice, invoice.total_cents, card=method, actor=actor, idempotency_key=key
+        session, invoice, invoice.total_cents, card=method, user_id=actor.user_id, idempotency_key=key
     )
     audit.record(
         session,

@@ -241,7 +241,7 @@ def _charge(session: Session, actor: Actor, change: PlanChange) -> ChangeResult:
         raise CardRequired(CARD_REQUIRED_MESSAGE)
     key = f"plan:{change.public_id}"
     _, secret = payments.open_and_charge(
-        session, change, change.amount_cents, card=card, actor=actor, idempotency_key=key
+        session, change, change.amount_cents, card=card, user_id=actor.user_id, idempotency_key=key
     )
     return _result(session, change, secret)
 
