@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BUN := .tools/npm-global/bin/bun
+NODE := .tools/npm-global/bin/node
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint setup setup-browser unit integration e2e bench clean
@@ -22,7 +23,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(BUN):
 	npm install -g --prefix ./.tools/npm-global --no-fund --no-audit --loglevel=error bun@1.4.5
 
-setup: $(STAMP) $(BUN)
+# Reflex 0.10.1 asks for Node 22.22 or later (Debian 12 has 18, the README's minimum is 20): the
+# npm package ships the binary, so it installs from the npm registry like bun.
+$(NODE):
+	npm install -g --prefix ./.tools/npm-global --no-fund --no-audit --loglevel=error node@22.23.3
+
+setup: $(STAMP) $(BUN) $(NODE)
 
 setup-browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \

@@ -7,7 +7,6 @@ settings.data_dir.mkdir(parents=True, exist_ok=True)
 
 config = rx.Config(
     app_name="app",
-    db_url=settings.database_url,
     redis_url=settings.redis_url or None,
     frontend_port=settings.app_port,
     backend_port=settings.app_port,

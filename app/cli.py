@@ -306,6 +306,9 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
             "run",
             "--env",
             "prod",
+            # Reflex's own notes (its address, "Run `reflex run`") would come after or contradict the banner.
+            "--loglevel",
+            "warning",
             "--single-port",
             "--frontend-port",
             str(settings.app_port),
