@@ -15,8 +15,7 @@ from app.services import invoices, payment_methods
 from app.services.invoices import InvoiceRow
 from app.services.payment_methods import MethodView
 from app.services.permissions import Permission
-from app.state.card_payment import CardPaymentState
-from app.state.confirm import ConfirmState
+from app.state.card_payment import ConfirmedCardPaymentState
 from app.state.events import event
 from app.state.form import FormState
 from app.state.session import acting
@@ -26,7 +25,7 @@ def pdf_url(invoice_id: str) -> str:
     return "/api/invoices/" + invoice_id + "/pdf"
 
 
-class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
+class InvoicesState(ConfirmedCardPaymentState, FormState, rx.State):
     due: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
     history: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
     cards: rx.Field[list[MethodView]] = rx.field(default_factory=list)
@@ -99,9 +98,6 @@ class InvoicesState(CardPaymentState, ConfirmState, FormState, rx.State):
     def _finish_payment(self, payment_intent: str, declined: str) -> invoices.PayResult:
         with acting(self, Permission.BILLING_MANAGE) as (actor, session):
             return invoices.finish_invoice_payment(session, actor, payment_intent)
-
-    def _payment_failed(self, message: str) -> None:
-        self.confirm_error, self.confirming = message, False
 
     def _payment_ended(self, result: invoices.PayResult) -> None:
         if result.status not in ("succeeded", "processing", "pending"):

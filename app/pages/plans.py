@@ -4,9 +4,6 @@ arithmetic live in app/services/subscription.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-
 import reflex as rx
 
 from app.components.dialogs import change_confirmation
@@ -18,26 +15,15 @@ from app.errors import DomainError
 from app.services import subscription, upcoming
 from app.services.money import format_usd
 from app.services.permissions import Permission
-from app.state.card_payment import CardPaymentState
-from app.state.confirm import ConfirmState
+from app.services.subscription import PlanCard
+from app.state.card_payment import ConfirmedCardPaymentState
 from app.state.events import event
 from app.state.form import FormState
 from app.state.next_payment import NextPaymentState
 from app.state.session import SessionState, acting
 
 
-@dataclass
-class PlanRow:
-    code: str = ""
-    name: str = ""
-    price: str = ""
-    seats: str = ""
-    features: list[str] = dataclass_field(default_factory=list)
-    limits: list[str] = dataclass_field(default_factory=list)
-    action: str = ""
-
-
-class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx.State):
+class PlansState(ConfirmedCardPaymentState, FormState, NextPaymentState, rx.State):
     plan_name: rx.Field[str] = rx.field("")
     status: rx.Field[str] = rx.field("")
     renews_on: rx.Field[str] = rx.field("")
@@ -48,7 +34,7 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
     seats: rx.Field[str] = rx.field("")
     seats_used: rx.Field[int] = rx.field(0)
     included_seats: rx.Field[int] = rx.field(0)
-    plans: rx.Field[list[PlanRow]] = rx.field(default_factory=list)
+    plans: rx.Field[list[PlanCard]] = rx.field(default_factory=list)
     # The purchased seats, the seats input's starting value.
     seats_value: rx.Field[str] = rx.field("")
     # What the confirmation is about (`confirm_action` "plan" with a plan code or "seats" with a
@@ -65,9 +51,7 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
         self.seats = str(current.seats) if current.seats is not None else "As agreed"
         self.seats_used, self.included_seats = current.seats_used, current.included_seats
         self.seats_value = str(current.seats or "")
-        self.plans = [
-            PlanRow(p.code, p.name, p.price, p.seats, list(p.features), list(p.limits), p.action) for p in current.plans
-        ]
+        self.plans = list(current.plans)
 
     def _show_error(self, exc: DomainError, *, field: str | None = None) -> None:
         """A seat count's error under the seats input; any other at the top."""
@@ -163,9 +147,6 @@ class PlansState(CardPaymentState, ConfirmState, FormState, NextPaymentState, rx
         if result.status == "requires_action":
             raise DomainError(declined)
         return result
-
-    def _payment_failed(self, message: str) -> None:
-        self.confirm_error, self.confirming = message, False
 
     def _payment_ended(self, result: subscription.ChangeResult):
         if result.status == "failed":
@@ -315,7 +296,7 @@ def _seats() -> rx.Component:
     )
 
 
-def _plan_action(row: PlanRow) -> rx.Component:
+def _plan_action(row: PlanCard) -> rx.Component:
     return rx.match(
         row.action,
         ("current", rx.badge("Current plan", color_scheme="green", size="2")),
@@ -326,7 +307,7 @@ def _plan_action(row: PlanRow) -> rx.Component:
     )
 
 
-def _plan_card(row: PlanRow) -> rx.Component:
+def _plan_card(row: PlanCard) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading(row.name, size="4", as_="h3"),

@@ -3,8 +3,6 @@ the ones the account has, and sign-up for the others after a confirmation with t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import reflex as rx
 
 from app.components.dialogs import change_confirmation
@@ -12,49 +10,21 @@ from app.components.forms import form_messages
 from app.components.layout import console_page
 from app.services import products, subscription
 from app.services.permissions import Permission
+from app.services.products import PlanOffer, ProductCard
 from app.state.confirm import ConfirmState
 from app.state.events import event
 from app.state.form import FormState
 from app.state.session import acting
 
 
-@dataclass
-class OfferRow:
-    product: str = ""
-    code: str = ""
-    name: str = ""
-    price: str = ""
-    features: list[str] = field(default_factory=list)
-    current: bool = False
-
-
-@dataclass
-class ProductRow:
-    code: str = ""
-    name: str = ""
-    description: str = ""
-    has_it: bool = False
-    offers: list[OfferRow] = field(default_factory=list)
-
-
 class ProductsState(ConfirmState, FormState, rx.State):
-    catalogue: rx.Field[list[ProductRow]] = rx.field(default_factory=list)
+    catalogue: rx.Field[list[ProductCard]] = rx.field(default_factory=list)
     # The sign-up the confirmation is about (`confirm_target` "product:plan"), at which amount.
     _amount_cents: int = 0
 
     def _reload(self) -> None:
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
-            cards = products.catalogue(session, actor)
-        self.catalogue = [
-            ProductRow(
-                c.code,
-                c.name,
-                c.description,
-                c.has_it,
-                [OfferRow(c.code, o.code, o.name, o.price, list(o.features), o.current) for o in c.plans],
-            )
-            for c in cards
-        ]
+            self.catalogue = products.catalogue(session, actor)
 
     @rx.event
     def load(self):
@@ -93,7 +63,7 @@ class ProductsState(ConfirmState, FormState, rx.State):
             )
 
 
-def _offer(offer: OfferRow, has_it: rx.Var | bool) -> rx.Component:
+def _offer(offer: PlanOffer, product: ProductCard) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
@@ -109,11 +79,11 @@ def _offer(offer: OfferRow, has_it: rx.Var | bool) -> rx.Component:
             ),
             rx.spacer(),
             rx.cond(
-                ~has_it,
+                ~product.has_it,
                 rx.button(
                     "Sign up",
                     size="2",
-                    on_click=ProductsState.ask_sign_up(offer.product, offer.code),
+                    on_click=ProductsState.ask_sign_up(product.code, offer.code),
                     aria_label="Sign up for " + offer.name,
                 ),
             ),
@@ -121,12 +91,12 @@ def _offer(offer: OfferRow, has_it: rx.Var | bool) -> rx.Component:
             align="start",
             height="100%",
         ),
-        data_offer=offer.product + ":" + offer.code,
+        data_offer=product.code + ":" + offer.code,
         variant=rx.cond(offer.current, "classic", "surface"),
     )
 
 
-def _product(row: ProductRow) -> rx.Component:
+def _product(row: ProductCard) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
@@ -137,7 +107,7 @@ def _product(row: ProductRow) -> rx.Component:
             ),
             rx.text(row.description, size="2", color_scheme="gray"),
             rx.grid(
-                rx.foreach(row.offers, lambda offer: _offer(offer, row.has_it)),
+                rx.foreach(row.plans, lambda offer: _offer(offer, row)),
                 columns=rx.breakpoints(initial="1", sm="2", lg="3"),
                 spacing="3",
                 width="100%",

@@ -27,7 +27,7 @@ The request key belongs to what the user submitted, not to the handler that runs
 `_charged` hands a payment that needs authentication to Stripe.js (`confirm_payment_script`),
 whose outcome comes back to `payment_confirmed`; that asks the page's `_finish_payment` how it
 ended. The page says what an ended payment means (`_payment_ended`) and where a refusal shows
-(`_payment_failed`)."""
+(`_payment_failed`; in the confirmation dialog with `ConfirmedCardPaymentState`)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ import reflex as rx
 
 from app.components.card_form import confirm_payment_script
 from app.errors import DomainError, ValidationFailed
+from app.state.confirm import ConfirmState
 
 NOT_AUTHENTICATED = "The card could not be authenticated."
 # The form field (or confirm argument) that carries the key the page showed.
@@ -126,3 +127,11 @@ class CardPaymentState(rx.State, mixin=True):
             self._new_request()
             return None
         return self._shown(result)
+
+
+class ConfirmedCardPaymentState(CardPaymentState, ConfirmState, mixin=True):
+    """A card payment the page's confirmation dialog asks for (Invoices, Plans): a refused
+    payment stays in the dialog with why."""
+
+    def _payment_failed(self, message: str) -> None:
+        self.confirm_error, self.confirming = message, False
