@@ -144,6 +144,18 @@ def _change(
         raise QuoteChanged(
             "The amounts have changed since you opened this confirmation. Review them and confirm again."
         )
+    change = _new_change(session, account, quote, key, now)
+    if change.amount_cents <= 0:
+        _apply(session, change, None)
+        result = _result(session, change)
+    else:
+        result = _charge(session, actor, change)
+    audit.record(session, actor, "plan.change", _audit_summary(change, result.status))
+    return result
+
+
+def _new_change(session: Session, account: Account, quote: Quote, key: str, now: datetime) -> PlanChange:
+    """The change the quote describes, stored under its idempotency key."""
     change = PlanChange(
         account_id=account_id_of(account),
         from_plan_code=quote.from_plan.code,
@@ -158,13 +170,7 @@ def _change(
     )
     session.add(change)
     session.flush()
-    if change.amount_cents <= 0:
-        _apply(session, change, None)
-        result = _result(session, change)
-    else:
-        result = _charge(session, actor, change)
-    audit.record(session, actor, "plan.change", _audit_summary(change, result.status))
-    return result
+    return change
 
 
 def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = None) -> PlanChange | None:
@@ -188,20 +194,7 @@ def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = N
     quote = step_down_quote(session, account, now)
     if quote is None:
         return None
-    change = PlanChange(
-        account_id=account_id_of(account),
-        from_plan_code=quote.from_plan.code,
-        to_plan_code=quote.to_plan.code,
-        from_seats=quote.from_seats,
-        to_seats=quote.to_seats,
-        amount_cents=quote.amount_cents,
-        credited_cents=quote.credit.credited_cents,
-        invoice_cents=quote.credit.invoice_cents,
-        effective_at=now,
-        idempotency_key=key,
-    )
-    session.add(change)
-    session.flush()
+    change = _new_change(session, account, quote, key, now)
     _apply(session, change, None)
     audit.record_without_user(
         session,
