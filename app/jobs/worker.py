@@ -1,14 +1,17 @@
-"""Runs due jobs: inside the app process by default, or on its own with `python -m app.jobs.worker`."""
+"""Runs due jobs: inside the app process by default, or on its own with `python -m app.jobs.worker`;
+writes the heartbeat /api/ready reads while it runs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from app.db import get_engine
 from app.jobs import handlers  # noqa: F401  registers every job handler
 from app.jobs.queue import run_due_jobs
 from app.logs import configure_logging
+from app.services import health
 
 log = logging.getLogger("ledgerdesk.jobs")
 POLL_SECONDS = 1.0
@@ -16,9 +19,14 @@ POLL_SECONDS = 1.0
 
 async def run_worker_forever() -> None:
     engine = get_engine()
-    log.info("job worker started")
+    worker = health.worker_name()
+    log.info("job worker %s started", worker)
+    next_beat = 0.0
     while True:
         try:
+            if time.monotonic() >= next_beat:
+                await asyncio.to_thread(health.beat, engine, worker)
+                next_beat = time.monotonic() + health.BEAT_EVERY.total_seconds()
             ran = await asyncio.to_thread(run_due_jobs, engine)
         except Exception:  # the database may be restarting: keep polling
             log.exception("job worker poll failed")

@@ -13,7 +13,7 @@ from app.models.billing import (
     StripeEvent,
 )
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
-from app.models.job import Job
+from app.models.job import Job, WorkerHeartbeat
 from app.models.outbox import OutboxEmail
 from app.models.product import AccountProduct
 from app.models.user import AuthAttempt, AuthSession, Role, User, UserToken
@@ -45,6 +45,7 @@ __all__ = [
     "SQLModel",
     "User",
     "UserToken",
+    "WorkerHeartbeat",
     "public_id",
     "utcnow",
 ]

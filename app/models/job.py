@@ -26,3 +26,15 @@ class Job(SQLModel, table=True):
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # The request that caused the job, so the worker's log lines carry its id.
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """Each job-running process (a job worker, or a web worker running jobs in-app) writes its row
+    while it polls, so /api/ready can tell that jobs are being run."""
+
+    __tablename__ = "worker_heartbeat"
+
+    worker: str = Field(primary_key=True, max_length=200)
+    beat_at: datetime = Field(default_factory=utcnow)
