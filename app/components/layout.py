@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 import reflex as rx
 
@@ -189,6 +190,12 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
     )
 
 
+# Every page, (its function, rx.App.add_page's options), added to the app once by app/app.py.
+# Not @rx.page: Reflex adds decorated pages again in the production server's forked worker
+# ("Page … is being redefined").
+PAGES: list[tuple[Callable[[], rx.Component], dict[str, Any]]] = []
+
+
 def console_page(
     route: str,
     subtitle: str = "",
@@ -202,7 +209,6 @@ def console_page(
     entry = next(e for e in NAV if e.route == route)
 
     def decorator(render: Callable[[], Sequence[rx.Component]]) -> Callable[[], rx.Component]:
-        @rx.page(route=route, title=f"{entry.title} · Ledgerdesk", on_load=[SessionState.load_console, *on_load])
         def page() -> rx.Component:
             heading = page_heading(entry.title, subtitle)
             if action is not None:
@@ -210,6 +216,12 @@ def console_page(
             return _shell(page_body(heading, *render(), **body_props), entry.permission)
 
         page.__name__ = render.__name__
+        options = {
+            "route": route,
+            "title": f"{entry.title} · Ledgerdesk",
+            "on_load": [SessionState.load_console, *on_load],
+        }
+        PAGES.append((page, options))
         return page
 
     return decorator
@@ -265,11 +277,11 @@ def public_page(*, route: str, title: str, on_load: list | None = None):
     """Pages for signed-out visitors (sign-in, password reset, invitations)."""
 
     def decorator(render: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
-        @rx.page(route=route, title=f"{title} · Ledgerdesk", on_load=on_load)
         def page() -> rx.Component:
             return _public_frame(render())
 
         page.__name__ = render.__name__
+        PAGES.append((page, {"route": route, "title": f"{title} · Ledgerdesk", "on_load": on_load}))
         return page
 
     return decorator

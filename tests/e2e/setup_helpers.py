@@ -168,13 +168,10 @@ def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str])
     """The console pages as registered (route, sidebar label, section, order, permission, title)
     and a new account with one user per built-in role and one of a custom role, with each user's
     permissions as stored."""
-    from reflex_base.registry import RegistrationContext
-
     import app.pages  # noqa: F401  registers the pages
-    from app.components.layout import NAV, SECTIONS
+    from app.components.layout import NAV, PAGES, SECTIONS
 
-    decorated = RegistrationContext.ensure_context().decorated_pages
-    titles = {o["route"]: o["title"].removesuffix(" · Ledgerdesk") for _, o in decorated}
+    titles = {o["route"]: o["title"].removesuffix(" · Ledgerdesk") for _, o in PAGES}
     pages = [
         {
             "route": e.route,

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 import reflex as rx
 from fastapi.testclient import TestClient
-from reflex_base.registry import RegistrationContext
 from sqlmodel import Session, select
 
 import app.pages
@@ -36,7 +35,7 @@ from app.api import auth_routes, create_api, files, stripe_webhook
 from app.api import health as health_api
 from app.api import invoices as invoices_api
 from app.api import metering as metering_api
-from app.components.layout import NAV
+from app.components.layout import NAV, PAGES
 from app.db import transaction
 from app.errors import NotAuthenticated, PermissionDenied
 from app.models import Account, LedgerEntry, SQLModel
@@ -515,7 +514,7 @@ def _page_permissions() -> dict[str, P]:
     """State class name -> permission of the console page whose on_load it serves."""
     by_route = {entry.route: entry.permission for entry in NAV}
     pages = {}
-    for _render, options in RegistrationContext.ensure_context().decorated_pages:
+    for _render, options in PAGES:
         if options.get("route") not in by_route:
             continue
         for handler in options.get("on_load") or []:
@@ -605,7 +604,7 @@ def test_every_state_belongs_to_a_console_page_or_a_public_page():
         if cls.__name__ == SHELL_STATE or cls.__module__ in PUBLIC_PAGE_MODULES:
             continue
         assert cls.__name__ in pages, f"{cls.__module__}.{cls.__name__} is no console page's on_load state"
-    for options in (o for _, o in RegistrationContext.ensure_context().decorated_pages):
+    for options in (o for _, o in PAGES):
         if options["route"] in {e.route for e in NAV}:
             assert not any(h.fn.__module__ in PUBLIC_PAGE_MODULES for h in options.get("on_load") or [])
 
