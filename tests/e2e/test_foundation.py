@@ -107,3 +107,10 @@ def test_api_docs_document_the_metering_api_from_the_console_alone(page: Page, l
     expect(usage.locator(".opblock-summary-method")).to_have_text("POST")
     expect(page.locator("[data-path='/api/v1/balance']")).to_be_visible()
     assert elsewhere == [], f"the docs must work offline: {elsewhere}"
+
+
+def test_the_run_output_has_no_false_alarms_and_ends_with_the_banner(live_app: LiveApp):
+    output = (live_app.data_dir / "app.log").read_text()
+    for noise in ("is being redefined", "reflex run", "makemigrations", "Node.js is out of date"):
+        assert noise not in output
+    assert output.index("Ledgerdesk is running at") > output.index("Creating Production Build")
