@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sqlalchemy_errors
 
 from app.api import auth_routes, docs, files, health, invoices, metering, stripe_webhook
+from app.api.request_log import RequestContextMiddleware
 from app.errors import DomainError
 
 log = logging.getLogger("ledgerdesk.api")
@@ -59,6 +60,8 @@ def create_api() -> FastAPI:
     api.include_router(stripe_webhook.router)
     api.include_router(files.router)
     api.include_router(invoices.router)
+    # Outermost: Reflex's pages are mounted inside this app, so every request gets its id.
+    api.add_middleware(RequestContextMiddleware)
     docs.add_docs(api)
 
     @api.exception_handler(DomainError)

@@ -10,6 +10,7 @@ which serializes it without polling SQLite's write lock."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import json
@@ -357,7 +358,8 @@ def _sqlite_loop_connection(engine: Engine):
 
 async def _in_thread(engine: Engine, work: Callable[[], T]) -> T:
     if engine.dialect.name == "sqlite":
-        return await asyncio.get_running_loop().run_in_executor(_sqlite_thread, work)
+        # In this request's context, so that its log records and the jobs it enqueues carry its id.
+        return await asyncio.get_running_loop().run_in_executor(_sqlite_thread, contextvars.copy_context().run, work)
     return await run_in_threadpool(work)
 
 

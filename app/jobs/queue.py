@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import logs
 from app.models import Job, utcnow
 
 log = logging.getLogger("ledgerdesk.jobs")
@@ -50,6 +52,7 @@ def enqueue(
         if existing is not None:
             return None
     job = Job(
+        request_id=logs.current("request_id"),
         kind=kind,
         payload=json.dumps(payload),
         dedupe_key=dedupe_key,
@@ -113,17 +116,21 @@ def run_due_jobs(engine: Engine, *, limit: int = 100, now: Callable[[], datetime
         job = _claim(engine, now())
         if job is None:
             break
-        handler = _HANDLERS.get(job.kind)
-        error: str | None = None
-        if handler is None:
-            error = f"no handler for job kind {job.kind!r}"
-        else:
-            try:
-                with Session(engine, expire_on_commit=False) as session:
-                    handler(session, json.loads(job.payload))
-                    session.commit()
-            except Exception as exc:  # a failing job is retried, never crashes the worker
-                error = f"{type(exc).__name__}: {exc}"
-        _finish(engine, job, error, now())
+        with logs.log_context(request_id=job.request_id, job_id=job.id, job_kind=job.kind):
+            handler = _HANDLERS.get(job.kind)
+            error: str | None = None
+            started = time.perf_counter()
+            if handler is None:
+                error = f"no handler for job kind {job.kind!r}"
+            else:
+                try:
+                    with Session(engine, expire_on_commit=False) as session:
+                        handler(session, json.loads(job.payload))
+                        session.commit()
+                except Exception as exc:  # a failing job is retried, never crashes the worker
+                    error = f"{type(exc).__name__}: {exc}"
+            _finish(engine, job, error, now())
+            if error is None:
+                log.info("job %s %s done in %.0f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
         ran += 1
     return ran

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from app import logs
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Account, ApiKey, utcnow
 from app.services import audit
@@ -144,6 +145,7 @@ def authenticate(session: Session, full_key: str | None, now: datetime | None = 
     key = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest, col(ApiKey.deleted_at).is_(None))).first()
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         raise InvalidApiKey()
+    logs.bind(account_id=key.account_id)
     now = now or utcnow()
     if touch_due(digest, now):
         session.exec(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))

@@ -32,6 +32,7 @@ from sqlalchemy import column, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from app import logs
 from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
 from app.services import api_keys, ledger
@@ -289,7 +290,7 @@ WITH k AS ({_LOOKUP_KEY}
      WHERE :idempotency_key IS NOT NULL
 )
 SELECT k.secret_hash, m.balance_cents, m.used_today_cents, m.overage_credit_line_cents, m.daily_budget_cents,
-       stored.fingerprint, stored.status_code, stored.response_json
+       stored.fingerprint, stored.status_code, stored.response_json, k.key_account_id
 FROM k LEFT JOIN m ON true LEFT JOIN stored ON true
 """
 # asyncpg takes $1, $2...; the types follow from the columns each parameter meets.
@@ -335,8 +336,9 @@ async def debit_fast(connection, **usage: Unpack[UsageCall]) -> Answer | None:
         return None
     if row is None:
         return call.answer(None)
+    logs.bind(account_id=row["key_account_id"])
     debited = row["balance_cents"] is not None
-    return call.answer(row["secret_hash"], _after(*row[1:5]) if debited else None, row[5:] if row[5] else None)
+    return call.answer(row["secret_hash"], _after(*row[1:5]) if debited else None, row[5:8] if row[5] else None)
 
 
 def debit_fast_sqlite(connection, **usage: Unpack[UsageCall]) -> Answer | None:
@@ -354,6 +356,7 @@ def debit_fast_sqlite(connection, **usage: Unpack[UsageCall]) -> Answer | None:
         stored = after = None
         if key is not None:
             key_id, account_id, _ = key
+            logs.bind(account_id=account_id)
             # SQLAlchemy stores SQLite times as naive UTC text.
             values = {
                 "key_id": key_id,

@@ -8,12 +8,16 @@ accounted for."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from collections import Counter
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from app.logs import configure_logging
 from app.models import BillingSettings, LedgerEntry, Payment
 from app.services.payments import SUCCEEDED
 from tests.stripe_fixtures import payment_intents
@@ -61,6 +65,24 @@ def unreconciled(engine: Engine, base_url: str) -> list[str]:
         if intent is None or intent["amount"] != entry.amount_cents:
             problems.append(f"credit {key} of {entry.amount_cents} cents has no succeeded PaymentIntent of that amount")
     return problems
+
+
+@pytest.fixture
+def json_logs():
+    """The console's log as LOG_FORMAT=json writes it: (records, raw text)."""
+    configure_logging("json")
+    root = logging.getLogger()
+    (handler,) = [h for h in root.handlers if h.get_name() == "ledgerdesk"]
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+
+    def lines() -> tuple[list[dict], str]:
+        text = stream.getvalue()
+        return [json.loads(line) for line in text.splitlines()], text
+
+    yield lines
+    root.removeHandler(handler)
+    logging.getLogger("ledgerdesk").setLevel(logging.NOTSET)
 
 
 @pytest.fixture(autouse=True)

@@ -83,3 +83,15 @@ def test_without_smtp_a_production_log_never_holds_an_email_body(session, caplog
     assert "secret-reset-token" not in caplog.text
     assert "not sent, SMTP_URL is not set: Reset your password" in caplog.text
     assert message.body_text == body  # still in the outbox
+
+
+def test_json_logs_hold_an_email_body_only_outside_production(session, settings_env, json_logs):
+    body = "Reset your password: https://billing.example.com/reset?token=secret-reset-token"
+    email.queue_email(session, to="ann@example.com", subject="Reset your password", body=body)
+    settings_env(LEDGERDESK_PRODUCTION="true")
+    email.queue_email(session, to="ann@example.com", subject="Reset your password", body=body)
+    (development, production), text = json_logs()
+    assert "secret-reset-token" in development["message"]  # development: the log is the mailbox
+    assert production["level"] == "WARNING" and production["logger"] == "ledgerdesk.email"
+    assert "not sent, SMTP_URL is not set: Reset your password" in production["message"]
+    assert text.count("secret-reset-token") == 1
