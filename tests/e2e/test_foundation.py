@@ -114,3 +114,11 @@ def test_the_run_output_has_no_false_alarms_and_ends_with_the_banner(live_app: L
     for noise in ("is being redefined", "reflex run", "makemigrations", "Node.js is out of date"):
         assert noise not in output
     assert output.index("Ledgerdesk is running at") > output.index("Creating Production Build")
+
+
+def test_the_console_started_as_make_run_starts_it_is_ready(page: Page, live_app: LiveApp):
+    # The in-app job runner writes the heartbeat; the request id comes back.
+    answer = page.request.get(f"{live_app.url}/api/ready", headers={"X-Request-Id": "e2e-ready-1"})
+    assert answer.status == 200, answer.text()
+    assert answer.json()["checks"]["job_worker"]["status"] == "ok"
+    assert answer.headers["x-request-id"] == "e2e-ready-1"
