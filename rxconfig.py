@@ -12,6 +12,7 @@ config = rx.Config(
     backend_port=settings.app_port,
     api_url=settings.public_url,
     deploy_url=settings.public_url,
+    cors_allowed_origins=settings.allowed_origins,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     disable_plugins=[rx.plugins.SitemapPlugin],

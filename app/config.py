@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "ledgerdesk-demo"
@@ -104,6 +105,20 @@ class Settings:
     @property
     def uses_localstripe(self) -> bool:
         return self.stripe_api_base != ""
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The origins whose pages may call the backend with credentials and open its websocket:
+        PUBLIC_URL's own; outside production a loopback console also as localhost and 127.0.0.1,
+        whichever a developer typed."""
+        parts = urlsplit(self.public_url)
+        # As a browser writes its Origin header: lower case, no default port.
+        port = "" if parts.port in (None, {"http": 80, "https": 443}.get(parts.scheme)) else f":{parts.port}"
+        host = parts.netloc.rpartition("@")[2].lower().removesuffix(f":{parts.port}" if parts.port else "")
+        hosts = [host]
+        if not self.production and host in ("localhost", "127.0.0.1"):
+            hosts = ["localhost", "127.0.0.1"]
+        return tuple(f"{parts.scheme}://{name}{port}" for name in hosts)
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LiveApp, sign_in
@@ -71,3 +75,37 @@ def test_html_sent_to_the_api_shows_as_text_on_balance_history(page: Page, live_
     expect(page.get_by_text(html, exact=True)).to_be_visible()
     expect(page.locator("img[src='x']")).to_have_count(0)
     assert dialogs == []
+
+
+def _websocket_handshake_status(url: str, origin: str) -> int:
+    """The status a browser's websocket handshake to Reflex's /_event socket gets, sent from `origin`."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                "GET /_event/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nOrigin: {origin}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        return int(sock.recv(4096).split(b" ", 2)[1])
+
+
+def test_only_the_consoles_own_origin_gets_cors_answers_and_the_websocket(live_app: LiveApp):
+    evil, own = "https://evil.example", live_app.url
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    answer = httpx.get(f"{live_app.url}/api/health", headers={"Origin": evil, "Cookie": "a=b"})
+    assert "access-control-allow-origin" not in answer.headers
+    for path in ("/api/health", "/_upload"):
+        foreign = httpx.options(f"{live_app.url}{path}", headers={"Origin": evil, **preflight})
+        assert "access-control-allow-origin" not in foreign.headers
+        allowed = httpx.options(f"{live_app.url}{path}", headers={"Origin": own, **preflight})
+        assert allowed.headers["access-control-allow-origin"] == own
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+
+    assert _websocket_handshake_status(live_app.url, evil) in (400, 403)
+    assert _websocket_handshake_status(live_app.url, own) == 101
+    # make run's console opened as 127.0.0.1 rather than localhost still connects.
+    loopback = own.replace("localhost", "127.0.0.1")
+    assert _websocket_handshake_status(live_app.url, loopback) == 101

@@ -71,6 +71,15 @@ def test_with_real_stripe_and_https_the_policy_names_stripe_and_asks_for_hsts(se
     assert headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
 
 
+def test_the_backend_trusts_only_the_public_urls_origin_and_loopback_only_outside_production(settings_env):
+    settings_env(PUBLIC_URL="https://Billing.Example.com:443/console/")
+    assert get_settings().allowed_origins == ("https://billing.example.com",)
+    settings_env(PUBLIC_URL="http://localhost:3000")
+    assert get_settings().allowed_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+    settings_env(LEDGERDESK_PRODUCTION="true")
+    assert get_settings().allowed_origins == ("http://localhost:3000",)
+
+
 def test_without_smtp_a_production_log_never_holds_an_email_body(session, caplog, settings_env):
     body = "Reset your password: https://billing.example.com/reset?token=secret-reset-token"
     with caplog.at_level(logging.DEBUG):
