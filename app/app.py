@@ -11,6 +11,7 @@ from app.components.layout import PAGES
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
 from app.logs import configure_logging
+from app.state.session import ActorChangeReset
 
 configure_logging()
 
@@ -20,6 +21,8 @@ app = rx.App(
     # The API is mounted first; the upload cap and the headers then wrap it and the pages Reflex serves.
     api_transformer=[create_api(), UploadLimitMiddleware, SecurityHeadersMiddleware],
 )
+
+app.add_middleware(ActorChangeReset())
 
 for page, options in PAGES:
     app.add_page(page, **options)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
 
 import reflex as rx
+from reflex.middleware import Middleware
 from sqlmodel import Session
 
 from app.db import transaction
@@ -14,6 +17,11 @@ from app.errors import NotAuthenticated
 from app.services import auth
 from app.services.console import console_header
 from app.services.permissions import Actor, Permission, require
+
+if TYPE_CHECKING:
+    from reflex.app import App
+    from reflex.state import BaseState
+    from reflex_base.event import Event
 
 
 def session_token(state: rx.State) -> str:
@@ -50,7 +58,39 @@ def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Ses
         yield actor, session
 
 
+def _session_key(state: rx.State) -> str:
+    """Which sign-in a tab's states were loaded for: a digest, so not even the server-side state
+    store holds the token."""
+    return hashlib.sha256(session_token(state).encode()).hexdigest()
+
+
+async def reset_page_states(state: BaseState) -> None:
+    """Empty every page state of the tab (all of them, also those a state manager has not loaded
+    for this event) and remember the sign-in they now belong to."""
+    root = state._get_root_state()
+    pending = list(root.get_substates())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.get_substates())
+        if not cls.__module__.startswith("reflex"):  # Reflex's own internal states hold no account data
+            (await root.get_state(cls)).reset()
+    (await root.get_state(SessionState))._loaded_for = _session_key(root)  # type: ignore[arg-type]
+
+
+class ActorChangeReset(Middleware):
+    """Reflex keeps page states per tab, across sign-outs and sign-ins. Before any event of a tab
+    whose session differs from the one its states were loaded for (signed out, someone else signed
+    in, a new session after expiry), every page state is reset, so nothing of the previous user
+    reaches the page or can be sent back."""
+
+    async def preprocess(self, app: App, state: BaseState, event: Event) -> None:
+        session_state = await state._get_root_state().get_state(SessionState)
+        if session_state._loaded_for != _session_key(state):  # type: ignore[arg-type]
+            await reset_page_states(state)
+
+
 class SessionState(rx.State):
+    _loaded_for: str = ""
     signed_in: rx.Field[bool] = rx.field(False)
     user_name: rx.Field[str] = rx.field("")
     user_email: rx.Field[str] = rx.field("")
@@ -64,12 +104,13 @@ class SessionState(rx.State):
     permissions: rx.Field[list[str]] = rx.field(default_factory=list)
 
     @rx.event
-    def load_console(self):
-        """on_load of every console page: refresh who is signed in, or send them to sign in."""
+    async def load_console(self):
+        """on_load of every console page: refresh who is signed in, or send them to sign in
+        (with nothing left of the session that ended, for instance by expiring)."""
         try:
             actor = current_actor(self)
         except NotAuthenticated:
-            self.signed_in = False
+            await reset_page_states(self)
             return rx.redirect(f"/sign-in?next={self.router.url.path or '/'}")
         with transaction() as session:
             header = console_header(session, actor)
@@ -83,11 +124,10 @@ class SessionState(rx.State):
         self.signed_in = True
 
     @rx.event
-    def sign_out(self):
+    async def sign_out(self):
         with transaction() as session:
             auth.sign_out(session, session_token(self))
-        self.signed_in = False
-        self.permissions = []
+        await reset_page_states(self)
         # The cookie is HttpOnly: only an HTTP response can clear it, to a same-origin POST.
         return rx.call_script(
             "const form = document.createElement('form'); form.method = 'post'; form.action = '/auth/sign-out';"

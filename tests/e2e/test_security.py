@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LiveApp, sign_in
-from tests.e2e.test_administration import _own_account
+from tests.e2e.test_administration import SIDEBAR, _own_account
 
 
 def test_pages_and_the_api_carry_security_headers(page: Page, live_app: LiveApp):
@@ -109,3 +110,39 @@ def test_only_the_consoles_own_origin_gets_cors_answers_and_the_websocket(live_a
     # make run's console opened as 127.0.0.1 rather than localhost still connects.
     loopback = own.replace("localhost", "127.0.0.1")
     assert _websocket_handshake_status(live_app.url, loopback) == 101
+
+
+def test_signing_out_and_in_as_someone_else_leaves_nothing_of_the_previous_user_in_the_tab(
+    page: Page, live_app: LiveApp
+):
+    first, second = _own_account(live_app), _own_account(live_app)
+    frames: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda data: frames.append(data if isinstance(data, str) else data.decode("utf-8", "replace")),
+        ),
+    )
+    sign_in(page, first["owner"], next_path="/team")
+    expect(page.get_by_text(first["admin"])).to_be_visible()
+    page.locator(SIDEBAR).get_by_role("link", name="API Keys").click()
+    page.get_by_role("button", name="Add API Key").click()
+    page.get_by_role("button", name="Create key").click()
+    api_key = page.locator("#new-api-key").inner_text()
+    page.get_by_role("dialog").get_by_role("button", name="Done").click()
+    first_token = next(c["value"] for c in page.context.cookies() if c["name"] == "ld_session")
+    assert any(api_key in frame for frame in frames)  # the recording sees what the pages get
+
+    signed_out_at = len(frames)
+    page.locator("#user-menu").click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+    sign_in(page, second["member"])
+    expect(page.locator("#header-account-name")).to_contain_text("Admin Test")
+    second_token = next(c["value"] for c in page.context.cookies() if c["name"] == "ld_session")
+
+    after = "\n".join(frames[signed_out_at:]) + page.content()
+    for previous in (first["owner"], first["admin"], first["member"], api_key):
+        assert previous not in after
+    assert all(first_token not in frame and second_token not in frame for frame in frames)
