@@ -52,6 +52,12 @@ def queue_email(
     return message
 
 
+def email_billing_contacts(session: Session, account_id: int, subject: str, body: str) -> None:
+    """Queue the same email to each of the account's billing contacts."""
+    for to in billing_recipients(session, account_id):
+        queue_email(session, to=to, subject=subject, body=body, account_id=account_id)
+
+
 def billing_recipients(session: Session, account_id: int) -> list[str]:
     """The billing email, or the active owners' emails when none is set."""
     email = billing_settings(session, account_id).billing_email

@@ -23,7 +23,7 @@ from app.jobs.queue import enqueue
 from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.services import audit, ledger, payments, topups
 from app.services.customers import account_of
-from app.services.email import billing_recipients, queue_email
+from app.services.email import email_billing_contacts
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, describe
@@ -365,15 +365,10 @@ def _disable(session: Session, account_id: int, reason: str) -> None:
     session.flush()
 
 
-def _email(session: Session, account_id: int, subject: str, body: str) -> None:
-    for to in billing_recipients(session, account_id):
-        queue_email(session, to=to, subject=subject, body=body, account_id=account_id)
-
-
 def _email_failed(session: Session, payment: Payment, failures: int, retry_at: datetime) -> None:
     account = account_of(session, payment.account_id)
     amount = format_usd(payment.amount_cents)
-    _email(
+    email_billing_contacts(
         session,
         payment.account_id,
         f"Auto recharge of {amount} failed",
@@ -389,7 +384,7 @@ def _email_failed(session: Session, payment: Payment, failures: int, retry_at: d
 def _email_authentication(session: Session, payment: Payment, retry_at: datetime) -> None:
     account = account_of(session, payment.account_id)
     amount = format_usd(payment.amount_cents)
-    _email(
+    email_billing_contacts(
         session,
         payment.account_id,
         f"Auto recharge of {amount} needs you to pay",
@@ -405,7 +400,7 @@ def _email_authentication(session: Session, payment: Payment, retry_at: datetime
 
 def _email_disabled(session: Session, account_id: int, reason: str) -> None:
     account = account_of(session, account_id)
-    _email(
+    email_billing_contacts(
         session,
         account_id,
         "Auto recharge turned off",

@@ -29,7 +29,7 @@ from app.jobs.queue import enqueue
 from app.models import Invoice, Payment, utcnow
 from app.services import payments
 from app.services.customers import account_of
-from app.services.email import billing_recipients, queue_email
+from app.services.email import email_billing_contacts
 from app.services.invoices.issuing import label
 from app.services.invoices.payment import mark_paid
 from app.services.money import format_usd
@@ -235,8 +235,7 @@ def _email_failure(
         then = "\nThat was our last try: your plan moves to Basic now. The invoice stays due until it is paid.\n"
     else:
         then = "\nThat was our last try: the invoice stays due until it is paid.\n"
-    for to in billing_recipients(session, invoice.account_id):
-        queue_email(session, to=to, subject=subject, body=f"Hello,\n\n{what}{then}", account_id=invoice.account_id)
+    email_billing_contacts(session, invoice.account_id, subject, f"Hello,\n\n{what}{then}")
 
 
 def is_past_due(invoice: Invoice, timezone: str, now: datetime) -> bool:
