@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
@@ -129,6 +130,27 @@ def post_event(client: TestClient, payload: str, header: str | None = None) -> h
 def stripe_intent(payment_intent_id: str) -> dict:
     """A PaymentIntent as Stripe has it (and as its webhook events carry it)."""
     return gateway.client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+
+
+def webhook_reports_the_decline_first(
+    monkeypatch: pytest.MonkeyPatch, webhook_client: TestClient, since: datetime
+) -> None:
+    """Off-session charges that decline do so as Stripe may: its payment_intent.payment_failed
+    webhook (for the intent created since `since`) is handled before the API's answer arrives."""
+    charge = gateway.create_payment_intent
+
+    def decline_after_the_webhook(**kwargs):
+        try:
+            return charge(**kwargs)
+        except gateway.CardDeclined:
+            metadata = kwargs["metadata"]
+            intent = gateway.find_payment_intent(kwargs["customer_id"], metadata["payment_id"], since)
+            obj = {**stripe_intent(intent.id), "status": "requires_payment_method", "metadata": metadata}
+            obj["last_payment_error"] = {"message": "Your card was declined."}
+            assert post_event(webhook_client, event("payment_intent.payment_failed", obj)).status_code == 200
+            raise
+
+    monkeypatch.setattr(gateway, "create_payment_intent", decline_after_the_webhook)
 
 
 def intent_for(

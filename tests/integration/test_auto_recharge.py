@@ -23,7 +23,16 @@ from app.seed import seed_demo
 from app.services import ledger, payment_methods, recharge
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
-from tests.stripe_fixtures import actor_for, event, owner_and_account, post_event, raw_card, save_card, stripe_intent
+from tests.stripe_fixtures import (
+    actor_for,
+    event,
+    owner_and_account,
+    post_event,
+    raw_card,
+    save_card,
+    stripe_intent,
+    webhook_reports_the_decline_first,
+)
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
 
@@ -480,20 +489,7 @@ def test_a_failure_reported_by_both_the_job_and_the_webhook_counts_once(
     save_card(session, account, raw_card(localstripe, DECLINES_ON_CHARGE))
     recharge.save_settings(session, actor, True, "20", "50")
     session.commit()
-    charge = gateway.create_payment_intent
-
-    def decline_after_the_webhook(**kwargs):
-        try:
-            return charge(**kwargs)
-        except gateway.CardDeclined:
-            metadata = kwargs["metadata"]
-            intent = gateway.find_payment_intent(kwargs["customer_id"], metadata["payment_id"], utcnow())
-            obj = _intent_object(intent.id, "requires_payment_method", metadata)
-            obj["last_payment_error"] = {"message": "Your card was declined."}
-            assert post_event(webhook_client, event("payment_intent.payment_failed", obj)).status_code == 200
-            raise
-
-    monkeypatch.setattr(gateway, "create_payment_intent", decline_after_the_webhook)
+    webhook_reports_the_decline_first(monkeypatch, webhook_client, utcnow())
     assert _run_jobs(session, engine) == 1
 
     session.expire_all()

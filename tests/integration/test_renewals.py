@@ -20,7 +20,13 @@ from app.payments import gateway
 from app.services import audit, console, invoices, ledger, payments, subscription
 from app.services.overview import billing_settings
 from tests.factories import make_account
-from tests.stripe_fixtures import event, payment_intents, post_event, raw_card, save_card, stripe_intent
+from tests.stripe_fixtures import (
+    payment_intents,
+    raw_card,
+    save_card,
+    stripe_intent,
+    webhook_reports_the_decline_first,
+)
 
 pytestmark = pytest.mark.usefixtures("localstripe")
 
@@ -274,20 +280,7 @@ def test_a_failure_reported_by_both_the_job_and_the_webhook_is_counted_and_email
 ):
     _, account = pro
     save_card(session, account, raw_card(localstripe, DECLINES_ON_CHARGE))
-    charge = gateway.create_payment_intent
-
-    def decline_after_the_webhook(**kwargs):
-        try:
-            return charge(**kwargs)
-        except gateway.CardDeclined:
-            metadata = kwargs["metadata"]
-            intent = gateway.find_payment_intent(kwargs["customer_id"], metadata["payment_id"], CLOSED_AT)
-            obj = {**stripe_intent(intent.id), "status": "requires_payment_method", "metadata": metadata}
-            obj["last_payment_error"] = {"message": "Your card was declined."}
-            assert post_event(webhook_client, event("payment_intent.payment_failed", obj)).status_code == 200
-            raise
-
-    monkeypatch.setattr(gateway, "create_payment_intent", decline_after_the_webhook)
+    webhook_reports_the_decline_first(monkeypatch, webhook_client, CLOSED_AT)
     _close_and_run(session, engine, clock, account.id)
 
     [payment] = _payments(session, account.id)
