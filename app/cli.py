@@ -190,12 +190,15 @@ def retire_demo() -> list[str]:
 
 
 def schedule_recurring_jobs() -> None:
-    """The monthly period close reschedules itself; this starts the chain (safe every start)."""
+    """The monthly period close and the reconciliation sweep reschedule themselves; this starts
+    each chain (safe every start)."""
     from app.db import transaction
     from app.services.invoices import schedule_period_close
+    from app.services.reconciliation import schedule_sweep
 
     with transaction() as session:
         schedule_period_close(session)
+        schedule_sweep(session)
 
 
 def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

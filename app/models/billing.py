@@ -149,6 +149,9 @@ class Payment(SQLModel, table=True):
     created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # When Stripe's answer to the charge was lost (a timeout or a 5xx); cleared once Stripe has
+    # told us what became of it (app.services.reconciliation).
+    outcome_unknown_at: datetime | None = Field(default=None, index=True)
 
 
 class PaymentMethod(SQLModel, table=True):

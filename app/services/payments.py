@@ -252,6 +252,8 @@ def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata
         return ""
     except gateway.PaymentProviderError as exc:
         _locked(session, payment)
+        if isinstance(exc, gateway.PaymentOutcomeUnknown):
+            payment.outcome_unknown_at = utcnow()
         set_status(session, payment, "failed", exc.message)
         return ""
     _locked(session, payment)
@@ -391,6 +393,49 @@ def refresh(session: Session, payment: Payment, *, now: datetime | None = None) 
     payment.stripe_payment_intent_id = intent.id
     set_status(session, payment, intent.status, intent.failure_message)
     return intent.client_secret
+
+
+def reconcile(session: Session, payment: Payment, *, now: datetime | None = None) -> None:
+    """Ask Stripe what became of a payment whose outcome we do not know (its answer was lost, it
+    never left pending, or it has waited long) and record that, through `set_status`, so that its
+    kind settles it exactly once. Unlike `refresh`, a payment recorded as failed because Stripe's
+    answer was lost becomes succeeded when Stripe charged after all. Stripe is asked with no
+    transaction open (on SQLite one would hold the write lock); the payment is then locked and read
+    afresh, since the webhook may have settled it meanwhile."""
+    now = now or utcnow()
+    intent_id = payment.stripe_payment_intent_id
+    customer_id = "" if intent_id else customer_for(session, payment.account_id)
+    session.commit()
+    if intent_id:
+        intent: gateway.Intent | None = gateway.retrieve_payment_intent(intent_id)
+    else:
+        intent = gateway.find_payment_intent(customer_id, payment.public_id, payment.created_at)
+    _locked(session, payment)
+    if payment.status in SUCCEEDED:
+        payment.outcome_unknown_at = None
+        return
+    if intent is None:
+        if payment.created_at + UNREACHED_AFTER <= now:
+            payment.outcome_unknown_at = None
+            set_status(session, payment, "failed", NOT_REACHED_MESSAGE, now=now)
+        return
+    problem = mismatch(
+        session,
+        payment,
+        intent_id=intent.id,
+        amount_cents=intent.amount_cents,
+        currency=intent.currency,
+        customer=intent.customer,
+    )
+    if problem:
+        log.warning("payment %s: Stripe's %s does not match (%s): left as it is", payment.public_id, intent.id, problem)
+        payment.outcome_unknown_at = None
+        session.add(payment)
+        return
+    payment.stripe_payment_intent_id = intent.id
+    if intent.status in ENDED:
+        payment.outcome_unknown_at = None
+    set_status(session, payment, intent.status, intent.failure_message, now=now)
 
 
 def cancel_waiting(session: Session, payment: Payment, message: str) -> None:

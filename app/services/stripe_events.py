@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.jobs.queue import enqueue
 from app.models import Payment, StripeEvent, utcnow
 from app.payments import gateway
 from app.services import payments, refunds, tax
@@ -32,21 +33,28 @@ Handler = Callable[[Session, dict[str, Any]], None]
 
 class UnknownPayment(Exception):
     """The event names a payment of ours (the payment id in its metadata) that is not in the
-    database: its transaction has not committed yet, or was lost. The event is not stored, so
-    the receiver answers non-2xx and Stripe delivers it again."""
+    database: its transaction has not committed yet, or was lost. The receiver then keeps the
+    event unapplied (`defer`) and a job applies it once the payment is there."""
+
+
+# A deferred event is tried again with the job queue's backoff (2 s, 4 s, … about 1 h in all).
+DEFERRED_ATTEMPTS = 12
 
 
 def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
-    """Store and apply a verified event. False for an event id seen before: nothing changes."""
-    row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
-    if session.exec(select(StripeEvent.id).where(StripeEvent.event_id == row.event_id)).first() is not None:
+    """Store and apply a verified event. False for an event applied before: nothing changes. An
+    event stored but not yet applied (deferred) is applied now."""
+    row = session.exec(select(StripeEvent).where(StripeEvent.event_id == event["id"]).with_for_update()).first()
+    if row is not None and row.processed_at is not None:
         return False
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # The same event, committed meanwhile by a concurrent delivery.
-        return False
+    if row is None:
+        row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # The same event, committed meanwhile by a concurrent delivery.
+            return False
     handler = _HANDLERS.get(row.type)
     if handler is not None:
         handler(session, event["data"]["object"])
@@ -54,6 +62,33 @@ def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
     session.add(row)
     session.flush()
     return True
+
+
+def defer(session: Session, event: dict[str, Any]) -> None:
+    """Keep an event whose payment is not in the database yet (UnknownPayment), unapplied, and
+    apply it from a job ("stripe_event") once the payment is there: Stripe's own redelivery
+    cannot be counted on (it gives up, and localstripe never retries)."""
+    exists = session.exec(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])).first()
+    if exists is None:
+        try:
+            with session.begin_nested():
+                session.add(StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event)))
+        except IntegrityError:
+            pass
+    enqueue(
+        session,
+        "stripe_event",
+        {"event_id": event["id"]},
+        dedupe_key=f"stripe_event:{event['id']}",
+        max_attempts=DEFERRED_ATTEMPTS,
+    )
+
+
+def apply_deferred(session: Session, event_id: str) -> None:
+    """Job "stripe_event": a deferred event applied, once; UnknownPayment again makes the job retry."""
+    row = session.exec(select(StripeEvent).where(StripeEvent.event_id == event_id)).first()
+    if row is not None and row.processed_at is None:
+        record_and_handle(session, json.loads(row.payload))
 
 
 def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str], methods: set[str]) -> Payment | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -14,10 +15,12 @@ import pytest
 import stripe
 from sqlmodel import select
 
+import app.jobs.handlers  # noqa: F401  registers the janitor's jobs
 from app.config import get_settings
-from app.models import LedgerEntry, Payment
+from app.jobs.queue import run_due_jobs
+from app.models import LedgerEntry, Payment, utcnow
 from app.payments import gateway
-from app.services import ledger, topups
+from app.services import customers, ledger, payments, reconciliation, topups
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import event, payment_intents, post_event, save_card
 
@@ -149,3 +152,104 @@ def test_stripe_failing_before_it_charged_leaves_neither_payment_nor_credit(sess
     session.commit()
     assert again.status == "succeeded"
     assert ledger.balance_of(session, account.id) == 2500 and len(_credits(session, account.id)) == 1
+
+
+def _sweep_and_run(session, engine) -> int:
+    """One janitor sweep, then every job it enqueued."""
+    found = reconciliation.sweep(session)
+    session.commit()
+    run_due_jobs(engine)
+    session.expire_all()
+    return found
+
+
+@pytest.mark.parametrize("fault", ["500 after", "timeout"])
+def test_the_janitor_credits_once_a_top_up_whose_answer_and_webhook_were_both_lost(
+    session, engine, proxied, localstripe, webhook_client, fault
+):
+    actor, account, card, proxy = proxied
+    proxy.fault = fault
+    result = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="r1")
+    session.commit()
+    assert (result.status, result.message) == ("failed", gateway.PaymentOutcomeUnknown.MESSAGE)
+    payment = session.exec(select(Payment)).one()
+    assert payment.outcome_unknown_at is not None and payment.stripe_payment_intent_id is None
+    (intent,) = _intents_at_stripe(localstripe, payment)
+    proxy.fault = ""
+
+    assert _sweep_and_run(session, engine) == 1
+    payment = session.get(Payment, payment.id)
+    assert (payment.status, payment.stripe_payment_intent_id, payment.outcome_unknown_at) == (
+        "succeeded",
+        intent["id"],
+        None,
+    )
+    assert ledger.balance_of(session, account.id) == 2500 == ledger.ledger_sum(session, account.id)
+    # Nothing is left to look at, and the webhook arriving late moves nothing more.
+    assert _sweep_and_run(session, engine) == 0
+    assert post_event(webhook_client, event("payment_intent.succeeded", intent)).status_code == 200
+    session.expire_all()
+    assert len(_credits(session, account.id)) == 1 and ledger.balance_of(session, account.id) == 2500
+
+
+def test_the_janitor_fails_a_payment_stripe_never_created_with_the_reason(session, engine, proxied, localstripe):
+    actor, account, card, proxy = proxied
+    proxy.fault = "500 before"
+    topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="r1")
+    session.commit()
+    payment = session.exec(select(Payment)).one()
+    assert payment.status == "failed" and payment.outcome_unknown_at is not None
+    proxy.fault = ""
+
+    # Until Stripe could still be carrying out a late call, the janitor only looks.
+    assert _sweep_and_run(session, engine) == 1
+    assert session.get(Payment, payment.id).outcome_unknown_at is not None
+    payment.created_at = utcnow() - timedelta(minutes=10)
+    session.add(payment)
+    session.commit()
+    assert _sweep_and_run(session, engine) == 1
+    payment = session.get(Payment, payment.id)
+    assert (payment.status, payment.failure_message, payment.outcome_unknown_at) == (
+        "failed",
+        payments.NOT_REACHED_MESSAGE,
+        None,
+    )
+    assert ledger.balance_of(session, account.id) == 0 == ledger.ledger_sum(session, account.id)
+    assert _sweep_and_run(session, engine) == 0
+
+
+def test_the_janitor_finds_by_its_metadata_a_charge_whose_request_crashed_before_recording_it(
+    session, engine, proxied, localstripe
+):
+    """The process died after Stripe charged and before the intent id was stored: the payment is
+    pending with no intent id, and no webhook ever came."""
+    actor, account, card, proxy = proxied
+    customer_id = customers.customer_for(session, account.id)
+    payment, _ = payments.open_payment(
+        session,
+        account_id=account.id,
+        amount_cents=4000,
+        method="card",
+        idempotency_key="card:crashed",
+        payment_method_id=card,
+        created_by_user_id=actor.user_id,
+    )
+    session.commit()
+    gateway.create_payment_intent(
+        customer_id=customer_id,
+        payment_method_id=card,
+        amount_cents=4000,
+        idempotency_key="crashed",
+        off_session=False,
+        metadata=payments.metadata(payment, "usage_credits"),
+        method_type="card",
+    )
+    assert _sweep_and_run(session, engine) == 0  # not yet: the request may still be under way
+    payment.created_at = utcnow() - timedelta(minutes=10)
+    session.add(payment)
+    session.commit()
+
+    assert _sweep_and_run(session, engine) == 1
+    assert session.get(Payment, payment.id).status == "succeeded"
+    assert ledger.balance_of(session, account.id) == 4000 == ledger.ledger_sum(session, account.id)
+    assert _sweep_and_run(session, engine) == 0

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+import app.jobs.handlers  # noqa: F401  registers the "stripe_event" job
+from app.jobs.queue import run_due_jobs
 from app.models import LedgerEntry, Payment, StripeEvent, utcnow
 from app.payments import gateway
 from app.services import customers, ledger, payments, topups
@@ -148,8 +150,8 @@ def test_an_event_for_an_unknown_intent_is_acknowledged_and_moves_no_money(sessi
     assert session.exec(select(LedgerEntry)).all() == []
 
 
-def test_an_event_for_a_payment_not_committed_yet_is_not_stored_and_stripes_retry_credits_once(
-    session, webhook_secret, webhook_client
+def test_an_event_for_a_payment_not_committed_yet_is_kept_and_applied_once_by_a_job(
+    session, engine, webhook_secret, webhook_client
 ):
     _, account = owner_and_account(session)
     payment = Payment(account_id=account.id, amount_cents=2500, method="card", idempotency_key="card:early")
@@ -157,17 +159,41 @@ def test_an_event_for_a_payment_not_committed_yet_is_not_stored_and_stripes_retr
     payload = event("payment_intent.succeeded", intent, event_id="evt_early")
 
     response = post_event(webhook_client, payload)
-    assert response.status_code == 409  # not 2xx: Stripe delivers it again
-    assert session.exec(select(StripeEvent)).all() == [] and _entries(session, account.id) == []
+    assert response.status_code == 200 and response.json() == {"received": True, "deferred": True}
+    (kept,) = session.exec(select(StripeEvent)).all()
+    assert kept.event_id == "evt_early" and kept.processed_at is None
+    assert _entries(session, account.id) == []
+    # While the payment is still not there, the job fails and is tried again later.
+    session.commit()
+    run_due_jobs(engine, now=utcnow)
+    assert _entries(session, account.id) == []
 
     session.add(payment)
     billing_settings(session, account.id).stripe_customer_id = CUSTOMER
     session.commit()
-    assert post_event(webhook_client, payload).status_code == 200
-    assert post_event(webhook_client, payload).status_code == 200
+    run_due_jobs(engine, now=lambda: utcnow() + timedelta(minutes=5))
+    assert post_event(webhook_client, payload).status_code == 200  # Stripe's own redelivery changes nothing
+    session.expire_all()
     assert [(e.source, e.amount_cents) for e in _entries(session, account.id)] == [("purchase", 2500)]
     session.refresh(payment)
     assert (payment.status, payment.stripe_payment_intent_id) == ("succeeded", "pi_early")
+    assert session.exec(select(StripeEvent)).one().processed_at is not None
+
+
+def test_a_redelivered_event_applies_a_kept_one_at_once(session, webhook_secret, webhook_client):
+    _, account = owner_and_account(session)
+    payment = Payment(account_id=account.id, amount_cents=2500, method="card", idempotency_key="card:early")
+    intent = _intent("pi_early", metadata={"payment_id": payment.public_id, "account_id": str(account.id)})
+    payload = event("payment_intent.succeeded", intent, event_id="evt_early")
+    assert post_event(webhook_client, payload).json() == {"received": True, "deferred": True}
+
+    session.add(payment)
+    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
+    session.commit()
+    assert post_event(webhook_client, payload).json() == {"received": True}
+    assert post_event(webhook_client, payload).json() == {"received": True}
+    session.expire_all()
+    assert [(e.source, e.amount_cents) for e in _entries(session, account.id)] == [("purchase", 2500)]
 
 
 @pytest.mark.parametrize(
