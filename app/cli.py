@@ -9,6 +9,9 @@ is set, serve the app.
     python -m app.cli create-owner --account NAME --email EMAIL
                                  a new account and its owner: prints the owner's invitation link
                                  (how production, which has no demo data, gets its first user)
+    python -m app.cli create-operator EMAIL
+                                 a member of the operator's staff (the back office at /operator):
+                                 prints their invitation link
     python -m app.cli retire-demo  block the users that still have the demo password and delete
                                    the demo API key (production refuses to start until then)
 """
@@ -179,6 +182,16 @@ def create_owner(account_name: str, email: str) -> str:
             status="invited",
         )
         return issue_invitation(session, owner, base_url=get_settings().public_url)
+
+
+def create_operator(email: str) -> str:
+    """A new member of the operator's staff, invited; the invitation link (valid 7 days)."""
+    from app.db import transaction
+    from app.services.operator import staff
+
+    with transaction() as session:
+        _user, link = staff.create_operator(session, email, base_url=get_settings().public_url)
+        return link
 
 
 def retire_demo() -> list[str]:
@@ -369,6 +382,13 @@ def _print_banner(seeded: bool) -> None:
     lines.append(
         f"  Demo API key: {'the value of DEMO_API_KEY' if os.environ.get('DEMO_API_KEY') else settings.demo_api_key}"
     )
+    lines.append(f"  Operator back office: {settings.public_url}/operator as operator@example.com, same password")
+    operator_key = (
+        "the value of DEMO_OPERATOR_API_KEY"
+        if os.environ.get("DEMO_OPERATOR_API_KEY")
+        else settings.demo_operator_api_key
+    )
+    lines.append(f"  Demo operator API key: {operator_key}")
     if seeded:
         lines.append("  Demo data was seeded into the empty database.")
     print("\n".join(lines) + "\n", flush=True)
@@ -376,7 +396,10 @@ def _print_banner(seeded: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
-    parser.add_argument("command", choices=["serve", "migrate", "seed", "retire-demo", "create-owner"])
+    parser.add_argument(
+        "command", choices=["serve", "migrate", "seed", "retire-demo", "create-owner", "create-operator"]
+    )
+    parser.add_argument("target", nargs="?", default="", help="create-operator: the operator's email")
     parser.add_argument("--account", default="", help="create-owner: the new account's name")
     parser.add_argument("--email", default="", help="create-owner: the owner's email")
     parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
@@ -394,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.email.strip():
                 raise ConfigError("create-owner needs --email")
             print(f"Invitation for the owner (valid 7 days): {create_owner(args.account, args.email)}")
+        elif args.command == "create-operator":
+            if not args.target.strip():
+                raise ConfigError("create-operator needs the operator's EMAIL")
+            print(f"Invitation for the operator (valid 7 days): {create_operator(args.target)}")
         elif args.command == "retire-demo":
             print("\n".join(retire_demo()) or "no demo credentials left")
         else:

@@ -12,6 +12,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "ledgerdesk-demo"
 # Seeded only into an empty database, like the demo password; printed by the run command.
 DEFAULT_DEMO_API_KEY = "ld_demo_northwind_3f9c2a7b5e1d4c8a9b6f0e2d7c1a5b3e"
+# The demo operator API key, seeded and printed alike.
+DEFAULT_DEMO_OPERATOR_API_KEY = "ldop_demo_operator_8d2e4f6a1c3b5d7e9f0a2b4c6d8e0f1a"
 # The webhook signing secret registered with localstripe; production needs the endpoint's own.
 DEMO_WEBHOOK_SECRET = "whsec_localstripe_demo"
 
@@ -77,6 +79,7 @@ class Settings:
     redis_url: str
     demo_password: str
     demo_api_key: str
+    demo_operator_api_key: str
     auto_recharge_retry_minutes: int
     password_hash_rounds: int
     password_hash_memory_kib: int
@@ -151,6 +154,7 @@ def load_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL", ""),
         demo_password=os.environ.get("DEMO_PASSWORD", "") or DEFAULT_DEMO_PASSWORD,
         demo_api_key=os.environ.get("DEMO_API_KEY", "") or DEFAULT_DEMO_API_KEY,
+        demo_operator_api_key=os.environ.get("DEMO_OPERATOR_API_KEY", "") or DEFAULT_DEMO_OPERATOR_API_KEY,
         auto_recharge_retry_minutes=_int("AUTO_RECHARGE_RETRY_MINUTES", 30),
         password_hash_rounds=_int("PASSWORD_HASH_ROUNDS", 3),
         password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536),

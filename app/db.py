@@ -62,6 +62,29 @@ def transaction(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
+_READ_ONLY = "ledgerdesk.read_only"
+
+
+def read_only(session: Session, error: Exception) -> None:
+    """From now on every write of this session (a flush with changes, an INSERT, UPDATE or DELETE
+    statement) raises `error` instead: a suspended account's console reads but changes nothing."""
+    session.info[_READ_ONLY] = error
+
+
+@event.listens_for(Session, "before_flush")
+def _no_flush_when_read_only(session: Session, _context, _instances) -> None:
+    error = session.info.get(_READ_ONLY)
+    if error is not None and (session.new or session.dirty or session.deleted):
+        raise error
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _no_write_when_read_only(state) -> None:
+    error = state.session.info.get(_READ_ONLY)
+    if error is not None and (state.is_insert or state.is_update or state.is_delete):
+        raise error
+
+
 def _has_nul(parameters) -> bool:
     if isinstance(parameters, dict):
         return any(_has_nul(value) for value in parameters.values())

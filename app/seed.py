@@ -6,8 +6,8 @@ import logging
 
 from sqlmodel import Session, col, select
 
-from app.config import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_PASSWORD, get_settings
-from app.models import Account, ApiKey, User, utcnow
+from app.config import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_OPERATOR_API_KEY, DEFAULT_DEMO_PASSWORD, get_settings
+from app.models import Account, ApiKey, OperatorApiKey, OperatorUser, User, utcnow
 from app.services import api_keys, auth
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles
 from app.services.passwords import verify_password
@@ -53,6 +53,7 @@ def _demo_parts():
         auto_recharge,
         invoices,
         metering,
+        operator,
         payment_methods,
         products,
         spend_management,
@@ -70,6 +71,7 @@ def _demo_parts():
         invoices.seed,
         subscription.seed,
         products.seed,
+        operator.seed,
     ]
 
 
@@ -93,6 +95,22 @@ def _demo_password_users(session: Session) -> list[User]:
     return [user for user in users if any(verify_password(p, user.password_hash) for p in _demo_passwords())]
 
 
+def _demo_operators(session: Session) -> list[OperatorUser]:
+    """The seeded operator while it still signs in with a demo password."""
+    from app.demo.operator import DEMO_OPERATOR
+
+    user = session.exec(
+        select(OperatorUser).where(OperatorUser.email == DEMO_OPERATOR[0], OperatorUser.status == "active")
+    ).first()
+    return [user] if user is not None and any(verify_password(p, user.password_hash) for p in _demo_passwords()) else []
+
+
+def _demo_operator_keys(session: Session) -> list[OperatorApiKey]:
+    from app.services.operator import keys
+
+    return keys.live_demo_keys(session, {DEFAULT_DEMO_OPERATOR_API_KEY, get_settings().demo_operator_api_key})
+
+
 def demo_leftovers(session: Session) -> str:
     """Why this database is not fit for production ("" when it is): a user who still has the
     published demo password, or the published demo API key still valid."""
@@ -101,6 +119,10 @@ def demo_leftovers(session: Session) -> str:
         return f"{users[0].email} still has the demo password"
     if _demo_key_rows(session):
         return "the demo API key is still valid"
+    if operators := _demo_operators(session):
+        return f"the operator {operators[0].email} still has the demo password"
+    if _demo_operator_keys(session):
+        return "the demo operator API key is still valid"
     return ""
 
 
@@ -119,5 +141,13 @@ def retire_demo(session: Session) -> list[str]:
         key.deleted_at = now
         session.add(key)
         done.append(f"deleted the demo API key {key.prefix}…")
+    for operator in _demo_operators(session):
+        operator.status = "blocked"
+        session.add(operator)
+        done.append(f"blocked the operator {operator.email} (it had the demo password)")
+    for operator_key in _demo_operator_keys(session):
+        operator_key.deleted_at = now
+        session.add(operator_key)
+        done.append(f"deleted the demo operator API key {operator_key.prefix}…")
     session.flush()
     return done

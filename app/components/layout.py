@@ -174,6 +174,17 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
         SessionState.signed_in,
         rx.box(
             header(),
+            rx.cond(
+                SessionState.suspended,
+                rx.callout(
+                    "This account is suspended: the console is read-only and API calls are refused. "
+                    "Contact the service's support to have it reactivated.",
+                    icon="lock",
+                    color_scheme="red",
+                    role="alert",
+                    id="suspended-banner",
+                ),
+            ),
             rx.hstack(
                 sidebar(),
                 rx.el.main(

@@ -14,6 +14,7 @@ from app.models.billing import (
 )
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
 from app.models.job import Job, WorkerHeartbeat
+from app.models.operator import OperatorApiKey, OperatorSession, OperatorToken, OperatorUser
 from app.models.outbox import OutboxEmail
 from app.models.product import AccountProduct
 from app.models.user import AuthAttempt, AuthSession, Role, User, UserToken
@@ -40,6 +41,10 @@ __all__ = [
     "InvoiceLine",
     "TaxRegistration",
     "Job",
+    "OperatorApiKey",
+    "OperatorSession",
+    "OperatorToken",
+    "OperatorUser",
     "OutboxEmail",
     "Role",
     "SQLModel",

@@ -24,6 +24,9 @@ class Account(SQLModel, table=True):
     # plans that cost nothing.
     plan_period_start: datetime | None = None
     plan_renews_at: datetime | None = None
+    # Set by an operator: metering calls are refused (403 account_suspended, in the debit rule
+    # itself) and the console is read-only until it is cleared.
+    suspended_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -28,6 +28,7 @@ CATEGORIES = {
     "billing": "Billing settings",
     "tax": "Tax settings",
     "profile": "Profiles",
+    "operator": "Operator actions",
 }
 PAGE_SIZE = 25
 # Who the entries Stripe's webhooks cause are by.

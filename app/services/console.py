@@ -23,6 +23,8 @@ class ConsoleHeader:
     picture_url: str
     # An open invoice's charge failed, or its due date passed.
     past_due: bool
+    # An operator suspended the account: the console is read-only and says so.
+    suspended: bool
 
 
 def console_header(session: Session, actor: Actor) -> ConsoleHeader:
@@ -35,4 +37,5 @@ def console_header(session: Session, actor: Actor) -> ConsoleHeader:
         logo_url=logo_url(account),
         picture_url=profile.profile(session, actor).picture_url,
         past_due=past_due(session, actor.account_id),
+        suspended=account.suspended_at is not None,
     )

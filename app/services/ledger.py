@@ -47,6 +47,16 @@ class InsufficientCredits(DomainError):
     code = "insufficient_credits"
 
 
+class AccountSuspended(DomainError):
+    """An operator suspended the account: its metered calls are refused until it is reactivated."""
+
+    status_code = 403
+    code = "account_suspended"
+
+    def __init__(self):
+        super().__init__("This account is suspended. Contact the service's support to have it reactivated.")
+
+
 class DailyRequestLimitExceeded(DomainError):
     """The account's plan allows this many API requests (usage debits) per UTC day; the count
     starts again at midnight UTC."""
@@ -187,6 +197,10 @@ def set_overage_credit_line(session: Session, account_id: int, overage_credit_li
     session.add(row)
     session.flush()
     return row
+
+
+def suspended(session: Session, account_id: int) -> bool:
+    return session.exec(select(Account.suspended_at).where(Account.id == account_id)).first() is not None
 
 
 def balance_of(session: Session, account_id: int) -> int:
@@ -339,6 +353,8 @@ DAILY_REQUEST_LIMIT = (
     .where(col(Account.id) == _c.account_id)
     .scalar_subquery()
 )
+# An account an operator suspended is debited no usage (the metering fast path compiles this too).
+NOT_SUSPENDED = select(col(Account.suspended_at)).where(col(Account.id) == _c.account_id).scalar_subquery().is_(None)
 # A plan without the limit compares with the largest BIGINT, so the subquery is evaluated once.
 WITHIN_REQUEST_LIMIT = func.coalesce(DAILY_REQUEST_LIMIT, literal_column(str(2**63 - 1))) > REQUESTS_TODAY
 # A debit goes at most down to minus the overage credit line...
@@ -384,7 +400,7 @@ _THIS_ACCOUNT = _c.account_id == ACCOUNT
 _CREDIT = _debit_update(_THIS_ACCOUNT, usage=False, returning=_MOVED)
 _DEBIT = _debit_update(_THIS_ACCOUNT, WITHIN_OVERAGE_LINE, usage=False, returning=_MOVED)
 _USAGE_DEBIT = _debit_update(
-    _THIS_ACCOUNT, WITHIN_OVERAGE_LINE, WITHIN_BUDGET, WITHIN_REQUEST_LIMIT, usage=True, returning=_MOVED
+    _THIS_ACCOUNT, NOT_SUSPENDED, WITHIN_OVERAGE_LINE, WITHIN_BUDGET, WITHIN_REQUEST_LIMIT, usage=True, returning=_MOVED
 )
 
 
@@ -394,6 +410,7 @@ def quiet_usage_debit(account: ColumnElement[Any], *where: ColumnElement[bool] |
     BalanceAfter's columns. The metering API's fast path compiles it per database."""
     return _debit_update(
         _c.account_id == account,
+        NOT_SUSPENDED,
         WITHIN_OVERAGE_LINE,
         WITHIN_BUDGET,
         WITHIN_REQUEST_LIMIT,
@@ -474,8 +491,10 @@ def _notify_once(
 
 
 def _refusal(session: Session, account_id: int, amount_cents: int, now: datetime) -> DomainError:
-    """Why a usage debit's UPDATE matched no row: the plan's daily requests, then the daily
-    budget, then the balance."""
+    """Why a usage debit's UPDATE matched no row: a suspension, the plan's daily requests, then
+    the daily budget, then the balance."""
+    if suspended(session, account_id):
+        return AccountSuspended()
     this_row, parameters = col(CreditBalance.account_id) == account_id, {"today": utc_day(now), "amount": amount_cents}
     within_requests, request_limit = session.exec(
         select(WITHIN_REQUEST_LIMIT, DAILY_REQUEST_LIMIT).where(this_row), params=parameters

@@ -37,7 +37,13 @@ from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
 from app.services import api_keys, ledger
 from app.services.api_keys import InvalidApiKey
-from app.services.ledger import BalanceAfter, DailyBudgetExceeded, DailyRequestLimitExceeded, InsufficientCredits
+from app.services.ledger import (
+    AccountSuspended,
+    BalanceAfter,
+    DailyBudgetExceeded,
+    DailyRequestLimitExceeded,
+    InsufficientCredits,
+)
 from app.services.overview import overview
 
 MAX_AMOUNT_CENTS = 100_000_000  # $1,000,000 in one call
@@ -151,7 +157,7 @@ def record_usage(
             ),
             now=now,
         )
-    except (InsufficientCredits, DailyBudgetExceeded, DailyRequestLimitExceeded) as refusal:
+    except (AccountSuspended, InsufficientCredits, DailyBudgetExceeded, DailyRequestLimitExceeded) as refusal:
         return error_answer(refusal)
     if after is None:
         # A concurrent call with the same Idempotency-Key debited first and has committed.
@@ -182,6 +188,8 @@ def balance(session: Session, *, api_key: str | None, now: datetime | None = Non
         key = api_keys.authenticate(session, api_key, now)
     except InvalidApiKey as exc:
         return error_answer(exc)
+    if ledger.suspended(session, key.account_id):
+        return error_answer(AccountSuspended())
     figures = overview(session, key.account_id, now)
     return Answer(
         200,

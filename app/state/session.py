@@ -12,9 +12,9 @@ import reflex as rx
 from reflex.middleware import Middleware
 from sqlmodel import Session
 
-from app.db import transaction
+from app.db import read_only, transaction
 from app.errors import NotAuthenticated
-from app.services import auth
+from app.services import auth, ledger
 from app.services.console import console_header
 from app.services.permissions import Actor, Permission, require
 
@@ -55,6 +55,8 @@ def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Ses
     """
     actor = current_actor(state, permission)
     with transaction() as session:
+        if ledger.suspended(session, actor.account_id):
+            read_only(session, ledger.AccountSuspended())
         yield actor, session
 
 
@@ -101,6 +103,7 @@ class SessionState(rx.State):
     logo_url: rx.Field[str] = rx.field("")
     picture_url: rx.Field[str] = rx.field("")
     past_due: rx.Field[bool] = rx.field(False)
+    suspended: rx.Field[bool] = rx.field(False)
     permissions: rx.Field[list[str]] = rx.field(default_factory=list)
 
     @rx.event
@@ -116,7 +119,7 @@ class SessionState(rx.State):
             header = console_header(session, actor)
         self.account_name, self.account_public_id = header.account_name, header.account_public_id
         self.plan_name, self.logo_url, self.picture_url = header.plan_name, header.logo_url, header.picture_url
-        self.past_due = header.past_due
+        self.past_due, self.suspended = header.past_due, header.suspended
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name

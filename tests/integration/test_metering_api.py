@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from app.api import create_api
 from app.api import metering as metering_api
-from app.models import CreditBalance, Job, LedgerEntry
+from app.models import Account, CreditBalance, Job, LedgerEntry
 from app.services import api_keys, info, ledger
 from app.services.overview import overview
 from tests.factories import grant, owner_and_account
@@ -512,3 +512,27 @@ def test_a_call_waits_for_sqlite_while_another_connection_writes(sqlite_engine, 
         assert call.result(timeout=30).json()["balance_cents"] == 9_975
     writer.close()
     assert customer.balance() == 9_975
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "suspended-1"])
+def test_a_suspended_accounts_calls_are_refused_with_403_until_it_is_reactivated(engine, api, idempotency_key):
+    customer = Customer(engine)
+    other = Customer(engine, email="other@example.com")
+    extra = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    with Session(engine) as session:
+        account = session.get(Account, customer.account_id)
+        account.suspended_at = NOON
+        session.add(account)
+        session.commit()
+
+    assert_error(use(api, customer, 25, **extra), 403, "account_suspended")
+    assert_error(api.get("/api/v1/balance", headers=customer.headers()), 403, "account_suspended")
+    assert customer.balance() == 10_000 and customer.usage_entries() == []
+    assert use(api, other, 25).status_code == 200  # only that account
+
+    with Session(engine) as session:
+        account = session.get(Account, customer.account_id)
+        account.suspended_at = None
+        session.add(account)
+        session.commit()
+    assert use(api, customer, 25, **extra).json()["balance_cents"] == 9_975

@@ -1,0 +1,425 @@
+"""What operator staff and operator API keys see of customer accounts and do to them. Every
+change needs a reason and is written to the account's own audit log in the same transaction,
+under the operator's name (or the key's), so the customer's Audit Log shows who did what and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from sqlalchemy import exists, func, or_
+from sqlmodel import Session, col, select
+
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models import (
+    Account,
+    ApiKey,
+    AuditEvent,
+    CreditBalance,
+    Invoice,
+    LedgerEntry,
+    Payment,
+    Role,
+    User,
+    utcnow,
+)
+from app.services import auth, ledger
+from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles, normalize_email
+from app.services.money import format_usd
+from app.services.operator.staff import Author
+from app.services.overview import billing_settings, overview
+from app.services.plans import PLANS, get_plan
+from app.services.timefmt import format_datetime
+
+PAGE_SIZE = 25
+RECENT = 20
+REASON_MAX_LENGTH = 300
+MAX_GRANT_CENTS = 100_000_000  # $1,000,000 in one grant
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One account in the back office's list."""
+
+    id: str
+    name: str
+    plan: str
+    status: str
+    balance: str
+    used_today: str
+    last_api_call: str
+    created: str
+    balance_cents: int = 0
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    rows: list[AccountRow]
+    # Pass as `before_id` for the next page; None on the last page.
+    next_before_id: int | None
+
+
+def account_by_public_id(session: Session, public_id: str) -> Account:
+    account = session.exec(select(Account).where(Account.public_id == public_id)).first()
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+def _status(account: Account, past_due: bool) -> str:
+    if account.suspended_at is not None:
+        return "suspended"
+    return "past due" if past_due else "active"
+
+
+def _past_due_clause(now: datetime):
+    """SQL for "has an open invoice whose charge failed or whose due date (a UTC day) passed"."""
+    midnight = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    return exists().where(
+        col(Invoice.account_id) == col(Account.id),
+        col(Invoice.status) == "open",
+        col(Invoice.kind) == "invoice",
+        or_(col(Invoice.failed_collections) > 0, col(Invoice.due_at) < midnight),
+    )
+
+
+def list_accounts(
+    session: Session,
+    *,
+    search: str = "",
+    plan: str = "",
+    past_due: bool = False,
+    suspended: bool = False,
+    below_zero: bool = False,
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+    now: datetime | None = None,
+) -> AccountPage:
+    """Accounts newest first in keyset pages; `search` matches a name, domain or a user's email
+    (contained, any case) or an account id (exactly)."""
+    now = now or utcnow()
+    if plan and plan not in PLANS:
+        raise ValidationFailed("Choose a plan from the list.", field="plan")
+    today = ledger.utc_day(now)
+    last_call = select(func.max(ApiKey.last_used_at)).where(col(ApiKey.account_id) == col(Account.id)).scalar_subquery()
+    is_past_due = _past_due_clause(now)
+    query = (
+        select(Account, CreditBalance, last_call, is_past_due)
+        .outerjoin(CreditBalance, col(CreditBalance.account_id) == col(Account.id))
+        .order_by(col(Account.id).desc())
+    )
+    text = search.strip()
+    if text:
+        like = f"%{text.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Account.name).like(like),
+                func.lower(Account.domain).like(like),
+                col(Account.public_id) == text,
+                exists().where(col(User.account_id) == col(Account.id), col(User.email).like(like)),
+            )
+        )
+    if plan:
+        query = query.where(Account.plan_code == plan)
+    if past_due:
+        query = query.where(is_past_due)
+    if suspended:
+        query = query.where(col(Account.suspended_at).is_not(None))
+    if below_zero:
+        query = query.where(col(CreditBalance.balance_cents) < 0)
+    if before_id is not None:
+        query = query.where(col(Account.id) < before_id)
+    found = session.exec(query.limit(limit + 1)).all()
+    rows = []
+    for account, balance, last_used, overdue in found[:limit]:
+        cents = balance.balance_cents if balance else 0
+        used = balance.used_today_cents if balance and balance.usage_day == today else 0
+        rows.append(
+            AccountRow(
+                id=account.public_id,
+                name=account.name,
+                plan=get_plan(account.plan_code).name,
+                status=_status(account, bool(overdue)),
+                balance=format_usd(cents),
+                used_today=format_usd(used),
+                last_api_call=format_datetime(last_used, "UTC") if last_used else "Never",
+                created=format_datetime(account.created_at, "UTC"),
+                balance_cents=cents,
+            )
+        )
+    next_id = found[limit - 1][0].id if len(found) > limit else None
+    return AccountPage(rows, next_id)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A row of one of the detail page's tables: its cells, left to right."""
+
+    id: str
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class AccountDetail:
+    id: str
+    name: str
+    domain: str
+    plan_code: str
+    plan: str
+    custom_pricing: bool
+    status: str
+    suspended: bool
+    created: str
+    # The Overview's figures, as it shows them.
+    figures: list[tuple[str, str]]
+    overage_line_cents: int
+    users: list[Line]
+    payments: list[Line]
+    invoices: list[Line]
+    ledger: list[Line]
+    audit: list[Line]
+
+
+def account_detail(session: Session, public_id: str, *, now: datetime | None = None) -> AccountDetail:
+    now = now or utcnow()
+    account = account_by_public_id(session, public_id)
+    assert account.id is not None  # a stored account
+    figures = overview(session, account.id, now)
+    zone_name = account.timezone
+    overdue = session.exec(select(_past_due_clause(now))).one()
+    users = session.exec(
+        select(User, Role).join(Role, col(Role.id) == User.role_id).where(User.account_id == account.id)
+    ).all()
+    payments = session.exec(
+        select(Payment).where(Payment.account_id == account.id).order_by(col(Payment.id).desc()).limit(RECENT)
+    ).all()
+    invoices = session.exec(
+        select(Invoice).where(Invoice.account_id == account.id).order_by(col(Invoice.id).desc()).limit(RECENT)
+    ).all()
+    entries = session.exec(
+        select(LedgerEntry)
+        .where(LedgerEntry.account_id == account.id)
+        .order_by(col(LedgerEntry.id).desc())
+        .limit(RECENT)
+    ).all()
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.account_id == account.id).order_by(col(AuditEvent.id).desc()).limit(RECENT)
+    ).all()
+
+    def when(moment: datetime | None) -> str:
+        return format_datetime(moment, zone_name) if moment else ""
+
+    return AccountDetail(
+        id=account.public_id,
+        name=account.name,
+        domain=account.domain,
+        plan_code=account.plan_code,
+        plan=get_plan(account.plan_code).name,
+        custom_pricing=billing_settings(session, account.id).invoice_priced,
+        status=_status(account, bool(overdue)),
+        suspended=account.suspended_at is not None,
+        created=when(account.created_at),
+        figures=[
+            ("Total Credits", format_usd(figures.total_credits)),
+            ("Usage This Period", format_usd(figures.usage_this_period)),
+            ("Remaining Credits", format_usd(figures.remaining_credits)),
+            ("Overage Protection", format_usd(figures.overage_protection)),
+            ("Used Today", format_usd(figures.used_today)),
+            ("Available to Use", format_usd(figures.available_to_use)),
+        ],
+        overage_line_cents=figures.overage_protection,
+        users=[Line(u.public_id, [u.full_name or "—", u.email, r.name, u.status]) for u, r in users],
+        payments=[
+            Line(p.public_id, [when(p.created_at), p.method, format_usd(p.amount_cents), p.status]) for p in payments
+        ],
+        invoices=[
+            Line(i.public_id, [when(i.issued_at), i.kind, format_usd(i.total_cents), i.status]) for i in invoices
+        ],
+        ledger=[
+            Line(e.public_id, [when(e.created_at), e.source, format_usd(e.amount_cents), e.description])
+            for e in entries
+        ],
+        audit=[Line(str(e.id), [when(e.created_at), e.actor_name, e.summary]) for e in events],
+    )
+
+
+def _reason(reason: str) -> str:
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValidationFailed("Give a reason: it is recorded in the account's audit log.", field="reason")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationFailed(f"Use at most {REASON_MAX_LENGTH} characters.", field="reason")
+    return reason
+
+
+def _record(session: Session, by: Author, account: Account, action: str, summary: str, reason: str) -> None:
+    assert account.id is not None  # a stored account
+    session.add(
+        AuditEvent(
+            account_id=account.id,
+            actor_name=by.name,
+            actor_email=by.email,
+            action=f"operator.{action}",
+            summary=f"{summary} Reason: {reason}"[:500],
+        )
+    )
+    session.flush()
+
+
+def grant_credits(
+    session: Session, by: Author, public_id: str, *, amount_cents: int, reason: str, request_key: str
+) -> LedgerEntry:
+    """Credits given (a positive amount) or taken (a negative one, at most down to minus the
+    overage line) as one `adjustment` ledger entry. Idempotent by `request_key`: the same key
+    again returns the first entry and moves nothing; with another amount it is refused."""
+    reason = _reason(reason)
+    account = account_by_public_id(session, public_id)
+    assert account.id is not None  # a stored account
+    if type(amount_cents) is not int or amount_cents == 0 or abs(amount_cents) > MAX_GRANT_CENTS:
+        raise ValidationFailed(
+            f"The amount must be a whole number of cents, not zero, at most {format_usd(MAX_GRANT_CENTS)} either way.",
+            field="amount",
+        )
+    if not request_key or len(request_key) > 150:
+        raise ValidationFailed("A request key of 1 to 150 characters is required.")
+    key = f"operator:{account.id}:{request_key}"
+    earlier = session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == key)).first()
+    if earlier is not None:
+        if earlier.amount_cents != amount_cents:
+            raise Conflict("This request key was already used for another amount.")
+        return earlier
+    description = f"Adjustment by {by.name}: {reason}"
+    if amount_cents > 0:
+        entry = ledger.credit(
+            session,
+            account_id=account.id,
+            amount_cents=amount_cents,
+            source="adjustment",
+            description=description,
+            idempotency_key=key,
+        )
+        summary = f"Granted {format_usd(amount_cents)} of usage credits."
+    else:
+        entry = ledger.debit(
+            session,
+            account_id=account.id,
+            amount_cents=-amount_cents,
+            source="adjustment",
+            description=description,
+            idempotency_key=key,
+        )
+        summary = f"Took {format_usd(-amount_cents)} of usage credits back."
+    _record(session, by, account, "credits", summary, reason)
+    return entry
+
+
+def set_plan(
+    session: Session, by: Author, public_id: str, *, plan_code: str, custom_pricing: bool, reason: str
+) -> Account:
+    """Move the account to a plan without charging or crediting anything (the next renewal bills
+    it), with the plan's overage protection line; custom pricing bills it by invoice."""
+    reason = _reason(reason)
+    plan = PLANS.get(plan_code)
+    if plan is None:
+        raise ValidationFailed("Choose a plan from the list.", field="plan")
+    account = account_by_public_id(session, public_id)
+    assert account.id is not None  # a stored account
+    before, settings = get_plan(account.plan_code).name, billing_settings(session, account.id)
+    account.plan_code, account.plan_status = plan.code, "active"
+    settings.invoice_priced = custom_pricing
+    session.add_all([account, settings])
+    ledger.set_overage_credit_line(session, account.id, plan.overage_credit_line_cents)
+    pricing = "custom pricing (invoiced)" if custom_pricing else "standard pricing"
+    _record(session, by, account, "plan", f"Changed the plan from {before} to {plan.name}, {pricing}.", reason)
+    return account
+
+
+def set_overage_line(session: Session, by: Author, public_id: str, *, cents: int, reason: str) -> None:
+    reason = _reason(reason)
+    if type(cents) is not int or not 0 <= cents <= MAX_GRANT_CENTS:
+        raise ValidationFailed("Enter an amount from $0.00 to $1,000,000.00.", field="amount")
+    account = account_by_public_id(session, public_id)
+    assert account.id is not None  # a stored account
+    ledger.set_overage_credit_line(session, account.id, cents)
+    _record(session, by, account, "overage", f"Set the overage protection line to {format_usd(cents)}.", reason)
+
+
+def set_suspended(
+    session: Session, by: Author, public_id: str, *, suspended: bool, reason: str, now: datetime | None = None
+) -> Account:
+    """Suspend (metering calls refused with 403 account_suspended, the console read-only) or
+    reactivate. Doing what is already done changes nothing and records nothing."""
+    reason = _reason(reason)
+    account = account_by_public_id(session, public_id)
+    if (account.suspended_at is not None) == suspended:
+        return account
+    account.suspended_at = (now or utcnow()) if suspended else None
+    session.add(account)
+    _record(
+        session,
+        by,
+        account,
+        "suspend" if suspended else "reactivate",
+        "Suspended the account." if suspended else "Reactivated the account.",
+        reason,
+    )
+    return account
+
+
+def resend_invitation(
+    session: Session, by: Author, public_id: str, *, user_public_id: str, reason: str, base_url: str
+) -> str:
+    """A new invitation link for one of the account's invited users (earlier links keep working
+    until they expire, as the Team page's resend does). Returns the link."""
+    reason = _reason(reason)
+    account = account_by_public_id(session, public_id)
+    user = session.exec(
+        select(User).where(User.public_id == user_public_id, User.account_id == account.id, User.status == "invited")
+    ).first()
+    if user is None:
+        raise NotFound("No such invitation in this account.")
+    link = auth.issue_invitation(session, user, base_url=base_url)
+    _record(session, by, account, "invite", f"Sent the invitation to {user.email} again.", reason)
+    return link
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account: Account
+    owner_email: str
+    invitation_link: str
+
+
+def open_account(
+    session: Session,
+    by: Author,
+    *,
+    name: str,
+    owner_email: str,
+    owner_name: str = "",
+    plan_code: str = "basic",
+    timezone: str = "UTC",
+    base_url: str,
+) -> NewAccount:
+    """A new account whose one user, its Owner, is invited (the link is emailed and returned)."""
+    if plan_code not in PLANS:
+        raise ValidationFailed("Choose a plan from the list.", field="plan")
+    email = normalize_email(owner_email)
+    if "@" not in email:
+        raise ValidationFailed("Enter the owner's email address.", field="owner_email")
+    ensure_builtin_roles(session)
+    account = create_account(session, name=name, timezone=timezone)
+    account.plan_code = plan_code
+    session.add(account)
+    owner = create_user(
+        session,
+        account=account,
+        email=email,
+        full_name=owner_name,
+        role=builtin_role(session, "owner"),
+        password=None,
+        status="invited",
+    )
+    link = auth.issue_invitation(session, owner, base_url=base_url)
+    _record(session, by, account, "create", f"Opened the account with {email} invited as its Owner.", "new customer")
+    return NewAccount(account, email, link)
