@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -286,6 +287,16 @@ def start_localstripe() -> subprocess.Popen:
     return process
 
 
+def metrics_env(data_dir: Path) -> dict[str, str]:
+    """prometheus_client's multiprocess directory, emptied: every process started with this
+    environment writes its metrics there and /metrics, in any web worker, adds them all up. The
+    files of a previous run's processes would otherwise count again."""
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+
+
 def serve(web_workers: int = 1, job_workers: int = 0) -> int:
     """Migrations first, then the app. With more than one web worker, or any job workers, the
     background jobs run in `job_workers` processes of their own (at least one) rather than in the
@@ -307,12 +318,15 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
         seeded = seed()
     schedule_recurring_jobs()
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
-    app_env = {**_child_env(), "REFLEX_WEB_WORKDIR": web_dir, "GRANIAN_WORKERS": str(web_workers)}
+    metrics = metrics_env(settings.data_dir)
+    app_env = {**_child_env(), **metrics, "REFLEX_WEB_WORKDIR": web_dir, "GRANIAN_WORKERS": str(web_workers)}
     if jobs_apart:
         app_env["RUN_JOBS_IN_APP"] = "false"
         for _ in range(max(job_workers, 1)):
             children.append(
-                subprocess.Popen([sys.executable, "-m", "app.jobs.worker"], cwd=PROJECT_ROOT, env=_child_env())
+                subprocess.Popen(
+                    [sys.executable, "-m", "app.jobs.worker"], cwd=PROJECT_ROOT, env={**_child_env(), **metrics}
+                )
             )
     app = subprocess.Popen(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,6 +64,18 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str, default: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR ranges: "127.0.0.1/32,10.0.0.0/8"."""
+    raw = os.environ.get(name) or default
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be addresses or ranges separated by commas, such as 10.0.0.0/8; {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -104,6 +117,12 @@ class Settings:
     dunning_final_action: str = "downgrade"
     # text: one readable line per record; json: one JSON object per line, for a log collector.
     log_format: str = "text"
+    # Who may scrape /metrics: loopback unless the operator names Prometheus's addresses.
+    metrics_allowed_ips: tuple[IPNetwork, ...] = field(
+        default=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
+    # Set by `app.cli serve` for its children: where every process writes its metrics.
+    metrics_dir: str = ""
 
     @property
     def uses_localstripe(self) -> bool:
@@ -173,6 +192,8 @@ def load_settings() -> Settings:
         dunning_retry_days=_days("DUNNING_RETRY_DAYS", (1, 3, 5)),
         dunning_final_action=_choice("DUNNING_FINAL_ACTION", "downgrade", DUNNING_FINAL_ACTIONS),
         log_format=_choice("LOG_FORMAT", "text", LOG_FORMATS),
+        metrics_allowed_ips=_networks("METRICS_ALLOWED_IPS", "127.0.0.0/8,::1/128"),
+        metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from app.cli import _child_env
+from app.cli import _child_env, metrics_env
 from app.config import PROJECT_ROOT
 
 SERVE = (
@@ -59,6 +59,8 @@ class LiveBackend:
         return self.wait_until_up()
 
     def launch(self) -> None:
+        # As `app.cli serve` starts it: every worker's metrics in one directory, emptied at start.
+        self.env.update(metrics_env(self.data_dir))
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", SERVE, str(self.port)],

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sqlalchemy_errors
 
-from app.api import auth_routes, docs, files, health, invoices, metering, stripe_webhook
+from app.api import auth_routes, docs, files, health, invoices, metering, metrics, stripe_webhook
 from app.api.request_log import RequestContextMiddleware
 from app.errors import DomainError
 
@@ -57,6 +57,7 @@ def create_api() -> FastAPI:
     api.include_router(metering.router)  # first: routes are matched in order, and this is the hot path
     api.include_router(auth_routes.router)
     api.include_router(health.router)
+    api.include_router(metrics.router)
     api.include_router(stripe_webhook.router)
     api.include_router(files.router)
     api.include_router(invoices.router)

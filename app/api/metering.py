@@ -32,6 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, V
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import URL, Engine
 
+from app import metrics
 from app.api.body import BodyTooLarge, limited_body
 from app.config import get_settings
 from app.db import get_engine, transaction
@@ -164,36 +165,48 @@ class _UsageRoute(APIRoute):
     """POST /usage, the hot path. FastAPI documents it from the endpoint's signature, but its
     generic request solving costs about as much CPU as the debit itself (bench/metering.py); this
     reads the same inputs (JSON body, bearer credentials, Idempotency-Key, engine dependency) with
-    the same rules and calls the same endpoint."""
+    the same rules and runs the same debit."""
 
     def get_route_handler(self) -> Callable:
-        endpoint = self.endpoint
-
         async def route(request: Request) -> Response:
-            media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if media_type != "application/json":
-                return render(metering.error_answer(UnsupportedMediaType()))
             try:
-                body = UsageRequest.model_validate_json(await limited_body(request, MAX_BODY_BYTES))
-            except BodyTooLarge as exc:
-                return render(metering.error_answer(exc))
-            except ValidationError as exc:
-                return render(_validation_answer(exc.errors(include_url=False)))
-            scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-            credentials = (
-                HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-                if scheme.lower() == "bearer" and token
-                else None
+                answer, amount_cents = await usage_answer(request)
+            except Exception:  # answered 503 (database unavailable) or 500 by the API's handlers
+                metrics.record_metering("error", 0)
+                raise
+            # The one place a metering call's outcome is known: refusals before the debit too.
+            outcome = (
+                "replayed" if answer.replayed else answer.body["error"]["code"] if answer.status_code != 200 else "ok"
             )
-            return await endpoint(
-                body,
-                credentials,
-                request.headers.get("idempotency-key"),
-                await _resolve(request, metering_engine),
-                await _resolve(request, metering_clock),
-            )
+            metrics.record_metering(outcome, amount_cents if outcome == "ok" else 0)
+            return render(answer)
 
         return route
+
+
+async def usage_answer(request: Request) -> tuple[Answer, int]:
+    """POST /usage's answer, and the amount asked for (0 when the body is refused)."""
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return metering.error_answer(UnsupportedMediaType()), 0
+    try:
+        body = UsageRequest.model_validate_json(await limited_body(request, MAX_BODY_BYTES))
+    except BodyTooLarge as exc:
+        return metering.error_answer(exc), 0
+    except ValidationError as exc:
+        return _validation_answer(exc.errors(include_url=False)), 0
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    credentials = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if scheme.lower() == "bearer" and token else None
+    )
+    answer = await debit(
+        body,
+        credentials,
+        request.headers.get("idempotency-key"),
+        await _resolve(request, metering_engine),
+        await _resolve(request, metering_clock),
+    )
+    return answer, body.amount_cents
 
 
 router = APIRouter(prefix="/api/v1", tags=["Metering"], route_class=_MeteringRoute)
@@ -235,8 +248,19 @@ async def record_usage(
     engine: Engine = Depends(metering_engine),
     now: datetime = Depends(metering_clock),
 ) -> Response:
+    """What FastAPI documents; _UsageRoute serves it through usage_answer."""
+    return render(await debit(body, credentials, idempotency_key, engine, now))
+
+
+async def debit(
+    body: UsageRequest,
+    credentials: HTTPAuthorizationCredentials | None,
+    idempotency_key: str | None,
+    engine: Engine,
+    now: datetime,
+) -> Answer:
     if idempotency_key is not None and not metering.valid_idempotency_key(idempotency_key):
-        return render(metering.error_answer(ValidationFailed(metering.IDEMPOTENCY_KEY_RULE)))
+        return metering.error_answer(ValidationFailed(metering.IDEMPOTENCY_KEY_RULE))
     call: metering.UsageCall = {
         "api_key": credentials.credentials if credentials else None,
         "amount_cents": body.amount_cents,
@@ -250,7 +274,7 @@ async def record_usage(
         async with pool.acquire() as connection:
             answer = await metering.debit_fast(connection, **call)
         if answer is not None:
-            return render(answer)
+            return answer
     else:
         try:
             answer = metering.debit_fast_sqlite(_sqlite_loop_connection(engine).driver_connection, **call)
@@ -258,7 +282,7 @@ async def record_usage(
             sqlite_busy = True
         else:
             if answer is not None:
-                return render(answer)
+                return answer
 
     def run() -> Answer:
         if sqlite_busy:
@@ -272,7 +296,7 @@ async def record_usage(
         with transaction(engine) as session:
             return metering.record_usage(session, **call)
 
-    return render(await _in_thread(engine, run))
+    return await _in_thread(engine, run)
 
 
 _DAILY_REQUESTS = ", ".join(

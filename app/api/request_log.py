@@ -9,6 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.logs import log_context, request_id_from
 
 log = logging.getLogger("ledgerdesk.http")
@@ -19,6 +20,13 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            metrics.websocket_opened()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                metrics.websocket_closed()
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -38,8 +46,11 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 path: str = scope["path"]
+                template = getattr(scope.get("route"), "path", None)
+                # Pages, assets and uploads are Reflex's: one label, so their paths add no series.
+                metrics.record_http(scope["method"], template or "(frontend)", status, time.perf_counter() - started)
                 if path.startswith("/api/"):
-                    route = getattr(scope.get("route"), "path", None) or path
+                    route = template or path
                     log.info(
                         "%s %s %s",
                         scope["method"],

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import logs
+from app import logs, metrics
 from app.models import Job, utcnow
 
 log = logging.getLogger("ledgerdesk.jobs")
@@ -130,7 +130,23 @@ def run_due_jobs(engine: Engine, *, limit: int = 100, now: Callable[[], datetime
                 except Exception as exc:  # a failing job is retried, never crashes the worker
                     error = f"{type(exc).__name__}: {exc}"
             _finish(engine, job, error, now())
-            if error is None:
+            if error is not None:
+                metrics.record_job_failure(job.kind, final=job.attempts >= job.max_attempts)
+            else:
                 log.info("job %s %s done in %.0f ms", job.id, job.kind, (time.perf_counter() - started) * 1000)
         ran += 1
     return ran
+
+
+def queue_stats(engine: Engine, now: datetime) -> tuple[int, float, dict[str, int]]:
+    """For /metrics, read at scrape: due pending jobs, the oldest due one's wait in seconds (0 when
+    none), and the jobs that failed for good, by kind."""
+    with Session(engine) as session:
+        due = (col(Job.status) == "pending", col(Job.run_at) <= now)
+        depth = session.exec(select(func.count()).select_from(Job).where(*due)).one()
+        oldest = session.exec(select(func.min(Job.run_at)).where(*due)).one()
+        failed = session.exec(
+            select(Job.kind, func.count()).where(Job.status == "failed").group_by(col(Job.kind))
+        ).all()
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return depth, max(age, 0.0), dict(failed)

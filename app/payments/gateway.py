@@ -4,6 +4,7 @@ never Stripe types. Every call that can move money carries an idempotency key.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 
 import stripe
 
+from app import metrics
 from app.config import get_settings
 from app.errors import DomainError
 
@@ -135,7 +137,30 @@ def _call(
     method: Callable[..., Any], params: dict[str, Any], idempotency_key: str | None = None, *, missing_ok: bool = False
 ) -> dict[str, Any]:
     """Run one Stripe call and hand back a plain dict; Stripe errors become ours. With
-    missing_ok, an object Stripe does not have (404) gives {}."""
+    missing_ok, an object Stripe does not have (404) gives {}. Every call is counted by operation
+    and outcome (ok, not_found, declined, refused, unknown) with its latency."""
+    operation = getattr(method.func if isinstance(method, partial) else method, "__qualname__", "unknown")
+    outcome = "unknown"
+    started = time.perf_counter()
+    try:
+        result = _raising_ours(method, params, idempotency_key, missing_ok)
+        outcome = "ok" if result else "not_found"
+        return result
+    except CardDeclined:
+        outcome = "declined"
+        raise
+    except PaymentOutcomeUnknown:
+        raise
+    except PaymentProviderError:
+        outcome = "refused"
+        raise
+    finally:
+        metrics.record_stripe_call(operation, outcome, time.perf_counter() - started)
+
+
+def _raising_ours(
+    method: Callable[..., Any], params: dict[str, Any], idempotency_key: str | None, missing_ok: bool
+) -> dict[str, Any]:
     options = {"idempotency_key": idempotency_key} if idempotency_key else None
     try:
         return method(params=params, options=options).to_dict()

@@ -29,6 +29,7 @@ from typing import TypedDict
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import metrics
 from app.models import Invoice, Payment, PaymentMethod, PlanChange, utcnow
 from app.payments import gateway
 from app.services.customers import customer_for
@@ -271,7 +272,18 @@ def charge_off_session(
     made twice. Nobody can authenticate off-session, so an intent that asks for 3-D Secure is
     cancelled (it can never charge later): the payment ends "canceled" with
     AUTHENTICATION_MESSAGE, and its kind asks the payer to pay on-session. Stripe unreachable
-    raises, leaving the payment pending for the rerun."""
+    raises, leaving the payment pending for the rerun. Each run is counted by its outcome (the
+    payment's status, or error)."""
+    outcome = "error"
+    try:
+        outcome = _charge_off_session(session, payment, purpose, now, links)
+    finally:
+        metrics.record_off_session_charge(purpose, outcome)
+
+
+def _charge_off_session(
+    session: Session, payment: Payment, purpose: str, now: datetime | None, links: dict[str, str]
+) -> str:
     customer_id = customer_for(session, payment.account_id)
     kind = method_type(session, payment.stripe_payment_method_id)
     session.commit()
@@ -280,7 +292,7 @@ def charge_off_session(
     except gateway.CardDeclined as exc:
         if not (exc.authentication_required and exc.payment_intent_id):
             _record(session, payment, exc.payment_intent_id, "failed", exc.message, now)
-            return
+            return "failed"
         # Real Stripe declines an off-session charge that needs 3-D Secure...
         intent = gateway.cancel_payment_intent(exc.payment_intent_id)
     if intent.status == "requires_action":
@@ -290,6 +302,7 @@ def charge_off_session(
     # one that asked for authentication.
     message = AUTHENTICATION_MESSAGE if intent.status == "canceled" else intent.failure_message
     _record(session, payment, intent.id, intent.status, message, now)
+    return intent.status
 
 
 def _off_session_intent(payment: Payment, customer_id: str, kind: str, metadata: dict[str, str]) -> gateway.Intent:

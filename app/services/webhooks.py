@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
+from app import metrics
 from app.config import get_settings
 from app.errors import ValidationFailed
 from app.jobs.queue import enqueue
@@ -378,6 +379,7 @@ def record_attempt(session: Session, delivery_id: int, result: AttemptResult) ->
             duration_ms=result.duration_ms,
         )
     )
+    metrics.record_webhook_attempt(result.status_code)
     delivery.attempts += 1
     delivery.last_status_code = result.status_code
     if result.ok:

@@ -23,6 +23,7 @@ from app.seed import seed_demo
 from app.services import ledger, payment_methods, recharge
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
+from tests.metrics import sample
 from tests.stripe_fixtures import (
     actor_for,
     event,
@@ -112,11 +113,16 @@ def _assert_balanced(session: Session, account_id: int) -> None:
 def test_enabling_below_the_threshold_charges_the_default_card_at_once(session, engine, owner, localstripe):
     actor, account = owner
     save_card(session, account, "pm_card_visa")
+    charged = sample("ledgerdesk_off_session_charges_total", purpose="auto_recharge", outcome="succeeded")
+    created = sample("ledgerdesk_stripe_calls_total", operation="PaymentIntentService.create", outcome="ok")
 
     assert recharge.save_settings(session, actor, True, "20", "50") is True
     session.commit()
     assert _row(session, account.id).recharge_threshold_cents == 2_000
     assert _run_jobs(session, engine) == 1
+    # Counted for /metrics: one charge that succeeded, one PaymentIntent created.
+    assert sample("ledgerdesk_off_session_charges_total", purpose="auto_recharge", outcome="succeeded") == charged + 1
+    assert sample("ledgerdesk_stripe_calls_total", operation="PaymentIntentService.create", outcome="ok") == created + 1
 
     session.expire_all()
     assert ledger.balance_of(session, account.id) == 5_000
@@ -512,6 +518,8 @@ def test_a_card_that_fails_to_charge_turns_auto_recharge_off_after_three_tries(
     session.commit()
     clock = [utcnow()]
     monkeypatch.setattr(recharge_job, "utcnow", lambda: clock[0])
+    failed = sample("ledgerdesk_off_session_charges_total", purpose="auto_recharge", outcome="failed")
+    declined = sample("ledgerdesk_stripe_calls_total", operation="PaymentIntentService.create", outcome="declined")
 
     for attempt in (1, 2):
         assert _run_jobs(session, engine, now=lambda: clock[0]) == 1
@@ -527,6 +535,11 @@ def test_a_card_that_fails_to_charge_turns_auto_recharge_off_after_three_tries(
     session.expire_all()
     payments = _payments(session, account.id)
     assert [(p.status, p.failure_message) for p in payments] == [("failed", "Your card was declined.")] * 3
+    assert sample("ledgerdesk_off_session_charges_total", purpose="auto_recharge", outcome="failed") == failed + 3
+    assert (
+        sample("ledgerdesk_stripe_calls_total", operation="PaymentIntentService.create", outcome="declined")
+        == declined + 3
+    )
     assert ledger.balance_of(session, account.id) == 1_500 and _recharge_entries(session, account.id) == []
     settings, row = _settings(session, account.id), _row(session, account.id)
     assert not settings.auto_recharge_enabled and settings.auto_recharge_failures == 3

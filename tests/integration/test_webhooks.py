@@ -19,6 +19,7 @@ from app.models import Account, Job, WebhookAttempt, WebhookDelivery, utcnow
 from app.services import ledger, spend, webhooks
 from app.services.overview import billing_settings
 from tests.factories import actor_for, grant, make_user, owner_and_account
+from tests.metrics import sample
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -133,6 +134,11 @@ def test_a_tampered_body_or_another_secret_fails_verification(engine, receiver):
 
 def test_a_failing_receiver_is_retried_with_backoff_and_each_attempt_logged(engine, receiver):
     receiver.status = 500
+    before = {
+        result: sample("ledgerdesk_webhook_delivery_attempts_total", result=result)
+        for result in ("http_5xx", "delivered")
+    }
+    retried = sample("ledgerdesk_job_failures_total", kind="deliver_webhook", final="false")
     with Session(engine, expire_on_commit=False) as session:
         actor, _ = _account_with_webhook(session, receiver.url)
         webhooks.send_test_event(session, actor)
@@ -153,6 +159,10 @@ def test_a_failing_receiver_is_retried_with_backoff_and_each_attempt_logged(engi
     clock[0] = second_retry
     run_due_jobs(engine, now=lambda: clock[0])
     assert [(a.status_code, a.error) for a in _attempts(engine)] == [(500, "HTTP 500"), (500, "HTTP 500"), (204, "")]
+    # Counted for /metrics: two 5xx answers and one delivery, each failed attempt a failed job run.
+    assert sample("ledgerdesk_webhook_delivery_attempts_total", result="http_5xx") == before["http_5xx"] + 2
+    assert sample("ledgerdesk_webhook_delivery_attempts_total", result="delivered") == before["delivered"] + 1
+    assert sample("ledgerdesk_job_failures_total", kind="deliver_webhook", final="false") == retried + 2
     assert [(d.status, d.attempts, d.last_status_code) for d in _deliveries(engine)] == [("delivered", 3, 204)]
     assert len(receiver.requests) == 3
     assert len({headers["webhook-id"] for headers, _ in receiver.requests}) == 1  # a retry is the same message
