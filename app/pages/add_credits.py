@@ -28,6 +28,7 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
     methods: rx.Field[list[MethodView]] = rx.field(default_factory=list)
     recent: rx.Field[list[RecentPayment]] = rx.field(default_factory=list)
     selected: rx.Field[str] = rx.field("")
+    balance: rx.Field[str] = rx.field("")
     invoice_priced: rx.Field[bool] = rx.field(False)
     # The card charge in flight: the button stays busy through 3-D Secure too.
     paying: rx.Field[bool] = rx.field(False)
@@ -36,6 +37,7 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
         with acting(self, Permission.BILLING_MANAGE) as (actor, session):
             on_file = payment_methods.methods_on_file(session, actor)
             self.recent = topups.recent_payments(session, actor, actor.timezone)
+            self.balance = topups.current_balance(session, actor)
         self.methods, self.invoice_priced = on_file.methods, on_file.invoice_priced
         self.selected = select or on_file.default_id or (self.selected if self.selected == CRYPTO else "")
 
@@ -103,6 +105,11 @@ def add_credits_page() -> list[rx.Component]:
     return [
         rx.card(
             rx.vstack(
+                rx.hstack(
+                    rx.text("Current balance", color_scheme="gray"),
+                    rx.text(AddCreditsState.balance, weight="bold", id="current-balance"),
+                    spacing="2",
+                ),
                 rx.heading("How much would you like to add to your balance?", size="4", as_="h2"),
                 form_messages(AddCreditsState),
                 rx.form(

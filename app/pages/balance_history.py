@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlencode
 
 import reflex as rx
 
@@ -14,7 +15,7 @@ from app.services import balance_history
 from app.services.balance_history import EntryRow
 from app.services.permissions import Permission
 from app.state.form import FormState
-from app.state.paging import KeysetPagedState
+from app.state.paging import PagedState
 from app.state.session import acting
 
 KIND_LABELS = {
@@ -30,6 +31,7 @@ KIND_LABELS = {
     "plan_change": "Plan changes",
 }
 PAGE_SIZE = 25
+ROUTE = "/billing/balance-history"
 
 
 def _parse_day(text: str) -> date | None:
@@ -39,28 +41,46 @@ def _parse_day(text: str) -> date | None:
         return None
 
 
-class BalanceHistoryState(FormState, KeysetPagedState, rx.State):
+class BalanceHistoryState(FormState, PagedState, rx.State):
+    """The URL holds the filters and the page (kind, from, to, page, after: the entry the page
+    starts after), so a reload or Back shows the same rows; every change navigates."""
+
     rows: rx.Field[list[EntryRow]] = rx.field(default_factory=list)
     kind: rx.Field[str] = rx.field("all")
     date_from: rx.Field[str] = rx.field("")
     date_to: rx.Field[str] = rx.field("")
+    _after: str = ""
+    _next_after: str = ""
 
     def _filters(self) -> dict[str, str]:
         return {"kind": self.kind, "date_from": self.date_from, "date_to": self.date_to}
+
+    def _url(self, page_number: int = 1, after: str = "") -> str:
+        query = {"kind": self.kind, "from": self.date_from, "to": self.date_to}
+        if page_number > 1 and after:
+            query |= {"page": str(page_number), "after": after}
+        shown = {name: value for name, value in query.items() if value and value != "all"}
+        return ROUTE + (f"?{urlencode(shown)}" if shown else "")
 
     def _refresh(self) -> None:
         self.rows = []
         with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
             page = balance_history.history_page(
-                session, actor, after_id=self._cursor(), limit=PAGE_SIZE, **self._filters()
+                session, actor, after_id=self._after, limit=PAGE_SIZE, **self._filters()
             )
-            self.rows = page.rows
-            self._loaded(page.next_after_id)
+            self.rows, self._next_after = page.rows, page.next_after
+            self.has_next = page.next_after != ""
 
     @rx.event
     def load(self):
-        self.kind, self.date_from, self.date_to = "all", "", ""
-        self._first_page()
+        query = self.router.url.query_parameters
+        kind = str(query.get("kind", "all"))
+        self.kind = kind if kind in KIND_LABELS else "all"
+        self.date_from = str(query.get("from", "")) if _parse_day(str(query.get("from", ""))) else ""
+        self.date_to = str(query.get("to", "")) if _parse_day(str(query.get("to", ""))) else ""
+        self._after = str(query.get("after", ""))
+        page_text = str(query.get("page", "1"))
+        self.page_number = int(page_text) if page_text.isdigit() and self._after else 1
         self._refresh()
 
     @rx.event
@@ -72,9 +92,25 @@ class BalanceHistoryState(FormState, KeysetPagedState, rx.State):
         start, end = _parse_day(self.date_from), _parse_day(self.date_to)
         if start and end and start > end:
             self.error = "The start date must be on or before the end date."
-            return
-        self._first_page()
-        self._refresh()
+            return None
+        return rx.redirect(self._url())
+
+    @rx.event
+    def next_page(self):
+        if self.has_next:
+            return rx.redirect(self._url(self.page_number + 1, self._next_after))
+        return None
+
+    @rx.event
+    def previous_page(self):
+        if self.page_number <= 1:
+            return None
+        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+            after = balance_history.previous_after(
+                session, actor, after_id=self._after, limit=PAGE_SIZE, **self._filters()
+            )
+            return rx.redirect(self._url(self.page_number - 1, after))
+        return None
 
     @rx.event
     def export_csv(self):
@@ -96,7 +132,7 @@ def _row(row: EntryRow) -> rx.Component:
 
 
 @console_page(
-    "/billing/balance-history",
+    ROUTE,
     "Every credit and debit on your balance. Times are in your account's timezone.",
     on_load=[BalanceHistoryState.load],
 )
@@ -107,11 +143,13 @@ def balance_history_page() -> list[rx.Component]:
                 "Kind",
                 "kind",
                 [rx.select.item(label, value=key) for key, label in KIND_LABELS.items()],
-                default_value="all",
+                default_value=BalanceHistoryState.kind,
             ),
-            day_filter("From", "date_from"),
-            day_filter("To", "date_to"),
+            day_filter("From", "date_from", default_value=BalanceHistoryState.date_from),
+            day_filter("To", "date_to", default_value=BalanceHistoryState.date_to),
             on_submit=BalanceHistoryState.apply_filters,
+            # Remounted when the URL's filters are loaded, so the controls show them.
+            key=BalanceHistoryState.kind + BalanceHistoryState.date_from + BalanceHistoryState.date_to,
             trailing=rx.button(
                 rx.icon("download", size=14),
                 "Export CSV",

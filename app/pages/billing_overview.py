@@ -15,6 +15,7 @@ from app.state.session import acting
 
 class OverviewState(FormState, NextPaymentState, rx.State):
     total_credits: rx.Field[str] = rx.field("")
+    earlier_usage: rx.Field[str] = rx.field("")
     usage_this_period: rx.Field[str] = rx.field("")
     remaining_credits: rx.Field[str] = rx.field("")
     overage_protection: rx.Field[str] = rx.field("")
@@ -33,6 +34,7 @@ class OverviewState(FormState, NextPaymentState, rx.State):
         with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
             view = billing_overview.overview_view(session, actor)
             self.total_credits, self.usage_this_period = view.total_credits, view.usage_this_period
+            self.earlier_usage = view.earlier_usage
             self.remaining_credits, self.overage_protection = view.remaining_credits, view.overage_protection
             self.daily_limit, self.available_to_use, self.runs_out = (
                 view.daily_limit,
@@ -74,6 +76,7 @@ def overview_page() -> list[rx.Component]:
             section_card(
                 "Your Credit Balance",
                 _figure("Total Credits", OverviewState.total_credits, "total-credits"),
+                _figure("Usage Invoiced in Earlier Periods", OverviewState.earlier_usage, "earlier-usage"),
                 _figure("Usage This Period", OverviewState.usage_this_period, "usage-this-period"),
                 rx.separator(),
                 _figure("Remaining Credits", OverviewState.remaining_credits, "remaining-credits", strong=True),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -68,7 +68,8 @@ class EntryRow:
 @dataclass(frozen=True)
 class HistoryPage:
     rows: list[EntryRow]
-    next_after_id: int | None
+    # The public id the next page starts after ("" on the last page), for the page's URL.
+    next_after: str
 
 
 def _day(text: str) -> date | None:
@@ -89,19 +90,30 @@ def _filters(session: Session, actor: Actor, kind: str, date_from: str, date_to:
     }
 
 
+def _entry_id(session: Session, account_id: int, public: str) -> int | None:
+    """The row id of the account's entry `public` (a cursor from the page's URL); None for none."""
+    if not public:
+        return None
+    return session.exec(
+        select(LedgerEntry.id).where(LedgerEntry.public_id == public, LedgerEntry.account_id == account_id)
+    ).first()
+
+
 def history_page(
     session: Session,
     actor: Actor,
     *,
-    after_id: int | None = None,
+    after_id: str = "",
     kind: str = "all",
     date_from: str = "",
     date_to: str = "",
     limit: int = 25,
 ) -> HistoryPage:
-    """One keyset page of the actor's account's ledger as the page shows it."""
+    """One keyset page of the actor's account's ledger as the page shows it, starting after the
+    entry whose public id is `after_id` (the first page for "" or an entry not the account's)."""
     filters = _filters(session, actor, kind, date_from, date_to)
-    result = page(session, actor.account_id, after_id=after_id, limit=limit, **filters)
+    start = _entry_id(session, actor.account_id, after_id)
+    result = page(session, actor.account_id, after_id=start, limit=limit, **filters)
     rows = [
         EntryRow(
             id=entry.public_id,
@@ -112,7 +124,36 @@ def history_page(
         )
         for entry in result.rows
     ]
-    return HistoryPage(rows=rows, next_after_id=result.next_after_id)
+    last = result.rows[-1].public_id if result.next_after_id is not None else ""
+    return HistoryPage(rows=rows, next_after=last)
+
+
+def previous_after(
+    session: Session,
+    actor: Actor,
+    *,
+    after_id: str,
+    kind: str = "all",
+    date_from: str = "",
+    date_to: str = "",
+    limit: int = 25,
+) -> str:
+    """Where the page before the one starting after `after_id` starts ("" for the first page): that
+    page is `after_id`'s entry and the `limit` - 1 newer ones, so it starts after the next newer
+    one. A keyset look-up, as cheap as a page."""
+    filters = _filters(session, actor, kind, date_from, date_to)
+    start = _entry_id(session, actor.account_id, after_id)
+    if start is None:
+        return ""
+    newer = (
+        _filtered(actor.account_id, **filters)
+        .where(col(LedgerEntry.id) >= start)
+        .order_by(None)
+        .order_by(col(LedgerEntry.account_id), col(LedgerEntry.id))
+        .limit(limit + 1)
+    )
+    rows = list(session.exec(newer))
+    return rows[limit].public_id if len(rows) > limit else ""
 
 
 def history_csv(session: Session, actor: Actor, *, kind: str = "all", date_from: str = "", date_to: str = "") -> str:
@@ -130,7 +171,9 @@ def export_csv(
     date_to: date | None = None,
     timezone: str = "UTC",
 ) -> str:
-    """All matching rows, newest first, read in batches so a long history is never loaded at once."""
+    """All matching rows, newest first, read in batches so a long history is never loaded at once.
+    Times are in the account's timezone, as on the page, with their UTC offset (ISO 8601)."""
+    tz = zone(timezone)
     out = io.StringIO()
     writer = csv_export.writer(out)
     writer.writerow(CSV_HEADER)
@@ -140,7 +183,7 @@ def export_csv(
             (
                 entry.public_id,
                 entry.description,
-                entry.created_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                entry.created_at.astimezone(tz).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 plain_dollars(entry.amount_cents),
             )
         )

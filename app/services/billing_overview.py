@@ -19,6 +19,7 @@ from app.services.timefmt import format_date
 @dataclass(frozen=True)
 class OverviewView:
     total_credits: str
+    earlier_usage: str
     usage_this_period: str
     remaining_credits: str
     overage_protection: str
@@ -44,6 +45,7 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
     used_today = format_usd(figures.used_today)
     return OverviewView(
         total_credits=format_usd(figures.total_credits),
+        earlier_usage=format_usd(figures.earlier_usage),
         usage_this_period=format_usd(figures.usage_this_period),
         remaining_credits=format_usd(figures.remaining_credits),
         overage_protection=format_usd(figures.overage_protection),

@@ -115,6 +115,11 @@ def check_call(amount_cents: int, description: str, idempotency_key: str | None)
         raise ValidationFailed(IDEMPOTENCY_KEY_RULE)
 
 
+def shown_description(description: str, key_name: str) -> str:
+    """What Balance History shows for a call: its description, else "API usage" and the key's name."""
+    return description or f"API usage (key: {key_name})"
+
+
 def plain_text(value: str) -> bool:
     """No control characters but tab and newlines: PostgreSQL cannot store NUL, and the others
     have no place in a line shown on Balance History."""
@@ -151,7 +156,7 @@ def record_usage(
             session,
             account_id=key.account_id,
             amount_cents=amount_cents,
-            description=description,
+            description=shown_description(description, key.name),
             idempotency_key=(
                 f"usage:{key.account_id}:{idempotency_key}" if idempotency_key is not None else _random_ledger_key()
             ),
@@ -248,7 +253,7 @@ _INSERT_REQUEST = """
 INSERT INTO metering_request (account_id, idempotency_key, fingerprint, status_code, response_json, created_at)
 """
 _LOOKUP_KEY = (
-    "SELECT id AS key_id, account_id AS key_account_id, secret_hash FROM api_key"
+    "SELECT id AS key_id, account_id AS key_account_id, secret_hash, name AS key_name FROM api_key"
     " WHERE secret_hash = :digest AND deleted_at IS NULL"
 )
 _STORED = (
@@ -280,9 +285,10 @@ WITH k AS ({_LOOKUP_KEY}
         ledger.quiet_usage_debit(_KEY.c.key_account_id, text("NOT EXISTS (SELECT FROM stored)")),
         postgresql.dialect,
     )
-}), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage', :description,
+}), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage',
+           COALESCE(NULLIF(:description, ''), 'API usage (key: ' || k.key_name || ')'),
            COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now
-      FROM m
+      FROM m CROSS JOIN k
 ), request AS ({_INSERT_REQUEST}    SELECT m.account_id, :idempotency_key, :fingerprint, 200,
            json_build_object(
                'entry_id', :entry_id::text,
@@ -363,7 +369,7 @@ def debit_fast_sqlite(connection, **usage: Unpack[UsageCall]) -> Answer | None:
         key = cursor.execute(_LOOKUP_KEY, {"digest": call.digest}).fetchone()
         stored = after = None
         if key is not None:
-            key_id, account_id, _ = key
+            key_id, account_id, _, key_name = key
             logs.bind(account_id=account_id)
             # SQLAlchemy stores SQLite times as naive UTC text.
             values = {
@@ -373,7 +379,7 @@ def debit_fast_sqlite(connection, **usage: Unpack[UsageCall]) -> Answer | None:
                 "now": call.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
                 "today": call.today.isoformat(),
                 "amount": amount_cents,
-                "description": description,
+                "description": shown_description(description, key_name),
                 "entry_id": call.entry_id,
                 "idempotency_key": idempotency_key,
                 "fingerprint": call.fingerprint,

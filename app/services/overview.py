@@ -21,6 +21,8 @@ RUNWAY_WINDOW_DAYS = 14
 @dataclass(frozen=True)
 class Overview:
     total_credits: int
+    # Usage of earlier periods, already invoiced: Total − earlier − this period = Remaining.
+    earlier_usage: int
     usage_this_period: int
     remaining_credits: int
     overage_protection: int
@@ -50,18 +52,12 @@ def billing_settings(session: Session, account_id: int) -> BillingSettings:
 def overview(session: Session, account_id: int, now: datetime | None = None) -> Overview:
     now = now or utcnow()
     amount = col(LedgerEntry.amount_cents)
-    total_credits, uninvoiced_debits = session.exec(
+    invoiced = col(LedgerEntry.invoice_id).is_not(None)
+    total_credits, invoiced_debits, uninvoiced_debits = session.exec(
         select(
             func.coalesce(func.sum(case((amount > 0, amount), else_=0)), 0),
-            func.coalesce(
-                func.sum(
-                    case(
-                        ((amount < 0) & col(LedgerEntry.invoice_id).is_(None), amount),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
+            func.coalesce(func.sum(case(((amount < 0) & invoiced, amount), else_=0)), 0),
+            func.coalesce(func.sum(case(((amount < 0) & ~invoiced, amount), else_=0)), 0),
         ).where(LedgerEntry.account_id == account_id)
     ).one()
     # sqlmodel's `select` overloads stop at four columns: the metering row's are read untyped.
@@ -74,6 +70,7 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
         after = BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents)
     return Overview(
         total_credits=int(total_credits),
+        earlier_usage=-int(invoiced_debits),
         usage_this_period=-int(uninvoiced_debits),
         remaining_credits=after.balance_cents,
         overage_protection=after.overage_credit_line_cents,

@@ -202,6 +202,12 @@ class RecentPayment:
     reason: str
 
 
+def current_balance(session: Session, actor: Actor) -> str:
+    """The balance the page adds to, so the payer sees what they have before and after."""
+    require(actor, Permission.BILLING_VIEW)
+    return format_usd(ledger.balance_of(session, actor.account_id))
+
+
 def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 5) -> list[RecentPayment]:
     """The latest credit purchases and recharges, so a payment that settles later (SEPA, crypto)
     shows how it ended and, when it failed, why."""

@@ -7,7 +7,7 @@ import pytest
 
 from app.errors import ValidationFailed
 from app.services import balance_history, ledger
-from tests.factories import make_account
+from tests.factories import make_account, owner_and_account
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -76,6 +76,23 @@ def test_a_full_last_page_says_there_is_no_next_page(session):
     assert balance_history.page(session, account.id, after_id=second.rows[-1].id).rows == []
 
 
+def test_the_pages_url_cursors_go_forward_and_back_within_the_filter(session):
+    """The page's URL carries the entry a page starts after (a public id): Next and Previous
+    reach the same pages under a filter, and page 1 has no cursor."""
+    actor, account = owner_and_account(session)
+    _fill(session, account, 60)  # 48 usage entries: pages of 20, 20 and 8
+    pages, after = [], ""
+    while True:
+        shown = balance_history.history_page(session, actor, after_id=after, kind="usage", limit=20)
+        pages.append((after, [row.id for row in shown.rows]))
+        if not shown.next_after:
+            break
+        after = shown.next_after
+    assert [len(rows) for _, rows in pages] == [20, 20, 8]
+    for (before, _), (start, _) in zip(pages, pages[1:], strict=False):
+        assert balance_history.previous_after(session, actor, after_id=start, kind="usage", limit=20) == before
+
+
 def test_filters_by_kind_and_utc_date_range(session):
     account = make_account(session)
     _fill(session, account, 72)  # 1 March 12:00 to 4 March 11:00
@@ -134,6 +151,9 @@ def test_date_range_is_in_days_of_the_account_timezone(session):
         session, account.id, date_from=date(2026, 3, 2), date_to=date(2026, 3, 2), timezone="Asia/Tokyo"
     )
     assert len(exported.strip().splitlines()) == 1 + 24
+    # The CSV's times are the page's: in the account's timezone, with the offset.
+    newest = list(csv.reader(io.StringIO(exported)))[1]
+    assert newest[2] == "2026-03-02T23:00:00+09:00"
 
 
 def test_csv_export_neutralizes_formulas(session):

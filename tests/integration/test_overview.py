@@ -45,8 +45,11 @@ def test_overview_figures(session):
 
     figures = overview(session, account.id, now=NOW)
     assert figures.total_credits == 15000
+    assert figures.earlier_usage == 400
     assert figures.usage_this_period == 300 + 200 + 100 + 50
     assert figures.remaining_credits == 15000 - 1050 == ledger.ledger_sum(session, account.id)
+    # The card reconciles: Total − earlier periods' usage − this period's = Remaining.
+    assert figures.total_credits - figures.earlier_usage - figures.usage_this_period == figures.remaining_credits
     assert figures.overage_protection == 5000
     assert figures.used_today == 300
     assert figures.daily_budget is None

@@ -152,6 +152,10 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "api_keys.list_keys": (P.API_KEYS_MANAGE, lambda w: api_keys.list_keys(w.session, w.actor)),
     "balance_history.history_csv": (P.BILLING_VIEW, lambda w: balance_history.history_csv(w.session, w.actor)),
     "balance_history.history_page": (P.BILLING_VIEW, lambda w: balance_history.history_page(w.session, w.actor)),
+    "balance_history.previous_after": (
+        P.BILLING_VIEW,
+        lambda w: balance_history.previous_after(w.session, w.actor, after_id=""),
+    ),
     "billing_overview.overview_view": (P.BILLING_VIEW, lambda w: billing_overview.overview_view(w.session, w.actor)),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
@@ -339,6 +343,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: topups.finish_card_topup(w.session, w.actor, w.account.payment_intent),
     ),
+    "topups.current_balance": (P.BILLING_VIEW, lambda w: topups.current_balance(w.session, w.actor)),
     "topups.recent_payments": (P.BILLING_VIEW, lambda w: topups.recent_payments(w.session, w.actor, "UTC")),
     "topups.start_card_topup": (
         P.BILLING_MANAGE,
@@ -470,6 +475,8 @@ UI_ONLY = {
         "confirm_open_change",
     },
     "AutoRechargeState": {"set_enabled"},
+    # They only navigate: the URL's load checks the permission.
+    "BalanceHistoryState": {"apply_filters", "next_page"},
     "CompanyState": {"choose_country", "image_rejected"},
     "InvoiceAddressState": {"choose_country"},
     "InvoicesState": {"set_selected_card", "confirm_open_change"},

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.api import create_api, files
 from app.api import invoices as invoices_api
@@ -164,6 +164,7 @@ FILTERS = {
     ("info.user_names", "user_ids"),
     ("audit.events", "before_id"),
     ("balance_history.history_page", "after_id"),
+    ("balance_history.previous_after", "after_id"),
 }
 
 
@@ -232,9 +233,14 @@ def test_an_audit_cursor_from_another_account_still_shows_only_ones_own_entries(
 def test_a_balance_history_cursor_from_another_account_still_shows_only_ones_own_entries(tenants):
     session = tenants.session
     mine = set(session.exec(select(LedgerEntry.public_id).where(LedgerEntry.account_id == tenants.a.account_id)))
-    b_newest = max(session.exec(select(LedgerEntry.id).where(LedgerEntry.account_id == tenants.b.account_id)))
-    page = balance_history.history_page(session, tenants.actor, after_id=b_newest + 1)
+    b_newest = session.exec(
+        select(LedgerEntry.public_id)
+        .where(LedgerEntry.account_id == tenants.b.account_id)
+        .order_by(col(LedgerEntry.id).desc())
+    ).first()
+    page = balance_history.history_page(session, tenants.actor, after_id=b_newest)
     assert mine and {row.id for row in page.rows} == mine
+    assert balance_history.previous_after(session, tenants.actor, after_id=b_newest) == ""
 
 
 def test_lists_show_only_the_callers_own_objects(tenants):

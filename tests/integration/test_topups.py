@@ -25,9 +25,11 @@ def _entries(session, account_id):
 def test_card_topup_credits_once_and_a_replay_changes_nothing(session, owner):
     actor, account = owner
     card = save_card(session, account, "pm_card_visa")
+    assert topups.current_balance(session, actor) == "$0.00"
 
     result = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="req-1")
     session.commit()
+    assert topups.current_balance(session, actor) == "$25.00"
     assert result.status == "succeeded" and result.amount_cents == 2500 and result.payment_intent_id.startswith("pi_")
     assert ledger.balance_of(session, account.id) == 2500 == ledger.ledger_sum(session, account.id)
     [entry] = _entries(session, account.id)
