@@ -12,6 +12,9 @@ is set, serve the app.
     python -m app.cli create-operator EMAIL
                                  a member of the operator's staff (the back office at /operator):
                                  prints their invitation link
+    python -m app.cli backup PATH  a consistent copy of the SQLite database, taken while it serves
+    python -m app.cli restore PATH [--force]
+                                 put a backup in place (refused over a database holding data or in use)
     python -m app.cli retire-demo  block the users that still have the demo password and delete
                                    the demo API key (production refuses to start until then)
 """
@@ -411,9 +414,15 @@ def _print_banner(seeded: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     parser.add_argument(
-        "command", choices=["serve", "migrate", "seed", "retire-demo", "create-owner", "create-operator"]
+        "command",
+        choices=["serve", "migrate", "seed", "retire-demo", "create-owner", "create-operator", "backup", "restore"],
     )
-    parser.add_argument("target", nargs="?", default="", help="create-operator: the operator's email")
+    parser.add_argument(
+        "target", nargs="?", default="", help="create-operator: the operator's email; backup, restore: the file"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="backup: replace the file; restore: replace a database that holds data"
+    )
     parser.add_argument("--account", default="", help="create-owner: the new account's name")
     parser.add_argument("--email", default="", help="create-owner: the owner's email")
     parser.add_argument("--workers", type=int, help="backend worker processes (more than one needs REDIS_URL)")
@@ -435,6 +444,18 @@ def main(argv: list[str] | None = None) -> int:
             if not args.target.strip():
                 raise ConfigError("create-operator needs the operator's EMAIL")
             print(f"Invitation for the operator (valid 7 days): {create_operator(args.target)}")
+        elif args.command in ("backup", "restore"):
+            from app import backup
+
+            if not args.target.strip():
+                raise ConfigError(f"{args.command} needs the backup file's PATH")
+            path = Path(args.target)
+            if args.command == "backup":
+                size = backup.backup(get_settings().database_url, path, force=args.force)
+                print(f"Backed up to {path} ({size:,} bytes)")
+            else:
+                backup.restore(path, get_settings().database_url, force=args.force)
+                print(f"Restored {path}; `python -m app.cli serve` migrates it to this version on start")
         elif args.command == "retire-demo":
             print("\n".join(retire_demo()) or "no demo credentials left")
         else:
