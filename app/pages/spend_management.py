@@ -24,6 +24,8 @@ class SpendManagementState(SwitchedFormState, rx.State):
     has_saved_webhook: rx.Field[bool] = rx.field(False)
     used_today: rx.Field[str] = rx.field("")
     used_yesterday: rx.Field[str] = rx.field("")
+    budget_status: rx.Field[str] = rx.field("")
+    budget_reached: rx.Field[bool] = rx.field(False)
     secret_hint: rx.Field[str] = rx.field("")
     revealed_secret: rx.Field[str] = rx.field("")
     deliveries: rx.Field[list[DeliveryRow]] = rx.field(default_factory=list)
@@ -34,6 +36,7 @@ class SpendManagementState(SwitchedFormState, rx.State):
         self.daily_budget, self.notify_threshold = view.daily_budget, view.notify_threshold
         self.webhook_url, self.has_saved_webhook = view.webhook_url, view.webhook_url != ""
         self.used_today, self.used_yesterday = view.used_today, view.used_yesterday
+        self.budget_status, self.budget_reached = view.budget_status, view.budget_reached
         self._secret, self.revealed_secret = view.secret, ""
         self.secret_hint = f"whsec_{'•' * 12}{view.secret[-4:]}" if view.secret else ""
         self._remount_form()
@@ -245,6 +248,16 @@ def spend_management_page() -> list[rx.Component]:
             columns=rx.breakpoints(initial="1", sm="2"),
             spacing="4",
             max_width="640px",
+        ),
+        rx.cond(
+            SpendManagementState.budget_status != "",
+            rx.callout(
+                SpendManagementState.budget_status,
+                icon=rx.cond(SpendManagementState.budget_reached, "octagon-x", "info"),
+                color_scheme=rx.cond(SpendManagementState.budget_reached, "red", "blue"),
+                id="budget-status",
+                max_width="640px",
+            ),
         ),
         _settings_form(),
         _webhook_card(),

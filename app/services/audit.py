@@ -5,6 +5,7 @@ timezone, newest first in keyset pages."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -74,6 +75,17 @@ def record_without_user(
     )
 
 
+# "$1,234.56": every amount the console moves is in US dollars.
+_DOLLARS = re.compile(r"-?\$\d[\d,]*(?:\.\d{2})?")
+
+
+def with_currency(summary: str) -> str:
+    """The summary with each dollar amount's currency named ("$25.00 USD"), old entries too."""
+    return _DOLLARS.sub(
+        lambda amount: amount[0] if summary.startswith(" USD", amount.end()) else f"{amount[0]} USD", summary
+    )
+
+
 @dataclass(frozen=True)
 class AuditRow:
     id: int
@@ -137,7 +149,7 @@ def events(
             if event.actor_name != event.actor_email
             else event.actor_email,
             category=CATEGORIES.get(event.action.split(".")[0], event.action),
-            summary=event.summary,
+            summary=with_currency(event.summary),
         )
         for event in found[:limit]
     ]

@@ -102,7 +102,7 @@ PLANS: dict[str, Plan] = {
                 "storage_bytes": 5 * MB,
                 "products": 2,
             },
-            features=("Usage credits", "Metering API", "Email support"),
+            features=("Usage credits", "Metering API", "Email support", "Spend management", "Audit log"),
         ),
         Plan(
             code="pro",
@@ -119,7 +119,14 @@ PLANS: dict[str, Plan] = {
                 "storage_bytes": 100 * MB,
                 "products": 3,
             },
-            features=("Usage credits", "Metering API", "Email support", "Overage protection", "Spend management"),
+            features=(
+                "Usage credits",
+                "Metering API",
+                "Email support",
+                "Overage protection",
+                "Spend management",
+                "Audit log",
+            ),
         ),
         Plan(
             code="business",

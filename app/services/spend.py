@@ -8,7 +8,7 @@ job "spend_notification" when a line is reached; `notify` is its idempotent work
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -35,6 +35,8 @@ class SpendSettings:
     webhook_url: str
     used_today_cents: int
     used_yesterday_cents: int
+    # The budget the debits enforce today (None: no cap).
+    budget_in_force_cents: int | None = None
 
 
 def spend_settings(session: Session, actor: Actor, now: datetime | None = None) -> SpendSettings:
@@ -51,6 +53,7 @@ def spend_settings(session: Session, actor: Actor, now: datetime | None = None) 
         webhook_url=settings.webhook_url,
         used_today_cents=row.used_today_cents if row is not None and row.usage_day == today else 0,
         used_yesterday_cents=usage_on_day(session, actor.account_id, today - timedelta(days=1)),
+        budget_in_force_cents=row.daily_budget_cents if row is not None else None,
     )
 
 
@@ -65,14 +68,19 @@ class SpendView:
     webhook_url: str
     used_today: str
     used_yesterday: str
+    # How today's budget stands ("" without one): what is left, or that calls are refused until midnight UTC.
+    budget_status: str
+    budget_reached: bool
     can_manage: bool
     secret: str
     deliveries: list[webhooks.DeliveryRow]
 
 
 def spend_view(session: Session, actor: Actor, now: datetime | None = None) -> SpendView:
+    now = now or utcnow()
     settings = spend_settings(session, actor, now)
     can_manage = actor.can(Permission.BILLING_MANAGE)
+    status, reached = _budget_status(settings, now)
     return SpendView(
         enabled=settings.enabled,
         daily_budget=_dollars(settings.daily_budget_cents),
@@ -80,9 +88,27 @@ def spend_view(session: Session, actor: Actor, now: datetime | None = None) -> S
         webhook_url=settings.webhook_url,
         used_today=format_usd(settings.used_today_cents),
         used_yesterday=format_usd(settings.used_yesterday_cents),
+        budget_status=status,
+        budget_reached=reached,
         can_manage=can_manage,
         secret=webhook_secret(session, actor) if can_manage else "",
         deliveries=webhooks.delivery_rows(session, actor, account_timezone(session, actor)),
+    )
+
+
+def _budget_status(settings: SpendSettings, now: datetime) -> tuple[str, bool]:
+    budget = settings.budget_in_force_cents
+    if budget is None:
+        return "", False
+    left = budget - settings.used_today_cents
+    if left > 0:
+        return f"{format_usd(left)} of today's {format_usd(budget)} budget is left (UTC day).", False
+    midnight = datetime.combine(utc_day(now) + timedelta(days=1), time(), tzinfo=UTC)
+    minutes = max(int((midnight - now).total_seconds()) // 60, 1)
+    return (
+        f"Today's budget of {format_usd(budget)} is reached: API calls are refused until midnight UTC "
+        f"(in {minutes // 60} h {minutes % 60} min).",
+        True,
     )
 
 

@@ -13,6 +13,7 @@ from app.errors import PermissionDenied, ValidationFailed
 from app.models import Account, AuditEvent
 from app.services import api_keys, audit, company, roles, team
 from tests.factories import actor_for, make_account, make_user, signed_in_actor
+from tests.integration.test_company import PNG
 
 
 @pytest.fixture
@@ -32,6 +33,8 @@ def test_each_change_writes_one_entry_with_who_and_what(session, owner):
     role = roles.create_role(session, actor, name="Support", permissions=["info.view", "billing.view"])
     team.invite(session, actor, email="sam@example.com", full_name="Sam Support", role_id=role.id, base_url="http://x")
     company.rename_account(session, actor, "Acme Europe")
+    company.save_logo(session, actor, PNG)
+    company.remove_logo(session, actor)
     session.commit()
 
     entries = _entries(session, actor.account_id)
@@ -41,12 +44,28 @@ def test_each_change_writes_one_entry_with_who_and_what(session, owner):
         "role.create",
         "team.invite",
         "company.rename",
+        "company.logo",
+        "company.logo",
+    ]
+    assert [row.summary for row in audit.events(session, actor).rows[:2]] == [
+        "Removed the account logo",
+        "Uploaded a new account logo",
     ]
     assert {email for email, _, _ in entries} == {"olivia@example.com"}
     assert entries[0][2] == f"Created API key “Production” ({key.prefix}…)"
     assert entries[3][2] == "Invited sam@example.com (Sam Support) as Support"
     assert entries[4][2] == "Renamed the account to “Acme Europe”"
     assert all(full_key not in summary for _, _, summary in entries), "a secret reached the audit log"
+
+
+def test_money_is_shown_with_its_currency(session, owner):
+    audit.record(session, owner.actor, "payment.credits", "Bought $1,025.00 of usage credits; refunded -$5.50")
+    audit.record(session, owner.actor, "payment.credits", "Charged $25.00 USD")
+    session.commit()
+    assert [row.summary for row in audit.events(session, owner.actor).rows] == [
+        "Charged $25.00 USD",
+        "Bought $1,025.00 USD of usage credits; refunded -$5.50 USD",
+    ]
 
 
 def test_a_refused_change_writes_nothing(session, owner):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.errors import ValidationFailed
-from app.services import api_keys, company, ledger, profile
+from app.services import api_keys, audit, company, ledger, profile, spend
 from app.services.info import INCLUDED, LIMIT_REACHED, NOT_INCLUDED, account_info, user_names
 from app.services.plans import ADD_ONS, LIMITS, get_plan
 from app.services.team import seat_limit
@@ -151,13 +151,27 @@ def test_add_ons_outside_the_plan_are_not_included(session):
     basic, basic_owner = _account(session, "basic")
     statuses = {add_on.name: add_on.status for add_on in account_info(session, basic_owner, now=NOW).add_ons}
     assert [name for name in statuses] == [add_on.name for add_on in ADD_ONS]
-    assert statuses["Overage protection"] == statuses["Spend management"] == statuses["Audit log"] == NOT_INCLUDED
+    assert statuses["Overage protection"] == statuses["Invoice billing"] == NOT_INCLUDED
     assert statuses["Usage credits"] == statuses["Metering API"] == INCLUDED
 
     _, business_owner = _account(session, "business")
     business = {a.name: a.status for a in account_info(session, business_owner, now=NOW).add_ons}
     assert business["Audit log"] == business["Spend management"] == INCLUDED
     assert business["Invoice billing"] == NOT_INCLUDED
+
+
+@pytest.mark.parametrize("code", ["basic", "pro", "business", "custom"])
+def test_info_says_included_exactly_for_what_the_console_lets_the_plan_use(session, code):
+    """The audit log and spend management work on every plan, so Info never says "Not in your
+    plan" for them; overage protection is included where the plan gives a line above zero."""
+    _, owner = _account(session, code)
+    statuses = {add_on.name: add_on.status for add_on in account_info(session, owner, now=NOW).add_ons}
+    audit.events(session, owner)
+    spend.save_settings(session, owner, enabled=True, daily_budget="10", notify_threshold="", webhook_url="")
+    assert statuses["Audit log"] == statuses["Spend management"] == INCLUDED
+    line = get_plan(code).overage_credit_line_cents
+    assert statuses["Overage protection"] == (INCLUDED if line > 0 else NOT_INCLUDED)
+    assert statuses["Invoice billing"] == (INCLUDED if get_plan(code).invoice_priced else NOT_INCLUDED)
 
 
 def test_custom_plans_have_no_limits(session):

@@ -71,11 +71,21 @@ def test_the_budget_refuses_usage_until_the_next_utc_day(session):
     _use(session, account, 60, "a", NOON)
     with pytest.raises(DailyBudgetExceeded):
         _use(session, account, 60, "b", NOON)
+    assert (
+        spend.spend_view(session, actor, now=NOON).budget_status == "$0.40 of today's $1.00 budget is left (UTC day)."
+    )
     _use(session, account, 40, "c", NOON)
+    # The page says the budget is reached and until when calls are refused.
+    view = spend.spend_view(session, actor, now=NOON)
+    assert view.budget_reached
+    assert view.budget_status == (
+        "Today's budget of $1.00 is reached: API calls are refused until midnight UTC (in 12 h 0 min)."
+    )
     with pytest.raises(DailyBudgetExceeded) as refused:
         _use(session, account, 1, "d", datetime(2026, 3, 10, 23, 59, 30, tzinfo=UTC))
     session.rollback()
     assert refused.value.retry_after_seconds == 30
+    assert not spend.spend_view(session, actor, now=datetime(2026, 3, 11, 0, 0, tzinfo=UTC)).budget_reached
     _use(session, account, 90, "e", datetime(2026, 3, 11, 0, 0, tzinfo=UTC))
     assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id) == 100_000 - 190
 
