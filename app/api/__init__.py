@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sqlalchemy_errors
 
-from app.api import auth_routes, docs, files, health, invoices, metering, metrics, stripe_webhook
+from app.api import auth_routes, docs, files, health, invoices, metering, metrics, operator, stripe_webhook
 from app.api.request_log import RequestContextMiddleware
 from app.errors import DomainError
 
@@ -44,6 +45,34 @@ def _flat_routes(routes) -> Iterator:
         yield from _flat_routes(router.routes) if router is not None else [route]
 
 
+def _separate_operator_document(api: FastAPI) -> None:
+    """The operator API has a document of its own, and the metering API's leaves it out: each
+    audience gets only what it may call."""
+    others = [r for r in api.routes if getattr(r, "original_router", None) is not operator.router]
+
+    def metering_document() -> dict:
+        if api.openapi_schema is None:
+            api.openapi_schema = get_openapi(
+                title=api.title, version=api.version, description=api.description, routes=others
+            )
+        return api.openapi_schema
+
+    operator_document = get_openapi(
+        title="Ledgerdesk operator API",
+        version="1",
+        description="The operator's own API: open, read, credit, re-plan, suspend and reactivate customer accounts. "
+        "Authenticate with an operator API key (made in the back office) as a Bearer token.",
+        routes=operator.router.routes,
+    )
+    api.openapi = metering_document  # type: ignore[method-assign]
+
+    @api.get(operator.OPENAPI_URL, include_in_schema=False)
+    async def _operator_openapi() -> JSONResponse:
+        return JSONResponse(operator_document)
+
+    docs.add_docs(api, operator.DOCS_PATH, operator.OPENAPI_URL, "Ledgerdesk operator API")
+
+
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Ledgerdesk API",
@@ -61,9 +90,11 @@ def create_api() -> FastAPI:
     api.include_router(stripe_webhook.router)
     api.include_router(files.router)
     api.include_router(invoices.router)
+    api.include_router(operator.router)
     # Outermost: Reflex's pages are mounted inside this app, so every request gets its id.
     api.add_middleware(RequestContextMiddleware)
     docs.add_docs(api)
+    _separate_operator_document(api)
 
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -83,7 +114,9 @@ def create_api() -> FastAPI:
     for error in DATABASE_UNAVAILABLE:
         api.add_exception_handler(error, _database_unavailable)
 
-    @api.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @api.api_route(
+        "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False
+    )
     async def _unknown_api_path(request: Request, rest: str) -> JSONResponse:
         # Without this an unknown /api path would fall through to Reflex's HTML 404; and as it
         # matches every path, it also answers a known path's other methods, with 405.

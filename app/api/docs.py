@@ -26,18 +26,20 @@ def _swagger_ui_dist() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dist"
 
 
-def add_docs(api: FastAPI) -> None:
-    openapi_url = api.openapi_url or ""
+def add_docs(api: FastAPI, docs_path: str = DOCS_PATH, openapi_url: str = "", title: str = "") -> None:
+    """Swagger UI at `docs_path` for the document at `openapi_url` (by default the app's own)."""
+    openapi_url = openapi_url or api.openapi_url or ""
+    title = title or api.title
     dist = _swagger_ui_dist()
 
-    @api.get(DOCS_PATH, include_in_schema=False)
+    @api.get(docs_path, include_in_schema=False)
     async def _docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
-            title=f"{api.title} documentation",
-            swagger_js_url=f"{DOCS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_PATH}/favicon-32x32.png",
+            title=f"{title} documentation",
+            swagger_js_url=f"{docs_path}/swagger-ui-bundle.js",
+            swagger_css_url=f"{docs_path}/swagger-ui.css",
+            swagger_favicon_url=f"{docs_path}/favicon-32x32.png",
             # Swagger UI's default validator badge is an image from swagger.io.
             swagger_ui_parameters={"validatorUrl": None},
         )
@@ -47,4 +49,4 @@ def add_docs(api: FastAPI) -> None:
         async def serve(path: Path = dist / name, media_type: str = media_type) -> FileResponse:
             return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
-        api.add_api_route(f"{DOCS_PATH}/{name}", serve, methods=["GET"], include_in_schema=False)
+        api.add_api_route(f"{docs_path}/{name}", serve, methods=["GET"], include_in_schema=False)

@@ -35,6 +35,7 @@ from app.api import auth_routes, create_api, files, stripe_webhook
 from app.api import health as health_api
 from app.api import invoices as invoices_api
 from app.api import metering as metering_api
+from app.api import operator as operator_api
 from app.components.layout import NAV, PAGES
 from app.db import transaction
 from app.errors import NotAuthenticated, PermissionDenied
@@ -721,6 +722,18 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/docs/swagger-ui-bundle.js"): "public",
     ("GET", "/api/v1/docs/swagger-ui.css"): "public",
     ("GET", "/api/v1/docs/favicon-32x32.png"): "public",
+    ("POST", "/api/operator/v1/accounts"): "operator key",
+    ("GET", "/api/operator/v1/accounts"): "operator key",
+    ("GET", "/api/operator/v1/accounts/{account_id}"): "operator key",
+    ("POST", "/api/operator/v1/accounts/{account_id}/credits"): "operator key",
+    ("PUT", "/api/operator/v1/accounts/{account_id}/plan"): "operator key",
+    ("POST", "/api/operator/v1/accounts/{account_id}/suspend"): "operator key",
+    ("POST", "/api/operator/v1/accounts/{account_id}/reactivate"): "operator key",
+    ("GET", "/api/operator/v1/openapi.json"): "public",
+    ("GET", "/api/operator/v1/docs"): "public",
+    ("GET", "/api/operator/v1/docs/swagger-ui-bundle.js"): "public",
+    ("GET", "/api/operator/v1/docs/swagger-ui.css"): "public",
+    ("GET", "/api/operator/v1/docs/favicon-32x32.png"): "public",
 }
 CATCH_ALL = "/api/{rest:path}"
 # Routes for signed-in users (session cookie) and the permission each needs.
@@ -732,6 +745,11 @@ SESSION_ROUTES = {
 # Routes that take an id, and the test that gives them another account's id.
 ID_ROUTES = {
     "/api/invoices/{invoice_id}/pdf": "test_tenant_isolation.py::test_an_invoice_pdf_is_served_only_to_its_own_account",
+    # Operator keys reach every account by design; customers' keys and sessions reach none of these.
+    **{
+        f"/api/operator/v1/accounts/{{account_id}}{tail}": "test_operator_api.py::test_customer_keys_and_sessions_reach_no_operator_route"
+        for tail in ("", "/credits", "/plan", "/suspend", "/reactivate")
+    },
 }
 
 
@@ -776,6 +794,7 @@ def client(engine, monkeypatch):
     api.dependency_overrides[invoices_api.invoices_engine] = lambda: engine
     api.dependency_overrides[stripe_webhook.webhook_engine] = lambda: engine
     api.dependency_overrides[health_api.health_engine] = lambda: engine
+    api.dependency_overrides[operator_api.operator_engine] = lambda: engine
     health.beat(engine, "matrix-test")  # /api/ready answers 200 with a job worker running
     with TestClient(api, follow_redirects=False) as client:
         yield client
@@ -785,10 +804,21 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
     account = make_populated_account(session, "acme")
     api_keys.delete_key(session, signed_in_actor(session, account.owner_email), account.api_key)
     session.commit()
-    bodies = {"/api/v1/usage": {"amount_cents": 5}}
+    bodies = {
+        "/api/v1/usage": {"amount_cents": 5},
+        "/api/operator/v1/accounts": {"name": "Mine", "owner_email": "me@example.com"},
+        "/api/operator/v1/accounts/{account_id}/credits": {"amount_cents": 5, "reason": "mine"},
+        "/api/operator/v1/accounts/{account_id}/plan": {"plan": "custom", "reason": "mine"},
+        "/api/operator/v1/accounts/{account_id}/suspend": {"reason": "mine"},
+        "/api/operator/v1/accounts/{account_id}/reactivate": {"reason": "mine"},
+    }
+    _, live_customer_key = api_keys.create_key(session, signed_in_actor(session, account.owner_email), "Live")
+    customer_session = signed_in_token(session, account.owner_email)
+    account_public_id = session.get(Account, account.account_id).public_id
+    session.commit()
     for (method, template), who in ROUTES.items():
         body = bodies.get(template)
-        path = template.format(invoice_id=account.invoice)
+        path = template.format(invoice_id=account.invoice, account_id=account_public_id)
         if who == "api key":
             for headers in (
                 {},
@@ -796,6 +826,17 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
                 {"Authorization": f"Bearer {account.full_key}"},
             ):
                 response = client.request(method, path, json=body, headers=headers)
+                assert response.status_code == 401, (method, path, headers, response.text)
+                assert response.json()["error"]["code"] == "invalid_api_key"
+        elif who == "operator key":
+            for headers in (
+                {},
+                {"Authorization": "Bearer ldop_" + "x" * 40},
+                {"Authorization": f"Bearer {live_customer_key}"},
+                {"Authorization": f"Bearer {customer_session}"},
+                {"Cookie": f"{auth.SESSION_COOKIE}={customer_session}"},
+            ):
+                response = client.request(method, path, json=body, headers={**headers, "Idempotency-Key": "k1"})
                 assert response.status_code == 401, (method, path, headers, response.text)
                 assert response.json()["error"]["code"] == "invalid_api_key"
         elif who == "session":

@@ -49,7 +49,13 @@ class AccountRow:
     used_today: str
     last_api_call: str
     created: str
-    balance_cents: int = 0
+    # The same figures as numbers, for the operator API.
+    plan_code: str
+    suspended: bool
+    balance_cents: int
+    used_today_cents: int
+    last_api_call_at: datetime | None
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -100,14 +106,7 @@ def list_accounts(
     now = now or utcnow()
     if plan and plan not in PLANS:
         raise ValidationFailed("Choose a plan from the list.", field="plan")
-    today = ledger.utc_day(now)
-    last_call = select(func.max(ApiKey.last_used_at)).where(col(ApiKey.account_id) == col(Account.id)).scalar_subquery()
-    is_past_due = _past_due_clause(now)
-    query = (
-        select(Account, CreditBalance, last_call, is_past_due)
-        .outerjoin(CreditBalance, col(CreditBalance.account_id) == col(Account.id))
-        .order_by(col(Account.id).desc())
-    )
+    query, is_past_due = _row_query(now)
     text = search.strip()
     if text:
         like = f"%{text.lower()}%"
@@ -129,26 +128,53 @@ def list_accounts(
         query = query.where(col(CreditBalance.balance_cents) < 0)
     if before_id is not None:
         query = query.where(col(Account.id) < before_id)
-    found = session.exec(query.limit(limit + 1)).all()
-    rows = []
-    for account, balance, last_used, overdue in found[:limit]:
-        cents = balance.balance_cents if balance else 0
-        used = balance.used_today_cents if balance and balance.usage_day == today else 0
-        rows.append(
-            AccountRow(
-                id=account.public_id,
-                name=account.name,
-                plan=get_plan(account.plan_code).name,
-                status=_status(account, bool(overdue)),
-                balance=format_usd(cents),
-                used_today=format_usd(used),
-                last_api_call=format_datetime(last_used, "UTC") if last_used else "Never",
-                created=format_datetime(account.created_at, "UTC"),
-                balance_cents=cents,
-            )
-        )
+    found = session.exec(query.order_by(col(Account.id).desc()).limit(limit + 1)).all()
+    rows = [_row(account, balance, last_used, overdue, now) for account, balance, last_used, overdue in found[:limit]]
     next_id = found[limit - 1][0].id if len(found) > limit else None
     return AccountPage(rows, next_id)
+
+
+def account_row(session: Session, public_id: str, *, now: datetime | None = None) -> AccountRow:
+    """One account as the list shows it."""
+    now = now or utcnow()
+    query, _ = _row_query(now)
+    found = session.exec(query.where(Account.public_id == public_id)).first()
+    if found is None:
+        raise NotFound("No such account.")
+    account, balance, last_used, overdue = found
+    return _row(account, balance, last_used, overdue, now)
+
+
+def _row_query(now: datetime):
+    last_call = select(func.max(ApiKey.last_used_at)).where(col(ApiKey.account_id) == col(Account.id)).scalar_subquery()
+    is_past_due = _past_due_clause(now)
+    query = select(Account, CreditBalance, last_call, is_past_due).outerjoin(
+        CreditBalance, col(CreditBalance.account_id) == col(Account.id)
+    )
+    return query, is_past_due
+
+
+def _row(
+    account: Account, balance: CreditBalance | None, last_used: datetime | None, overdue: bool, now: datetime
+) -> AccountRow:
+    cents = balance.balance_cents if balance else 0
+    used = balance.used_today_cents if balance and balance.usage_day == ledger.utc_day(now) else 0
+    return AccountRow(
+        id=account.public_id,
+        name=account.name,
+        plan=get_plan(account.plan_code).name,
+        status=_status(account, bool(overdue)),
+        balance=format_usd(cents),
+        used_today=format_usd(used),
+        last_api_call=format_datetime(last_used, "UTC") if last_used else "Never",
+        created=format_datetime(account.created_at, "UTC"),
+        plan_code=account.plan_code,
+        suspended=account.suspended_at is not None,
+        balance_cents=cents,
+        used_today_cents=used,
+        last_api_call_at=last_used,
+        created_at=account.created_at,
+    )
 
 
 @dataclass(frozen=True)
