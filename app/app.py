@@ -1,9 +1,10 @@
 """The Reflex app: pages, the HTTP API on the same port, and background work."""
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 from app import pages  # noqa: F401  fills the page table
-from app.api import create_api
+from app.api import MeteringFirst, create_api
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.api.upload_limit import UploadLimitMiddleware
 from app.components.card_form import stripe_head_scripts
@@ -15,11 +16,21 @@ from app.state.session import ActorChangeReset
 
 configure_logging()
 
-app = rx.App(
+API = create_api()
+
+
+class _Console(rx.App):
+    def __call__(self) -> ASGIApp:
+        """The backend as the server runs it. Outermost, the security headers on every response;
+        then the metering API's lean path, before Reflex's own middleware and routing; then Reflex's
+        backend, with the API mounted in it and the upload cap around both."""
+        return SecurityHeadersMiddleware(MeteringFirst(super().__call__(), API))
+
+
+app = _Console(
     stylesheets=["/styles.css"],
     head_components=stripe_head_scripts(),
-    # The API is mounted first; the upload cap and the headers then wrap it and the pages Reflex serves.
-    api_transformer=[create_api(), UploadLimitMiddleware, SecurityHeadersMiddleware],
+    api_transformer=[API, UploadLimitMiddleware],
 )
 
 app.add_middleware(ActorChangeReset())

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from sqlalchemy import exc as sqlalchemy_errors
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import auth_routes, docs, files, health, invoices, metering, metrics, operator, stripe_webhook
+from app.api import auth_routes, docs, files, health, invoices, metering, metrics, operator, stripe_webhook, unavailable
 from app.api.request_log import RequestContextMiddleware
 from app.errors import DomainError
-
-log = logging.getLogger("ledgerdesk.api")
-
-# The database went away (restart, failover, network): the call fails cleanly and the next one
-# reconnects (asyncpg's pool replaces closed connections, SQLAlchemy's pre-ping checks them).
-DATABASE_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # "terminating connection", "starting up"
-    sqlalchemy_errors.OperationalError,
-    sqlalchemy_errors.InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
 
 
 @asynccontextmanager
@@ -73,8 +57,33 @@ def _separate_operator_document(api: FastAPI) -> None:
     docs.add_docs(api, operator.DOCS_PATH, operator.OPENAPI_URL, "Ledgerdesk operator API")
 
 
-def create_api() -> FastAPI:
-    api = FastAPI(
+class LedgerdeskAPI(FastAPI):
+    """The console's HTTP API. Its first step serves the metering API's lean path
+    (`metering.LEAN_ROUTES`), before FastAPI's middleware and routing; the rest is FastAPI's."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and metering.is_lean(scope):
+            await metering.serve(self, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class MeteringFirst:
+    """The backend's outermost layer but for the security headers (app/app.py): a metering call
+    goes straight to the API's lean path, past Reflex's own middleware and routing."""
+
+    def __init__(self, app: ASGIApp, api: LedgerdeskAPI):
+        self.app, self.api = app, api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and metering.is_lean(scope):
+            await metering.serve(self.api, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_api() -> LedgerdeskAPI:
+    api = LedgerdeskAPI(
         title="Ledgerdesk API",
         version="1",
         description="The metering API: authenticate with an account's API key as a Bearer token.",
@@ -83,7 +92,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan,
     )
-    api.include_router(metering.router)  # first: routes are matched in order, and this is the hot path
+    api.include_router(metering.router)
     api.include_router(auth_routes.router)
     api.include_router(health.router)
     api.include_router(metrics.router)
@@ -101,17 +110,10 @@ def create_api() -> FastAPI:
         return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code)
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        cause = getattr(exc, "orig", None) or exc
-        reason = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
-        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, reason)
-        message = "The database is unavailable; retry shortly (a debit may have happened: reuse its Idempotency-Key)."
-        return JSONResponse(
-            {"error": {"code": "database_unavailable", "message": message}},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        unavailable.log_unavailable(request.method, request.url.path, exc)
+        return JSONResponse(unavailable.BODY, status_code=503, headers=unavailable.HEADERS)
 
-    for error in DATABASE_UNAVAILABLE:
+    for error in unavailable.DATABASE_UNAVAILABLE:
         api.add_exception_handler(error, _database_unavailable)
 
     @api.api_route(

@@ -1,4 +1,12 @@
-"""The metering API (/api/v1): POST /usage debits the API key's account, GET /balance reads it.
+"""The metering API (/api/v1): POST /usage and POST /usage/batch debit the API key's account, GET
+/balance reads it.
+
+The lean path: these three are served by `serve`, a plain ASGI handler that the backend's
+outermost layer (`app.api.MeteringFirst`, and `LedgerdeskAPI` itself where create_api() is served
+alone) calls before any framework middleware or routing. It reads the headers it needs, reads the
+body with its cap, decodes and validates it with msgspec (Structs built once, at import) and writes
+the JSON answer itself; the routes below only document these paths for the OpenAPI document and
+for the 405s of other methods.
 
 Database access, chosen by measurement (bench/metering.py, README): a call is debited on the
 event loop, on PostgreSQL in one autocommitted statement on an asyncpg pool (`metering.debit_fast`),
@@ -12,28 +20,29 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import inspect
-import json
+import logging
 import sqlite3
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Request, Response
+import msgspec
+from fastapi import APIRouter, Depends, Header
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, field_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from sqlalchemy.engine import URL, Engine
+from starlette.types import Receive, Scope, Send
 
 from app import metrics
-from app.api.body import BodyTooLarge, limited_body
+from app.api import unavailable
+from app.api.body import BodyTooLarge
+from app.api.request_log import RequestContextMiddleware
 from app.config import get_settings
 from app.db import get_engine, transaction
 from app.errors import DomainError, ValidationFailed
@@ -42,7 +51,14 @@ from app.services import metering
 from app.services.metering import Answer
 from app.services.plans import PLANS
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 T = TypeVar("T")
+log = logging.getLogger("ledgerdesk.api")
+
+
+# --- The documented contract (OpenAPI; pydantic models, read by FastAPI only) ---------------
 
 
 class ApiError(BaseModel):
@@ -60,6 +76,10 @@ def _whole_number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+# HTTP strips spaces around a header value, so the header's pattern does not offer them.
+_IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+
+
 class UsageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,12 +94,26 @@ class UsageRequest(BaseModel):
         examples=["1,000 tokens"],
     )
 
-    @field_validator("description")
-    @classmethod
-    def _plain_text(cls, value: str) -> str:
-        if not metering.plain_text(value):
-            raise ValueError(metering.DESCRIPTION_CONTROL_CHARACTERS)
-        return value
+
+class UsageEvent(UsageRequest):
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=_IDEMPOTENCY_KEY_PATTERN,
+        description="As POST /usage's Idempotency-Key header: the same key and body get the first answer again.",
+    )
+
+
+MAX_BATCH_EVENTS = 100
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[UsageEvent] = Field(
+        min_length=1, description=f"1 to {MAX_BATCH_EVENTS} usage events, applied in this order."
+    )
 
 
 class UsageResponse(BaseModel):
@@ -90,6 +124,12 @@ class UsageResponse(BaseModel):
         "today's budget. A call of this amount passes, one cent more is refused."
     )
     used_today_cents: int = Field(description="Usage debited today (UTC day), this call included.")
+
+
+class BatchResponse(BaseModel):
+    results: list[UsageResponse | ErrorResponse] = Field(
+        description="One per event, in order: what POST /usage would have answered it alone (its body)."
+    )
 
 
 class BalanceResponse(BaseModel):
@@ -111,46 +151,151 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return {"model": ErrorResponse, "description": description, **({"headers": headers} if headers else {})}
 
 
+MAX_BODY_BYTES = 16 * 1024  # a usage call is under 1 KB; this refuses floods without reading them
+MAX_BATCH_BYTES = 256 * 1024
 INVALID_KEY = _error("Missing, malformed, unknown or deleted API key (code invalid_api_key).")
+SUSPENDED = _error("An operator suspended the account (code account_suspended); nothing is debited.")
 MALFORMED = _error("Malformed request: body or Idempotency-Key header (code validation_error).")
+NOT_JSON = _error("The body is not sent as application/json (code unsupported_media_type).")
 UNAVAILABLE = _error(
     "The database is unavailable (code database_unavailable): retry shortly. A debit may have happened, so "
     "retry with the same Idempotency-Key.",
     {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 )
+_DAILY_REQUESTS = ", ".join(
+    f"{plan.name} {limit:,}" for plan in PLANS.values() if (limit := plan.limit("daily_requests")) is not None
+)
+
+router = APIRouter(prefix="/api/v1", tags=["Metering"])
+bearer = HTTPBearer(
+    scheme_name="ApiKey",
+    description="An API key of the account (Add API Key on the API Keys page), sent as `Authorization: Bearer ld_…`.",
+    auto_error=False,
+)
 
 
-def render(answer: Answer) -> Response:
-    headers = dict(answer.headers)
-    if answer.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(json.dumps(answer.body), answer.status_code, headers, media_type="application/json")
+def _served_by_the_lean_path() -> Any:
+    raise RuntimeError("The metering API is served by app.api.metering.serve before FastAPI routes a request.")
 
 
-def _validation_answer(errors: Sequence[ErrorDetails]) -> Answer:
-    parts = []
-    for error in errors:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        parts.append(f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg", "invalid"))
-    return metering.error_answer(ValidationFailed("; ".join(parts) or "The request is malformed."))
+@router.post(
+    "/usage",
+    summary="Record usage",
+    description=(
+        "Debits `amount_cents` from the usage credits of the API key's account. The daily budget is a cap: the "
+        "call is refused, and no money moves, when it would take today's (UTC) usage past the budget (429, with "
+        "`Retry-After` to midnight UTC; a call of exactly what is left passes) or the balance below minus the "
+        "overage protection (402). Each plan allows a number of calls per UTC day "
+        f"({_DAILY_REQUESTS}; the Info page shows today's count): past it a call is refused with 429 "
+        "`daily_request_limit_exceeded` and `Retry-After` to midnight UTC, and no money moves. "
+        "`available_cents` in the answer (and in `GET /balance`) is the most the next "
+        "call may debit. Send an `Idempotency-Key` to retry "
+        "safely: the same key with the same body returns the first answer (header `Idempotent-Replayed: true`) "
+        "and debits once; with another body it is refused (409). Refusals are not remembered, so a retry "
+        "with the same key can pass once credits were added or the day has turned."
+    ),
+    response_model=UsageResponse,
+    responses={
+        401: INVALID_KEY,
+        402: _error("Not enough usage credits (code insufficient_credits)."),
+        403: SUSPENDED,
+        409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
+        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
+        415: NOT_JSON,
+        422: MALFORMED,
+        429: _error(
+            "The call would take today's usage past the daily budget (code daily_budget_exceeded; the message "
+            "says what is left of it today), or the plan's API requests per UTC day are used up (code "
+            "daily_request_limit_exceeded; the message names the limit).",
+            {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
+        ),
+        503: UNAVAILABLE,
+    },
+)
+def record_usage(
+    body: UsageRequest,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    idempotency_key: str | None = Header(
+        default=None,
+        alias="Idempotency-Key",
+        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per call.",
+        min_length=1,
+        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=_IDEMPOTENCY_KEY_PATTERN,
+    ),
+) -> UsageResponse:
+    return _served_by_the_lean_path()
 
 
-class _MeteringRoute(APIRoute):
-    """Malformed requests get the API's error shape instead of FastAPI's default 422 body."""
+@router.post(
+    "/usage/batch",
+    summary="Record usage in a batch",
+    description=(
+        f"Up to {MAX_BATCH_EVENTS} usage events in one request, for the API key's account. Each event is applied "
+        "in order as if it were sent alone to `POST /usage` (its `idempotency_key` as that call's Idempotency-Key), "
+        "and `results` holds what that call would have answered, one per event in order: the usage fields or "
+        "the error object (`insufficient_credits`, `account_suspended`, `daily_budget_exceeded`, `daily_request_limit_exceeded`, "
+        "`idempotency_key_reused`). The request is answered 200 whatever its events' results; a malformed "
+        "event refuses the whole request (422) and applies nothing."
+    ),
+    response_model=BatchResponse,
+    responses={
+        401: INVALID_KEY,
+        413: _error(
+            f"More than {MAX_BATCH_EVENTS} events, or a body larger than {MAX_BATCH_BYTES} bytes (code "
+            "payload_too_large); nothing is applied."
+        ),
+        415: NOT_JSON,
+        422: _error("A malformed body or event (code validation_error); nothing is applied."),
+        503: UNAVAILABLE,
+    },
+)
+def record_usage_batch(
+    body: BatchRequest, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> BatchResponse:
+    return _served_by_the_lean_path()
 
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
 
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return render(_validation_answer(list(exc.errors())))
+@router.get(
+    "/balance",
+    summary="Read the balance",
+    description="The figures of the Billing Overview for the API key's account, in US cents.",
+    response_model=BalanceResponse,
+    responses={401: INVALID_KEY, 403: SUSPENDED, 503: UNAVAILABLE},
+)
+def read_balance(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> BalanceResponse:
+    return _served_by_the_lean_path()
 
-        return route
+
+def metering_engine() -> Engine:
+    """The lean path's database; a key of the API's dependency_overrides, so tests can point it at theirs."""
+    return get_engine()
 
 
-MAX_BODY_BYTES = 16 * 1024  # a usage call is under 1 KB; this refuses floods without reading them
+def metering_clock() -> datetime:
+    """The lean path's clock, overridable like `metering_engine` (tests move it across a UTC midnight)."""
+    return utcnow()
+
+
+# --- The lean path ----------------------------------------------------------------------------
+
+
+class _Usage(msgspec.Struct, forbid_unknown_fields=True):
+    amount_cents: int | float
+    description: str = ""
+
+
+class _Event(_Usage, forbid_unknown_fields=True):
+    idempotency_key: str | None = None
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    events: Annotated[list[_Event], msgspec.Meta(min_length=1)]
+
+
+_USAGE = msgspec.json.Decoder(_Usage)
+_BATCH = msgspec.json.Decoder(_Batch)
+_encode = msgspec.json.Encoder().encode
 
 
 class UnsupportedMediaType(DomainError):
@@ -161,113 +306,191 @@ class UnsupportedMediaType(DomainError):
         super().__init__("Send the body as JSON, with Content-Type: application/json.")
 
 
-class _UsageRoute(APIRoute):
-    """POST /usage, the hot path. FastAPI documents it from the endpoint's signature, but its
-    generic request solving costs about as much CPU as the debit itself (bench/metering.py); this
-    reads the same inputs (JSON body, bearer credentials, Idempotency-Key, engine dependency) with
-    the same rules and runs the same debit."""
-
-    def get_route_handler(self) -> Callable:
-        async def route(request: Request) -> Response:
-            try:
-                answer, amount_cents = await usage_answer(request)
-            except Exception:  # answered 503 (database unavailable) or 500 by the API's handlers
-                metrics.record_metering("error", 0)
-                raise
-            # The one place a metering call's outcome is known: refusals before the debit too.
-            outcome = (
-                "replayed" if answer.replayed else answer.body["error"]["code"] if answer.status_code != 200 else "ok"
-            )
-            metrics.record_metering(outcome, amount_cents if outcome == "ok" else 0)
-            return render(answer)
-
-        return route
+class TooManyEvents(BodyTooLarge):
+    def __init__(self):
+        DomainError.__init__(self, f"A batch may hold at most {MAX_BATCH_EVENTS} events.")
 
 
-async def usage_answer(request: Request) -> tuple[Answer, int]:
-    """POST /usage's answer, and the amount asked for (0 when the body is refused)."""
-    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        return metering.error_answer(UnsupportedMediaType()), 0
+class _ClientGone(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a lean handler needs of a request: its headers (ASGI's lowercase names), a way to
+    read its body, the database and the time."""
+
+    headers: dict[bytes, bytes]
+    receive: Receive
+    engine: Engine
+    now: datetime
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    def api_key(self) -> str | None:
+        scheme, _, token = (self.header(b"authorization") or "").partition(" ")
+        return token if scheme.lower() == "bearer" and token else None
+
+    async def json_body(self, max_bytes: int) -> bytes:
+        """The body, refused (415) when not sent as JSON and (413) past `max_bytes`."""
+        media_type = self.headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media_type != b"application/json":
+            raise UnsupportedMediaType()
+        declared = self.headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        body, more = b"", True
+        while more:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone()
+            body += message.get("body", b"")
+            if len(body) > max_bytes:
+                raise BodyTooLarge(max_bytes)
+            more = message.get("more_body", False)
+        return body
+
+
+def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
     try:
-        body = UsageRequest.model_validate_json(await limited_body(request, MAX_BODY_BYTES))
-    except BodyTooLarge as exc:
-        return metering.error_answer(exc), 0
-    except ValidationError as exc:
-        return _validation_answer(exc.errors(include_url=False)), 0
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    credentials = (
-        HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if scheme.lower() == "bearer" and token else None
-    )
-    answer = await debit(
-        body,
-        credentials,
-        request.headers.get("idempotency-key"),
-        await _resolve(request, metering_engine),
-        await _resolve(request, metering_clock),
-    )
-    return answer, body.amount_cents
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(str(exc)) from None
+    except msgspec.DecodeError:
+        raise ValidationFailed("The body is not valid JSON.") from None
 
 
-router = APIRouter(prefix="/api/v1", tags=["Metering"], route_class=_MeteringRoute)
-bearer = HTTPBearer(
-    scheme_name="ApiKey",
-    description="An API key of the account (Add API Key on the API Keys page), sent as `Authorization: Bearer ld_…`.",
-    auto_error=False,
-)
-
-
-async def metering_engine() -> Engine:
-    """A dependency, so tests can point the API at their database (async: no thread hop)."""
-    return get_engine()
-
-
-async def metering_clock() -> datetime:
-    """A dependency, so tests can move the time across a UTC midnight."""
-    return utcnow()
-
-
-async def _resolve(request: Request, dependency: Callable) -> Any:
-    value = request.app.dependency_overrides.get(dependency, dependency)()
-    return await value if inspect.isawaitable(value) else value
-
-
-async def record_usage(
-    body: UsageRequest,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    idempotency_key: str | None = Header(
-        default=None,
-        alias="Idempotency-Key",
-        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per call.",
-        # Documentation only (the route reads the header itself, with the same rule); HTTP strips
-        # spaces around a header value, so the document does not offer them.
-        min_length=1,
-        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
-        pattern=r"^[!-~]([ -~]*[!-~])?$",
-    ),
-    engine: Engine = Depends(metering_engine),
-    now: datetime = Depends(metering_clock),
-) -> Response:
-    """What FastAPI documents; _UsageRoute serves it through usage_answer."""
-    return render(await debit(body, credentials, idempotency_key, engine, now))
-
-
-async def debit(
-    body: UsageRequest,
-    credentials: HTTPAuthorizationCredentials | None,
-    idempotency_key: str | None,
-    engine: Engine,
-    now: datetime,
-) -> Answer:
+def _usage_call(call: _Call, usage: _Usage, idempotency_key: str | None, where: str = "") -> metering.UsageCall:
+    """The same rules as UsageRequest's (the document's), on a decoded body."""
+    amount = usage.amount_cents
+    if isinstance(amount, float):
+        if not amount.is_integer():
+            raise ValidationFailed(f"{where}amount_cents: must be a whole number of cents.")
+        amount = int(amount)
+    if not 0 < amount <= metering.MAX_AMOUNT_CENTS:
+        raise ValidationFailed(f"{where}amount_cents: must be from 1 to {metering.MAX_AMOUNT_CENTS}.")
+    if len(usage.description) > metering.DESCRIPTION_MAX_LENGTH:
+        raise ValidationFailed(f"{where}description: at most {metering.DESCRIPTION_MAX_LENGTH} characters.")
+    if not metering.plain_text(usage.description):
+        raise ValidationFailed(f"{where}description: {metering.DESCRIPTION_CONTROL_CHARACTERS}")
     if idempotency_key is not None and not metering.valid_idempotency_key(idempotency_key):
-        return metering.error_answer(ValidationFailed(metering.IDEMPOTENCY_KEY_RULE))
-    call: metering.UsageCall = {
-        "api_key": credentials.credentials if credentials else None,
-        "amount_cents": body.amount_cents,
-        "description": body.description,
+        raise ValidationFailed(f"{where}{metering.IDEMPOTENCY_KEY_RULE}")
+    return {
+        "api_key": call.api_key(),
+        "amount_cents": amount,
+        "description": usage.description,
         "idempotency_key": idempotency_key,
-        "now": now,
+        "now": call.now,
     }
+
+
+async def _record_usage(call: _Call) -> Answer:
+    usage = _decoded(_USAGE, await call.json_body(MAX_BODY_BYTES))
+    return await _debit(call.engine, _usage_call(call, usage, call.header(b"idempotency-key")))
+
+
+async def _record_usage_batch(call: _Call) -> Answer:
+    batch = _decoded(_BATCH, await call.json_body(MAX_BATCH_BYTES))
+    if len(batch.events) > MAX_BATCH_EVENTS:
+        raise TooManyEvents()
+    usages = [
+        _usage_call(call, event, event.idempotency_key, f"events[{index}].") for index, event in enumerate(batch.events)
+    ]
+    answers = []
+    for usage in usages:
+        answer = await _debit(call.engine, usage)
+        if answer.status_code == 401:
+            return answer  # the request's key, refused for every event alike
+        answers.append(answer)
+    return Answer(200, {"results": [answer.body for answer in answers]})
+
+
+async def _read_balance(call: _Call) -> Answer:
+    api_key = call.api_key()
+
+    def run() -> Answer:
+        with transaction(call.engine) as session:
+            return metering.balance(session, api_key=api_key, now=call.now)
+
+    return await _in_thread(call.engine, run)
+
+
+LEAN_ROUTES: dict[tuple[str, str], Callable[[_Call], Awaitable[Answer]]] = {
+    ("POST", "/api/v1/usage"): _record_usage,
+    ("POST", "/api/v1/usage/batch"): _record_usage_batch,
+    ("GET", "/api/v1/balance"): _read_balance,
+}
+
+
+# The documenting route of each, which names the request in the log and the metrics.
+_DOCUMENTED = {
+    (method, route.path): route
+    for route in router.routes
+    if isinstance(route, APIRoute)
+    for method in route.methods or ()
+}
+
+
+def is_lean(scope: Scope) -> bool:
+    return (scope["method"], scope["path"]) in LEAN_ROUTES
+
+
+async def serve(api: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request of LEAN_ROUTES, with its request id, log line and metrics, as `api` would."""
+    scope["app"], scope["route"] = api, _DOCUMENTED[scope["method"], scope["path"]]
+    await _LOGGED(scope, receive, send)
+
+
+def _override(api: FastAPI, dependency: Callable[[], T]) -> T:
+    return api.dependency_overrides.get(dependency, dependency)()
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
+    api = scope["app"]
+    call = _Call(dict(scope["headers"]), receive, _override(api, metering_engine), _override(api, metering_clock))
+    handler = LEAN_ROUTES[scope["method"], scope["path"]]
+    try:
+        answer = await handler(call)
+    except _ClientGone:
+        return
+    except DomainError as exc:
+        answer = metering.error_answer(exc)
+        if handler is not _read_balance:
+            metrics.record_metering(exc.code, 0)  # refused before any debit: the body, its size or type
+    except unavailable.DATABASE_UNAVAILABLE as exc:
+        unavailable.log_unavailable(scope["method"], scope["path"], exc)
+        answer = Answer(503, unavailable.BODY, unavailable.HEADERS)
+    except Exception:
+        log.exception("%s %s failed", scope["method"], scope["path"])
+        answer = Answer(500, {"error": {"code": "internal_error", "message": "The call failed; nothing was debited."}})
+    body = _encode(answer.body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
+    if answer.replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+_LOGGED = RequestContextMiddleware(_answer)
+
+
+async def _debit(engine: Engine, call: metering.UsageCall) -> Answer:
+    """One usage call's answer, counted in the metrics by its outcome (a batch's events each)."""
+    try:
+        answer = await _debited(engine, call)
+    except Exception:
+        metrics.record_metering("error", 0)
+        raise
+    debited = answer.status_code == 200 and not answer.replayed
+    outcome = "ok" if debited else "replayed" if answer.replayed else answer.body["error"]["code"]
+    metrics.record_metering(outcome, call["amount_cents"] if debited else 0)
+    return answer
+
+
+async def _debited(engine: Engine, call: metering.UsageCall) -> Answer:
     sqlite_busy = False
     if engine.dialect.name == "postgresql":
         pool = await _pool(engine)
@@ -297,69 +520,6 @@ async def debit(
             return metering.record_usage(session, **call)
 
     return await _in_thread(engine, run)
-
-
-_DAILY_REQUESTS = ", ".join(
-    f"{plan.name} {limit:,}" for plan in PLANS.values() if (limit := plan.limit("daily_requests")) is not None
-)
-
-router.add_api_route(
-    "/usage",
-    record_usage,
-    methods=["POST"],
-    route_class_override=_UsageRoute,
-    summary="Record usage",
-    description=(
-        "Debits `amount_cents` from the usage credits of the API key's account. The daily budget is a cap: the "
-        "call is refused, and no money moves, when it would take today's (UTC) usage past the budget (429, with "
-        "`Retry-After` to midnight UTC; a call of exactly what is left passes) or the balance below minus the "
-        "overage protection (402). Each plan allows a number of calls per UTC day "
-        f"({_DAILY_REQUESTS}; the Info page shows today's count): past it a call is refused with 429 "
-        "`daily_request_limit_exceeded` and `Retry-After` to midnight UTC, and no money moves. "
-        "`available_cents` in the answer (and in `GET /balance`) is the most the next "
-        "call may debit. Send an `Idempotency-Key` to retry "
-        "safely: the same key with the same body returns the first answer (header `Idempotent-Replayed: true`) "
-        "and debits once; with another body it is refused (409). Refusals are not remembered, so a retry "
-        "with the same key can pass once credits were added or the day has turned."
-    ),
-    response_model=UsageResponse,
-    responses={
-        401: INVALID_KEY,
-        402: _error("Not enough usage credits (code insufficient_credits)."),
-        409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
-        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
-        415: _error("The body is not sent as application/json (code unsupported_media_type)."),
-        422: MALFORMED,
-        429: _error(
-            "The call would take today's usage past the daily budget (code daily_budget_exceeded; the message "
-            "says what is left of it today), or the plan's API requests per UTC day are used up (code "
-            "daily_request_limit_exceeded; the message names the limit).",
-            {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
-        ),
-        503: UNAVAILABLE,
-    },
-)
-
-
-@router.get(
-    "/balance",
-    summary="Read the balance",
-    description="The figures of the Billing Overview for the API key's account, in US cents.",
-    response_model=BalanceResponse,
-    responses={401: INVALID_KEY, 503: UNAVAILABLE},
-)
-async def read_balance(
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    engine: Engine = Depends(metering_engine),
-    now: datetime = Depends(metering_clock),
-) -> Response:
-    api_key = credentials.credentials if credentials else None
-
-    def run() -> Answer:
-        with transaction(engine) as session:
-            return metering.balance(session, api_key=api_key, now=now)
-
-    return render(await _in_thread(engine, run))
 
 
 # One thread for SQLite: its writes are serialized anyway, and waiting in this queue is cheaper

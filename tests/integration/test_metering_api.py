@@ -434,7 +434,7 @@ def test_the_api_docs_page_loads_swagger_ui_from_the_console_itself(api):
 def test_the_openapi_document_describes_the_metering_api(api):
     document = api.get("/api/v1/openapi.json").json()
     usage = document["paths"]["/api/v1/usage"]["post"]
-    assert set(usage["responses"]) == {"200", "401", "402", "409", "413", "415", "422", "429", "503"}
+    assert set(usage["responses"]) == {"200", "401", "402", "403", "409", "413", "415", "422", "429", "503"}
     assert usage["responses"]["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     assert "when it would take today's (UTC) usage past the budget" in usage["description"]
     body_schema = usage["requestBody"]["content"]["application/json"]["schema"]
@@ -536,3 +536,77 @@ def test_a_suspended_accounts_calls_are_refused_with_403_until_it_is_reactivated
         session.add(account)
         session.commit()
     assert use(api, customer, 25, **extra).json()["balance_cents"] == 9_975
+
+
+def batch(api: TestClient, customer: Customer, *events: dict) -> httpx.Response:
+    return api.post("/api/v1/usage/batch", json={"events": list(events)}, headers=customer.headers())
+
+
+def test_a_batch_applies_each_event_in_order_as_if_sent_alone(engine, api):
+    customer = Customer(engine, cents=1_000)
+    first = use(api, customer, 100, **{"Idempotency-Key": "sent-before"}).json()
+
+    response = batch(
+        api,
+        customer,
+        {"amount_cents": 300, "description": "first"},
+        {"amount_cents": 700},  # 600 left: refused
+        {"amount_cents": 100, "idempotency_key": "sent-before"},  # a replay: the first answer, no money
+        {"amount_cents": 101, "idempotency_key": "sent-before"},  # another body with that key
+        {"amount_cents": 250, "idempotency_key": "in-batch"},
+        {"amount_cents": 250, "idempotency_key": "in-batch"},  # its own replay, in the same batch
+        {"amount_cents": 350, "description": "last"},
+    )
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r.get("balance_cents", r.get("error", {}).get("code")) for r in results] == [
+        600,
+        "insufficient_credits",
+        900,
+        "idempotency_key_reused",
+        350,
+        350,
+        0,
+    ]
+    assert results[2] == first and results[5] == results[4]
+    assert set(results[0]) == {"entry_id", "balance_cents", "available_cents", "used_today_cents"}
+    entries = customer.usage_entries()
+    assert [e.amount_cents for e in entries] == [-100, -300, -250, -350]
+    assert (entries[1].description, entries[3].description) == ("first", "last")
+    assert [e.public_id for e in entries[1:]] == [
+        results[0]["entry_id"],
+        results[4]["entry_id"],
+        results[6]["entry_id"],
+    ]
+    assert customer.balance() == 0
+    assert use(api, customer, 250, **{"Idempotency-Key": "in-batch"}).json() == results[4]
+
+
+def test_a_batch_is_refused_whole_when_too_large_malformed_or_without_a_valid_key(engine, api):
+    customer = Customer(engine)
+    assert_error(batch(api, customer, *[{"amount_cents": 1}] * 101), 413, "payload_too_large")
+    flood = json.dumps({"events": [{"amount_cents": 1}]}) + " " * 256 * 1024
+    response = api.post("/api/v1/usage/batch", content=flood, headers=customer.headers())
+    assert_error(response, 413, "payload_too_large")
+    assert_error(batch(api, customer, {"amount_cents": 5}, {"amount_cents": 0}), 422, "validation_error")
+    assert_error(batch(api, customer, {"amount_cents": 5}, {"amount_cents": 5, "x": 1}), 422, "validation_error")
+    assert_error(batch(api, customer), 422, "validation_error")
+    bad_key = {"amount_cents": 5, "idempotency_key": "é"}
+    assert_error(batch(api, customer, {"amount_cents": 5}, bad_key), 422, "validation_error")
+    response = api.post("/api/v1/usage/batch", json={"events": [{"amount_cents": 5}]})
+    assert_error(response, 401, "invalid_api_key")
+    assert customer.balance() == 10_000 and customer.usage_entries() == []
+    assert batch(api, customer, *[{"amount_cents": 1}] * 100).status_code == 200
+    assert customer.balance() == 10_000 - 100
+
+
+def test_the_lean_path_keeps_the_api_contract(engine, api):
+    """Served before FastAPI's routing: the request id is echoed, other methods still get 405."""
+    customer = Customer(engine)
+    response = use(api, customer, 5, **{"X-Request-Id": "req-42"})
+    assert response.status_code == 200 and response.headers["X-Request-Id"] == "req-42"
+    assert response.headers["Content-Type"] == "application/json"
+    wrong = api.get("/api/v1/usage/batch", headers=customer.headers())
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "POST"

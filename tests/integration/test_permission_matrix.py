@@ -708,6 +708,7 @@ def test_pages_take_the_account_only_from_the_checked_actor():
 # Every route of create_api() and who may call it.
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/usage"): "api key",
+    ("POST", "/api/v1/usage/batch"): "api key",
     ("GET", "/api/v1/balance"): "api key",
     ("GET", "/api/account/logo"): "session",
     ("GET", "/api/profile/picture"): "session",
@@ -717,6 +718,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/webhooks/stripe"): "stripe signature",
     ("GET", "/api/health"): "public",
     ("GET", "/api/ready"): "public",
+    ("GET", "/metrics"): "allowed addresses",
     ("GET", "/api/v1/openapi.json"): "public",
     ("GET", "/api/v1/docs"): "public",
     ("GET", "/api/v1/docs/swagger-ui-bundle.js"): "public",
@@ -806,6 +808,7 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
     session.commit()
     bodies = {
         "/api/v1/usage": {"amount_cents": 5},
+        "/api/v1/usage/batch": {"events": [{"amount_cents": 5}]},
         "/api/operator/v1/accounts": {"name": "Mine", "owner_email": "me@example.com"},
         "/api/operator/v1/accounts/{account_id}/credits": {"amount_cents": 5, "reason": "mine"},
         "/api/operator/v1/accounts/{account_id}/plan": {"plan": "custom", "reason": "mine"},
@@ -854,6 +857,9 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
         elif who == "sign-in step":
             response = client.post(path, headers={"Origin": "http://testserver"}, follow_redirects=False)
             assert response.status_code == 303 and response.headers["location"] == "/sign-in"
+        elif who == "allowed addresses":
+            # METRICS_ALLOWED_IPS (loopback by default) does not hold the test client's address.
+            assert client.request(method, path).status_code == 403, path
         else:
             assert client.request(method, path).status_code == 200, path
     entries = session.exec(select(LedgerEntry.description)).all()

@@ -113,6 +113,22 @@ def test_a_balance_is_never_overdrawn_across_two_processes(pg_engine, two_proces
     assert sorted(body["balance_cents"] for _, status, body in answers if status == 200) == list(range(0, 5_000, 100))
 
 
+def test_the_metering_path_answers_with_the_security_headers_and_the_request_id(pg_engine, two_processes):
+    """The lean path is dispatched before Reflex's middleware, but inside the security headers."""
+    key, _ = _funded_key(pg_engine, 1_000)
+    headers = {"Authorization": f"Bearer {key}", "X-Request-Id": "lean-1"}
+    for method, path, body in (
+        ("POST", "/api/v1/usage", {"amount_cents": 5}),
+        ("POST", "/api/v1/usage/batch", {"events": [{"amount_cents": 5}]}),
+        ("GET", "/api/v1/balance", None),
+    ):
+        response = httpx.request(method, f"{two_processes[0]}{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Request-Id"] == "lean-1"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_a_deleted_key_is_refused_at_once_by_every_process(pg_engine, two_processes):
     key, account_id = _funded_key(pg_engine, 5_000)
     assert [status for _, status, _ in asyncio.run(_calls(two_processes, key, 2))] == [200, 200]
