@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -37,10 +37,14 @@ class PlanChange(SQLModel, table=True):
     confirmed, at the amount that was shown."""
 
     __tablename__ = "plan_change"
-    __table_args__ = (Index("ix_plan_change_account_status", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_plan_change_account_status", "account_id", "status"),
+        UniqueConstraint("account_id", "public_id", name="uq_plan_change_account_public_id"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_plan_change_account_idempotency_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    public_id: str = Field(default_factory=lambda: public_id("chg", 12), unique=True, max_length=32)
+    public_id: str = Field(default_factory=lambda: public_id("chg", 12), max_length=32)
     account_id: int = Field(foreign_key="account.id")
     from_plan_code: str = Field(max_length=32)
     to_plan_code: str = Field(max_length=32)
@@ -60,6 +64,6 @@ class PlanChange(SQLModel, table=True):
     failure_message: str = Field(default="", max_length=500)
     payment_id: int | None = Field(default=None, foreign_key="payment.id")
     # "<account id>:<request key>": one change per confirmation.
-    idempotency_key: str = Field(unique=True, max_length=200)
+    idempotency_key: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
     applied_at: datetime | None = None

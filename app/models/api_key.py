@@ -46,10 +46,13 @@ class WebhookDelivery(SQLModel, table=True):
     """One event for the account's webhook URL (spend notifications, test events)."""
 
     __tablename__ = "webhook_delivery"
-    __table_args__ = (Index("ix_webhook_delivery_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_delivery_account_created", "account_id", "created_at"),
+        UniqueConstraint("account_id", "public_id", name="uq_webhook_delivery_account_public_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    public_id: str = Field(default_factory=lambda: public_id("msg", 16), unique=True, max_length=32)
+    public_id: str = Field(default_factory=lambda: public_id("msg", 16), max_length=32)
     account_id: int = Field(foreign_key="account.id")
     event_type: str = Field(max_length=64)
     url: str = Field(max_length=500)
@@ -68,6 +71,8 @@ class WebhookAttempt(SQLModel, table=True):
     __tablename__ = "webhook_attempt"
 
     id: int | None = Field(default=None, primary_key=True)
+    # The delivery's account, so the attempts live with it when the tables are distributed by account.
+    account_id: int = Field(foreign_key="account.id")
     delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
     attempted_at: datetime = Field(default_factory=utcnow)
     status_code: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -83,6 +83,8 @@ class LedgerEntry(SQLModel, table=True):
         Index("ix_ledger_entry_account_id_id", "account_id", "id"),
         Index("ix_ledger_entry_account_source_id", "account_id", "source", "id"),
         Index("ix_ledger_entry_account_created", "account_id", "created_at"),
+        UniqueConstraint("account_id", "public_id", name="uq_ledger_entry_account_public_id"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_ledger_entry_account_idempotency_key"),
     )
 
     # SQLite only auto-increments INTEGER primary keys; PostgreSQL gets a BIGINT identity.
@@ -90,14 +92,14 @@ class LedgerEntry(SQLModel, table=True):
         default=None,
         sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
-    public_id: str = Field(default_factory=lambda: public_id("txn", 14), unique=True, max_length=32)
+    public_id: str = Field(default_factory=lambda: public_id("txn", 14), max_length=32)
     account_id: int = Field(foreign_key="account.id")
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # purchase | auto_recharge | usage | invoice_applied | grant | refund | dispute | adjustment | plan_change
     source: str = Field(max_length=32)
     description: str = Field(default="", max_length=500)
-    idempotency_key: str = Field(unique=True, max_length=200)
+    idempotency_key: str = Field(max_length=200)
     invoice_id: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -106,10 +108,20 @@ class Payment(SQLModel, table=True):
     """A payment attempt through Stripe (a top-up, a recharge, an invoice or a plan change) and
     what became of it; its lifecycle is app.services.payments."""
 
-    __table_args__ = (Index("ix_payment_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_payment_account_created", "account_id", "created_at"),
+        UniqueConstraint("account_id", "public_id", name="uq_payment_account_public_id"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_payment_account_idempotency_key"),
+        UniqueConstraint("account_id", "stripe_payment_intent_id", name="uq_payment_account_stripe_payment_intent_id"),
+        UniqueConstraint(
+            "account_id", "stripe_checkout_session_id", name="uq_payment_account_stripe_checkout_session_id"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    public_id: str = Field(default_factory=lambda: public_id("pay"), unique=True, max_length=32)
+    # Stripe's webhooks name the payment (metadata), its intent or its Checkout Session, not the
+    # account: each is found by itself alone, so each has an index of its own.
+    public_id: str = Field(default_factory=lambda: public_id("pay"), index=True, max_length=32)
     account_id: int = Field(foreign_key="account.id")
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # card | crypto | auto_recharge | invoice | plan
@@ -117,11 +129,11 @@ class Payment(SQLModel, table=True):
     # pending | requires_action | processing | succeeded | failed | canceled, and after success
     # partially_refunded | refunded | disputed | dispute_won | dispute_lost
     status: str = Field(default="pending", max_length=24)
-    stripe_payment_intent_id: str | None = Field(default=None, unique=True, max_length=64)
-    stripe_checkout_session_id: str | None = Field(default=None, unique=True, max_length=80)
+    stripe_payment_intent_id: str | None = Field(default=None, index=True, max_length=64)
+    stripe_checkout_session_id: str | None = Field(default=None, index=True, max_length=80)
     stripe_payment_method_id: str = Field(default="", max_length=64)
     failure_message: str = Field(default="", max_length=500)
-    idempotency_key: str = Field(unique=True, max_length=200)
+    idempotency_key: str = Field(max_length=200)
     ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     # What Stripe has refunded of this payment so far (the charge's amount_refunded).
     refunded_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
@@ -158,10 +170,13 @@ class PaymentMethod(SQLModel, table=True):
     """Our copy of a saved Stripe payment method, so pages need not call Stripe to list them."""
 
     __tablename__ = "payment_method"
+    __table_args__ = (
+        UniqueConstraint("account_id", "stripe_payment_method_id", name="uq_payment_method_account_stripe_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
-    stripe_payment_method_id: str = Field(unique=True, max_length=64)
+    stripe_payment_method_id: str = Field(max_length=64)
     # card | sepa_debit
     kind: str = Field(default="card", max_length=16)
     brand: str = Field(default="", max_length=32)

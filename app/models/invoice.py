@@ -28,11 +28,13 @@ class InvoiceCounter(SQLModel, table=True):
 class Invoice(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("account_id", "number", name="uq_invoice_account_number"),
+        UniqueConstraint("account_id", "public_id", name="uq_invoice_account_public_id"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_invoice_account_idempotency_key"),
         Index("ix_invoice_account_issued", "account_id", "issued_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    public_id: str = Field(default_factory=lambda: public_id("in", 14), unique=True, max_length=32)
+    public_id: str = Field(default_factory=lambda: public_id("in", 14), max_length=32)
     account_id: int = Field(foreign_key="account.id")
     # Sequential per account, from 1; shown with the account's prefix ("7KQ2M9XW3B-0001").
     number: int
@@ -56,7 +58,7 @@ class Invoice(SQLModel, table=True):
     period_start: date | None = None
     period_end: date | None = None
     # Makes issuing idempotent: "receipt:<payment>", "period:<account>:<end>", "plan:<account>:<key>".
-    idempotency_key: str = Field(unique=True, max_length=200)
+    idempotency_key: str = Field(max_length=200)
     credited_invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
     # Dunning of a renewal charged off-session (period close): the charges that failed so far,
     # and when the next is made (None when none is planned).
@@ -78,6 +80,8 @@ class InvoiceLine(SQLModel, table=True):
     __tablename__ = "invoice_line"
 
     id: int | None = Field(default=None, primary_key=True)
+    # The invoice's account, so the lines live with it when the tables are distributed by account.
+    account_id: int = Field(foreign_key="account.id")
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     position: int
     description: str = Field(max_length=300)
@@ -90,10 +94,14 @@ class TaxRegistration(SQLModel, table=True):
     """A customer tax ID, mirrored on the Stripe customer, which verifies it."""
 
     __tablename__ = "tax_registration"
-    __table_args__ = (UniqueConstraint("account_id", "type", "value", name="uq_tax_registration_account_type_value"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "type", "value", name="uq_tax_registration_account_type_value"),
+        UniqueConstraint("account_id", "public_id", name="uq_tax_registration_account_public_id"),
+        UniqueConstraint("account_id", "stripe_tax_id", name="uq_tax_registration_account_stripe_tax_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    public_id: str = Field(default_factory=lambda: public_id("tax", 10), unique=True, max_length=32)
+    public_id: str = Field(default_factory=lambda: public_id("tax", 10), max_length=32)
     account_id: int = Field(foreign_key="account.id", index=True)
     country: str = Field(max_length=2)
     # Stripe's tax ID type: eu_vat, gb_vat, au_abn, ...
@@ -102,6 +110,7 @@ class TaxRegistration(SQLModel, table=True):
     value: str = Field(max_length=64)
     # Stripe's verification status: pending | verified | unverified | unavailable
     status: str = Field(default="unverified", max_length=16)
-    stripe_tax_id: str | None = Field(default=None, unique=True, max_length=64)
+    # Stripe's webhooks name only the tax ID: found by it alone.
+    stripe_tax_id: str | None = Field(default=None, index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

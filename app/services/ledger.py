@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
 from app.services.money import format_usd
@@ -522,7 +522,6 @@ def utc_day(moment: datetime) -> date:
 
 
 def _replay(session: Session, account_id: int, idempotency_key: str) -> LedgerEntry | None:
-    entry = session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
-    if entry is not None and entry.account_id != account_id:
-        raise Conflict("This idempotency key was already used by another account.")
-    return entry
+    return session.exec(
+        select(LedgerEntry).where(LedgerEntry.account_id == account_id, LedgerEntry.idempotency_key == idempotency_key)
+    ).first()

@@ -103,7 +103,7 @@ def open_payment(
     plan_change_id: int | None = None,
 ) -> tuple[Payment, bool]:
     """The Payment for this idempotency key, and whether it already existed (a replay)."""
-    existing = by_key(session, idempotency_key)
+    existing = by_key(session, account_id, idempotency_key)
     if existing is not None:
         return existing, True
     payment = Payment(
@@ -121,12 +121,20 @@ def open_payment(
             session.add(payment)
     except IntegrityError:
         # The same request, committed meanwhile by a concurrent transaction.
-        return session.exec(select(Payment).where(Payment.idempotency_key == idempotency_key)).one(), True
+        return by_key_or_fail(session, account_id, idempotency_key), True
     return payment, False
 
 
-def by_key(session: Session, idempotency_key: str) -> Payment | None:
-    return session.exec(select(Payment).where(Payment.idempotency_key == idempotency_key)).first()
+def by_key(session: Session, account_id: int, idempotency_key: str) -> Payment | None:
+    return session.exec(_by_key(account_id, idempotency_key)).first()
+
+
+def by_key_or_fail(session: Session, account_id: int, idempotency_key: str) -> Payment:
+    return session.exec(_by_key(account_id, idempotency_key)).one()
+
+
+def _by_key(account_id: int, idempotency_key: str):
+    return select(Payment).where(Payment.account_id == account_id, Payment.idempotency_key == idempotency_key)
 
 
 def by_intent(session: Session, account_id: int, payment_intent_id: str, method: str | None = None) -> Payment | None:
@@ -210,10 +218,12 @@ def succeeded_at_stripe(session: Session, payment: Payment, intent_id: str) -> b
     return True
 
 
-def method_type(session: Session, stripe_payment_method_id: str) -> str:
+def method_type(session: Session, account_id: int, stripe_payment_method_id: str) -> str:
     """ "card" or "sepa_debit": the saved method's type, which its PaymentIntent must name."""
     kind = session.exec(
-        select(PaymentMethod.kind).where(PaymentMethod.stripe_payment_method_id == stripe_payment_method_id)
+        select(PaymentMethod.kind).where(
+            PaymentMethod.account_id == account_id, PaymentMethod.stripe_payment_method_id == stripe_payment_method_id
+        )
     ).first()
     return kind or "card"
 
@@ -234,7 +244,7 @@ def charge(session: Session, payment: Payment, *, idempotency_key: str, metadata
     failed, so should Stripe have charged after all, its webhook finds the payment through the
     intent's metadata (the payment's id)."""
     customer_id = customer_for(session, payment.account_id)
-    kind = method_type(session, payment.stripe_payment_method_id)
+    kind = method_type(session, payment.account_id, payment.stripe_payment_method_id)
     session.commit()
     try:
         intent = gateway.create_payment_intent(
@@ -285,7 +295,7 @@ def _charge_off_session(
     session: Session, payment: Payment, purpose: str, now: datetime | None, links: dict[str, str]
 ) -> str:
     customer_id = customer_for(session, payment.account_id)
-    kind = method_type(session, payment.stripe_payment_method_id)
+    kind = method_type(session, payment.account_id, payment.stripe_payment_method_id)
     session.commit()
     try:
         intent = _off_session_intent(payment, customer_id, kind, metadata(payment, purpose, **links))

@@ -204,7 +204,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     rerun finds it, and an intent Stripe already has is found rather than made twice."""
     now = now or utcnow()
     key = recharge_key(account_id, seq)
-    payment = payments.by_key(session, key)
+    payment = payments.by_key(session, account_id, key)
     if payment is None:
         payment = _open_payment(session, account_id, seq, key)
         if payment is None:

@@ -159,7 +159,7 @@ def _open_payment(
     if not request_key:
         raise ValidationFailed("A request key is required.")
     idempotency_key = f"{method}:{actor.account_id}:{request_key}"
-    if payments.by_key(session, idempotency_key) is None:
+    if payments.by_key(session, actor.account_id, idempotency_key) is None:
         check_monthly_credits(session, actor.account_id, amount_cents, field="amount")
     return payments.open_payment(
         session,

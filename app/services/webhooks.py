@@ -200,7 +200,12 @@ def create_delivery(
         return None
     if (
         event_id is not None
-        and session.exec(select(WebhookDelivery.id).where(WebhookDelivery.public_id == event_id)).first() is not None
+        and session.exec(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.account_id == account_id, WebhookDelivery.public_id == event_id
+            )
+        ).first()
+        is not None
     ):
         return None
     now = utcnow()
@@ -372,6 +377,7 @@ def record_attempt(session: Session, delivery_id: int, result: AttemptResult) ->
     now = utcnow()
     session.add(
         WebhookAttempt(
+            account_id=delivery.account_id,
             delivery_id=delivery_id,
             attempted_at=now,
             status_code=result.status_code,

@@ -1,7 +1,7 @@
 import pytest
 from sqlmodel import Session, func, select
 
-from app.errors import Conflict, ValidationFailed
+from app.errors import ValidationFailed
 from app.models import CreditBalance, LedgerEntry
 from app.services import ledger
 from app.services.ledger import InsufficientCredits
@@ -96,12 +96,15 @@ def test_losing_a_race_on_the_key_returns_the_winner_and_moves_nothing(session, 
     session.commit()
 
 
-def test_a_key_belongs_to_one_account(session):
+def test_a_key_is_scoped_to_its_account(session):
+    # Unique per account, so the ledger can be distributed by account: the same key in another
+    # account is that account's own entry, and each replays only its own.
     acme, other = _account(session), _account(session, name="Other Ltd")
     _credit(session, acme, 1000, "shared-key")
-    with pytest.raises(Conflict):
-        _credit(session, other, 1000, "shared-key")
-    assert_consistent(session, other, 0)
+    _credit(session, other, 700, "shared-key")
+    _credit(session, other, 700, "shared-key")
+    assert_consistent(session, acme, 1000)
+    assert_consistent(session, other, 700)
 
 
 def test_basic_plan_cannot_go_below_zero_and_a_refused_debit_moves_nothing(session):

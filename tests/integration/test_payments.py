@@ -14,7 +14,6 @@ from app.migrations import alembic_config
 from app.models import Invoice, LedgerEntry, Payment
 from app.services import invoices, payments
 from app.services.invoices import LineItem
-from tests.factories import make_account
 
 
 def _payment(session: Session, account_id: int, *, method: str = "card", key: str = "k1", **links) -> Payment:
@@ -138,10 +137,16 @@ def test_the_migration_links_existing_payments_to_their_invoice_and_plan_change(
     config = alembic_config(url)
     command.upgrade(config, "20261122_products")
     engine = make_engine(url)
-    with Session(engine) as session:
-        account_id = make_account(session).id
-        session.commit()
+    account_id = 7
     with engine.begin() as conn:
+        # The account as that revision had it (today's model has columns added since).
+        conn.execute(
+            text(
+                "INSERT INTO account (id, public_id, name, logo_path, domain, timezone, language, plan_code,"
+                " created_at) VALUES (:account, 'acct_links', 'Acme', '', '', 'UTC', 'en', 'pro', '2026-11-01')"
+            ),
+            {"account": account_id},
+        )
         conn.execute(
             text(
                 "INSERT INTO invoice (id, public_id, account_id, number, kind, source, status, currency,"

@@ -79,7 +79,7 @@ def collect(session: Session, invoice_id: int, attempt: int, now: datetime | Non
     if invoice is None or invoice.status != "open" or invoice.failed_collections >= attempt:
         return  # paid or voided meanwhile, or this attempt was counted already
     key = payment_key(invoice, attempt)
-    payment = payments.by_key(session, key)
+    payment = payments.by_key(session, invoice.account_id, key)
     if payment is None:
         if _paying_on_session(session, invoice, now):
             # The customer is paying it on the Invoices page: look again later.

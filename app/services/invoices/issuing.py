@@ -123,6 +123,7 @@ def issue_invoice(
             for position, line in enumerate(lines, start=1):
                 session.add(
                     InvoiceLine(
+                        account_id=account_id,
                         invoice_id=_id(invoice.id),
                         position=position,
                         description=line.description[:300],
@@ -146,10 +147,7 @@ def issue_invoice(
 
 
 def by_key(session: Session, account_id: int, key: str) -> Invoice | None:
-    invoice = session.exec(select(Invoice).where(Invoice.idempotency_key == key)).first()
-    if invoice is not None and invoice.account_id != account_id:
-        raise Conflict("This idempotency key was already used by another account.")
-    return invoice
+    return session.exec(select(Invoice).where(Invoice.account_id == account_id, Invoice.idempotency_key == key)).first()
 
 
 def _next_number(session: Session, account_id: int) -> int:

@@ -50,7 +50,7 @@ def pay_invoice(
     if invoice is None:
         raise NotFound("No such invoice.")
     key = f"invoice:{actor.account_id}:{invoice.public_id}:{request_key}"
-    replayed = payments.by_key(session, key)
+    replayed = payments.by_key(session, actor.account_id, key)
     if replayed is not None:
         return _result(invoice, replayed, payments.refresh(session, replayed))
     if invoice.status == "paid":
@@ -162,7 +162,10 @@ def overage_bought(session: Session, payment: Payment) -> int:
     if invoice is None or invoice.payment_id != payment.id:
         return 0
     applied = session.exec(
-        select(LedgerEntry.amount_cents).where(LedgerEntry.idempotency_key == f"invoice_applied:{invoice.public_id}")
+        select(LedgerEntry.amount_cents).where(
+            LedgerEntry.account_id == invoice.account_id,
+            LedgerEntry.idempotency_key == f"invoice_applied:{invoice.public_id}",
+        )
     ).first()
     return applied or 0
 

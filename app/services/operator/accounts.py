@@ -309,7 +309,9 @@ def grant_credits(
     if not request_key or len(request_key) > 150:
         raise ValidationFailed("A request key of 1 to 150 characters is required.")
     key = f"operator:{account.id}:{request_key}"
-    earlier = session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == key)).first()
+    earlier = session.exec(
+        select(LedgerEntry).where(LedgerEntry.account_id == account.id, LedgerEntry.idempotency_key == key)
+    ).first()
     if earlier is not None:
         if earlier.amount_cents != amount_cents:
             raise Conflict("This request key was already used for another amount.")

@@ -127,7 +127,9 @@ def _change(
     # One change at a time per account; a replay waits for the first to commit, then finds it.
     lock_account(session, actor.account_id)
     key = f"{actor.account_id}:{request_key}"
-    replayed = session.exec(select(PlanChange).where(PlanChange.idempotency_key == key)).first()
+    replayed = session.exec(
+        select(PlanChange).where(PlanChange.account_id == actor.account_id, PlanChange.idempotency_key == key)
+    ).first()
     if replayed is not None:
         return _refreshed(session, replayed)
     _settle_waiting(session, actor.account_id)
@@ -184,7 +186,9 @@ def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = N
         return None
     lock_account(session, invoice.account_id)
     key = f"{invoice.account_id}:unpaid:{invoice.public_id}"
-    done = session.exec(select(PlanChange).where(PlanChange.idempotency_key == key)).first()
+    done = session.exec(
+        select(PlanChange).where(PlanChange.account_id == invoice.account_id, PlanChange.idempotency_key == key)
+    ).first()
     session.refresh(invoice)
     if done is not None or invoice.status != "open":
         return done
