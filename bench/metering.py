@@ -1,10 +1,19 @@
-"""The metering API under load: POST /api/v1/usage from 64 concurrent clients on loopback against
-the real app served the way production serves it (Reflex's production backend: granian, ASGI,
-app.app:app with the API mounted), on SQLite and on PostgreSQL, 1,000 accounts with one key each.
-Beside it, on the same PostgreSQL, pgbench runs the statement the API runs (key lookup,
-conditional balance update, ledger insert: metering.FAST_DEBIT_SQL) with 64 clients, and the
-ratio of the two is printed. At the end every account's balance must equal its ledger sum and
-the debits must add up to the answered calls times the amount: no lost or doubled debit.
+"""The metering API under load, against the real app served the way production serves it
+(Reflex's production backend: granian, ASGI, app.app:app with the API mounted), 1,000 accounts
+with one key each, the load generator on loopback (raw HTTP/1.1, keep-alive). In one run:
+
+- PostgreSQL, POST /api/v1/usage from 64 clients over the 1,000 accounts, beside pgbench running
+  the statement the API runs per call (metering.FAST_DEBIT_SQL: key lookup, conditional balance
+  update, ledger insert) with 64 clients: API / pgbench (target 0.6);
+- one hot account from 64 clients, beside pgbench running that statement on one row
+  (target 3 x pgbench);
+- POST /api/v1/usage/batch, 100 events a request: events/s (target 20,000);
+- p50 / p99 at saturation and p99 at a fixed 1,000 calls/s (open loop; target 10 ms);
+- SQLite, 64 clients over the 1,000 accounts (target 2,000 calls/s, no lock errors);
+- server CPU per call, from /proc (target 150 us).
+
+At the end of each database's runs every account's balance must equal its ledger sum and the
+debits must add up to the answered calls (API and pgbench) times the amount: no lost or doubled debit.
 
     .venv/bin/python bench/metering.py [--seconds 10] [--workers 1] [--only sqlite|postgresql]
                                        [--idempotency-keys]
@@ -61,16 +70,41 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     statuses: dict[int, int]
-    answered_ok: int  # 200s over the whole run, warm-up included: what the ledger must show
+    answered_ok: int  # debits answered 200 over the whole run, warm-up included: what the ledger must show
     cpu_seconds: float  # the load generator's own, during the measured window
-    cpu_note: str = ""
+    events_per_request: int = 1
+    server_cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def events_rate(self) -> float:
+        return self.rate * self.events_per_request
+
     def percentile(self, p: float) -> float:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[int(p) - 1]
+
+    def cpu_note(self, postgres: bool) -> str:
+        per_event = 1e6 / max(self.requests * self.events_per_request, 1)
+        return (
+            f"CPU us per call: server {self.server_cpu_seconds * per_event:,.0f}"
+            + (f", postgres {self.postgres_cpu_seconds * per_event:,.0f}" if postgres else "")
+            + f", load generator {self.cpu_seconds * per_event:,.0f}"
+        )
+
+
+@dataclass(frozen=True)
+class Load:
+    """One load: which keys, which endpoint, how many clients, closed loop or a fixed rate."""
+
+    keys: list[str]
+    clients: int = CLIENTS
+    batch: int = 0  # events a request on /usage/batch; 0: POST /usage
+    rate: float | None = None  # calls/s over all clients (open loop), None: as fast as answered
+    idempotency_keys: bool = False
 
 
 def main() -> None:
@@ -81,33 +115,64 @@ def main() -> None:
     parser.add_argument("--idempotency-keys", action="store_true", help="send a unique Idempotency-Key with each call")
     args = parser.parse_args()
     pgbench = shutil.which("pgbench") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))), None)
+    load_average = os.getloadavg()[0]
     print(
-        f"metering API: POST /api/v1/usage, {CLIENTS} clients on loopback, {ACCOUNTS:,} accounts, "
-        f"{args.seconds:g} s measured after {WARMUP_SECONDS:g} s warm-up, granian with {args.workers} worker(s), "
-        f"{os.cpu_count()} cores shared by server, database and load generator"
+        f"metering API: {CLIENTS} clients on loopback, {ACCOUNTS:,} accounts, {args.seconds:g} s measured after "
+        f"{WARMUP_SECONDS:g} s warm-up, granian with {args.workers} worker(s), {os.cpu_count()} cores shared by "
+        f"server, database and load generator (load average {load_average:.1f} at the start)"
         + (", each call with its own Idempotency-Key" if args.idempotency_keys else "")
     )
+    ratios: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ledgerdesk-bench-") as tmp:
-        if args.only in (None, "sqlite"):
-            url = f"sqlite:///{tmp}/bench.db"
-            keys = prepare(url)
-            api = run_api(url, keys, Path(tmp) / "sqlite", args)
-            report("SQLite", api, verify(url, api.answered_ok))
         if args.only in (None, "postgresql"):
             with throwaway_database() as url:
                 keys = prepare(url)
-                api = run_api(url, keys, Path(tmp) / "postgresql", args)
-                report("PostgreSQL", api, verify(url, api.answered_ok))
+                with LiveBackend(Path(tmp) / "postgresql", url, workers=args.workers) as backend:
+                    spread = run_load(backend, Load(keys, idempotency_keys=args.idempotency_keys), args.seconds)
+                    report("PostgreSQL, 64 clients over 1,000 accounts", spread, postgres=True)
+                    hot = run_load(backend, Load(keys[:1]), args.seconds)
+                    report("PostgreSQL, one hot account, 64 clients", hot, postgres=True)
+                    batch = run_load(backend, Load(keys, clients=16, batch=100), args.seconds)
+                    report("PostgreSQL, POST /usage/batch of 100 events, 16 clients", batch, postgres=True)
+                    steady = run_load(backend, Load(keys, rate=1_000), args.seconds)
+                    report("PostgreSQL, a fixed 1,000 calls/s (open loop)", steady, postgres=True)
+                answered = sum(load.answered_ok for load in (spread, hot, batch, steady))
                 if pgbench is None:
                     print("pgbench: not found (it ships with postgresql-client); no comparison")
-                    return
-                tps, latency, transactions = run_pgbench(pgbench, url, keys, args.seconds, args.idempotency_keys)
-                checks = verify(url, api.answered_ok + transactions)
-                print(
-                    f"  pgbench, the same statement, {CLIENTS} clients, prepared: {tps:,.0f} tx/s, "
-                    f"average latency {latency:.1f} ms; checks after both: {checks}"
-                )
-                print(f"  API / pgbench: {api.rate / tps:.2f} (target 0.50)")
+                else:
+                    tps, latency, transactions = run_pgbench(pgbench, url, keys, args.seconds, args.idempotency_keys)
+                    print(
+                        f"pgbench, the API's per-call statement, 64 clients, prepared: {tps:,.0f} tx/s, {latency:.1f} ms"
+                    )
+                    hot_tps, hot_latency, hot_transactions = run_pgbench(
+                        pgbench, url, keys, args.seconds, False, hot=True
+                    )
+                    print(f"pgbench, that statement on one row, 64 clients: {hot_tps:,.0f} tx/s, {hot_latency:.1f} ms")
+                    answered += transactions + hot_transactions
+                    ratios += [
+                        f"PostgreSQL API / pgbench per-call statement: {spread.rate / tps:.2f} (target 0.6, aim 1.0)",
+                        f"hot account API / pgbench on one row: {hot.rate / hot_tps:.2f} (target 3)",
+                    ]
+                print(f"PostgreSQL checks after every run: {verify(url, answered)}")
+                ratios += [
+                    f"batch: {batch.events_rate:,.0f} events/s (target 20,000)",
+                    f"p99 at saturation {spread.percentile(99):.1f} ms; at a fixed 1,000 calls/s "
+                    f"{steady.percentile(99):.1f} ms, {steady.rate:,.0f} calls/s done (target 10 ms)",
+                    f"server CPU per call (PostgreSQL, saturated): "
+                    f"{spread.server_cpu_seconds * 1e6 / max(spread.requests, 1):,.0f} us (target 150)",
+                ]
+        if args.only in (None, "sqlite"):
+            url = f"sqlite:///{tmp}/bench.db"
+            keys = prepare(url)
+            with LiveBackend(Path(tmp) / "sqlite", url, workers=args.workers) as backend:
+                lite = run_load(backend, Load(keys, idempotency_keys=args.idempotency_keys), args.seconds)
+            report("SQLite, 64 clients over 1,000 accounts", lite, postgres=False)
+            print(f"SQLite checks: {verify(url, lite.answered_ok)}")
+            errors = sum(count for status, count in lite.statuses.items() if status != 200)
+            ratios.append(f"SQLite: {lite.rate:,.0f} calls/s, {errors} errors (target 2,000 calls/s, none)")
+    print(f"\nFrom this run (load average {os.getloadavg()[0]:.1f} at the end):")
+    for line in ratios:
+        print(f"  {line}")
 
 
 def prepare(url: str) -> list[str]:
@@ -176,55 +241,43 @@ def bench_key(number: int, suffix: str) -> str:
     return f"ld_bench{number:06d}{suffix}"
 
 
-def run_api(
-    url: str, keys: list[str], data_dir: Path, args, clients: int = CLIENTS, env: dict | None = None
-) -> LoadResult:
-    backend = LiveBackend(data_dir, url, workers=args.workers, env=env)
-    backend.start()
-    try:
-        context = multiprocessing.get_context("spawn")
-        receiver, sender = context.Pipe(duplex=False)
-        loader = context.Process(
-            target=load, args=(backend.port, keys, args.seconds, args.idempotency_keys, clients, sender)
-        )
-        loader.start()
-        time.sleep(WARMUP_SECONDS)
-        server_cpu, postgres_cpu = cpu_of_tree(backend.process.pid), cpu_of_postgres()
-        time.sleep(args.seconds)
-        server_cpu = cpu_of_tree(backend.process.pid) - server_cpu
-        postgres_cpu = cpu_of_postgres() - postgres_cpu
-        result: LoadResult = receiver.recv()
-        loader.join()
-    finally:
-        backend.stop()
-    per_call = 1000 / max(result.requests, 1)
-    result.cpu_note = (
-        f"CPU ms per call: server {server_cpu * per_call:.2f}, "
-        + (f"postgres {postgres_cpu * per_call:.2f}, " if url.startswith("postgresql") else "")
-        + f"load generator {result.cpu_seconds * per_call:.2f}"
-    )
+def run_load(backend: LiveBackend, spec: Load, seconds: float) -> LoadResult:
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    loader = context.Process(target=load, args=(backend.port, spec, seconds, sender))
+    loader.start()
+    time.sleep(WARMUP_SECONDS)
+    server_cpu, postgres_cpu = cpu_of_tree(backend.process.pid), cpu_of_postgres()
+    time.sleep(seconds)
+    server_cpu = cpu_of_tree(backend.process.pid) - server_cpu
+    postgres_cpu = cpu_of_postgres() - postgres_cpu
+    result: LoadResult = receiver.recv()
+    loader.join()
+    result.server_cpu_seconds, result.postgres_cpu_seconds = server_cpu, postgres_cpu
     return result
 
 
-def load(port: int, keys: list[str], seconds: float, idempotency_keys: bool, clients: int, sender) -> None:
-    """The load generator, in its own process: `clients` keep-alive connections, raw HTTP/1.1."""
+def load(port: int, spec: Load, seconds: float, sender) -> None:
+    """The load generator, in its own process."""
     import uvloop
 
-    sender.send(uvloop.run(_load(port, keys, seconds, idempotency_keys, clients)))
+    sender.send(uvloop.run(_load(port, spec, seconds)))
 
 
-async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bool, clients: int) -> LoadResult:
-    body = f'{{"amount_cents": {AMOUNT}, "description": "bench call"}}'.encode()
+async def _load(port: int, spec: Load, seconds: float) -> LoadResult:
+    event = f'{{"amount_cents": {AMOUNT}, "description": "bench call"}}'
+    body = (f'{{"events": [{", ".join([event] * spec.batch)}]}}' if spec.batch else event).encode()
+    path = "/api/v1/usage/batch" if spec.batch else "/api/v1/usage"
     heads = [
-        f"POST /api/v1/usage HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        for key in keys
+        for key in spec.keys
     ]
     requests = [(head + "\r\n").encode() + body for head in heads]
     calls = itertools.count()
 
     def request(rng: random.Random) -> bytes:
-        if not idempotency_keys:
+        if not spec.idempotency_keys:
             return rng.choice(requests)
         return f"{rng.choice(heads)}Idempotency-Key: bench-{next(calls)}\r\n\r\n".encode() + body
 
@@ -234,20 +287,26 @@ async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bo
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     answered_ok = 0
+    interval = spec.clients / spec.rate if spec.rate else 0.0
 
     async def client(seed: int) -> None:
         nonlocal answered_ok
         rng = random.Random(seed)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        due = time.monotonic() + interval * seed / spec.clients
         while (now := time.monotonic()) < measure_to:
+            if interval:
+                # Open loop: each call at its time; a late answer does not delay the next's schedule.
+                due += interval
+                await asyncio.sleep(max(0.0, due - now))
             sent = time.perf_counter()
             writer.write(request(rng))
             head = await reader.readuntil(b"\r\n\r\n")
             await reader.readexactly(int(content_length.search(head).group(1)))
             elapsed = time.perf_counter() - sent
             status = int(head[9:12])
-            answered_ok += status == 200
-            if now >= measure_from:
+            answered_ok += (status == 200) * (spec.batch or 1)
+            if time.monotonic() >= measure_from and now < measure_to:
                 latencies.append(elapsed * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
         writer.close()
@@ -258,15 +317,15 @@ async def _load(port: int, keys: list[str], seconds: float, idempotency_keys: bo
         await asyncio.sleep(measure_to - time.monotonic())
         return time.process_time() - cpu
 
-    cpu, *_ = await asyncio.gather(own_cpu(), *(client(seed) for seed in range(clients)))
-    return LoadResult(len(latencies), seconds, latencies, statuses, answered_ok, cpu)
+    cpu, *_ = await asyncio.gather(own_cpu(), *(client(seed) for seed in range(spec.clients)))
+    return LoadResult(len(latencies), seconds, latencies, statuses, answered_ok, cpu, spec.batch or 1)
 
 
 def run_pgbench(
-    pgbench: str, url: str, keys: list[str], seconds: float, idempotency_keys: bool
+    pgbench: str, url: str, keys: list[str], seconds: float, idempotency_keys: bool, hot: bool = False
 ) -> tuple[float, float, int]:
     """pgbench with FAST_DEBIT_SQL, parameters made the way the API makes them: the key hash of a
-    random account, amount, time, UTC day, entry id, description, random ledger key, no last-used
+    random account (`hot`: always the first), amount, time, UTC day, entry id, description, random ledger key, no last-used
     write, and an Idempotency-Key with the body's fingerprint or none. :r is one random number per
     transaction, so a parameter used twice has one value."""
     suffix = keys[0][len(bench_key(1, "")) :]
@@ -284,7 +343,7 @@ def run_pgbench(
     }
     statement = re.sub(r"\$(\d+)", lambda match: parameters[match.group(1)], FAST_DEBIT_SQL).strip()
     script = Path(tempfile.mkstemp(suffix=".sql")[1])
-    script.write_text(f"\\set n random(1, {len(keys)})\n\\set r random(1, {2**62})\n{statement};\n")
+    script.write_text(f"\\set n random(1, {1 if hot else len(keys)})\n\\set r random(1, {2**62})\n{statement};\n")
     target = make_url(url)
     env = {**os.environ, "PGPASSWORD": target.password or ""}
     command = [
@@ -339,14 +398,14 @@ def verify(url: str, expected_calls: int) -> str:
     )
 
 
-def report(name: str, result: LoadResult, checks: str) -> None:
+def report(name: str, result: LoadResult, postgres: bool) -> None:
     errors = sum(count for status, count in result.statuses.items() if status != 200)
+    events = f" ({result.events_rate:,.0f} events/s)" if result.events_per_request > 1 else ""
     print(
-        f"{name}: {result.rate:,.0f} calls/s, p50 {result.percentile(50):.1f} ms, p99 {result.percentile(99):.1f} ms, "
-        f"{errors} non-200 answers {dict(sorted(result.statuses.items()))}"
+        f"{name}: {result.rate:,.0f} requests/s{events}, p50 {result.percentile(50):.1f} ms, "
+        f"p99 {result.percentile(99):.1f} ms, {errors} non-200 answers {dict(sorted(result.statuses.items()))}"
     )
-    print(f"  {result.cpu_note}")
-    print(f"  checks: {checks}")
+    print(f"  {result.cpu_note(postgres)}")
 
 
 class throwaway_database:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.metering import ACCOUNTS, WARMUP_SECONDS, prepare, run_api, throwaway_database, verify
+from bench.metering import ACCOUNTS, WARMUP_SECONDS, Load, prepare, run_load, throwaway_database, verify
+from tests.live_backend import LiveBackend
 
 CLIENT_COUNTS = (64, 256)
 WORKER_COUNTS = (1, 2)
@@ -43,15 +44,9 @@ def main() -> None:
         for clients in CLIENT_COUNTS:
             single = None
             for workers in WORKER_COUNTS:
-                run = argparse.Namespace(seconds=args.seconds, workers=workers, idempotency_keys=False)
-                result = run_api(
-                    url,
-                    keys,
-                    Path(tmp) / f"{clients}-{workers}",
-                    run,
-                    clients=clients,
-                    env={"REDIS_URL": args.redis_url, "RUN_JOBS_IN_APP": "false"},
-                )
+                env = {"REDIS_URL": args.redis_url, "RUN_JOBS_IN_APP": "false"}
+                with LiveBackend(Path(tmp) / f"{clients}-{workers}", url, workers=workers, env=env) as backend:
+                    result = run_load(backend, Load(keys, clients=clients), args.seconds)
                 answered += result.answered_ok
                 single = single or result.rate
                 errors = {status: count for status, count in sorted(result.statuses.items()) if status != 200}
@@ -60,7 +55,7 @@ def main() -> None:
                     f"{result.percentile(50):>7.1f}  {result.percentile(99):>7.1f}  "
                     f"{sum(errors.values())} {errors or ''}".rstrip()
                 )
-                print(f"{'':>18}{result.cpu_note}; checks: {verify(url, answered)}")
+                print(f"{'':>18}{result.cpu_note(postgres=True)}; checks: {verify(url, answered)}")
 
 
 if __name__ == "__main__":

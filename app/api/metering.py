@@ -8,12 +8,15 @@ body with its cap, decodes and validates it with msgspec (Structs built once, at
 the JSON answer itself; the routes below only document these paths for the OpenAPI document and
 for the 405s of other methods.
 
-Database access, chosen by measurement (bench/metering.py, README): a call is debited on the
-event loop, on PostgreSQL in one autocommitted statement on an asyncpg pool (`metering.debit_fast`),
-on SQLite in one short transaction on a kept connection that never waits for the write lock
-(`metering.debit_fast_sqlite`). Whatever those leave to it runs `metering.record_usage` in one
-transaction on the app's sync engine in a thread; SQLite's thread work all goes to one thread,
-which serializes it without polling SQLite's write lock."""
+Database access, chosen by measurement (bench/metering.py, README): calls are debited on the
+event loop by group commit (`_GroupCommit`): the calls that arrive together in this process go
+to the database together, on PostgreSQL pipelined in one round trip and one transaction on an
+asyncpg connection (`metering.debit_fast_group`), on SQLite in one short transaction on a kept
+connection that never waits for the write lock (`metering.debit_fast_group_sqlite`). A group
+with a call those leave to the ledger is debited call by call (`_alone`), and what the fast
+statements leave runs `metering.record_usage` in one transaction on the app's sync engine in a
+thread; SQLite's thread work all goes to one thread, which serializes it without polling
+SQLite's write lock."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from sqlalchemy.engine import URL, Engine
 from starlette.types import Receive, Scope, Send
 
-from app import metrics
+from app import logs, metrics
 from app.api import unavailable
 from app.api.body import BodyTooLarge
 from app.api.request_log import RequestContextMiddleware
@@ -398,12 +401,10 @@ async def _record_usage_batch(call: _Call) -> Answer:
     usages = [
         _usage_call(call, event, event.idempotency_key, f"events[{index}].") for index, event in enumerate(batch.events)
     ]
-    answers = []
-    for usage in usages:
-        answer = await _debit(call.engine, usage)
-        if answer.status_code == 401:
-            return answer  # the request's key, refused for every event alike
-        answers.append(answer)
+    # Started together, in order: they join the same group commit in this order.
+    answers = await asyncio.gather(*(_debit(call.engine, usage) for usage in usages))
+    if answers[0].status_code == 401:
+        return answers[0]  # the request's key, refused for every event alike
     return Answer(200, {"results": [answer.body for answer in answers]})
 
 
@@ -480,7 +481,7 @@ _LOGGED = RequestContextMiddleware(_answer)
 async def _debit(engine: Engine, call: metering.UsageCall) -> Answer:
     """One usage call's answer, counted in the metrics by its outcome (a batch's events each)."""
     try:
-        answer = await _debited(engine, call)
+        answer = await _group(engine).debit(call)
     except Exception:
         metrics.record_metering("error", 0)
         raise
@@ -490,7 +491,89 @@ async def _debit(engine: Engine, call: metering.UsageCall) -> Answer:
     return answer
 
 
-async def _debited(engine: Engine, call: metering.UsageCall) -> Answer:
+MAX_GROUP = 128
+
+
+class _GroupCommit:
+    """The usage calls that arrive together in this process for one database are debited together
+    (`metering.debit_fast_group`, one round trip and one commit for the group; on SQLite one
+    BEGIN IMMEDIATE on the loop's connection), one group at a time, in arrival order; each call
+    is answered once its group has committed. When a call of the group needs the ledger's full
+    rules nothing of the group was written, and its calls are debited one by one, in arrival
+    order, as a lone call is (`_alone`), each in its request's context (its log fields and the
+    jobs it enqueues carry its request id)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.pending: list[tuple[metering.UsageCall, asyncio.Future, contextvars.Context]] = []
+        self.running: asyncio.Task | None = None
+
+    async def debit(self, call: metering.UsageCall) -> Answer:
+        future: asyncio.Future[tuple[Answer, int | None]] = asyncio.get_running_loop().create_future()
+        self.pending.append((call, future, contextvars.copy_context()))
+        if self.running is None:
+            self.running = asyncio.ensure_future(self._run())
+        answer, account_id = await future
+        logs.bind(account_id=account_id)
+        return answer
+
+    async def _run(self) -> None:
+        try:
+            while self.pending:
+                group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
+                await self._debit_group(group)
+        finally:
+            self.running = None
+
+    async def _debit_group(self, group: list[tuple[metering.UsageCall, asyncio.Future, contextvars.Context]]):
+        calls = [call for call, _, _ in group]
+        try:
+            results = await self._fast(calls)
+        except metering.NeedsLedger:
+            for call, future, context in group:
+                if future.done():
+                    continue  # its request was cancelled (the client left) before the group ran
+                try:
+                    answer = await asyncio.create_task(_alone(self.engine, call), context=context)
+                except Exception as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result((answer, None))
+            return
+        except Exception as exc:
+            for _, future, _ in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future, _), result in zip(group, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _fast(self, calls: list[metering.UsageCall]) -> list[tuple[Answer, int | None]]:
+        if self.engine.dialect.name == "postgresql":
+            pool = await _pool(self.engine)
+            async with pool.acquire() as connection:
+                return await metering.debit_fast_group(connection, calls)
+        try:
+            return metering.debit_fast_group_sqlite(_sqlite_loop_connection(self.engine).driver_connection, calls)
+        except sqlite3.OperationalError:
+            raise metering.NeedsLedger() from None  # another connection writes: each call waits its turn
+
+
+# One group commit per event loop and database (asyncpg connections belong to their loop).
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Engine, _GroupCommit]] = weakref.WeakKeyDictionary()
+
+
+def _group(engine: Engine) -> _GroupCommit:
+    groups = _groups.setdefault(asyncio.get_running_loop(), {})
+    group = groups.get(engine)
+    if group is None:
+        group = groups[engine] = _GroupCommit(engine)
+    return group
+
+
+async def _alone(engine: Engine, call: metering.UsageCall) -> Answer:
+    """One call as a group of its own, else through the ledger (`metering.record_usage`)."""
     sqlite_busy = False
     if engine.dialect.name == "postgresql":
         pool = await _pool(engine)

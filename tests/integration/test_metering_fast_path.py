@@ -3,13 +3,16 @@ everything else to the ledger. Held to `ledger.debit_usage` itself: two accounts
 limits get the same random calls, one through the API, one straight through the ledger, and
 must end every step with the same answer, metering row and background jobs."""
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.api import metering as metering_api
 from app.models import Account, CreditBalance
 from app.services import ledger, metering
 from app.services.ledger import DailyBudgetExceeded, InsufficientCredits
@@ -149,3 +152,128 @@ def test_a_key_of_an_account_without_a_metering_row_still_meters(engine):
     assert response.status_code == 200
     assert response.json()["balance_cents"] == customer.balance() == -5
     assert response.json()["available_cents"] == get_plan("pro").overage_credit_line_cents - 5
+
+
+def _expected(engine, twin: Customer, event: dict, seed: int, step: str, now: datetime, first: dict) -> tuple:
+    """What a call alone answers, worked out on the ledger twin: (status, balance or None). An
+    Idempotency-Key that was answered 200 replays (same amount) or is refused 409 (another)."""
+    key = event.get("idempotency_key")
+    if key in first:
+        amount, body = first[key]
+        return (200, body["balance_cents"]) if amount == event["amount_cents"] else (409, None)
+    status = _through_ledger(engine, twin.account_id, event["amount_cents"], f"twin-{seed}-{step}", now)
+    return status, twin.balance() if status == 200 else None
+
+
+REFUSALS = {
+    200: ("ok",),
+    402: ("insufficient_credits",),
+    409: ("idempotency_key_reused",),
+    429: ("daily_budget_exceeded", "daily_request_limit_exceeded"),
+}
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_group_commits_of_random_batches_debit_exactly_like_the_ledger(engine, seed, monkeypatch):
+    """Concurrent batches and lone calls of several accounts, mixing refusals, replays and reused
+    keys, arrive together and are debited in group commits; each account ends every round with
+    the answers, metering row and jobs its twin gets from the ledger one call at a time."""
+    committed: list[set[str | None]] = []  # each committed group's API keys
+    left_to_the_ledger = []
+    name = "debit_fast_group" if engine.dialect.name == "postgresql" else "debit_fast_group_sqlite"
+    group = getattr(metering, name)
+
+    async def spied(connection, calls):
+        try:
+            result = group(connection, calls)
+            result = await result if asyncio.iscoroutine(result) else result
+        except metering.NeedsLedger:
+            left_to_the_ledger.append(len(calls))
+            raise
+        committed.append({call["api_key"] for call in calls})
+        return result
+
+    def spied_sqlite(connection, calls):
+        try:
+            result = group(connection, calls)
+        except metering.NeedsLedger:
+            left_to_the_ledger.append(len(calls))
+            raise
+        committed.append({call["api_key"] for call in calls})
+        return result
+
+    monkeypatch.setattr(metering, name, spied if engine.dialect.name == "postgresql" else spied_sqlite)
+    rng = random.Random(seed)
+    clock = Clock(START)
+    pairs = [
+        (Customer(engine, cents=2_000, email=f"api{n}@example.com"), Customer(engine, cents=2_000, email=f"l{n}@x.io"))
+        for n in range(3)
+    ]
+    app = _app(engine, clock)
+    first: list[dict] = [{} for _ in pairs]
+
+    async def round_of_calls(requests: list[tuple[int, list[dict], bool]]) -> list:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+
+            async def send(pair: int, events: list[dict], alone: bool):
+                headers = pairs[pair][0].headers()
+                if not alone:
+                    response = await client.post("/api/v1/usage/batch", json={"events": events}, headers=headers)
+                    return response.json()["results"]
+                (event,) = events
+                key = event.get("idempotency_key")
+                response = await client.post(
+                    "/api/v1/usage",
+                    json={"amount_cents": event["amount_cents"]},
+                    headers={**headers, **({"Idempotency-Key": key} if key else {})},
+                )
+                return [response.json()]
+
+            results = await asyncio.gather(*(send(*request) for request in requests))
+            await metering_api.close_pools()
+        return results
+
+    for round_number in range(12):
+        for api, twin in pairs:
+            if rng.random() < 0.3:
+                limits = {
+                    "daily_budget_cents": rng.choice([None, 400, 900]),
+                    "daily_notify_threshold_cents": rng.choice([None, 200, 600]),
+                    "recharge_threshold_cents": rng.choice([None, 1_500]),
+                    "recharge_in_flight": False,
+                }
+                api.set_limits(**limits)
+                twin.set_limits(**limits)
+            if rng.random() < 0.2:
+                api.add_credits(700, f"top-{api.account_id}-{round_number}")
+                twin.add_credits(700, f"top-{twin.account_id}-{round_number}")
+        clock.now += timedelta(minutes=rng.randint(0, 240))
+        # One request per account this round (its events in order), a batch or a lone call.
+        requests = []
+        for pair in range(len(pairs)):
+            alone = rng.random() < 0.3
+            events = []
+            for _ in range(1 if alone else rng.randint(2, 12)):
+                key = rng.choice([None, None, f"k{rng.randint(0, 15)}"])
+                events.append({"amount_cents": rng.randint(1, 150), **({"idempotency_key": key} if key else {})})
+            requests.append((pair, events, alone))
+        answers = asyncio.run(round_of_calls(requests))
+        for (pair, events, _), results in zip(requests, answers, strict=True):
+            api, twin = pairs[pair]
+            for number, (event, result) in enumerate(zip(events, results, strict=True)):
+                step = f"{round_number}-{pair}-{number}"
+                status, balance = _expected(engine, twin, event, seed, step, clock.now, first[pair])
+                got = "ok" if "entry_id" in result else result["error"]["code"]
+                assert got in REFUSALS[status], (step, got, status)
+                if status == 200:
+                    assert result["balance_cents"] == balance, step
+                    key = event.get("idempotency_key")
+                    if key and key not in first[pair]:
+                        first[pair][key] = (event["amount_cents"], result)
+            assert _row(engine, api.account_id) == _row(engine, twin.account_id), round_number
+            assert _jobs(api) == _jobs(twin), round_number
+    assert any(len(keys) > 1 for keys in committed), "no group of several accounts was committed"
+    assert left_to_the_ledger, "no group needed the ledger's full rules"
+    for api, twin in pairs:
+        assert api.balance() == twin.balance()  # and each equals its ledger sum
+        assert [e.amount_cents for e in api.usage_entries()] == [e.amount_cents for e in twin.usage_entries()]
