@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from app.config import get_settings
 from app.db import transaction
-from app.services import auth
+from app.services import auth, navigation
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,10 +23,12 @@ def exchange_handoff(request: Request, code: str = "", next: str = "/") -> Redir
             user_agent=request.headers.get("user-agent", ""),
             ip_address=request.client.host if request.client else "",
         )
-    if token is None:
+        actor = auth.actor_for_session_token(session, token) if token is not None else None
+    if token is None or actor is None:
         response = RedirectResponse("/sign-in?expired=1", status_code=303)
     else:
-        response = RedirectResponse(auth.safe_next(next), status_code=303)
+        # A page the user's role cannot open (left in the link by someone else) is not where they land.
+        response = RedirectResponse(navigation.landing(actor, auth.safe_next(next)), status_code=303)
         settings = get_settings()
         response.set_cookie(
             auth.SESSION_COOKIE,

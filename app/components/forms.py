@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import reflex as rx
+from reflex.event import EventSpec
 
 
 def field(
@@ -50,23 +52,39 @@ def error_of(state, name: str) -> rx.Var:
     return state.errors.get(name, "")
 
 
-def form_error(message: rx.Var | str) -> rx.Component:
+def form_error(message: rx.Var | str, **props) -> rx.Component:
     return rx.cond(
         message != "",
-        rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%"),
+        rx.callout(message, icon="triangle_alert", color_scheme="red", role="alert", width="100%", **props),
     )
 
 
-def form_notice(message: rx.Var | str) -> rx.Component:
+def form_notice(message: rx.Var | str, **props) -> rx.Component:
     return rx.cond(
         message != "",
-        rx.callout(message, icon="info", color_scheme="green", role="status", width="100%"),
+        rx.callout(message, icon="info", color_scheme="green", role="status", width="100%", **props),
     )
+
+
+def _into_view(element_id: str) -> EventSpec:
+    """Scroll the element into view when it is out of it; nothing when it is already seen."""
+    return rx.call_script(f"document.getElementById({json.dumps(element_id)})?.scrollIntoView({{block: 'nearest'}})")
 
 
 def form_messages(state) -> rx.Component:
-    """The notice and the page-level error of a state that mixes in `FormState`."""
-    return rx.fragment(form_notice(state.notice), form_error(state.error))
+    """The notice and the page-level error of a state that mixes in `FormState`, brought into view
+    where the user is when they appear: the result of a plan change or a refusal shown at the top
+    of a long page is not missed. Each new message (or the same one from a new attempt) is keyed
+    anew, so its callout mounts again and scrolls."""
+    shown = {}
+    for kind, message in (("notice", state.notice), ("error", state.error)):
+        element_id = f"{state.__name__.lower()}-{kind}"
+        shown[kind] = {
+            "id": element_id,
+            "key": message + "#" + state.message_seq.to_string(),
+            "on_mount": _into_view(element_id),
+        }
+    return rx.fragment(form_notice(state.notice, **shown["notice"]), form_error(state.error, **shown["error"]))
 
 
 def save_or_read_only(state, label: str, read_only: str) -> rx.Component:

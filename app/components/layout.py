@@ -3,58 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
 import reflex as rx
 
+from app.services.navigation import NAV, SECTIONS, ConsolePage
 from app.services.permissions import Permission
 from app.state.session import SessionState
-
-SECTIONS = ("Administration", "Billing")
-
-
-@dataclass(frozen=True)
-class ConsolePage:
-    """A console page: its title, who may open it and its place in the sidebar."""
-
-    route: str
-    title: str
-    permission: Permission
-    section: str | None
-    order: int
-    nav_label: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.nav_label or self.title
-
-
-P = Permission
-ADMIN, BILLING = SECTIONS
-# Every console page; its module registers the page's body with @console_page(route, ...).
-NAV: tuple[ConsolePage, ...] = (
-    ConsolePage("/profile", "Your Profile", P.INFO_VIEW, None, -1),
-    ConsolePage("/", "Info", P.INFO_VIEW, None, 0),
-    ConsolePage("/company", "Company information", P.COMPANY_VIEW, ADMIN, 10, nav_label="Company"),
-    ConsolePage("/plans", "Plans", P.PLAN_MANAGE, ADMIN, 20),
-    ConsolePage("/products", "Discover Products", P.PLAN_MANAGE, ADMIN, 25),
-    ConsolePage("/api-keys", "API Keys", P.API_KEYS_MANAGE, ADMIN, 40),
-    ConsolePage("/team", "Team", P.TEAM_MANAGE, ADMIN, 40),
-    ConsolePage("/roles", "Roles", P.ROLES_MANAGE, ADMIN, 50),
-    ConsolePage("/audit-log", "Audit Log", P.AUDIT_VIEW, ADMIN, 70),
-    ConsolePage("/billing", "Overview", P.BILLING_VIEW, BILLING, 100),
-    ConsolePage("/billing/invoices", "Invoices", P.BILLING_VIEW, BILLING, 110),
-    ConsolePage("/billing/payment-methods", "Payment Methods", P.BILLING_VIEW, BILLING, 120),
-    ConsolePage("/billing/spend-management", "Spend Management", P.BILLING_VIEW, BILLING, 130),
-    ConsolePage("/billing/add-usage-credits", "Add Usage Credits", P.BILLING_MANAGE, BILLING, 140),
-    ConsolePage("/billing/auto-recharge", "Auto Recharge", P.BILLING_VIEW, BILLING, 150),
-    ConsolePage("/billing/invoice-address", "Invoice Address", P.BILLING_VIEW, BILLING, 160),
-    ConsolePage("/billing/invoice-notifications", "Invoice Notifications", P.BILLING_VIEW, BILLING, 170),
-    ConsolePage("/billing/tax-settings", "Tax Settings", P.BILLING_VIEW, BILLING, 180),
-    ConsolePage("/billing/balance-history", "Balance History", P.BILLING_VIEW, BILLING, 190),
-)
 
 
 def _allowed(permission: Permission) -> rx.Var:

@@ -29,6 +29,8 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
     recent: rx.Field[list[RecentPayment]] = rx.field(default_factory=list)
     selected: rx.Field[str] = rx.field("")
     balance: rx.Field[str] = rx.field("")
+    # Why cryptocurrency is not offered ("" when it is).
+    crypto_unavailable: rx.Field[str] = rx.field("")
     invoice_priced: rx.Field[bool] = rx.field(False)
     # The card charge in flight: the button stays busy through 3-D Secure too.
     paying: rx.Field[bool] = rx.field(False)
@@ -38,6 +40,7 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
             on_file = payment_methods.methods_on_file(session, actor)
             self.recent = topups.recent_payments(session, actor, actor.timezone)
             self.balance = topups.current_balance(session, actor)
+            self.crypto_unavailable = topups.crypto_unavailable(session, actor)
         self.methods, self.invoice_priced = on_file.methods, on_file.invoice_priced
         self.selected = select or on_file.default_id or (self.selected if self.selected == CRYPTO else "")
 
@@ -130,10 +133,24 @@ def add_credits_page() -> list[rx.Component]:
                                 AddCreditsState.set_selected,
                                 select_id="payment_method",
                                 placeholder="Select Method",
-                                extra=(rx.select.item("Cryptocurrency", value=CRYPTO),),
+                                extra=(
+                                    rx.cond(
+                                        AddCreditsState.crypto_unavailable == "",
+                                        rx.select.item("Cryptocurrency", value=CRYPTO),
+                                    ),
+                                ),
                             ),
                             field_id="payment_method",
                             error=error_of(AddCreditsState, "payment_method"),
+                        ),
+                        rx.cond(
+                            AddCreditsState.crypto_unavailable != "",
+                            rx.text(
+                                AddCreditsState.crypto_unavailable,
+                                size="1",
+                                color_scheme="gray",
+                                id="crypto-unavailable",
+                            ),
                         ),
                         rx.cond(
                             (AddCreditsState.capture == "") & ~AddCreditsState.invoice_priced,

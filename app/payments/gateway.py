@@ -322,6 +322,30 @@ def find_payment_intent(customer_id: str, payment_id: str, created_since: dateti
         params["starting_after"] = page["data"][-1]["id"]
 
 
+# How long an answer about the account's capabilities is kept: asked on page loads, it changes rarely.
+CAPABILITY_TTL_SECONDS = 600
+_capabilities: dict[tuple[str, str], tuple[float, bool]] = {}
+
+
+def crypto_payments_enabled() -> bool:
+    """Whether the Stripe account can take crypto: its `crypto_payments` capability is active.
+    localstripe has no accounts API, and an account Stripe does not answer for counts as unable;
+    the answer is kept CAPABILITY_TTL_SECONDS per key and address."""
+    settings = get_settings()
+    cache_key = (settings.stripe_secret_key, settings.stripe_api_base)
+    cached = _capabilities.get(cache_key)
+    if cached is not None and time.monotonic() - cached[0] < CAPABILITY_TTL_SECONDS:
+        return cached[1]
+    try:
+        account = _call(client().v1.accounts.retrieve_current, {})
+    except PaymentProviderError:
+        enabled = False
+    else:
+        enabled = (account.get("capabilities") or {}).get("crypto_payments") == "active"
+    _capabilities[cache_key] = (time.monotonic(), enabled)
+    return enabled
+
+
 def create_crypto_checkout_session(
     *,
     customer_id: str,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 from stdnum import iban as iban_numbers
 from stdnum.exceptions import ValidationError as InvalidNumber
@@ -306,9 +307,29 @@ def expiry(method: PaymentMethod) -> str:
 
 
 def label(method: PaymentMethod) -> str:
-    """ "Visa •••• 4242"."""
+    """ "Visa •••• 4242"; "Visa •••• 4242 (exp 12/29)" while the account has another method with
+    the same brand and last digits, so that lists and messages tell the two apart."""
     brand = "SEPA Debit" if method.kind == "sepa_debit" else (method.brand or "Card").title()
-    return f"{brand} •••• {method.last4}"
+    shown = f"{brand} •••• {method.last4}"
+    if method.kind == "card" and _has_twin(method):
+        shown += f" (exp {method.exp_month:02d}/{method.exp_year % 100:02d})"
+    return shown
+
+
+def _has_twin(method: PaymentMethod) -> bool:
+    session = object_session(method)
+    if session is None:
+        return False
+    twin = session.scalars(
+        select(PaymentMethod.id).where(
+            PaymentMethod.account_id == method.account_id,
+            PaymentMethod.kind == method.kind,
+            PaymentMethod.brand == method.brand,
+            PaymentMethod.last4 == method.last4,
+            col(PaymentMethod.id) != method.id,
+        )
+    ).first()
+    return twin is not None
 
 
 def spoken_label(method: PaymentMethod) -> str:

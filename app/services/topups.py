@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from app.config import get_settings
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.models import Payment, PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, invoices, ledger, payments
@@ -36,6 +36,11 @@ class TopupResult(PaymentOutcome):
     """After 3-D Secure the page calls finish_card_topup."""
 
     payment_id: str
+
+
+class PaymentNotStarted(DomainError):
+    status_code = 502
+    code = "payment_not_started"
 
 
 @dataclass(frozen=True)
@@ -83,24 +88,50 @@ def finish_card_topup(session: Session, actor: Actor, payment_intent_id: str) ->
     return _result(payment, payments.refresh(session, payment))
 
 
+CRYPTO_ON_LOCALSTRIPE = (
+    "Cryptocurrency is not available here: localstripe, which this console uses instead of Stripe in "
+    "development, cannot take crypto payments."
+)
+CRYPTO_NOT_ENABLED = "Cryptocurrency is not available: this console's Stripe account cannot take crypto payments."
+CRYPTO_NOT_STARTED = (
+    "Stripe could not start the cryptocurrency payment. Nothing was charged; try again in a few minutes."
+)
+
+
+def crypto_unavailable(session: Session, actor: Actor) -> str:
+    """Why Add Usage Credits cannot offer cryptocurrency ("" when it can): only a Stripe account
+    whose crypto_payments capability is active takes it."""
+    require(actor, Permission.BILLING_VIEW)
+    if gateway.crypto_payments_enabled():
+        return ""
+    return CRYPTO_ON_LOCALSTRIPE if get_settings().uses_localstripe else CRYPTO_NOT_ENABLED
+
+
 def start_crypto_topup(
     session: Session, actor: Actor, *, amount_text: str, request_key: str, return_path: str = DEFAULT_RETURN_PATH
 ) -> CryptoCheckout:
     """Open a Stripe Checkout page limited to crypto. A replayed request gets the same page back,
-    because Stripe answers a repeated idempotency key with the session it made the first time."""
+    because Stripe answers a repeated idempotency key with the session it made the first time.
+    Refused, before anything is written, where the Stripe account cannot take crypto."""
     amount_cents = _checked_amount(session, actor, amount_text)
+    if reason := crypto_unavailable(session, actor):
+        raise ValidationFailed(reason, field="payment_method")
     payment, _ = _open_payment(session, actor, amount_cents, "crypto", request_key, "")
     if payment.status not in ("pending", "processing"):
         raise Conflict("This payment has already ended; start a new one.")
     base = get_settings().public_url + return_path
-    checkout = gateway.create_crypto_checkout_session(
-        customer_id=customer_for(session, actor.account_id),
-        amount_cents=amount_cents,
-        success_url=f"{base}?crypto=success",
-        cancel_url=f"{base}?crypto=canceled",
-        metadata=payments.metadata(payment, "usage_credits"),
-        idempotency_key=f"crypto:{payment.public_id}",
-    )
+    try:
+        checkout = gateway.create_crypto_checkout_session(
+            customer_id=customer_for(session, actor.account_id),
+            amount_cents=amount_cents,
+            success_url=f"{base}?crypto=success",
+            cancel_url=f"{base}?crypto=canceled",
+            metadata=payments.metadata(payment, "usage_credits"),
+            idempotency_key=f"crypto:{payment.public_id}",
+        )
+    except gateway.PaymentProviderError as exc:
+        # Opening a Checkout page moves no money: say so, not that the payment may have gone through.
+        raise PaymentNotStarted(CRYPTO_NOT_STARTED) from exc
     payment.stripe_checkout_session_id = checkout.id
     payment.updated_at = utcnow()
     session.add(payment)

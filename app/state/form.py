@@ -30,9 +30,13 @@ class FormState(rx.State, mixin=True):
     # The key of the page's form: bumped by `_remount_form` so that uncontrolled inputs start
     # again from the values just loaded (after a save normalized them, say).
     form_key: rx.Field[int] = rx.field(0)
+    # Counts the attempts: a message shown again by a new attempt is a new message, which
+    # `form_messages` brings into view again.
+    message_seq: rx.Field[int] = rx.field(0)
 
     def _clear_messages(self) -> None:
         self.errors, self.error, self.notice = {}, "", ""
+        self.message_seq += 1
 
     def _remount_form(self) -> None:
         self.form_key += 1

@@ -36,13 +36,14 @@ def _open(page: Page, email: str) -> None:
 def _add_card(page: Page, number: str, name: str = "Casey Cards", exp_year: str = "34") -> None:
     page.get_by_role("button", name="Add New Credit Card").click()
     card = page.locator("#card-element")
-    expect(card.locator("input[placeholder=number]")).to_be_visible()
+    expect(card.get_by_label("Card number")).to_be_visible()
     page.get_by_label("Name on card").fill(name)
-    card.locator("input[placeholder=number]").fill(number)
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill(exp_year)
-    card.locator("input[placeholder=cvc]").fill("123")
-    card.locator("input[placeholder=postal_code]").fill("10115")
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiry month").fill("12")
+    # Typed key by key, as a person does: a four-digit year must not run on into the CVC.
+    card.get_by_label("Expiry year").press_sequentially(exp_year)
+    card.get_by_label("CVC").fill("123")
+    card.get_by_label("Postal code").fill("10115")
     page.get_by_role("button", name="Save card").click()
 
 
@@ -112,14 +113,27 @@ def test_deleting_the_default_card_asks_which_card_becomes_the_default(page: Pag
     expect(_row(page, "4444").get_by_role("button", name="Set as Default")).to_be_visible()
 
 
-def test_an_expired_card_is_marked(page: Page, live_app: LiveApp):
+def test_the_card_form_takes_a_four_digit_year_and_marks_an_expired_twin(page: Page, live_app: LiveApp):
     _open(page, _own_account(live_app))
-    _add_card(page, "4242424242424242")
-    expect(_row(page, "4242")).to_be_visible()
-    _add_card(page, "5555555555554444", exp_year="20")
-    expect(_row(page, "4444")).to_contain_text("12/2020")
-    expect(_row(page, "4444")).to_contain_text("Expired")
-    expect(_row(page, "4242")).not_to_contain_text("Expired")
+    # Saving before the card is typed says what is missing, at the form.
+    page.get_by_role("button", name="Add New Credit Card").click()
+    page.get_by_label("Name on card").fill("Casey Cards")
+    page.get_by_role("button", name="Save card").click()
+    expect(page.locator(".ld-card-form #card-error")).to_have_text("Enter the card number.")
+    page.locator(".ld-card-form").get_by_role("button", name="Cancel").click()
+
+    _add_card(page, "4242424242424242", exp_year="2034")
+    expect(page.get_by_role("status")).to_have_text("Visa •••• 4242 saved.")
+    current = page.locator("#payment-methods-table tbody tr").filter(has_text="12/2034")
+    expect(current).to_be_visible()
+    # Two cards ending alike are told apart by their expiry, in the list and the messages.
+    _add_card(page, "4242424242424242", exp_year="2020")
+    expect(page.get_by_role("status")).to_have_text("Visa •••• 4242 (exp 12/20) saved.")
+    expired = page.locator("#payment-methods-table tbody tr").filter(has_text="12/2020")
+    expect(expired).to_contain_text("Visa •••• 4242 (exp 12/20)")
+    expect(expired).to_contain_text("Expired")
+    expect(current).to_contain_text("Visa •••• 4242 (exp 12/34)")
+    expect(current).not_to_contain_text("Expired")
 
 
 def test_a_declined_card_shows_the_error_next_to_the_form(page: Page, live_app: LiveApp):

@@ -94,7 +94,9 @@ def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_t
     expect(page.locator("#monthly-total")).to_have_text("$29.00 × 5 seats = $145.00 per month")
     expect(page.locator("#header-plan")).to_have_text("Pro plan")
 
-    # Cancelling Pro is the downgrade to Basic: the unused days come back as usage credits.
+    # Cancelling Pro is the downgrade to Basic: the unused days come back as usage credits. On a
+    # short window the button is far below the page's messages: the result is brought into view.
+    page.set_viewport_size({"width": 1280, "height": 420})
     page.get_by_role("button", name="Downgrade to Basic").click()
     dialog = page.get_by_role("alertdialog")
     expect(dialog.get_by_role("heading", name="Downgrade to Basic")).to_be_visible()
@@ -103,6 +105,8 @@ def test_upgrade_and_downgrade_show_their_amounts_first_and_the_credit_reaches_t
     expect(page.get_by_role("status")).to_have_text(
         f"You are now on Basic. {charge} was credited to your balance; it is listed in Balance History."
     )
+    expect(page.get_by_role("status")).to_be_in_viewport()
+    page.set_viewport_size({"width": 1280, "height": 900})
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
 
     page.goto("/billing/balance-history")

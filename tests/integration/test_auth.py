@@ -170,6 +170,32 @@ def test_a_sign_in_code_works_only_in_the_browser_that_signed_in(engine, monkeyp
     assert response.headers["location"] == "/" and response.cookies[auth.SESSION_COOKIE]
 
 
+@pytest.mark.parametrize(
+    ("role", "asked", "lands"),
+    [
+        ("owner", "/billing?x=1", "/billing?x=1"),
+        ("owner", "/audit-log", "/audit-log"),
+        ("member", "/billing?x=1", "/"),
+        ("member", "/audit-log", "/"),
+        ("member", "/profile", "/profile"),
+        ("admin", "/audit-log", "/"),
+        ("admin", "/billing/", "/billing/"),
+        ("member", "https://evil.example/", "/"),
+    ],
+)
+def test_sign_in_lands_on_next_only_when_the_role_may_open_it(engine, monkeypatch, role, asked, lands):
+    """A `next=` left by another user (an owner's page, say) does not land a member on "No access"."""
+    with Session(engine) as session:
+        account = make_account(session)
+        make_user(session, account, f"{role}@example.com", role)
+        outcome = auth.sign_in(session, f"{role}@example.com", PASSWORD)
+        session.commit()
+    client = _exchange_client(engine, monkeypatch)
+    client.cookies.set(auth.HANDOFF_COOKIE, outcome.binding)
+    response = client.get("/auth/session", params={"code": outcome.handoff_code, "next": asked}, follow_redirects=False)
+    assert response.headers["location"] == lands and response.cookies[auth.SESSION_COOKIE]
+
+
 def test_sign_out_is_a_post_from_the_consoles_own_pages(engine, monkeypatch):
     with Session(engine) as session:
         account = make_account(session)

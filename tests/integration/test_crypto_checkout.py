@@ -46,6 +46,18 @@ class FakeStripe(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):
+        if self.path != "/v1/account":
+            self.send_error(404)
+            return
+        # An account that can take crypto.
+        data = json.dumps({"id": "acct_fake", "object": "account", "capabilities": {"crypto_payments": "active"}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
     def log_message(self, *args):
         pass
 
@@ -106,6 +118,21 @@ def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session
     )
     assert ledger.balance_of(session, account.id) == 12050
     assert session.get(Payment, payment.id).status == "succeeded"
+
+
+def test_crypto_is_offered_where_the_stripe_account_can_take_it(session, fake_stripe):
+    actor, _ = owner_and_account(session)
+    assert topups.crypto_unavailable(session, actor) == ""
+
+
+def test_on_localstripe_crypto_is_not_offered_and_says_why_without_suggesting_a_charge(session, localstripe):
+    actor, _ = owner_and_account(session)
+    assert topups.crypto_unavailable(session, actor) == topups.CRYPTO_ON_LOCALSTRIPE
+    with pytest.raises(ValidationFailed) as refused:
+        topups.start_crypto_topup(session, actor, amount_text="25", request_key="req-l")
+    assert refused.value.field == "payment_method" and refused.value.message == topups.CRYPTO_ON_LOCALSTRIPE
+    assert "if you were charged" not in refused.value.message
+    assert session.exec(select(Payment)).all() == []
 
 
 def test_crypto_amounts_are_checked_before_stripe_is_called(session, fake_stripe):

@@ -16,7 +16,7 @@ from app.demo import payment_methods as demo_cards
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import PaymentMethod, utcnow
 from app.payments import gateway
-from app.services import payment_methods
+from app.services import audit, payment_methods
 from app.services.overview import billing_settings
 from tests.factories import actor_for, make_user, owner_and_account
 from tests.stripe_fixtures import free_port, point_stripe_at
@@ -225,6 +225,23 @@ def test_expired_cards_are_detected(session, owner, localstripe):
     december_2026 = PaymentMethod(account_id=account.id, stripe_payment_method_id="pm_x", exp_month=12, exp_year=2026)
     assert not payment_methods.is_expired(december_2026, date(2026, 12, 31))
     assert payment_methods.is_expired(december_2026, date(2027, 1, 1))
+
+
+def test_two_cards_with_the_same_last_digits_are_told_apart_by_their_expiry(session, owner, localstripe):
+    actor, _ = owner
+    first = add_card(session, actor, localstripe, exp_year=2030)
+    alone = {m.id: m.label for m in payment_methods.methods_on_file(session, actor).methods}
+    assert alone == {first: "Visa •••• 4242"}
+    second = add_card(session, actor, localstripe, exp_year=2031)
+    other = add_card(session, actor, localstripe, "5555555555554444")
+    labels = {m.id: m.label for m in payment_methods.methods_on_file(session, actor).methods}
+    assert labels == {
+        first: "Visa •••• 4242 (exp 12/30)",
+        second: "Visa •••• 4242 (exp 12/31)",
+        other: "Visa •••• 4444",  # localstripe calls every card a Visa
+    }
+    # The messages too: the audit log names the one that was added.
+    assert audit.events(session, actor, category="payment_method").rows[1].summary == "Added Visa •••• 4242 (exp 12/31)"
 
 
 def test_the_demo_card_is_a_default_visa_seeded_once(session, localstripe):

@@ -344,6 +344,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: topups.finish_card_topup(w.session, w.actor, w.account.payment_intent),
     ),
+    "topups.crypto_unavailable": (P.BILLING_VIEW, lambda w: topups.crypto_unavailable(w.session, w.actor)),
     "topups.current_balance": (P.BILLING_VIEW, lambda w: topups.current_balance(w.session, w.actor)),
     "topups.recent_payments": (P.BILLING_VIEW, lambda w: topups.recent_payments(w.session, w.actor, "UTC")),
     "topups.start_card_topup": (
@@ -366,6 +367,7 @@ NOT_ENTRY_POINTS = {
     "audit.record": "writes the entry of a change its caller already checked and made (test_audit_log.py)",
     "permissions.require": "the check itself (tests/unit/test_permissions.py)",
     "roles.within": "a predicate on the actor's permissions, used by the role and team rules",
+    "navigation.landing": "where a signed-in actor lands after sign-in, read from their permissions (test_auth.py)",
 }
 
 
