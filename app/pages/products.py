@@ -1,13 +1,17 @@
 """Discover Products (seed 001): the operator's products with their pricing plans side by side,
-the ones the account has, and sign-up for the others after a confirmation with the amount."""
+the ones the account has; signing up, switching a product's plan or cancelling it after a
+confirmation with the amount."""
 
 from __future__ import annotations
+
+import secrets
 
 import reflex as rx
 
 from app.components.dialogs import change_confirmation
 from app.components.forms import form_messages
 from app.components.layout import console_page
+from app.errors import Conflict
 from app.services import products, subscription
 from app.services.permissions import Permission
 from app.services.products import PlanOffer, ProductCard
@@ -19,8 +23,10 @@ from app.state.session import acting
 
 class ProductsState(ConfirmState, FormState, rx.State):
     catalogue: rx.Field[list[ProductCard]] = rx.field(default_factory=list)
-    # The sign-up the confirmation is about (`confirm_target` "product:plan"), at which amount.
+    # The change the confirmation is about (`confirm_target` "product:plan", plan "" to cancel),
+    # at which amount, and the request key that makes one confirmation one change.
     _amount_cents: int = 0
+    _request_key: str = ""
 
     def _reload(self) -> None:
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
@@ -33,7 +39,8 @@ class ProductsState(ConfirmState, FormState, rx.State):
             self._reload()
 
     @event
-    def ask_sign_up(self, product_code: str, plan_code: str):
+    def ask_change(self, product_code: str, plan_code: str):
+        """Sign up (the account does not have the product), change its plan, or cancel it (plan "")."""
         self._close_confirm()
         with self._attempt():
             try:
@@ -42,8 +49,8 @@ class ProductsState(ConfirmState, FormState, rx.State):
             except subscription.CardRequired as exc:
                 self._ask("card_required", title="A payment method is needed", lines=[exc.message])
                 return
-            self._amount_cents = quote.amount_cents
-            self._ask("sign_up", target=f"{product_code}:{plan_code}", title=quote.title, lines=list(quote.lines))
+            self._amount_cents, self._request_key = quote.amount_cents, secrets.token_urlsafe(16)
+            self._ask("change", target=f"{product_code}:{plan_code}", title=quote.title, lines=list(quote.lines))
 
     @rx.event
     def confirm(self):
@@ -51,16 +58,18 @@ class ProductsState(ConfirmState, FormState, rx.State):
         with self._confirming():
             yield
             with acting(self, Permission.PLAN_MANAGE) as (actor, session):
-                row = products.sign_up(
-                    session, actor, product_code, plan_code, expected_amount_cents=self._amount_cents
+                result = products.change(
+                    session,
+                    actor,
+                    product_code,
+                    plan_code,
+                    request_key=self._request_key,
+                    expected_amount_cents=self._amount_cents,
                 )
             self._reload()
-            name = products.get_product(row.product_code).name
-            self.notice = (
-                f"You signed up for {name}. The invoice for the rest of this month is on the Invoices page."
-                if row.invoice_public_id
-                else f"You signed up for {name}."
-            )
+            if result.status == "failed":
+                raise Conflict(f"{result.message} Nothing changed.")
+            self.notice = result.notice
 
 
 def _offer(offer: PlanOffer, product: ProductCard) -> rx.Component:
@@ -83,8 +92,17 @@ def _offer(offer: PlanOffer, product: ProductCard) -> rx.Component:
                 rx.button(
                     "Sign up",
                     size="2",
-                    on_click=ProductsState.ask_sign_up(product.code, offer.code),
+                    on_click=ProductsState.ask_change(product.code, offer.code),
                     aria_label="Sign up for " + offer.name,
+                ),
+                rx.cond(
+                    ~offer.current & ~product.core,
+                    rx.button(
+                        "Switch to " + offer.name,
+                        size="2",
+                        variant="soft",
+                        on_click=ProductsState.ask_change(product.code, offer.code),
+                    ),
                 ),
             ),
             spacing="2",
@@ -106,6 +124,17 @@ def _product(row: ProductCard) -> rx.Component:
                 spacing="2",
             ),
             rx.text(row.description, size="2", color_scheme="gray"),
+            rx.cond(
+                row.has_it & ~row.core,
+                rx.button(
+                    "Cancel " + row.name,
+                    size="1",
+                    variant="ghost",
+                    color_scheme="red",
+                    on_click=ProductsState.ask_change(row.code, products.CANCEL),
+                    align_self="start",
+                ),
+            ),
             rx.grid(
                 rx.foreach(row.plans, lambda offer: _offer(offer, row)),
                 columns=rx.breakpoints(initial="1", sm="2", lg="3"),

@@ -1,6 +1,6 @@
 """Discover Products in the browser: an owner compares the pricing plans, signs up for a free
-plan and for a paid one (invoiced for the rest of the month, after a confirmation with the
-amount), and invites a user to some of the account's products. The test works in an account of
+plan and for a paid one (charged to the card for the rest of the month, after a confirmation
+with the amount), switches it back to free (credited), and invites a user to some of the account's products. The test works in an account of
 its own."""
 
 from __future__ import annotations
@@ -40,13 +40,24 @@ def test_an_owner_compares_plans_signs_up_and_invites_to_chosen_products(page: P
     expect(page.locator("[data-product='alerts']")).to_contain_text("Active")
     expect(page.locator("[data-offer='alerts:free']")).to_contain_text("Your plan")
 
-    # A paid plan: the rest of this month is invoiced, as the confirmation says first.
+    # A paid plan: the rest of this month is charged to the card, as the confirmation says first.
     amount = format_usd(prorate(0, 1_900, utcnow()).amount_cents)
     page.locator("[data-offer='analytics:standard']").get_by_role("button", name="Sign up").click()
     dialog = page.get_by_role("alertdialog")
-    expect(dialog).to_contain_text(f"Invoiced now for the rest of this month: {amount}.")
+    expect(dialog).to_contain_text(f"Charged now to Visa •••• 4242 for the rest of this month: {amount}.")
     dialog.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_contain_text("You signed up for Usage Analytics.")
+    expect(page.get_by_role("status")).to_have_text(
+        f"You signed up for Usage Analytics. {amount} was charged to your card; the paid invoice is on the Invoices page."
+    )
+    # Like a plan: back to Free, and the paid rest of the month comes back as usage credits.
+    page.locator("[data-offer='analytics:free']").get_by_role("button", name="Switch to Free").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(f"Credited to your balance now: {amount}.")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text(
+        f"Usage Analytics is now on Free. {amount} was credited to your balance; it is listed in Balance History."
+    )
+    expect(page.locator("[data-offer='analytics:free']")).to_contain_text("Your plan")
     page.goto("/billing/invoices")
     expect(page.locator("body")).to_contain_text(amount)
 

@@ -245,7 +245,10 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     ),
     "products.catalogue": (P.PLAN_MANAGE, lambda w: products.catalogue(w.session, w.actor)),
     "products.quote": (P.PLAN_MANAGE, lambda w: products.quote(w.session, w.actor, "alerts", "pro")),
-    "products.sign_up": (P.PLAN_MANAGE, lambda w: products.sign_up(w.session, w.actor, "alerts", "free")),
+    "products.change": (
+        P.PLAN_MANAGE,
+        lambda w: products.change(w.session, w.actor, "alerts", "free", request_key="r1"),
+    ),
     "profile.active_sessions": (P.INFO_VIEW, lambda w: profile.active_sessions(w.session, w.actor, "UTC")),
     "profile.change_password": (
         P.INFO_VIEW,
