@@ -133,3 +133,28 @@ def test_a_double_click_on_add_to_my_balance_charges_once_and_credits_once(page:
         "charged": [2100, 2100],
         "credited": [2100, 2100],
     }
+
+
+def test_balance_history_keeps_its_filters_and_page_in_the_url(page: Page):
+    """A reload or Back shows the same rows: the filters and the page are in the URL."""
+    sign_in(page, "owner@example.com", next_path="/billing/balance-history")
+    rows = page.locator("#balance-history-table tbody tr")
+    expect(rows).to_have_count(25)
+    newest = rows.first.locator("td").first.inner_text()
+    page.get_by_role("button", name="Next").click()
+    expect(page).to_have_url(re.compile(r"page=2&after=txn_"))
+    expect(rows.first).not_to_contain_text(newest)
+    second_page_first = rows.first.locator("td").first.inner_text()
+    page.reload()
+    expect(page.get_by_text("Page 2")).to_be_visible()
+    expect(rows.first).to_contain_text(second_page_first)
+    page.go_back()
+    expect(rows.first).to_contain_text(newest)
+
+    page.locator("#kind").click()
+    page.get_by_role("option", name="Usage").click()
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"kind=usage"))
+    page.reload()
+    expect(page.locator("#kind")).to_have_text("Usage")
+    expect(rows.first).to_contain_text("API usage")
