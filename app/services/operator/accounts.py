@@ -247,6 +247,7 @@ def account_detail(session: Session, public_id: str, *, now: datetime | None = N
         created=when(account.created_at),
         figures=[
             ("Total Credits", format_usd(figures.total_credits)),
+            ("Usage Invoiced in Earlier Periods", format_usd(figures.earlier_usage)),
             ("Usage This Period", format_usd(figures.usage_this_period)),
             ("Remaining Credits", format_usd(figures.remaining_credits)),
             ("Overage Protection", format_usd(figures.overage_protection)),
