@@ -262,7 +262,6 @@ def change(
             "The amount has changed since you opened this confirmation. Review it and confirm again."
         )
     _set_plan(session, actor.account_id, move, now)
-    audit.record(session, actor, "plan.product", _summary(move))
     if move.amount_cents > 0:
         invoice, _ = invoices.issue_invoice(
             session,
@@ -278,6 +277,7 @@ def change(
             row.invoice_public_id = invoice.public_id
             session.add(row)
         if move.invoice_priced or move.card is None:
+            audit.record(session, actor, "plan.product", _summary(move))
             return ProductResult(
                 status="applied",
                 amount_cents=move.amount_cents,
@@ -288,7 +288,14 @@ def change(
         )
         if payment.status == "failed":
             _undo(session, actor.account_id, move, invoice.id)
+        audit.record(
+            session,
+            actor,
+            "plan.product",
+            f"{_summary(move)}: {'declined, nothing changed' if payment.status == 'failed' else payment.status}",
+        )
         return _charged(session, payment, secret, _done(move))
+    audit.record(session, actor, "plan.product", _summary(move))
     if move.credited_cents:
         ledger.credit(
             session,

@@ -95,6 +95,9 @@ def test_a_paid_plan_is_charged_to_the_card_like_a_plan_change_and_renews_monthl
     )
     [invoice] = session.exec(select(Invoice)).all()
     assert (invoice.status, invoice.total_cents, invoice.source) == ("paid", 570, "product")
+    assert session.exec(select(AuditEvent.summary)).all() == [
+        "Signed up for Usage Analytics Standard ($5.70 charged): succeeded"
+    ]
     [payment] = session.exec(select(Payment)).all()
     assert (payment.method, payment.status, payment.invoice_id) == ("invoice", "succeeded", invoice.id)
     [line] = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)).all()
@@ -118,6 +121,9 @@ def test_a_declined_card_changes_nothing(session, owner, localstripe):
     assert result.status == "failed" and result.message
     assert _plans(session) == {}
     assert [invoice.status for invoice in session.exec(select(Invoice))] == ["void"]
+    assert session.exec(select(AuditEvent.summary)).all() == [
+        "Signed up for Smart Alerts Pro ($2.70 charged): declined, nothing changed"
+    ]
 
 
 def test_a_products_plan_is_changed_and_cancelled_crediting_only_what_was_paid(session, owner, localstripe):
