@@ -186,7 +186,13 @@ def prepare(url: str) -> list[str]:
         conn.execute(
             insert(Account),
             [
-                {"id": i, "public_id": f"acct_bench{i:05d}", "name": f"Bench {i}", "created_at": now}
+                {
+                    "id": i,
+                    "public_id": f"acct_bench{i:05d}",
+                    "name": f"Bench {i}",
+                    "plan_code": "business",  # 10 million calls a day: the hot account stays within it
+                    "created_at": now,
+                }
                 for i in range(1, ACCOUNTS + 1)
             ],
         )

@@ -391,7 +391,8 @@ def _usage_call(call: _Call, usage: _Usage, idempotency_key: str | None, where: 
 
 async def _record_usage(call: _Call) -> Answer:
     usage = _decoded(_USAGE, await call.json_body(MAX_BODY_BYTES))
-    return await _debit(call.engine, _usage_call(call, usage, call.header(b"idempotency-key")))
+    (answer,) = await _debit(call.engine, [_usage_call(call, usage, call.header(b"idempotency-key"))])
+    return answer
 
 
 async def _record_usage_batch(call: _Call) -> Answer:
@@ -401,8 +402,7 @@ async def _record_usage_batch(call: _Call) -> Answer:
     usages = [
         _usage_call(call, event, event.idempotency_key, f"events[{index}].") for index, event in enumerate(batch.events)
     ]
-    # Started together, in order: they join the same group commit in this order.
-    answers = await asyncio.gather(*(_debit(call.engine, usage) for usage in usages))
+    answers = await _debit(call.engine, usages)
     if answers[0].status_code == 401:
         return answers[0]  # the request's key, refused for every event alike
     return Answer(200, {"results": [answer.body for answer in answers]})
@@ -478,76 +478,91 @@ async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
 _LOGGED = RequestContextMiddleware(_answer)
 
 
-async def _debit(engine: Engine, call: metering.UsageCall) -> Answer:
-    """One usage call's answer, counted in the metrics by its outcome (a batch's events each)."""
+async def _debit(engine: Engine, calls: list[metering.UsageCall]) -> list[Answer]:
+    """A request's usage calls, in order, each answered as if alone and counted in the metrics by
+    its outcome."""
     try:
-        answer = await _group(engine).debit(call)
+        answers = await _group(engine).debit(calls)
     except Exception:
-        metrics.record_metering("error", 0)
+        for _ in calls:
+            metrics.record_metering("error", 0)
         raise
-    debited = answer.status_code == 200 and not answer.replayed
-    outcome = "ok" if debited else "replayed" if answer.replayed else answer.body["error"]["code"]
-    metrics.record_metering(outcome, call["amount_cents"] if debited else 0)
-    return answer
+    for call, answer in zip(calls, answers, strict=True):
+        debited = answer.status_code == 200 and not answer.replayed
+        outcome = "ok" if debited else "replayed" if answer.replayed else answer.body["error"]["code"]
+        metrics.record_metering(outcome, call["amount_cents"] if debited else 0)
+    return answers
 
 
-MAX_GROUP = 128
+MAX_GROUP = 256
+# Groups in flight at once per process: PostgreSQL runs each on a connection of its own (a group
+# locks its rows in key order, so groups never deadlock); SQLite has one writer anyway.
+MAX_IN_FLIGHT = {"postgresql": 4}
+
+_Unit = tuple[list[metering.UsageCall], asyncio.Future, contextvars.Context]
 
 
 class _GroupCommit:
     """The usage calls that arrive together in this process for one database are debited together
     (`metering.debit_fast_group`, one round trip and one commit for the group; on SQLite one
-    BEGIN IMMEDIATE on the loop's connection), one group at a time, in arrival order; each call
-    is answered once its group has committed. When a call of the group needs the ledger's full
-    rules nothing of the group was written, and its calls are debited one by one, in arrival
-    order, as a lone call is (`_alone`), each in its request's context (its log fields and the
-    jobs it enqueues carry its request id)."""
+    BEGIN IMMEDIATE on the loop's connection), each group in arrival order, and each call is
+    answered once its group has committed. A request's calls (a batch's events) are never split
+    between groups. When a call of the group needs the ledger's full rules nothing of the group
+    was written, and its calls are debited one by one, in arrival order, as a lone call is
+    (`_alone`), each in its request's context (its log fields and the jobs it enqueues carry its
+    request id)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.pending: list[tuple[metering.UsageCall, asyncio.Future, contextvars.Context]] = []
-        self.running: asyncio.Task | None = None
+        self.pending: list[_Unit] = []
+        self.runners: set[asyncio.Task] = set()
+        self.max_in_flight = MAX_IN_FLIGHT.get(engine.dialect.name, 1)
 
-    async def debit(self, call: metering.UsageCall) -> Answer:
-        future: asyncio.Future[tuple[Answer, int | None]] = asyncio.get_running_loop().create_future()
-        self.pending.append((call, future, contextvars.copy_context()))
-        if self.running is None:
-            self.running = asyncio.ensure_future(self._run())
-        answer, account_id = await future
-        logs.bind(account_id=account_id)
-        return answer
+    async def debit(self, calls: list[metering.UsageCall]) -> list[Answer]:
+        future: asyncio.Future[list[tuple[Answer, int | None]]] = asyncio.get_running_loop().create_future()
+        self.pending.append((calls, future, contextvars.copy_context()))
+        if len(self.runners) < self.max_in_flight:
+            runner = asyncio.ensure_future(self._run())
+            self.runners.add(runner)
+            runner.add_done_callback(self.runners.discard)
+        results = await future
+        logs.bind(account_id=next((account_id for _, account_id in results if account_id is not None), None))
+        return [answer for answer, _ in results]
 
     async def _run(self) -> None:
-        try:
-            while self.pending:
-                group, self.pending = self.pending[:MAX_GROUP], self.pending[MAX_GROUP:]
-                await self._debit_group(group)
-        finally:
-            self.running = None
+        await asyncio.sleep(0)  # the calls that are ready on the loop with this one join its group
+        while self.pending:
+            size, taken = 0, 0
+            while taken < len(self.pending) and (taken == 0 or size + len(self.pending[taken][0]) <= MAX_GROUP):
+                size += len(self.pending[taken][0])
+                taken += 1
+            group, self.pending = self.pending[:taken], self.pending[taken:]
+            await self._debit_group(group)
 
-    async def _debit_group(self, group: list[tuple[metering.UsageCall, asyncio.Future, contextvars.Context]]):
-        calls = [call for call, _, _ in group]
+    async def _debit_group(self, group: list[_Unit]) -> None:
         try:
-            results = await self._fast(calls)
+            results = await self._fast([call for calls, _, _ in group for call in calls])
         except metering.NeedsLedger:
-            for call, future, context in group:
+            for calls, future, context in group:
                 if future.done():
                     continue  # its request was cancelled (the client left) before the group ran
                 try:
-                    answer = await asyncio.create_task(_alone(self.engine, call), context=context)
+                    answers = [await asyncio.create_task(_alone(self.engine, call), context=context) for call in calls]
                 except Exception as exc:
                     future.set_exception(exc)
                 else:
-                    future.set_result((answer, None))
+                    future.set_result([(answer, None) for answer in answers])
             return
         except Exception as exc:
             for _, future, _ in group:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future, _), result in zip(group, results, strict=True):
+        start = 0
+        for calls, future, _ in group:
             if not future.done():
-                future.set_result(result)
+                future.set_result(results[start : start + len(calls)])
+            start += len(calls)
 
     async def _fast(self, calls: list[metering.UsageCall]) -> list[tuple[Answer, int | None]]:
         if self.engine.dialect.name == "postgresql":

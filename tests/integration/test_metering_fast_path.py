@@ -255,7 +255,9 @@ def test_group_commits_of_random_batches_debit_exactly_like_the_ledger(engine, s
             events = []
             for _ in range(1 if alone else rng.randint(2, 12)):
                 key = rng.choice([None, None, f"k{rng.randint(0, 15)}"])
-                events.append({"amount_cents": rng.randint(1, 150), **({"idempotency_key": key} if key else {})})
+                # Every other round small calls, which mostly leave the ledger nothing to do.
+                cents = rng.randint(1, 150) if round_number % 2 else rng.randint(1, 3)
+                events.append({"amount_cents": cents, **({"idempotency_key": key} if key else {})})
             requests.append((pair, events, alone))
         answers = asyncio.run(round_of_calls(requests))
         for (pair, events, _), results in zip(requests, answers, strict=True):
