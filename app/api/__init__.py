@@ -10,7 +10,19 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import auth_routes, docs, files, health, invoices, metering, metrics, operator, stripe_webhook, unavailable
+from app.api import (
+    auth_routes,
+    docs,
+    files,
+    health,
+    invoices,
+    metering,
+    metrics,
+    operator,
+    operator_auth,
+    stripe_webhook,
+    unavailable,
+)
 from app.api.request_log import RequestContextMiddleware
 from app.errors import DomainError
 
@@ -94,6 +106,7 @@ def create_api() -> LedgerdeskAPI:
     )
     api.include_router(metering.router)
     api.include_router(auth_routes.router)
+    api.include_router(operator_auth.router)
     api.include_router(health.router)
     api.include_router(metrics.router)
     api.include_router(stripe_webhook.router)

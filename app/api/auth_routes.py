@@ -43,7 +43,7 @@ def exchange_handoff(request: Request, code: str = "", next: str = "/") -> Redir
     return response
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """A request the console's own pages sent: the browser says so (Sec-Fetch-Site), or its Origin
     is the console's. A browser sends Origin with every POST, so none at all is refused too."""
     if request.headers.get("sec-fetch-site") == "same-origin":
@@ -57,7 +57,7 @@ def _same_origin(request: Request) -> bool:
 def sign_out(request: Request) -> Response:
     """A POST from the console's own page: a GET, or a POST from another site (which a SameSite=Lax
     cookie does not stop from clearing the cookie), would let any page sign a user out."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
     with transaction() as session:
         auth.sign_out(session, request.cookies.get(auth.SESSION_COOKIE, ""))

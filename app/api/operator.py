@@ -245,7 +245,7 @@ def list_accounts(
     suspended: bool = False,
     past_due: bool = False,
     below_zero: Annotated[bool, Query(description="Only balances below zero.")] = False,
-    before: Annotated[int | None, Query(ge=1, le=2**62, description="`next_before` of the previous page.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="`next_before` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = accounts.PAGE_SIZE,
 ) -> AccountList:
     """Accounts, newest first."""

@@ -299,6 +299,23 @@ def retrieve_payment_intent(payment_intent_id: str) -> Intent:
     return _intent(_call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}))
 
 
+@dataclass(frozen=True)
+class Refunded:
+    charge_id: str
+    # What is refunded of the charge in all, this refund included (Stripe's amount_refunded).
+    charge_refunded_cents: int
+
+
+def refund_payment_intent(payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> Refunded:
+    """Refund part or all of a succeeded intent's charge (once per idempotency key)."""
+    refund = _call(
+        client().v1.refunds.create, {"payment_intent": payment_intent_id, "amount": amount_cents}, idempotency_key
+    )
+    charge_id = id_of(refund.get("charge"))
+    charge = _call(partial(client().v1.charges.retrieve, charge_id), {})
+    return Refunded(charge_id, int(charge.get("amount_refunded") or 0))
+
+
 def cancel_payment_intent(payment_intent_id: str) -> Intent:
     """Cancel an intent that was never completed (such as an abandoned 3-D Secure step), so it
     can no longer charge."""

@@ -56,3 +56,16 @@ def test_each_page_opens_or_says_no_access_as_the_role_allows(page: Page, matrix
             expect(no_access, f"{role} should get No access on {entry['route']}").to_be_visible()
             expect(no_access.get_by_role("heading", name="No access")).to_be_visible()
             expect(heading, f"{role} should not see {entry['route']}").to_have_count(0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_reaches_the_operator_back_office_or_api(page: Page, matrix, role, live_app: LiveApp):
+    """Every role, the Owner too, is sent to the operator sign-in from /operator, and the
+    operator API answers its session 401."""
+    sign_in(page, matrix["users"][role]["email"])
+    for path in ("/operator", "/operator/api-keys", "/operator/account"):
+        page.goto(path)
+        expect(page.get_by_role("heading", name="Operator sign-in")).to_be_visible()
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "ld_session")
+    answer = page.request.get(f"{live_app.url}/api/operator/v1/accounts", headers={"Cookie": f"ld_session={cookie}"})
+    assert answer.status == 401

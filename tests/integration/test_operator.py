@@ -277,3 +277,65 @@ def test_a_suspended_accounts_console_reads_but_changes_nothing(session, engine,
     with console.acting(tab, Permission.API_KEYS_MANAGE) as (actor, work):
         api_keys.create_key(work, actor, "Now allowed")
     assert [k.name for k in api_keys.list_keys(session, actor)] == ["Now allowed"]
+
+
+def test_an_operator_refunds_a_top_up_through_stripe_and_its_credits_are_taken_back(session, localstripe):
+    from app.models import Payment
+    from app.services import topups
+    from tests.stripe_fixtures import save_card, stripe_intent
+
+    by = staff.author_of(make_operator(session))
+    actor, account = owner_and_account(session)
+    card = save_card(session, account, "pm_card_visa")
+    topup = topups.start_card_topup(session, actor, amount_text="25", payment_method_id=card, request_key="r-1")
+    session.commit()
+    payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == topup.payment_intent_id)).one()
+
+    accounts.refund_topup(
+        session,
+        by,
+        account.public_id,
+        payment_public_id=payment.public_id,
+        amount_cents=1_000,
+        reason="Asked for a refund",
+        request_key="refund-1",
+    )
+    session.commit()
+
+    assert ledger.balance_of(session, account.id) == 1_500 == ledger.ledger_sum(session, account.id)
+    assert session.get(Payment, payment.id).status == "partially_refunded"
+    charge = stripe_intent(topup.payment_intent_id)["latest_charge"]
+    from app.payments import gateway
+
+    assert gateway.client().v1.charges.retrieve(gateway.id_of(charge)).to_dict()["amount_refunded"] == 1_000
+    assert [e.summary for e in operator_log(session, account.id)][-1] == (
+        f"Refunded $10.00 of the top-up {payment.public_id} through Stripe. Reason: Asked for a refund"
+    )
+    with pytest.raises(ValidationFailed):
+        accounts.refund_topup(
+            session,
+            by,
+            account.public_id,
+            payment_public_id=payment.public_id,
+            amount_cents=1_600,
+            reason="Too much",
+            request_key="refund-2",
+        )
+
+
+def test_view_as_reads_the_customers_overview_and_is_recorded(session):
+    from app.services import billing_overview
+
+    by = staff.author_of(make_operator(session))
+    owner, account = owner_and_account(session)
+    grant(session, account.id, 4_200)
+    session.commit()
+
+    seen = accounts.view_as(session, by, account.public_id, reason="Support ticket 12")
+
+    assert seen == billing_overview.overview_view(session, owner)
+    assert seen.remaining_credits == "$42.00"
+    [event] = operator_log(session, account.id)
+    assert event.summary == "Viewed the console as the customer sees it (read-only). Reason: Support ticket 12"
+    with pytest.raises(ValidationFailed):
+        accounts.view_as(session, by, account.public_id, reason="")

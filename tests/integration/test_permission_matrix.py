@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 
 import app.pages
 import app.services
-from app.api import auth_routes, create_api, files, stripe_webhook
+from app.api import auth_routes, create_api, files, operator_auth, stripe_webhook
 from app.api import health as health_api
 from app.api import invoices as invoices_api
 from app.api import metering as metering_api
@@ -457,7 +457,15 @@ def test_each_role_is_refused_exactly_without_the_required_permission(session, g
 
 # --- Event handlers ------------------------------------------------------------------------
 
-PUBLIC_PAGE_MODULES = {"app.pages.sign_in", "app.pages.account_recovery", "app.pages.invitation"}
+PUBLIC_PAGE_MODULES = {
+    "app.pages.sign_in",
+    "app.pages.account_recovery",
+    "app.pages.invitation",
+    "app.pages.operator.sign_in",
+}
+# The operator's back office: no customer permission applies; every handler loads the signed-in
+# operator first (test_every_operator_handler_loads_the_signed_in_operator_first).
+OPERATOR_MODULES = ("app.pages.operator", "app.state.operator")
 
 # A handler may check a stricter permission than its page's: the one that governs changing what
 # the page shows. Everyone holds info.view (custom roles always get it), so any check is at
@@ -537,6 +545,10 @@ def _page_permissions() -> dict[str, P]:
     return pages
 
 
+def _operator(cls: type) -> bool:
+    return cls.__module__.startswith(OPERATOR_MODULES) and cls.__module__ not in PUBLIC_PAGE_MODULES
+
+
 def _tree(function) -> ast.FunctionDef:
     node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
     assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
@@ -614,7 +626,7 @@ def _data_names(function) -> set[str]:
 def test_every_state_belongs_to_a_console_page_or_a_public_page():
     pages = _page_permissions()
     for cls in _state_classes():
-        if cls.__name__ == SHELL_STATE or cls.__module__ in PUBLIC_PAGE_MODULES:
+        if cls.__name__ == SHELL_STATE or cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
             continue
         assert cls.__name__ in pages, f"{cls.__module__}.{cls.__name__} is no console page's on_load state"
     for options in (o for _, o in PAGES):
@@ -627,7 +639,7 @@ def test_every_event_handler_checks_the_permission_of_its_page_on_the_server():
     problems = []
     checked = 0
     for cls in _state_classes():
-        if cls.__module__ in PUBLIC_PAGE_MODULES:
+        if cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
             continue
         page = pages.get(cls.__name__)
         allowed = {page, *STRICTER.get(page, ())} if page else set()
@@ -670,12 +682,35 @@ def test_every_event_handler_checks_the_permission_of_its_page_on_the_server():
     assert not problems, "\n".join(problems)
 
 
+def test_every_operator_handler_loads_the_signed_in_operator_first():
+    """Back-office handlers work only for a signed-in operator (their own cookie, their own table):
+    each calls current_operator or operating before any transaction of its own."""
+    problems, checked = [], 0
+    for cls in _state_classes():
+        if not _operator(cls):
+            continue
+        for name, handler in cls.event_handlers.items():
+            if not handler.fn.__module__.startswith("app.") or name == "sign_out":
+                continue  # sign_out ends only the session named by the caller's own cookie
+            reached = _reachable(cls, handler.fn)
+            if not any(_calls(tree, "current_operator", "operating") for _, _, tree in reached):
+                problems.append(f"{cls.__name__}.{name} never loads the signed-in operator")
+            for helper, _function, tree in reached:
+                opened = _calls(tree, "transaction")
+                checks = _calls(tree, "current_operator")
+                if opened and (not checks or min(c.lineno for c in checks) > min(c.lineno for c in opened)):
+                    problems.append(f"{cls.__name__}.{name}: {helper} opens a transaction before current_operator")
+            checked += 1
+    assert checked >= 8, "the scan found too few operator handlers"
+    assert not problems, "\n".join(problems)
+
+
 def test_every_transaction_in_a_handler_follows_the_permission_check():
     """No state reads or writes the database before it knows who asks: a function that opens a
     transaction either checks current_actor first or is handed the checked actor."""
     problems = []
     for cls in _state_classes():
-        if cls.__module__ in PUBLIC_PAGE_MODULES:
+        if cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
             continue
         for name, handler in cls.event_handlers.items():
             if not handler.fn.__module__.startswith("app.") or (cls.__name__, name) == (SHELL_STATE, "sign_out"):
@@ -695,7 +730,7 @@ def test_pages_take_the_account_only_from_the_checked_actor():
     the server-loaded actor's."""
     problems = []
     for cls in _state_classes():
-        if cls.__module__ in PUBLIC_PAGE_MODULES:
+        if cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
             continue
         tree = ast.parse(inspect.getsource(inspect.getmodule(cls)))
         for node in ast.walk(tree):
@@ -720,6 +755,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/invoices/{invoice_id}/pdf"): "session",
     ("GET", "/auth/session"): "sign-in step",
     ("POST", "/auth/sign-out"): "sign-in step",
+    ("GET", "/operator/auth/session"): "operator sign-in step",
+    ("POST", "/operator/auth/sign-out"): "operator sign-in step",
     ("POST", "/api/webhooks/stripe"): "stripe signature",
     ("GET", "/api/health"): "public",
     ("GET", "/api/ready"): "public",
@@ -795,6 +832,7 @@ def test_the_route_table_names_every_route_and_no_route_takes_an_id():
 @pytest.fixture
 def client(engine, monkeypatch):
     monkeypatch.setattr(auth_routes, "transaction", lambda: transaction(engine))
+    monkeypatch.setattr(operator_auth, "transaction", lambda: transaction(engine))
     api = create_api()
     api.dependency_overrides[metering_api.metering_engine] = lambda: engine
     api.dependency_overrides[files.files_engine] = lambda: engine
@@ -865,6 +903,15 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
         elif who == "allowed addresses":
             # METRICS_ALLOWED_IPS (loopback by default) does not hold the test client's address.
             assert client.request(method, path).status_code == 403, path
+        elif who == "operator sign-in step" and method == "GET":
+            client.cookies.set(auth.SESSION_COOKIE, customer_session)
+            response = client.get(path, params={"code": "forged", "next": "/operator"})
+            client.cookies.clear()
+            assert response.status_code == 303 and response.headers["location"] == "/operator/sign-in?expired=1"
+            assert "ld_operator" not in response.cookies
+        elif who == "operator sign-in step":
+            response = client.post(path, headers={"Origin": "https://evil.example"}, follow_redirects=False)
+            assert response.status_code == 403
         else:
             assert client.request(method, path).status_code == 200, path
     entries = session.exec(select(LedgerEntry.description)).all()

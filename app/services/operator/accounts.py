@@ -23,11 +23,13 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import auth, ledger
+from app.payments import gateway
+from app.services import audit, auth, billing_overview, ledger, refunds
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles, normalize_email
 from app.services.money import format_usd
 from app.services.operator.staff import Author
 from app.services.overview import billing_settings, overview
+from app.services.permissions import Actor, Permission
 from app.services.plans import PLANS, get_plan
 from app.services.timefmt import format_datetime
 
@@ -204,6 +206,8 @@ class AccountDetail:
     invoices: list[Line]
     ledger: list[Line]
     audit: list[Line]
+    # Top-ups that can still be refunded: (payment id, what the choice says).
+    refundable: list[Line]
 
 
 def account_detail(session: Session, public_id: str, *, now: datetime | None = None) -> AccountDetail:
@@ -266,7 +270,15 @@ def account_detail(session: Session, public_id: str, *, now: datetime | None = N
             Line(e.public_id, [when(e.created_at), e.source, format_usd(e.amount_cents), e.description])
             for e in entries
         ],
-        audit=[Line(str(e.id), [when(e.created_at), e.actor_name, e.summary]) for e in events],
+        audit=[Line(str(e.id), [when(e.created_at), e.actor_name, audit.with_currency(e.summary)]) for e in events],
+        refundable=[
+            Line(
+                p.public_id,
+                [f"{when(p.created_at)}: {format_usd(p.amount_cents - p.refunded_cents)} left of {p.public_id}"],
+            )
+            for p in payments
+            if p.method in REFUNDABLE_METHODS and p.status in REFUNDABLE_STATUSES and p.stripe_payment_intent_id
+        ],
     )
 
 
@@ -410,6 +422,89 @@ def resend_invitation(
     link = auth.issue_invitation(session, user, base_url=base_url)
     _record(session, by, account, "invite", f"Sent the invitation to {user.email} again.", reason)
     return link
+
+
+# Top-ups (a card purchase, an auto recharge) are what an operator refunds here; the credits they
+# bought are taken back by the refund rules (`refunds.charge_refunded`).
+REFUNDABLE_METHODS = ("card", "auto_recharge")
+REFUNDABLE_STATUSES = ("succeeded", "partially_refunded")
+
+
+def refund_topup(
+    session: Session,
+    by: Author,
+    public_id: str,
+    *,
+    payment_public_id: str,
+    amount_cents: int,
+    reason: str,
+    request_key: str,
+) -> Payment:
+    """Refund (part of) a top-up through Stripe and take its credits back from the ledger, as
+    Stripe's charge.refunded webhook would (which then finds it done). Stripe's idempotency key
+    is built from the request key, so Stripe answers a repeated click with the first refund."""
+    reason = _reason(reason)
+    account = account_by_public_id(session, public_id)
+    payment = session.exec(
+        select(Payment)
+        .where(Payment.public_id == payment_public_id, Payment.account_id == account.id)
+        .with_for_update()
+    ).first()
+    if payment is None or payment.method not in REFUNDABLE_METHODS or not payment.stripe_payment_intent_id:
+        raise NotFound("No such top-up in this account.", field="payment")
+    if payment.status not in REFUNDABLE_STATUSES:
+        raise ValidationFailed(
+            "Only a top-up that went through, not refunded in full, can be refunded.", field="payment"
+        )
+    left = payment.amount_cents - payment.refunded_cents
+    if type(amount_cents) is not int or not 0 < amount_cents <= left:
+        raise ValidationFailed(f"Refund from $0.01 to {format_usd(left)}.", field="refund_amount")
+    refunded = gateway.refund_payment_intent(
+        payment.stripe_payment_intent_id,
+        amount_cents,
+        idempotency_key=f"operator-refund:{payment.public_id}:{request_key}",
+    )
+    before = payment.refunded_cents
+    # Stripe's running total, as its charge.refunded event carries it: the event, when it comes,
+    # finds the credits taken back already and moves nothing.
+    refunds.charge_refunded(
+        session, payment, charge_id=refunded.charge_id, refunded_cents=refunded.charge_refunded_cents
+    )
+    if payment.refunded_cents == before:
+        return payment  # Stripe answered a repeated request with the first refund
+    _record(
+        session,
+        by,
+        account,
+        "refund",
+        f"Refunded {format_usd(amount_cents)} of the top-up {payment.public_id} through Stripe.",
+        reason,
+    )
+    return payment
+
+
+# What "View as" may read: the pages a customer reads, none that change anything.
+VIEW_AS_PERMISSIONS = frozenset({Permission.INFO_VIEW, Permission.COMPANY_VIEW, Permission.BILLING_VIEW})
+
+
+def view_as(session: Session, by: Author, public_id: str, *, reason: str) -> billing_overview.OverviewView:
+    """The account's Billing Overview exactly as its customers see it, read through the same
+    service with a reader that holds only viewing permissions; recorded in the account's audit log."""
+    reason = _reason(reason)
+    account = account_by_public_id(session, public_id)
+    assert account.id is not None  # a stored account
+    reader = Actor(
+        user_id=0,
+        account_id=account.id,
+        email=by.email,
+        full_name=by.name,
+        role_key="",
+        role_name="Operator (view only)",
+        permissions=VIEW_AS_PERMISSIONS,
+        timezone=account.timezone,
+    )
+    _record(session, by, account, "view_as", "Viewed the console as the customer sees it (read-only).", reason)
+    return billing_overview.overview_view(session, reader)
 
 
 @dataclass(frozen=True)

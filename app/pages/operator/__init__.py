@@ -1,0 +1,5 @@
+"""The operator's back office at /operator: its own sign-in, the accounts, one account, API keys."""
+
+from app.pages.operator import account, accounts, api_keys, sign_in
+
+__all__ = ["account", "accounts", "api_keys", "sign_in"]

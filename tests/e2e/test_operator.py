@@ -1,0 +1,116 @@
+"""The operator's back office in the browser: an operator signs in, finds an account, grants it
+$10 with a reason, and the customer's Overview and Audit Log show it; a suspended account's API
+key gets 403 and its console says it is read-only; a customer reaches nothing under /operator."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+
+OPERATOR = "operator@example.com"
+
+
+def _customer(live_app: LiveApp, label: str) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    name, owner = f"{label} {suffix}", f"{label.lower().replace(' ', '-')}-{suffix}@example.com"
+    live_app.setup("new_account", name=name, users=[(owner, "Cora Customer", "owner")])
+    return name, owner
+
+
+def operator_sign_in(page: Page) -> None:
+    page.goto("/operator/sign-in")
+    page.get_by_label("Email").fill(OPERATOR)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Accounts", level=1)).to_be_visible()
+    expect(page.locator("#operator-name")).to_have_text("Oscar Operator")
+
+
+def open_account(page: Page, name: str) -> None:
+    page.locator("#search").fill(name)
+    page.get_by_role("button", name="Apply filters").click()
+    rows = page.locator("#operator-accounts tbody tr")
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link", name=name).click()
+    expect(page.locator("#operator-account-name")).to_have_text(name)
+
+
+def test_an_operator_grants_ten_dollars_and_the_customer_sees_it(page: Page, live_app: LiveApp):
+    name, owner = _customer(live_app, "Grant Co")
+    operator_sign_in(page)
+    open_account(page, name)
+
+    form = page.locator("#grant-form")
+    form.get_by_label("Amount (USD)").fill("10")
+    form.get_by_label("Reason").fill("Sorry for the outage")
+    form.get_by_role("button", name="Adjust credits").click()
+    expect(page.get_by_text("Credits adjusted.")).to_be_visible()
+    expect(page.locator("#operator-ledger tbody tr").first).to_contain_text("$10.00")
+    expect(page.locator("#operator-audit tbody tr").first).to_contain_text(
+        "Granted $10.00 USD of usage credits. Reason: Sorry for the outage"
+    )
+
+    view = page.locator("#view-as-form")
+    view.get_by_label("Reason").fill("Checking what they see")
+    view.get_by_role("button", name="View as").click()
+    expect(page.locator("#view-as-banner")).to_contain_text("Read-only")
+    expect(page.locator("#view-as")).to_contain_text("$10.00")
+
+    page.context.clear_cookies()
+    sign_in(page, owner, next_path="/billing")
+    expect(page.locator("#total-credits")).to_have_text("$10.00")
+    expect(page.locator("#remaining-credits")).to_have_text("$10.00")
+    page.goto("/audit-log")
+    rows = page.locator("#audit-log-table tbody tr")
+    expect(rows.first).to_contain_text("Viewed the console as the customer sees it (read-only).")
+    row = rows.filter(has_text="Granted $10.00 USD of usage credits. Reason: Sorry for the outage")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Oscar Operator (operator) (operator@example.com)")
+    expect(row).to_contain_text("Operator actions")
+
+
+def test_a_suspended_accounts_key_gets_403_and_its_console_is_read_only(page: Page, live_app: LiveApp):
+    name, owner = _customer(live_app, "Suspend Co")
+    key = live_app.setup("new_api_key", email=owner, name="Prod")
+    operator_sign_in(page)
+    open_account(page, name)
+    form = page.locator("#suspend-form")
+    form.get_by_label("Reason").fill("Chargebacks")
+    form.get_by_role("button", name="Suspend account").click()
+    expect(page.locator("#operator-account-status")).to_have_text("suspended")
+
+    answer = httpx.post(
+        f"{live_app.url}/api/v1/usage", json={"amount_cents": 1}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "account_suspended", answer.text
+
+    page.context.clear_cookies()
+    sign_in(page, owner, next_path="/api-keys")
+    expect(page.locator("#suspended-banner")).to_contain_text("read-only")
+    page.get_by_role("button", name="Add API Key").click()
+    page.get_by_label("Name (optional)").fill("Sneaky")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_text("This account is suspended").first).to_be_visible()
+
+
+def test_a_customer_reaches_nothing_under_operator(page: Page, live_app: LiveApp):
+    _name, owner = _customer(live_app, "Nosy Co")
+    sign_in(page, owner)
+    for path in ("/operator", "/operator/api-keys", "/operator/account?id=acct_X"):
+        page.goto(path)
+        expect(page.get_by_role("heading", name="Operator sign-in")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"/operator/sign-in\?next=/operator"))
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == "ld_session")
+    answer = httpx.get(f"{live_app.url}/api/operator/v1/accounts", cookies={"ld_session": session_cookie["value"]})
+    assert answer.status_code == 401
+    # The customer's password is no operator's.
+    page.goto("/operator/sign-in")
+    page.get_by_label("Email").fill(owner)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Wrong email or password.")).to_be_visible()
