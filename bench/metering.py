@@ -119,7 +119,7 @@ def main() -> None:
     print(
         f"metering API: {CLIENTS} clients on loopback, {ACCOUNTS:,} accounts, {args.seconds:g} s measured after "
         f"{WARMUP_SECONDS:g} s warm-up, granian with {args.workers} worker(s), {os.cpu_count()} cores shared by "
-        f"server, database and load generator (load average {load_average:.1f} at the start)"
+        f"server, database and load generator (load average {load_average:.1f}, {cpu_pressure()} at the start)"
         + (", each call with its own Idempotency-Key" if args.idempotency_keys else "")
     )
     ratios: list[str] = []
@@ -170,7 +170,7 @@ def main() -> None:
             print(f"SQLite checks: {verify(url, lite.answered_ok)}")
             errors = sum(count for status, count in lite.statuses.items() if status != 200)
             ratios.append(f"SQLite: {lite.rate:,.0f} calls/s, {errors} errors (target 2,000 calls/s, none)")
-    print(f"\nFrom this run (load average {os.getloadavg()[0]:.1f} at the end):")
+    print(f"\nFrom this run (load average {os.getloadavg()[0]:.1f}, {cpu_pressure()} at the end):")
     for line in ratios:
         print(f"  {line}")
 
@@ -426,6 +426,16 @@ class throwaway_database:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+def cpu_pressure() -> str:
+    """How much of the last minute some runnable process waited for a CPU (Linux PSI): the share
+    of the machine that other work took from this run."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
+    except OSError:
+        return "CPU pressure unknown"
+    return f"CPU pressure {some.split('avg60=')[1].split()[0]} %"
 
 
 def cpu_of(pid: int) -> float:
