@@ -180,29 +180,18 @@ def test_group_commits_of_random_batches_debit_exactly_like_the_ledger(engine, s
     the answers, metering row and jobs its twin gets from the ledger one call at a time."""
     committed: list[set[str | None]] = []  # each committed group's API keys
     left_to_the_ledger = []
-    name = "debit_fast_group" if engine.dialect.name == "postgresql" else "debit_fast_group_sqlite"
-    group = getattr(metering, name)
+    fast = metering_api._GroupCommit._fast
 
-    async def spied(connection, calls):
+    async def spied(group, calls):
         try:
-            result = group(connection, calls)
-            result = await result if asyncio.iscoroutine(result) else result
+            result = await fast(group, calls)
         except metering.NeedsLedger:
             left_to_the_ledger.append(len(calls))
             raise
         committed.append({call["api_key"] for call in calls})
         return result
 
-    def spied_sqlite(connection, calls):
-        try:
-            result = group(connection, calls)
-        except metering.NeedsLedger:
-            left_to_the_ledger.append(len(calls))
-            raise
-        committed.append({call["api_key"] for call in calls})
-        return result
-
-    monkeypatch.setattr(metering, name, spied if engine.dialect.name == "postgresql" else spied_sqlite)
+    monkeypatch.setattr(metering_api._GroupCommit, "_fast", spied)
     rng = random.Random(seed)
     clock = Clock(START)
     pairs = [
