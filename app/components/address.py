@@ -1,5 +1,5 @@
 """The one address form of the console (Company, Invoice Address): street, city, postal code,
-country and its region (a list where the country has subdivisions), each with its error. The
+region (a list where the country has subdivisions) and country, in seed 003's order, each with its error. The
 page's state mixes in `AddressFormState`; `names` are the form's names of the address fields."""
 
 from __future__ import annotations
@@ -28,21 +28,8 @@ def address_fields(state, names: Mapping[str, str], *, disabled: rx.Var | bool =
         _input("Address 1", "line1", "address-line1"),
         _input("Address 2", "line2", "address-line2"),
         field_pair(_input("City", "city", "address-level2"), _input("Postal code", "postal_code", "postal-code")),
+        # Seed 003's order: Region/Province, then Country.
         field_pair(
-            field(
-                "Country",
-                select(
-                    country,
-                    country_options(),
-                    default_value=state.address.get("country", ""),
-                    empty="Select a country",
-                    on_change=state.choose_country,
-                    disabled=disabled,
-                    auto_complete="country",
-                ),
-                field_id=country,
-                error=error_of(state, country),
-            ),
             field(
                 "Region/Province",
                 rx.cond(
@@ -67,6 +54,20 @@ def address_fields(state, names: Mapping[str, str], *, disabled: rx.Var | bool =
                 ),
                 field_id=region,
                 error=error_of(state, region),
+            ),
+            field(
+                "Country",
+                select(
+                    country,
+                    country_options(),
+                    default_value=state.address.get("country", ""),
+                    empty="Select a country",
+                    on_change=state.choose_country,
+                    disabled=disabled,
+                    auto_complete="country",
+                ),
+                field_id=country,
+                error=error_of(state, country),
             ),
         ),
     )

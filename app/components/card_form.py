@@ -17,6 +17,8 @@ from app.services.payment_methods import SEPA_MANDATE
 
 CARD_ELEMENT_ID = "card-element"
 
+MANDATE_ACCEPTED = "I accept the SEPA Direct Debit mandate above."
+
 
 def stripe_head_scripts() -> list[rx.Component]:
     return [rx.script(src=get_settings().stripe_js_url), rx.script(src="/ledgerdesk-stripe.js")]
@@ -127,8 +129,8 @@ def sepa_form(state) -> rx.Component:
         rx.text(SEPA_MANDATE, size="1", color_scheme="gray", id="sepa-mandate"),
         rx.el.label(
             rx.hstack(
-                rx.checkbox(name="mandate", id="mandate"),
-                rx.text("I accept the SEPA Direct Debit mandate above.", size="2"),
+                rx.checkbox(name="mandate", id="mandate", aria_label=MANDATE_ACCEPTED),
+                rx.text(MANDATE_ACCEPTED, size="2"),
                 align="center",
                 spacing="2",
             ),

@@ -8,8 +8,12 @@ from typing import Any
 
 import reflex as rx
 
-from app.services.navigation import NAV, SECTIONS, ConsolePage
+from app.components.forms import error_of, field_error
+from app.components.upload import IMAGE_ACCEPT
+from app.services.company import LOGO_MAX_BYTES
+from app.services.navigation import ADMIN, NAV, SECTIONS, ConsolePage
 from app.services.permissions import Permission
+from app.state.logo import HeaderLogoState
 from app.state.session import SessionState
 
 
@@ -32,7 +36,8 @@ def _nav_link(entry: ConsolePage) -> rx.Component:
     )
 
 
-def sidebar() -> rx.Component:
+def _nav(class_name: str) -> rx.Component:
+    """The links to the pages the role may open: those without a section, then each section."""
     entries = sorted(NAV, key=lambda e: e.order)
     top = [_nav_link(e) for e in entries if e.section is None]
     sections = []
@@ -56,28 +61,146 @@ def sidebar() -> rx.Component:
         )
     return rx.el.nav(
         rx.vstack(*top, *sections, spacing="4", align="stretch"),
-        class_name="ld-sidebar",
+        class_name=class_name,
         aria_label="Console",
+    )
+
+
+def sidebar() -> rx.Component:
+    """The sidebar of a wide window (styles.css hides it below 1024 px, where `menu_drawer` has
+    the same links)."""
+    return _nav("ld-sidebar")
+
+
+def menu_drawer() -> rx.Component:
+    """Below 1024 px: a menu button in the header that opens the sidebar's links in a drawer
+    from the left (a dialog: Escape or a click outside closes it, focus stays inside while open).
+    Each page has a shell of its own, so following a link closes it."""
+    return rx.dialog.root(
+        rx.dialog.trigger(
+            rx.icon_button(
+                rx.icon("menu", size=20),
+                variant="ghost",
+                color_scheme="gray",
+                aria_label="Menu",
+                class_name="ld-menu-button",
+                id="menu-button",
+            )
+        ),
+        rx.dialog.content(
+            rx.hstack(
+                rx.dialog.title("Menu", size="4", margin="0"),
+                rx.dialog.close(
+                    rx.icon_button(rx.icon("x", size=18), variant="ghost", color_scheme="gray", aria_label="Close menu")
+                ),
+                justify="between",
+                align="center",
+                margin_bottom="1em",
+            ),
+            rx.dialog.description("The pages of the console your role may open.", class_name="ld-visually-hidden"),
+            _nav("ld-drawer-nav"),
+            class_name="ld-drawer",
+        ),
+    )
+
+
+def _header_logo() -> rx.Component:
+    """The account's logo; for those who may change it (company.edit) a button that opens the
+    file chooser and uploads the chosen file as the new logo (seed 002)."""
+    logo = rx.cond(
+        SessionState.logo_url != "",
+        rx.image(src=SessionState.logo_url, alt="Account logo", class_name="ld-logo", id="header-logo"),
+        rx.box(rx.icon("building-2", size=22), class_name="ld-logo ld-logo-empty"),
+    )
+    upload_id = "header-logo-upload"
+    return rx.cond(
+        _allowed(Permission.COMPANY_EDIT),
+        rx.upload.root(
+            rx.el.button(
+                logo,
+                type="button",
+                class_name="ld-logo-button",
+                aria_label="Change the account logo",
+                title="Change the account logo",
+            ),
+            id=upload_id,
+            accept=IMAGE_ACCEPT,
+            max_files=1,
+            max_size=LOGO_MAX_BYTES,
+            multiple=False,
+            # The button is the one tab stop; its click opens the file chooser.
+            no_keyboard=True,
+            on_drop=HeaderLogoState.upload_image(rx.upload_files(upload_id=upload_id)),
+            on_drop_rejected=HeaderLogoState.image_rejected,
+        ),
+        logo,
+    )
+
+
+def _admin_account_href() -> rx.Var:
+    """The first Administration page the role may open ("" when none)."""
+    href: Any = ""
+    for entry in sorted((e for e in NAV if e.section == ADMIN), key=lambda e: e.order, reverse=True):
+        href = rx.cond(_allowed(entry.permission), entry.route, href)
+    return href
+
+
+def _user_menu() -> rx.Component:
+    admin_href = _admin_account_href()
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.cond(
+                    SessionState.picture_url != "",
+                    rx.image(src=SessionState.picture_url, alt="", class_name="ld-user-picture", id="header-picture"),
+                    rx.icon("circle-user", size=16),
+                ),
+                rx.text(SessionState.user_name, class_name="ld-user-name"),
+                variant="ghost",
+                id="user-menu",
+                aria_label=SessionState.user_name,
+            )
+        ),
+        rx.menu.content(
+            rx.menu.item(SessionState.user_email, disabled=True),
+            rx.menu.separator(),
+            rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
+            # Seed 002: the administration pages are reached from the user's menu too.
+            rx.cond(
+                admin_href != "",
+                rx.menu.item("Admin account", on_click=rx.redirect(admin_href), id="admin-account"),
+            ),
+            rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
+        ),
     )
 
 
 def header() -> rx.Component:
     return rx.el.header(
         rx.hstack(
-            rx.cond(
-                SessionState.logo_url != "",
-                rx.image(src=SessionState.logo_url, alt="Account logo", class_name="ld-logo", id="header-logo"),
-                rx.box(rx.icon("building-2", size=22), class_name="ld-logo ld-logo-empty"),
-            ),
+            menu_drawer(),
+            _header_logo(),
             rx.vstack(
-                rx.text(SessionState.account_name, weight="bold", id="header-account-name"),
+                rx.text(SessionState.account_name, weight="bold", id="header-account-name", class_name="ld-truncate"),
                 rx.text(
-                    "Account ID ", SessionState.account_public_id, size="1", color_scheme="gray", id="header-account-id"
+                    "Account ID ",
+                    SessionState.account_public_id,
+                    size="1",
+                    color_scheme="gray",
+                    id="header-account-id",
+                    class_name="ld-truncate",
                 ),
                 spacing="0",
+                min_width="0",
+                flex="1",
             ),
-            rx.spacer(),
-            rx.badge(SessionState.plan_name, " plan", variant="soft", id="header-plan"),
+            rx.hstack(
+                rx.badge(SessionState.plan_name, " plan", variant="soft", id="header-plan"),
+                rx.badge(SessionState.role_name, color_scheme="gray", id="header-role"),
+                spacing="3",
+                align="center",
+                class_name="ld-header-badges",
+            ),
             rx.cond(
                 SessionState.past_due,
                 rx.link(
@@ -85,33 +208,13 @@ def header() -> rx.Component:
                     href="/billing/invoices",
                 ),
             ),
-            rx.badge(SessionState.role_name, color_scheme="gray", id="header-role"),
-            rx.menu.root(
-                rx.menu.trigger(
-                    rx.button(
-                        rx.cond(
-                            SessionState.picture_url != "",
-                            rx.image(
-                                src=SessionState.picture_url, alt="", class_name="ld-user-picture", id="header-picture"
-                            ),
-                            rx.icon("circle-user", size=16),
-                        ),
-                        SessionState.user_name,
-                        variant="ghost",
-                        id="user-menu",
-                    )
-                ),
-                rx.menu.content(
-                    rx.menu.item(SessionState.user_email, disabled=True),
-                    rx.menu.separator(),
-                    rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
-                    rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
-                ),
-            ),
+            _user_menu(),
             align="center",
             spacing="3",
             width="100%",
         ),
+        # Why a logo chosen by clicking the header's logo was refused.
+        field_error(error_of(HeaderLogoState, "logo"), "header-logo-error"),
         class_name="ld-header",
     )
 
@@ -147,7 +250,8 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
                     rx.cond(_allowed(permission), content, no_access()),
                     class_name="ld-main",
                 ),
-                align="start",
+                # The sidebar's background runs as far down as the page.
+                align="stretch",
                 spacing="0",
                 width="100%",
             ),
@@ -179,7 +283,7 @@ def console_page(
         def page() -> rx.Component:
             heading = page_heading(entry.title, subtitle)
             if action is not None:
-                heading = rx.hstack(heading, rx.spacer(), action(), align="start", width="100%")
+                heading = rx.hstack(heading, rx.spacer(), action(), align="start", width="100%", wrap="wrap")
             return _shell(page_body(heading, *render(), **body_props), entry.permission)
 
         page.__name__ = render.__name__

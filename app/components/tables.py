@@ -27,10 +27,21 @@ def data_table(
     ]
     if actions:
         headers.append(rx.table.column_header_cell("Actions", text_align="right"))
-    return rx.table.root(
+    table = rx.table.root(
         rx.table.header(rx.table.row(*headers)),
         rx.table.body(rx.foreach(rows, render_row)),
         **{"variant": "surface", "width": "100%", "id": table_id, **props},
+    )
+    # On a narrow screen the table scrolls sideways inside this region, which the keyboard can
+    # focus (and scroll with the arrow keys); the page itself never scrolls sideways, and the
+    # Actions column stays in view at the region's right (styles.css).
+    return rx.el.div(
+        table,
+        class_name="ld-table-scroll",
+        role="region",
+        tab_index=0,
+        aria_label=table_id.replace("-", " "),
+        data_actions="true" if actions else "false",
     )
 
 

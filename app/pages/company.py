@@ -4,8 +4,6 @@ the account account.rename (owners)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import reflex as rx
 
 from app.components.address import address_fields
@@ -27,14 +25,11 @@ from app.services.address import address_from
 from app.services.permissions import Permission
 from app.state.address import AddressFormState
 from app.state.form import texts
+from app.state.logo import AccountLogo
 from app.state.session import SessionState, acting
-from app.state.upload import Image, ImageUploadState
 
 
-class CompanyState(ImageUploadState, AddressFormState, rx.State):
-    IMAGE: ClassVar[Image] = Image(
-        "logo", company.LOGO_RULES, saved="The new logo is saved.", removed="The logo is removed."
-    )
+class CompanyState(AccountLogo, AddressFormState, rx.State):
     name: rx.Field[str] = rx.field("")
     public_id: rx.Field[str] = rx.field("")
     can_edit: rx.Field[bool] = rx.field(False)
@@ -89,15 +84,6 @@ class CompanyState(ImageUploadState, AddressFormState, rx.State):
                 self.name = company.rename_account(session, actor, str(form.get("name") or "")).name
             self.notice = "The account is renamed."
             await self._refresh_header()
-
-    def _save_image(self, content: bytes) -> tuple[str, str]:
-        with acting(self, Permission.COMPANY_EDIT) as (actor, session):
-            previous = company.save_logo(session, actor, content)
-            return previous, company.company_details(session, actor).logo_url
-
-    def _remove_image(self) -> str:
-        with acting(self, Permission.COMPANY_EDIT) as (actor, session):
-            return company.remove_logo(session, actor)
 
 
 def _row(label: str, value, value_id: str) -> rx.Component:

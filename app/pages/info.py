@@ -14,9 +14,10 @@ from app.components.panels import stat
 from app.services import info
 from app.services.permissions import Permission
 from app.state.form import FormState
-from app.state.session import acting
+from app.state.session import SessionState, acting
 
 UPGRADE_ROUTE = "/plans"
+COMPANY_ROUTE = "/company"
 
 
 @dataclass
@@ -88,7 +89,12 @@ def _limit_card(row: LimitRow) -> rx.Component:
             ),
             rx.cond(
                 row.usage.limit_text != "Unlimited",
-                rx.progress(value=row.percent, color_scheme=rx.cond(row.reached, "red", "indigo"), width="100%"),
+                rx.progress(
+                    value=row.percent,
+                    color_scheme=rx.cond(row.reached, "red", "indigo"),
+                    width="100%",
+                    aria_label=row.usage.label,
+                ),
             ),
             rx.cond(row.usage.hint != "", rx.text(row.usage.hint, size="1", color_scheme="gray")),
             rx.cond(
@@ -148,6 +154,20 @@ def info_page() -> list[rx.Component]:
     state = InfoState
     return [
         form_error(state.error),
+        # Seed 001: the account's common settings are one link away for those who may change them.
+        rx.cond(
+            SessionState.permissions.contains(Permission.COMPANY_EDIT.value),
+            rx.link(
+                rx.icon("building-2", size=16),
+                "Update company details",
+                href=COMPANY_ROUTE,
+                id="update-company-details",
+                display="inline-flex",
+                align_items="center",
+                gap="0.4em",
+                width="fit-content",
+            ),
+        ),
         rx.hstack(
             _stat("Plan", state.plan_name, "info-plan"),
             _stat("Active users", state.active_users, "info-active-users"),

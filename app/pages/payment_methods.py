@@ -151,7 +151,7 @@ def _row(card: MethodView) -> rx.Component:
 def _cards_table() -> rx.Component:
     return data_table(
         "payment-methods-table",
-        ["Payment method", "Holder", "Expires / bank code", "Status"],
+        ["Payment method", "Name on card", "Expiring date", "Status"],
         PaymentMethodsState.cards,
         _row,
     )
@@ -215,6 +215,7 @@ def _add_method_buttons() -> rx.Component:
                 id="add-bank-account",
             ),
             spacing="2",
+            wrap="wrap",
         ),
     )
 

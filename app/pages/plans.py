@@ -207,7 +207,19 @@ def _current_plan() -> rx.Component:
             ),
             rx.cond(
                 state.card != "",
-                rx.text("Changes are charged to ", rx.text.strong(state.card, id="plan-card"), ".", size="2"),
+                rx.text(
+                    "Changes are charged to ",
+                    rx.text.strong(state.card, id="plan-card"),
+                    ". ",
+                    # Seeds 000 and 002: the card on file can be changed from here.
+                    rx.link(
+                        "Change payment method",
+                        href=subscription.PAYMENT_METHODS_PATH,
+                        id="change-payment-method",
+                        underline="always",
+                    ),
+                    size="2",
+                ),
                 no_payment_method("No card on file. Paid plans need one. ", subscription.PAYMENT_METHODS_PATH),
             ),
         ),

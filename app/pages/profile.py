@@ -4,6 +4,7 @@ active sessions and signs out the others."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 import reflex as rx
@@ -65,24 +66,25 @@ class ProfileState(ImageUploadState, rx.State):
             return profile.remove_picture(session, actor)
 
     @rx.event
-    def change_password(self, form: dict):
+    async def change_password(self, form: dict):
         with self._attempt("password"):
             yield
-            with acting(self, Permission.INFO_VIEW) as (actor, session):
-                current, new, confirm = texts(form, "current_password", "new_password", "confirm_password")
-                ended = profile.change_password(
-                    session,
-                    actor,
-                    current=current,
-                    new=new,
-                    confirm=confirm,
-                    ip_address=self.router.session.client_ip,
-                )
-                self._show(profile.profile_view(session, actor))
+            # Checking and hashing passwords (Argon2) takes about a second: in a thread, so the
+            # server's event loop goes on answering this tab (the busy button) and every other.
+            ended, view = await asyncio.to_thread(lambda: self._change_password(form))
+            self._show(view)
             # Empty password fields again.
             self._remount_form()
             others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
             self.notice = f"Your password is changed.{others}"
+
+    def _change_password(self, form: dict) -> tuple[int, profile.ProfileView]:
+        with acting(self, Permission.INFO_VIEW) as (actor, session):
+            current, new, confirm = texts(form, "current_password", "new_password", "confirm_password")
+            ended = profile.change_password(
+                session, actor, current=current, new=new, confirm=confirm, ip_address=self.router.session.client_ip
+            )
+            return ended, profile.profile_view(session, actor)
 
     @rx.event
     def sign_out_others(self):

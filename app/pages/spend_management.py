@@ -85,48 +85,78 @@ class SpendManagementState(SwitchedFormState, rx.State):
             return rx.set_clipboard(self._secret)
 
 
+def _usage_today() -> rx.Component:
+    return rx.grid(
+        rx.card(stat("Credits Consumed Today", SpendManagementState.used_today, "credits-today", size="6")),
+        rx.card(stat("Credits Consumed Yesterday", SpendManagementState.used_yesterday, "credits-yesterday", size="6")),
+        columns=rx.breakpoints(initial="1", sm="2"),
+        spacing="4",
+    )
+
+
 def _settings_form() -> rx.Component:
+    """The switch at the top of the page (seed 003), then today's and yesterday's usage, then the
+    settings it turns on; one form, saved by "Save Changes"."""
     state = SpendManagementState
-    return rx.card(
-        settings_form(
-            state,
-            form_switch(state, "Spend Management", switch_id="spend_management"),
-            rx.text(
-                "When on, a daily budget stops API calls, and a notification threshold sends an email and a "
-                "webhook. Days are UTC days.",
-                size="2",
-                color_scheme="gray",
+    return settings_form(
+        state,
+        rx.card(
+            rx.vstack(
+                form_switch(state, "Spend Management", switch_id="spend_management"),
+                rx.text(
+                    "When on, a daily budget stops API calls, and a notification threshold sends an email and a "
+                    "webhook. Days are UTC days.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                spacing="2",
             ),
-            switched_field(
-                state,
-                "Set daily credit usage budget",
-                "daily_budget",
-                state.daily_budget,
-                hint="In dollars. An API call that would take today's usage past it is refused until the end of "
-                "the day (UTC); a call of exactly what is left passes. Leave empty for no budget.",
-                placeholder="500.00",
-                input_mode="decimal",
+        ),
+        _usage_today(),
+        rx.cond(
+            state.budget_status != "",
+            rx.callout(
+                state.budget_status,
+                icon=rx.cond(state.budget_reached, "octagon-x", "info"),
+                color_scheme=rx.cond(state.budget_reached, "red", "blue"),
+                id="budget-status",
             ),
-            switched_field(
-                state,
-                "Set a daily credit usage email notification threshold",
-                "notify_threshold",
-                state.notify_threshold,
-                hint="In dollars, at most the budget. When today's usage passes it, we email your billing contacts "
-                "and call the webhook, once that day.",
-                placeholder="500.00",
-                input_mode="decimal",
+        ),
+        rx.card(
+            rx.vstack(
+                switched_field(
+                    state,
+                    "Set daily credit usage budget",
+                    "daily_budget",
+                    state.daily_budget,
+                    hint="In dollars. An API call that would take today's usage past it is refused until the end of "
+                    "the day (UTC); a call of exactly what is left passes. Leave empty for no budget.",
+                    placeholder="500.00",
+                    input_mode="decimal",
+                ),
+                switched_field(
+                    state,
+                    "Set a daily credit usage email notification threshold",
+                    "notify_threshold",
+                    state.notify_threshold,
+                    hint="In dollars, at most the budget. When today's usage passes it, we email your billing contacts "
+                    "and call the webhook, once that day.",
+                    placeholder="500.00",
+                    input_mode="decimal",
+                ),
+                switched_field(
+                    state,
+                    "Set a webhook URL",
+                    "webhook_url",
+                    state.webhook_url,
+                    hint="Receives a signed POST when the notification threshold or the budget is reached.",
+                    type="url",
+                    placeholder="https://example.com/hooks/ledgerdesk",
+                ),
+                save_or_read_only(state, "Save Changes", "Your role can see these settings but not change them."),
+                spacing="4",
+                align="stretch",
             ),
-            switched_field(
-                state,
-                "Set a webhook URL",
-                "webhook_url",
-                state.webhook_url,
-                hint="Receives a signed POST when the notification threshold or the budget is reached.",
-                type="url",
-                placeholder="https://example.com/hooks/ledgerdesk",
-            ),
-            save_or_read_only(state, "Save Changes", "Your role can see these settings but not change them."),
         ),
         max_width="640px",
     )
@@ -240,25 +270,6 @@ def _webhook_card() -> rx.Component:
 def spend_management_page() -> list[rx.Component]:
     return [
         form_messages(SpendManagementState),
-        rx.grid(
-            rx.card(stat("Credits Consumed Today", SpendManagementState.used_today, "credits-today", size="6")),
-            rx.card(
-                stat("Credits Consumed Yesterday", SpendManagementState.used_yesterday, "credits-yesterday", size="6")
-            ),
-            columns=rx.breakpoints(initial="1", sm="2"),
-            spacing="4",
-            max_width="640px",
-        ),
-        rx.cond(
-            SpendManagementState.budget_status != "",
-            rx.callout(
-                SpendManagementState.budget_status,
-                icon=rx.cond(SpendManagementState.budget_reached, "octagon-x", "info"),
-                color_scheme=rx.cond(SpendManagementState.budget_reached, "red", "blue"),
-                id="budget-status",
-                max_width="640px",
-            ),
-        ),
         _settings_form(),
         _webhook_card(),
     ]

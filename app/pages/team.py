@@ -268,7 +268,12 @@ def _product_choice() -> rx.Component:
                 state.product_options,
                 lambda option: rx.el.label(
                     rx.hstack(
-                        rx.checkbox(name="product_" + option[0], id="product_" + option[0], default_checked=True),
+                        rx.checkbox(
+                            name="product_" + option[0],
+                            id="product_" + option[0],
+                            default_checked=True,
+                            aria_label=option[1],
+                        ),
                         rx.text(option[1], size="2"),
                         align="center",
                         spacing="2",

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from app.errors import NotFound, ValidationFailed
 from app.models import Account, AuthSession, User, utcnow
 from app.services import audit, auth, company
-from app.services.passwords import check_new_password, hash_password, verify_password
+from app.services.passwords import check_new_password, hash_password
 from app.services.permissions import Actor, Permission, require
 from app.services.storage import file_size
 from app.services.timefmt import format_datetime
@@ -139,7 +139,8 @@ def change_password(
     check_new_password(new, user.email, field="new_password")
     if new != confirm:
         raise ValidationFailed("The two new passwords differ.", field="confirm_password")
-    if verify_password(new, user.password_hash):
+    # `current` is the password now (just checked), so comparing the texts needs no third hash.
+    if new == current:
         raise ValidationFailed("Choose a password different from your current one.", field="new_password")
     user.password_hash = hash_password(new)
     session.add(user)

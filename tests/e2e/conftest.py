@@ -13,13 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "e2e-demo-password"
@@ -147,8 +148,8 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture(autouse=True)
-def _fail_on_page_errors(page: Page):
+def watch_page_errors(page: Page) -> list[str]:
+    """The JavaScript errors of `page` as they happen (a test asserts the list stays empty)."""
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # The Content-Security-Policy must let every page work: a blocked script, frame or request fails.
@@ -157,9 +158,64 @@ def _fail_on_page_errors(page: Page):
         lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
     )
     page.set_default_timeout(15_000)
+    return errors
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_page_errors(page: Page):
+    errors = watch_page_errors(page)
     expect.set_options(timeout=15_000)
     yield
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# The control a visitor of each page comes for (role, accessible name), for the new account's
+# owner of `owner_session`.
+MAIN_CONTROL: dict[str, tuple[str, str | re.Pattern[str]]] = {
+    "/profile": ("button", "Save name"),
+    "/": ("link", "Update company details"),
+    "/company": ("button", "Save Changes"),
+    "/plans": ("button", "Change seats"),
+    "/products": ("button", re.compile(r"^Sign up for ")),
+    "/api-keys": ("button", "Add API Key"),
+    "/team": ("button", "Invite"),
+    "/roles": ("button", "New role"),
+    "/audit-log": ("button", "Apply filters"),
+    "/billing": ("button", "Edit address"),
+    "/billing/invoices": ("button", re.compile(r"^Pay invoice ")),
+    "/billing/payment-methods": ("button", "Add New Credit Card"),
+    "/billing/spend-management": ("button", "Save Changes"),
+    "/billing/add-usage-credits": ("button", "Add to my balance"),
+    "/billing/auto-recharge": ("button", "Save changes"),
+    "/billing/invoice-address": ("button", "Save changes"),
+    "/billing/invoice-notifications": ("button", "Updates"),
+    "/billing/tax-settings": ("button", "Add Tax Registration"),
+    "/billing/balance-history": ("button", "Export CSV"),
+}
+
+
+@pytest.fixture(scope="module")
+def owner_session(browser: Browser, live_app: LiveApp) -> dict[str, Any]:
+    """The owner of a new account with something on every page (Pro, a Visa card, credits, an
+    API key, an open invoice), signed in once for the module: `storage_state` (the session
+    cookie) for `browser.new_context`, so a test that visits every page at several sizes signs
+    in once."""
+    email = f"owner-{uuid.uuid4().hex[:8]}@layout.example.com"
+    live_app.setup(
+        "new_account",
+        name="Layout and Sons",
+        users=[[email, "Olive Owner", "owner"]],
+        plan="pro",
+        visa=True,
+        credits_cents=10_000,
+        api_keys=1,
+        open_invoice_cents=5_000,
+    )
+    context = browser.new_context(base_url=live_app.url)
+    sign_in(context.new_page(), email)
+    storage_state = context.storage_state()
+    context.close()
+    return {"email": email, "storage_state": storage_state}
 
 
 def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD, *, next_path: str = "/") -> None:

@@ -164,15 +164,14 @@ def link_in_last_email(to: str, path: str) -> str:
         return next(line for line in message.body_text.splitlines() if path in line)
 
 
-def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str]) -> dict[str, Any]:
-    """The console pages as registered (route, sidebar label, section, order, permission, title)
-    and a new account with one user per built-in role and one of a custom role, with each user's
-    permissions as stored."""
+def console_pages() -> list[dict[str, Any]]:
+    """The console pages as registered (route, sidebar label, section, order, permission, title),
+    in the page table's order."""
     import app.pages  # noqa: F401  registers the pages
-    from app.components.layout import NAV, PAGES, SECTIONS
+    from app.components.layout import NAV, PAGES
 
     titles = {o["route"]: o["title"].removesuffix(" · Ledgerdesk") for _, o in PAGES}
-    pages = [
+    return [
         {
             "route": e.route,
             "label": e.label,
@@ -183,6 +182,14 @@ def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str])
         }
         for e in NAV
     ]
+
+
+def permission_matrix(tag: str, custom_role: str, custom_permissions: list[str]) -> dict[str, Any]:
+    """The console pages (`console_pages`) and a new account with one user per built-in role and
+    one of a custom role, with each user's permissions as stored."""
+    from app.components.layout import SECTIONS
+
+    pages = console_pages()
     password = get_settings().demo_password
     users: dict[str, User] = {}
     with transaction() as session:
@@ -271,6 +278,7 @@ FUNCTIONS = {
         set_password,
         invite_to_first_account,
         link_in_last_email,
+        console_pages,
         permission_matrix,
         charges_and_credits,
         charges_and_payments,

@@ -186,3 +186,35 @@ def test_owner_creates_an_api_key_the_api_accepts_then_deletes_it(page: Page, li
     refused = page.request.post(f"{live_app.url}/api/v1/usage", data={"amount_cents": 1}, headers=headers)
     assert refused.status == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_the_header_leads_to_administration_as_seed_002_says(page: Page, live_app: LiveApp):
+    """Seed 002: clicking the account logo uploads a new one, the user menu's "Admin account" opens
+    the administration pages, and Info links to the company details (seed 001); for those allowed."""
+    emails = _own_account(live_app)
+    sign_in(page, emails["owner"])
+    page.get_by_role("link", name="Update company details").click()
+    expect(page.get_by_role("heading", level=1, name="Company information")).to_be_visible()
+
+    page.goto("/")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Change the account logo").click()
+    chooser.value.set_files(files=[{"name": "logo.png", "mimeType": "image/png", "buffer": _png()}])
+    expect(page.locator("#header-logo")).to_have_attribute("src", re.compile(r"^/api/account/logo\?v="))
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Change the account logo").click()
+    chooser.value.set_files(files=[{"name": "logo.png", "mimeType": "image/png", "buffer": b"not an image"}])
+    expect(page.locator("#header-logo-error")).to_contain_text("not a PNG, JPEG or SVG")
+
+    page.locator("#user-menu").click()
+    page.get_by_role("menuitem", name="Admin account").click()
+    expect(page.get_by_role("heading", level=1, name="Company information")).to_be_visible()
+
+    page.context.clear_cookies()
+    sign_in(page, emails["member"])
+    expect(page.locator("#header-logo")).to_be_visible()
+    expect(page.get_by_role("button", name="Change the account logo")).to_have_count(0)
+    expect(page.get_by_role("link", name="Update company details")).to_have_count(0)
+    page.locator("#user-menu").click()
+    expect(page.get_by_role("menuitem", name="Your profile")).to_be_visible()
+    expect(page.get_by_role("menuitem", name="Admin account")).to_have_count(0)

@@ -492,6 +492,7 @@ UI_ONLY = {
     # They only navigate: the URL's load checks the permission.
     "BalanceHistoryState": {"apply_filters", "next_page"},
     "CompanyState": {"choose_country", "image_rejected"},
+    "HeaderLogoState": {"image_rejected"},
     "InvoiceAddressState": {"choose_country"},
     "InvoicesState": {"set_selected_card", "confirm_open_change"},
     "PaymentMethodsState": {"set_new_default", "confirm_open_change", "close_capture", "save_card", "open_sepa_form"},
@@ -515,6 +516,9 @@ SHELL_HANDLERS = {
     "load_console": "loads the signed-in user's own header and permissions (current_actor without a permission)",
     "sign_out": "ends the caller's own session, named by their cookie",
 }
+# States of the shell's parts that act on account data, with the permission they need: the
+# header's logo uploads the Company page's logo.
+SHELL_PART_PERMISSIONS = {"HeaderLogoState": P.COMPANY_EDIT}
 # Calls a UI-only handler must not make: where data and money live.
 DATA_MODULES = ("app.services", "app.db", "app.models", "app.payments")
 
@@ -542,7 +546,7 @@ def _page_permissions() -> dict[str, P]:
             owner = handler.fn.__qualname__.split(".")[0]
             if owner != SHELL_STATE:
                 pages[owner] = by_route[options["route"]]
-    return pages
+    return {**pages, **SHELL_PART_PERMISSIONS}
 
 
 def _operator(cls: type) -> bool:

@@ -114,6 +114,12 @@ def test_changing_the_password_needs_the_current_one_and_ends_every_other_sessio
             session, actor, current=PASSWORD, new="a-brand-new-phrase", confirm="a-brand-new-phrase!"
         )
     assert differ.value.field == "confirm_password"
+    with pytest.raises(ValidationFailed) as same:
+        profile.change_password(session, actor, current=PASSWORD, new=PASSWORD, confirm=PASSWORD)
+    assert (same.value.field, same.value.message) == (
+        "new_password",
+        "Choose a password different from your current one.",
+    )
     session.rollback()
     assert _actor(session, elsewhere) is not None, "a refused change ended a session"
 
