@@ -122,3 +122,8 @@ def test_the_console_started_as_make_run_starts_it_is_ready(page: Page, live_app
     assert answer.status == 200, answer.text()
     assert answer.json()["checks"]["job_worker"]["status"] == "ok"
     assert answer.headers["x-request-id"] == "e2e-ready-1"
+    # serve gives its processes one metrics directory under the data directory: a scrape sees them.
+    metrics = page.request.get(f"{live_app.url}/metrics")
+    assert metrics.status == 200, metrics.text()
+    assert 'ledgerdesk_http_requests_total{method="GET",route="/api/ready",status="200"}' in metrics.text()
+    assert any((live_app.data_dir / "metrics").glob("*.db"))
