@@ -15,6 +15,7 @@ DATABASE_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # "terminating connection", "starting up"
+    asyncpg.exceptions.TooManyConnectionsError,  # no connection slot left (psycopg's is an OperationalError)
     sqlalchemy_errors.OperationalError,
     sqlalchemy_errors.InterfaceError,
     ConnectionError,
