@@ -12,6 +12,7 @@ from app.components.layout import PAGES
 from app.config import get_settings
 from app.jobs.worker import run_worker_forever
 from app.logs import configure_logging
+from app.state.live import run_live_updates
 from app.state.session import ActorChangeReset
 
 configure_logging()
@@ -38,5 +39,6 @@ app.add_middleware(ActorChangeReset())
 for page, options in PAGES:
     app.add_page(page, **options)
 
+app.register_lifespan_task(run_live_updates, app=app)
 if get_settings().run_jobs_in_app:
     app.register_lifespan_task(run_worker_forever)

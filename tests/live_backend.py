@@ -26,6 +26,18 @@ SERVE = (
 )
 
 
+def redis_reason() -> str | None:
+    """Why the local Redis cannot be used (None when it answers PING)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return None
+    except OSError as exc:
+        return f"Redis not reachable at 127.0.0.1:6379: {exc}"
+    return "Redis did not answer PING"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

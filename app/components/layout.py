@@ -13,6 +13,7 @@ from app.components.upload import IMAGE_ACCEPT
 from app.services.company import LOGO_MAX_BYTES
 from app.services.navigation import ADMIN, NAV, SECTIONS, ConsolePage
 from app.services.permissions import Permission
+from app.state.live import NoticesState
 from app.state.logo import HeaderLogoState
 from app.state.session import SessionState
 
@@ -228,6 +229,25 @@ def no_access() -> rx.Component:
     )
 
 
+def notices_banner() -> rx.Component:
+    """What needs the user's action (app.services.notices), live, each with the page that fixes it."""
+    return rx.vstack(
+        rx.foreach(
+            NoticesState.notices,
+            lambda notice: rx.callout.root(
+                rx.callout.icon(rx.icon("triangle-alert")),
+                rx.callout.text(notice.message, " ", rx.link(notice.action, href=notice.href, weight="medium")),
+                color_scheme="amber",
+                size="1",
+                id=f"notice-{notice.key}",
+            ),
+        ),
+        spacing="2",
+        margin_bottom=rx.cond(NoticesState.notices.length() > 0, "1em", "0"),
+        id="notices",
+    )
+
+
 def _shell(content: rx.Component, permission: Permission) -> rx.Component:
     return rx.cond(
         SessionState.signed_in,
@@ -247,6 +267,7 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
             rx.hstack(
                 sidebar(),
                 rx.el.main(
+                    notices_banner(),
                     rx.cond(_allowed(permission), content, no_access()),
                     class_name="ld-main",
                 ),
@@ -290,7 +311,7 @@ def console_page(
         options = {
             "route": route,
             "title": f"{entry.title} · Ledgerdesk",
-            "on_load": [SessionState.load_console, *on_load],
+            "on_load": [SessionState.load_console, NoticesState.load, *on_load],
         }
         PAGES.append((page, options))
         return page

@@ -7,11 +7,12 @@ import asyncio
 import logging
 import time
 
+from app.config import get_settings
 from app.db import get_engine
 from app.jobs import handlers  # noqa: F401  registers every job handler
 from app.jobs.queue import run_due_jobs
 from app.logs import configure_logging
-from app.services import health
+from app.services import health, live
 
 log = logging.getLogger("ledgerdesk.jobs")
 POLL_SECONDS = 1.0
@@ -35,6 +36,16 @@ async def run_worker_forever() -> None:
             await asyncio.sleep(POLL_SECONDS)
 
 
+async def run_alone() -> None:
+    """A worker process of its own also tells the web processes what its jobs changed (through
+    Redis; inside a web process, that process's live updates do)."""
+    publisher = asyncio.create_task(live.run_publisher(get_settings().redis_url))
+    try:
+        await run_worker_forever()
+    finally:
+        publisher.cancel()
+
+
 if __name__ == "__main__":
     configure_logging()
-    asyncio.run(run_worker_forever())
+    asyncio.run(run_alone())

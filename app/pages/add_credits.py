@@ -19,12 +19,13 @@ from app.services.permissions import Permission
 from app.services.topups import RecentPayment
 from app.state.card_capture import CardCaptureState
 from app.state.card_payment import REQUEST_KEY, CardPaymentState
+from app.state.live import LiveState
 from app.state.session import acting
 
 CRYPTO = "crypto"
 
 
-class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
+class AddCreditsState(CardPaymentState, CardCaptureState, LiveState, rx.State):
     methods: rx.Field[list[MethodView]] = rx.field(default_factory=list)
     recent: rx.Field[list[RecentPayment]] = rx.field(default_factory=list)
     selected: rx.Field[str] = rx.field("")
@@ -43,6 +44,12 @@ class AddCreditsState(CardPaymentState, CardCaptureState, rx.State):
             self.crypto_unavailable = topups.crypto_unavailable(session, actor)
         self.methods, self.invoice_priced = on_file.methods, on_file.invoice_priced
         self.selected = select or on_file.default_id or (self.selected if self.selected == CRYPTO else "")
+        self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        """The payments' statuses; the form keeps its selection."""
+        with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            self.recent = topups.recent_payments(session, actor, actor.timezone)
 
     @rx.event
     def load(self):

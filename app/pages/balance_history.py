@@ -15,6 +15,7 @@ from app.services import balance_history
 from app.services.balance_history import EntryRow
 from app.services.permissions import Permission
 from app.state.form import FormState
+from app.state.live import LiveState
 from app.state.paging import PagedState
 from app.state.session import acting
 
@@ -41,7 +42,7 @@ def _parse_day(text: str) -> date | None:
         return None
 
 
-class BalanceHistoryState(FormState, PagedState, rx.State):
+class BalanceHistoryState(FormState, PagedState, LiveState, rx.State):
     """The URL holds the filters and the page (kind, from, to, page, after: the entry the page
     starts after), so a reload or Back shows the same rows; every change navigates."""
 
@@ -51,6 +52,9 @@ class BalanceHistoryState(FormState, PagedState, rx.State):
     date_to: rx.Field[str] = rx.field("")
     _after: str = ""
     _next_after: str = ""
+    # Entries the filters show that arrived since the first page was read ("N new entries").
+    new_entries: rx.Field[int] = rx.field(0)
+    _seen_id: int = 0
 
     def _filters(self) -> dict[str, str]:
         return {"kind": self.kind, "date_from": self.date_from, "date_to": self.date_to}
@@ -70,6 +74,22 @@ class BalanceHistoryState(FormState, PagedState, rx.State):
             )
             self.rows, self._next_after = page.rows, page.next_after
             self.has_next = page.next_after != ""
+            if not self._after:
+                self._seen_id = balance_history.newest_id(session, actor, **self._filters())
+                self.new_entries = 0
+            self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        with acting(self, Permission.BILLING_VIEW) as (actor, session):
+            self.new_entries = balance_history.count_newer(session, actor, self._seen_id, **self._filters())
+
+    @rx.event
+    def show_new_entries(self):
+        """The first page again, with the same filters."""
+        if self._after:
+            return rx.redirect(self._url())
+        self._refresh()
+        return None
 
     @rx.event
     def load(self):
@@ -159,6 +179,24 @@ def balance_history_page() -> list[rx.Component]:
             ),
         ),
         form_error(BalanceHistoryState.error),
+        rx.cond(
+            BalanceHistoryState.new_entries > 0,
+            rx.button(
+                rx.icon("arrow-up", size=14),
+                rx.cond(
+                    BalanceHistoryState.new_entries > balance_history.NEWER_CAP,
+                    f"{balance_history.NEWER_CAP}+ new entries",
+                    rx.cond(
+                        BalanceHistoryState.new_entries == 1,
+                        "1 new entry",
+                        BalanceHistoryState.new_entries.to_string() + " new entries",
+                    ),
+                ),
+                variant="soft",
+                on_click=BalanceHistoryState.show_new_entries,
+                id="new-entries",
+            ),
+        ),
         rows_or_empty(
             BalanceHistoryState.rows,
             data_table(

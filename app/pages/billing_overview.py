@@ -9,11 +9,12 @@ from app.components.next_payment import next_payment_card
 from app.services import billing_overview
 from app.services.permissions import Permission
 from app.state.form import FormState
+from app.state.live import LiveState
 from app.state.next_payment import NextPaymentState
 from app.state.session import acting
 
 
-class OverviewState(FormState, NextPaymentState, rx.State):
+class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
     total_credits: rx.Field[str] = rx.field("")
     earlier_usage: rx.Field[str] = rx.field("")
     usage_this_period: rx.Field[str] = rx.field("")
@@ -31,7 +32,15 @@ class OverviewState(FormState, NextPaymentState, rx.State):
 
     @rx.event
     def load(self):
-        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt():
+            self._watch_live(self._read())
+
+    def _live_refresh(self) -> None:
+        self._read()
+
+    def _read(self) -> int:
+        """Show the account's figures; returns its id."""
+        with acting(self, Permission.BILLING_VIEW) as (actor, session):
             view = billing_overview.overview_view(session, actor)
             self.total_credits, self.usage_this_period = view.total_credits, view.usage_this_period
             self.earlier_usage = view.earlier_usage
@@ -45,6 +54,7 @@ class OverviewState(FormState, NextPaymentState, rx.State):
             self.auto_recharge, self.auto_recharge_reason = view.auto_recharge, view.auto_recharge_reason
             self.spend_management, self.chart = view.spend_management, view.chart
             self._show_next_payment(view.next_payment)
+        return actor.account_id
 
 
 def _figure(label: str, value: rx.Var, figure_id: str, *, strong: bool = False) -> rx.Component:

@@ -14,6 +14,7 @@ from app.components.panels import stat
 from app.services import info
 from app.services.permissions import Permission
 from app.state.form import FormState
+from app.state.live import LiveState
 from app.state.session import SessionState, acting
 
 UPGRADE_ROUTE = "/plans"
@@ -34,7 +35,7 @@ def _limit_row(usage: info.LimitUsage) -> LimitRow:
     return LimitRow(usage, 100 if usage.reached else full, usage.reached)
 
 
-class InfoState(FormState, rx.State):
+class InfoState(FormState, LiveState, rx.State):
     plan_name: rx.Field[str] = rx.field("")
     active_users: rx.Field[int] = rx.field(0)
     invited_users: rx.Field[int] = rx.field(0)
@@ -47,6 +48,11 @@ class InfoState(FormState, rx.State):
     @rx.event
     def load(self):
         with self._attempt(), acting(self, Permission.INFO_VIEW) as (actor, session):
+            self._show(info.account_info(session, actor))
+            self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        with acting(self, Permission.INFO_VIEW) as (actor, session):
             self._show(info.account_info(session, actor))
 
     def _show(self, account: info.AccountInfo) -> None:

@@ -18,6 +18,7 @@ from app.services.permissions import Permission
 from app.state.card_payment import ConfirmedCardPaymentState
 from app.state.events import event
 from app.state.form import FormState
+from app.state.live import LiveState
 from app.state.session import acting
 
 
@@ -25,7 +26,7 @@ def pdf_url(invoice_id: str) -> str:
     return "/api/invoices/" + invoice_id + "/pdf"
 
 
-class InvoicesState(ConfirmedCardPaymentState, FormState, rx.State):
+class InvoicesState(ConfirmedCardPaymentState, FormState, LiveState, rx.State):
     due: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
     history: rx.Field[list[InvoiceRow]] = rx.field(default_factory=list)
     cards: rx.Field[list[MethodView]] = rx.field(default_factory=list)
@@ -39,6 +40,10 @@ class InvoicesState(ConfirmedCardPaymentState, FormState, rx.State):
             self.history = invoices.history(session, actor)
             self.can_manage = actor.can(Permission.BILLING_MANAGE)
             self.cards = payment_methods.methods_on_file(session, actor).methods if self.can_manage else []
+        self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        self._reload()
 
     @rx.event
     def load(self):

@@ -17,10 +17,11 @@ from app.services.permissions import Permission
 from app.state.card_capture import CardCaptureState
 from app.state.confirm import ConfirmState
 from app.state.events import event
+from app.state.live import LiveState
 from app.state.session import acting
 
 
-class PaymentMethodsState(CardCaptureState, ConfirmState, rx.State):
+class PaymentMethodsState(CardCaptureState, ConfirmState, LiveState, rx.State):
     cards: rx.Field[list[MethodView]] = rx.field(default_factory=list)
     can_manage: rx.Field[bool] = rx.field(False)
     invoice_priced: rx.Field[bool] = rx.field(False)
@@ -39,6 +40,10 @@ class PaymentMethodsState(CardCaptureState, ConfirmState, rx.State):
             on_file = payment_methods.methods_on_file(session, actor)
             self.can_manage = actor.can(Permission.BILLING_MANAGE)
         self.cards, self.invoice_priced = on_file.methods, on_file.invoice_priced
+        self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        self._reload()
 
     @rx.event
     def load(self):

@@ -13,11 +13,12 @@ from app.components.tables import data_table, rows_or_empty, status_badge
 from app.services import spend, webhooks
 from app.services.permissions import Permission
 from app.services.webhooks import DeliveryRow
+from app.state.live import LiveState
 from app.state.session import acting
 from app.state.switched import SwitchedFormState
 
 
-class SpendManagementState(SwitchedFormState, rx.State):
+class SpendManagementState(SwitchedFormState, LiveState, rx.State):
     daily_budget: rx.Field[str] = rx.field("")
     notify_threshold: rx.Field[str] = rx.field("")
     webhook_url: rx.Field[str] = rx.field("")
@@ -45,6 +46,13 @@ class SpendManagementState(SwitchedFormState, rx.State):
     def load(self):
         with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
             self._show(spend.spend_view(session, actor))
+            self._watch_live(actor.account_id)
+
+    def _live_refresh(self) -> None:
+        """Only the figures: the form keeps what the user is typing."""
+        with acting(self, Permission.BILLING_VIEW) as (actor, session):
+            view = spend.spend_view(session, actor)
+        self.used_today, self.used_yesterday = view.used_today, view.used_yesterday
 
     @rx.event
     def save(self, form_data: dict):

@@ -53,6 +53,10 @@ def page(
     return Page(rows=rows, next_after_id=rows[-1].id if more else None)
 
 
+# Balance History counts new entries up to this many while the page is open.
+NEWER_CAP = 100
+
+
 @dataclass(frozen=True)
 class EntryRow:
     """One ledger entry as the Balance History page shows it."""
@@ -154,6 +158,29 @@ def previous_after(
     )
     rows = list(session.exec(newer))
     return rows[limit].public_id if len(rows) > limit else ""
+
+
+def newest_id(session: Session, actor: Actor, *, kind: str = "all", date_from: str = "", date_to: str = "") -> int:
+    """The id of the newest entry the filters show (0 when none): what the first page has seen."""
+    filters = _filters(session, actor, kind, date_from, date_to)
+    newest = session.exec(_filtered(actor.account_id, **filters).limit(1)).first()
+    return newest.id or 0 if newest is not None else 0
+
+
+def count_newer(
+    session: Session,
+    actor: Actor,
+    seen_id: int,
+    *,
+    kind: str = "all",
+    date_from: str = "",
+    date_to: str = "",
+) -> int:
+    """How many entries the filters show that are newer than `seen_id`, counted up to NEWER_CAP + 1
+    (the page says "100+")."""
+    filters = _filters(session, actor, kind, date_from, date_to)
+    query = _filtered(actor.account_id, **filters).where(col(LedgerEntry.id) > seen_id)
+    return len(session.exec(query.limit(NEWER_CAP + 1)).all())
 
 
 def history_csv(session: Session, actor: Actor, *, kind: str = "all", date_from: str = "", date_to: str = "") -> str:

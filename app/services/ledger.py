@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import Account, CreditBalance, LedgerEntry, utcnow
+from app.services import live
 from app.services.money import format_usd
 from app.services.plans import PLANS, get_plan
 
@@ -251,6 +252,7 @@ def _post(
         raise ValidationFailed("An idempotency key of 1 to 200 characters is required.")
     if (entry := _replay(session, account_id, idempotency_key)) is not None:
         return (entry, None) if with_balance else entry
+    live.mark(session, account_id)
     now = now or utcnow()
     after: BalanceAfter | None = None
     try:

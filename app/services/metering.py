@@ -38,6 +38,7 @@ from app import logs
 from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
 from app.services import api_keys, ledger
+from app.services import live as live_updates
 from app.services.api_keys import InvalidApiKey
 from app.services.ledger import (
     AccountSuspended,
@@ -361,6 +362,8 @@ async def debit_fast_group(connection, usages: Sequence[UsageCall]) -> list[tupl
             after = _after(*row[1:5]) if row["balance_cents"] is not None else None
             answer = call.answer(row["secret_hash"], after, row[5:8] if row[5] else None)
             answered[positions[index]] = (cast(Answer, answer), row["key_account_id"])
+            if after is not None:
+                live_updates.changed(row["key_account_id"])
     return answered
 
 
@@ -395,6 +398,9 @@ def debit_fast_group_sqlite(connection, usages: Sequence[UsageCall]) -> list[tup
         raise
     finally:
         cursor.close()
+    for answer, account_id in answered:
+        if account_id is not None and answer is not None and answer.status_code == 200 and not answer.replayed:
+            live_updates.changed(account_id)
     return [(cast(Answer, answer), account_id) for answer, account_id in answered]
 
 

@@ -17,7 +17,7 @@ from stdnum.exceptions import ValidationError as InvalidNumber
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import PaymentMethod, utcnow
 from app.payments import gateway
-from app.services import audit
+from app.services import audit, live
 from app.services.customers import account_of, customer_for
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
@@ -180,6 +180,7 @@ def sync_payment_methods(session: Session, account_id: int, *, added_bank_accoun
     """Make our PaymentMethod rows mirror the customer's payment methods in Stripe, default flag
     included. Cards are listed; bank accounts are looked up one by one (ours and
     `added_bank_account`), because localstripe lists only cards."""
+    live.mark(session, account_id)
     customer_id = billing_settings(session, account_id).stripe_customer_id
     cards, default = gateway.list_cards(customer_id) if customer_id else ([], "")
     rows = {

@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 from app import metrics
 from app.models import Invoice, Payment, PaymentMethod, PlanChange, utcnow
 from app.payments import gateway
+from app.services import live
 from app.services.customers import customer_for
 from app.services.overview import billing_settings
 
@@ -169,6 +170,7 @@ def set_status(
     payment.updated_at = utcnow()
     session.add(payment)
     session.flush()
+    live.mark(session, payment.account_id)
     if status in ENDED and before != status:
         if kind is None:
             raise LookupError(f"no settle handler for payments of kind {payment.method!r}")

@@ -21,7 +21,7 @@ from app.config import get_settings
 from app.errors import Conflict, DomainError, FormInvalid, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
-from app.services import audit, ledger, payments, topups
+from app.services import audit, ledger, live, payments, topups
 from app.services.customers import account_of
 from app.services.email import email_billing_contacts
 from app.services.money import format_usd, parse_dollars
@@ -105,6 +105,7 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     the threshold, a recharge starts at once; returns whether it did. Turning it off keeps the
     saved amounts. Bad input raises FormInvalid with every field error and stores nothing."""
     require(actor, Permission.BILLING_MANAGE)
+    live.mark(session, actor.account_id)
     settings = billing_settings(session, actor.account_id)
     if settings.invoice_priced:
         raise Conflict(INVOICE_PRICED_MESSAGE)
@@ -352,6 +353,7 @@ def _stand_down(session: Session, account_id: int, seq: int) -> None:
 
 
 def _disable(session: Session, account_id: int, reason: str) -> None:
+    live.mark(session, account_id)
     session.exec(
         update(BillingSettings)
         .where(col(BillingSettings.account_id) == account_id)

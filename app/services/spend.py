@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from app.config import get_settings
 from app.errors import DomainError, FormInvalid, ValidationFailed
 from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utcnow
-from app.services import audit, webhooks
+from app.services import audit, live, webhooks
 from app.services.company import account_timezone
 from app.services.email import billing_recipients, queue_email
 from app.services.ledger import ensure_credit_balance, utc_day
@@ -147,6 +147,7 @@ def save_settings(
     off). A budget below today's usage blocks usage at once. Raises FormInvalid with every
     field error; nothing is stored then."""
     require(actor, Permission.BILLING_MANAGE)
+    live.mark(session, actor.account_id)
     errors: dict[str, str] = {}
 
     def check(field: str, parse):

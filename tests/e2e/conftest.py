@@ -22,8 +22,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.live_backend import redis_reason
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "e2e-demo-password"
+E2E_REDIS_URL = "redis://127.0.0.1:6379/8"
 
 
 def _free_port() -> int:
@@ -92,6 +95,10 @@ def live_app() -> Iterator[LiveApp]:
         "REFLEX_WEB_WORKDIR": os.environ.get("E2E_WEB_DIR", ".web-e2e"),
         "APP_HOST": "127.0.0.1",
     }
+    if redis_reason() is None:
+        # As production with several workers: page state in Redis, live updates through it (a
+        # test serves the API from a second process).
+        env["REDIS_URL"] = E2E_REDIS_URL
     log = open(data_dir / "app.log", "w")  # noqa: SIM115 -- open for the app's whole life, closed at teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],

@@ -56,7 +56,7 @@ def test_an_owner_adds_a_bank_account_and_bad_details_are_refused_at_their_field
     expect(row).to_contain_text("Default Card")
 
 
-def test_a_sepa_top_up_is_processing_and_credits_nothing_yet(page: Page, live_app: LiveApp):
+def test_a_sepa_top_up_is_processing_then_fails_on_screen_and_credits_nothing(page: Page, live_app: LiveApp):
     sign_in(page, _own_account(live_app))
     page.goto(PAGE)
     page.get_by_role("button", name="Add bank account (SEPA)").click()
@@ -73,5 +73,7 @@ def test_a_sepa_top_up_is_processing_and_credits_nothing_yet(page: Page, live_ap
     recent = page.locator("#recent-payments tbody tr").first
     expect(recent).to_contain_text("SEPA Debit •••• 3001")
     expect(recent).to_contain_text("$20.00")
+    # The bank refuses this IBAN's debit a moment later: Stripe's webhook changes the row on screen.
+    expect(recent).to_contain_text("Failed", timeout=15_000)
     page.goto("/billing")
     expect(page.locator("#remaining-credits")).to_have_text("$0.00")

@@ -157,6 +157,8 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_VIEW,
         lambda w: balance_history.previous_after(w.session, w.actor, after_id=""),
     ),
+    "balance_history.newest_id": (P.BILLING_VIEW, lambda w: balance_history.newest_id(w.session, w.actor)),
+    "balance_history.count_newer": (P.BILLING_VIEW, lambda w: balance_history.count_newer(w.session, w.actor, 0)),
     "billing_overview.overview_view": (P.BILLING_VIEW, lambda w: billing_overview.overview_view(w.session, w.actor)),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
@@ -368,6 +370,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
 # Functions with an actor parameter that are not service entry points.
 NOT_ENTRY_POINTS = {
     "audit.record": "writes the entry of a change its caller already checked and made (test_audit_log.py)",
+    "notices.notices_for": "the banner: nothing for a role without billing.manage, never refused (test_live.py)",
     "permissions.require": "the check itself (tests/unit/test_permissions.py)",
     "roles.within": "a predicate on the actor's permissions, used by the role and team rules",
     "navigation.landing": "where a signed-in actor lands after sign-in, read from their permissions (test_auth.py)",
@@ -512,9 +515,12 @@ UI_ONLY = {
 }
 # The shell's state, on every console page: it needs no permission, only the caller's own session.
 SHELL_STATE = "SessionState"
+# The states of the shell around every console page, and what each of their handlers may do.
+SHELL_STATES = (SHELL_STATE, "NoticesState")
 SHELL_HANDLERS = {
     "load_console": "loads the signed-in user's own header and permissions (current_actor without a permission)",
     "sign_out": "ends the caller's own session, named by their cookie",
+    "load": "the banner's notices of the user's own account (info.view; nothing without billing.manage)",
 }
 # States of the shell's parts that act on account data, with the permission they need: the
 # header's logo uploads the Company page's logo.
@@ -544,7 +550,7 @@ def _page_permissions() -> dict[str, P]:
             continue
         for handler in options.get("on_load") or []:
             owner = handler.fn.__qualname__.split(".")[0]
-            if owner != SHELL_STATE:
+            if owner not in SHELL_STATES:
                 pages[owner] = by_route[options["route"]]
     return {**pages, **SHELL_PART_PERMISSIONS}
 
@@ -630,7 +636,7 @@ def _data_names(function) -> set[str]:
 def test_every_state_belongs_to_a_console_page_or_a_public_page():
     pages = _page_permissions()
     for cls in _state_classes():
-        if cls.__name__ == SHELL_STATE or cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
+        if cls.__name__ in SHELL_STATES or cls.__module__ in PUBLIC_PAGE_MODULES or _operator(cls):
             continue
         assert cls.__name__ in pages, f"{cls.__module__}.{cls.__name__} is no console page's on_load state"
     for options in (o for _, o in PAGES):
@@ -668,7 +674,7 @@ def test_every_event_handler_checks_the_permission_of_its_page_on_the_server():
                     if used:
                         problems.append(f"{where} is listed in UI_ONLY but {helper} calls {used}")
                 continue
-            if cls.__name__ == SHELL_STATE:
+            if cls.__name__ in SHELL_STATES:
                 if name not in SHELL_HANDLERS:
                     problems.append(f"{where} is new: say in SHELL_HANDLERS what it may do without a permission")
                 elif name == "load_console" and not checks:

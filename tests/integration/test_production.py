@@ -22,23 +22,12 @@ from app.models import ApiKey, LedgerEntry, User
 from app.services import api_keys, ledger, spend
 from tests.conftest import _PG_REASON
 from tests.factories import actor_for, grant, owner_and_account
-from tests.live_backend import LiveBackend, free_port
+from tests.live_backend import LiveBackend, free_port, redis_reason
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
-def _redis_reason() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(16).startswith(b"+PONG"):
-                return None
-    except OSError as exc:
-        return f"Redis not reachable at 127.0.0.1:6379: {exc}"
-    return "Redis did not answer PING"
-
-
-pytestmark = pytest.mark.skipif(bool(_PG_REASON or _redis_reason()), reason=str(_PG_REASON or _redis_reason()))
+pytestmark = pytest.mark.skipif(bool(_PG_REASON or redis_reason()), reason=str(_PG_REASON or redis_reason()))
 
 
 def _backend(tmp_path, url: str, name: str, **kwargs) -> LiveBackend:
