@@ -515,13 +515,15 @@ class _GroupCommit:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.pending: list[_Unit] = []
-        self.runners: set[asyncio.Task] = set()
+        self.runners: set[asyncio.Task] = set()  # kept referenced while they run
+        self.in_flight = 0
         self.max_in_flight = MAX_IN_FLIGHT.get(engine.dialect.name, 1)
 
     async def debit(self, calls: list[metering.UsageCall]) -> list[Answer]:
         future: asyncio.Future[list[tuple[Answer, int | None]]] = asyncio.get_running_loop().create_future()
         self.pending.append((calls, future, contextvars.copy_context()))
-        if len(self.runners) < self.max_in_flight:
+        if self.in_flight < self.max_in_flight:
+            self.in_flight += 1
             runner = asyncio.ensure_future(self._run())
             self.runners.add(runner)
             runner.add_done_callback(self.runners.discard)
@@ -530,14 +532,18 @@ class _GroupCommit:
         return [answer for answer, _ in results]
 
     async def _run(self) -> None:
-        await asyncio.sleep(0)  # the calls that are ready on the loop with this one join its group
-        while self.pending:
-            size, taken = 0, 0
-            while taken < len(self.pending) and (taken == 0 or size + len(self.pending[taken][0]) <= MAX_GROUP):
-                size += len(self.pending[taken][0])
-                taken += 1
-            group, self.pending = self.pending[:taken], self.pending[taken:]
-            await self._debit_group(group)
+        try:
+            await asyncio.sleep(0)  # the calls that are ready on the loop with this one join its group
+            while self.pending:
+                size, taken = 0, 0
+                while taken < len(self.pending) and (taken == 0 or size + len(self.pending[taken][0]) <= MAX_GROUP):
+                    size += len(self.pending[taken][0])
+                    taken += 1
+                group, self.pending = self.pending[:taken], self.pending[taken:]
+                await self._debit_group(group)
+        finally:
+            # With no await since pending was found empty: a call queued after that starts a runner.
+            self.in_flight -= 1
 
     async def _debit_group(self, group: list[_Unit]) -> None:
         try:

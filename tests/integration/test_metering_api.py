@@ -610,3 +610,28 @@ def test_the_lean_path_keeps_the_api_contract(engine, api):
     wrong = api.get("/api/v1/usage/batch", headers=customer.headers())
     assert_error(wrong, 405, "method_not_allowed")
     assert wrong.headers["Allow"] == "POST"
+
+
+def test_calls_that_keep_arriving_as_groups_end_are_all_answered(engine, clock):
+    """Clients that each send their next call as soon as the last is answered: every call is
+    answered (a call queued while a group commit finishes starts the next one) and debited once."""
+    customer = Customer(engine)
+    app = _app(engine, clock)
+
+    async def clients() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+
+            async def one_client() -> list[int]:
+                return [
+                    (
+                        await client.post("/api/v1/usage", json={"amount_cents": 1}, headers=customer.headers())
+                    ).status_code
+                    for _ in range(25)
+                ]
+
+            statuses = await asyncio.wait_for(asyncio.gather(*(one_client() for _ in range(8))), timeout=120)
+            await metering_api.close_pools()
+        return [status for each in statuses for status in each]
+
+    assert asyncio.run(clients()) == [200] * 200
+    assert customer.balance() == 10_000 - 200 and len(customer.usage_entries()) == 200
