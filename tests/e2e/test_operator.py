@@ -5,6 +5,7 @@ key gets 403 and its console says it is read-only; a customer reaches nothing un
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -114,3 +115,25 @@ def test_a_customer_reaches_nothing_under_operator(page: Page, live_app: LiveApp
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Wrong email or password.")).to_be_visible()
+
+
+def test_the_run_banner_names_a_working_operator_key_and_the_docs_work_offline(page: Page, live_app: LiveApp):
+    deadline = time.monotonic() + 60  # the banner comes once the server is up, maybe after this test starts
+    while "Demo operator API key:" not in (output := (live_app.data_dir / "app.log").read_text()):
+        assert time.monotonic() < deadline, "make run's banner never came"
+        time.sleep(0.5)
+    assert "Operator back office:" in output and f"{live_app.url}/operator as {OPERATOR}" in output
+    key = re.search(r"Demo operator API key: (ldop_\S+)", output)
+    assert key, "make run prints the demo operator API key"
+    listed = httpx.get(
+        f"{live_app.url}/api/operator/v1/accounts",
+        params={"search": "Northwind"},
+        headers={"Authorization": f"Bearer {key[1]}"},
+    )
+    assert listed.status_code == 200 and [a["name"] for a in listed.json()["data"]] == ["Northwind Analytics"]
+
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(live_app.url) else elsewhere.append(request.url))
+    page.goto("/api/operator/v1/docs")
+    expect(page.locator("[data-path='/api/operator/v1/accounts']").first).to_be_visible()
+    assert elsewhere == [], f"the docs must work offline: {elsewhere}"

@@ -339,3 +339,22 @@ def test_view_as_reads_the_customers_overview_and_is_recorded(session):
     assert event.summary == "Viewed the console as the customer sees it (read-only). Reason: Support ticket 12"
     with pytest.raises(ValidationFailed):
         accounts.view_as(session, by, account.public_id, reason="")
+
+
+def test_the_demo_operator_and_its_key_keep_production_from_starting_until_retired(session):
+    from app.config import DEFAULT_DEMO_OPERATOR_API_KEY, DEFAULT_DEMO_PASSWORD
+    from app.seed import demo_leftovers, retire_demo, seed_demo
+
+    seed_demo(session)
+    session.commit()
+    assert staff.sign_in(session, "operator@example.com", DEFAULT_DEMO_PASSWORD).handoff_code
+    assert keys.authenticate(session, DEFAULT_DEMO_OPERATOR_API_KEY).name == "Operator API key “Demo operator key”"
+    done = retire_demo(session)
+    session.commit()
+
+    assert "blocked the operator operator@example.com (it had the demo password)" in done
+    assert any(line.startswith("deleted the demo operator API key ldop_demo_") for line in done)
+    assert demo_leftovers(session) == ""
+    assert staff.sign_in(session, "operator@example.com", DEFAULT_DEMO_PASSWORD).handoff_code == ""
+    with pytest.raises(keys.InvalidOperatorKey):
+        keys.authenticate(session, DEFAULT_DEMO_OPERATOR_API_KEY)
