@@ -7,7 +7,7 @@ import logging
 from sqlmodel import Session, col, select
 
 from app.config import DEFAULT_DEMO_API_KEY, DEFAULT_DEMO_OPERATOR_API_KEY, DEFAULT_DEMO_PASSWORD, get_settings
-from app.models import Account, ApiKey, OperatorApiKey, OperatorUser, User, utcnow
+from app.models import Account, ApiKey, OperatorApiKey, OperatorUser, Person, User, utcnow
 from app.services import api_keys, auth
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles
 from app.services.passwords import verify_password
@@ -91,8 +91,12 @@ def _demo_password_users(session: Session) -> list[User]:
     (an Argon2 check per user would make start-up as slow as the user count): in production no
     new password may be a demo one (`passwords.check_new_password`), so no one else can hold it."""
     emails = [email for email, _name, _role in DEMO_USERS]
-    users = session.exec(select(User).where(col(User.email).in_(emails), User.status == "active")).all()
-    return [user for user in users if any(verify_password(p, user.password_hash) for p in _demo_passwords())]
+    rows = session.exec(
+        select(User, Person)
+        .join(Person, col(Person.id) == User.person_id)
+        .where(col(User.email).in_(emails), User.status == "active")
+    ).all()
+    return [user for user, person in rows if any(verify_password(p, person.password_hash) for p in _demo_passwords())]
 
 
 def _demo_operators(session: Session) -> list[OperatorUser]:

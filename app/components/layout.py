@@ -10,6 +10,7 @@ import reflex as rx
 
 from app.components.forms import error_of, field_error
 from app.components.upload import IMAGE_ACCEPT
+from app.services.auth import Membership
 from app.services.company import LOGO_MAX_BYTES
 from app.services.navigation import ADMIN, NAV, SECTIONS, ConsolePage
 from app.services.permissions import Permission
@@ -146,6 +147,18 @@ def _admin_account_href() -> rx.Var:
     return href
 
 
+def _membership_item(membership: Membership) -> rx.Component:
+    """One account of the signed-in person in the user menu; choosing another switches to it."""
+    return rx.menu.item(
+        rx.cond(membership.current, rx.icon("check", size=14), rx.box(width="14px")),
+        membership.account_name,
+        rx.text(membership.role_name, size="1", color_scheme="gray"),
+        on_click=SessionState.switch_account(membership.id),
+        disabled=membership.current,
+        class_name="ld-membership",
+    )
+
+
 def _user_menu() -> rx.Component:
     admin_href = _admin_account_href()
     return rx.menu.root(
@@ -165,6 +178,14 @@ def _user_menu() -> rx.Component:
         rx.menu.content(
             rx.menu.item(SessionState.user_email, disabled=True),
             rx.menu.separator(),
+            rx.cond(
+                SessionState.memberships.length() > 1,
+                rx.fragment(
+                    rx.text("Accounts", size="1", color_scheme="gray", padding_x="3"),
+                    rx.foreach(SessionState.memberships, _membership_item),
+                    rx.menu.separator(),
+                ),
+            ),
             rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
             # Seed 002: the administration pages are reached from the user's menu too.
             rx.cond(

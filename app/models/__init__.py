@@ -17,7 +17,7 @@ from app.models.job import Job, WorkerHeartbeat
 from app.models.operator import OperatorApiKey, OperatorSession, OperatorToken, OperatorUser
 from app.models.outbox import OutboxEmail
 from app.models.product import AccountProduct
-from app.models.user import AuthAttempt, AuthSession, Role, User, UserToken
+from app.models.user import AuthAttempt, AuthSession, Person, Role, User, UserToken
 
 __all__ = [
     "Account",
@@ -35,6 +35,7 @@ __all__ = [
     "Payment",
     "PaymentMethod",
     "PlanChange",
+    "Person",
     "StripeEvent",
     "Invoice",
     "InvoiceCounter",

@@ -27,6 +27,8 @@ class Account(SQLModel, table=True):
     # Set by an operator: metering calls are refused (403 account_suspended, in the debit rule
     # itself) and the console is read-only until it is cleared.
     suspended_at: datetime | None = None
+    # When an owner hid the Overview's getting-started list before finishing it.
+    getting_started_dismissed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -19,18 +19,40 @@ class Role(SQLModel, table=True):
     builtin: bool = Field(default=False)
 
 
+class Person(SQLModel, table=True):
+    """Whom an email and a password belong to. A person is a `User` (a membership) in each account
+    they belong to; sessions, roles, permissions and audit entries are per membership."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("per"), unique=True, max_length=32)
+    email: str = Field(unique=True, max_length=320)
+    full_name: str = Field(default="", max_length=200)
+    # "" until the person chose one (invited, or signed up and not verified yet).
+    password_hash: str = Field(default="", max_length=300)
+    # The profile picture, relative to the uploads directory ("" when none).
+    picture_path: str = Field(default="", max_length=300)
+    # The membership (user id) signed into last: where the next sign-in lands.
+    last_user_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class User(SQLModel, table=True):
+    """A person's membership of one account."""
+
+    __table_args__ = (UniqueConstraint("account_id", "email", name="uq_user_account_id_email"),)
+
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(default_factory=lambda: public_id("usr"), unique=True, max_length=32)
     account_id: int = Field(foreign_key="account.id", index=True)
     role_id: int = Field(foreign_key="role.id", index=True)
-    email: str = Field(unique=True, max_length=320)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    # The person's email (it never changes), here so an account's users are found without a join.
+    email: str = Field(max_length=320)
+    # The name the account shows: the inviter's until the person joins, then the person's
+    # (a profile change writes it to every membership).
     full_name: str = Field(default="", max_length=200)
-    password_hash: str = Field(default="", max_length=300)
-    # active | invited | blocked
+    # active | invited | blocked | unverified (signed up, the email's link not used yet)
     status: str = Field(default="active", max_length=16)
-    # The profile picture, relative to the uploads directory ("" when none).
-    picture_path: str = Field(default="", max_length=300)
     # The products this user may use, comma-separated codes; "" means every product of the account.
     products: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
@@ -53,7 +75,7 @@ class AuthSession(SQLModel, table=True):
 
 
 class UserToken(SQLModel, table=True):
-    """Single-use emailed links: password reset, invitation, sign-in exchange."""
+    """Single-use emailed links: password reset, invitation, sign-up verification, sign-in exchange."""
 
     __tablename__ = "user_token"
 

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-import json
-from urllib.parse import quote
-
 import reflex as rx
 
 from app.components.forms import form_messages, text_field
 from app.components.layout import public_form, public_page
-from app.config import get_settings
 from app.errors import DomainError
 from app.services import auth
 from app.state.form import FormState
 from app.state.public import public_transaction
-from app.state.session import current_actor
+from app.state.session import current_actor, sign_in_redirect
 
 
 class SignInState(FormState, rx.State):
@@ -42,11 +38,7 @@ class SignInState(FormState, rx.State):
         if outcome.error:
             self.error = outcome.error
             return
-        target = auth.safe_next(self.router.url.query_parameters.get("next", "/"))
-        url = f"/auth/session?code={quote(outcome.handoff_code)}&next={quote(target)}"
-        secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
-        cookie = f"{auth.HANDOFF_COOKIE}={outcome.binding}; Path=/auth/session; Max-Age=60; SameSite=Strict{secure}"
-        yield rx.call_script(f"document.cookie = {json.dumps(cookie)}; window.location.href = {json.dumps(url)}")
+        yield sign_in_redirect(outcome, self.router.url.query_parameters.get("next", "/"))
 
 
 @public_page(route="/sign-in", title="Sign in", on_load=[SignInState.load])

@@ -1,11 +1,11 @@
-"""Accounts, their built-in roles, and their users."""
+"""Accounts, their built-in roles, their users, and the people those users are."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
 from app.errors import Conflict, ValidationFailed
-from app.models import Account, Role, User
+from app.models import Account, Person, Role, User
 from app.services.passwords import check_new_password, hash_password
 from app.services.permissions import BUILTIN_ROLES, format_permissions
 
@@ -45,6 +45,14 @@ def create_account(session: Session, *, name: str, timezone: str = "UTC") -> Acc
     return account
 
 
+def person_by_email(session: Session, email: str) -> Person | None:
+    return session.exec(select(Person).where(Person.email == normalize_email(email))).first()
+
+
+def person_of(session: Session, user: User) -> Person:
+    return session.get_one(Person, user.person_id)
+
+
 def create_user(
     session: Session,
     *,
@@ -55,20 +63,30 @@ def create_user(
     password: str | None,
     status: str = "active",
 ) -> User:
+    """A user of `account`: a membership of the person with this email, who is created when new.
+    An existing person keeps their password and name (`password` must then be None: nobody
+    chooses another's password)."""
     email = normalize_email(email)
-    if session.exec(select(User).where(User.email == email)).first() is not None:
+    assert account.id is not None and role.id is not None  # stored rows
+    if session.exec(select(User).where(User.account_id == account.id, User.email == email)).first() is not None:
         raise Conflict("A user with this email already exists.", field="email")
-    password_hash = ""
+    person = person_by_email(session, email)
+    if person is None:
+        person = Person(email=email, full_name=full_name.strip())
+    elif password is not None:
+        raise Conflict("A user with this email already exists.", field="email")
     if password is not None:
         check_new_password(password, email)
-        password_hash = hash_password(password)
-    assert account.id is not None and role.id is not None  # stored rows
+        person.password_hash = hash_password(password)
+    session.add(person)
+    session.flush()
+    assert person.id is not None  # flushed
     user = User(
         account_id=account.id,
         role_id=role.id,
+        person_id=person.id,
         email=email,
         full_name=full_name.strip(),
-        password_hash=password_hash,
         status=status,
     )
     session.add(user)

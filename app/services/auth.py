@@ -1,9 +1,12 @@
-"""Sign-in, server-side sessions, password reset and invitation acceptance.
+"""Sign-in, server-side sessions, password reset, invitation acceptance and switching accounts.
 
 The browser holds a random session token in an HttpOnly cookie; the database holds only its
 SHA-256. Every event handler and endpoint turns the cookie into an Actor through
 `actor_for_session_token`, so a revoked session, a blocked user or a changed role takes effect
 on the very next action.
+
+A person (email, password) signs in once and is then one of their memberships (a `User`); the
+session belongs to that membership, and switching accounts moves it to another of theirs.
 """
 
 from __future__ import annotations
@@ -13,17 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, Select, update
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
-from app.errors import ValidationFailed
-from app.models import Account, AuthSession, Role, User, UserToken, utcnow
+from app.errors import NotFound, ValidationFailed
+from app.models import Account, AuthSession, Person, Role, User, UserToken, utcnow
 from app.services import throttle
-from app.services.accounts import normalize_email
+from app.services.accounts import normalize_email, person_by_email, person_of
 from app.services.email import queue_email
 from app.services.passwords import check_new_password, hash_password, verify_password
-from app.services.permissions import Actor, parse_permissions
+from app.services.permissions import Actor, Permission, parse_permissions, require
 from app.services.tokens import new_secret, sha256_hex
 
 log = logging.getLogger("ledgerdesk.auth")
@@ -90,8 +93,8 @@ def _locked_out(session: Session, email: str, ip_address: str, now: datetime) ->
     )
 
 
-def _check_credentials(session: Session, email: str, password: str, ip_address: str, now: datetime) -> User | str:
-    """The user these credentials belong to, or the message to show. Records failures."""
+def _check_password(session: Session, email: str, password: str, ip_address: str, now: datetime) -> Person | str:
+    """The person these credentials belong to, or the message to show. Records failures."""
     email = normalize_email(email)
     if not email or not password:
         return "Enter your email and password."
@@ -100,18 +103,37 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
     if _locked_out(session, email, ip_address, now):
         minutes = get_settings().sign_in_lockout_minutes
         return f"Too many failed sign-in attempts. Try again in {minutes} minutes."
-    user = session.exec(select(User).where(User.email == email)).first()
+    person = person_by_email(session, email)
     # An unknown email costs the same password check as a known one.
-    if not verify_password(password, user.password_hash if user is not None else ""):
+    if not verify_password(password, person.password_hash if person is not None else ""):
         throttle.record(session, throttle.SIGN_IN, email=email, ip=ip_address, now=now)
         return WRONG_CREDENTIALS
-    assert user is not None  # an empty hash never verifies
-    if user.status == "blocked":
-        return "This user is blocked. Ask an owner of your account."
-    if user.status != "active":
-        return "Accept your invitation first: use the link in the invitation email."
+    assert person is not None  # an empty hash never verifies
     throttle.clear(session, throttle.SIGN_IN, email=email, ip=ip_address)
-    return user
+    return person
+
+
+def landing_membership(session: Session, person: Person) -> User | str:
+    """Where the person's sign-in lands: the active membership used last, else their oldest
+    active one; or the message to show when they have none."""
+    users = session.exec(select(User).where(User.person_id == person.id).order_by(col(User.created_at), col(User.id)))
+    statuses: dict[str, list[User]] = {}
+    for user in users:
+        statuses.setdefault(user.status, []).append(user)
+    active = statuses.get("active", [])
+    if active:
+        return next((user for user in active if user.id == person.last_user_id), active[0])
+    if "blocked" in statuses:
+        return "This user is blocked. Ask an owner of your account."
+    if "unverified" in statuses:
+        return "Confirm your email first: open the link we sent you when you signed up."
+    return "Accept your invitation first: use the link in the invitation email."
+
+
+def _check_credentials(session: Session, email: str, password: str, ip_address: str, now: datetime) -> User | str:
+    """The membership these credentials sign into, or the message to show. Records failures."""
+    person = _check_password(session, email, password, ip_address, now)
+    return person if isinstance(person, str) else landing_membership(session, person)
 
 
 def _issue_token(
@@ -199,6 +221,9 @@ def start_session(
     if user is None or user.status != "active":
         return None
     assert user.id is not None  # a stored user
+    person = person_of(session, user)
+    person.last_user_id = user.id
+    session.add(person)
     token = new_secret()
     session.add(
         AuthSession(
@@ -245,14 +270,29 @@ def sign_out(session: Session, token: str, *, now: datetime | None = None) -> No
         )
 
 
+def memberships_of_person(user_id: int) -> Select:
+    """The ids of every membership of the person that user `user_id` is."""
+    person_id = select(User.person_id).where(User.id == user_id).scalar_subquery()
+    return select(User.id).where(User.person_id == person_id)
+
+
 def revoke_sessions(
-    session: Session, user_id: int, *, keep_session_id: int | None = None, now: datetime | None = None
+    session: Session,
+    user_id: int,
+    *,
+    keep_session_id: int | None = None,
+    now: datetime | None = None,
+    every_membership: bool = False,
 ) -> int:
-    """End the user's live sessions (all but `keep_session_id`); the number ended."""
+    """End the user's live sessions (all but `keep_session_id`), with `every_membership` those of
+    the person in every account (a new password); the number ended."""
     now = now or utcnow()
-    query = update(AuthSession).where(
-        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now
+    whose = (
+        col(AuthSession.user_id).in_(memberships_of_person(user_id))
+        if every_membership
+        else col(AuthSession.user_id) == user_id
     )
+    query = update(AuthSession).where(whose, col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now)
     if keep_session_id is not None:
         query = query.where(col(AuthSession.id) != keep_session_id)
     return cast("CursorResult[Any]", session.execute(query.values(revoked_at=now))).rowcount
@@ -275,8 +315,9 @@ def request_password_reset(
     ):
         raise ValidationFailed("Too many password reset requests. Try again in an hour.")
     throttle.record(session, throttle.RESET, email=email, ip=ip_address, now=now)
-    user = session.exec(select(User).where(User.email == email)).first()
-    if user is None or user.status != "active":
+    person = person_by_email(session, email)
+    user = landing_membership(session, person) if person is not None else None
+    if not isinstance(user, User) or person is None:
         return
     assert user.id is not None  # a stored user
     end_reset_links(session, user.id, now=now)
@@ -286,7 +327,7 @@ def request_password_reset(
         to=user.email,
         subject="Reset your Ledgerdesk password",
         body=(
-            f"Hello {user.full_name or user.email},\n\n"
+            f"Hello {person.full_name or person.email},\n\n"
             f"Use this link within one hour to choose a new password:\n"
             f"{base_url}/reset-password?token={secret}\n\n"
             "If you did not ask for this, ignore this email."
@@ -296,11 +337,11 @@ def request_password_reset(
 
 
 def end_reset_links(session: Session, user_id: int, *, now: datetime) -> None:
-    """Every reset link of the user not used yet stops working (a newer one, or a new password)."""
+    """Every reset link of the person not used yet stops working (a newer one, or a new password)."""
     session.execute(
         update(UserToken)
         .where(
-            col(UserToken.user_id) == user_id,
+            col(UserToken.user_id).in_(memberships_of_person(user_id)),
             col(UserToken.purpose) == "reset",
             col(UserToken.used_at).is_(None),
             col(UserToken.expires_at) > now,
@@ -319,7 +360,7 @@ def check_current_password(session: Session, user: User, password: str, *, ip_ad
             f"Too many wrong passwords. Try again in {settings.sign_in_lockout_minutes} minutes.",
             field="current_password",
         )
-    if not verify_password(password, user.password_hash):
+    if not verify_password(password, person_of(session, user).password_hash):
         throttle.record(session, throttle.PASSWORD, email=user.email, ip=ip_address, now=now)
         raise ValidationFailed("Your current password is not correct.", field="current_password")
     throttle.clear(session, throttle.PASSWORD, email=user.email)
@@ -337,15 +378,16 @@ def _password_by_token(
     now: datetime,
 ) -> User:
     """Use up a reset or invitation token of `holder` (None: the token is not valid) and set the
-    new password on its user (added to the session)."""
+    new password on its person (added to the session)."""
     if holder is None:
         raise ValidationFailed(invalid)
     check_new_password(password, holder.email)
     user = _consume_token(session, token, purpose, now)
     if user is None:
         raise ValidationFailed(used)
-    user.password_hash = hash_password(password)
-    session.add(user)
+    person = person_of(session, user)
+    person.password_hash = hash_password(password)
+    session.add(person)
     return user
 
 
@@ -364,24 +406,31 @@ def reset_password(session: Session, token: str, new_password: str, *, now: date
     throttle.clear(session, throttle.SIGN_IN, email=user.email)
     assert user.id is not None  # a stored user
     end_reset_links(session, user.id, now=now)
-    revoke_sessions(session, user.id, now=now)
+    revoke_sessions(session, user.id, now=now, every_membership=True)
     return user
 
 
 def issue_invitation(session: Session, user: User, *, base_url: str, now: datetime | None = None) -> str:
-    """A link for an invited user to choose a password. Returns the link."""
+    """A link for an invited user to join: to choose a password, or, a person who has one
+    already (a user of another account), to sign in with it. Returns the link. The inviter is
+    told the same either way."""
     now = now or utcnow()
     account = session.get(Account, user.account_id)
     assert account is not None  # a user's account
     secret = _issue_token(session, user, "invite", INVITE_TTL, now)
     link = f"{base_url}/accept-invite?token={secret}"
+    step = (
+        "Sign in with your Ledgerdesk password to join"
+        if person_of(session, user).password_hash
+        else "Choose your password here"
+    )
     queue_email(
         session,
         to=user.email,
         subject=f"You are invited to {account.name} on Ledgerdesk",
         body=(
             f"Hello {user.full_name or user.email},\n\n"
-            f"You have been invited to {account.name}. Choose your password here (valid for 7 days):\n"
+            f"You have been invited to {account.name}. {step} (valid for 7 days):\n"
             f"{link}\n"
         ),
         account_id=user.account_id,
@@ -400,6 +449,8 @@ class Invitation:
     email: str
     full_name: str
     account_name: str
+    # The person has a password already (they are a user of another account): they join by signing in.
+    existing: bool
 
 
 def invitation(session: Session, token: str) -> Invitation | None:
@@ -408,25 +459,108 @@ def invitation(session: Session, token: str) -> Invitation | None:
     if user is None:
         return None
     account = session.get_one(Account, user.account_id)
-    return Invitation(email=user.email, full_name=user.full_name, account_name=account.name)
+    person = person_of(session, user)
+    return Invitation(
+        email=user.email,
+        full_name=person.full_name or user.full_name,
+        account_name=account.name,
+        existing=bool(person.password_hash),
+    )
+
+
+def _join(session: Session, user: User, person: Person) -> User:
+    user.status = "active"
+    user.full_name = person.full_name
+    session.add(user)
+    return user
+
+
+INVITATION_INVALID = "This invitation link is invalid or has expired. Ask for a new invitation."
+INVITATION_USED = "This invitation link has already been used."
 
 
 def accept_invitation(
     session: Session, token: str, password: str, *, full_name: str | None = None, now: datetime | None = None
 ) -> User:
+    """A new person joins by choosing their password (and name)."""
     now = now or utcnow()
+    holder = invitation_user(session, token, now=now)
+    if holder is not None and person_of(session, holder).password_hash:
+        raise ValidationFailed("You have a Ledgerdesk password already: sign in with it to join.")
     user = _password_by_token(
-        session,
-        token,
-        "invite",
-        password,
-        invitation_user(session, token, now=now),
-        invalid="This invitation link is invalid or has expired. Ask for a new invitation.",
-        used="This invitation link has already been used.",
-        now=now,
+        session, token, "invite", password, holder, invalid=INVITATION_INVALID, used=INVITATION_USED, now=now
     )
-    user.status = "active"
+    person = person_of(session, user)
     if full_name and full_name.strip():
-        user.full_name = full_name.strip()
-    session.add(user)
-    return user
+        person.full_name = " ".join(full_name.split())
+    session.add(person)
+    return _join(session, user, person)
+
+
+def join_invitation(
+    session: Session, token: str, password: str, *, ip_address: str = "", now: datetime | None = None
+) -> SignInOutcome:
+    """A person who has a password joins another account by signing in (throttled like sign-in):
+    no second password. Returns a sign-in code for the new membership, as `sign_in` does."""
+    now = now or utcnow()
+    holder = invitation_user(session, token, now=now)
+    if holder is None:
+        return SignInOutcome(error=INVITATION_INVALID)
+    person = _check_password(session, holder.email, password, ip_address, now)
+    if isinstance(person, str):
+        return SignInOutcome(error=person)
+    user = _consume_token(session, token, "invite", now)
+    if user is None:
+        return SignInOutcome(error=INVITATION_USED)
+    _join(session, user, person)
+    binding = new_secret()
+    code = _issue_token(session, user, "handoff", HANDOFF_TTL, now, binding=binding)
+    return SignInOutcome(handoff_code=code, binding=binding)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One account the signed-in person belongs to, as the user menu lists it."""
+
+    id: str = ""
+    account_name: str = ""
+    role_name: str = ""
+    current: bool = False
+
+
+def memberships(session: Session, actor: Actor) -> list[Membership]:
+    """The accounts the actor's person is an active user of, by name; the actor's marked."""
+    require(actor, Permission.INFO_VIEW)
+    person_id = select(User.person_id).where(User.id == actor.user_id).scalar_subquery()
+    rows = session.exec(
+        select(User, Account, Role)
+        .join(Account, col(Account.id) == User.account_id)
+        .join(Role, col(Role.id) == User.role_id)
+        .where(User.person_id == person_id, User.status == "active")
+        .order_by(col(Account.name), col(User.id))
+    ).all()
+    return [
+        Membership(id=user.public_id, account_name=account.name, role_name=role.name, current=user.id == actor.user_id)
+        for user, account, role in rows
+    ]
+
+
+def switch_membership(
+    session: Session, actor: Actor, user_public_id: str, *, now: datetime | None = None
+) -> SignInOutcome:
+    """Sign the browser into another active membership of the same person: the actor's session
+    ends and a sign-in code for the other membership is handed out, as `sign_in` does, so the
+    browser's cookie changes and every page state of the tab is reset (`ActorChangeReset`). The
+    next sign-in lands there too. Any other id is not found."""
+    require(actor, Permission.INFO_VIEW)
+    now = now or utcnow()
+    me = session.get_one(User, actor.user_id)
+    target = session.exec(
+        select(User).where(User.public_id == user_public_id, User.person_id == me.person_id, User.status == "active")
+    ).first()
+    if target is None or actor.session_id is None:
+        raise NotFound("You are not a user of that account.")
+    session.execute(update(AuthSession).where(col(AuthSession.id) == actor.session_id).values(revoked_at=now))
+    binding = new_secret()
+    code = _issue_token(session, target, "handoff", HANDOFF_TTL, now, binding=binding)
+    return SignInOutcome(handoff_code=code, binding=binding)

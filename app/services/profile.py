@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound, ValidationFailed
-from app.models import Account, AuthSession, User, utcnow
+from app.models import Account, AuthSession, Person, User, utcnow
 from app.services import audit, auth, company
+from app.services.accounts import person_of
 from app.services.passwords import check_new_password, hash_password
 from app.services.permissions import Actor, Permission, require
 from app.services.storage import file_size
@@ -55,14 +57,19 @@ def _user(session: Session, actor: Actor) -> User:
     return user
 
 
-def picture_url(user: User) -> str:
+def _person(session: Session, actor: Actor) -> Person:
+    """The person the actor is: their name, password and picture are the same in every account."""
+    return person_of(session, _user(session, actor))
+
+
+def picture_url(person: Person) -> str:
     """Versioned by the file's name, so a new picture is never served from a cache."""
-    return f"/api/profile/picture?v={Path(user.picture_path).stem}" if user.picture_path else ""
+    return f"/api/profile/picture?v={Path(person.picture_path).stem}" if person.picture_path else ""
 
 
 def profile(session: Session, actor: Actor) -> Profile:
-    user = _user(session, actor)
-    return Profile(user.full_name, user.email, actor.role_name, picture_url(user))
+    person = _person(session, actor)
+    return Profile(person.full_name, person.email, actor.role_name, picture_url(person))
 
 
 def profile_view(session: Session, actor: Actor) -> ProfileView:
@@ -70,52 +77,60 @@ def profile_view(session: Session, actor: Actor) -> ProfileView:
     return ProfileView(mine, active_sessions(session, actor, company.account_timezone(session, actor)))
 
 
-def update_name(session: Session, actor: Actor, full_name: str) -> User:
-    user = _user(session, actor)
+def update_name(session: Session, actor: Actor, full_name: str) -> Person:
+    """The person's name, shown by every account they have joined (an account that invited them
+    and that they have not joined keeps the inviter's spelling: it must not learn they exist)."""
+    person = _person(session, actor)
     name = " ".join(full_name.split())
     if not name:
         raise ValidationFailed("Enter your full name.", field="full_name")
     if len(name) > 200:
         raise ValidationFailed("Use at most 200 characters.", field="full_name")
-    if name == user.full_name:
-        return user
-    user.full_name = name
-    session.add(user)
+    if name == person.full_name:
+        return person
+    person.full_name = name
+    session.add(person)
+    session.execute(
+        update(User)
+        .where(col(User.person_id) == person.id, col(User.status) != "invited")
+        .values(full_name=name)
+        .execution_options(synchronize_session="fetch")
+    )
     session.flush()
     audit.record(session, actor, "profile.name", f"Changed their name to {name}")
-    return user
+    return person
 
 
 def save_picture(session: Session, actor: Actor, content: bytes) -> str:
     """Store a new picture; returns the previous one's path for `company.discard_file` after commit."""
-    user = _user(session, actor)
+    person = _person(session, actor)
     try:
         kind = company.logo_kind(content)
     except ValidationFailed as exc:
         raise ValidationFailed(exc.message, field="picture") from None
     account = session.get(Account, actor.account_id)
     assert account is not None, "the actor's account exists"
-    company.check_storage(session, account, len(content) - file_size(user.picture_path), "picture")
-    previous, user.picture_path = user.picture_path, company.store_file("pictures", user.public_id, kind, content)
-    session.add(user)
+    company.check_storage(session, account, len(content) - file_size(person.picture_path), "picture")
+    previous, person.picture_path = person.picture_path, company.store_file("pictures", person.public_id, kind, content)
+    session.add(person)
     session.flush()
     audit.record(session, actor, "profile.picture", "Uploaded a new profile picture")
     return previous
 
 
 def remove_picture(session: Session, actor: Actor) -> str:
-    user = _user(session, actor)
-    previous, user.picture_path = user.picture_path, ""
-    session.add(user)
+    person = _person(session, actor)
+    previous, person.picture_path = person.picture_path, ""
+    session.add(person)
     session.flush()
     return previous
 
 
 def picture_file(session: Session, actor: Actor) -> tuple[Path, str]:
     """The actor's own picture file and its media type; NotFound when there is none."""
-    user = _user(session, actor)
+    person = _person(session, actor)
     root = company.uploads_dir().resolve()
-    path = (root / user.picture_path).resolve() if user.picture_path else None
+    path = (root / person.picture_path).resolve() if person.picture_path else None
     if path is None or not path.is_relative_to(root) or not path.is_file():
         raise NotFound("You have no picture.")
     return path, company.LOGO_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
@@ -131,9 +146,10 @@ def change_password(
     ip_address: str = "",
     now: datetime | None = None,
 ) -> int:
-    """Set a new password and end every other session of the user and every reset link; the
-    number of sessions ended. The current password is throttled like sign-in."""
+    """Set the person's new password and end every other session of theirs (in any account) and
+    every reset link; the number of sessions ended. The current password is throttled like sign-in."""
     user = _user(session, actor)
+    person = person_of(session, user)
     now = now or utcnow()
     auth.check_current_password(session, user, current, ip_address=ip_address, now=now)
     check_new_password(new, user.email, field="new_password")
@@ -142,20 +158,27 @@ def change_password(
     # `current` is the password now (just checked), so comparing the texts needs no third hash.
     if new == current:
         raise ValidationFailed("Choose a password different from your current one.", field="new_password")
-    user.password_hash = hash_password(new)
-    session.add(user)
+    person.password_hash = hash_password(new)
+    session.add(person)
     audit.record(session, actor, "profile.password", "Changed their password (other sessions signed out)", now=now)
     auth.end_reset_links(session, actor.user_id, now=now)
-    return auth.revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id, now=now)
+    return auth.revoke_sessions(
+        session, actor.user_id, keep_session_id=actor.session_id, now=now, every_membership=True
+    )
 
 
 def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime | None = None) -> list[ActiveSession]:
-    """The user's sessions that are not signed out or expired, the most recently used first."""
-    user = _user(session, actor)
+    """The person's sessions (in any of their accounts) that are not signed out or expired, the
+    most recently used first."""
+    _user(session, actor)  # the permission and account check
     now = now or utcnow()
     rows = session.exec(
         select(AuthSession)
-        .where(AuthSession.user_id == user.id, col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > now)
+        .where(
+            col(AuthSession.user_id).in_(auth.memberships_of_person(actor.user_id)),
+            col(AuthSession.revoked_at).is_(None),
+            AuthSession.expires_at > now,
+        )
         .order_by(col(AuthSession.last_seen_at).desc(), col(AuthSession.id).desc())
     ).all()
     return [
@@ -172,7 +195,9 @@ def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime
 
 def sign_out_other_sessions(session: Session, actor: Actor, now: datetime | None = None) -> int:
     _user(session, actor)  # the permission and account check
-    return auth.revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id, now=now)
+    return auth.revoke_sessions(
+        session, actor.user_id, keep_session_id=actor.session_id, now=now, every_membership=True
+    )
 
 
 # Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari".

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
-from app.models import Account, User
+from app.models import Account, Person, User
 
 
 def uploads_dir() -> Path:
@@ -30,8 +30,12 @@ def file_size(relative: str) -> int:
 
 
 def stored_bytes(session: Session, account: Account) -> int:
-    """Bytes of the account's uploaded files: the logo and every user's profile picture."""
+    """Bytes of the account's uploaded files: the logo and the profile picture of every person
+    who is one of its users."""
     pictures = session.exec(
-        select(User.picture_path).where(User.account_id == account.id, col(User.picture_path) != "")
+        select(Person.picture_path)
+        .join(User, col(User.person_id) == Person.id)
+        .where(User.account_id == account.id, col(Person.picture_path) != "")
+        .distinct()
     ).all()
     return file_size(account.logo_path) + sum(file_size(path) for path in pictures)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from app.models import ApiKey, AuthSession, Payment, Role, User, UserToken
+from app.models import ApiKey, AuthSession, Payment, Person, Role, User, UserToken
 from app.services import audit, auth
 from app.services import product_catalogue as catalogue
 from app.services.accounts import create_user, normalize_email
@@ -337,8 +337,13 @@ def _delete_user(session: Session, user: User) -> None:
     session.exec(delete(UserToken).where(col(UserToken.user_id) == user.id))
     session.exec(update(Payment).where(col(Payment.created_by_user_id) == user.id).values(created_by_user_id=None))
     session.exec(update(ApiKey).where(col(ApiKey.created_by_user_id) == user.id).values(created_by_user_id=None))
+    person = session.get_one(Person, user.person_id)
     session.delete(user)
     session.flush()
+    # A person who is nobody's user any more is forgotten (their email can sign up afresh).
+    if session.exec(select(User.id).where(User.person_id == person.id)).first() is None:
+        session.delete(person)
+        session.flush()
 
 
 def revoke_invitation(session: Session, actor: Actor, user_public_id: str) -> str:

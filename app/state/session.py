@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import reflex as rx
+from reflex.event import EventSpec
 from reflex.middleware import Middleware
 from sqlmodel import Session
 
+from app.config import get_settings
 from app.db import read_only, transaction
 from app.errors import NotAuthenticated
 from app.services import auth, ledger
 from app.services.console import console_header
 from app.services.permissions import Actor, Permission, require
+from app.state.events import event
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -43,6 +48,15 @@ def current_actor(state: rx.State, permission: Permission | None = None) -> Acto
     if actor is None:
         raise NotAuthenticated("Your session has ended. Please sign in again.")
     return require(actor, permission) if permission is not None else actor
+
+
+def sign_in_redirect(outcome: auth.SignInOutcome, target: str = "/") -> EventSpec:
+    """Hand a sign-in code to the browser: put the secret it is bound to in the handoff cookie and
+    trade the code at /auth/session for the HttpOnly session cookie, then open `target`."""
+    url = f"/auth/session?code={quote(outcome.handoff_code)}&next={quote(auth.safe_next(target))}"
+    secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
+    cookie = f"{auth.HANDOFF_COOKIE}={outcome.binding}; Path=/auth/session; Max-Age=60; SameSite=Strict{secure}"
+    return rx.call_script(f"document.cookie = {json.dumps(cookie)}; window.location.href = {json.dumps(url)}")
 
 
 @contextmanager
@@ -105,6 +119,8 @@ class SessionState(rx.State):
     past_due: rx.Field[bool] = rx.field(False)
     suspended: rx.Field[bool] = rx.field(False)
     permissions: rx.Field[list[str]] = rx.field(default_factory=list)
+    # The person's other accounts, for the user menu's switch.
+    memberships: rx.Field[list[auth.Membership]] = rx.field(default_factory=list)
 
     @rx.event
     async def load_console(self):
@@ -117,6 +133,7 @@ class SessionState(rx.State):
             return rx.redirect(f"/sign-in?next={self.router.url.path or '/'}")
         with transaction() as session:
             header = console_header(session, actor)
+            self.memberships = auth.memberships(session, actor)
         self.account_name, self.account_public_id = header.account_name, header.account_public_id
         self.plan_name, self.logo_url, self.picture_url = header.plan_name, header.logo_url, header.picture_url
         self.past_due, self.suspended = header.past_due, header.suspended
@@ -125,6 +142,14 @@ class SessionState(rx.State):
         self.role_name = actor.role_name
         self.permissions = sorted(p.value for p in actor.permissions)
         self.signed_in = True
+
+    @event
+    def switch_account(self, user_public_id: str):
+        """Sign this browser into another account of the signed-in person, on its first page."""
+        actor = current_actor(self)
+        with transaction() as session:
+            outcome = auth.switch_membership(session, actor, user_public_id)
+        return sign_in_redirect(outcome, "/")
 
     @rx.event
     async def sign_out(self):

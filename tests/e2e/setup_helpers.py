@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from app.config import get_settings
 from app.db import transaction
 from app.demo import payment_methods
-from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Payment, Role, User, utcnow
+from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Payment, Person, Role, User, utcnow
 from app.payments import gateway
 from app.services import api_keys, customers, invoices, ledger, roles
 from app.services.accounts import builtin_role, create_account, create_user
@@ -133,9 +133,9 @@ def set_api_key(email: str, key: str) -> None:
 
 def set_password(email: str, password: str) -> None:
     with transaction() as session:
-        user = session.exec(select(User).where(User.email == email)).one()
-        user.password_hash = hash_password(password)
-        session.add(user)
+        person = session.exec(select(Person).where(Person.email == email)).one()
+        person.password_hash = hash_password(password)
+        session.add(person)
 
 
 def invite_to_first_account(email: str, full_name: str, base_url: str) -> str:

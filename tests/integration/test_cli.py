@@ -261,8 +261,9 @@ def test_create_owner_gives_a_new_account_its_invited_owner(tmp_path):
     assert result.returncode == 0, result.stderr
     link = result.stdout.strip().rsplit(" ", 1)[1]
     assert link.startswith("https://billing.example.com/accept-invite?token=")
+    # One person may own several accounts: the second is another invitation of the same person.
     again = _cli(tmp_path, "create-owner", "--account", "Other", "--email", "ann@acme.example", **env)
-    assert (again.returncode, again.stderr) == (2, "Error: A user with this email already exists.\n")
+    assert again.returncode == 0 and "/accept-invite?token=" in again.stdout, again.stderr
     engine = make_engine(url)
     with Session(engine) as session:
         owner = auth.accept_invitation(session, link.split("token=", 1)[1], "a-chosen-passphrase")

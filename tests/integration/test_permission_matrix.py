@@ -39,7 +39,7 @@ from app.api import operator as operator_api
 from app.components.layout import NAV, PAGES
 from app.db import transaction
 from app.errors import NotAuthenticated, PermissionDenied
-from app.models import Account, LedgerEntry, SQLModel
+from app.models import Account, LedgerEntry, SQLModel, User
 from app.services import (
     api_keys,
     audit,
@@ -128,6 +128,11 @@ def _world(session: Session, role: str, slug: str) -> World:
 HOOK = "https://hooks.example.com/ledgerdesk"
 
 
+def _own_user_id(world: World) -> str:
+    """The actor's own membership: the one account every signed-in person can switch to."""
+    return world.session.get_one(User, world.actor.user_id).public_id if world.actor else ""
+
+
 def _picture_file(world: World):
     profile.save_picture(world.session, world.actor, PNG)
     return profile.picture_file(world.session, world.actor)
@@ -160,6 +165,8 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "balance_history.newest_id": (P.BILLING_VIEW, lambda w: balance_history.newest_id(w.session, w.actor)),
     "balance_history.count_newer": (P.BILLING_VIEW, lambda w: balance_history.count_newer(w.session, w.actor, 0)),
     "billing_overview.overview_view": (P.BILLING_VIEW, lambda w: billing_overview.overview_view(w.session, w.actor)),
+    "auth.memberships": (P.INFO_VIEW, lambda w: auth.memberships(w.session, w.actor)),
+    "auth.switch_membership": (P.INFO_VIEW, lambda w: auth.switch_membership(w.session, w.actor, _own_user_id(w))),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
     "billing_details.billing_email": (P.BILLING_VIEW, lambda w: billing_details.billing_email(w.session, w.actor)),
@@ -521,6 +528,7 @@ SHELL_HANDLERS = {
     "load_console": "loads the signed-in user's own header and permissions (current_actor without a permission)",
     "sign_out": "ends the caller's own session, named by their cookie",
     "load": "the banner's notices of the user's own account (info.view; nothing without billing.manage)",
+    "switch_account": "moves the caller's own sign-in to another account of the same person (the service refuses any other)",
 }
 # States of the shell's parts that act on account data, with the permission they need: the
 # header's logo uploads the Company page's logo.

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from app.api import create_api, files
 from app.errors import NotAuthenticated, ValidationFailed
-from app.models import Account, AuditEvent, AuthSession, OutboxEmail, User, utcnow
+from app.models import Account, AuditEvent, AuthSession, OutboxEmail, Person, User, utcnow
 from app.services import auth, profile
 from app.services.passwords import verify_password
 from app.services.tokens import sha256_hex
@@ -77,6 +77,7 @@ def test_a_picture_is_checked_by_its_content_and_served_only_to_its_owner(sessio
     session.commit()
     url = profile.profile(session, actor).picture_url
     assert url.startswith("/api/profile/picture?v=")
+    session.commit()  # ends the read, so SQLite's write lock is free for the request below
 
     api = create_api()
     api.dependency_overrides[files.files_engine] = lambda: engine
@@ -130,8 +131,8 @@ def test_changing_the_password_needs_the_current_one_and_ends_every_other_sessio
     assert ended == 1
     assert _actor(session, elsewhere) is None
     assert _actor(session, here) is not None
-    user = session.exec(select(User).where(User.email == member)).one()
-    assert verify_password("a-brand-new-phrase", user.password_hash)
+    person = session.exec(select(Person).where(Person.email == member)).one()
+    assert verify_password("a-brand-new-phrase", person.password_hash)
     assert auth.sign_in(session, member, PASSWORD).error == auth.WRONG_CREDENTIALS
 
 

@@ -59,12 +59,22 @@ def tenants(session) -> Tenants:
 
 URL = "http://localhost"
 
+
+def _owner_id(t: Tenants, x: Populated) -> str:
+    return t.session.exec(select(User.public_id).where(User.email == x.owner_email)).one()
+
+
 # (function, the id parameter) -> (call with the ids of account x, the error when x is the other
 # account). The error is ValidationFailed where the id is a choice offered by a form (a role, a
 # card to pay with or to make the default).
 Call = Callable[[Tenants, Populated], Any]
 CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
     ("api_keys.delete_key", "public_id"): (lambda t, x: api_keys.delete_key(t.session, t.actor, x.api_key), NotFound),
+    # Only the actor's own person's memberships: A's owner is no user of B.
+    ("auth.switch_membership", "user_public_id"): (
+        lambda t, x: auth.switch_membership(t.session, t.actor, _owner_id(t, x)),
+        NotFound,
+    ),
     ("invoices.finish_invoice_payment", "payment_intent_id"): (
         lambda t, x: invoices.finish_invoice_payment(t.session, t.actor, x.invoice_payment_intent),
         NotFound,
