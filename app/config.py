@@ -111,6 +111,8 @@ class Settings:
     sign_in_max_failures_per_ip: int = 30
     # Webhook targets on loopback, private or link-local addresses: refused in production.
     allow_private_webhook_urls: bool = True
+    # Anyone may create an account at /sign-up.
+    signup_enabled: bool = True
     # Dunning: a renewal whose off-session charge fails is charged again this many days after the
     # first failure; after the last failure the final action runs (downgrade: to Basic).
     dunning_retry_days: tuple[int, ...] = (1, 3, 5)
@@ -189,6 +191,7 @@ def load_settings() -> Settings:
         database_pool_size=_int("DATABASE_POOL_SIZE", 10),
         metering_pool_size=_int("METERING_POOL_SIZE", 32),
         allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
+        signup_enabled=_bool(os.environ.get("SIGNUP_ENABLED"), True),
         dunning_retry_days=_days("DUNNING_RETRY_DAYS", (1, 3, 5)),
         dunning_final_action=_choice("DUNNING_FINAL_ACTION", "downgrade", DUNNING_FINAL_ACTIONS),
         log_format=_choice("LOG_FORMAT", "text", LOG_FORMATS),

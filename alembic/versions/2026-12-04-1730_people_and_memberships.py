@@ -1,5 +1,6 @@
 """people and memberships: one person (email, password, name, picture) can be a user of several
-accounts; user.email is unique per account; accounts can hide the getting-started list
+accounts; user.email is unique per account; sign-up verification links keep the chosen password;
+accounts can hide the getting-started list
 
 Revision ID: 20261204_people
 Revises: 20261204_account_scoped_uniques
@@ -63,6 +64,10 @@ def upgrade() -> None:
     )
     op.add_column('user', sa.Column('person_id', sa.Integer(), nullable=True))
     op.add_column('account', sa.Column('getting_started_dismissed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    op.add_column(
+        'user_token',
+        sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False, server_default=''),
+    )
 
     # Every existing user becomes a person of their own (emails were unique across accounts).
     bind = op.get_bind()
@@ -121,3 +126,4 @@ def downgrade() -> None:
     _without_sqlite_foreign_keys(change)
     op.drop_table('person')
     op.execute('ALTER TABLE account DROP COLUMN getting_started_dismissed_at')
+    op.execute('ALTER TABLE user_token DROP COLUMN password_hash')

@@ -85,6 +85,9 @@ class UserToken(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     # A sign-in code's: the SHA-256 of the cookie it was handed to, so only that browser can use it.
     binding_hash: str = Field(default="", max_length=64)
+    # A sign-up's verification link: the password chosen, given to the person when the link is used
+    # (not before, so nobody sets a password for an email they cannot read).
+    password_hash: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
@@ -92,7 +95,7 @@ class UserToken(SQLModel, table=True):
 
 class AuthAttempt(SQLModel, table=True):
     """What the sign-in, password-reset and current-password throttles count (`app.services.throttle`):
-    a failed sign-in ("sign_in"), a reset request ("reset"), a wrong current password ("password").
+    a failed sign-in ("sign_in"), a reset request ("reset"), a wrong current password ("password"), a sign-up ("sign_up").
     `ip_key` is the client's address, an IPv6 one as its /64 network; rows older than a day are pruned."""
 
     __tablename__ = "auth_attempt"

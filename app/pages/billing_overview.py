@@ -6,12 +6,12 @@ import reflex as rx
 
 from app.components.layout import console_page, section_card
 from app.components.next_payment import next_payment_card
-from app.services import billing_overview
+from app.services import billing_overview, getting_started
 from app.services.permissions import Permission
 from app.state.form import FormState
 from app.state.live import LiveState
 from app.state.next_payment import NextPaymentState
-from app.state.session import acting
+from app.state.session import SessionState, acting
 
 
 class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
@@ -29,6 +29,7 @@ class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
     auto_recharge_reason: rx.Field[str] = rx.field("")
     spend_management: rx.Field[str] = rx.field("")
     chart: rx.Field[list[dict]] = rx.field(default_factory=list)
+    getting_started: rx.Field[list[getting_started.Step]] = rx.field(default_factory=list)
 
     @rx.event
     def load(self):
@@ -54,7 +55,14 @@ class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
             self.auto_recharge, self.auto_recharge_reason = view.auto_recharge, view.auto_recharge_reason
             self.spend_management, self.chart = view.spend_management, view.chart
             self._show_next_payment(view.next_payment)
+            self.getting_started = view.getting_started
         return actor.account_id
+
+    @rx.event
+    def dismiss_getting_started(self):
+        with self._attempt("dismiss"), acting(self, Permission.BILLING_MANAGE) as (actor, session):
+            getting_started.dismiss(session, actor)
+            self.getting_started = []
 
 
 def _figure(label: str, value: rx.Var, figure_id: str, *, strong: bool = False) -> rx.Component:
@@ -79,9 +87,61 @@ def _setting_card(title: str, body: rx.Component, action: str, href: str, card_i
     )
 
 
+def _step(step: getting_started.Step) -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            step.done,
+            rx.icon("circle-check", color="var(--green-9)", size=18),
+            rx.icon("circle", color="var(--gray-8)", size=18),
+        ),
+        rx.cond(
+            step.done,
+            rx.text(step.title, color_scheme="gray", text_decoration="line-through"),
+            rx.link(step.title, href=step.href),
+        ),
+        rx.text(rx.cond(step.done, "Done", ""), size="1", color_scheme="green"),
+        align="center",
+        spacing="2",
+        class_name="ld-getting-started-step",
+        custom_attrs={"data-step": step.key, "data-done": rx.cond(step.done, "true", "false")},
+    )
+
+
+def _getting_started() -> rx.Component:
+    return rx.cond(
+        OverviewState.getting_started.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.heading("Getting started", size="3", as_="h2"),
+                    rx.spacer(),
+                    rx.cond(
+                        SessionState.permissions.contains(Permission.BILLING_MANAGE.value),
+                        rx.button(
+                            "Dismiss",
+                            variant="ghost",
+                            size="1",
+                            on_click=OverviewState.dismiss_getting_started,
+                            loading=OverviewState.busy == "dismiss",
+                            id="dismiss-getting-started",
+                        ),
+                    ),
+                    width="100%",
+                ),
+                rx.foreach(OverviewState.getting_started, _step),
+                spacing="2",
+                width="100%",
+            ),
+            id="getting-started",
+            width="100%",
+        ),
+    )
+
+
 @console_page("/billing", "A snapshot of your credits and billing settings.", on_load=[OverviewState.load])
 def overview_page() -> list[rx.Component]:
     return [
+        _getting_started(),
         rx.grid(
             section_card(
                 "Your Credit Balance",

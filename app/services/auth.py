@@ -41,6 +41,7 @@ RESET_WINDOW = timedelta(hours=1)
 RESET_MAX_PER_EMAIL = 3
 RESET_MAX_PER_ADDRESS = 10
 INVITE_TTL = timedelta(days=7)
+VERIFY_TTL = timedelta(hours=24)
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 WRONG_CREDENTIALS = "Wrong email or password."
 
@@ -137,7 +138,14 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
 
 
 def _issue_token(
-    session: Session, user: User, purpose: str, ttl: timedelta, now: datetime, *, binding: str = ""
+    session: Session,
+    user: User,
+    purpose: str,
+    ttl: timedelta,
+    now: datetime,
+    *,
+    binding: str = "",
+    password_hash: str = "",
 ) -> str:
     assert user.id is not None  # a stored user
     secret = new_secret()
@@ -147,6 +155,7 @@ def _issue_token(
             purpose=purpose,
             token_hash=sha256_hex(secret),
             binding_hash=sha256_hex(binding) if binding else "",
+            password_hash=password_hash,
             created_at=now,
             expires_at=now + ttl,
         )
@@ -563,4 +572,38 @@ def switch_membership(
     session.execute(update(AuthSession).where(col(AuthSession.id) == actor.session_id).values(revoked_at=now))
     binding = new_secret()
     code = _issue_token(session, target, "handoff", HANDOFF_TTL, now, binding=binding)
+    return SignInOutcome(handoff_code=code, binding=binding)
+
+
+def issue_verification(session: Session, user: User, password_hash: str, *, now: datetime) -> str:
+    """The secret of a sign-up's 24-hour verification link; it keeps the chosen password."""
+    return _issue_token(session, user, "verify", VERIFY_TTL, now, password_hash=password_hash)
+
+
+VERIFICATION_INVALID = "This link is invalid, used or expired. Sign up again to get a new one."
+
+
+def verify_sign_up(session: Session, token: str, *, now: datetime | None = None) -> SignInOutcome:
+    """Use up a verification link: the signed-up user becomes active, the person gets the password
+    chosen at sign-up (unless they have one already: then theirs stays), and the browser gets a
+    sign-in code for the new account, as `sign_in` hands one out."""
+    now = now or utcnow()
+    if not token:
+        return SignInOutcome(error=VERIFICATION_INVALID)
+    used = session.execute(
+        update(UserToken)
+        .where(*_usable(token, "verify", now))
+        .values(used_at=now)
+        .returning(col(UserToken.user_id), col(UserToken.password_hash))
+    ).first()
+    user = session.get(User, used[0]) if used is not None else None
+    if used is None or user is None or user.status != "unverified":
+        return SignInOutcome(error=VERIFICATION_INVALID)
+    person = person_of(session, user)
+    if not person.password_hash:
+        person.password_hash, person.full_name = used[1], user.full_name
+        session.add(person)
+    _join(session, user, person)
+    binding = new_secret()
+    code = _issue_token(session, user, "handoff", HANDOFF_TTL, now, binding=binding)
     return SignInOutcome(handoff_code=code, binding=binding)

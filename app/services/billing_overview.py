@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.services import overview, upcoming
+from app.services import getting_started, overview, upcoming
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
 from app.services.money import format_usd
@@ -34,6 +34,8 @@ class OverviewView:
     # {"day": "Mar 02", "usage": dollars} per UTC day of the last 30.
     chart: list[dict]
     next_payment: upcoming.NextPayment
+    # A new account's first steps (empty once done or dismissed).
+    getting_started: list[getting_started.Step]
 
 
 def overview_view(session: Session, actor: Actor, now: datetime | None = None) -> OverviewView:
@@ -66,6 +68,7 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
             for day, cents in overview.daily_usage(session, actor.account_id, days=30, now=now)
         ],
         next_payment=upcoming.for_billing(session, actor, now),
+        getting_started=getting_started.steps(session, actor.account_id),
     )
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger("ledgerdesk.throttle")
 SIGN_IN = "sign_in"
 RESET = "reset"
 PASSWORD = "password"
+SIGN_UP = "sign_up"
 # Every throttle's window is shorter: older rows count for nothing.
 KEEP = timedelta(days=1)
 MAX_EMAIL_LENGTH = 320

@@ -21,7 +21,7 @@ from app.db import transaction
 from app.demo import payment_methods
 from app.models import Account, ApiKey, LedgerEntry, OutboxEmail, Payment, Person, Role, User, utcnow
 from app.payments import gateway
-from app.services import api_keys, customers, invoices, ledger, roles
+from app.services import api_keys, customers, invoices, ledger, roles, team
 from app.services.accounts import builtin_role, create_account, create_user
 from app.services.api_keys import ensure_demo_key
 from app.services.auth import issue_invitation
@@ -154,6 +154,35 @@ def invite_to_first_account(email: str, full_name: str, base_url: str) -> str:
         return issue_invitation(session, user, base_url=base_url)
 
 
+def invite_into_account_of(owner_email: str, email: str, full_name: str, role: str, base_url: str) -> str:
+    """The owner's account invites `email` (a person of another account, say) as the Team page
+    does; the link in the invitation."""
+    with transaction() as session:
+        owner = session.exec(select(User).where(User.email == owner_email)).one()
+        team.invite(
+            session,
+            _owner_actor(owner),
+            email=email,
+            full_name=full_name,
+            role_id=builtin_role(session, role).id,
+            base_url=base_url,
+        )
+    return link_in_last_email(email, "accept-invite")
+
+
+def newest_account_of(email: str) -> dict[str, str]:
+    """Name, plan and timezone of the account the person joined last."""
+    with transaction() as session:
+        account = session.exec(
+            select(Account)
+            .join(User, col(User.account_id) == Account.id)
+            .where(User.email == email)
+            .order_by(col(User.id).desc())
+        ).first()
+        assert account is not None, f"{email} is in no account"
+        return {"name": account.name, "plan": account.plan_code, "timezone": account.timezone}
+
+
 def link_in_last_email(to: str, path: str) -> str:
     """The line holding `path` (a link) in the newest email to that address in the outbox."""
     with transaction() as session:
@@ -279,6 +308,8 @@ FUNCTIONS = {
         invite_to_first_account,
         link_in_last_email,
         console_pages,
+        invite_into_account_of,
+        newest_account_of,
         permission_matrix,
         charges_and_credits,
         charges_and_payments,

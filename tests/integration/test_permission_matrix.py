@@ -49,6 +49,7 @@ from app.services import (
     billing_overview,
     company,
     console,
+    getting_started,
     health,
     info,
     invoices,
@@ -194,6 +195,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
             w.session, w.actor, domain="example.com", timezone="Europe/Berlin", language="de", address=ADDRESS
         ),
     ),
+    "getting_started.dismiss": (P.BILLING_MANAGE, lambda w: getting_started.dismiss(w.session, w.actor)),
     "info.account_info": (P.INFO_VIEW, lambda w: info.account_info(w.session, w.actor)),
     "info.user_names": (None, lambda w: info.user_names(w.session, w.actor, {w.account.member_user_id})),
     "invoices.finish_invoice_payment": (
@@ -469,6 +471,7 @@ def test_each_role_is_refused_exactly_without_the_required_permission(session, g
 
 PUBLIC_PAGE_MODULES = {
     "app.pages.sign_in",
+    "app.pages.sign_up",
     "app.pages.account_recovery",
     "app.pages.invitation",
     "app.pages.operator.sign_in",
