@@ -16,7 +16,8 @@ GLOBAL_TABLES: dict[str, str] = {
     "account": "the accounts themselves: the distribution key's table",
     "api_key": "found by its secret's hash before the account is known (the first step of every metering "
     "call), so the hash is unique across accounts; a reference table joins the metering statement on any node",
-    "user": "signs in by email before the account is known, so the email is unique across accounts",
+    "person": "signs in by email before the account is known, so the email is unique across accounts",
+    "user": "a person's memberships are found by the person (sign-in, switching) across accounts",
     "role": "the built-in roles (account_id NULL) are shared by every account",
     "auth_session": "found by the session cookie's token hash before the account is known",
     "user_token": "found by an emailed link's token hash before the account is known",
