@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from app.models import utcnow
 from app.services import getting_started, overview, upcoming
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
@@ -44,16 +45,13 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
     settings = overview.billing_settings(session, actor.account_id)
     runs_out = overview.runs_out_on(session, actor.account_id, now)
     po_number = [f"PO {settings.invoice_po_number}"] if settings.invoice_po_number else []
-    used_today = format_usd(figures.used_today)
     return OverviewView(
         total_credits=format_usd(figures.total_credits),
         earlier_usage=format_usd(figures.earlier_usage),
         usage_this_period=format_usd(figures.usage_this_period),
         remaining_credits=format_usd(figures.remaining_credits),
         overage_protection=format_usd(figures.overage_protection),
-        daily_limit=f"{used_today} of {format_usd(figures.daily_budget)} used today"
-        if figures.daily_budget is not None
-        else f"{used_today} used today (no daily limit)",
+        daily_limit=_daily_limit(figures),
         available_to_use=format_usd(figures.available_to_use),
         runs_out=f"At the last 14 days' rate, your credits run out on {format_date(runs_out)}."
         if runs_out
@@ -70,6 +68,43 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
         next_payment=upcoming.for_billing(session, actor, now),
         getting_started=getting_started.steps(session, actor.account_id),
     )
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    """What moves on the Overview as the API debits: read on every live update, so only these."""
+
+    total_credits: str
+    earlier_usage: str
+    usage_this_period: str
+    remaining_credits: str
+    daily_limit: str
+    available_to_use: str
+    # Today (UTC, as the chart labels it) and its usage in dollars: the chart's last bar.
+    today: str
+    used_today: float
+
+
+def live_figures(session: Session, actor: Actor, now: datetime | None = None) -> LiveFigures:
+    require(actor, Permission.BILLING_VIEW)
+    figures = overview.overview(session, actor.account_id, now)
+    return LiveFigures(
+        total_credits=format_usd(figures.total_credits),
+        earlier_usage=format_usd(figures.earlier_usage),
+        usage_this_period=format_usd(figures.usage_this_period),
+        remaining_credits=format_usd(figures.remaining_credits),
+        daily_limit=_daily_limit(figures),
+        available_to_use=format_usd(figures.available_to_use),
+        today=f"{(now or utcnow()).astimezone(UTC):%b %d}",
+        used_today=figures.used_today / 100,
+    )
+
+
+def _daily_limit(figures: overview.Overview) -> str:
+    used_today = format_usd(figures.used_today)
+    if figures.daily_budget is None:
+        return f"{used_today} used today (no daily limit)"
+    return f"{used_today} of {format_usd(figures.daily_budget)} used today"
 
 
 def _account_name(session: Session, actor: Actor) -> str:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ledgerdesk.live")
 
-PUSH_INTERVAL = 0.25
+# Every half second at most: within the second the issue asks, at half the cost of every 250 ms.
+PUSH_INTERVAL = 0.5
 
 # client token → (the account it shows, the states to refresh)
 _tabs: dict[str, tuple[int, set[type[LiveState]]]] = {}
@@ -86,8 +87,10 @@ async def _refresh_tab(app: App, token: str, states: set[type[LiveState]]) -> No
     if not await app.event_namespace._token_manager.is_token_connected(token):
         _tabs.pop(token, None)
         return
-    for cls in list(states):
-        async with app.modify_state(BaseStateToken(ident=token, cls=cls)) as root:
+    classes = list(states)
+    # One state lock and one write of the tab's states for all of them.
+    async with app.modify_state(BaseStateToken(ident=token, cls=classes[0])) as root:
+        for cls in classes:
             state = await root.get_state(cls)
             with contextlib.suppress(DomainError):  # the session ended, or the page is no longer allowed
                 state._live_refresh()
@@ -97,6 +100,7 @@ async def run_live_updates(app: App) -> None:
     """Lifespan task of every web process: send this process's changes, receive everyone's, and
     push to this process's tabs."""
     redis_url = get_settings().redis_url
+    log.info("live updates %s", "through Redis" if redis_url else "within this process")
     tasks = [
         asyncio.create_task(live.run_publisher(redis_url)),
         asyncio.create_task(live.listen(redis_url, _changed_accounts)),

@@ -168,6 +168,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "billing_overview.overview_view": (P.BILLING_VIEW, lambda w: billing_overview.overview_view(w.session, w.actor)),
     "auth.memberships": (P.INFO_VIEW, lambda w: auth.memberships(w.session, w.actor)),
     "auth.switch_membership": (P.INFO_VIEW, lambda w: auth.switch_membership(w.session, w.actor, _own_user_id(w))),
+    "billing_overview.live_figures": (P.BILLING_VIEW, lambda w: billing_overview.live_figures(w.session, w.actor)),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
     "billing_details.billing_email": (P.BILLING_VIEW, lambda w: billing_details.billing_email(w.session, w.actor)),
