@@ -33,6 +33,13 @@ class BillingSettings(SQLModel, table=True):
     # Failed recharges in a row; at three, auto recharge turns itself off and says why.
     auto_recharge_failures: int = 0
     auto_recharge_disabled_reason: str = Field(default="", max_length=500)
+    # At most this much of automatic top-ups per calendar month (UTC), None for no ceiling. A
+    # recharge that would pass it pauses auto recharge until `auto_recharge_paused_until` (the
+    # next month's first midnight UTC); the contacts are emailed once a month, the month's first
+    # day recorded in `auto_recharge_ceiling_emailed_for`.
+    auto_recharge_monthly_ceiling_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    auto_recharge_paused_until: datetime | None = None
+    auto_recharge_ceiling_emailed_for: date | None = None
     spend_management_enabled: bool = False
     daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     daily_notify_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -19,6 +19,8 @@ from app.state.switched import SwitchedFormState
 class AutoRechargeState(SwitchedFormState, rx.State):
     threshold: rx.Field[str] = rx.field("")
     amount: rx.Field[str] = rx.field("")
+    ceiling: rx.Field[str] = rx.field("")
+    paused_reason: rx.Field[str] = rx.field("")
     disabled_reason: rx.Field[str] = rx.field("")
     invoice_priced: rx.Field[bool] = rx.field(False)
     default_card: rx.Field[str] = rx.field("")
@@ -34,7 +36,9 @@ class AutoRechargeState(SwitchedFormState, rx.State):
         self.amount = plain_dollars(
             view.amount_cents if saved else recharge.suggested_amount_cents(view.overage_line_cents)
         )
+        self.ceiling = plain_dollars(view.ceiling_cents) if view.ceiling_cents is not None else ""
         self.disabled_reason = view.disabled_reason
+        self.paused_reason = view.paused_reason
         self.invoice_priced = view.invoice_priced
         self.default_card = view.default_card
         self.balance = format_usd(view.balance_cents)
@@ -48,12 +52,14 @@ class AutoRechargeState(SwitchedFormState, rx.State):
 
     @rx.event
     def save(self, form_data: dict):
-        values = self._submitted(form_data, {"threshold": self.threshold, "amount": self.amount})
+        values = self._submitted(
+            form_data, {"threshold": self.threshold, "amount": self.amount, "ceiling": self.ceiling}
+        )
         threshold, amount, enabled = values["threshold"], values["amount"], self.enabled
         with self._attempt("save"):
             yield
             with acting(self, Permission.BILLING_MANAGE) as (actor, session):
-                started = recharge.save_settings(session, actor, enabled, threshold, amount)
+                started = recharge.save_settings(session, actor, enabled, threshold, amount, values["ceiling"])
                 self._show(actor, recharge.recharge_settings(session, actor))
             self.notice = _saved_notice(enabled, started, threshold, amount)
 
@@ -98,6 +104,16 @@ def _settings_form() -> rx.Component:
                 placeholder="50.00",
                 input_mode="decimal",
             ),
+            switched_field(
+                state,
+                "At most per calendar month (optional)",
+                "ceiling",
+                state.ceiling,
+                hint="At most this much of automatic top-ups per calendar month (UTC). A recharge that would pass "
+                "it is not made: auto recharge pauses until the next month. Leave empty for no ceiling.",
+                placeholder="No ceiling",
+                input_mode="decimal",
+            ),
             rx.cond(
                 state.default_card != "",
                 rx.text(
@@ -126,6 +142,16 @@ def auto_recharge_page() -> list[rx.Component]:
                 icon="circle_alert",
                 color_scheme="amber",
                 id="auto-recharge-disabled-reason",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            state.paused_reason != "",
+            rx.callout(
+                state.paused_reason,
+                icon="circle_pause",
+                color_scheme="amber",
+                id="auto-recharge-paused",
                 width="100%",
             ),
         ),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from app.models import utcnow
-from app.services import getting_started, overview, upcoming
+from app.services import getting_started, overview, recharge, upcoming
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
 from app.services.money import format_usd
@@ -59,7 +59,7 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
         invoice_address=address_lines(settings, _account_name(session, actor)) + po_number,
         billing_email=settings.billing_email or "Not set: invoices go to the account owners.",
         auto_recharge="Enabled" if settings.auto_recharge_enabled else "Disabled",
-        auto_recharge_reason=settings.auto_recharge_disabled_reason,
+        auto_recharge_reason=settings.auto_recharge_disabled_reason or recharge.paused_reason(settings, now),
         spend_management="Enabled" if settings.spend_management_enabled else "Disabled",
         chart=[
             {"day": f"{day:%b %d}", "usage": cents / 100}

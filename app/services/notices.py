@@ -13,6 +13,7 @@ from app.services.invoices import past_due
 from app.services.ledger import utc_day
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission
+from app.services.recharge import paused
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,15 @@ def notices_for(session: Session, actor: Actor, now: datetime | None = None) -> 
             Notice(
                 "auto_recharge_off",
                 "Auto recharge was turned off after failed payments.",
+                "/billing/auto-recharge",
+                "Check auto recharge",
+            )
+        )
+    if paused(settings, now):
+        found.append(
+            Notice(
+                "auto_recharge_paused",
+                "Auto recharge is paused: this month's automatic top-ups reached your ceiling.",
                 "/billing/auto-recharge",
                 "Check auto recharge",
             )

@@ -7,14 +7,22 @@ A debit at or below it marks one recharge in flight and enqueues job "auto_recha
 {account_id, seq} (ledger.start_recharge_if_due); `run_recharge` is that job. `settle` is the
 bookkeeping once a recharge payment has ended, shared by the job and the Stripe webhook (through
 payments.set_status, which runs this module's settle handler): conditional UPDATEs on recharge_seq let exactly one of them count it.
-Callers commit, except that `run_recharge` commits its Payment before calling Stripe."""
+Callers commit, except that `run_recharge` commits its Payment before calling Stripe.
+
+The monthly ceiling is checked in one place, when the job opens a recharge's Payment
+(`_open_payment`): one recharge is in flight at a time (the ledger's conditional UPDATE on
+recharge_in_flight), so the month's payments it sums cannot grow under it. A recharge that would
+pass the ceiling charges nothing and pauses auto recharge until the next calendar month (UTC): the
+threshold is disarmed on the metering row, so debits start no job, and job
+"auto_recharge_resume" arms it again at the month's first midnight. Saving the form with a
+ceiling the next recharge fits under ends the pause at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
@@ -29,7 +37,7 @@ from app.services.overview import billing_settings
 from app.services.payment_methods import default_method, describe
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
-from app.services.timefmt import format_datetime
+from app.services.timefmt import format_date, format_datetime
 
 MAX_FAILURES = 3
 MAX_THRESHOLD_CENTS = 500_000
@@ -39,6 +47,7 @@ NO_CARD_MESSAGE = "Auto recharge charges your default card. Add a card on the Pa
 NO_CARD_REASON = "Turned off because there was no default card to charge. Add a card, then turn auto recharge on again."
 AUTHENTICATION_MESSAGE = payments.AUTHENTICATION_MESSAGE
 SUGGESTED_THRESHOLD_CENTS = 2_000
+MAX_CEILING_CENTS = 10_000_000
 ENDED = ("succeeded", "failed", "canceled")
 
 
@@ -58,6 +67,8 @@ class RechargeSettings:
     balance_cents: int
     in_flight: bool
     overage_line_cents: int
+    ceiling_cents: int | None
+    paused_reason: str
 
 
 def minimum_amount_cents(threshold_cents: int, overage_line_cents: int) -> int:
@@ -77,8 +88,54 @@ def recharge_key(account_id: int, seq: int) -> str:
     return f"auto_recharge:{account_id}:{seq}"
 
 
-def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
-    """What the Auto Recharge page shows (the Overview shows the reason too)."""
+def month_start(now: datetime) -> datetime:
+    """The first midnight (UTC) of `now`'s calendar month: the ceiling counts from there."""
+    utc = now.astimezone(UTC)
+    return datetime(utc.year, utc.month, 1, tzinfo=UTC)
+
+
+def next_month_start(now: datetime) -> datetime:
+    return month_start(month_start(now) + timedelta(days=32))
+
+
+def month_recharged_cents(session: Session, account_id: int, now: datetime) -> int:
+    """The automatic top-ups of `now`'s calendar month (UTC) that succeeded or are under way."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
+            Payment.account_id == account_id,
+            Payment.method == "auto_recharge",
+            col(Payment.status).not_in(("failed", "canceled")),
+            col(Payment.created_at) >= month_start(now),
+            col(Payment.created_at) < next_month_start(now),
+        )
+    ).one()
+    return int(total)
+
+
+def over_ceiling(session: Session, settings: BillingSettings, now: datetime) -> bool:
+    """Whether the next recharge would take this month's automatic top-ups past the ceiling."""
+    ceiling = settings.auto_recharge_monthly_ceiling_cents
+    if ceiling is None:
+        return False
+    return month_recharged_cents(session, settings.account_id, now) + settings.auto_recharge_amount_cents > ceiling
+
+
+def paused(settings: BillingSettings, now: datetime | None = None) -> bool:
+    until = settings.auto_recharge_paused_until
+    return settings.auto_recharge_enabled and until is not None and until > (now or utcnow())
+
+
+def paused_reason(settings: BillingSettings, now: datetime | None = None) -> str:
+    """Why auto recharge is not topping up this month, "" when it is not paused."""
+    if not paused(settings, now) or settings.auto_recharge_paused_until is None:
+        return ""
+    ceiling = format_usd(settings.auto_recharge_monthly_ceiling_cents or 0)
+    resumes = format_date(settings.auto_recharge_paused_until.astimezone(UTC).date())
+    return f"Paused: this month's automatic top-ups reached your {ceiling} ceiling; resumes on {resumes}."
+
+
+def recharge_settings(session: Session, actor: Actor, now: datetime | None = None) -> RechargeSettings:
+    """What the Auto Recharge page shows (the Overview shows the reasons too)."""
     require(actor, Permission.BILLING_VIEW)
     settings = billing_settings(session, actor.account_id)
     card = default_method(session, actor.account_id)
@@ -97,37 +154,53 @@ def recharge_settings(session: Session, actor: Actor) -> RechargeSettings:
         overage_line_cents=row.overage_credit_line_cents
         if row
         else get_plan(account.plan_code).overage_credit_line_cents,
+        ceiling_cents=settings.auto_recharge_monthly_ceiling_cents,
+        paused_reason=paused_reason(settings, now),
     )
 
 
-def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text: str, amount_text: str) -> bool:
+def save_settings(
+    session: Session,
+    actor: Actor,
+    enabled: bool,
+    threshold_text: str,
+    amount_text: str,
+    ceiling_text: str = "",
+    now: datetime | None = None,
+) -> bool:
     """Store the form and arm (or disarm) the threshold on the metering row. Turned on at or below
     the threshold, a recharge starts at once; returns whether it did. Turning it off keeps the
-    saved amounts. Bad input raises FormInvalid with every field error and stores nothing."""
+    saved amounts. An empty ceiling is no ceiling; a pause ends when the next recharge fits under
+    the saved ceiling (or auto recharge is turned off). Bad input raises FormInvalid with every
+    field error and stores nothing."""
     require(actor, Permission.BILLING_MANAGE)
+    now = now or utcnow()
     live.mark(session, actor.account_id)
     settings = billing_settings(session, actor.account_id)
     if settings.invoice_priced:
         raise Conflict(INVOICE_PRICED_MESSAGE)
     if enabled:
         line = ledger.ensure_credit_balance(session, actor.account_id).overage_credit_line_cents
-        threshold_cents, amount_cents = _checked_amounts(threshold_text, amount_text, line)
+        threshold_cents, amount_cents, ceiling_cents = _checked_amounts(threshold_text, amount_text, ceiling_text, line)
         if default_method(session, actor.account_id) is None:
             raise NoDefaultCard(NO_CARD_MESSAGE)
         settings.auto_recharge_threshold_cents = threshold_cents
         settings.auto_recharge_amount_cents = amount_cents
+        settings.auto_recharge_monthly_ceiling_cents = ceiling_cents
         settings.auto_recharge_failures = 0
     settings.auto_recharge_enabled = enabled
     settings.auto_recharge_disabled_reason = ""
+    if not enabled or not over_ceiling(session, settings, now):
+        settings.auto_recharge_paused_until = None
     settings.updated_at = utcnow()
     session.add(settings)
-    put_in_force(session, settings)
+    put_in_force(session, settings, now)
     audit.record(
         session,
         actor,
         "billing.auto_recharge",
         f"Turned auto recharge on: {format_usd(settings.auto_recharge_amount_cents)} when the balance reaches "
-        f"{format_usd(settings.auto_recharge_threshold_cents)}"
+        f"{format_usd(settings.auto_recharge_threshold_cents)}{_ceiling_words(settings)}"
         if enabled
         else "Turned auto recharge off",
     )
@@ -137,7 +210,14 @@ def save_settings(session: Session, actor: Actor, enabled: bool, threshold_text:
     return ledger.start_recharge_if_due(session, actor.account_id)
 
 
-def _checked_amounts(threshold_text: str, amount_text: str, overage_line_cents: int) -> tuple[int, int]:
+def _ceiling_words(settings: BillingSettings) -> str:
+    ceiling = settings.auto_recharge_monthly_ceiling_cents
+    return f", at most {format_usd(ceiling)} a month" if ceiling is not None else ""
+
+
+def _checked_amounts(
+    threshold_text: str, amount_text: str, ceiling_text: str, overage_line_cents: int
+) -> tuple[int, int, int | None]:
     errors: dict[str, str] = {}
     threshold_cents = amount_cents = 0
     try:
@@ -155,9 +235,22 @@ def _checked_amounts(threshold_text: str, amount_text: str, overage_line_cents: 
     minimum = minimum_amount_cents(threshold_cents, overage_line_cents)
     if not errors and amount_cents < minimum:
         errors["amount"] = _too_small_message(threshold_cents, overage_line_cents)
+    ceiling_cents = None
+    if (ceiling_text or "").strip():
+        try:
+            ceiling_cents = parse_dollars(ceiling_text, "ceiling")
+            # Below one recharge, auto recharge could never top up at all. Measured against a
+            # valid amount only: a bad amount has its own error.
+            if "amount" not in errors and not amount_cents <= ceiling_cents <= MAX_CEILING_CENTS:
+                errors["ceiling"] = (
+                    f"Enter a ceiling from the amount to add ({format_usd(amount_cents)}) to "
+                    f"{format_usd(MAX_CEILING_CENTS)}, or leave it empty for no ceiling."
+                )
+        except DomainError as exc:
+            errors["ceiling"] = exc.message
     if errors:
         raise FormInvalid(errors)
-    return threshold_cents, amount_cents
+    return threshold_cents, amount_cents, ceiling_cents
 
 
 def _too_small_message(threshold_cents: int, overage_line_cents: int) -> str:
@@ -172,15 +265,16 @@ def _too_small_message(threshold_cents: int, overage_line_cents: int) -> str:
     return message
 
 
-def put_in_force(session: Session, settings: BillingSettings) -> None:
-    """Copy the armed threshold onto the metering row; only that column, so a concurrent debit's
-    balance is untouched."""
+def put_in_force(session: Session, settings: BillingSettings, now: datetime | None = None) -> None:
+    """Copy the armed threshold onto the metering row (none while off or paused); only that
+    column, so a concurrent debit's balance is untouched."""
     ledger.ensure_credit_balance(session, settings.account_id)
+    armed = settings.auto_recharge_enabled and not paused(settings, now)
     session.exec(
         update(CreditBalance)
         .where(col(CreditBalance.account_id) == settings.account_id)
         .values(
-            recharge_threshold_cents=settings.auto_recharge_threshold_cents if settings.auto_recharge_enabled else None,
+            recharge_threshold_cents=settings.auto_recharge_threshold_cents if armed else None,
             updated_at=utcnow(),
         )
     )
@@ -207,7 +301,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     key = recharge_key(account_id, seq)
     payment = payments.by_key(session, account_id, key)
     if payment is None:
-        payment = _open_payment(session, account_id, seq, key)
+        payment = _open_payment(session, account_id, seq, key, now)
         if payment is None:
             return
     if payment.status in ENDED:
@@ -215,7 +309,7 @@ def run_recharge(session: Session, account_id: int, seq: int, now: datetime | No
     payments.charge_off_session(session, payment, purpose="auto_recharge", now=now)
 
 
-def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Payment | None:
+def _open_payment(session: Session, account_id: int, seq: int, key: str, now: datetime) -> Payment | None:
     """A new Payment for recharge `seq`; None when there is nothing to charge."""
     row = session.get(CreditBalance, account_id, populate_existing=True)
     if row is None or not row.recharge_in_flight or row.recharge_seq != seq:
@@ -230,6 +324,9 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str) -> Paym
     ):
         # Turned off, or topped up some other way, since the recharge started.
         _stand_down(session, account_id, seq)
+        return None
+    if over_ceiling(session, settings, now):
+        _pause(session, settings, seq, now)
         return None
     card = default_method(session, account_id)
     if card is None or not settings.stripe_customer_id:
@@ -352,6 +449,62 @@ def _stand_down(session: Session, account_id: int, seq: int) -> None:
     session.flush()
 
 
+def _pause(session: Session, settings: BillingSettings, seq: int, now: datetime) -> None:
+    """Charge nothing until the next month: disarm the threshold, and arm it again then (job
+    "auto_recharge_resume"). The contacts hear of it once a month: setting the month's day is
+    the claim."""
+    account_id = settings.account_id
+    live.mark(session, account_id)
+    resumes_at = next_month_start(now)
+    session.exec(
+        update(BillingSettings)
+        .where(col(BillingSettings.account_id) == account_id)
+        .values(auto_recharge_paused_until=resumes_at, updated_at=utcnow())
+    )
+    session.exec(
+        update(CreditBalance)
+        .where(col(CreditBalance.account_id) == account_id, col(CreditBalance.recharge_seq) == seq)
+        .values(recharge_threshold_cents=None, recharge_in_flight=False)
+    )
+    enqueue(
+        session,
+        "auto_recharge_resume",
+        {"account_id": account_id},
+        dedupe_key=f"auto_recharge_resume:{account_id}:{resumes_at:%Y-%m}",
+        run_at=resumes_at,
+    )
+    month: date = month_start(now).date()
+    claimed = session.exec(
+        update(BillingSettings)
+        .where(
+            col(BillingSettings.account_id) == account_id,
+            col(BillingSettings.auto_recharge_ceiling_emailed_for).is_distinct_from(month),
+        )
+        .values(auto_recharge_ceiling_emailed_for=month)
+        .returning(col(BillingSettings.account_id))
+    ).one_or_none()
+    session.flush()
+    if claimed is not None:
+        session.refresh(settings)
+        _email_paused(session, settings, now)
+
+
+def resume(session: Session, account_id: int, now: datetime | None = None) -> bool:
+    """Job "auto_recharge_resume": at the month's start, end a pause that has run out, arm the
+    threshold again and start a recharge if the balance is already at or below it. Returns
+    whether one started; a pause still running (or none) is left as it is."""
+    now = now or utcnow()
+    settings = session.get(BillingSettings, account_id, populate_existing=True)
+    until = settings.auto_recharge_paused_until if settings else None
+    if settings is None or until is None or until > now:
+        return False
+    live.mark(session, account_id)
+    settings.auto_recharge_paused_until = None
+    session.add(settings)
+    put_in_force(session, settings, now)
+    return settings.auto_recharge_enabled and ledger.start_recharge_if_due(session, account_id)
+
+
 def _disable(session: Session, account_id: int, reason: str) -> None:
     live.mark(session, account_id)
     session.exec(
@@ -397,6 +550,22 @@ def _email_authentication(session: Session, payment: Payment, retry_at: datetime
         f"{get_settings().public_url}/billing/add-usage-credits\n\n"
         f"We will try the auto recharge again at {format_datetime(retry_at, account.timezone)}; after "
         f"{MAX_FAILURES} charges in a row that do not go through, auto recharge turns itself off.\n",
+    )
+
+
+def _email_paused(session: Session, settings: BillingSettings, now: datetime) -> None:
+    account = account_of(session, settings.account_id)
+    email_billing_contacts(
+        session,
+        settings.account_id,
+        "Auto recharge paused for this month",
+        f"Hello,\n\n"
+        f"The next auto recharge of {account.name} ({account.public_id}), "
+        f"{format_usd(settings.auto_recharge_amount_cents)}, would take this month's automatic top-ups past your "
+        f"ceiling of {format_usd(settings.auto_recharge_monthly_ceiling_cents or 0)}, so nothing was charged. "
+        f"{paused_reason(settings, now)}\n\n"
+        f"Add credits yourself on the Add Usage Credits page: {get_settings().public_url}/billing/add-usage-credits\n\n"
+        f"Raise or clear the ceiling on the Auto Recharge page: {get_settings().public_url}/billing/auto-recharge\n",
     )
 
 

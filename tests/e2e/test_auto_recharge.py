@@ -1,11 +1,12 @@
 """Auto Recharge in the browser: turned on below the threshold, the in-app job worker charges the
-default card and the credits show in Balance History; without a card the page says where to add
-one. Each test signs in to an account of its own, so the shared demo account is left alone."""
+default card and the credits show in Balance History; the monthly ceiling pauses it; without a
+card the page says where to add one. Each test signs in to an account of its own, so the shared demo account is left alone."""
 
 from __future__ import annotations
 
 import uuid
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import LiveApp, expect_after_refresh, sign_in
@@ -83,3 +84,34 @@ def test_without_a_card_the_page_points_to_payment_methods(page: Page, live_app:
         "href", "/billing/payment-methods"
     )
     expect(page.get_by_label("Setting to Auto Recharge")).to_be_disabled()
+
+
+def test_the_monthly_ceiling_pauses_auto_recharge_and_says_why(page: Page, live_app: LiveApp):
+    email = _own_account(live_app, with_card=True)
+    key = live_app.setup("new_api_key", email=email, name="Ceiling e2e")
+    _open(page, email)
+    page.get_by_label("Setting to Auto Recharge").click()
+    page.get_by_label("When balance falls to").fill("10")
+    page.get_by_label("Amount to add").fill("50")
+    ceiling = page.get_by_label("At most per calendar month (optional)")
+    ceiling.fill("49")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#ceiling-error")).to_have_text(
+        "Enter a ceiling from the amount to add ($50.00) to $100,000.00, or leave it empty for no ceiling."
+    )
+
+    # One $50 recharge fits under a $50 ceiling; the next one would not.
+    ceiling.fill("50")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_contain_text("we are adding $50.00 now")
+    expect_after_refresh(page.locator("#current-balance"), "$50.00", page.reload)
+    used = httpx.post(
+        f"{live_app.url}/api/v1/usage", json={"amount_cents": 4_500}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert used.status_code == 200
+    paused = "Paused: this month's automatic top-ups reached your $50.00 ceiling; resumes on "
+    expect_after_refresh(page.locator("#auto-recharge-paused"), paused, page.reload)
+    expect(page.locator("#current-balance")).to_have_text("$5.00")
+    expect(ceiling).to_have_value("50.00")
+    page.goto("/billing")
+    expect(page.locator("#auto-recharge-reason")).to_contain_text(paused)

@@ -20,7 +20,8 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, BillingSettings, CreditBalance, Job, LedgerEntry, OutboxEmail, Payment, utcnow
 from app.payments import gateway
 from app.seed import seed_demo
-from app.services import ledger, payment_methods, recharge
+from app.services import billing_overview, ledger, payment_methods, recharge
+from app.services.notices import notices_for
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
 from tests.metrics import sample
@@ -376,6 +377,175 @@ def test_a_recharge_past_the_plans_monthly_credits_is_not_made_and_turns_auto_re
         "Turned off: this recharge of $50.00 was not made. Account limit reached: your Basic plan includes $500.00"
     )
     assert any(email.subject == "Auto recharge turned off" for email in _emails(session, account.id))
+
+
+# The monthly ceiling
+
+PAUSED_SUBJECT = "Auto recharge paused for this month"
+
+
+def _paused_emails(session: Session, account_id: int) -> list[OutboxEmail]:
+    return [email for email in _emails(session, account_id) if email.subject == PAUSED_SUBJECT]
+
+
+def _spend_to_the_threshold(session: Session, engine, account_id: int, key: str) -> int:
+    """Debit the balance down to $20 (the threshold), then run the jobs; how many ran."""
+    amount = ledger.balance_of(session, account_id) - 2_000
+    ledger.debit(session, account_id=account_id, amount_cents=amount, idempotency_key=key)
+    return _run_jobs(session, engine)
+
+
+def _paused_at_a_100_ceiling(session: Session, engine, owner) -> None:
+    """$50 recharges under a $100 ceiling: two are made, the third pauses auto recharge."""
+    actor, account = owner
+    save_card(session, account, "pm_card_visa")
+    assert recharge.save_settings(session, actor, True, "20", "50", "100") is True
+    session.commit()
+    assert _run_jobs(session, engine) == 1
+    assert _spend_to_the_threshold(session, engine, account.id, "spend-1") == 1
+    assert _spend_to_the_threshold(session, engine, account.id, "spend-2") == 1
+    session.expire_all()
+
+
+def test_a_recharge_past_the_monthly_ceiling_is_not_made_and_pauses_auto_recharge(session, engine, owner, localstripe):
+    actor, account = owner
+    _paused_at_a_100_ceiling(session, engine, owner)
+
+    assert [p.amount_cents for p in _payments(session, account.id)] == [5_000, 5_000]
+    assert len(_stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)) == 2
+    assert ledger.balance_of(session, account.id) == 2_000
+    _assert_balanced(session, account.id)
+    resumes = recharge.next_month_start(utcnow())
+    reason = (
+        "Paused: this month's automatic top-ups reached your $100.00 ceiling; resumes on "
+        f"{resumes:%b} 1, {resumes.year}."
+    )
+    view = recharge.recharge_settings(session, actor)
+    assert view.enabled and view.ceiling_cents == 10_000 and view.paused_reason == reason
+    assert billing_overview.overview_view(session, actor).auto_recharge_reason == reason
+    assert "auto_recharge_paused" in [notice.key for notice in notices_for(session, actor)]
+    [email] = _paused_emails(session, account.id)
+    assert "would take this month's automatic top-ups past your ceiling of $100.00" in email.body_text
+    assert reason in email.body_text
+
+    # Paused, the threshold is disarmed: further usage starts nothing, and saving the same
+    # ceiling again neither charges nor emails again.
+    ledger.debit(session, account_id=account.id, amount_cents=1_000, idempotency_key="spend-3")
+    assert _run_jobs(session, engine) == 0
+    assert recharge.save_settings(session, actor, True, "20", "50", "100") is False
+    session.commit()
+    assert _run_jobs(session, engine) == 0
+    session.expire_all()
+    assert len(_payments(session, account.id)) == 2 and len(_paused_emails(session, account.id)) == 1
+    assert recharge.recharge_settings(session, actor).paused_reason == reason
+
+
+def test_a_paused_auto_recharge_resumes_next_month(session, engine, owner, localstripe, monkeypatch):
+    actor, account = owner
+    _paused_at_a_100_ceiling(session, engine, owner)
+    next_month = recharge.next_month_start(utcnow()) + timedelta(minutes=1)
+    monkeypatch.setattr(recharge_job, "utcnow", lambda: next_month)
+
+    # The resume job arms the threshold again; the balance is at it, so a recharge is made.
+    assert _run_jobs(session, engine, now=lambda: next_month) == 2
+    session.expire_all()
+    assert [p.status for p in _payments(session, account.id)] == ["succeeded"] * 3
+    assert recharge.recharge_settings(session, actor, next_month).paused_reason == ""
+    assert _row(session, account.id).recharge_threshold_cents == 2_000
+
+    assert len(_paused_emails(session, account.id)) == 1
+
+
+@pytest.mark.parametrize("ceiling", ["150", ""], ids=["raised", "cleared"])
+def test_raising_or_clearing_the_ceiling_resumes_at_once(session, engine, owner, localstripe, ceiling):
+    actor, account = owner
+    _paused_at_a_100_ceiling(session, engine, owner)
+
+    assert recharge.save_settings(session, actor, True, "20", "50", ceiling) is True
+    session.commit()
+    assert _run_jobs(session, engine) == 1
+    session.expire_all()
+    assert [p.status for p in _payments(session, account.id)] == ["succeeded"] * 3
+    assert recharge.recharge_settings(session, actor).paused_reason == ""
+    assert "auto_recharge_paused" not in [notice.key for notice in notices_for(session, actor)]
+    assert ledger.balance_of(session, account.id) == 7_000
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "error"),
+    [
+        ("lots", NOT_DOLLARS),
+        ("49.99", "Enter a ceiling from the amount to add ($50.00) to $100,000.00, or leave it empty for no ceiling."),
+        (
+            "100000.01",
+            "Enter a ceiling from the amount to add ($50.00) to $100,000.00, or leave it empty for no ceiling.",
+        ),
+    ],
+    ids=["not-dollars", "below-one-recharge", "too-high"],
+)
+def test_a_bad_ceiling_is_a_field_error_and_changes_nothing(session, engine, owner, localstripe, ceiling, error):
+    actor, account = owner
+    _paused_at_a_100_ceiling(session, engine, owner)
+
+    with pytest.raises(FormInvalid) as refused:
+        recharge.save_settings(session, actor, True, "10", "60", ceiling)
+    session.rollback()
+    assert refused.value.errors == {"ceiling": error.replace("$50.00", "$60.00")}
+    settings = _settings(session, account.id)
+    assert settings.auto_recharge_monthly_ceiling_cents == 10_000
+    assert (settings.auto_recharge_threshold_cents, settings.auto_recharge_amount_cents) == (2_000, 5_000)
+    assert recharge.recharge_settings(session, actor).paused_reason.startswith("Paused:")
+    assert len(_payments(session, account.id)) == 2
+
+
+def test_concurrent_debits_and_job_runners_never_charge_past_the_ceiling(pg_engine, localstripe):
+    """Twenty threads spend and run the recharge jobs at once; then usage goes on until auto
+    recharge pauses. Exactly the $100 ceiling is charged, in two $50 recharges, and one email."""
+    with Session(pg_engine, expire_on_commit=False) as session:
+        actor, account = owner_and_account(session)
+        save_card(session, account, "pm_card_visa")
+        _fund(session, account.id, 3_000)
+        recharge.save_settings(session, actor, True, "20", "50", "100")
+        session.commit()
+
+    start = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def spend(number: int) -> None:
+        start.wait()
+        try:
+            for call in range(3):
+                with Session(pg_engine) as own:
+                    try:
+                        ledger.debit(own, account_id=account.id, amount_cents=700, idempotency_key=f"c{number}-{call}")
+                        own.commit()
+                    except ledger.InsufficientCredits:
+                        own.rollback()
+                run_due_jobs(pg_engine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=spend, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Session(pg_engine) as session:
+        for call in range(3):
+            balance = ledger.balance_of(session, account.id)
+            if balance > 0:
+                ledger.debit(session, account_id=account.id, amount_cents=balance, idempotency_key=f"rest-{call}")
+            _run_jobs(session, pg_engine)
+
+        payments = _payments(session, account.id)
+        assert [(p.amount_cents, p.status) for p in payments] == [(5_000, "succeeded")] * 2
+        assert len(_recharge_entries(session, account.id)) == 2
+        assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id)
+        assert recharge.recharge_settings(session, actor).paused_reason.startswith("Paused:")
+        assert len(_paused_emails(session, account.id)) == 1
+        customer_id = _settings(session, account.id).stripe_customer_id
+    assert len(_stripe_intents(localstripe, customer_id)) == 2
 
 
 # The recharge job
