@@ -175,6 +175,7 @@ FILTERS = {
     ("audit.events", "before_id"),
     ("balance_history.history_page", "after_id"),
     ("balance_history.previous_after", "after_id"),
+    ("balance_history.count_newer", "seen_id"),
 }
 
 
@@ -251,6 +252,18 @@ def test_a_balance_history_cursor_from_another_account_still_shows_only_ones_own
     page = balance_history.history_page(session, tenants.actor, after_id=b_newest)
     assert mine and {row.id for row in page.rows} == mine
     assert balance_history.previous_after(session, tenants.actor, after_id=b_newest) == ""
+
+
+def test_new_entries_are_counted_among_ones_own_only(tenants):
+    """Balance History's "N new entries": another account's entries are never counted, whatever
+    the id it was last seen at."""
+    session = tenants.session
+    mine = session.exec(select(LedgerEntry.id).where(LedgerEntry.account_id == tenants.a.account_id)).all()
+    theirs = session.exec(select(LedgerEntry.id).where(LedgerEntry.account_id == tenants.b.account_id)).all()
+    assert mine and theirs
+    assert balance_history.count_newer(session, tenants.actor, 0) == len(mine)
+    newer_of_mine = [entry_id for entry_id in mine if entry_id > min(theirs)]
+    assert balance_history.count_newer(session, tenants.actor, min(theirs)) == len(newer_of_mine)
 
 
 def test_lists_show_only_the_callers_own_objects(tenants):
