@@ -196,11 +196,9 @@ def mismatch(
     return ""
 
 
-def succeeded_at_stripe(session: Session, payment: Payment, intent_id: str) -> bool:
-    """Whether Stripe, asked now, says this PaymentIntent succeeded for this payment: what an event
-    needs before it turns a failed or canceled payment into a succeeded one."""
-    intent = gateway.retrieve_payment_intent(intent_id)
-    problem = mismatch(
+def intent_mismatch(session: Session, payment: Payment, intent: gateway.Intent) -> str:
+    """`mismatch` of a PaymentIntent read from Stripe."""
+    return mismatch(
         session,
         payment,
         intent_id=intent.id,
@@ -208,6 +206,13 @@ def succeeded_at_stripe(session: Session, payment: Payment, intent_id: str) -> b
         currency=intent.currency,
         customer=intent.customer,
     )
+
+
+def succeeded_at_stripe(session: Session, payment: Payment, intent_id: str) -> bool:
+    """Whether Stripe, asked now, says this PaymentIntent succeeded for this payment: what an event
+    needs before it turns a failed or canceled payment into a succeeded one."""
+    intent = gateway.retrieve_payment_intent(intent_id)
+    problem = intent_mismatch(session, payment, intent)
     if intent.status != "succeeded" or problem:
         log.warning(
             "payment %s is %s and Stripe does not confirm that %s succeeded (%s)",
@@ -444,14 +449,7 @@ def reconcile(session: Session, payment: Payment, *, now: datetime | None = None
             payment.outcome_unknown_at = None
             set_status(session, payment, "failed", NOT_REACHED_MESSAGE, now=now)
         return
-    problem = mismatch(
-        session,
-        payment,
-        intent_id=intent.id,
-        amount_cents=intent.amount_cents,
-        currency=intent.currency,
-        customer=intent.customer,
-    )
+    problem = intent_mismatch(session, payment, intent)
     if problem:
         log.warning("payment %s: Stripe's %s does not match (%s): left as it is", payment.public_id, intent.id, problem)
         payment.outcome_unknown_at = None
