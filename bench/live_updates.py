@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,17 +35,12 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.metering import cpu_of_tree
+from tests.live_backend import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-live-password"
 START_CENTS = 1_000_000
 OWNER = "live-bench@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_console(data_dir: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:

@@ -48,12 +48,8 @@ def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
     if row is not None and row.processed_at is not None:
         return False
     if row is None:
-        row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            # The same event, committed meanwhile by a concurrent delivery.
+        row = _insert(session, event)
+        if row is None:
             return False
     handler = _HANDLERS.get(row.type)
     if handler is not None:
@@ -64,17 +60,23 @@ def record_and_handle(session: Session, event: dict[str, Any]) -> bool:
     return True
 
 
+def _insert(session: Session, event: dict[str, Any]) -> StripeEvent | None:
+    """The event stored, not yet applied; None when a concurrent delivery committed it meanwhile."""
+    row = StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event))
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
 def defer(session: Session, event: dict[str, Any]) -> None:
     """Keep an event whose payment is not in the database yet (UnknownPayment), unapplied, and
     apply it from a job ("stripe_event") once the payment is there: Stripe's own redelivery
     cannot be counted on (it gives up, and localstripe never retries)."""
-    exists = session.exec(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])).first()
-    if exists is None:
-        try:
-            with session.begin_nested():
-                session.add(StripeEvent(event_id=event["id"], type=event["type"], payload=json.dumps(event)))
-        except IntegrityError:
-            pass
+    if session.exec(select(StripeEvent.id).where(StripeEvent.event_id == event["id"])).first() is None:
+        _insert(session, event)
     enqueue(
         session,
         "stripe_event",
