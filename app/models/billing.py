@@ -109,6 +109,9 @@ class LedgerEntry(SQLModel, table=True):
     idempotency_key: str = Field(max_length=200)
     invoice_id: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # The API key a usage debit was made with (None for every other entry). No foreign key: a
+    # key is only ever soft-deleted, and the debit's INSERT then costs no lookup in api_key.
+    api_key_id: int | None = Field(default=None)
 
 
 class Payment(SQLModel, table=True):

@@ -230,9 +230,21 @@ def debit_usage(
     description: str = "",
     idempotency_key: str,
     now: datetime | None = None,
+    api_key_id: int | None = None,
 ) -> tuple[LedgerEntry, BalanceAfter | None]:
-    """A usage debit (the metering API) and the metering row it left; None for a replayed key."""
-    return _post(session, account_id, -_positive(amount_cents), "usage", description, idempotency_key, now, True)
+    """A usage debit (the metering API, made with the key `api_key_id`) and the metering row it
+    left; None for a replayed key."""
+    return _post(
+        session,
+        account_id,
+        -_positive(amount_cents),
+        "usage",
+        description,
+        idempotency_key,
+        now,
+        True,
+        api_key_id=api_key_id,
+    )
 
 
 def _post(
@@ -245,6 +257,7 @@ def _post(
     now: datetime | None,
     with_balance: bool = False,
     unchecked: bool = False,
+    api_key_id: int | None = None,
 ):
     if source not in (SOURCES if delta < 0 else CREDIT_SOURCES):
         raise ValidationFailed(f"Unknown ledger source {source!r}.")
@@ -277,6 +290,7 @@ def _post(
                 description=description[:500],
                 idempotency_key=idempotency_key,
                 created_at=now,
+                api_key_id=api_key_id,
             )
             session.add(entry)
             session.flush()

@@ -164,6 +164,7 @@ def record_usage(
                 f"usage:{key.account_id}:{idempotency_key}" if idempotency_key is not None else _random_ledger_key()
             ),
             now=now,
+            api_key_id=key.id,
         )
     except (AccountSuspended, InsufficientCredits, DailyBudgetExceeded, DailyRequestLimitExceeded) as refusal:
         return error_answer(refusal)
@@ -250,7 +251,7 @@ def _compiled(statement, dialect) -> str:
 
 _INSERT_ENTRY = """
 INSERT INTO ledger_entry (public_id, account_id, amount_cents, balance_after_cents, source, description,
-                          idempotency_key, created_at)
+                          idempotency_key, created_at, api_key_id)
 """
 _INSERT_REQUEST = """
 INSERT INTO metering_request (account_id, idempotency_key, fingerprint, status_code, response_json, created_at)
@@ -290,7 +291,7 @@ WITH k AS ({_LOOKUP_KEY}
     )
 }), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage',
            COALESCE(NULLIF(:description, ''), 'API usage (key: ' || k.key_name || ')'),
-           COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now
+           COALESCE('usage:' || m.account_id || ':' || :idempotency_key, :ledger_key), :now, k.key_id
       FROM m CROSS JOIN k
 ), request AS ({_INSERT_REQUEST}    SELECT m.account_id, :idempotency_key, :fingerprint, 200,
            json_build_object(
@@ -324,7 +325,8 @@ _SQLITE_TOUCH = "UPDATE api_key SET last_used_at = :now WHERE id = :key_id"
 _SQLITE_STORED = _STORED.format(account_id=":account_id")
 _SQLITE_DEBIT = _compiled(ledger.quiet_usage_debit(ledger.ACCOUNT), sqlite.dialect)
 _SQLITE_ENTRY = (
-    _INSERT_ENTRY + "VALUES (:entry_id, :account_id, -:amount, :balance, 'usage', :description, :ledger_key, :now)"
+    _INSERT_ENTRY
+    + "VALUES (:entry_id, :account_id, -:amount, :balance, 'usage', :description, :ledger_key, :now, :key_id)"
 )
 _SQLITE_REQUEST = _INSERT_REQUEST + "VALUES (:account_id, :idempotency_key, :fingerprint, 200, :response_json, :now)"
 

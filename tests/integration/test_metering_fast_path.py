@@ -131,6 +131,8 @@ def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
     assert answered == [e.amount_cents for e in via_ledger.usage_entries()] and len(answered) > 50
     # Calls without a description say on Balance History that they came through the API, and by which key.
     assert {e.description for e in via_api.usage_entries()} == {"API usage (key: Production)"}
+    # Every debit, in one statement or through the ledger, is attributed to the key it was made with.
+    assert {e.api_key_id for e in via_api.usage_entries()} == {via_api.key_row.id}
     kinds = {job[0] for job in _jobs(via_api)}
     assert {"threshold", "budget", "recharge"} <= kinds
     assert left_to_the_ledger and debited_in_one_statement > len(answered) / 2
