@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -43,26 +44,60 @@ def _chromium() -> str:
     pytest.exit("No Chromium found: `make test` installs Debian's chromium package.", returncode=1)
 
 
+class _SetupWorker:
+    """The child process that runs tests/e2e/setup_helpers.py's functions (`--serve`), started at
+    the first call and kept: one import of the app for the whole run."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+
+    def call(self, function: str, arguments: dict[str, Any], timeout: float = 60) -> Any:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.e2e.setup_helpers", "--serve"],
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"function": function, "arguments": arguments}) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise AssertionError(f"{function} did not answer in {timeout} s")
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the setup process ended during {function}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise AssertionError(answer["error"])
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
 class LiveApp:
     def __init__(self, url: str, data_dir: Path, env: dict[str, str]):
         self.url = url
         self.data_dir = data_dir
         self.env = env
+        self._setup = _SetupWorker(env)
 
     def setup(self, function: str, **arguments: Any) -> Any:
         """Call a function of tests/e2e/setup_helpers.py against the app's own database (make an
         account, read the outbox); its result."""
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.e2e.setup_helpers", function, json.dumps(arguments)],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise AssertionError(result.stderr)
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return self._setup.call(function, arguments)
+
+    def close(self) -> None:
+        self._setup.close()
 
     def link_in_log(self, to: str, path: str, timeout: float = 15) -> str:
         """The link holding `path` in the newest email to that address, read from the app's log
@@ -124,7 +159,9 @@ def live_app() -> Iterator[LiveApp]:
     if process.returncode is not None or time.monotonic() >= deadline:
         os.killpg(process.pid, signal.SIGTERM)
         pytest.exit(f"The app did not start:\n{(data_dir / 'app.log').read_text()[-4000:]}", returncode=1)
-    yield LiveApp(url, data_dir, env)
+    app = LiveApp(url, data_dir, env)
+    yield app
+    app.close()
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)

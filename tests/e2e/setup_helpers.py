@@ -3,6 +3,9 @@
 `LiveApp.setup(name, **kwargs)` calls one function of this module in a child process that has the
 app's environment (its data directory, its Stripe), so `app.config` reads the same settings the app
 runs with. Arguments and the result travel as JSON: functions take and return plain values.
+`--serve` keeps one such process for a whole run (importing the app costs more than most calls):
+it reads one call a line on stdin and answers each with a line on stdout (what functions print goes
+to stderr).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -316,7 +320,22 @@ FUNCTIONS = {
     )
 }
 
+
+def serve() -> None:
+    answers, sys.stdout = sys.stdout, sys.stderr
+    for line in sys.stdin:
+        call = json.loads(line)
+        try:
+            answer = {"result": FUNCTIONS[call["function"]](**call["arguments"])}
+        except Exception:
+            answer = {"error": traceback.format_exc()}
+        print(json.dumps(answer), file=answers, flush=True)
+
+
 if __name__ == "__main__":
-    _, function, arguments = sys.argv
-    result = FUNCTIONS[function](**json.loads(arguments))
-    print(json.dumps(result))
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        _, function, arguments = sys.argv
+        result = FUNCTIONS[function](**json.loads(arguments))
+        print(json.dumps(result))
