@@ -1,16 +1,56 @@
 """The two HTTP steps of signing in and out: only an HTTP response can set or clear the
-HttpOnly session cookie."""
+HttpOnly session cookie. Customers' and the operator's staff's (`operator_auth`) go through the
+same two functions, each with its own cookies (`app.services.credentials`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from app.config import get_settings
 from app.db import transaction
 from app.services import auth, navigation
+from app.services.credentials import Credentials
 
 router = APIRouter(include_in_schema=False)
+
+
+def session_response(credentials: Credentials, token: str | None, *, target: str, expired: str) -> RedirectResponse:
+    """Where a traded sign-in code leads: `target` with the session cookie set, or back to sign
+    in (`expired`) when the code was not valid; the handoff cookie is gone either way."""
+    if token is None:
+        response = RedirectResponse(expired, status_code=303)
+    else:
+        response = RedirectResponse(target, status_code=303)
+        settings = get_settings()
+        response.set_cookie(
+            credentials.cookie,
+            token,
+            max_age=settings.session_ttl_hours * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=settings.public_url.startswith("https://"),
+            path="/",
+        )
+    response.delete_cookie(credentials.handoff_cookie, path=credentials.handoff_path)
+    return response
+
+
+def sign_out_response(
+    request: Request, credentials: Credentials, end: Callable[[Session, str], None], *, then: str
+) -> Response:
+    """A POST from the console's own page: a GET, or a POST from another site (which a SameSite=Lax
+    cookie does not stop from clearing the cookie), would let any page sign a user out."""
+    if not same_origin(request):
+        return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
+    with transaction() as session:
+        end(session, request.cookies.get(credentials.cookie, ""))
+    response = RedirectResponse(then, status_code=303)
+    response.delete_cookie(credentials.cookie, path="/")
+    return response
 
 
 @router.get("/auth/session")
@@ -24,23 +64,11 @@ def exchange_handoff(request: Request, code: str = "", next: str = "/") -> Redir
             ip_address=request.client.host if request.client else "",
         )
         actor = auth.actor_for_session_token(session, token) if token is not None else None
-    if token is None or actor is None:
-        response = RedirectResponse("/sign-in?expired=1", status_code=303)
-    else:
-        # A page the user's role cannot open (left in the link by someone else) is not where they land.
-        response = RedirectResponse(navigation.landing(actor, auth.safe_next(next)), status_code=303)
-        settings = get_settings()
-        response.set_cookie(
-            auth.SESSION_COOKIE,
-            token,
-            max_age=settings.session_ttl_hours * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=settings.public_url.startswith("https://"),
-            path="/",
-        )
-    response.delete_cookie(auth.HANDOFF_COOKIE, path="/auth/session")
-    return response
+    # A page the user's role cannot open (left in the link by someone else) is not where they land.
+    target = navigation.landing(actor, auth.safe_next(next)) if actor is not None else ""
+    return session_response(
+        auth.CUSTOMERS, token if actor is not None else None, target=target, expired="/sign-in?expired=1"
+    )
 
 
 def same_origin(request: Request) -> bool:
@@ -55,12 +83,4 @@ def same_origin(request: Request) -> bool:
 
 @router.post("/auth/sign-out")
 def sign_out(request: Request) -> Response:
-    """A POST from the console's own page: a GET, or a POST from another site (which a SameSite=Lax
-    cookie does not stop from clearing the cookie), would let any page sign a user out."""
-    if not same_origin(request):
-        return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
-    with transaction() as session:
-        auth.sign_out(session, request.cookies.get(auth.SESSION_COOKIE, ""))
-    response = RedirectResponse("/sign-in", status_code=303)
-    response.delete_cookie(auth.SESSION_COOKIE, path="/")
-    return response
+    return sign_out_response(request, auth.CUSTOMERS, auth.sign_out, then="/sign-in")

@@ -8,7 +8,7 @@ from typing import Any
 
 import reflex as rx
 
-from app.components.forms import error_of, field_error
+from app.components.forms import error_of, field_error, form_messages, text_field
 from app.components.upload import IMAGE_ACCEPT
 from app.services.auth import Membership
 from app.services.company import LOGO_MAX_BYTES
@@ -383,6 +383,19 @@ def public_form(title: rx.Var | str, *children: rx.Component, on_submit) -> rx.C
     return rx.form(
         rx.vstack(rx.heading(title, size="6", as_="h1"), *children, spacing="3", align="stretch"),
         on_submit=on_submit,
+    )
+
+
+def sign_in_form(title: str, state, *links: rx.Component) -> rx.Component:
+    """An email and password form (customers' sign-in and the operator's), its links below."""
+    return public_form(
+        title,
+        form_messages(state),
+        text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
+        text_field("Password", field_id="password", type="password", auto_complete="current-password", required=True),
+        rx.button("Sign in", type="submit", loading=state.busy == "submit", width="100%", id="sign-in-submit"),
+        *links,
+        on_submit=state.submit,
     )
 
 

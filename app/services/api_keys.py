@@ -4,10 +4,7 @@ validity), so a deleted key is refused on the very next call in every process.""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +21,7 @@ from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 from app.services.roles import lock_account
 from app.services.timefmt import format_datetime
+from app.services.tokens import key_name, live_key, new_key, sha256_hex
 
 KEY_PREFIX = "ld_"
 # The demo key ("ld_demo_northwind_…") and generated ones (token_urlsafe) both fit.
@@ -45,7 +43,7 @@ class InvalidApiKey(DomainError):
 
 
 def hash_key(full_key: str) -> str:
-    return hashlib.sha256(full_key.encode()).hexdigest()
+    return sha256_hex(full_key)
 
 
 def well_formed(full_key: str) -> bool:
@@ -56,11 +54,7 @@ def create_key(session: Session, actor: Actor, name: str) -> tuple[ApiKey, str]:
     """A new key for the actor's account and the full key, which is never retrievable again.
     Refused (at the name field) when the account has as many keys as its plan includes."""
     require(actor, Permission.API_KEYS_MANAGE)
-    name = name.strip()
-    if not name:
-        raise ValidationFailed("Enter a name for the key.", field="name")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
+    name = key_name(name, NAME_MAX_LENGTH)
     # Locked, so two keys created at once cannot both pass the limit.
     lock_account(session, actor.account_id)
     account = session.get(Account, actor.account_id)
@@ -72,7 +66,7 @@ def create_key(session: Session, actor: Actor, name: str) -> tuple[ApiKey, str]:
             "Delete a key or upgrade your plan to add another.",
             field="name",
         )
-    full_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    full_key = new_key(KEY_PREFIX)
     key = _store(session, actor.account_id, name, full_key, created_by_user_id=actor.user_id)
     audit.record(session, actor, "api_key.create", f"Created API key “{name}” ({key.prefix}…)")
     return key, full_key
@@ -139,12 +133,10 @@ def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | N
 
 def authenticate(session: Session, full_key: str | None, now: datetime | None = None) -> ApiKey:
     """The live key for a presented secret, else InvalidApiKey. Records its use (see `touch_due`)."""
-    if not full_key or not well_formed(full_key):
+    key = live_key(session, ApiKey, full_key, KEY_FORMAT)
+    if key is None:
         raise InvalidApiKey()
-    digest = hash_key(full_key)
-    key = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest, col(ApiKey.deleted_at).is_(None))).first()
-    if key is None or not hmac.compare_digest(key.secret_hash, digest):
-        raise InvalidApiKey()
+    digest = key.secret_hash
     logs.bind(account_id=key.account_id)
     now = now or utcnow()
     if touch_due(digest, now):

@@ -24,17 +24,28 @@ from app.errors import NotFound, ValidationFailed
 from app.models import Account, AuthSession, Person, Role, User, UserToken, utcnow
 from app.services import throttle
 from app.services.accounts import normalize_email, person_by_email, person_of
+from app.services.credentials import WRONG_CREDENTIALS as WRONG_CREDENTIALS
+from app.services.credentials import Credentials, SignInOutcome
 from app.services.email import queue_email
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, Permission, parse_permissions, require
-from app.services.tokens import new_secret, sha256_hex
 
 log = logging.getLogger("ledgerdesk.auth")
 
 SESSION_COOKIE = "ld_session"
 # Holds the secret a sign-in code is bound to, in the browser that signed in.
 HANDOFF_COOKIE = "ld_handoff"
-HANDOFF_TTL = timedelta(seconds=60)
+# Customers' users: their tokens, sign-in codes and sessions (`app.services.credentials`).
+CUSTOMERS = Credentials(
+    holder=User,
+    token_model=UserToken,
+    session_model=AuthSession,
+    holder_key="user_id",
+    cookie=SESSION_COOKIE,
+    handoff_cookie=HANDOFF_COOKIE,
+    handoff_path="/auth/session",
+    sign_in_kind=throttle.SIGN_IN,
+)
 RESET_TTL = timedelta(hours=1)
 # Password-reset requests per email and per client address within RESET_WINDOW.
 RESET_WINDOW = timedelta(hours=1)
@@ -42,8 +53,6 @@ RESET_MAX_PER_EMAIL = 3
 RESET_MAX_PER_ADDRESS = 10
 INVITE_TTL = timedelta(days=7)
 VERIFY_TTL = timedelta(hours=24)
-LAST_SEEN_GRANULARITY = timedelta(minutes=1)
-WRONG_CREDENTIALS = "Wrong email or password."
 
 
 def safe_next(path: str) -> str:
@@ -51,17 +60,6 @@ def safe_next(path: str) -> str:
     if path.startswith("/") and not path.startswith("//") and "\\" not in path:
         return path
     return "/"
-
-
-@dataclass(frozen=True)
-class SignInOutcome:
-    """Either a handoff code or the error to show. A failed attempt is recorded in a transaction
-    of its own once the caller's ends (`throttle.record`), whether the caller commits or not."""
-
-    handoff_code: str = ""
-    # The secret the code is bound to: the page sets it as the HANDOFF_COOKIE before trading the code.
-    binding: str = ""
-    error: str = ""
 
 
 def _load_actor(session: Session, user: User, session_id: int | None = None) -> Actor:
@@ -81,37 +79,11 @@ def _load_actor(session: Session, user: User, session_id: int | None = None) -> 
     )
 
 
-def _locked_out(session: Session, email: str, ip_address: str, now: datetime) -> bool:
-    """Too many failures of this email from this address, or from this address at all. Counting
-    the email per address means nobody can lock an owner out from everywhere; counting the
-    address means one client cannot try one password on every email."""
-    settings = get_settings()
-    since = now - timedelta(minutes=settings.sign_in_lockout_minutes)
-    return (
-        throttle.count(session, throttle.SIGN_IN, since=since, email=email, ip=ip_address)
-        >= settings.sign_in_max_failures
-        or throttle.count(session, throttle.SIGN_IN, since=since, ip=ip_address) >= settings.sign_in_max_failures_per_ip
-    )
-
-
 def _check_password(session: Session, email: str, password: str, ip_address: str, now: datetime) -> Person | str:
     """The person these credentials belong to, or the message to show. Records failures."""
-    email = normalize_email(email)
-    if not email or not password:
-        return "Enter your email and password."
-    if len(email) > throttle.MAX_EMAIL_LENGTH:
-        return f"An email address has at most {throttle.MAX_EMAIL_LENGTH} characters."
-    if _locked_out(session, email, ip_address, now):
-        minutes = get_settings().sign_in_lockout_minutes
-        return f"Too many failed sign-in attempts. Try again in {minutes} minutes."
-    person = person_by_email(session, email)
-    # An unknown email costs the same password check as a known one.
-    if not verify_password(password, person.password_hash if person is not None else ""):
-        throttle.record(session, throttle.SIGN_IN, email=email, ip=ip_address, now=now)
-        return WRONG_CREDENTIALS
-    assert person is not None  # an empty hash never verifies
-    throttle.clear(session, throttle.SIGN_IN, email=email, ip=ip_address)
-    return person
+    return CUSTOMERS.check_password(
+        session, email, password, lambda known: person_by_email(session, known), ip_address=ip_address, now=now
+    )
 
 
 def landing_membership(session: Session, person: Person) -> User | str:
@@ -137,67 +109,6 @@ def _check_credentials(session: Session, email: str, password: str, ip_address: 
     return person if isinstance(person, str) else landing_membership(session, person)
 
 
-def _issue_token(
-    session: Session,
-    user: User,
-    purpose: str,
-    ttl: timedelta,
-    now: datetime,
-    *,
-    binding: str = "",
-    password_hash: str = "",
-) -> str:
-    assert user.id is not None  # a stored user
-    secret = new_secret()
-    session.add(
-        UserToken(
-            user_id=user.id,
-            purpose=purpose,
-            token_hash=sha256_hex(secret),
-            binding_hash=sha256_hex(binding) if binding else "",
-            password_hash=password_hash,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    session.flush()
-    return secret
-
-
-def _usable(secret: str, purpose: str, now: datetime) -> tuple:
-    """The token with this secret, for this use, not used and not expired."""
-    return (
-        col(UserToken.token_hash) == sha256_hex(secret),
-        col(UserToken.purpose) == purpose,
-        col(UserToken.used_at).is_(None),
-        col(UserToken.expires_at) > now,
-    )
-
-
-def _consume_token(
-    session: Session, secret: str, purpose: str, now: datetime, *, binding: str | None = None
-) -> User | None:
-    """Mark a token used and return its user; None when unknown, used, expired, for another use
-    or (a bound token) presented without its binding."""
-    if not secret or binding == "":
-        return None
-    query = update(UserToken).where(*_usable(secret, purpose, now))
-    if binding is not None:
-        query = query.where(col(UserToken.binding_hash) == sha256_hex(binding))
-    result = session.execute(query.values(used_at=now).returning(col(UserToken.user_id))).first()
-    if result is None:
-        return None
-    return session.get(User, result[0])
-
-
-def _token_user(session: Session, secret: str, purpose: str, now: datetime) -> User | None:
-    """The user of a valid, unused token, without using it up."""
-    if not secret:
-        return None
-    row = session.exec(select(UserToken).where(*_usable(secret, purpose, now))).first()
-    return session.get(User, row.user_id) if row is not None else None
-
-
 def sign_in(
     session: Session, email: str, password: str, *, ip_address: str = "", now: datetime | None = None
 ) -> SignInOutcome:
@@ -209,9 +120,7 @@ def sign_in(
     checked = _check_credentials(session, email, password, ip_address, now)
     if isinstance(checked, str):
         return SignInOutcome(error=checked)
-    binding = new_secret()
-    code = _issue_token(session, checked, "handoff", HANDOFF_TTL, now, binding=binding)
-    return SignInOutcome(handoff_code=code, binding=binding)
+    return CUSTOMERS.handoff(session, checked, now)
 
 
 def start_session(
@@ -226,57 +135,31 @@ def start_session(
     """Trade a handoff code, with the cookie it is bound to, for a session token; None when the
     code is not valid or the binding is not its own."""
     now = now or utcnow()
-    user = _consume_token(session, handoff_code, "handoff", now, binding=binding)
-    if user is None or user.status != "active":
+    started = CUSTOMERS.start(
+        session,
+        handoff_code,
+        binding=binding,
+        now=now,
+        user_agent=user_agent[:300],
+        ip_address=throttle.client_ip(ip_address),
+    )
+    if started is None:
         return None
-    assert user.id is not None  # a stored user
+    token, user = started
     person = person_of(session, user)
     person.last_user_id = user.id
     session.add(person)
-    token = new_secret()
-    session.add(
-        AuthSession(
-            token_hash=sha256_hex(token),
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
-            user_agent=user_agent[:300],
-            ip_address=throttle.client_ip(ip_address),
-        )
-    )
-    session.flush()
     return token
 
 
 def actor_for_session_token(session: Session, token: str, *, now: datetime | None = None) -> Actor | None:
     """The signed-in actor for a cookie token, or None when the session is not valid now."""
-    if not token:
-        return None
-    now = now or utcnow()
-    row = session.exec(
-        select(AuthSession, User)
-        .join(User, col(User.id) == AuthSession.user_id)
-        .where(AuthSession.token_hash == sha256_hex(token))
-    ).first()
-    if row is None:
-        return None
-    auth_session, user = row
-    if auth_session.revoked_at is not None or auth_session.expires_at <= now or user.status != "active":
-        return None
-    if now - auth_session.last_seen_at > LAST_SEEN_GRANULARITY:
-        auth_session.last_seen_at = now
-        session.add(auth_session)
-    return _load_actor(session, user, auth_session.id)
+    live = CUSTOMERS.signed_in(session, token, now or utcnow())
+    return _load_actor(session, live[1], live[0].id) if live is not None else None
 
 
 def sign_out(session: Session, token: str, *, now: datetime | None = None) -> None:
-    if token:
-        session.execute(
-            update(AuthSession)
-            .where(col(AuthSession.token_hash) == sha256_hex(token), col(AuthSession.revoked_at).is_(None))
-            .values(revoked_at=now or utcnow())
-        )
+    CUSTOMERS.end(session, token, now or utcnow())
 
 
 def memberships_of_person(user_id: int) -> Select:
@@ -330,7 +213,7 @@ def request_password_reset(
         return
     assert user.id is not None  # a stored user
     end_reset_links(session, user.id, now=now)
-    secret = _issue_token(session, user, "reset", RESET_TTL, now)
+    secret = CUSTOMERS.issue(session, user, "reset", RESET_TTL, now)
     queue_email(
         session,
         to=user.email,
@@ -391,7 +274,7 @@ def _password_by_token(
     if holder is None:
         raise ValidationFailed(invalid)
     check_new_password(password, holder.email)
-    user = _consume_token(session, token, purpose, now)
+    user = CUSTOMERS.consume(session, token, purpose, now)
     if user is None:
         raise ValidationFailed(used)
     person = person_of(session, user)
@@ -407,7 +290,7 @@ def reset_password(session: Session, token: str, new_password: str, *, now: date
         token,
         "reset",
         new_password,
-        _token_user(session, token, "reset", now),
+        CUSTOMERS.holder_of(session, token, "reset", now),
         invalid="This reset link is invalid or has expired. Ask for a new one.",
         used="This reset link has already been used.",
         now=now,
@@ -426,7 +309,7 @@ def issue_invitation(session: Session, user: User, *, base_url: str, now: dateti
     now = now or utcnow()
     account = session.get(Account, user.account_id)
     assert account is not None  # a user's account
-    secret = _issue_token(session, user, "invite", INVITE_TTL, now)
+    secret = CUSTOMERS.issue(session, user, "invite", INVITE_TTL, now)
     link = f"{base_url}/accept-invite?token={secret}"
     step = (
         "Sign in with your Ledgerdesk password to join"
@@ -449,7 +332,7 @@ def issue_invitation(session: Session, user: User, *, base_url: str, now: dateti
 
 def invitation_user(session: Session, token: str, *, now: datetime | None = None) -> User | None:
     """The invited user a token belongs to, without using it up (to greet them on the page)."""
-    user = _token_user(session, token, "invite", now or utcnow())
+    user = CUSTOMERS.holder_of(session, token, "invite", now or utcnow())
     return user if user is not None and user.status == "invited" else None
 
 
@@ -518,13 +401,11 @@ def join_invitation(
     person = _check_password(session, holder.email, password, ip_address, now)
     if isinstance(person, str):
         return SignInOutcome(error=person)
-    user = _consume_token(session, token, "invite", now)
+    user = CUSTOMERS.consume(session, token, "invite", now)
     if user is None:
         return SignInOutcome(error=INVITATION_USED)
     _join(session, user, person)
-    binding = new_secret()
-    code = _issue_token(session, user, "handoff", HANDOFF_TTL, now, binding=binding)
-    return SignInOutcome(handoff_code=code, binding=binding)
+    return CUSTOMERS.handoff(session, user, now)
 
 
 @dataclass(frozen=True)
@@ -570,14 +451,12 @@ def switch_membership(
     if target is None or actor.session_id is None:
         raise NotFound("You are not a user of that account.")
     session.execute(update(AuthSession).where(col(AuthSession.id) == actor.session_id).values(revoked_at=now))
-    binding = new_secret()
-    code = _issue_token(session, target, "handoff", HANDOFF_TTL, now, binding=binding)
-    return SignInOutcome(handoff_code=code, binding=binding)
+    return CUSTOMERS.handoff(session, target, now)
 
 
 def issue_verification(session: Session, user: User, password_hash: str, *, now: datetime) -> str:
     """The secret of a sign-up's 24-hour verification link; it keeps the chosen password."""
-    return _issue_token(session, user, "verify", VERIFY_TTL, now, password_hash=password_hash)
+    return CUSTOMERS.issue(session, user, "verify", VERIFY_TTL, now, password_hash=password_hash)
 
 
 VERIFICATION_INVALID = "This link is invalid, used or expired. Sign up again to get a new one."
@@ -592,7 +471,7 @@ def verify_sign_up(session: Session, token: str, *, now: datetime | None = None)
         return SignInOutcome(error=VERIFICATION_INVALID)
     used = session.execute(
         update(UserToken)
-        .where(*_usable(token, "verify", now))
+        .where(*CUSTOMERS.usable(token, "verify", now))
         .values(used_at=now)
         .returning(col(UserToken.user_id), col(UserToken.password_hash))
     ).first()
@@ -604,6 +483,4 @@ def verify_sign_up(session: Session, token: str, *, now: datetime | None = None)
         person.password_hash, person.full_name = used[1], user.full_name
         session.add(person)
     _join(session, user, person)
-    binding = new_secret()
-    code = _issue_token(session, user, "handoff", HANDOFF_TTL, now, binding=binding)
-    return SignInOutcome(handoff_code=code, binding=binding)
+    return CUSTOMERS.handoff(session, user, now)

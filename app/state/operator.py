@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.cookies import SimpleCookie
 
 import reflex as rx
 from sqlmodel import Session
@@ -14,17 +13,11 @@ from app.db import transaction
 from app.errors import NotAuthenticated
 from app.services.operator import staff
 from app.services.operator.staff import Operator
-from app.state.session import reset_page_states
+from app.state.session import cookie_value, post_to, reset_page_states
 
 
 def operator_token(state: rx.State) -> str:
-    cookie = SimpleCookie()
-    try:
-        cookie.load(state.router.headers.cookie or "")
-    except Exception:  # a malformed Cookie header means "not signed in"
-        return ""
-    morsel = cookie.get(staff.OPERATOR_COOKIE)
-    return morsel.value if morsel else ""
+    return cookie_value(state, staff.OPERATOR_COOKIE)
 
 
 def current_operator(state: rx.State) -> Operator:
@@ -61,7 +54,4 @@ class OperatorShellState(rx.State):
         with transaction() as session:
             staff.sign_out(session, operator_token(self))
         await reset_page_states(self)
-        return rx.call_script(
-            "const form = document.createElement('form'); form.method = 'post';"
-            " form.action = '/operator/auth/sign-out'; document.body.appendChild(form); form.submit()"
-        )
+        return post_to("/operator/auth/sign-out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
@@ -20,8 +20,11 @@ from app.db import read_only, transaction
 from app.errors import NotAuthenticated
 from app.services import auth, ledger
 from app.services.console import console_header
+from app.services.credentials import Credentials, SignInOutcome
 from app.services.permissions import Actor, Permission, require
 from app.state.events import event
+from app.state.form import FormState
+from app.state.public import public_transaction
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -29,15 +32,20 @@ if TYPE_CHECKING:
     from reflex_base.event import Event
 
 
-def session_token(state: rx.State) -> str:
-    """The session token from the HttpOnly cookie sent with the websocket handshake."""
+def cookie_value(state: rx.State, name: str) -> str:
+    """A cookie sent with the websocket handshake (the HttpOnly session cookies are read so)."""
     cookie = SimpleCookie()
     try:
         cookie.load(state.router.headers.cookie or "")
     except Exception:  # a malformed Cookie header means "not signed in"
         return ""
-    morsel = cookie.get(auth.SESSION_COOKIE)
+    morsel = cookie.get(name)
     return morsel.value if morsel else ""
+
+
+def session_token(state: rx.State) -> str:
+    """The customer's session token."""
+    return cookie_value(state, auth.SESSION_COOKIE)
 
 
 def current_actor(state: rx.State, permission: Permission | None = None) -> Actor:
@@ -50,13 +58,39 @@ def current_actor(state: rx.State, permission: Permission | None = None) -> Acto
     return require(actor, permission) if permission is not None else actor
 
 
-def sign_in_redirect(outcome: auth.SignInOutcome, target: str = "/") -> EventSpec:
+def sign_in_redirect(outcome: SignInOutcome, target: str = "/", credentials: Credentials = auth.CUSTOMERS) -> EventSpec:
     """Hand a sign-in code to the browser: put the secret it is bound to in the handoff cookie and
-    trade the code at /auth/session for the HttpOnly session cookie, then open `target`."""
-    url = f"/auth/session?code={quote(outcome.handoff_code)}&next={quote(auth.safe_next(target))}"
+    trade the code at the handoff path for the HttpOnly session cookie, then open `target`."""
+    path = credentials.handoff_path
+    url = f"{path}?code={quote(outcome.handoff_code)}&next={quote(auth.safe_next(target))}"
     secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
-    cookie = f"{auth.HANDOFF_COOKIE}={outcome.binding}; Path=/auth/session; Max-Age=60; SameSite=Strict{secure}"
+    cookie = f"{credentials.handoff_cookie}={outcome.binding}; Path={path}; Max-Age=60; SameSite=Strict{secure}"
     return rx.call_script(f"document.cookie = {json.dumps(cookie)}; window.location.href = {json.dumps(url)}")
+
+
+def post_to(action: str) -> EventSpec:
+    """Send the browser to `action` by a same-origin POST (sign-out: the HttpOnly cookie can only
+    be cleared by an HTTP response, and a GET would let any page do it)."""
+    return rx.call_script(
+        "const form = document.createElement('form'); form.method = 'post';"
+        f" form.action = {json.dumps(action)}; document.body.appendChild(form); form.submit()"
+    )
+
+
+def submit_sign_in(
+    state: FormState, sign_in: Callable[[Session], SignInOutcome], credentials: Credentials, default: str
+) -> Iterator[EventSpec | None]:
+    """A sign-in form's submit (customers' and operators'): check the credentials in a transaction
+    of their own, show the error, or hand the code to the browser for the page in `next=`."""
+    state.error, state.busy = "", "submit"
+    yield None
+    with public_transaction() as session:
+        outcome = sign_in(session)
+    state.busy = ""
+    if outcome.error:
+        state.error = outcome.error
+        return
+    yield sign_in_redirect(outcome, state.router.url.query_parameters.get("next", default), credentials)
 
 
 @contextmanager
@@ -156,8 +190,4 @@ class SessionState(rx.State):
         with transaction() as session:
             auth.sign_out(session, session_token(self))
         await reset_page_states(self)
-        # The cookie is HttpOnly: only an HTTP response can clear it, to a same-origin POST.
-        return rx.call_script(
-            "const form = document.createElement('form'); form.method = 'post'; form.action = '/auth/sign-out';"
-            " document.body.appendChild(form); form.submit()"
-        )
+        return post_to("/auth/sign-out")

@@ -12,7 +12,7 @@ from app.config import DEFAULT_DEMO_API_KEY, ConfigError, get_settings
 from app.demo import metering as demo_metering
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiKey
-from app.services import api_keys, info
+from app.services import api_keys, info, tokens
 from app.services.api_keys import InvalidApiKey
 from tests.factories import actor_for, make_user, owner_and_account
 
@@ -85,13 +85,13 @@ def test_authenticate_finds_the_key_by_its_hash_and_compares_in_constant_time(se
     key, full_key = api_keys.create_key(session, actor, "Prod")
     session.commit()
     compared = []
-    real_compare = api_keys.hmac.compare_digest
+    real_compare = tokens.hmac.compare_digest
 
     def spy(stored, presented):
         compared.append((stored, presented))
         return real_compare(stored, presented)
 
-    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
     assert api_keys.authenticate(session, full_key, NOON).id == key.id
     digest = hashlib.sha256(full_key.encode()).hexdigest()
     assert compared == [(digest, digest)]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from urllib.parse import quote
-
 import reflex as rx
 
 from app.components.forms import error_of, form_messages, new_password_fields, text_field
-from app.components.layout import page_message, public_form, public_page
-from app.config import get_settings
-from app.services.auth import safe_next
+from app.components.layout import page_message, public_form, public_page, sign_in_form
 from app.services.operator import staff
 from app.state.form import FormState
 from app.state.public import new_password, public_transaction
+from app.state.session import submit_sign_in
 
 
 class OperatorSignInState(FormState, rx.State):
@@ -25,39 +21,19 @@ class OperatorSignInState(FormState, rx.State):
 
     @rx.event
     def submit(self, form: dict):
-        self.error, self.busy = "", "submit"
-        yield
-        with public_transaction() as session:
-            outcome = staff.sign_in(
-                session,
-                str(form.get("email", "")),
-                str(form.get("password", "")),
-                ip_address=self.router.session.client_ip,
-            )
-        self.busy = ""
-        if outcome.error:
-            self.error = outcome.error
-            return
-        target = safe_next(self.router.url.query_parameters.get("next", "/operator"))
-        url = f"{staff.HANDOFF_PATH}?code={quote(outcome.handoff_code)}&next={quote(target)}"
-        secure = "; Secure" if get_settings().public_url.startswith("https://") else ""
-        cookie = (
-            f"{staff.HANDOFF_COOKIE}={outcome.binding}; Path={staff.HANDOFF_PATH}; Max-Age=60; SameSite=Strict{secure}"
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        ip_address = self.router.session.client_ip
+        yield from submit_sign_in(
+            self,
+            lambda session: staff.sign_in(session, email, password, ip_address=ip_address),
+            staff.STAFF,
+            "/operator",
         )
-        yield rx.call_script(f"document.cookie = {json.dumps(cookie)}; window.location.href = {json.dumps(url)}")
 
 
 @public_page(route="/operator/sign-in", title="Operator sign-in", on_load=[OperatorSignInState.load])
 def operator_sign_in_page() -> rx.Component:
-    state = OperatorSignInState
-    return public_form(
-        "Operator sign-in",
-        form_messages(state),
-        text_field("Email", field_id="email", type="email", auto_complete="username", required=True),
-        text_field("Password", field_id="password", type="password", auto_complete="current-password", required=True),
-        rx.button("Sign in", type="submit", loading=state.busy == "submit", width="100%", id="sign-in-submit"),
-        on_submit=state.submit,
-    )
+    return sign_in_form("Operator sign-in", OperatorSignInState)
 
 
 class OperatorInvitationState(FormState, rx.State):

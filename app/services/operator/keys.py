@@ -4,9 +4,7 @@ is ever taken for the other."""
 
 from __future__ import annotations
 
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +14,7 @@ from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import OperatorApiKey, utcnow
 from app.services.operator.staff import Author, Operator
 from app.services.timefmt import format_datetime
-from app.services.tokens import sha256_hex
+from app.services.tokens import key_name, live_key, new_key, sha256_hex
 
 KEY_PREFIX = "ldop_"
 KEY_FORMAT = re.compile(r"ldop_[A-Za-z0-9_-]{20,120}")
@@ -44,13 +42,8 @@ class OperatorKeyRow:
 
 def create_key(session: Session, operator: Operator, name: str) -> tuple[OperatorApiKey, str]:
     """A new key and its full text, which is never retrievable again."""
-    name = name.strip()
-    if not name:
-        raise ValidationFailed("Enter a name for the key.", field="name")
-    if len(name) > NAME_MAX_LENGTH:
-        raise ValidationFailed(f"Use at most {NAME_MAX_LENGTH} characters.", field="name")
-    full_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return _store(session, name, full_key, operator.operator_id), full_key
+    full_key = new_key(KEY_PREFIX)
+    return _store(session, key_name(name, NAME_MAX_LENGTH), full_key, operator.operator_id), full_key
 
 
 def key_rows(session: Session, operator: Operator) -> list[OperatorKeyRow]:
@@ -83,13 +76,8 @@ def delete_key(session: Session, operator: Operator, public_id: str, *, now: dat
 
 def authenticate(session: Session, full_key: str | None, *, now: datetime | None = None) -> Author:
     """Who a call with this key acts as, else InvalidOperatorKey. Records its use."""
-    if not full_key or KEY_FORMAT.fullmatch(full_key) is None:
-        raise InvalidOperatorKey()
-    digest = sha256_hex(full_key)
-    key = session.exec(
-        select(OperatorApiKey).where(OperatorApiKey.secret_hash == digest, col(OperatorApiKey.deleted_at).is_(None))
-    ).first()
-    if key is None or not hmac.compare_digest(key.secret_hash, digest):
+    key = live_key(session, OperatorApiKey, full_key, KEY_FORMAT)
+    if key is None:
         raise InvalidOperatorKey()
     key.last_used_at = now or utcnow()
     session.add(key)

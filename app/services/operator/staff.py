@@ -7,27 +7,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from app.config import get_settings
 from app.errors import Conflict, NotAuthenticated, ValidationFailed
 from app.models import OperatorSession, OperatorToken, OperatorUser, utcnow
 from app.services import throttle
 from app.services.accounts import normalize_email
-from app.services.auth import WRONG_CREDENTIALS, SignInOutcome
+from app.services.credentials import Credentials, SignInOutcome
 from app.services.email import queue_email
-from app.services.passwords import check_new_password, hash_password, verify_password
-from app.services.tokens import new_secret, sha256_hex
+from app.services.passwords import check_new_password, hash_password
 
 OPERATOR_COOKIE = "ld_operator"
 HANDOFF_COOKIE = "ld_operator_handoff"
 HANDOFF_PATH = "/operator/auth/session"
-HANDOFF_TTL = timedelta(seconds=60)
 INVITE_TTL = timedelta(days=7)
-LAST_SEEN_GRANULARITY = timedelta(minutes=1)
-# Operator sign-ins are counted apart from customers' (another throttle kind, same rules).
-SIGN_IN_KIND = "op_sign_in"
+# Operator staff: their tokens, sign-in codes and sessions (`app.services.credentials`); sign-ins
+# are counted apart from customers' (another throttle kind, same rules).
+STAFF = Credentials(
+    holder=OperatorUser,
+    token_model=OperatorToken,
+    session_model=OperatorSession,
+    holder_key="operator_id",
+    cookie=OPERATOR_COOKIE,
+    handoff_cookie=HANDOFF_COOKIE,
+    handoff_path=HANDOFF_PATH,
+    sign_in_kind="op_sign_in",
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def create_operator(session: Session, email: str, *, full_name: str = "", base_u
 
 def invite(session: Session, user: OperatorUser, *, base_url: str, now: datetime | None = None) -> str:
     now = now or utcnow()
-    link = f"{base_url}/operator/accept-invite?token={_issue(session, user, 'invite', INVITE_TTL, now)}"
+    link = f"{base_url}/operator/accept-invite?token={STAFF.issue(session, user, 'invite', INVITE_TTL, now)}"
     queue_email(
         session,
         to=user.email,
@@ -93,7 +98,7 @@ def set_password(session: Session, user: OperatorUser, password: str) -> None:
 
 def invited_email(session: Session, token: str, *, now: datetime | None = None) -> str | None:
     """The email an invitation link greets, without using it up; None when it is not valid."""
-    user = _token_user(session, token, "invite", now or utcnow())
+    user = STAFF.holder_of(session, token, "invite", now or utcnow())
     return user.email if user is not None and user.status == "invited" else None
 
 
@@ -101,11 +106,11 @@ def accept_invitation(
     session: Session, token: str, password: str, *, full_name: str = "", now: datetime | None = None
 ) -> OperatorUser:
     now = now or utcnow()
-    holder = _token_user(session, token, "invite", now)
+    holder = STAFF.holder_of(session, token, "invite", now)
     if holder is None or holder.status != "invited":
         raise ValidationFailed("This invitation link is invalid or has expired. Ask for a new invitation.")
     check_new_password(password, holder.email)
-    user = _consume(session, token, "invite", now)
+    user = STAFF.consume(session, token, "invite", now)
     if user is None:
         raise ValidationFailed("This invitation link has already been used.")
     user.password_hash, user.status = hash_password(password), "active"
@@ -123,130 +128,36 @@ def sign_in(
     email costing the same hash check) and hand out a one-minute code bound to a browser secret,
     traded at HANDOFF_PATH for the operator cookie."""
     now = now or utcnow()
-    email = normalize_email(email)
-    if not email or not password:
-        return SignInOutcome(error="Enter your email and password.")
-    if len(email) > throttle.MAX_EMAIL_LENGTH:
-        return SignInOutcome(error=WRONG_CREDENTIALS)
-    settings = get_settings()
-    since = now - timedelta(minutes=settings.sign_in_lockout_minutes)
-    if (
-        throttle.count(session, SIGN_IN_KIND, since=since, email=email, ip=ip_address) >= settings.sign_in_max_failures
-        or throttle.count(session, SIGN_IN_KIND, since=since, ip=ip_address) >= settings.sign_in_max_failures_per_ip
-    ):
-        return SignInOutcome(
-            error=f"Too many failed sign-in attempts. Try again in {settings.sign_in_lockout_minutes} minutes."
-        )
-    user = session.exec(select(OperatorUser).where(OperatorUser.email == email)).first()
-    if not verify_password(password, user.password_hash if user is not None else ""):
-        throttle.record(session, SIGN_IN_KIND, email=email, ip=ip_address, now=now)
-        return SignInOutcome(error=WRONG_CREDENTIALS)
-    assert user is not None  # an empty hash never verifies
+    user = STAFF.check_password(
+        session,
+        email,
+        password,
+        lambda known: session.exec(select(OperatorUser).where(OperatorUser.email == known)).first(),
+        ip_address=ip_address,
+        now=now,
+    )
+    if isinstance(user, str):
+        return SignInOutcome(error=user)
     if user.status != "active":
         return SignInOutcome(error="This operator account is not active.")
-    throttle.clear(session, SIGN_IN_KIND, email=email, ip=ip_address)
-    binding = new_secret()
-    return SignInOutcome(
-        handoff_code=_issue(session, user, "handoff", HANDOFF_TTL, now, binding=binding), binding=binding
-    )
+    return STAFF.handoff(session, user, now)
 
 
 def start_session(session: Session, code: str, *, binding: str, now: datetime | None = None) -> str | None:
     """Trade a sign-in code, with the cookie it is bound to, for a session token; None if not valid."""
-    now = now or utcnow()
-    user = _consume(session, code, "handoff", now, binding=binding)
-    if user is None or user.status != "active":
-        return None
-    assert user.id is not None  # a stored user
-    token = new_secret()
-    session.add(
-        OperatorSession(
-            token_hash=sha256_hex(token),
-            operator_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(hours=get_settings().session_ttl_hours),
-        )
-    )
-    session.flush()
-    return token
+    started = STAFF.start(session, code, binding=binding, now=now or utcnow())
+    return started[0] if started is not None else None
 
 
 def operator_for_token(session: Session, token: str, *, now: datetime | None = None) -> Operator:
     """The signed-in operator of a cookie token; NotAuthenticated when the session is not valid now."""
-    now = now or utcnow()
-    row = (
-        session.exec(
-            select(OperatorSession, OperatorUser)
-            .join(OperatorUser, col(OperatorUser.id) == OperatorSession.operator_id)
-            .where(OperatorSession.token_hash == sha256_hex(token))
-        ).first()
-        if token
-        else None
-    )
-    if row is None:
+    live = STAFF.signed_in(session, token, now or utcnow())
+    if live is None:
         raise NotAuthenticated("Your operator session has ended. Please sign in again.")
-    op_session, user = row
-    if op_session.revoked_at is not None or op_session.expires_at <= now or user.status != "active":
-        raise NotAuthenticated("Your operator session has ended. Please sign in again.")
-    if now - op_session.last_seen_at > LAST_SEEN_GRANULARITY:
-        op_session.last_seen_at = now
-        session.add(op_session)
+    op_session, user = live
     assert user.id is not None  # a stored user
     return Operator(operator_id=user.id, email=user.email, full_name=user.full_name, session_id=op_session.id)
 
 
 def sign_out(session: Session, token: str, *, now: datetime | None = None) -> None:
-    if token:
-        session.execute(
-            update(OperatorSession)
-            .where(col(OperatorSession.token_hash) == sha256_hex(token), col(OperatorSession.revoked_at).is_(None))
-            .values(revoked_at=now or utcnow())
-        )
-
-
-def _issue(
-    session: Session, user: OperatorUser, purpose: str, ttl: timedelta, now: datetime, *, binding: str = ""
-) -> str:
-    assert user.id is not None  # a stored user
-    secret = new_secret()
-    session.add(
-        OperatorToken(
-            operator_id=user.id,
-            purpose=purpose,
-            token_hash=sha256_hex(secret),
-            binding_hash=sha256_hex(binding) if binding else "",
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    session.flush()
-    return secret
-
-
-def _usable(secret: str, purpose: str, now: datetime) -> tuple:
-    return (
-        col(OperatorToken.token_hash) == sha256_hex(secret),
-        col(OperatorToken.purpose) == purpose,
-        col(OperatorToken.used_at).is_(None),
-        col(OperatorToken.expires_at) > now,
-    )
-
-
-def _token_user(session: Session, secret: str, purpose: str, now: datetime) -> OperatorUser | None:
-    if not secret:
-        return None
-    row = session.exec(select(OperatorToken).where(*_usable(secret, purpose, now))).first()
-    return session.get(OperatorUser, row.operator_id) if row is not None else None
-
-
-def _consume(
-    session: Session, secret: str, purpose: str, now: datetime, *, binding: str | None = None
-) -> OperatorUser | None:
-    if not secret or binding == "":
-        return None
-    query = update(OperatorToken).where(*_usable(secret, purpose, now))
-    if binding is not None:
-        query = query.where(col(OperatorToken.binding_hash) == sha256_hex(binding))
-    result = session.execute(query.values(used_at=now).returning(col(OperatorToken.operator_id))).first()
-    return session.get(OperatorUser, result[0]) if result is not None else None
+    STAFF.end(session, token, now or utcnow())
