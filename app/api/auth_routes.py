@@ -62,6 +62,7 @@ def exchange_handoff(request: Request, code: str = "", next: str = "/") -> Redir
             binding=request.cookies.get(auth.HANDOFF_COOKIE, ""),
             user_agent=request.headers.get("user-agent", ""),
             ip_address=request.client.host if request.client else "",
+            previous=request.cookies.get(auth.SESSION_COOKIE, ""),
         )
         actor = auth.actor_for_session_token(session, token) if token is not None else None
     # A page the user's role cannot open (left in the link by someone else) is not where they land.

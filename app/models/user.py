@@ -71,6 +71,9 @@ class AuthSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     user_agent: str = Field(default="", max_length=300)
     ip_address: str = Field(default="", max_length=64)
+    # One browser's sessions share it: a sign-in starts one, a switch of account keeps it (the
+    # other tabs keep the session they had), and signing out ends them all.
+    browser: str = Field(default="", max_length=64, index=True)
     revoked_at: datetime | None = None
 
 

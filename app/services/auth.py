@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, update
+from sqlalchemy import CursorResult, Select, or_, update
 from sqlmodel import Session, col, select
 
 from app.config import get_settings
@@ -29,6 +29,7 @@ from app.services.credentials import Credentials, SignInOutcome
 from app.services.email import queue_email
 from app.services.passwords import check_new_password, hash_password, verify_password
 from app.services.permissions import Actor, Permission, parse_permissions, require
+from app.services.tokens import new_secret
 
 log = logging.getLogger("ledgerdesk.auth")
 
@@ -130,22 +131,28 @@ def start_session(
     binding: str,
     user_agent: str = "",
     ip_address: str = "",
+    previous: str = "",
     now: datetime | None = None,
 ) -> str | None:
     """Trade a handoff code, with the cookie it is bound to, for a session token; None when the
-    code is not valid or the binding is not its own."""
+    code is not valid or the binding is not its own. The browser's `previous` session token, a
+    live session of the same person (the account switched from), makes the new session one of
+    the same browser: that session goes on for the browser's other tabs, and signing out ends
+    both."""
     now = now or utcnow()
-    started = CUSTOMERS.start(
+    user = CUSTOMERS.consume(session, handoff_code, "handoff", now, binding=binding)
+    if user is None or user.status != "active":
+        return None
+    before = CUSTOMERS.signed_in(session, previous, now)
+    same_person = before is not None and before[1].person_id == user.person_id
+    token = CUSTOMERS.open(
         session,
-        handoff_code,
-        binding=binding,
-        now=now,
+        user,
+        now,
         user_agent=user_agent[:300],
         ip_address=throttle.client_ip(ip_address),
+        browser=before[0].browser if same_person and before is not None and before[0].browser else new_secret(16),
     )
-    if started is None:
-        return None
-    token, user = started
     person = person_of(session, user)
     person.last_user_id = user.id
     session.add(person)
@@ -159,7 +166,16 @@ def actor_for_session_token(session: Session, token: str, *, now: datetime | Non
 
 
 def sign_out(session: Session, token: str, *, now: datetime | None = None) -> None:
-    CUSTOMERS.end(session, token, now or utcnow())
+    """End the session of the cookie and the browser's others (its tabs' earlier accounts)."""
+    now = now or utcnow()
+    live = CUSTOMERS.signed_in(session, token, now)
+    if live is not None and live[0].browser:
+        session.execute(
+            update(AuthSession)
+            .where(col(AuthSession.browser) == live[0].browser, col(AuthSession.revoked_at).is_(None))
+            .values(revoked_at=now)
+        )
+    CUSTOMERS.end(session, token, now)
 
 
 def memberships_of_person(user_id: int) -> Select:
@@ -186,7 +202,12 @@ def revoke_sessions(
     )
     query = update(AuthSession).where(whose, col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now)
     if keep_session_id is not None:
-        query = query.where(col(AuthSession.id) != keep_session_id)
+        # The kept session's browser keeps its other tabs' sessions too.
+        kept = select(AuthSession.browser).where(col(AuthSession.id) == keep_session_id).scalar_subquery()
+        query = query.where(
+            col(AuthSession.id) != keep_session_id,
+            or_(col(AuthSession.browser) == "", col(AuthSession.browser) != kept),
+        )
     return cast("CursorResult[Any]", session.execute(query.values(revoked_at=now))).rowcount
 
 
@@ -438,10 +459,12 @@ def memberships(session: Session, actor: Actor) -> list[Membership]:
 def switch_membership(
     session: Session, actor: Actor, user_public_id: str, *, now: datetime | None = None
 ) -> SignInOutcome:
-    """Sign the browser into another active membership of the same person: the actor's session
-    ends and a sign-in code for the other membership is handed out, as `sign_in` does, so the
-    browser's cookie changes and every page state of the tab is reset (`ActorChangeReset`). The
-    next sign-in lands there too. Any other id is not found."""
+    """Sign the browser into another active membership of the same person: a sign-in code for it
+    is handed out, as `sign_in` does, so the browser's cookie changes and every page state of the
+    tab is reset (`ActorChangeReset`). The actor's session goes on, in the same browser
+    (`start_session`), for the other tabs that still use it: they keep their account until they
+    load a page with the new cookie, and are never signed out by the switch. The next sign-in
+    lands in the new account too. Any other id is not found."""
     require(actor, Permission.INFO_VIEW)
     now = now or utcnow()
     me = session.get_one(User, actor.user_id)
@@ -450,7 +473,6 @@ def switch_membership(
     ).first()
     if target is None or actor.session_id is None:
         raise NotFound("You are not a user of that account.")
-    session.execute(update(AuthSession).where(col(AuthSession.id) == actor.session_id).values(revoked_at=now))
     return CUSTOMERS.handoff(session, target, now)
 
 

@@ -169,7 +169,7 @@ def change_password(
 
 def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime | None = None) -> list[ActiveSession]:
     """The person's sessions (in any of their accounts) that are not signed out or expired, the
-    most recently used first."""
+    most recently used first; one a browser (its tabs may hold sessions of several accounts)."""
     _user(session, actor)  # the permission and account check
     now = now or utcnow()
     rows = session.exec(
@@ -181,15 +181,19 @@ def active_sessions(session: Session, actor: Actor, timezone: str, now: datetime
         )
         .order_by(col(AuthSession.last_seen_at).desc(), col(AuthSession.id).desc())
     ).all()
+    current = next((row.browser or row.id for row in rows if row.id == actor.session_id), None)
+    browsers: dict[str | int | None, AuthSession] = {}
+    for row in rows:
+        browsers.setdefault(row.browser or row.id, row)
     return [
         ActiveSession(
             device=describe_device(row.user_agent),
             ip_address=row.ip_address or "Unknown",
             signed_in=format_datetime(row.created_at, timezone),
             last_seen=format_datetime(row.last_seen_at, timezone),
-            current=row.id == actor.session_id,
+            current=key == current,
         )
-        for row in rows
+        for key, row in browsers.items()
     ]
 
 

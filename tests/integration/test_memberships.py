@@ -112,15 +112,53 @@ def test_roles_and_permissions_are_per_membership_and_switching_moves_the_sign_i
     assert actor.account_id == beta.id
 
     outcome = auth.switch_membership(session, actor, listed[0].id)
-    new_token = auth.start_session(session, outcome.handoff_code, binding=outcome.binding)
+    new_token = auth.start_session(session, outcome.handoff_code, binding=outcome.binding, previous=token)
     session.commit()
-    assert auth.actor_for_session_token(session, token) is None, "the old sign-in ended"
     in_acme = auth.actor_for_session_token(session, new_token)
     assert in_acme.account_id == acme.id and in_acme.can(Permission.TEAM_MANAGE)
     assert {r.email for r in team.team_view(session, in_acme).rows} == {"ann@acme.example"}
 
     # and the next sign-in lands in Acme now.
     assert auth.actor_for_session_token(session, signed_in_token(session, "ann@acme.example")).account_id == acme.id
+
+
+def test_switching_in_one_tab_signs_out_no_other_tab_and_signing_out_ends_the_browsers_sessions(session, two_accounts):
+    acme, beta = two_accounts
+    _invite(session, "bob@beta.example", "ann@acme.example")
+    _join(session, "ann@acme.example")
+    token = signed_in_token(session, "ann@acme.example")  # the browser's cookie, in Beta (used last)
+    elsewhere = signed_in_token(session, "ann@acme.example")  # another device
+    session.commit()
+    actor = auth.actor_for_session_token(session, token)
+    acme_id = next(m.id for m in auth.memberships(session, actor) if not m.current)
+
+    # One tab switches: the browser's cookie becomes the new session, traded with the old one.
+    outcome = auth.switch_membership(session, actor, acme_id)
+    switched = auth.start_session(session, outcome.handoff_code, binding=outcome.binding, previous=token)
+    session.commit()
+    assert auth.actor_for_session_token(session, switched).account_id == acme.id
+    # A tab still on the old session keeps its account: not signed out.
+    assert auth.actor_for_session_token(session, token).account_id == beta.id
+    # Your Profile lists the browser once, as the current one, beside the join's and the other device.
+    listed = profile.active_sessions(session, auth.actor_for_session_token(session, switched), "UTC")
+    assert sorted(s.current for s in listed) == [False, False, True]
+
+    # Signing out in any tab ends the browser's sessions, not the other device's.
+    auth.sign_out(session, switched)
+    session.commit()
+    assert auth.actor_for_session_token(session, switched) is None
+    assert auth.actor_for_session_token(session, token) is None
+    assert auth.actor_for_session_token(session, elsewhere) is not None
+
+    # A session of another person's in the same browser is not taken as this browser's.
+    bob = signed_in_token(session, "bob@beta.example")
+    session.commit()
+    outcome = auth.sign_in(session, "ann@acme.example", PASSWORD)
+    ann = auth.start_session(session, outcome.handoff_code, binding=outcome.binding, previous=bob)
+    session.commit()
+    auth.sign_out(session, ann)
+    session.commit()
+    assert auth.actor_for_session_token(session, bob) is not None
 
 
 def test_nobody_switches_into_an_account_they_are_not_an_active_user_of(session, two_accounts):
@@ -151,11 +189,12 @@ def test_profile_changes_apply_to_the_person_in_every_account(session, two_accou
     _invite(session, "bob@beta.example", "ann@acme.example")
     beta_token = _join(session, "ann@acme.example")
     # A second sign-in (it lands in Beta, used last), switched to Acme.
-    second = auth.actor_for_session_token(session, signed_in_token(session, "ann@acme.example"))
+    second_token = signed_in_token(session, "ann@acme.example")
+    second = auth.actor_for_session_token(session, second_token)
     acme_id = next(m.id for m in auth.memberships(session, second) if not m.current)
     outcome = auth.switch_membership(session, second, acme_id)
     acme_actor = auth.actor_for_session_token(
-        session, auth.start_session(session, outcome.handoff_code, binding=outcome.binding)
+        session, auth.start_session(session, outcome.handoff_code, binding=outcome.binding, previous=second_token)
     )
     session.commit()
     assert acme_actor.account_id != second.account_id
