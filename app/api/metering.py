@@ -135,6 +135,11 @@ class BatchResponse(BaseModel):
     )
 
 
+class NextExpiry(BaseModel):
+    amount_cents: int = Field(description="What is left of the credit grants expiring then (as last allocated).")
+    expires_at: datetime = Field(description="When they expire (UTC).")
+
+
 class BalanceResponse(BaseModel):
     total_credits_cents: int = Field(description="All credits purchased or granted.")
     usage_this_period_cents: int = Field(description="Usage not yet invoiced.")
@@ -147,6 +152,10 @@ class BalanceResponse(BaseModel):
     available_cents: int = Field(
         description="The most a call may debit now: remaining credits plus overage protection, capped by what is "
         "left of today's budget. A call of this amount passes, one cent more is refused."
+    )
+    next_expiry: NextExpiry | None = Field(
+        description="The soonest expiry of promotional or granted credits that have something left; null when none "
+        "expires. Debits use those credits first, so the amount is what usage has not used yet (updated every minute)."
     )
 
 

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
@@ -25,6 +25,7 @@ from app.api.metering import _whole_number as whole_number
 from app.config import get_settings
 from app.db import get_engine, transaction
 from app.errors import DomainError, ValidationFailed
+from app.services import grants
 from app.services.operator import accounts, keys
 from app.services.operator.accounts import AccountRow
 from app.services.operator.staff import Author
@@ -193,12 +194,26 @@ class GrantRequest(BaseModel):
         "not zero.",
     )
     reason: Reason
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="Given credits only: when what is left of them expires (in the future, with its offset); "
+        "null or absent: never.",
+    )
+    priority: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=grants.PRIORITY_MAX,
+        description="Given credits only: grants expiring at the same moment are used highest priority first "
+        "(every grant before purchased credits). Absent: 0.",
+    )
 
 
 class Grant(BaseModel):
     entry_id: str = Field(description="The ledger entry of the grant (the first one's, for a replay).")
     amount_cents: int
     balance_cents: int = Field(description="The account's balance now.")
+    expires_at: datetime | None = Field(description="When what is left of given credits expires; null: never.")
+    priority: int | None = Field(description="The grant's priority; null for credits taken back.")
 
 
 class PlanRequest(BaseModel):
@@ -288,7 +303,9 @@ def grant_credits(
     credentials: Credentials,
     engine: Annotated[Engine, Depends(operator_engine)],
 ) -> Grant:
-    """Give or take back credits: one `adjustment` ledger entry per Idempotency-Key."""
+    """Give or take back credits: one `adjustment` ledger entry per Idempotency-Key. Given credits are a
+    credit grant, used before purchased credits (soonest expiry first, then highest priority); what is
+    left at `expires_at` expires."""
     with _as_key(credentials, engine) as (by, session):
         entry = accounts.grant_credits(
             session,
@@ -297,9 +314,18 @@ def grant_credits(
             amount_cents=body.amount_cents,
             reason=body.reason,
             request_key=f"api:{idempotency_key}",
+            expires_at=body.expires_at,
+            priority=body.priority,
         )
         row = accounts.account_row(session, account_id)
-        return Grant(entry_id=entry.public_id, amount_cents=entry.amount_cents, balance_cents=row.balance_cents)
+        grant = grants.grants_of_entries(session, entry.account_id, [entry.id or 0]).get(entry.id or 0)
+        return Grant(
+            entry_id=entry.public_id,
+            amount_cents=entry.amount_cents,
+            balance_cents=row.balance_cents,
+            expires_at=grant.expires_at if grant else None,
+            priority=grant.priority if grant else None,
+        )
 
 
 @router.put("/accounts/{account_id}/plan", responses=FOUND)

@@ -104,6 +104,7 @@ class LedgerEntry(SQLModel, table=True):
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # purchase | auto_recharge | usage | invoice_applied | grant | refund | dispute | adjustment | plan_change
+    # | expired (what was left of a credit grant at its expiry)
     source: str = Field(max_length=32)
     description: str = Field(default="", max_length=500)
     idempotency_key: str = Field(max_length=200)
@@ -210,3 +211,59 @@ class StripeEvent(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+
+
+class CreditGrant(SQLModel, table=True):
+    """Promotional or operator-granted credits (one credit ledger entry each) that debits draw
+    from before purchased credits, soonest expiry first, then highest priority. `remaining` is
+    kept by the allocation job (app.services.grants), which walks the ledger after the debits;
+    at `expires_at` what remains is taken off by one `expired` ledger entry and `expired` is set."""
+
+    __tablename__ = "credit_grant"
+    __table_args__ = (
+        UniqueConstraint("account_id", "public_id", name="uq_credit_grant_account_public_id"),
+        UniqueConstraint("account_id", "ledger_entry_id", name="uq_credit_grant_account_ledger_entry_id"),
+        Index("ix_credit_grant_account_open", "account_id", "expired", "expires_at"),
+        Index("ix_credit_grant_due", "expired", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("grt", 12), max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    ledger_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # None: never expires (still drawn before purchased credits).
+    expires_at: datetime | None = None
+    # Among grants expiring at the same moment (or never), the higher is drawn first.
+    priority: int = 0
+    remaining_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expired: bool = False
+    expired_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GrantDraw(SQLModel, table=True):
+    """How much of a debit ledger entry one grant paid (written by the allocation job)."""
+
+    __tablename__ = "grant_draw"
+    __table_args__ = (
+        UniqueConstraint("account_id", "ledger_entry_id", "grant_id", name="uq_grant_draw_account_entry_grant"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    ledger_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    grant_id: int = Field(foreign_key="credit_grant.id", index=True)
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class GrantCursor(SQLModel, table=True):
+    """Per account with grants: the newest ledger entry the allocation has walked, and the
+    purchased (non-grant) credits left at that point (negative: debt past every credit)."""
+
+    __tablename__ = "grant_cursor"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    last_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    purchased_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -30,6 +30,7 @@ KIND_LABELS = {
     "dispute": "Disputes",
     "adjustment": "Adjustments",
     "plan_change": "Plan changes",
+    "expired": "Expired credits",
 }
 PAGE_SIZE = 25
 ROUTE = "/billing/balance-history"

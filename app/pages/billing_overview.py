@@ -23,6 +23,7 @@ class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
     daily_limit: rx.Field[str] = rx.field("")
     available_to_use: rx.Field[str] = rx.field("")
     runs_out: rx.Field[str] = rx.field("")
+    expiring_soon: rx.Field[str] = rx.field("")
     invoice_address: rx.Field[list[str]] = rx.field(default_factory=list)
     billing_email: rx.Field[str] = rx.field("")
     auto_recharge: rx.Field[str] = rx.field("")
@@ -61,6 +62,7 @@ class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
                 view.available_to_use,
                 view.runs_out,
             )
+            self.expiring_soon = view.expiring_soon
             self.invoice_address, self.billing_email = view.invoice_address, view.billing_email
             self.auto_recharge, self.auto_recharge_reason = view.auto_recharge, view.auto_recharge_reason
             self.spend_management, self.chart = view.spend_management, view.chart
@@ -160,6 +162,10 @@ def overview_page() -> list[rx.Component]:
                 _figure("Usage This Period", OverviewState.usage_this_period, "usage-this-period"),
                 rx.separator(),
                 _figure("Remaining Credits", OverviewState.remaining_credits, "remaining-credits", strong=True),
+                rx.cond(
+                    OverviewState.expiring_soon != "",
+                    rx.callout(OverviewState.expiring_soon, icon="clock", color_scheme="amber", id="expiring-soon"),
+                ),
             ),
             section_card(
                 "Your Available Usage",

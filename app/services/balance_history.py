@@ -13,7 +13,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.errors import ValidationFailed
 from app.models import LedgerEntry
-from app.services import csv_export
+from app.services import csv_export, grants
 from app.services.company import account_timezone
 from app.services.ledger import SOURCES
 from app.services.money import format_usd, plain_dollars
@@ -118,10 +118,11 @@ def history_page(
     filters = _filters(session, actor, kind, date_from, date_to)
     start = _entry_id(session, actor.account_id, after_id)
     result = page(session, actor.account_id, after_id=start, limit=limit, **filters)
+    granted = grants.grants_of_entries(session, actor.account_id, [entry.id or 0 for entry in result.rows])
     rows = [
         EntryRow(
             id=entry.public_id,
-            description=entry.description,
+            description=_described(entry, granted, filters["timezone"]),
             created=format_datetime(entry.created_at, filters["timezone"]),
             amount=format_usd(entry.amount_cents),
             sign="credit" if entry.amount_cents > 0 else "debit",
@@ -130,6 +131,14 @@ def history_page(
     ]
     last = result.rows[-1].public_id if result.next_after_id is not None else ""
     return HistoryPage(rows=rows, next_after=last)
+
+
+def _described(entry: LedgerEntry, granted: dict, timezone: str) -> str:
+    """A credit grant's entry says when it expires (or that it did)."""
+    grant = granted.get(entry.id or 0)
+    if grant is None:
+        return entry.description
+    return f"{entry.description} (grant, {grants.grant_note(grant, timezone)})"
 
 
 def previous_after(

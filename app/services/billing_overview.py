@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from app.models import utcnow
-from app.services import getting_started, overview, recharge, upcoming
+from app.services import getting_started, grants, overview, recharge, upcoming
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
 from app.services.money import format_usd
@@ -27,6 +27,8 @@ class OverviewView:
     daily_limit: str
     available_to_use: str
     runs_out: str
+    # "Expiring soon: $8.00 of promotional credits on …" within 30 days, else "".
+    expiring_soon: str
     invoice_address: list[str]
     billing_email: str
     auto_recharge: str
@@ -56,6 +58,7 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
         runs_out=f"At the last 14 days' rate, your credits run out on {format_date(runs_out)}."
         if runs_out
         else "No usage in the last 14 days: your credits are not running down.",
+        expiring_soon=grants.expiring_soon(session, actor.account_id, _account_timezone(session, actor), now),
         invoice_address=address_lines(settings, _account_name(session, actor)) + po_number,
         billing_email=settings.billing_email or "Not set: invoices go to the account owners.",
         auto_recharge="Enabled" if settings.auto_recharge_enabled else "Disabled",
@@ -110,3 +113,7 @@ def _daily_limit(figures: overview.Overview) -> str:
 def _account_name(session: Session, actor: Actor) -> str:
     account = account_of(session, actor.account_id)
     return account.name
+
+
+def _account_timezone(session: Session, actor: Actor) -> str:
+    return account_of(session, actor.account_id).timezone

@@ -36,9 +36,22 @@ from app.services.money import format_usd
 from app.services.plans import PLANS, get_plan
 
 SOURCES = frozenset(
-    {"purchase", "auto_recharge", "usage", "invoice_applied", "grant", "refund", "dispute", "adjustment", "plan_change"}
+    {
+        "purchase",
+        "auto_recharge",
+        "usage",
+        "invoice_applied",
+        "grant",
+        "refund",
+        "dispute",
+        "adjustment",
+        "plan_change",
+        "expired",
+    }
 )
-CREDIT_SOURCES = frozenset(SOURCES - {"usage"})
+# What a credit grant had left at its expiry (app.services.grants): neither usage nor credit.
+EXPIRED = "expired"
+CREDIT_SOURCES = frozenset(SOURCES - {"usage", EXPIRED})
 # Money Stripe gave back to the payer: taken back whatever balance it leaves (see `take_back`).
 TAKEN_BACK_SOURCES = frozenset({"refund", "dispute"})
 
@@ -160,6 +173,23 @@ def take_back(
         raise ValidationFailed(f"Unknown ledger source {source!r}.")
     return _post(
         session, account_id, -_positive(amount_cents), source, description, idempotency_key, now, unchecked=True
+    )
+
+
+def expire(
+    session: Session,
+    *,
+    account_id: int,
+    amount_cents: int,
+    description: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Take off what an expiring credit grant has left (source "expired"). Like `take_back` it
+    ignores the overage line and starts nothing: the grant's credits are part of the balance,
+    so this never takes more than is there. A replayed key returns the first entry."""
+    return _post(
+        session, account_id, -_positive(amount_cents), EXPIRED, description, idempotency_key, now, unchecked=True
     )
 
 

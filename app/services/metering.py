@@ -37,7 +37,7 @@ from sqlmodel import Session, select
 from app import logs
 from app.errors import DomainError, ValidationFailed
 from app.models import MeteringRequest, public_id, utcnow
-from app.services import api_keys, ledger
+from app.services import api_keys, grants, ledger
 from app.services import live as live_updates
 from app.services.api_keys import InvalidApiKey
 from app.services.ledger import (
@@ -200,6 +200,7 @@ def balance(session: Session, *, api_key: str | None, now: datetime | None = Non
     if ledger.suspended(session, key.account_id):
         return error_answer(AccountSuspended())
     figures = overview(session, key.account_id, now)
+    expiry = grants.next_expiry(session, key.account_id, now)
     return Answer(
         200,
         {
@@ -210,6 +211,12 @@ def balance(session: Session, *, api_key: str | None, now: datetime | None = Non
             "used_today_cents": figures.used_today,
             "daily_budget_cents": figures.daily_budget,
             "available_cents": figures.available_to_use,
+            "next_expiry": None
+            if expiry is None
+            else {
+                "amount_cents": expiry.amount_cents,
+                "expires_at": expiry.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            },
         },
     )
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import NotFound
 from app.models import Account, BillingSettings, CreditBalance, LedgerEntry, utcnow
-from app.services.ledger import METERING_COLUMNS, BalanceAfter
+from app.services.ledger import EXPIRED, METERING_COLUMNS, BalanceAfter
 from app.services.plans import get_plan
 
 RUNWAY_WINDOW_DAYS = 14
@@ -53,11 +53,14 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
     now = now or utcnow()
     amount = col(LedgerEntry.amount_cents)
     invoiced = col(LedgerEntry.invoice_id).is_not(None)
+    # Expired grant credits are no longer credits (Total Credits leaves them out), nor usage.
+    expired = col(LedgerEntry.source) == EXPIRED
+    debit = (amount < 0) & ~expired
     total_credits, invoiced_debits, uninvoiced_debits = session.exec(
         select(
-            func.coalesce(func.sum(case((amount > 0, amount), else_=0)), 0),
-            func.coalesce(func.sum(case(((amount < 0) & invoiced, amount), else_=0)), 0),
-            func.coalesce(func.sum(case(((amount < 0) & ~invoiced, amount), else_=0)), 0),
+            func.coalesce(func.sum(case((amount > 0, amount), (expired, amount), else_=0)), 0),
+            func.coalesce(func.sum(case((debit & invoiced, amount), else_=0)), 0),
+            func.coalesce(func.sum(case((debit & ~invoiced, amount), else_=0)), 0),
         ).where(LedgerEntry.account_id == account_id)
     ).one()
     # sqlmodel's `select` overloads stop at four columns: the metering row's are read untyped.

@@ -158,6 +158,7 @@ def test_the_balance_endpoint_returns_the_overview_figures(engine, api):
         "used_today_cents": figures.used_today,
         "daily_budget_cents": figures.daily_budget,
         "available_cents": figures.available_to_use,
+        "next_expiry": None,
     }
     assert response.json()["remaining_credits_cents"] == 4_700
     assert response.json()["available_cents"] == 700  # the budget's remainder is the tighter limit

@@ -66,15 +66,19 @@ class OperatorAccountState(FormState, rx.State):
     @rx.event
     def grant(self, form: dict):
         with self._attempt("grant"), operating(self) as (operator, session):
-            direction, amount, reason, key = texts(form, "direction", "amount", "reason", "request_key")
+            direction, amount, reason, key, expires_on, priority = texts(
+                form, "direction", "amount", "reason", "request_key", "expires_at", "priority"
+            )
             cents = parse_dollars(amount)
-            accounts.grant_credits(
+            accounts.grant_form(
                 session,
                 author_of(operator),
                 self.account_id,
                 amount_cents=-cents if direction == "take" else cents,
                 reason=reason,
                 request_key=key,
+                expires_on=expires_on,
+                priority=priority,
             )
             self.notice, self.grant_key = "Credits adjusted.", new_request_key()
             self._remount_form()
@@ -258,6 +262,20 @@ def operator_account_page() -> list[rx.Component]:
                 rx.el.input(type="hidden", name="request_key", value=state.grant_key),
                 select("direction", [("grant", "Grant"), ("take", "Take back")], default_value="grant"),
                 text_field("Amount (USD)", field_id="amount", required=True, error=error_of(state, "amount")),
+                text_field(
+                    "Usable through (optional)",
+                    field_id="expires_at",
+                    type="date",
+                    error=error_of(state, "expires_at"),
+                    hint="The last day, in the account's timezone; what is left then expires. Empty: never.",
+                ),
+                text_field(
+                    "Priority (optional, 0–100)",
+                    field_id="priority",
+                    error=error_of(state, "priority"),
+                    hint="Grants expiring together are used highest priority first; all grants before purchased "
+                    "credits.",
+                ),
                 id="grant-form",
             ),
             _action(

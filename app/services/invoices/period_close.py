@@ -11,9 +11,11 @@ from sqlmodel import Session, col, select
 
 from app.jobs.queue import enqueue
 from app.models import Account, Invoice, LedgerEntry, utcnow
+from app.services import grants
 from app.services.customers import account_id_of, account_of
 from app.services.invoices.issuing import LineItem, by_key, due_date, issue_invoice
 from app.services.invoices.periods import next_month, period_end_after, period_label, previous_month
+from app.services.ledger import EXPIRED
 from app.services.plans import get_plan
 from app.services.product_catalogue import monthly_charges
 from app.services.team import seat_limit
@@ -40,6 +42,8 @@ def _uninvoiced_usage(account_id: int, boundary: datetime) -> tuple:
     return (
         LedgerEntry.account_id == account_id,
         LedgerEntry.amount_cents < 0,
+        # What a credit grant had left at its expiry is not usage.
+        LedgerEntry.source != EXPIRED,
         col(LedgerEntry.invoice_id).is_(None),
         LedgerEntry.created_at < boundary,
     )
@@ -59,11 +63,27 @@ def period_bill(session: Session, account: Account, period_end: date) -> PeriodB
         session, account_id_of(account), boundary
     )
     overage = min(max(new_debt, 0), usage_cents)
+    # Of the usage paid from credits, what promotional or granted credits paid (as allocated).
+    promotional = (
+        min(
+            grants.promotional_paid(
+                session,
+                account_id_of(account),
+                *_uninvoiced_usage(account_id_of(account), boundary),
+                col(LedgerEntry.id) <= last_id,
+            ),
+            usage_cents - overage,
+        )
+        if last_id is not None
+        else 0
+    )
     lines: list[LineItem] = []
     if usage_cents:
         lines.append(LineItem(f"Usage through {format_date(period_end - timedelta(days=1))}", usage_cents))
-        if usage_cents > overage:
-            lines.append(LineItem("Paid from your usage credits", overage - usage_cents))
+        if promotional > 0:
+            lines.append(LineItem("Paid from promotional credits", -promotional))
+        if usage_cents - overage - promotional > 0:
+            lines.append(LineItem("Paid from your usage credits", overage - usage_cents + promotional))
     renewal = renewal_lines(session, account, period_end)
     lines.extend(renewal)
     plan_cents = renewal[0].amount_cents if renewal and get_plan(account.plan_code).seat_price_cents > 0 else 0
@@ -94,6 +114,8 @@ def close_period(session: Session, account_id: int, period_end: date, now: datet
         return found
     now = now or utcnow()
     account = account_of(session, account_id)
+    # The invoice says what promotional credits paid: record every draw up to now first.
+    grants.allocate(session, account_id)
     bill = period_bill(session, account, period_end)
     if not bill.lines:
         return None

@@ -24,7 +24,7 @@ from app.models import (
     utcnow,
 )
 from app.payments import gateway
-from app.services import audit, auth, billing_overview, ledger, refunds
+from app.services import audit, auth, billing_overview, grants, ledger, refunds
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles, normalize_email
 from app.services.money import format_usd
 from app.services.operator.staff import Author
@@ -306,11 +306,22 @@ def _record(session: Session, by: Author, account: Account, action: str, summary
 
 
 def grant_credits(
-    session: Session, by: Author, public_id: str, *, amount_cents: int, reason: str, request_key: str
+    session: Session,
+    by: Author,
+    public_id: str,
+    *,
+    amount_cents: int,
+    reason: str,
+    request_key: str,
+    expires_at: datetime | None = None,
+    priority: int | None = None,
+    now: datetime | None = None,
 ) -> LedgerEntry:
     """Credits given (a positive amount) or taken (a negative one, at most down to minus the
-    overage line) as one `adjustment` ledger entry. Idempotent by `request_key`: the same key
-    again returns the first entry and moves nothing; with another amount it is refused."""
+    overage line) as one `adjustment` ledger entry. Given credits are a credit grant
+    (app.services.grants): drawn before purchased credits, soonest `expires_at` first, then
+    highest `priority`; what is left at `expires_at` expires. Idempotent by `request_key`: the
+    same key again returns the first entry and moves nothing; with another amount it is refused."""
     reason = _reason(reason)
     account = account_by_public_id(session, public_id)
     assert account.id is not None  # a stored account
@@ -329,6 +340,12 @@ def grant_credits(
         if earlier.amount_cents != amount_cents:
             raise Conflict("This request key was already used for another amount.")
         return earlier
+    now = now or utcnow()
+    if amount_cents < 0 and expires_at is not None:
+        raise ValidationFailed("Only granted credits expire: leave the expiry empty to take back.", field="expires_at")
+    if amount_cents < 0 and priority is not None:
+        raise ValidationFailed("Only granted credits have a priority: leave it empty to take back.", field="priority")
+    priority = grants.validate(expires_at, priority, now)
     description = f"Adjustment by {by.name}: {reason}"
     if amount_cents > 0:
         entry = ledger.credit(
@@ -338,8 +355,10 @@ def grant_credits(
             source="adjustment",
             description=description,
             idempotency_key=key,
+            now=now,
         )
-        summary = f"Granted {format_usd(amount_cents)} of usage credits."
+        grants.record_grant(session, entry, expires_at=expires_at, priority=priority)
+        summary = f"Granted {format_usd(amount_cents)} of usage credits{_expiring(expires_at, account.timezone)}."
     else:
         entry = ledger.debit(
             session,
@@ -352,6 +371,36 @@ def grant_credits(
         summary = f"Took {format_usd(-amount_cents)} of usage credits back."
     _record(session, by, account, "credits", summary, reason)
     return entry
+
+
+def grant_form(
+    session: Session,
+    by: Author,
+    public_id: str,
+    *,
+    amount_cents: int,
+    reason: str,
+    request_key: str,
+    expires_on: str = "",
+    priority: str = "",
+) -> LedgerEntry:
+    """`grant_credits` from the back office's form: the last day the credits may be used (in the
+    account's timezone, empty for never) and the priority as typed."""
+    account = account_by_public_id(session, public_id)
+    return grant_credits(
+        session,
+        by,
+        public_id,
+        amount_cents=amount_cents,
+        reason=reason,
+        request_key=request_key,
+        expires_at=grants.expiry_of_day(expires_on, account.timezone),
+        priority=grants.priority_of(priority),
+    )
+
+
+def _expiring(expires_at: datetime | None, timezone: str) -> str:
+    return f", expiring {format_datetime(expires_at, timezone)}" if expires_at is not None else ""
 
 
 def set_plan(

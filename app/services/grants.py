@@ -1,0 +1,450 @@
+"""Credit grants: promotional and operator-granted credits that may expire and have a priority.
+
+Debits never look at grants: the debit statement is unchanged, so the metering path costs what
+it did. Allocation is lazy: job "grant_upkeep" (every minute) walks each account's ledger entries
+after its cursor (`grant_cursor.last_entry_id`), in id order, and draws each debit from the open
+grants in the order of `draw_order` (soonest expiry first, then highest priority, then oldest;
+grants that never expire after those that do), then from purchased credits, writing one
+`grant_draw` row per (debit, grant) and moving the cursor in the same transaction, so a rerun or
+a second worker (the cursor row is locked) draws nothing twice. Entry ids of one account grow in
+commit order (every ledger insert follows the UPDATE that locks the account's balance row), so a
+walk never skips an entry that commits later.
+
+The walk itself is `allocate_entries`, a pure function. Its rules:
+- a grant's own entry opens it; when purchased credits are below zero (debt) it first covers
+  that debt, and only the rest remains to draw;
+- a refund or dispute takes back purchased credits first (their money went back), then grants;
+- every other debit (usage, an operator's take-back, …) draws from grants first, then purchased;
+- an `expired` entry is the grant's own expiry (below) and moves nothing more.
+A grant pays until its expiry entry is posted (its job runs at `expires_at`, within seconds), so
+while any grant has credits left, purchased credits are not below zero, and what a grant has
+left is never more than the balance.
+
+At `expires_at`, job "expire_grant" (and the upkeep, for any it missed) locks the balance row,
+walks the ledger up to then, posts one `expired` entry of minus what is left (idempotency key
+`grant_expired:<grant>`, so it happens once however many workers or restarts run it) and marks
+the grant expired."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, or_, update
+from sqlmodel import Session, col, select
+
+from app.errors import ValidationFailed
+from app.jobs.queue import enqueue
+from app.models import CreditBalance, CreditGrant, GrantCursor, GrantDraw, LedgerEntry, utcnow
+from app.services import ledger
+from app.services.money import format_usd
+from app.services.timefmt import format_date, format_datetime, zone
+
+PRIORITY_MAX = 100
+EXPIRING_SOON = timedelta(days=30)
+UPKEEP_EVERY = timedelta(minutes=1)
+# Money Stripe gave back: taken from purchased credits before any grant.
+PURCHASED_FIRST = ledger.TAKEN_BACK_SOURCES
+
+
+@dataclass(frozen=True)
+class OpenGrant:
+    id: int
+    entry_id: int
+    amount_cents: int
+    remaining_cents: int
+    expires_at: datetime | None
+    priority: int
+    # Its own ledger entry was walked already (else the walk opens it when it gets there).
+    opened: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    amount_cents: int
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Draw:
+    entry_id: int
+    grant_id: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    draws: list[Draw]
+    # Every grant given, with what it has left after the walk.
+    grants: list[OpenGrant]
+    purchased_cents: int
+
+
+def draw_order(grant: OpenGrant) -> tuple:
+    """Soonest expiry first (never-expiring last), then highest priority, then the oldest."""
+    never = grant.expires_at is None
+    return (never, grant.expires_at.timestamp() if grant.expires_at else 0.0, -grant.priority, grant.id)
+
+
+def allocate_entries(grants: Sequence[OpenGrant], purchased_cents: int, entries: Iterable[Entry]) -> Allocation:
+    """Walk `entries` (in id order) against `grants` and the purchased credits left: which grant
+    paid how much of which debit, what each grant has left and what is left of purchased credits."""
+    state = {grant.id: grant for grant in grants}
+    by_entry = {grant.entry_id: grant.id for grant in grants if not grant.opened}
+    draws: list[Draw] = []
+    purchased = purchased_cents
+
+    def take_from_grants(entry: Entry, wanted: int) -> int:
+        usable = sorted((g for g in state.values() if g.opened and g.remaining_cents > 0), key=draw_order)
+        for grant in usable:
+            if wanted == 0:
+                break
+            take = min(wanted, grant.remaining_cents)
+            state[grant.id] = replace(grant, remaining_cents=grant.remaining_cents - take)
+            draws.append(Draw(entry.id, grant.id, take))
+            wanted -= take
+        return wanted
+
+    for entry in entries:
+        if entry.id in by_entry:
+            grant = state[by_entry.pop(entry.id)]
+            covered = min(grant.amount_cents, max(-purchased, 0))
+            purchased += covered
+            state[grant.id] = replace(grant, opened=True, remaining_cents=grant.amount_cents - covered)
+        elif entry.amount_cents > 0:
+            purchased += entry.amount_cents
+        elif entry.source == "expired":
+            continue
+        elif entry.source in PURCHASED_FIRST:
+            wanted = -entry.amount_cents
+            from_purchased = min(wanted, max(purchased, 0))
+            purchased -= from_purchased + take_from_grants(entry, wanted - from_purchased)
+        elif entry.amount_cents < 0:
+            purchased -= take_from_grants(entry, -entry.amount_cents)
+    return Allocation(draws, list(state.values()), purchased)
+
+
+def validate(expires_at: datetime | None, priority: int | None, now: datetime) -> int:
+    """A grant's expiry must be in the future; its priority 0 to PRIORITY_MAX (0 when not given)."""
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise ValidationFailed("Give the expiry with its timezone.", field="expires_at")
+        if expires_at <= now:
+            raise ValidationFailed("The expiry must be in the future.", field="expires_at")
+    if priority is None:
+        return 0
+    if type(priority) is not int or not 0 <= priority <= PRIORITY_MAX:
+        raise ValidationFailed(f"The priority is a whole number from 0 to {PRIORITY_MAX}.", field="priority")
+    return priority
+
+
+def expiry_of_day(text: str, timezone: str) -> datetime | None:
+    """The expiry of a grant "valid through" a day (ISO, in the account's timezone): the start of
+    the next day there; None for an empty field."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed("Enter the last day as YYYY-MM-DD, or leave it empty.", field="expires_at") from None
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone(timezone)).astimezone(UTC)
+
+
+def priority_of(text: str) -> int | None:
+    """A form's priority: None when empty, else a whole number (`validate` checks its range)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationFailed(f"The priority is a whole number from 0 to {PRIORITY_MAX}.", field="priority")
+    return int(text)
+
+
+def record_grant(
+    session: Session, entry: LedgerEntry, *, expires_at: datetime | None, priority: int = 0
+) -> CreditGrant:
+    """Make the credit `entry` (just posted, in this transaction) a grant, and schedule its
+    expiry. Idempotent: an entry that is a grant already returns it."""
+    assert entry.id is not None and entry.amount_cents > 0
+    found = session.exec(
+        select(CreditGrant).where(CreditGrant.account_id == entry.account_id, CreditGrant.ledger_entry_id == entry.id)
+    ).first()
+    if found is not None:
+        return found
+    grant = CreditGrant(
+        account_id=entry.account_id,
+        ledger_entry_id=entry.id,
+        amount_cents=entry.amount_cents,
+        remaining_cents=entry.amount_cents,
+        expires_at=expires_at,
+        priority=priority,
+        created_at=entry.created_at,
+    )
+    session.add(grant)
+    cursor = session.get(GrantCursor, entry.account_id)
+    if cursor is None or not _has_open_grants(session, entry.account_id, cursor.last_entry_id, but=entry.id):
+        # Nothing to draw from yet: every earlier entry went to purchased credits, so the walk
+        # may start at this grant with the balance before it (the entry holds the balance row's
+        # lock, so no earlier entry commits after it).
+        cursor = cursor or GrantCursor(account_id=entry.account_id, last_entry_id=0, purchased_cents=0)
+        cursor.last_entry_id = entry.id - 1
+        cursor.purchased_cents = entry.balance_after_cents - entry.amount_cents
+        cursor.updated_at = utcnow()
+        session.add(cursor)
+    session.flush()
+    if expires_at is not None:
+        enqueue(
+            session,
+            "expire_grant",
+            {"account_id": entry.account_id, "grant_id": grant.id},
+            dedupe_key=f"expire_grant:{grant.public_id}",
+            run_at=expires_at,
+        )
+    return grant
+
+
+def _has_open_grants(session: Session, account_id: int, walked_to: int, *, but: int) -> bool:
+    return (
+        session.exec(
+            select(CreditGrant.id)
+            .where(
+                CreditGrant.account_id == account_id,
+                col(CreditGrant.ledger_entry_id) != but,
+                col(CreditGrant.expired).is_(False),
+                or_(col(CreditGrant.remaining_cents) > 0, col(CreditGrant.ledger_entry_id) > walked_to),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def allocate(session: Session, account_id: int) -> int:
+    """Walk the account's new ledger entries and record their draws (see the module). Returns how
+    many entries were walked; 0 for an account that never had a grant."""
+    query = select(GrantCursor).where(GrantCursor.account_id == account_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    cursor = session.exec(query).first()
+    if cursor is None:
+        return 0
+    rows = session.exec(
+        select(CreditGrant).where(
+            CreditGrant.account_id == account_id,
+            col(CreditGrant.expired).is_(False),
+            or_(col(CreditGrant.remaining_cents) > 0, col(CreditGrant.ledger_entry_id) > cursor.last_entry_id),
+        )
+    ).all()
+    entries = [
+        Entry(entry_id or 0, amount, source, created_at)
+        for entry_id, amount, source, created_at in session.exec(
+            select(LedgerEntry.id, LedgerEntry.amount_cents, LedgerEntry.source, LedgerEntry.created_at)
+            .where(LedgerEntry.account_id == account_id, col(LedgerEntry.id) > cursor.last_entry_id)
+            .order_by(col(LedgerEntry.id))
+        ).all()
+    ]
+    if not entries:
+        return 0
+    grants = [
+        OpenGrant(
+            g.id or 0,
+            g.ledger_entry_id,
+            g.amount_cents,
+            g.remaining_cents,
+            g.expires_at,
+            g.priority,
+            g.ledger_entry_id <= cursor.last_entry_id,
+        )
+        for g in rows
+    ]
+    result = allocate_entries(grants, cursor.purchased_cents, entries)
+    for row, after in zip(rows, result.grants, strict=True):
+        if row.remaining_cents != after.remaining_cents:
+            row.remaining_cents = after.remaining_cents
+            session.add(row)
+    for draw in result.draws:
+        session.add(
+            GrantDraw(
+                account_id=account_id,
+                ledger_entry_id=draw.entry_id,
+                grant_id=draw.grant_id,
+                amount_cents=draw.amount_cents,
+            )
+        )
+    cursor.last_entry_id, cursor.purchased_cents, cursor.updated_at = entries[-1].id, result.purchased_cents, utcnow()
+    session.add(cursor)
+    session.flush()
+    return len(entries)
+
+
+def expire_grant(session: Session, account_id: int, grant_id: int, now: datetime | None = None) -> LedgerEntry | None:
+    """Job "expire_grant": take off what the grant has left at its expiry, once. None when it is
+    not due yet, already expired, or had nothing left."""
+    now = now or utcnow()
+    grant = session.get(CreditGrant, grant_id)
+    if grant is None or grant.account_id != account_id or grant.expires_at is None or grant.expires_at > now:
+        return None
+    # The balance row's lock first (as a debit takes it): no entry of the account commits between
+    # the walk and the expiry entry, and a second worker waits here, then finds the grant expired.
+    lock = select(CreditBalance.account_id).where(CreditBalance.account_id == account_id)
+    if session.get_bind().dialect.name == "postgresql":
+        lock = lock.with_for_update()
+    session.exec(lock).first()
+    session.refresh(grant)
+    if grant.expired:
+        return None
+    allocate(session, account_id)
+    session.refresh(grant)
+    entry = None
+    if grant.remaining_cents > 0:
+        entry = ledger.expire(
+            session,
+            account_id=account_id,
+            amount_cents=grant.remaining_cents,
+            description=f"Expired: what was left of {_granted_as(session, grant)}"[:500],
+            idempotency_key=f"grant_expired:{grant.public_id}",
+            now=now,
+        )
+        grant.expired_entry_id = entry.id
+        # The walk has passed every earlier entry; this one moves only the grant.
+        session.exec(
+            update(GrantCursor)
+            .where(col(GrantCursor.account_id) == account_id, col(GrantCursor.last_entry_id) < entry.id)
+            .values(last_entry_id=entry.id)
+        )
+    grant.expired, grant.remaining_cents = True, 0
+    session.add(grant)
+    session.flush()
+    return entry
+
+
+def _granted_as(session: Session, grant: CreditGrant) -> str:
+    entry = session.get(LedgerEntry, grant.ledger_entry_id)
+    return f"“{entry.description}”" if entry is not None and entry.description else "a credit grant"
+
+
+def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> None:
+    """Job "grant_upkeep": walk every account with an open grant, expire the grants that are due
+    (their own job may have run before the walk could see everything, or failed), then schedule
+    the next run."""
+    now = now or utcnow()
+    accounts = session.exec(
+        select(GrantCursor.account_id)
+        .where(
+            select(CreditGrant.id)
+            .where(
+                col(CreditGrant.account_id) == col(GrantCursor.account_id),
+                col(CreditGrant.expired).is_(False),
+                or_(
+                    col(CreditGrant.remaining_cents) > 0,
+                    col(CreditGrant.ledger_entry_id) > col(GrantCursor.last_entry_id),
+                ),
+            )
+            .exists()
+        )
+        .order_by(col(GrantCursor.account_id))
+        .limit(limit)
+    ).all()
+    for account_id in accounts:
+        allocate(session, account_id)
+    due = session.exec(
+        select(CreditGrant.account_id, CreditGrant.id)
+        .where(col(CreditGrant.expired).is_(False), col(CreditGrant.expires_at) <= now)
+        .order_by(col(CreditGrant.expires_at))
+        .limit(limit)
+    ).all()
+    for account_id, grant_id in due:
+        expire_grant(session, account_id, grant_id or 0, now)
+    schedule_upkeep(session, now)
+
+
+def schedule_upkeep(session: Session, now: datetime | None = None) -> None:
+    """Make sure the next upkeep is due; each run schedules the one after it."""
+    step = int(UPKEEP_EVERY.total_seconds())
+    run_at = datetime.fromtimestamp((int((now or utcnow()).timestamp()) // step + 1) * step, tz=UTC)
+    enqueue(session, "grant_upkeep", {}, dedupe_key=f"grant_upkeep:{run_at.isoformat()}", run_at=run_at)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    amount_cents: int
+    expires_at: datetime
+
+
+def next_expiry(session: Session, account_id: int, now: datetime | None = None) -> Expiry | None:
+    """What the next expiry will take off: the credits left of the grants that expire soonest
+    (as of the last allocation); None when no grant with credits left expires."""
+    now = now or utcnow()
+    soonest = session.exec(
+        select(func.min(CreditGrant.expires_at)).where(
+            CreditGrant.account_id == account_id,
+            col(CreditGrant.expired).is_(False),
+            col(CreditGrant.remaining_cents) > 0,
+            col(CreditGrant.expires_at) > now,
+        )
+    ).one()
+    if soonest is None:
+        return None
+    left = session.exec(
+        select(func.sum(CreditGrant.remaining_cents)).where(
+            CreditGrant.account_id == account_id,
+            col(CreditGrant.expired).is_(False),
+            col(CreditGrant.expires_at) == soonest,
+        )
+    ).one()
+    return Expiry(int(left or 0), soonest)
+
+
+def expiring_soon(session: Session, account_id: int, timezone: str, now: datetime | None = None) -> str:
+    """ "Expiring soon: $8.00 of promotional credits on Dec 20, 2026 at 00:00 CET …" when the next expiry
+    is within EXPIRING_SOON (in the account's timezone), else ""."""
+    now = now or utcnow()
+    found = next_expiry(session, account_id, now)
+    if found is None or found.amount_cents <= 0 or found.expires_at > now + EXPIRING_SOON:
+        return ""
+    local = found.expires_at.astimezone(zone(timezone))
+    return (
+        f"Expiring soon: {format_usd(found.amount_cents)} of promotional credits on {format_date(local.date())} "
+        f"at {local:%H:%M} {local.tzname()} (they are used before purchased credits)."
+    )
+
+
+def promotional_paid(session: Session, account_id: int, *conditions) -> int:
+    """What grants paid of the account's usage entries that match `conditions` (on LedgerEntry),
+    as the allocation has recorded it."""
+    paid = session.exec(
+        select(func.coalesce(func.sum(GrantDraw.amount_cents), 0))
+        .join(LedgerEntry, col(LedgerEntry.id) == col(GrantDraw.ledger_entry_id))
+        .where(
+            GrantDraw.account_id == account_id,
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.source == "usage",
+            *conditions,
+        )
+    ).one()
+    return int(paid)
+
+
+def grant_note(grant: CreditGrant, timezone: str) -> str:
+    """What Balance History adds to a grant's description: its expiry, or that it expired."""
+    if grant.expired:
+        return "expired"
+    if grant.expires_at is None:
+        return "never expires"
+    return f"expires {format_datetime(grant.expires_at, timezone)}"
+
+
+def grants_of_entries(session: Session, account_id: int, entry_ids: Sequence[int]) -> dict[int, CreditGrant]:
+    """The grants made by these ledger entries, by entry id."""
+    if not entry_ids:
+        return {}
+    rows = session.exec(
+        select(CreditGrant).where(
+            CreditGrant.account_id == account_id, col(CreditGrant.ledger_entry_id).in_(list(entry_ids))
+        )
+    ).all()
+    return {row.ledger_entry_id: row for row in rows}
