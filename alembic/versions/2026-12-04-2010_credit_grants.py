@@ -3,8 +3,8 @@ debit entries drew from each (grant_draw), and how far the allocation has walked
 ledger (grant_cursor)
 
 Revision ID: 20261204_credit_grants
-Revises: 20261204_ledger_entry_api_key
-Create Date: 2026-12-04 19:10:00
+Revises: 20261204_auth_session_browser
+Create Date: 2026-12-04 20:10:00
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '20261204_credit_grants'
-down_revision: str | Sequence[str] | None = '20261204_ledger_entry_api_key'
+down_revision: str | Sequence[str] | None = '20261204_auth_session_browser'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
