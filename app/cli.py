@@ -207,17 +207,19 @@ def retire_demo() -> list[str]:
 
 
 def schedule_recurring_jobs() -> None:
-    """The monthly period close, the reconciliation sweep and the credit grants' upkeep
-    reschedule themselves; this starts each chain (safe every start)."""
+    """The monthly period close, the reconciliation sweep, the credit grants' upkeep and the pruning
+    of expired sign-ups reschedule themselves; this starts each chain (safe every start)."""
     from app.db import transaction
     from app.services.grants import schedule_upkeep
     from app.services.invoices import schedule_period_close
     from app.services.reconciliation import schedule_sweep
+    from app.services.signup import schedule_pruning
 
     with transaction() as session:
         schedule_period_close(session)
         schedule_sweep(session)
         schedule_upkeep(session)
+        schedule_pruning(session)
 
 
 def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

@@ -10,7 +10,14 @@ from urllib.parse import unquote, urlparse
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.jobs import grants, invoices, notifications, payments, recharge  # noqa: F401  register their job handlers
+from app.jobs import (  # noqa: F401  register their job handlers
+    grants,
+    invoices,
+    notifications,
+    payments,
+    recharge,
+    signups,
+)
 from app.jobs.queue import job_handler
 from app.models import OutboxEmail, utcnow
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session
+from sqlalchemy import delete, exists, update
+from sqlmodel import Session, SQLModel, col, select
 
 from app.config import get_settings
 from app.errors import Conflict, ValidationFailed
-from app.models import utcnow
+from app.jobs.queue import enqueue
+from app.models import Account, OutboxEmail, Person, User, UserToken, utcnow
 from app.services import auth, throttle
 from app.services.accounts import builtin_role, create_account, create_user, normalize_email, person_by_email
 from app.services.email import queue_email
@@ -33,6 +35,12 @@ WINDOW = timedelta(hours=1)
 MAX_PER_ADDRESS = 5
 MAX_PER_EMAIL = 3
 CLOSED = "Sign-up is closed. Ask the company running this console for an account."
+# How often the expired sign-ups are deleted, and how many at most each time.
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_LIMIT = 500
+# What a sign-up makes: its account, the person's membership, the link and the emails. An
+# account with a row anywhere else is not a bare sign-up and is never pruned.
+_SIGN_UP_TABLES = {"account", "user", "user_token", "outbox_email"}
 
 
 @dataclass(frozen=True)
@@ -132,3 +140,63 @@ def sign_up(session: Session, form: SignUp, *, base_url: str, ip_address: str = 
         account_id=account.id,
     )
     return email
+
+
+def _bare(session: Session, account_id: int) -> bool:
+    """Nothing but a sign-up's rows belong to the account (no other user, nothing of any other table)."""
+    if len(session.exec(select(User.id).where(User.account_id == account_id).limit(2)).all()) != 1:
+        return False
+    for table in SQLModel.metadata.sorted_tables:
+        if (
+            table.name not in _SIGN_UP_TABLES
+            and "account_id" in table.c
+            and session.execute(select(exists().where(table.c.account_id == account_id))).scalar()
+        ):
+            return False
+    return True
+
+
+def expired_sign_ups(session: Session, now: datetime) -> list[User]:
+    """Unverified sign-ups whose every verification link expired unused (oldest first)."""
+    live_link = exists().where(
+        col(UserToken.user_id) == User.id,
+        col(UserToken.purpose) == "verify",
+        col(UserToken.expires_at) > now,
+    )
+    return list(
+        session.exec(
+            select(User).where(User.status == "unverified", ~live_link).order_by(col(User.id)).limit(PRUNE_LIMIT)
+        )
+    )
+
+
+def prune_expired(session: Session, now: datetime | None = None) -> int:
+    """Job "prune_sign_ups": delete each sign-up whose verification link expired unused (the
+    account, its one unverified membership, the person when they belong nowhere else and have no
+    password, the link and the emails of that account), so the email can sign up again; nothing
+    else. Idempotent. Returns how many were deleted; schedules the next run."""
+    now = now or utcnow()
+    pruned = 0
+    for user in expired_sign_ups(session, now):
+        if not _bare(session, user.account_id):
+            continue
+        person = session.get_one(Person, user.person_id)
+        session.execute(delete(UserToken).where(col(UserToken.user_id) == user.id))
+        session.execute(delete(OutboxEmail).where(col(OutboxEmail.account_id) == user.account_id))
+        session.execute(delete(User).where(col(User.id) == user.id))
+        session.execute(delete(Account).where(col(Account.id) == user.account_id))
+        others = session.exec(select(User.id).where(User.person_id == person.id)).first()
+        if others is None and not person.password_hash:
+            session.execute(delete(Person).where(col(Person.id) == person.id))
+        elif person.last_user_id == user.id:
+            session.execute(update(Person).where(col(Person.id) == person.id).values(last_user_id=None))
+        pruned += 1
+    schedule_pruning(session, now)
+    return pruned
+
+
+def schedule_pruning(session: Session, now: datetime | None = None) -> None:
+    """Make sure the next pruning is due; each run schedules the one after it."""
+    step = int(PRUNE_EVERY.total_seconds())
+    run_at = datetime.fromtimestamp((int((now or utcnow()).timestamp()) // step + 1) * step, tz=UTC)
+    enqueue(session, "prune_sign_ups", {}, dedupe_key=f"prune_sign_ups:{run_at.isoformat()}", run_at=run_at)

@@ -3,15 +3,15 @@ never telling whether an email is registered, and off with SIGNUP_ENABLED=false.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlmodel import select
 
 from app.config import get_settings
 from app.errors import Conflict, ValidationFailed
-from app.models import Account, OutboxEmail, Person, User, utcnow
-from app.services import auth, signup, team
+from app.models import Account, Job, OutboxEmail, Person, User, utcnow
+from app.services import audit, auth, signup, team
 from app.services.accounts import builtin_role
 from tests.factories import PASSWORD, make_account, make_user, signed_in_actor
 
@@ -175,3 +175,58 @@ def test_sign_up_is_refused_when_turned_off(session, monkeypatch):
     session.rollback()
     assert session.exec(select(Account)).all() == []
     assert _emails(session, "founder@startup.example") == []
+
+
+def test_sign_ups_whose_link_expired_unused_are_pruned_and_the_email_can_sign_up_again(session):
+    # Three sign-ups: one expires unused, one is verified, one still has a live link; and Ivy,
+    # invited into Acme, signs up too and lets her link expire (her person and invitation stay).
+    acme = make_account(session, "Acme")
+    make_user(session, acme, "owner@acme.example", "owner")
+    session.commit()
+    team.invite(
+        session,
+        signed_in_actor(session, "owner@acme.example"),
+        email="ivy@acme.example",
+        full_name="Ivy",
+        role_id=builtin_role(session, "member").id,
+        base_url=BASE,
+    )
+    session.commit()
+    _sign_up(session, _form("lapsed@startup.example", company="Lapsed Ltd"))
+    _sign_up(session, _form("ivy@acme.example", company="Ivy Co"), ip="203.0.113.8")
+    _sign_up(session, _form("kept@startup.example", company="Kept Ltd"), ip="203.0.113.9")
+    _verify(session, _link_token(session, "kept@startup.example"))
+    later = utcnow() + timedelta(hours=24, seconds=1)
+    _sign_up(session, _form("fresh@startup.example", company="Fresh Ltd"), ip="203.0.113.10", now=later)
+    before = {name: len(session.exec(select(model)).all()) for name, model in (("users", User), ("people", Person))}
+
+    assert signup.prune_expired(session, now=later) == 2
+    session.commit()
+    # The next run is due within the hour.
+    [job] = session.exec(select(Job).where(Job.kind == "prune_sign_ups")).all()
+    assert later < job.run_at.replace(tzinfo=job.run_at.tzinfo or UTC) <= later + signup.PRUNE_EVERY
+
+    names = set(session.exec(select(Account.name)).all())
+    assert names == {"Acme", "Kept Ltd", "Fresh Ltd"}
+    assert session.exec(select(Person).where(Person.email == "lapsed@startup.example")).first() is None
+    assert not _emails(session, "lapsed@startup.example")
+    ivy = session.exec(select(User).where(User.email == "ivy@acme.example")).all()
+    assert [(u.account_id, u.status) for u in ivy] == [(acme.id, "invited")]
+    assert len(session.exec(select(User)).all()) == before["users"] - 2
+    assert len(session.exec(select(Person)).all()) == before["people"] - 1
+    # Idempotent; and the email signs up again and its new link opens a new account.
+    assert signup.prune_expired(session, now=later) == 0
+    session.commit()
+    _sign_up(session, _form("lapsed@startup.example", company="Lapsed Again"), ip="203.0.113.11")
+    actor = auth.actor_for_session_token(session, _verify(session, _link_token(session, "lapsed@startup.example")))
+    assert session.get(Account, actor.account_id).name == "Lapsed Again"
+
+
+def test_an_unverified_account_with_anything_else_in_it_is_not_pruned(session):
+    _sign_up(session)
+    user = session.exec(select(User).where(User.email == "founder@startup.example")).one()
+    audit.record_without_user(session, user.account_id, "Operator", "test.note", "An operator looked at it")
+    session.commit()
+    assert signup.prune_expired(session, now=utcnow() + timedelta(days=2)) == 0
+    session.commit()
+    assert session.get(User, user.id) is not None
