@@ -429,6 +429,30 @@ def join_invitation(
     return CUSTOMERS.handoff(session, user, now)
 
 
+NOT_THE_INVITEE = "This invitation is for someone else: sign out, then open the link again."
+
+
+def join_as(session: Session, actor: Actor, token: str, *, now: datetime | None = None) -> SignInOutcome:
+    """The signed-in person joins the account of an invitation to them, without their password
+    again: the membership becomes active and the browser gets a sign-in code for it, as a switch
+    of account does (the tab's session goes on for the browser's other tabs). An invitation to
+    anyone else is refused (sign out first, or sign in as the invitee), and so is the signed-in
+    actor of no membership (an operator viewing an account)."""
+    require(actor, Permission.INFO_VIEW)
+    now = now or utcnow()
+    holder = invitation_user(session, token, now=now)
+    if holder is None:
+        return SignInOutcome(error=INVITATION_INVALID)
+    me = session.get(User, actor.user_id)
+    if me is None or holder.person_id != me.person_id:
+        return SignInOutcome(error=NOT_THE_INVITEE)
+    user = CUSTOMERS.consume(session, token, "invite", now)
+    if user is None:
+        return SignInOutcome(error=INVITATION_USED)
+    _join(session, user, person_of(session, me))
+    return CUSTOMERS.handoff(session, user, now)
+
+
 @dataclass(frozen=True)
 class Membership:
     """One account the signed-in person belongs to, as the user menu lists it."""

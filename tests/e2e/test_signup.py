@@ -1,6 +1,8 @@
 """Sign-up and people in several accounts, in the browser: a new company signs up, opens the
 emailed link, lands on the Overview's getting-started list and ticks off "Create an API key"; a
-person invited into a second account switches between the two and sees each one's data only."""
+person invited into a second account joins it while signed in (no password again), switches
+between the two and sees each one's data only, and a switch signs out none of the browser's other
+tabs."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
+from tests.e2e.conftest import LiveApp, sign_in
 
 NEW_PASSWORD = "tall-ships-sail-2026"
 
@@ -76,10 +78,13 @@ def test_a_person_in_two_accounts_switches_and_sees_each_ones_data_only(page: Pa
     )
     link = link[link.index("http") :]
 
+    # Signed in as Ann already (in Alpha), the link joins with one click.
+    sign_in(page, ann)
+    expect(page.locator("#header-account-name")).to_have_text(f"Alpha {tag}")
     page.goto(link)
     expect(page.get_by_role("heading", name=f"Join Beta {tag}")).to_be_visible()
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in and join").click()
+    expect(page.get_by_text("You are signed in as")).to_be_visible()
+    page.get_by_role("button", name="Join", exact=True).click()
     expect(page.locator("#header-account-name")).to_have_text(f"Beta {tag}")
     expect(page.locator("#header-role")).to_have_text("Admin")
 
@@ -88,10 +93,19 @@ def test_a_person_in_two_accounts_switches_and_sees_each_ones_data_only(page: Pa
     expect(table).to_contain_text(beta_mate)
     expect(table).not_to_contain_text(alpha_mate)
 
+    # A second tab on Beta's Team page; switching in the first signs it out not.
+    other_tab = page.context.new_page()
+    other_tab.goto("/team")
+    expect(other_tab.locator("#team-table")).to_contain_text(beta_mate)
+
     page.locator("#user-menu").click()
     page.get_by_role("menuitem", name=f"Alpha {tag}").click()
     expect(page.locator("#header-account-name")).to_have_text(f"Alpha {tag}")
     expect(page.locator("#header-role")).to_have_text("Owner")
+    other_tab.locator("nav[aria-label='Console']").get_by_role("link", name="Info").click()
+    expect(other_tab.get_by_role("heading", name="Info", level=1)).to_be_visible()
+    expect(other_tab.locator("#header-account-name")).to_have_text(f"Beta {tag}")
+    other_tab.close()
     page.goto("/team")
     expect(table).to_contain_text(alpha_mate)
     expect(table).not_to_contain_text(beta_mate)

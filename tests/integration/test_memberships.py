@@ -161,6 +161,35 @@ def test_switching_in_one_tab_signs_out_no_other_tab_and_signing_out_ends_the_br
     assert auth.actor_for_session_token(session, bob) is not None
 
 
+def test_the_signed_in_invitee_joins_without_a_password_and_nobody_else_can(session, two_accounts):
+    acme, beta = two_accounts
+    make_user(session, acme, "cid@acme.example", "member")
+    session.commit()
+    _invite(session, "bob@beta.example", "ann@acme.example", role="admin")
+    token = _last_link(session, "ann@acme.example")
+    ann_token = signed_in_token(session, "ann@acme.example")
+    session.commit()
+
+    # Someone else signed in in this browser (Cid, or Bob who invited her) cannot use Ann's link.
+    for other in ("cid@acme.example", "bob@beta.example"):
+        outcome = auth.join_as(session, signed_in_actor(session, other), token)
+        assert outcome.error == auth.NOT_THE_INVITEE and not outcome.handoff_code
+        session.commit()
+
+    ann = auth.actor_for_session_token(session, ann_token)
+    outcome = auth.join_as(session, ann, token)
+    assert outcome.error == ""
+    in_beta = auth.actor_for_session_token(
+        session, auth.start_session(session, outcome.handoff_code, binding=outcome.binding, previous=ann_token)
+    )
+    session.commit()
+    assert (in_beta.account_id, in_beta.role_key) == (beta.id, "admin")
+    # Her other tabs stay in Acme; the link is used up.
+    assert auth.actor_for_session_token(session, ann_token).account_id == acme.id
+    assert auth.join_as(session, ann, token).error == auth.INVITATION_INVALID
+    assert [m.account_name for m in auth.memberships(session, in_beta)] == ["Acme", "Beta"]
+
+
 def test_nobody_switches_into_an_account_they_are_not_an_active_user_of(session, two_accounts):
     _invite(session, "bob@beta.example", "ann@acme.example")  # invited, not joined
     ann = signed_in_actor(session, "ann@acme.example")

@@ -66,7 +66,7 @@ from app.services import (
     upcoming,
     webhooks,
 )
-from app.services.accounts import builtin_role, create_user
+from app.services.accounts import builtin_role, create_account, create_user
 from app.services.permissions import BUILTIN_ROLES, Actor
 from app.services.permissions import Permission as P
 from tests.factories import (
@@ -134,6 +134,28 @@ def _own_user_id(world: World) -> str:
     return world.session.get_one(User, world.actor.user_id).public_id if world.actor else ""
 
 
+def _invitation_to_actor(world: World) -> str:
+    """An invitation of the actor's own person into another account (none for the signed-out)."""
+    if world.actor is None:
+        return ""
+    other = create_account(world.session, name=f"Inviting {world.actor.user_id}")
+    invited = create_user(
+        world.session,
+        account=other,
+        email=world.actor.email,
+        full_name="Invited",
+        role=builtin_role(world.session, "member"),
+        password=None,
+        status="invited",
+    )
+    return auth.issue_invitation(world.session, invited, base_url="http://console").split("token=")[1]
+
+
+def _joined(outcome: auth.SignInOutcome) -> auth.SignInOutcome:
+    assert outcome.error == "", outcome.error
+    return outcome
+
+
 def _picture_file(world: World):
     profile.save_picture(world.session, world.actor, PNG)
     return profile.picture_file(world.session, world.actor)
@@ -168,6 +190,7 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "billing_overview.overview_view": (P.BILLING_VIEW, lambda w: billing_overview.overview_view(w.session, w.actor)),
     "auth.memberships": (P.INFO_VIEW, lambda w: auth.memberships(w.session, w.actor)),
     "auth.switch_membership": (P.INFO_VIEW, lambda w: auth.switch_membership(w.session, w.actor, _own_user_id(w))),
+    "auth.join_as": (P.INFO_VIEW, lambda w: _joined(auth.join_as(w.session, w.actor, _invitation_to_actor(w)))),
     "billing_overview.live_figures": (P.BILLING_VIEW, lambda w: billing_overview.live_figures(w.session, w.actor)),
     "audit.events": (P.AUDIT_VIEW, lambda w: audit.events(w.session, w.actor, category="team")),
     "audit.people": (P.AUDIT_VIEW, lambda w: audit.people(w.session, w.actor)),
