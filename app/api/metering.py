@@ -1,7 +1,8 @@
 """The metering API (/api/v1): POST /usage and POST /usage/batch debit the API key's account, GET
-/balance reads it.
+/balance reads it; POST /holds reserves credits for a long-running call, POST
+/holds/{hold_id}/capture and /release settle the hold.
 
-The lean path: these three are served by `serve`, a plain ASGI handler that the backend's
+The lean path: these are served by `serve`, a plain ASGI handler that the backend's
 outermost layer (`app.api.MeteringFirst`, and `LedgerdeskAPI` itself where create_api() is served
 alone) calls before any framework middleware or routing. It reads the headers it needs, reads the
 body with its cap, decodes and validates it with msgspec (Structs built once, at import) and writes
@@ -24,6 +25,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import re
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import asyncpg
 import msgspec
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -50,7 +52,7 @@ from app.config import get_settings
 from app.db import get_engine, transaction
 from app.errors import DomainError, ValidationFailed
 from app.models import utcnow
-from app.services import metering
+from app.services import holds, metering
 from app.services.metering import Answer
 from app.services.plans import PLANS
 
@@ -140,6 +142,61 @@ class NextExpiry(BaseModel):
     expires_at: datetime = Field(description="When they expire (UTC).")
 
 
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
+        gt=0, le=metering.MAX_AMOUNT_CENTS, description="Credits to reserve, in US cents.", examples=[500]
+    )
+    ttl_seconds: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
+        default=holds.DEFAULT_TTL_SECONDS,
+        gt=0,
+        le=holds.MAX_TTL_SECONDS,
+        description="How long the hold lasts; once it expires it releases itself.",
+        examples=[600],
+    )
+    description: str = Field(
+        default="",
+        max_length=metering.DESCRIPTION_MAX_LENGTH,
+        description="Shown on Balance History with the captured usage. Plain text, as POST /usage's.",
+        json_schema_extra={"pattern": "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"},
+        examples=["Video render"],
+    )
+
+
+class CaptureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
+        gt=0,
+        le=metering.MAX_AMOUNT_CENTS,
+        description="Credits to debit, in US cents: at most the held amount (more is refused, 422).",
+        examples=[420],
+    )
+
+
+class HoldResponse(BaseModel):
+    hold_id: str = Field(description="The hold's id, for capture and release.", examples=["hold_8K2M4Q0ZV1XG7B"])
+    status: str = Field(description="`open`.", examples=["open"])
+    amount_cents: int = Field(description="Credits reserved.")
+    expires_at: str = Field(description="When the hold releases itself if not captured (ISO 8601, UTC).")
+    balance_cents: int = Field(description="Remaining credits (a hold moves none).")
+    held_cents: int = Field(description="Credits reserved by the account's open holds, this one included.")
+    available_cents: int = Field(description="The most a call may debit now, open holds excluded.")
+
+
+class ClosedHoldResponse(BaseModel):
+    hold_id: str
+    status: str = Field(description="`captured` or `released`.", examples=["captured"])
+    captured_cents: int = Field(description="Credits debited (0 for a release).")
+    released_cents: int = Field(description="Credits given back.")
+    entry_id: str | None = Field(description="Public id of the capture's usage ledger entry; null for a release.")
+    balance_cents: int = Field(description="Remaining credits after it.")
+    held_cents: int = Field(description="Credits still reserved by the account's open holds.")
+    available_cents: int = Field(description="The most a call may debit now, open holds excluded.")
+    used_today_cents: int = Field(description="Usage debited today (UTC day).")
+
+
 class BalanceResponse(BaseModel):
     total_credits_cents: int = Field(description="All credits purchased or granted.")
     usage_this_period_cents: int = Field(description="Usage not yet invoiced.")
@@ -149,9 +206,11 @@ class BalanceResponse(BaseModel):
     overage_protection_cents: int = Field(description="How far usage may go below zero, billed on the next invoice.")
     used_today_cents: int = Field(description="Usage debited today (UTC day).")
     daily_budget_cents: int | None = Field(description="Today's spend limit; null when spend management is off.")
+    held_cents: int = Field(description="Credits reserved by open holds (POST /holds).")
     available_cents: int = Field(
         description="The most a call may debit now: remaining credits plus overage protection, capped by what is "
-        "left of today's budget. A call of this amount passes, one cent more is refused."
+        "left of today's budget, less what open holds reserve. A call of this amount passes, one cent more is "
+        "refused."
     )
     next_expiry: NextExpiry | None = Field(
         description="The soonest expiry of promotional or granted credits that have something left; null when none "
@@ -173,6 +232,13 @@ UNAVAILABLE = _error(
     "The database is unavailable (code database_unavailable): retry shortly. A debit may have happened, so "
     "retry with the same Idempotency-Key.",
     {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+)
+REFUSED_FOR_TODAY = _error(
+    "The call would take today's usage past the daily budget (code daily_budget_exceeded; the message "
+    "says what is left of it today), or past the API key's own daily budget (code key_budget_exceeded; the "
+    "account's other keys keep working), or the plan's API requests per UTC day are used up (code "
+    "daily_request_limit_exceeded; the message names the limit).",
+    {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
 )
 _DAILY_REQUESTS = ", ".join(
     f"{plan.name} {limit:,}" for plan in PLANS.values() if (limit := plan.limit("daily_requests")) is not None
@@ -200,7 +266,9 @@ def _served_by_the_lean_path() -> Any:
         "overage protection (402). Each plan allows a number of calls per UTC day "
         f"({_DAILY_REQUESTS}; the Info page shows today's count): past it a call is refused with 429 "
         "`daily_request_limit_exceeded` and `Retry-After` to midnight UTC, and no money moves. "
-        "`available_cents` in the answer (and in `GET /balance`) is the most the next "
+        "An API key may have a daily budget of its own (API Keys page): past it the key's calls are refused "
+        "with 429 `key_budget_exceeded` and `Retry-After` to midnight UTC, and the account's other keys keep "
+        "working. `available_cents` in the answer (and in `GET /balance`) is the most the next "
         "call may debit. Send an `Idempotency-Key` to retry "
         "safely: the same key with the same body returns the first answer (header `Idempotent-Replayed: true`) "
         "and debits once; with another body it is refused (409). Refusals are not remembered, so a retry "
@@ -215,12 +283,7 @@ def _served_by_the_lean_path() -> Any:
         413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
         415: NOT_JSON,
         422: MALFORMED,
-        429: _error(
-            "The call would take today's usage past the daily budget (code daily_budget_exceeded; the message "
-            "says what is left of it today), or the plan's API requests per UTC day are used up (code "
-            "daily_request_limit_exceeded; the message names the limit).",
-            {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
-        ),
+        429: REFUSED_FOR_TODAY,
         503: UNAVAILABLE,
     },
 )
@@ -246,7 +309,8 @@ def record_usage(
         f"Up to {MAX_BATCH_EVENTS} usage events in one request, for the API key's account. Each event is applied "
         "in order as if it were sent alone to `POST /usage` (its `idempotency_key` as that call's Idempotency-Key), "
         "and `results` holds what that call would have answered, one per event in order: the usage fields or "
-        "the error object (`insufficient_credits`, `account_suspended`, `daily_budget_exceeded`, `daily_request_limit_exceeded`, "
+        "the error object (`insufficient_credits`, `account_suspended`, `daily_budget_exceeded`, "
+        "`key_budget_exceeded`, `daily_request_limit_exceeded`, "
         "`idempotency_key_reused`). The request is answered 200 whatever its events' results; a malformed "
         "event refuses the whole request (422) and applies nothing."
     ),
@@ -279,6 +343,97 @@ def read_balance(credentials: HTTPAuthorizationCredentials | None = Depends(bear
     return _served_by_the_lean_path()
 
 
+_HOLD_ID = Path(description="The hold's id, as POST /holds answered it.", examples=["hold_8K2M4Q0ZV1XG7B"])
+
+
+@router.post(
+    "/holds",
+    summary="Hold credits",
+    status_code=201,
+    description=(
+        "Reserves `amount_cents` of the API key's account for a long-running call, for `ttl_seconds` (1 to "
+        f"{holds.MAX_TTL_SECONDS:,}, default {holds.DEFAULT_TTL_SECONDS}). Refused as `POST /usage` of the amount "
+        "would be (402, 403, 429 with `Retry-After`), and nothing is held then. While open, the hold is not "
+        "available to use: `available_cents` everywhere excludes it, and other calls and holds may use only what "
+        "it leaves (of the balance and of today's budgets). Capture it when the call ends, or release it; an "
+        "expired hold releases itself. Send an `Idempotency-Key` to retry safely, as for `POST /usage`."
+    ),
+    response_model=HoldResponse,
+    responses={
+        401: INVALID_KEY,
+        402: _error("Not enough usage credits (code insufficient_credits)."),
+        403: SUSPENDED,
+        409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
+        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
+        415: NOT_JSON,
+        422: MALFORMED,
+        429: REFUSED_FOR_TODAY,
+        503: UNAVAILABLE,
+    },
+)
+def place_hold(
+    body: HoldRequest,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    idempotency_key: str | None = Header(
+        default=None,
+        alias="Idempotency-Key",
+        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per hold.",
+        min_length=1,
+        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=_IDEMPOTENCY_KEY_PATTERN,
+    ),
+) -> HoldResponse:
+    return _served_by_the_lean_path()
+
+
+_CLOSE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: INVALID_KEY,
+    404: _error("No such hold for this account (code hold_not_found)."),
+    409: _error(
+        "The hold is closed: captured, released (code hold_closed) or expired (code hold_expired). The same "
+        "capture or release sent again is answered as the first was, with `Idempotent-Replayed: true`."
+    ),
+    503: UNAVAILABLE,
+}
+
+
+@router.post(
+    "/holds/{hold_id}/capture",
+    summary="Capture a hold",
+    description=(
+        "Debits `amount_cents`, at most the held amount, as one usage entry (it counts as today's usage and as "
+        "a request) and gives back the rest of the hold. It is not refused by the balance or the budgets: the "
+        "hold reserved it. The same capture sent again is answered as the first was and debits once."
+    ),
+    response_model=ClosedHoldResponse,
+    responses={
+        **_CLOSE_ERRORS,
+        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
+        415: NOT_JSON,
+        422: _error("Malformed body, or more than the held amount (code validation_error)."),
+    },
+)
+def capture_hold(
+    body: CaptureRequest,
+    hold_id: str = _HOLD_ID,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+) -> ClosedHoldResponse:
+    return _served_by_the_lean_path()
+
+
+@router.post(
+    "/holds/{hold_id}/release",
+    summary="Release a hold",
+    description="Gives back everything the hold reserved; nothing is debited. Sent again, it answers the same.",
+    response_model=ClosedHoldResponse,
+    responses=_CLOSE_ERRORS,
+)
+def release_hold(
+    hold_id: str = _HOLD_ID, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> ClosedHoldResponse:
+    return _served_by_the_lean_path()
+
+
 def metering_engine() -> Engine:
     """The lean path's database; a key of the API's dependency_overrides, so tests can point it at theirs."""
     return get_engine()
@@ -305,7 +460,19 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[_Event], msgspec.Meta(min_length=1)]
 
 
+class _Hold(msgspec.Struct, forbid_unknown_fields=True):
+    amount_cents: int | float
+    ttl_seconds: int | float = holds.DEFAULT_TTL_SECONDS
+    description: str = ""
+
+
+class _Capture(msgspec.Struct, forbid_unknown_fields=True):
+    amount_cents: int | float
+
+
 _USAGE = msgspec.json.Decoder(_Usage)
+_HOLD = msgspec.json.Decoder(_Hold)
+_CAPTURE = msgspec.json.Decoder(_Capture)
 _BATCH = msgspec.json.Decoder(_Batch)
 _encode = msgspec.json.Encoder().encode
 
@@ -336,6 +503,7 @@ class _Call:
     receive: Receive
     engine: Engine
     now: datetime
+    hold_id: str = ""
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)
@@ -374,15 +542,19 @@ def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
         raise ValidationFailed("The body is not valid JSON.") from None
 
 
-def _usage_call(call: _Call, usage: _Usage, idempotency_key: str | None, where: str = "") -> metering.UsageCall:
+def _whole(value: int | float, name: str, most: int) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValidationFailed(f"{name}: must be a whole number.")
+        value = int(value)
+    if not 0 < value <= most:
+        raise ValidationFailed(f"{name}: must be from 1 to {most}.")
+    return value
+
+
+def _usage_call(call: _Call, usage: _Usage | _Hold, idempotency_key: str | None, where: str = "") -> metering.UsageCall:
     """The same rules as UsageRequest's (the document's), on a decoded body."""
-    amount = usage.amount_cents
-    if isinstance(amount, float):
-        if not amount.is_integer():
-            raise ValidationFailed(f"{where}amount_cents: must be a whole number of cents.")
-        amount = int(amount)
-    if not 0 < amount <= metering.MAX_AMOUNT_CENTS:
-        raise ValidationFailed(f"{where}amount_cents: must be from 1 to {metering.MAX_AMOUNT_CENTS}.")
+    amount = _whole(usage.amount_cents, f"{where}amount_cents", metering.MAX_AMOUNT_CENTS)
     if len(usage.description) > metering.DESCRIPTION_MAX_LENGTH:
         raise ValidationFailed(f"{where}description: at most {metering.DESCRIPTION_MAX_LENGTH} characters.")
     if not metering.plain_text(usage.description):
@@ -427,11 +599,58 @@ async def _read_balance(call: _Call) -> Answer:
     return await _in_thread(call.engine, run)
 
 
+async def _place_hold(call: _Call) -> Answer:
+    body = _decoded(_HOLD, await call.json_body(MAX_BODY_BYTES))
+    usage = _usage_call(call, body, call.header(b"idempotency-key"))
+    ttl_seconds = _whole(body.ttl_seconds, "ttl_seconds", holds.MAX_TTL_SECONDS)
+
+    def run() -> Answer:
+        with transaction(call.engine) as session:
+            return holds.place(
+                session,
+                api_key=usage["api_key"],
+                amount_cents=usage["amount_cents"],
+                ttl_seconds=ttl_seconds,
+                description=usage.get("description", ""),
+                idempotency_key=usage.get("idempotency_key"),
+                now=call.now,
+            )
+
+    return await _in_thread(call.engine, run)
+
+
+async def _capture_hold(call: _Call) -> Answer:
+    body = _decoded(_CAPTURE, await call.json_body(MAX_BODY_BYTES))
+    amount = _whole(body.amount_cents, "amount_cents", metering.MAX_AMOUNT_CENTS)
+    api_key = call.api_key()
+
+    def run() -> Answer:
+        with transaction(call.engine) as session:
+            return holds.capture(session, api_key=api_key, hold_id=call.hold_id, amount_cents=amount, now=call.now)
+
+    return await _in_thread(call.engine, run)
+
+
+async def _release_hold(call: _Call) -> Answer:
+    api_key = call.api_key()
+
+    def run() -> Answer:
+        with transaction(call.engine) as session:
+            return holds.release(session, api_key=api_key, hold_id=call.hold_id, now=call.now)
+
+    return await _in_thread(call.engine, run)
+
+
 LEAN_ROUTES: dict[tuple[str, str], Callable[[_Call], Awaitable[Answer]]] = {
     ("POST", "/api/v1/usage"): _record_usage,
     ("POST", "/api/v1/usage/batch"): _record_usage_batch,
     ("GET", "/api/v1/balance"): _read_balance,
+    ("POST", "/api/v1/holds"): _place_hold,
+    ("POST", "/api/v1/holds/{hold_id}/capture"): _capture_hold,
+    ("POST", "/api/v1/holds/{hold_id}/release"): _release_hold,
 }
+# A hold's own paths, by the segment that names the hold (an unknown one is answered 404).
+_HOLD_PATH = re.compile(r"/api/v1/holds/([^/]+)/(capture|release)")
 
 
 # The documenting route of each, which names the request in the log and the metrics.
@@ -443,13 +662,26 @@ _DOCUMENTED = {
 }
 
 
+def _lean_route(scope: Scope) -> tuple[str, str] | None:
+    """The LEAN_ROUTES path template this request is for, and the hold id it names."""
+    path = scope["path"]
+    if (scope["method"], path) in LEAN_ROUTES:
+        return path, ""
+    if scope["method"] == "POST" and (match := _HOLD_PATH.fullmatch(path)):
+        return f"/api/v1/holds/{{hold_id}}/{match.group(2)}", match.group(1)
+    return None
+
+
 def is_lean(scope: Scope) -> bool:
-    return (scope["method"], scope["path"]) in LEAN_ROUTES
+    return _lean_route(scope) is not None
 
 
 async def serve(api: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer a request of LEAN_ROUTES, with its request id, log line and metrics, as `api` would."""
-    scope["app"], scope["route"] = api, _DOCUMENTED[scope["method"], scope["path"]]
+    route = _lean_route(scope)
+    assert route is not None, "serve is called for lean paths only"
+    scope["app"], scope["route"] = api, _DOCUMENTED[scope["method"], route[0]]
+    scope["ledgerdesk.lean"] = route
     await _LOGGED(scope, receive, send)
 
 
@@ -459,15 +691,18 @@ def _override(api: FastAPI, dependency: Callable[[], T]) -> T:
 
 async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
     api = scope["app"]
-    call = _Call(dict(scope["headers"]), receive, _override(api, metering_engine), _override(api, metering_clock))
-    handler = LEAN_ROUTES[scope["method"], scope["path"]]
+    template, hold_id = scope["ledgerdesk.lean"]
+    call = _Call(
+        dict(scope["headers"]), receive, _override(api, metering_engine), _override(api, metering_clock), hold_id
+    )
+    handler = LEAN_ROUTES[scope["method"], template]
     try:
         answer = await handler(call)
     except _ClientGone:
         return
     except DomainError as exc:
         answer = metering.error_answer(exc)
-        if handler is not _read_balance:
+        if handler in (_record_usage, _record_usage_batch):
             metrics.record_metering(exc.code, 0)  # refused before any debit: the body, its size or type
     except unavailable.DATABASE_UNAVAILABLE as exc:
         unavailable.log_unavailable(scope["method"], scope["path"], exc)

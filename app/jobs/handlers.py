@@ -12,6 +12,7 @@ from sqlmodel import Session
 from app.config import get_settings
 from app.jobs import (  # noqa: F401  register their job handlers
     grants,
+    holds,
     invoices,
     notifications,
     payments,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -25,6 +25,15 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     deleted_at: datetime | None = None
+    # The key's own daily (UTC) budget, None for none. While it has one, each usage debit made
+    # with the key counts in `used_today_cents` (of `usage_day`) in the debit's statement, and
+    # its open holds in `held_cents`; keys without a budget are never written by a debit.
+    daily_budget_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    usage_day: date | None = None
+    used_today_cents: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
+    )
+    held_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
 
 
 class MeteringRequest(SQLModel, table=True):

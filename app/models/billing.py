@@ -78,6 +78,9 @@ class CreditBalance(SQLModel, table=True):
     recharge_threshold_cents: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     recharge_in_flight: bool = False
     recharge_seq: int = 0
+    # Credits reserved by open holds (CreditHold): a debit or a new hold may use only what they
+    # leave, checked in the debit's own conditional UPDATE.
+    held_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -267,3 +270,35 @@ class GrantCursor(SQLModel, table=True):
     last_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     purchased_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditHold(SQLModel, table=True):
+    """Credits reserved for a long-running call (POST /api/v1/holds), counted in
+    CreditBalance.held_cents while open; captured (one usage debit of at most the amount),
+    released, or expired at `expires_at`. Only a conditional UPDATE from status "open" closes a
+    hold, so exactly one of capture, release and expiry wins (app.services.holds)."""
+
+    __tablename__ = "credit_hold"
+    __table_args__ = (
+        UniqueConstraint("account_id", "public_id", name="uq_credit_hold_account_public_id"),
+        Index("ix_credit_hold_account_status", "account_id", "status"),
+        Index("ix_credit_hold_status_expires", "status", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("hold", 14), max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    api_key_id: int | None = Field(default=None)
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # What this hold adds to its key's held_cents (the amount when the key had a daily budget).
+    key_held_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    description: str = Field(default="", max_length=500)
+    # open | captured | released | expired
+    status: str = Field(default="open", max_length=16)
+    captured_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The answer of the capture or release that closed it, given again to a repeated request.
+    closing_json: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None

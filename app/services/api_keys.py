@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from app import logs
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.models import Account, ApiKey, utcnow
+from app.models import Account, ApiKey, LedgerEntry, utcnow
 from app.services import audit
 from app.services.company import account_timezone
 from app.services.info import limit_status, user_names
+from app.services.money import format_usd, parse_dollars, plain_dollars
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
 from app.services.roles import lock_account
@@ -94,6 +95,9 @@ class KeyRow:
     created: str = ""
     created_by: str = ""
     last_used: str = ""
+    # The key's daily budget ("" for none), as the form takes it ("12.50") and as shown ("$12.50").
+    daily_budget: str = ""
+    daily_budget_shown: str = "None"
 
 
 def key_rows(session: Session, actor: Actor) -> list[KeyRow]:
@@ -109,6 +113,8 @@ def key_rows(session: Session, actor: Actor) -> list[KeyRow]:
             created=format_datetime(row.created_at, timezone),
             created_by=names.get(row.created_by_user_id, "—") if row.created_by_user_id else "—",
             last_used=format_datetime(row.last_used_at, timezone) if row.last_used_at else "Never",
+            daily_budget=plain_dollars(row.daily_budget_cents) if row.daily_budget_cents is not None else "",
+            daily_budget_shown=format_usd(row.daily_budget_cents) if row.daily_budget_cents is not None else "None",
         )
         for row in rows
     ]
@@ -129,6 +135,60 @@ def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | N
     session.flush()
     audit.record(session, actor, "api_key.delete", f"Deleted API key “{key.name}” ({key.prefix}…)")
     return key
+
+
+MAX_DAILY_BUDGET_CENTS = 100_000_000
+
+
+def set_daily_budget(
+    session: Session, actor: Actor, public_id: str, budget: str, now: datetime | None = None
+) -> ApiKey:
+    """Set ("12.50") or clear ("") one key's daily budget (UTC day). Its calls and holds past it
+    are refused with 429 key_budget_exceeded; the account's other keys are not affected. The
+    usage the key already made today (UTC) counts at once."""
+    require(actor, Permission.API_KEYS_MANAGE)
+    text = (budget or "").strip()
+    cents: int | None = None
+    if text:
+        if "-" in text:
+            raise ValidationFailed("The daily budget must be a positive amount.", field="daily_budget")
+        cents = parse_dollars(text, "daily_budget")
+        if not 0 < cents <= MAX_DAILY_BUDGET_CENTS:
+            raise ValidationFailed(
+                f"Enter an amount from $0.01 to {format_usd(MAX_DAILY_BUDGET_CENTS)}.", field="daily_budget"
+            )
+    key = session.exec(
+        select(ApiKey)
+        .where(ApiKey.public_id == public_id, ApiKey.account_id == actor.account_id, col(ApiKey.deleted_at).is_(None))
+        .with_for_update()
+    ).first()
+    if key is None:
+        raise NotFound("No such API key.")
+    now = now or utcnow()
+    if key.daily_budget_cents is None and cents is not None:
+        # Counting starts with a budget: today's usage so far comes from the ledger.
+        key.usage_day, key.used_today_cents = now.astimezone(UTC).date(), _used_today(session, key, now)
+    key.daily_budget_cents = cents
+    session.add(key)
+    session.flush()
+    shown = format_usd(cents) if cents is not None else "none"
+    audit.record(
+        session, actor, "api_key.budget", f"Set the daily budget of API key “{key.name}” ({key.prefix}…) to {shown}"
+    )
+    return key
+
+
+def _used_today(session: Session, key: ApiKey, now: datetime) -> int:
+    start = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    used = session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.account_id == key.account_id,
+            LedgerEntry.api_key_id == key.id,
+            LedgerEntry.source == "usage",
+            LedgerEntry.created_at >= start,
+        )
+    ).one()
+    return -int(used)
 
 
 def authenticate(session: Session, full_key: str | None, now: datetime | None = None) -> ApiKey:

@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 import asyncpg
-from sqlalchemy import column, table, text
+from sqlalchemy import Boolean, bindparam, case, column, table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -46,6 +46,7 @@ from app.services.ledger import (
     DailyBudgetExceeded,
     DailyRequestLimitExceeded,
     InsufficientCredits,
+    KeyBudgetExceeded,
 )
 from app.services.overview import overview
 
@@ -79,7 +80,7 @@ class UsageCall(TypedDict):
 
 def error_answer(error: DomainError) -> Answer:
     headers = {}
-    if isinstance(error, DailyBudgetExceeded | DailyRequestLimitExceeded):
+    if isinstance(error, DailyBudgetExceeded | DailyRequestLimitExceeded | KeyBudgetExceeded):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, InvalidApiKey):
         headers["WWW-Authenticate"] = "Bearer"
@@ -152,8 +153,8 @@ def record_usage(
     except InvalidApiKey as exc:
         return error_answer(exc)
     body_fingerprint = fingerprint(amount_cents, description)
-    if idempotency_key is not None and (stored := _stored(session, key.account_id, idempotency_key)) is not None:
-        return _replay(stored, body_fingerprint)
+    if idempotency_key is not None and (stored := stored_answer(session, key.account_id, idempotency_key)) is not None:
+        return replay(stored, body_fingerprint)
     try:
         entry, after = ledger.debit_usage(
             session,
@@ -166,14 +167,20 @@ def record_usage(
             now=now,
             api_key_id=key.id,
         )
-    except (AccountSuspended, InsufficientCredits, DailyBudgetExceeded, DailyRequestLimitExceeded) as refusal:
+    except (
+        AccountSuspended,
+        InsufficientCredits,
+        DailyBudgetExceeded,
+        DailyRequestLimitExceeded,
+        KeyBudgetExceeded,
+    ) as refusal:
         return error_answer(refusal)
     if after is None:
         # A concurrent call with the same Idempotency-Key debited first and has committed.
-        stored = _stored(session, key.account_id, idempotency_key or "")
+        stored = stored_answer(session, key.account_id, idempotency_key or "")
         if stored is None:
             return error_answer(IdempotencyKeyReused("This Idempotency-Key was already used."))
-        return _replay(stored, body_fingerprint)
+        return replay(stored, body_fingerprint)
     answer = Answer(200, usage_body(entry.public_id, after))
     if idempotency_key is not None:
         session.add(
@@ -210,6 +217,7 @@ def balance(session: Session, *, api_key: str | None, now: datetime | None = Non
             "overage_protection_cents": figures.overage_protection,
             "used_today_cents": figures.used_today,
             "daily_budget_cents": figures.daily_budget,
+            "held_cents": figures.held,
             "available_cents": figures.available_to_use,
             "next_expiry": None
             if expiry is None
@@ -221,7 +229,7 @@ def balance(session: Session, *, api_key: str | None, now: datetime | None = Non
     )
 
 
-def _stored(session: Session, account_id: int, idempotency_key: str) -> MeteringRequest | None:
+def stored_answer(session: Session, account_id: int, idempotency_key: str) -> MeteringRequest | None:
     return session.exec(
         select(MeteringRequest).where(
             MeteringRequest.account_id == account_id, MeteringRequest.idempotency_key == idempotency_key
@@ -229,7 +237,7 @@ def _stored(session: Session, account_id: int, idempotency_key: str) -> Metering
     ).first()
 
 
-def _replay(stored: MeteringRequest, body_fingerprint: str) -> Answer:
+def replay(stored: MeteringRequest, body_fingerprint: str) -> Answer:
     return _replay_fields(stored.fingerprint, stored.status_code, stored.response_json, body_fingerprint)
 
 
@@ -249,7 +257,7 @@ def _random_ledger_key() -> str:
 # The metering row update of an uneventful usage debit, one per database, compiled once from the
 # ledger's own definition of a debit (`ledger.quiet_usage_debit`: its conditions plus "ledger.after_move
 # has nothing to start"). tests/integration/test_metering_fast_path.py holds it to the ledger's behaviour.
-_KEY = table("k", column("key_account_id"))
+_KEY = table("k", column("key_account_id"), column("key_id"))
 
 
 def _compiled(statement, dialect) -> str:
@@ -264,12 +272,20 @@ _INSERT_REQUEST = """
 INSERT INTO metering_request (account_id, idempotency_key, fingerprint, status_code, response_json, created_at)
 """
 _LOOKUP_KEY = (
-    "SELECT id AS key_id, account_id AS key_account_id, secret_hash, name AS key_name FROM api_key"
+    "SELECT id AS key_id, account_id AS key_account_id, secret_hash, name AS key_name,"
+    " daily_budget_cents AS key_budget FROM api_key"
     " WHERE secret_hash = :digest AND deleted_at IS NULL"
 )
 _STORED = (
     "SELECT fingerprint, status_code, response_json FROM metering_request"
     " WHERE account_id = {account_id} AND idempotency_key = :idempotency_key"
+)
+
+# A key with a daily budget counts the call in the same statement (`ledger.key_budget_update`),
+# touching its last use there when due.
+_TOUCH = bindparam("touch", type_=Boolean())
+_KEY_BUDGET = ledger.key_budget_update(_KEY.c.key_id, text("NOT EXISTS (SELECT FROM stored)")).values(
+    last_used_at=case((_TOUCH, ledger.NOW), else_=column("last_used_at"))
 )
 
 # PostgreSQL: everything in one statement, so one round trip and no explicit transaction. The
@@ -288,12 +304,19 @@ _PG_PARAMETERS = (
 )
 _PG_FAST_DEBIT = f"""
 WITH k AS ({_LOOKUP_KEY}
-), touch AS (
-    UPDATE api_key SET last_used_at = :now FROM k WHERE api_key.id = k.key_id AND :touch
 ), stored AS ({_STORED.format(account_id="(SELECT key_account_id FROM k)")}
+), touch AS (
+    -- A key with a budget is touched by kb, as one statement may update a row only once.
+    UPDATE api_key SET last_used_at = :now FROM k
+     WHERE api_key.id = k.key_id AND :touch AND (k.key_budget IS NULL OR EXISTS (SELECT FROM stored))
+), kb AS ({_compiled(_KEY_BUDGET, postgresql.dialect)}
 ), m AS ({
     _compiled(
-        ledger.quiet_usage_debit(_KEY.c.key_account_id, text("NOT EXISTS (SELECT FROM stored)")),
+        ledger.quiet_usage_debit(
+            _KEY.c.key_account_id,
+            text("NOT EXISTS (SELECT FROM stored)"),
+            text("(k.key_budget IS NULL OR EXISTS (SELECT FROM kb))"),
+        ),
         postgresql.dialect,
     )
 }), entry AS ({_INSERT_ENTRY}    SELECT :entry_id, m.account_id, -:amount, m.balance_cents, 'usage',
@@ -307,7 +330,7 @@ WITH k AS ({_LOOKUP_KEY}
                'available_cents', GREATEST(LEAST(
                    m.balance_cents + m.overage_credit_line_cents,
                    COALESCE(m.daily_budget_cents - m.used_today_cents, m.balance_cents + m.overage_credit_line_cents)
-               ), 0),
+               ) - m.held_cents, 0),
                'used_today_cents', m.used_today_cents
            )::text,
            :now
@@ -315,7 +338,7 @@ WITH k AS ({_LOOKUP_KEY}
      WHERE :idempotency_key IS NOT NULL
 )
 SELECT k.secret_hash, m.balance_cents, m.used_today_cents, m.overage_credit_line_cents, m.daily_budget_cents,
-       stored.fingerprint, stored.status_code, stored.response_json, k.key_account_id,
+       m.held_cents, stored.fingerprint, stored.status_code, stored.response_json, k.key_account_id,
        -- A live key's call that was neither debited nor a replay needs record_usage: dividing by
        -- zero then fails the statement, and with it the whole group's transaction.
        1 / CASE WHEN k.key_id IS NOT NULL AND m.account_id IS NULL AND stored.fingerprint IS NULL
@@ -331,6 +354,7 @@ FAST_DEBIT_SQL = re.sub(
 _SQLITE_TOUCH = "UPDATE api_key SET last_used_at = :now WHERE id = :key_id"
 _SQLITE_STORED = _STORED.format(account_id=":account_id")
 _SQLITE_DEBIT = _compiled(ledger.quiet_usage_debit(ledger.ACCOUNT), sqlite.dialect)
+_SQLITE_KEY_BUDGET = _compiled(ledger.key_budget_update(ledger.KEY), sqlite.dialect)
 _SQLITE_ENTRY = (
     _INSERT_ENTRY
     + "VALUES (:entry_id, :account_id, -:amount, :balance, 'usage', :description, :ledger_key, :now, :key_id)"
@@ -368,8 +392,8 @@ async def debit_fast_group(connection, usages: Sequence[UsageCall]) -> list[tupl
             raise NeedsLedger() from None
         for index, row in zip(order, rows, strict=True):
             call = live[index]
-            after = _after(*row[1:5]) if row["balance_cents"] is not None else None
-            answer = call.answer(row["secret_hash"], after, row[5:8] if row[5] else None)
+            after = _after(*row[1:6]) if row["balance_cents"] is not None else None
+            answer = call.answer(row["secret_hash"], after, row[6:9] if row[6] else None)
             answered[positions[index]] = (cast(Answer, answer), row["key_account_id"])
             if after is not None:
                 live_updates.changed(row["key_account_id"])
@@ -427,10 +451,11 @@ def _debit_sqlite(cursor, call: _FastCall) -> tuple[Answer | None, int | None]:
     key = cursor.execute(_LOOKUP_KEY, {"digest": call.digest}).fetchone()
     if key is None:
         return call.answer(None), None
-    key_id, account_id, _, key_name = key
+    key_id, account_id, _, key_name, key_budget = key
     # SQLAlchemy stores SQLite times as naive UTC text.
     values = {
         "key_id": key_id,
+        "key": key_id,
         "account_id": account_id,
         "account": account_id,
         "now": call.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
@@ -448,6 +473,8 @@ def _debit_sqlite(cursor, call: _FastCall) -> tuple[Answer | None, int | None]:
     if call.idempotency_key is not None:
         stored = cursor.execute(_SQLITE_STORED, values).fetchone()
     if stored is None:
+        if key_budget is not None and cursor.execute(_SQLITE_KEY_BUDGET, values).fetchone() is None:
+            raise NeedsLedger()
         row = cursor.execute(_SQLITE_DEBIT, values).fetchone()
         if row is None:
             raise NeedsLedger()
@@ -536,5 +563,11 @@ class _FastCall:
         return None if after is None else Answer(200, usage_body(self.entry_id, after))
 
 
-def _after(balance_cents: int, used_today_cents: int, overage_credit_line_cents: int, daily_budget_cents: int | None):
-    return BalanceAfter(balance_cents, used_today_cents, overage_credit_line_cents, daily_budget_cents)
+def _after(
+    balance_cents: int,
+    used_today_cents: int,
+    overage_credit_line_cents: int,
+    daily_budget_cents: int | None,
+    held_cents: int,
+):
+    return BalanceAfter(balance_cents, used_today_cents, overage_credit_line_cents, daily_budget_cents, held_cents)

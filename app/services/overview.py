@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import NotFound
 from app.models import Account, BillingSettings, CreditBalance, LedgerEntry, utcnow
-from app.services.ledger import EXPIRED, METERING_COLUMNS, BalanceAfter
+from app.services.ledger import EXPIRED, METERING_COLUMNS, BalanceAfter, held_now
 from app.services.plans import get_plan
 
 RUNWAY_WINDOW_DAYS = 14
@@ -29,6 +29,8 @@ class Overview:
     used_today: int
     daily_budget: int | None
     available_to_use: int
+    # Reserved by open holds (not expired): not available to use.
+    held: int = 0
 
 
 def billing_settings(session: Session, account_id: int) -> BillingSettings:
@@ -70,7 +72,8 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
         after = BalanceAfter(0, 0, 0, None)
     else:
         used_today = row.used_today_cents if row.usage_day == _utc_day(now) else 0
-        after = BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents)
+        held = held_now(session, account_id, now) if row.held_cents else 0
+        after = BalanceAfter(row.balance_cents, used_today, row.overage_credit_line_cents, row.daily_budget_cents, held)
     return Overview(
         total_credits=int(total_credits),
         earlier_usage=-int(invoiced_debits),
@@ -80,6 +83,7 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
         used_today=after.used_today_cents,
         daily_budget=after.daily_budget_cents,
         available_to_use=after.available_cents,
+        held=after.held_cents,
     )
 
 

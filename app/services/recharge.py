@@ -320,7 +320,7 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str, now: da
         or not settings.auto_recharge_enabled
         or settings.invoice_priced
         or row.recharge_threshold_cents is None
-        or row.balance_cents > row.recharge_threshold_cents
+        or row.balance_cents - row.held_cents > row.recharge_threshold_cents
     ):
         # Turned off, or topped up some other way, since the recharge started.
         _stand_down(session, account_id, seq)

@@ -19,7 +19,7 @@ from app.models import Account, BillingSettings, CreditBalance, OutboxEmail, utc
 from app.services import audit, live, webhooks
 from app.services.company import account_timezone
 from app.services.email import billing_recipients, queue_email
-from app.services.ledger import ensure_credit_balance, utc_day
+from app.services.ledger import ensure_credit_balance, held_now, utc_day
 from app.services.money import format_usd, parse_dollars, plain_dollars
 from app.services.overview import billing_settings, usage_on_day
 from app.services.permissions import Actor, Permission, require
@@ -37,6 +37,8 @@ class SpendSettings:
     used_yesterday_cents: int
     # The budget the debits enforce today (None: no cap).
     budget_in_force_cents: int | None = None
+    # Reserved by open holds: their captures will count as usage, so they come off what is left.
+    held_cents: int = 0
 
 
 def spend_settings(session: Session, actor: Actor, now: datetime | None = None) -> SpendSettings:
@@ -54,6 +56,7 @@ def spend_settings(session: Session, actor: Actor, now: datetime | None = None) 
         used_today_cents=row.used_today_cents if row is not None and row.usage_day == today else 0,
         used_yesterday_cents=usage_on_day(session, actor.account_id, today - timedelta(days=1)),
         budget_in_force_cents=row.daily_budget_cents if row is not None else None,
+        held_cents=held_now(session, actor.account_id, now or utcnow()) if row is not None and row.held_cents else 0,
     )
 
 
@@ -100,9 +103,10 @@ def _budget_status(settings: SpendSettings, now: datetime) -> tuple[str, bool]:
     budget = settings.budget_in_force_cents
     if budget is None:
         return "", False
-    left = budget - settings.used_today_cents
+    left = budget - settings.used_today_cents - settings.held_cents
     if left > 0:
-        return f"{format_usd(left)} of today's {format_usd(budget)} budget is left (UTC day).", False
+        held = f", {format_usd(settings.held_cents)} held for calls in progress" if settings.held_cents else ""
+        return f"{format_usd(left)} of today's {format_usd(budget)} budget is left (UTC day{held}).", False
     midnight = datetime.combine(utc_day(now) + timedelta(days=1), time(), tzinfo=UTC)
     minutes = max(int((midnight - now).total_seconds()) // 60, 1)
     return (

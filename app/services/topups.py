@@ -234,9 +234,12 @@ class RecentPayment:
 
 
 def current_balance(session: Session, actor: Actor) -> str:
-    """The balance the page adds to, so the payer sees what they have before and after."""
+    """The balance the page adds to, so the payer sees what they have before and after, and what
+    open holds reserve of it (not available to use)."""
     require(actor, Permission.BILLING_VIEW)
-    return format_usd(ledger.balance_of(session, actor.account_id))
+    balance = format_usd(ledger.balance_of(session, actor.account_id))
+    held = ledger.held_now(session, actor.account_id, utcnow())
+    return f"{balance} ({format_usd(held)} held for calls in progress)" if held else balance
 
 
 def recent_payments(session: Session, actor: Actor, timezone: str, limit: int = 5) -> list[RecentPayment]:

@@ -157,6 +157,7 @@ def test_the_balance_endpoint_returns_the_overview_figures(engine, api):
         "overage_protection_cents": figures.overage_protection,
         "used_today_cents": figures.used_today,
         "daily_budget_cents": figures.daily_budget,
+        "held_cents": figures.held,
         "available_cents": figures.available_to_use,
         "next_expiry": None,
     }

@@ -256,6 +256,7 @@ def account_detail(session: Session, public_id: str, *, now: datetime | None = N
             ("Remaining Credits", format_usd(figures.remaining_credits)),
             ("Overage Protection", format_usd(figures.overage_protection)),
             ("Used Today", format_usd(figures.used_today)),
+            ("Held for Calls in Progress", format_usd(figures.held)),
             ("Available to Use", format_usd(figures.available_to_use)),
         ],
         overage_line_cents=figures.overage_protection,
