@@ -10,13 +10,17 @@ with one key each, the load generator on loopback (raw HTTP/1.1, keep-alive). In
 - POST /api/v1/usage/batch, 100 events a request: events/s (target 20,000);
 - p50 / p99 at saturation and p99 at a fixed 1,000 calls/s (open loop; target 10 ms);
 - SQLite, 64 clients over the 1,000 accounts (target 2,000 calls/s, no lock errors);
-- server CPU per call, from /proc (target 150 us).
+- server CPU per call, from /proc (target 150 us);
+- with --grants, the 64-client PostgreSQL load again with every account's credits an open credit
+  grant and the grants' allocation (app.services.grants.upkeep, the job "grant_upkeep") walking
+  the new debits every second beside it: calls/s and server CPU per call against the run without,
+  and what the allocation cost per debit walked.
 
 At the end of each database's runs every account's balance must equal its ledger sum and the
 debits must add up to the answered calls (API and pgbench) times the amount: no lost or doubled debit.
 
     .venv/bin/python bench/metering.py [--seconds 10] [--workers 1] [--only sqlite|postgresql]
-                                       [--idempotency-keys]
+                                       [--idempotency-keys] [--grants]
 
 TEST_DATABASE_URL overrides the PostgreSQL admin URL (a throwaway database is created and dropped).
 """
@@ -38,20 +42,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from app.db import make_engine
 from app.migrations import upgrade_to_head
-from app.models import Account, ApiKey, CreditBalance, LedgerEntry
+from app.models import Account, ApiKey, CreditBalance, CreditGrant, GrantCursor, GrantDraw, LedgerEntry
+from app.services import grants
 from app.services.metering import FAST_DEBIT_SQL
 from tests.live_backend import LiveBackend
 
@@ -113,6 +120,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="granian workers (Reflex runs 1 without Redis)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--idempotency-keys", action="store_true", help="send a unique Idempotency-Key with each call")
+    parser.add_argument(
+        "--grants", action="store_true", help="also run the 64-client load with open credit grants being allocated"
+    )
     args = parser.parse_args()
     pgbench = shutil.which("pgbench") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))), None)
     load_average = os.getloadavg()[0]
@@ -136,7 +146,15 @@ def main() -> None:
                     report("PostgreSQL, POST /usage/batch of 100 events, 16 clients", batch, postgres=True)
                     steady = run_load(backend, Load(keys, rate=1_000), args.seconds)
                     report("PostgreSQL, a fixed 1,000 calls/s (open loop)", steady, postgres=True)
-                answered = sum(load.answered_ok for load in (spread, hot, batch, steady))
+                    loads = [spread, hot, batch, steady]
+                    if args.grants:
+                        make_grants(url)
+                        with Allocator(url) as allocator:
+                            granted = run_load(backend, Load(keys), args.seconds)
+                        report("PostgreSQL, 64 clients, open grants allocated every second", granted, postgres=True)
+                        loads.append(granted)
+                        ratios.append(allocator.summary(granted, spread))
+                answered = sum(load.answered_ok for load in loads)
                 if pgbench is None:
                     print("pgbench: not found (it ships with postgresql-client); no comparison")
                 else:
@@ -240,6 +258,91 @@ def prepare(url: str) -> list[str]:
             conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     return keys
+
+
+def make_grants(url: str) -> None:
+    """Every account's bench credits become an open credit grant expiring in 30 days, its
+    allocation starting at that entry (as `grants.record_grant` starts it)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        entries = conn.execute(
+            select(LedgerEntry.account_id, LedgerEntry.id).where(LedgerEntry.source == "grant")
+        ).all()
+        expires = datetime.now(UTC) + timedelta(days=30)
+        conn.execute(
+            insert(CreditGrant),
+            [
+                {
+                    "public_id": f"grt_bench{account_id:05d}",
+                    "account_id": account_id,
+                    "ledger_entry_id": entry_id,
+                    "amount_cents": GRANT,
+                    "remaining_cents": GRANT,
+                    "expires_at": expires,
+                    "priority": 0,
+                    "expired": False,
+                    "created_at": expires,
+                }
+                for account_id, entry_id in entries
+            ],
+        )
+        conn.execute(
+            insert(GrantCursor),
+            [
+                {"account_id": account_id, "last_entry_id": entry_id - 1, "purchased_cents": 0, "updated_at": expires}
+                for account_id, entry_id in entries
+            ],
+        )
+    engine.dispose()
+
+
+class Allocator:
+    """The job "grant_upkeep" run every second in a thread of the bench, as a job worker would,
+    counting the debits it walks and the time it takes."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.stop = threading.Event()
+        self.entries, self.busy_seconds, self.runs = 0, 0.0, 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            started = time.perf_counter()
+            with Session(self.engine) as session:
+                grants.upkeep(session, limit=ACCOUNTS)
+                session.commit()
+            self.busy_seconds += time.perf_counter() - started
+            self.runs += 1
+
+    def __enter__(self) -> Allocator:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        with Session(self.engine) as session:
+            started = time.perf_counter()
+            grants.upkeep(session, limit=ACCOUNTS)  # the rest of the run's debits
+            session.commit()
+            self.busy_seconds += time.perf_counter() - started
+            self.entries = session.exec(select(func.count()).select_from(GrantDraw)).one()
+            left = session.exec(select(func.sum(CreditGrant.remaining_cents))).one()
+            self.consistent = GRANT * ACCOUNTS - left == AMOUNT * self.entries
+        self.engine.dispose()
+
+    def summary(self, granted: LoadResult, plain: LoadResult) -> str:
+        def cpu(result: LoadResult) -> float:
+            return result.server_cpu_seconds * 1e6 / max(result.requests, 1)
+
+        return (
+            f"with open grants allocated every second / without: {granted.rate / plain.rate:.2f} of the calls/s "
+            f"({granted.rate:,.0f} / {plain.rate:,.0f}), server CPU per call {cpu(granted):,.0f} / {cpu(plain):,.0f} us; "
+            f"the allocation walked {self.entries:,} debits in {self.runs} runs, {self.busy_seconds:.2f} s in all "
+            f"({self.busy_seconds * 1e6 / max(self.entries, 1):.0f} us per debit, its draws "
+            f"{'equal' if self.consistent else 'DIFFER FROM'} what the grants lost)"
+        )
 
 
 def bench_key(number: int, suffix: str) -> str:

@@ -196,15 +196,13 @@ class GrantRequest(BaseModel):
     reason: Reason
     expires_at: AwareDatetime | None = Field(
         default=None,
-        description="Given credits only: when what is left of them expires (in the future, with its offset); "
-        "null or absent: never.",
+        description="Given credits only: when what is left of them expires (in the future, with its offset; "
+        "422 otherwise, and for a take-back); null or absent: never.",
     )
-    priority: StrictInt | None = Field(
+    priority: Annotated[StrictInt, Field(ge=0, le=grants.PRIORITY_MAX), BeforeValidator(whole_number)] | None = Field(
         default=None,
-        ge=0,
-        le=grants.PRIORITY_MAX,
-        description="Given credits only: grants expiring at the same moment are used highest priority first "
-        "(every grant before purchased credits). Absent: 0.",
+        description="Given credits only (422 for a take-back): grants expiring at the same moment are used "
+        "highest priority first (every grant before purchased credits). Absent: 0.",
     )
 
 

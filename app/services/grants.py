@@ -328,13 +328,18 @@ def _granted_as(session: Session, grant: CreditGrant) -> str:
 
 
 def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> None:
-    """Job "grant_upkeep": walk every account with an open grant, expire the grants that are due
-    (their own job may have run before the walk could see everything, or failed), then schedule
-    the next run."""
+    """Job "grant_upkeep": walk the accounts with an open grant and new ledger entries, expire the
+    grants that are due (in case their own job failed), then schedule the next run."""
     now = now or utcnow()
     accounts = session.exec(
         select(GrantCursor.account_id)
         .where(
+            select(LedgerEntry.id)
+            .where(
+                col(LedgerEntry.account_id) == col(GrantCursor.account_id),
+                col(LedgerEntry.id) > col(GrantCursor.last_entry_id),
+            )
+            .exists(),
             select(CreditGrant.id)
             .where(
                 col(CreditGrant.account_id) == col(GrantCursor.account_id),
@@ -344,9 +349,10 @@ def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> N
                     col(CreditGrant.ledger_entry_id) > col(GrantCursor.last_entry_id),
                 ),
             )
-            .exists()
+            .exists(),
         )
-        .order_by(col(GrantCursor.account_id))
+        # The least recently walked first, so a backlog of more than `limit` accounts rotates.
+        .order_by(col(GrantCursor.updated_at), col(GrantCursor.account_id))
         .limit(limit)
     ).all()
     for account_id in accounts:

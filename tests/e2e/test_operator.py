@@ -1,5 +1,6 @@
 """The operator's back office in the browser: an operator signs in, finds an account, grants it
-$10 with a reason, and the customer's Overview and Audit Log show it; a suspended account's API
+$10 expiring in ten days with a reason (a bad priority first refused at its field), and the
+customer's Overview ("Expiring soon") and Audit Log show it; a suspended account's API
 key gets 403 and its console says it is read-only; a customer reaches nothing under /operator."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -49,12 +51,22 @@ def test_an_operator_grants_ten_dollars_and_the_customer_sees_it(page: Page, liv
     form = page.locator("#grant-form")
     form.get_by_label("Amount (USD)").fill("10")
     form.get_by_label("Reason").fill("Sorry for the outage")
+    # A promotional grant: usable through a day ten days from now, with a priority. A bad
+    # priority is refused next to its field and grants nothing.
+    last_day = (datetime.now(UTC) + timedelta(days=10)).date()
+    form.get_by_label("Usable through (optional)").fill(last_day.isoformat())
+    form.get_by_label("Priority (optional, 0–100)").fill("200")
+    form.get_by_role("button", name="Adjust credits").click()
+    expect(form.get_by_text("The priority is a whole number from 0 to 100.")).to_be_visible()
+    expect(page.locator("#operator-ledger tbody tr")).to_have_count(0)
+    form.get_by_label("Priority (optional, 0–100)").fill("5")
     form.get_by_role("button", name="Adjust credits").click()
     expect(page.get_by_text("Credits adjusted.")).to_be_visible()
     expect(page.locator("#operator-ledger tbody tr").first).to_contain_text("$10.00")
     expect(page.locator("#operator-audit tbody tr").first).to_contain_text(
-        "Granted $10.00 USD of usage credits. Reason: Sorry for the outage"
+        "Granted $10.00 USD of usage credits, expiring"
     )
+    expect(page.locator("#operator-audit tbody tr").first).to_contain_text("Reason: Sorry for the outage")
 
     view = page.locator("#view-as-form")
     view.get_by_label("Reason").fill("Checking what they see")
@@ -66,10 +78,11 @@ def test_an_operator_grants_ten_dollars_and_the_customer_sees_it(page: Page, liv
     sign_in(page, owner, next_path="/billing")
     expect(page.locator("#total-credits")).to_have_text("$10.00")
     expect(page.locator("#remaining-credits")).to_have_text("$10.00")
+    expect(page.locator("#expiring-soon")).to_contain_text("Expiring soon: $10.00 of promotional credits on")
     page.goto("/audit-log")
     rows = page.locator("#audit-log-table tbody tr")
     expect(rows.first).to_contain_text("Viewed the console as the customer sees it (read-only).")
-    row = rows.filter(has_text="Granted $10.00 USD of usage credits. Reason: Sorry for the outage")
+    row = rows.filter(has_text="Granted $10.00 USD of usage credits, expiring")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Oscar Operator (operator) (operator@example.com)")
     expect(row).to_contain_text("Operator actions")

@@ -5,6 +5,8 @@ reactivates; customers' keys and sessions reach none of it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -12,7 +14,7 @@ from sqlmodel import Session, select
 from app.api import create_api
 from app.api import metering as metering_api
 from app.api import operator as operator_api
-from app.models import AuditEvent, LedgerEntry
+from app.models import AuditEvent, CreditGrant, LedgerEntry
 from app.services import api_keys, auth, ledger
 from app.services.operator import keys, staff
 from tests.factories import grant, owner_and_account, signed_in_token
@@ -98,6 +100,34 @@ def test_a_grant_with_one_idempotency_key_credits_once(api, session, operator_ke
         [event] = fresh.exec(select(AuditEvent).where(AuditEvent.account_id == account.id)).all()
         assert event.actor_name == "Operator API key “CRM”"
         assert event.summary == "Granted $10.00 of usage credits. Reason: Welcome offer"
+
+
+def test_a_grant_may_expire_and_have_a_priority_and_a_past_expiry_changes_nothing(api, session, operator_key):
+    _, account = owner_and_account(session)
+    session.commit()
+    url = f"{PREFIX}/accounts/{account.public_id}/credits"
+    expires = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    body = {"amount_cents": 2_500, "reason": "Winter promotion", "priority": 7}
+
+    granted = api.post(
+        url, json={**body, "expires_at": expires.isoformat()}, headers={**operator_key, "Idempotency-Key": "p-1"}
+    )
+
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["priority"] == 7
+    assert datetime.fromisoformat(granted.json()["expires_at"]) == expires
+    for refused in (
+        {**body, "expires_at": "2020-01-01T00:00:00Z"},
+        {**body, "priority": 101},
+        {**body, "amount_cents": -100},
+    ):
+        assert_error(
+            api.post(url, json=refused, headers={**operator_key, "Idempotency-Key": "p-2"}), 422, "validation_error"
+        )
+    with Session(session.get_bind()) as fresh:
+        assert ledger.balance_of(fresh, account.id) == 2_500
+        [grant_row] = fresh.exec(select(CreditGrant)).all()
+        assert (grant_row.amount_cents, grant_row.priority, grant_row.expires_at) == (2_500, 7, expires)
 
 
 def test_suspend_refuses_the_accounts_metering_calls_until_reactivated(api, session, operator_key):
