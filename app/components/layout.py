@@ -8,12 +8,14 @@ from typing import Any
 
 import reflex as rx
 
+from app.components.chat import chat_launcher
 from app.components.forms import error_of, field_error, form_messages, text_field
 from app.components.upload import IMAGE_ACCEPT
 from app.services.auth import Membership
 from app.services.company import LOGO_MAX_BYTES
 from app.services.navigation import ADMIN, NAV, SECTIONS, ConsolePage
 from app.services.permissions import Permission
+from app.state.chat import ChatState
 from app.state.live import NoticesState
 from app.state.logo import HeaderLogoState
 from app.state.session import SessionState
@@ -297,6 +299,7 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
                 spacing="0",
                 width="100%",
             ),
+            chat_launcher(),
             class_name="ld-shell",
         ),
         rx.center(rx.spinner(size="3"), height="100vh"),
@@ -332,7 +335,7 @@ def console_page(
         options = {
             "route": route,
             "title": f"{entry.title} · Ledgerdesk",
-            "on_load": [SessionState.load_console, NoticesState.load, *on_load],
+            "on_load": [SessionState.load_console, NoticesState.load, ChatState.load, *on_load],
         }
         PAGES.append((page, options))
         return page

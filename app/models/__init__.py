@@ -16,6 +16,7 @@ from app.models.billing import (
     PaymentMethod,
     StripeEvent,
 )
+from app.models.chat import ChatConversation, ChatMessage
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
 from app.models.job import Job, WorkerHeartbeat
 from app.models.operator import OperatorApiKey, OperatorSession, OperatorToken, OperatorUser
@@ -34,6 +35,8 @@ __all__ = [
     "AuthAttempt",
     "AuthSession",
     "BillingSettings",
+    "ChatConversation",
+    "ChatMessage",
     "CreditBalance",
     "CreditGrant",
     "GrantCursor",

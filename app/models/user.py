@@ -55,6 +55,8 @@ class User(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)
     # The products this user may use, comma-separated codes; "" means every product of the account.
     products: str = Field(default="", max_length=300)
+    # The last chat message (app.services.chat) this user has read in the account's conversation.
+    chat_read_id: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -7,7 +7,11 @@ Each process collects the changed accounts and sends them at most every FLUSH_SE
 message (`run_publisher`): with `REDIS_URL`, on a Redis channel every web process listens to
 (Redis is already what several workers need for Reflex's state, and it works on SQLite and
 PostgreSQL alike); without it, there is one process, and the message goes straight to its
-listener. What a web process does with the message is app.state.live."""
+listener. What a web process does with the message is app.state.live.
+
+What is told is a topic: an account's id for its figures and payments; `chat_topic` for its
+chat, so a message refreshes only what shows chats; `OPERATOR_INBOX` for the back office's
+conversations, any account's."""
 
 from __future__ import annotations
 
@@ -26,12 +30,19 @@ CHANNEL = "ledgerdesk:live"
 FLUSH_SECONDS = 0.25
 _SESSION_KEY = "live_accounts"
 
+# The back office's conversations (account ids start at 1).
+OPERATOR_INBOX = 0
+
 Listener = Callable[[set[int]], Awaitable[None]]
 
 _lock = threading.Lock()
 _pending: set[int] = set()
 # Without Redis: this process's listener (the web process's push loop), if it has one.
 _local_listeners: list[Listener] = []
+
+
+def chat_topic(account_id: int) -> int:
+    return -account_id
 
 
 def changed(account_id: int) -> None:
@@ -72,7 +83,7 @@ def encode(account_ids: set[int]) -> str:
 
 def decode(message: bytes | str) -> set[int]:
     text = message.decode() if isinstance(message, bytes) else message
-    return {int(part) for part in text.split(",") if part.isdigit()}
+    return {int(part) for part in text.split(",") if part.removeprefix("-").isdigit()}
 
 
 async def run_publisher(redis_url: str) -> None:

@@ -1,7 +1,8 @@
 """Live updates, the browser side: which tabs this process serves show which account, and fresh
 figures pushed to them when that account changes (app.services.live says which changed).
 
-A page state whose figures move mixes in `LiveState`, calls `_watch_live` when it loads and says
+A page state whose figures move mixes in `LiveState`, calls `_watch_live` when it loads (with the
+topic it shows when that is not the account's figures: its chat, the operator's inbox) and says
 in `_live_refresh` what to read again. The banner (`NoticesState`, on every console page) loads
 first and starts the tab's list afresh, so a tab is refreshed only for the page it shows. Pushes
 are coalesced: at most one every PUSH_INTERVAL for each tab, however many calls the API takes. A
@@ -33,22 +34,21 @@ log = logging.getLogger("ledgerdesk.live")
 # Every half second at most: within the second the issue asks, at half the cost of every 250 ms.
 PUSH_INTERVAL = 0.5
 
-# client token → (the account it shows, the states to refresh)
-_tabs: dict[str, tuple[int, set[type[LiveState]]]] = {}
+# client token → (the account it shows, the states to refresh and the topic each shows)
+_tabs: dict[str, tuple[int, dict[type[LiveState], int]]] = {}
 _changed: set[int] = set()
 _wake = asyncio.Event()
 
 
 class LiveState(rx.State, mixin=True):
-    def _watch_live(self, account_id: int, *, first: bool = False) -> None:
+    def _watch_live(self, account_id: int, *, first: bool = False, topic: int | None = None) -> None:
         token = self.router.session.client_token
         if not token:
             return
         shown = _tabs.get(token)
         if first or shown is None or shown[0] != account_id:
-            _tabs[token] = (account_id, {type(self)})
-        else:
-            shown[1].add(type(self))
+            shown = _tabs[token] = (account_id, {})
+        shown[1][type(self)] = account_id if topic is None else topic
 
     def _live_refresh(self) -> None:
         """Read again what moves on this page; a DomainError leaves it as it is."""
@@ -109,9 +109,13 @@ async def run_live_updates(app: App) -> None:
         while True:
             await _wake.wait()
             _wake.clear()
-            accounts = set(_changed)
+            topics = set(_changed)
             _changed.clear()
-            tabs = [(token, states) for token, (account, states) in list(_tabs.items()) if account in accounts]
+            tabs = [
+                (token, {cls for cls, topic in states.items() if topic in topics})
+                for token, (_account, states) in list(_tabs.items())
+            ]
+            tabs = [(token, states) for token, states in tabs if states]
             results = await asyncio.gather(*(_refresh_tab(app, t, s) for t, s in tabs), return_exceptions=True)
             for result in results:
                 if isinstance(result, Exception):

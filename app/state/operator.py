@@ -11,8 +11,10 @@ from sqlmodel import Session
 
 from app.db import transaction
 from app.errors import NotAuthenticated
-from app.services.operator import staff
+from app.services import live
+from app.services.operator import chat, staff
 from app.services.operator.staff import Operator
+from app.state.live import LiveState
 from app.state.session import cookie_value, post_to, reset_page_states
 
 
@@ -34,9 +36,11 @@ def operating(state: rx.State) -> Iterator[tuple[Operator, Session]]:
         yield operator, session
 
 
-class OperatorShellState(rx.State):
+class OperatorShellState(LiveState, rx.State):
     signed_in: rx.Field[bool] = rx.field(False)
     operator_name: rx.Field[str] = rx.field("")
+    # Customer chat messages no member of staff has read: the header's Conversations badge, live.
+    unread_chats: rx.Field[int] = rx.field(0)
 
     @rx.event
     async def load_operator(self):
@@ -47,7 +51,14 @@ class OperatorShellState(rx.State):
             await reset_page_states(self)
             return rx.redirect(f"/operator/sign-in?next={self.router.url.path or '/operator'}")
         self.operator_name, self.signed_in = operator.name, True
+        with transaction() as session:
+            self.unread_chats = chat.unread_total(session)
+        self._watch_live(live.OPERATOR_INBOX, first=True)
         return None
+
+    def _live_refresh(self) -> None:
+        with operating(self) as (_operator, session):
+            self.unread_chats = chat.unread_total(session)
 
     @rx.event
     async def sign_out(self):

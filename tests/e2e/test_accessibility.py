@@ -47,7 +47,7 @@ def test_no_page_has_a_serious_or_critical_violation(page: Page, live_app: LiveA
         expect(page.get_by_role(role, name=name).first).to_be_visible()  # type: ignore[arg-type]
         problems[entry["route"]] = _serious_violations(page)
 
-    # What opens over a page: the drawer of a phone and a dialog.
+    # What opens over a page: the drawer of a phone, a dialog and the chat box.
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("button", name="Menu").click()
     expect(page.get_by_role("dialog", name="Menu")).to_be_visible()
@@ -57,6 +57,10 @@ def test_no_page_has_a_serious_or_critical_violation(page: Page, live_app: LiveA
     page.get_by_role("button", name="Invite").click()
     expect(page.get_by_role("dialog")).to_be_visible()
     problems["the invitation dialog"] = _serious_violations(page)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Chat with support").click()
+    expect(page.locator("#chat-log")).to_be_visible()
+    problems["the chat box"] = _serious_violations(page)
 
     assert not {where: found for where, found in problems.items() if found}
 

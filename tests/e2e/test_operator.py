@@ -1,7 +1,9 @@
 """The operator's back office in the browser: an operator signs in, finds an account, grants it
 $10 expiring in ten days with a reason (a bad priority first refused at its field), and the
-customer's Overview ("Expiring soon") and Audit Log show it; a suspended account's API
-key gets 403 and its console says it is read-only; a customer reaches nothing under /operator."""
+customer's Overview ("Expiring soon") and Audit Log show it; a suspended account's API key gets
+403 and its console says it is read-only (its chat box still reaches the staff); a customer
+reaches nothing under /operator; a customer's chat message is answered from the back office and
+both sides see it live with their unread counts."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import DEMO_PASSWORD, LiveApp, sign_in
 
@@ -110,6 +112,54 @@ def test_a_suspended_accounts_key_gets_403_and_its_console_is_read_only(page: Pa
     page.get_by_label("Name (optional)").fill("Sneaky")
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_text("This account is suspended").first).to_be_visible()
+    page.keyboard.press("Escape")
+    # The chat box is how a suspended account reaches the staff: it still writes.
+    send_chat(page, "Please reactivate us")
+
+
+def send_chat(page: Page, text: str) -> None:
+    page.get_by_role("button", name=re.compile(r"^Chat with support")).click()
+    page.get_by_label("Your message").fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#chat-log")).to_contain_text(text)
+
+
+def test_a_chat_message_is_answered_from_the_back_office_and_both_sides_see_it_live(
+    page: Page, browser: Browser, live_app: LiveApp
+):
+    name, owner = _customer(live_app, "Chat Co")
+    sign_in(page, owner)
+    expect(page.get_by_role("button", name="Chat with support", exact=True)).to_be_visible()
+    question = "Is <b>this</b> billed twice?"
+    send_chat(page, question)  # shown as typed: markup is text
+    page.keyboard.press("Escape")
+    expect(page.locator("#chat-log")).to_have_count(0)
+
+    office = browser.new_context(base_url=live_app.url).new_page()
+    operator_sign_in(office)
+    expect(office.locator("#operator-unread-chats")).to_be_visible()
+    office.get_by_role("link", name=re.compile(r"^Conversations")).click()
+    row = office.locator("#operator-conversations tbody tr").filter(has_text=name)
+    expect(row).to_contain_text(question)
+    expect(row.locator("td").last).to_have_text("1")
+    row.get_by_role("link", name=name).click()
+    expect(office.locator("#operator-chat-log")).to_contain_text(question)
+    office.get_by_label("Answer").fill("No: the second line is a refund.")
+    office.get_by_role("button", name="Send answer").click()
+    expect(office.locator("#operator-chat-log")).to_contain_text("No: the second line is a refund.")
+
+    # The customer's page, not reloaded: the badge counts the answer, opening the box reads it.
+    expect(page.locator("#chat-unread")).to_have_text("1")
+    page.get_by_role("button", name="Chat with support, 1 unread").click()
+    expect(page.locator("#chat-log")).to_contain_text("No: the second line is a refund.")
+    expect(page.locator("#chat-log")).to_contain_text("Support")
+    expect(page.locator("#chat-unread")).to_have_count(0)
+
+    # And the staff see the customer's next message without a reload.
+    page.get_by_label("Your message").fill("Thanks!")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(office.locator("#operator-chat-log")).to_contain_text("Thanks!")
+    office.context.close()
 
 
 def test_a_customer_reaches_nothing_under_operator(page: Page, live_app: LiveApp):

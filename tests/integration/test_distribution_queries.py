@@ -26,6 +26,7 @@ from app.services import (
     auth,
     balance_history,
     billing_overview,
+    chat,
     company,
     info,
     invoices,
@@ -39,6 +40,7 @@ from app.services import (
     subscription,
     tax,
     team,
+    tokens,
     upcoming,
 )
 from tests.factories import grant, owner_and_account
@@ -79,11 +81,11 @@ def test_the_console_pages_services_filter_account_tables_by_account(engine, rec
         actor, account = owner_and_account(session)
         grant(session, account.id, 5_000, description="", key="grant")
         api_keys.create_key(session, actor, "Queries")
-        token = auth.new_secret()
+        token = tokens.new_secret()
         now = utcnow()
         session.add(
             AuthSession(
-                token_hash=auth.sha256_hex(token),
+                token_hash=tokens.sha256_hex(token),
                 user_id=actor.user_id,
                 created_at=now,
                 last_seen_at=now,
@@ -115,6 +117,9 @@ def test_the_console_pages_services_filter_account_tables_by_account(engine, rec
         tax.tax_view(session, actor)
         team.team_view(session, actor, 1)
         upcoming.for_plan(session, actor)
+        chat.send(session, actor, "Hello")
+        chat.unread(session, actor)
+        chat.read(session, actor)
         spend.save_settings(session, actor, enabled=True, daily_budget="50", notify_threshold="", webhook_url="")
         session.commit()
     assert len(recorded) > 40

@@ -47,6 +47,7 @@ from app.services import (
     balance_history,
     billing_details,
     billing_overview,
+    chat,
     company,
     console,
     getting_started,
@@ -207,6 +208,9 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
         P.BILLING_MANAGE,
         lambda w: billing_details.save_billing_email(w.session, w.actor, "invoices@example.com"),
     ),
+    "chat.read": (P.INFO_VIEW, lambda w: chat.read(w.session, w.actor)),
+    "chat.send": (P.INFO_VIEW, lambda w: chat.send(w.session, w.actor, "Hello")),
+    "chat.unread": (P.INFO_VIEW, lambda w: chat.unread(w.session, w.actor)),
     "company.account_timezone": (None, lambda w: company.account_timezone(w.session, w.actor)),
     "company.company_details": (P.COMPANY_VIEW, lambda w: company.company_details(w.session, w.actor)),
     "company.logo_file": (P.INFO_VIEW, lambda w: company.logo_file(w.session, w.actor)),
@@ -558,8 +562,8 @@ SHELL_HANDLERS = {
     "switch_account": "moves the caller's own sign-in to another account of the same person (the service refuses any other)",
 }
 # States of the shell's parts that act on account data, with the permission they need: the
-# header's logo uploads the Company page's logo.
-SHELL_PART_PERMISSIONS = {"HeaderLogoState": P.COMPANY_EDIT}
+# header's logo uploads the Company page's logo; the chat box is every user's (info.view).
+SHELL_PART_PERMISSIONS = {"HeaderLogoState": P.COMPANY_EDIT, "ChatState": P.INFO_VIEW}
 # Calls a UI-only handler must not make: where data and money live.
 DATA_MODULES = ("app.services", "app.db", "app.models", "app.payments")
 

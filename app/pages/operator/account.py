@@ -1,11 +1,13 @@
 """Back office: one account as its customer's Overview shows it (figures, users, payments,
 invoices, ledger, audit log) and what an operator may do to it, each with a reason that goes into
-the account's audit log."""
+the account's audit log; and its chat box's conversation, where staff answer (read by opening it,
+new messages shown live)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from app.components.chat import chat_form, chat_log
 from app.components.forms import error_of, form_error, form_messages, select, state_form, text_field
 from app.components.layout import section_card
 from app.components.panels import stat
@@ -14,12 +16,15 @@ from app.config import get_settings
 from app.errors import ValidationFailed
 from app.pages.operator.accounts import STATUS_COLORS
 from app.pages.operator.shell import operator_page
+from app.services import live
+from app.services.chat import ChatLine
 from app.services.money import parse_dollars
-from app.services.operator import accounts
+from app.services.operator import accounts, chat
 from app.services.operator.staff import author_of
 from app.services.plans import PLANS
 from app.state.card_payment import new_request_key
 from app.state.form import FormState, texts
+from app.state.live import LiveState
 from app.state.operator import operating
 
 
@@ -182,6 +187,48 @@ class OperatorAccountState(FormState, rx.State):
             self.notice = notice
 
 
+class OperatorChatState(FormState, LiveState, rx.State):
+    """The account's conversation: read by staff when shown, answered here."""
+
+    account_id: rx.Field[str] = rx.field("")
+    lines: rx.Field[list[ChatLine]] = rx.field(default_factory=list)
+
+    @rx.event
+    def load(self):
+        self.account_id, self.lines = self.router.url.query_parameters.get("id", ""), []
+        with self._attempt(), operating(self) as (_operator, session):
+            self.lines = chat.read(session, self.account_id)
+        self._watch_live(live.OPERATOR_INBOX)
+
+    @rx.event
+    def send(self, form: dict):
+        with self._attempt("send", field="body"), operating(self) as (operator, session):
+            (body,) = texts(form, "body")
+            self.lines = chat.reply(session, operator, self.account_id, body)
+            self._remount_form()
+
+    def _live_refresh(self) -> None:
+        with operating(self) as (_operator, session):
+            self.lines = chat.read(session, self.account_id)
+
+
+def _conversation() -> rx.Component:
+    state = OperatorChatState
+    return section_card(
+        "Conversation",
+        form_error(state.error),
+        chat_log(
+            state.lines,
+            ours=lambda line: line.from_support,
+            empty="No messages yet. The customer's users write from the chat box of their console.",
+            log_id="operator-chat-log",
+        ),
+        chat_form(state, label="Answer", button="Send answer", form_id="operator-chat-form"),
+        description="The account's chat box: its users see your answer at once.",
+        id="operator-chat",
+    )
+
+
 def _reason(action: str) -> rx.Component:
     return text_field(
         "Reason",
@@ -222,7 +269,7 @@ def _lines(table_id: str, columns: list[str], rows) -> rx.Component:
     )
 
 
-@operator_page("/operator/account", "Account", on_load=[OperatorAccountState.load])
+@operator_page("/operator/account", "Account", on_load=[OperatorAccountState.load, OperatorChatState.load])
 def operator_account_page() -> list[rx.Component]:
     state = OperatorAccountState
     return [
@@ -236,6 +283,7 @@ def operator_account_page() -> list[rx.Component]:
         ),
         form_messages(state),
         rx.grid(rx.foreach(state.figures, lambda f: stat(f[0], f[1])), columns="3", spacing="4"),
+        _conversation(),
         rx.cond(
             state.viewed.length() > 0,
             rx.card(

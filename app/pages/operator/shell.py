@@ -11,6 +11,7 @@ from app.components.layout import PAGES, page_body, page_heading
 from app.state.operator import OperatorShellState
 
 NAV = (("/operator", "Accounts"), ("/operator/api-keys", "API keys"))
+CONVERSATIONS = "/operator/conversations"
 
 
 def _header() -> rx.Component:
@@ -19,6 +20,22 @@ def _header() -> rx.Component:
             rx.icon("shield"),
             rx.heading("Ledgerdesk operator", size="4"),
             *[rx.link(label, href=route, class_name="ld-nav-link") for route, label in NAV],
+            rx.link(
+                "Conversations",
+                rx.cond(
+                    OperatorShellState.unread_chats > 0,
+                    rx.badge(
+                        OperatorShellState.unread_chats,
+                        color_scheme="red",
+                        variant="solid",
+                        margin_left="0.4em",
+                        id="operator-unread-chats",
+                    ),
+                ),
+                href=CONVERSATIONS,
+                class_name="ld-nav-link",
+                id="operator-conversations-link",
+            ),
             rx.spacer(),
             rx.text(OperatorShellState.operator_name, id="operator-name"),
             rx.button("Sign out", variant="ghost", on_click=OperatorShellState.sign_out, id="operator-sign-out"),
