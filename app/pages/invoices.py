@@ -1,5 +1,5 @@
-"""Invoices (seed 003): Payments Due (pay with a saved card, download the PDF) and the order and
-invoice history."""
+"""Invoices (seed 003): Payments Due (pay with a saved card or from the credit balance, download
+the PDF) and the order and invoice history."""
 
 from __future__ import annotations
 
@@ -70,6 +70,33 @@ class InvoicesState(ConfirmedCardPaymentState, FormState, LiveState, rx.State):
                 button=f"Pay {row.amount}",
             )
 
+    @event
+    def open_balance_pay(self, invoice_id: str):
+        self._close_confirm()
+        row = next((r for r in self.due if r.id == invoice_id), None)
+        if row is None:
+            return
+        self._ask(
+            "balance",
+            target=row.id,
+            title=f"Pay invoice {row.number} from your credit balance",
+            lines=[
+                f"{row.amount} comes off your usage credits (any overage it bills is given back to the balance "
+                "first), once. Balance History shows it as “Applied credit balance to invoice”."
+            ],
+            button=f"Pay {row.amount} from balance",
+        )
+
+    def _pay_from_balance(self) -> None:
+        number = next((r.number for r in self.due if r.id == self.confirm_target), "")
+        with self._confirming():
+            with acting(self, Permission.BILLING_MANAGE) as (actor, session):
+                invoices.pay_from_balance(session, actor, invoice_id=self.confirm_target)
+        if not self.confirm_action:  # paid: the dialog closed
+            with self._attempt():
+                self._reload()
+                self.notice = f"Invoice {number} is paid from your credit balance. Thank you."
+
     @rx.event
     def set_selected_card(self, value: str):
         self.selected_card = value
@@ -78,6 +105,9 @@ class InvoicesState(ConfirmedCardPaymentState, FormState, LiveState, rx.State):
     def confirm(self, request_key: str):
         if not self.confirm_action:
             return  # a click queued behind the one that paid and closed the dialog
+        if self.confirm_action == "balance":
+            self._pay_from_balance()
+            return
         self.confirm_error = ""
         if not self.selected_card:
             self.confirm_error = "Select one of your saved cards."
@@ -160,6 +190,16 @@ def _due_row(row: InvoiceRow) -> rx.Component:
                         aria_label="Pay invoice " + row.number,
                     ),
                 ),
+                rx.cond(
+                    state.can_manage & row.from_balance,
+                    rx.button(
+                        "Pay from balance",
+                        size="1",
+                        variant="soft",
+                        on_click=state.open_balance_pay(row.id),
+                        aria_label="Pay invoice " + row.number + " from your credit balance",
+                    ),
+                ),
                 _download(row),
                 spacing="3",
                 align="center",
@@ -198,16 +238,19 @@ def _pay_dialog() -> rx.Component:
     return confirm_dialog(
         state,
         color_scheme=None,
-        body=field(
-            "Card",
-            payment_method_select(
-                state.cards,
-                state.selected_card,
-                state.set_selected_card,
-                select_id="pay_card",
-                placeholder="Select a card",
+        body=rx.cond(
+            state.confirm_action == "pay",
+            field(
+                "Card",
+                payment_method_select(
+                    state.cards,
+                    state.selected_card,
+                    state.set_selected_card,
+                    select_id="pay_card",
+                    placeholder="Select a card",
+                ),
+                field_id="pay_card",
             ),
-            field_id="pay_card",
         ),
         button_id="confirm-pay",
         request_key=state.request_key,

@@ -25,7 +25,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, Invoice, InvoiceLine, Job, LedgerEntry, OutboxEmail, Payment, TaxRegistration, utcnow
 from app.payments import gateway
 from app.seed import seed_demo
-from app.services import auth, invoices, ledger, overview, stripe_events
+from app.services import audit, auth, balance_history, invoices, ledger, overview, stripe_events
 from app.services.overview import billing_settings
 from tests.factories import actor_for, grant, make_account, make_user, signed_in_token
 from tests.stripe_fixtures import point_stripe_at, raw_card, save_card, stripe_intent
@@ -419,6 +419,47 @@ def test_paying_an_open_invoice_charges_once_and_a_replay_charges_nothing(sessio
         invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=card, request_key="k2")
     # Paying it touched no credits: it was not overage.
     assert ledger.balance_of(session, account.id) == 0
+
+
+def test_the_credit_balance_pays_an_open_invoice_once_as_applied_credit_balance_to_invoice(session, owner):
+    actor, account = owner
+    ledger.set_overage_credit_line(session, account.id, 10_000)
+    grant(session, account.id, 3_000, key="topped-up")
+    _use(session, account.id, 4_000, utcnow(), "over")  # 1,000 of overage, billed below
+    renewal = _open_invoice(session, account, cents=2_900, overage=1_000)
+    too_big = _open_invoice(session, account, cents=9_000)
+    assert ledger.balance_of(session, account.id) == -1_000
+    # Usage took the overage from the balance already: paying the invoice gives it back first.
+    # Nothing covers the bigger one (the overage credit line is not for paying invoices).
+    assert {row.number: row.from_balance for row in invoices.payments_due(session, actor)} == {
+        invoices.label(renewal, account): False,
+        invoices.label(too_big, account): False,
+    }
+    grant(session, account.id, 2_900, key="more")
+    session.commit()
+    assert [row.from_balance for row in invoices.payments_due(session, actor)] == [True, False]
+    with pytest.raises(Conflict, match=r"does not cover invoice"):
+        invoices.pay_from_balance(session, actor, invoice_id=too_big.public_id)
+    session.rollback()
+
+    invoices.pay_from_balance(session, actor, invoice_id=renewal.public_id)
+    session.commit()
+    with pytest.raises(Conflict, match="already paid"):
+        invoices.pay_from_balance(session, actor, invoice_id=renewal.public_id)
+    session.rollback()
+    session.refresh(renewal)
+    assert renewal.status == "paid" and renewal.paid_at is not None and renewal.payment_id is None
+    # Balance History: the overage given back, then the whole invoice as the seed words it.
+    entries = balance_history.history_page(session, actor).rows
+    assert [(entry.description, entry.amount) for entry in entries[:2]] == [
+        ("Applied credit balance to invoice", "-$29.00"),
+        (f"Invoice {invoices.label(renewal, account)} paid: overage applied to your balance", "$10.00"),
+    ]
+    assert ledger.balance_of(session, account.id) == 0 == ledger.ledger_sum(session, account.id)
+    assert [row.id for row in invoices.history(session, actor)] == [renewal.public_id]
+    assert audit.events(session, actor, category="payment").rows[0].summary.endswith("from the credit balance")
+    with pytest.raises(NotFound):
+        invoices.pay_from_balance(session, actor, invoice_id="inv_of_someone_else")
 
 
 def test_a_declined_card_leaves_the_invoice_open_and_another_card_pays_it(session, owner):

@@ -238,6 +238,10 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
             w.session, w.actor, invoice_id=w.account.invoice, payment_method_id=w.account.default_card, request_key="r1"
         ),
     ),
+    "invoices.pay_from_balance": (
+        P.BILLING_MANAGE,
+        lambda w: invoices.pay_from_balance(w.session, w.actor, invoice_id=w.account.invoice),
+    ),
     "invoices.payments_due": (P.BILLING_VIEW, lambda w: invoices.payments_due(w.session, w.actor)),
     "invoices.pdf_for": (P.BILLING_VIEW, lambda w: invoices.pdf_for(w.session, w.actor, w.account.invoice)),
     "payment_methods.delete_method": (
@@ -535,7 +539,7 @@ UI_ONLY = {
     "CompanyState": {"choose_country", "image_rejected"},
     "HeaderLogoState": {"image_rejected"},
     "InvoiceAddressState": {"choose_country"},
-    "InvoicesState": {"set_selected_card", "confirm_open_change"},
+    "InvoicesState": {"set_selected_card", "confirm_open_change", "open_balance_pay"},
     "PaymentMethodsState": {"set_new_default", "confirm_open_change", "close_capture", "save_card", "open_sepa_form"},
     "PlansState": {"confirm_open_change"},
     "ProductsState": {"confirm_open_change"},

@@ -28,7 +28,9 @@ Invoice-priced accounts get open invoices due in 30 days (net 30), never charged
 card accounts get them due in 14 days, and the monthly close's invoice (renewals, overage) is
 charged off-session to the default payment method at once (job "close_period" starts it), with
 dunning (`collection`); they
-can also pay an open invoice from the Invoices page with a saved card (`pay_invoice`). An open
+can also pay an open invoice from the Invoices page with a saved card (`pay_invoice`) or from
+their credit balance (`pay_from_balance`: an `invoice_applied` debit, "Applied credit balance to
+invoice" in Balance History). An open
 invoice whose charge failed or whose due date has passed makes the account past due. Invoices
 with nothing to pay are issued paid. Every issued invoice is emailed with its PDF (job
 "invoice_issued"). Callers commit.
@@ -36,7 +38,7 @@ with nothing to pay are issued paid. Every issued invoice is emailed with its PD
 Modules by job: `periods` (the calendar months, proration by day), `issuing` (numbers, receipts, plan changes,
 credit notes), `period_close` (the monthly bill and its job), `collection` (charging it
 off-session, with dunning; registers what a settled "renewal" payment means), `payment` (paying
-an open invoice; registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
+an open invoice by card or from the balance; registers what a settled "invoice" payment means) and `documents` (the Invoices page's rows, the
 PDF and the email)."""
 
 from app.services.invoices.collection import collect, is_past_due, past_due
@@ -68,11 +70,14 @@ from app.services.invoices.issuing import (
     reissue_for_less,
 )
 from app.services.invoices.payment import (
+    BALANCE_APPLIED,
     INVOICE_PAYMENTS,
     PayResult,
+    balance_covers,
     finish_invoice_payment,
     mark_paid,
     overage_bought,
+    pay_from_balance,
     pay_invoice,
     payment_reversed,
 )
@@ -87,6 +92,7 @@ from app.services.invoices.period_close import (
 from app.services.invoices.periods import Proration, billing_period, period_end_after, period_label, prorate
 
 __all__ = [
+    "BALANCE_APPLIED",
     "INVOICE_PAYMENTS",
     "NET_DAYS_CARD",
     "NET_DAYS_INVOICE_PRICED",
@@ -113,10 +119,12 @@ __all__ = [
     "issue_invoice",
     "issue_receipt",
     "label",
+    "balance_covers",
     "mark_paid",
     "owned",
     "overage_bought",
     "past_due",
+    "pay_from_balance",
     "pay_invoice",
     "payment_reversed",
     "payments_due",

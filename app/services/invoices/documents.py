@@ -10,11 +10,12 @@ from sqlmodel import Session, col, select
 from app.config import get_settings
 from app.errors import NotFound
 from app.models import Invoice, InvoiceLine, OutboxEmail, utcnow
-from app.services import invoice_pdf
+from app.services import invoice_pdf, ledger
 from app.services.customers import account_of
 from app.services.email import Attachment, billing_recipients, queue_email
 from app.services.invoices.collection import is_past_due
 from app.services.invoices.issuing import label
+from app.services.invoices.payment import balance_covers
 from app.services.money import format_usd
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_day
@@ -56,6 +57,8 @@ class InvoiceRow:
     payment_date: str
     amount: str
     overdue: bool
+    # An open invoice the credit balance pays (`pay_from_balance`).
+    from_balance: bool = False
 
 
 def payments_due(session: Session, actor: Actor, now: datetime | None = None) -> list[InvoiceRow]:
@@ -83,6 +86,7 @@ def history(session: Session, actor: Actor, limit: int = 100) -> list[InvoiceRow
 
 def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[InvoiceRow]:
     account = account_of(session, account_id)
+    balance = ledger.balance_of(session, account_id)
 
     def day(moment: datetime | None) -> str:
         return format_day(moment, account.timezone) if moment else ""
@@ -99,6 +103,7 @@ def _rows(session: Session, account_id: int, invoices, now: datetime) -> list[In
             payment_date=day(invoice.paid_at),
             amount=format_usd(invoice.total_cents),
             overdue=is_past_due(invoice, account.timezone, now),
+            from_balance=balance_covers(invoice, balance),
         )
         for invoice in invoices
     ]

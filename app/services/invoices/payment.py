@@ -1,6 +1,7 @@
-"""Paying an open invoice with a saved card, and what a settled "invoice" payment means (this
-module registers it): the invoice is paid and its overage credited back to the balance. A
-payment Stripe gives back (app.services.refunds) leaves its invoices refunded or disputed."""
+"""Paying an open invoice with a saved card or from the credit balance, and what a settled
+"invoice" payment means (this module registers it): the invoice is paid and its overage credited
+back to the balance. A payment Stripe gives back (app.services.refunds) leaves its invoices
+refunded or disputed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Invoice, LedgerEntry, Payment, utcnow
+from app.models import CreditBalance, Invoice, LedgerEntry, Payment, utcnow
 from app.services import audit, ledger, payments
 from app.services.customers import account_of
 from app.services.invoices.issuing import label
@@ -24,6 +25,8 @@ log = logging.getLogger("ledgerdesk.invoices")
 
 # The kinds of payment that pay an invoice: on the Invoices page, and a renewal collected off-session.
 INVOICE_PAYMENTS = ("invoice", "renewal")
+# Balance History's description of the credit balance paying an invoice (seed 003's words).
+BALANCE_APPLIED = "Applied credit balance to invoice"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,62 @@ def pay_invoice(
         f"{payment.status}",
     )
     return _result(invoice, payment, secret)
+
+
+def balance_covers(invoice: Invoice, balance_cents: int) -> bool:
+    """Whether the credit balance pays the open invoice without going below zero. Its overage was
+    already taken from the balance by the usage it bills, and paying the invoice gives it back,
+    so only the rest of the invoice costs credits."""
+    return invoice.status == "open" and 0 < invoice.total_cents <= balance_cents + invoice.overage_cents
+
+
+def pay_from_balance(session: Session, actor: Actor, *, invoice_id: str, now: datetime | None = None) -> Invoice:
+    """Pay an open invoice from the account's credit balance: the invoice is paid (its overage
+    credited back, as any payment does) and its total is one `invoice_applied` debit, "Applied
+    credit balance to invoice". Once: the invoice row is locked and the debit keyed by it, so a
+    second request finds it paid. Never below zero: the overage credit line is not for this."""
+    require(actor, Permission.BILLING_MANAGE)
+    invoice = session.exec(
+        select(Invoice).where(Invoice.account_id == actor.account_id, Invoice.public_id == invoice_id).with_for_update()
+    ).first()
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    # An attempt found to have succeeded meanwhile leaves the invoice paid (refused below).
+    if invoice.status == "open" and _attempt_under_way(session, invoice) and invoice.status == "open":
+        raise Conflict("A card payment of this invoice is already processing.")
+    if invoice.status == "paid":
+        raise Conflict("This invoice is already paid.")
+    if invoice.status != "open" or invoice.total_cents <= 0:
+        raise Conflict("Only open invoices can be paid.")
+    balance = session.exec(
+        select(CreditBalance).where(CreditBalance.account_id == actor.account_id).with_for_update()
+    ).first()
+    balance_cents = balance.balance_cents if balance is not None else 0
+    if not balance_covers(invoice, balance_cents):
+        raise Conflict(
+            f"Your credit balance ({format_usd(balance_cents)}) does not cover invoice "
+            f"{label(invoice, account_of(session, actor.account_id))}; pay it with a card or add usage credits."
+        )
+    now = now or utcnow()
+    mark_paid(session, invoice, None, now)
+    ledger.debit(
+        session,
+        account_id=actor.account_id,
+        amount_cents=invoice.total_cents,
+        source="invoice_applied",
+        description=BALANCE_APPLIED,
+        idempotency_key=f"balance_applied:{invoice.public_id}",
+        now=now,
+    )
+    audit.record(
+        session,
+        actor,
+        "payment.invoice",
+        f"Paid invoice {label(invoice, account_of(session, actor.account_id))} "
+        f"({format_usd(invoice.total_cents)}) from the credit balance",
+        now=now,
+    )
+    return invoice
 
 
 def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: str) -> PayResult:
