@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/balance_history.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/metering_scale.py
+	$(BIN)/python bench/usage_rollup.py
 
 clean:
 	rm -rf .web .web-e2e .states test-results

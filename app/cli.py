@@ -207,9 +207,11 @@ def retire_demo() -> list[str]:
 
 
 def schedule_recurring_jobs() -> None:
-    """The monthly period close, the reconciliation sweep, the credit grants' upkeep and the pruning
-    of expired sign-ups reschedule themselves; this starts each chain (safe every start)."""
+    """The monthly period close, the reconciliation sweep, the credit grants' upkeep, the pruning
+    of expired sign-ups and the usage rollup's sweep reschedule themselves; this starts each chain
+    (safe every start)."""
     from app.db import transaction
+    from app.services import usage
     from app.services.grants import schedule_upkeep
     from app.services.invoices import schedule_period_close
     from app.services.reconciliation import schedule_sweep
@@ -220,6 +222,7 @@ def schedule_recurring_jobs() -> None:
         schedule_sweep(session)
         schedule_upkeep(session)
         schedule_pruning(session)
+        usage.schedule_sweep(session)
 
 
 def _wait_for(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

@@ -18,6 +18,7 @@ from app.jobs import (  # noqa: F401  register their job handlers
     payments,
     recharge,
     signups,
+    usage,
 )
 from app.jobs.queue import job_handler
 from app.models import OutboxEmail, utcnow

@@ -15,6 +15,8 @@ from app.models.billing import (
     Payment,
     PaymentMethod,
     StripeEvent,
+    UsageRollup,
+    UsageRollupState,
 )
 from app.models.chat import ChatConversation, ChatMessage
 from app.models.invoice import Invoice, InvoiceCounter, InvoiceLine, TaxRegistration
@@ -62,6 +64,8 @@ __all__ = [
     "SQLModel",
     "User",
     "UserToken",
+    "UsageRollup",
+    "UsageRollupState",
     "WorkerHeartbeat",
     "public_id",
     "utcnow",

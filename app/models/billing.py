@@ -302,3 +302,32 @@ class CreditHold(SQLModel, table=True):
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
+
+
+class UsageRollup(SQLModel, table=True):
+    """Usage debits summed per day of the account's timezone, API key and description: what the
+    Usage page reads instead of the ledger (app/services/usage.py). Written only by the rollup
+    job, under the account's `UsageRollupState` lock."""
+
+    __tablename__ = "usage_rollup"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    # 0 for usage debited without a key (the console's own usage debits).
+    api_key_id: int = Field(default=0, sa_column=Column(BigInteger, primary_key=True, default=0))
+    # "" stands for the day's descriptions past the first usage.MAX_DESCRIPTIONS_PER_DAY.
+    description: str = Field(default="", primary_key=True, max_length=500)
+    cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    calls: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class UsageRollupState(SQLModel, table=True):
+    """The account's rollup watermark: usage entries up to `last_entry_id` are in usage_rollup,
+    in days of `timezone` (the account's timezone when they were rolled up)."""
+
+    __tablename__ = "usage_rollup_state"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    last_entry_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    timezone: str = Field(default="UTC", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -25,6 +25,7 @@ from app.pages import (
     spend_management,
     tax_settings,
     team,
+    usage,
 )
 
 __all__ = [
@@ -52,4 +53,5 @@ __all__ = [
     "spend_management",
     "tax_settings",
     "team",
+    "usage",
 ]

@@ -91,6 +91,8 @@ def _row(key: KeyRow) -> rx.Component:
         rx.table.cell(key.created),
         rx.table.cell(key.created_by),
         rx.table.cell(key.last_used),
+        rx.table.cell(key.used_today, text_align="right"),
+        rx.table.cell(key.used_this_month, text_align="right"),
         rx.table.cell(
             rx.button(
                 rx.icon("trash-2", size=14),
@@ -180,7 +182,8 @@ def _add_key_button() -> rx.Component:
 
 @console_page(
     "/api-keys",
-    "Keys for direct integration: your product sends usage to the metering API with them.",
+    "Keys for direct integration: your product sends usage to the metering API with them. A key's "
+    "usage today and this month is counted in days of your account's timezone, as on Usage.",
     on_load=[ApiKeysState.load],
     action=_add_key_button,
 )
@@ -190,7 +193,13 @@ def api_keys_page() -> list[rx.Component]:
         form_messages(state),
         rows_or_empty(
             state.keys,
-            data_table("api-keys-table", ["Name", "Key", "Created", "Created by", "Last used"], state.keys, _row),
+            data_table(
+                "api-keys-table",
+                ["Name", "Key", "Created", "Created by", "Last used", "Used today", "Used this month"],
+                state.keys,
+                _row,
+                right_aligned=("Used today", "Used this month"),
+            ),
             "No API keys yet. Add one to send usage from your product.",
             icon="key-round",
             empty_id="api-keys-empty",

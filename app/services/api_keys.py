@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from app import logs
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Account, ApiKey, LedgerEntry, utcnow
-from app.services import audit
+from app.services import audit, usage
 from app.services.company import account_timezone
 from app.services.info import limit_status, user_names
 from app.services.money import format_usd, parse_dollars, plain_dollars
@@ -98,13 +98,17 @@ class KeyRow:
     # The key's daily budget ("" for none), as the form takes it ("12.50") and as shown ("$12.50").
     daily_budget: str = ""
     daily_budget_shown: str = "None"
+    # Credits the key used today and this month (days of the account's timezone, as on Usage).
+    used_today: str = ""
+    used_this_month: str = ""
 
 
-def key_rows(session: Session, actor: Actor) -> list[KeyRow]:
+def key_rows(session: Session, actor: Actor, now: datetime | None = None) -> list[KeyRow]:
     """The account's keys as the page shows them, dates in the account's timezone."""
     rows = list_keys(session, actor)
     timezone = account_timezone(session, actor)
     names = user_names(session, actor, {row.created_by_user_id for row in rows if row.created_by_user_id})
+    used = usage.key_usage(session, actor.account_id, timezone, now)
     return [
         KeyRow(
             id=row.public_id,
@@ -115,6 +119,8 @@ def key_rows(session: Session, actor: Actor) -> list[KeyRow]:
             last_used=format_datetime(row.last_used_at, timezone) if row.last_used_at else "Never",
             daily_budget=plain_dollars(row.daily_budget_cents) if row.daily_budget_cents is not None else "",
             daily_budget_shown=format_usd(row.daily_budget_cents) if row.daily_budget_cents is not None else "None",
+            used_today=format_usd(used.get(row.id or 0, (0, 0))[0]),
+            used_this_month=format_usd(used.get(row.id or 0, (0, 0))[1]),
         )
         for row in rows
     ]

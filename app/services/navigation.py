@@ -50,6 +50,7 @@ NAV: tuple[ConsolePage, ...] = (
     ConsolePage("/billing/invoice-address", "Invoice Address", P.BILLING_VIEW, BILLING, 160),
     ConsolePage("/billing/invoice-notifications", "Invoice Notifications", P.BILLING_VIEW, BILLING, 170),
     ConsolePage("/billing/tax-settings", "Tax Settings", P.BILLING_VIEW, BILLING, 180),
+    ConsolePage("/billing/usage", "Usage", P.BILLING_VIEW, BILLING, 185),
     ConsolePage("/billing/balance-history", "Balance History", P.BILLING_VIEW, BILLING, 190),
 )
 

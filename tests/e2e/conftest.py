@@ -234,6 +234,7 @@ MAIN_CONTROL: dict[str, tuple[str, str | re.Pattern[str]]] = {
     "/billing/invoice-address": ("button", "Save changes"),
     "/billing/invoice-notifications": ("button", "Updates"),
     "/billing/tax-settings": ("button", "Add Tax Registration"),
+    "/billing/usage": ("button", "Export CSV"),
     "/billing/balance-history": ("button", "Export CSV"),
 }
 

@@ -8,6 +8,7 @@ import re
 import struct
 import uuid
 import zlib
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -173,8 +174,25 @@ def test_owner_creates_an_api_key_the_api_accepts_then_deletes_it(page: Page, li
     expect(row).to_contain_text("Never")
 
     headers = {"Authorization": f"Bearer {full_key}"}
-    accepted = page.request.post(f"{live_app.url}/api/v1/usage", data={"amount_cents": 1}, headers=headers)
+    accepted = page.request.post(
+        f"{live_app.url}/api/v1/usage", data={"amount_cents": 125, "description": "Report run"}, headers=headers
+    )
     assert accepted.status == 200, accepted.text()
+
+    # The key's usage is in its row, and on Usage: the chart, the breakdown and the CSV.
+    page.reload()
+    expect(row.locator("td").nth(5)).to_have_text("$1.25")
+    expect(row.locator("td").nth(6)).to_have_text("$1.25")
+    page.goto("/billing/usage?range=7&by=description")
+    expect(page.locator("#usage-chart .recharts-bar-rectangle").first).to_be_visible()
+    expect(page.locator("#usage-breakdown-table tbody tr")).to_have_text(re.compile(r"Report run\s*1\s*\$1\.25"))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    assert download.value.suggested_filename == "usage.csv"
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "Day,API key,Description,Calls,Amount USD"
+    assert lines[1].endswith(",Production backend,Report run,1,1.25")
+    page.goto("/api-keys")
 
     row.get_by_role("button", name=re.compile("Delete API Key")).click()
     confirm = page.get_by_role("alertdialog")

@@ -42,6 +42,7 @@ from app.services import (
     team,
     tokens,
     upcoming,
+    usage,
 )
 from tests.factories import grant, owner_and_account
 
@@ -100,6 +101,8 @@ def test_the_console_pages_services_filter_account_tables_by_account(engine, rec
         billing_overview.overview_view(session, actor)
         balance_history.history_page(session, actor)
         balance_history.history_csv(session, actor)
+        usage.usage_view(session, actor, preset="90")
+        usage.usage_csv(session, actor, preset="90")
         invoices.history(session, actor)
         invoices.payments_due(session, actor)
         api_keys.key_rows(session, actor)

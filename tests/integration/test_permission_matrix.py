@@ -65,6 +65,7 @@ from app.services import (
     team,
     topups,
     upcoming,
+    usage,
     webhooks,
 )
 from app.services.accounts import builtin_role, create_account, create_user
@@ -181,6 +182,8 @@ MATRIX: dict[str, tuple[P | None, Call]] = {
     "api_keys.key_rows": (P.API_KEYS_MANAGE, lambda w: api_keys.key_rows(w.session, w.actor)),
     "api_keys.list_keys": (P.API_KEYS_MANAGE, lambda w: api_keys.list_keys(w.session, w.actor)),
     "balance_history.history_csv": (P.BILLING_VIEW, lambda w: balance_history.history_csv(w.session, w.actor)),
+    "usage.usage_view": (P.BILLING_VIEW, lambda w: usage.usage_view(w.session, w.actor)),
+    "usage.usage_csv": (P.BILLING_VIEW, lambda w: usage.usage_csv(w.session, w.actor)),
     "balance_history.history_page": (P.BILLING_VIEW, lambda w: balance_history.history_page(w.session, w.actor)),
     "balance_history.previous_after": (
         P.BILLING_VIEW,
@@ -536,6 +539,7 @@ UI_ONLY = {
     "AutoRechargeState": {"set_enabled"},
     # They only navigate: the URL's load checks the permission.
     "BalanceHistoryState": {"apply_filters", "next_page"},
+    "UsageState": {"apply_filters"},
     "CompanyState": {"choose_country", "image_rejected"},
     "HeaderLogoState": {"image_rejected"},
     "InvoiceAddressState": {"choose_country"},
