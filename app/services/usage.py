@@ -6,20 +6,23 @@ Read from `usage_rollup` (sums per day, key and description) plus the ledger's u
 after the account's watermark (the tail the job has not rolled up yet), so what is shown is
 current and reading 90 days costs what the rollup's rows cost, not the ledger's (bench/usage_rollup.py).
 
-The rollup job (`roll_up`, job "usage_rollup", one per account behind, found every SWEEP_EVERY by
-`sweep`) never counts an entry twice: it moves the watermark in the transaction that adds the
+The rollup job (`sweep`, job "usage_rollup_sweep" every SWEEP_EVERY, runs `roll_up` for each
+account behind) never counts an entry twice: it moves the watermark in the transaction that adds the
 entries' sums, under a lock on the account's watermark row, so a second run, concurrent or later,
 starts where the first ended. It never skips one either: every posting (`ledger._post`, the
 metering fast path's statement) updates the account's credit_balance row before it inserts its
 entry and holds that row until it commits, so the entries of one account are numbered in the
 order they commit, and below the highest committed id no entry is still to come (SQLite has one
-writer at a time anyway). A new way of writing ledger entries must keep that order. A change of the account's timezone makes the next run start the rollup again
-in the new days; until then the page reads the ledger (right, only slower).
+writer at a time anyway). A new way of writing ledger entries must keep that order. A change of
+the account's timezone makes the next run start the rollup again in the new days; until then the
+page reads the ledger (right, only slower).
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import time as time_module
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,8 +43,12 @@ from app.services.money import format_usd, plain_dollars
 from app.services.permissions import Actor, Permission, require
 from app.services.timefmt import format_date, zone
 
+log = logging.getLogger("ledgerdesk.jobs")
+
 SWEEP_EVERY = timedelta(minutes=1)
-# Entries rolled up by one run; a run that leaves more behind enqueues the next.
+# A sweep stops starting new work after this long (the job's lease is two minutes).
+SWEEP_BUDGET = timedelta(seconds=45)
+# Entries rolled up by one run of `roll_up` (one transaction); the sweep runs it again while more are left.
 BATCH = 100_000
 # Descriptions come from the operator's product and may differ on every call: a day keeps this
 # many in the rollup and sums the rest as one, shown with "Other".
@@ -179,10 +186,11 @@ def _locked_state(session: Session, account_id: int, timezone: str) -> UsageRoll
     return session.exec(query.execution_options(populate_existing=True)).one()
 
 
-def roll_up(session: Session, account_id: int, *, batch: int = BATCH) -> bool:
+def roll_up(session: Session, account_id: int, *, batch: int | None = None) -> bool:
     """Job "usage_rollup": add the account's usage entries after its watermark to usage_rollup (at
     most `batch` of them) and move the watermark, in one transaction (committed here). True when
     entries are left for another run."""
+    batch = batch or BATCH
     account = session.get(Account, account_id)
     if account is None:
         return False
@@ -262,11 +270,12 @@ def _add(session: Session, account_id: int, sums: list[Sum]) -> None:
 
 
 def accounts_behind(session: Session) -> list[int]:
-    """Accounts with usage entries after their watermark, or whose timezone changed."""
+    """Accounts with usage entries after their watermark, or whose timezone changed; the least
+    recently rolled up first."""
     state = UsageRollupState
     newest = (
         select(func.max(col(LedgerEntry.id)))
-        .where(col(LedgerEntry.account_id) == col(CreditBalance.account_id), LedgerEntry.source == "usage")
+        .where(col(LedgerEntry.account_id) == col(CreditBalance.account_id), col(LedgerEntry.source) == "usage")
         .scalar_subquery()
     )
     return list(
@@ -278,6 +287,7 @@ def accounts_behind(session: Session) -> list[int]:
                 (newest > func.coalesce(col(state.last_entry_id), 0))
                 | (col(state.timezone).is_not(None) & (col(state.timezone) != col(Account.timezone)))
             )
+            .order_by(col(state.updated_at).is_not(None), col(state.updated_at), col(CreditBalance.account_id))
         )
     )
 
@@ -298,18 +308,29 @@ def schedule_sweep(session: Session, now: datetime | None = None) -> None:
     enqueue(session, "usage_rollup_sweep", {}, dedupe_key=f"usage_rollup_sweep:{run_at.isoformat()}", run_at=run_at)
 
 
-def sweep(session: Session, now: datetime | None = None) -> int:
-    """Job "usage_rollup_sweep": one "usage_rollup" job per account behind, then the next sweep."""
-    now = now or utcnow()
-    behind = accounts_behind(session)
-    for account_id in behind:
-        enqueue_roll_up(session, account_id, now.isoformat())
+def sweep(session: Session, now: datetime | None = None, budget: timedelta = SWEEP_BUDGET) -> int:
+    """Job "usage_rollup_sweep": schedule the next sweep, then roll up the accounts behind, each in
+    transactions of its own, until `budget` is spent (the rest wait for the next sweep, least
+    recently rolled up first). One job a minute, not one per account: the job table keeps its
+    rows. Returns how many accounts were rolled up."""
     schedule_sweep(session, now)
-    return len(behind)
-
-
-def enqueue_roll_up(session: Session, account_id: int, tag: str) -> None:
-    enqueue(session, "usage_rollup", {"account_id": account_id}, dedupe_key=f"usage_rollup:{account_id}:{tag}")
+    session.commit()
+    deadline = time_module.monotonic() + budget.total_seconds()
+    rolled = 0
+    behind = accounts_behind(session)
+    session.commit()
+    for account_id in behind:
+        if time_module.monotonic() >= deadline:
+            break
+        try:
+            while roll_up(session, account_id) and time_module.monotonic() < deadline:
+                pass
+        except Exception:  # one account's failure must not stop the others'; it is tried again next minute
+            session.rollback()
+            log.exception("usage rollup of account %s failed", account_id)
+            continue
+        rolled += 1
+    return rolled
 
 
 # --- the page ---------------------------------------------------------------------------------

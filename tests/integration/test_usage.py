@@ -58,7 +58,7 @@ class Account_:
         with Session(self.engine) as session:
             return _counted(usage.usage_sums(session, self.account_id, timezone, first, last))
 
-    def roll_up(self, batch: int = usage.BATCH) -> bool:
+    def roll_up(self, batch: int | None = None) -> bool:
         with Session(self.engine) as session:
             return usage.roll_up(session, self.account_id, batch=batch)
 
@@ -111,18 +111,23 @@ def test_rollup_plus_tail_equals_the_ledger_and_a_second_run_changes_nothing(eng
     assert {key for _, key, *_ in truth} <= {customer.keys["Production"][0], customer.keys["Staging"][0]}
 
 
-def test_the_sweep_finds_the_accounts_behind_and_the_jobs_roll_them_up(engine):
+def test_the_sweep_rolls_up_the_accounts_behind_and_schedules_the_next(engine, monkeypatch):
+    monkeypatch.setattr(usage, "BATCH", 2)  # several runs for one account
     customer = Account_(engine)
-    customer.use(250, "report", at=NOW)
+    for _ in range(5):
+        customer.use(50, "report", at=NOW)
     with Session(engine) as session:
         assert usage.accounts_behind(session) == [customer.account_id]
-        usage.sweep(session)
+    assert run_due_jobs(engine) == 0
+    with Session(engine) as session:
+        usage.schedule_sweep(session, NOW - timedelta(minutes=1))
         session.commit()
-    assert run_due_jobs(engine) >= 1  # the account's run (and the next sweep, when its minute came)
+    assert run_due_jobs(engine) == 1  # the sweep; the next one is a minute away
     with Session(engine) as session:
         assert usage.accounts_behind(session) == []
-        assert session.exec(select(Job).where(Job.kind == "usage_rollup_sweep", Job.status == "pending")).first()
-    assert customer.rollup_rows() == [(NOW.date(), customer.keys["Production"][0], "report", 250, 1)]
+        pending = session.exec(select(Job).where(Job.status == "pending")).all()
+        assert [job.kind for job in pending] == ["usage_rollup_sweep"]
+    assert customer.rollup_rows() == [(NOW.date(), customer.keys["Production"][0], "report", 250, 5)]
 
 
 def test_days_are_the_accounts_and_a_new_timezone_rolls_up_again(engine):
