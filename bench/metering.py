@@ -261,13 +261,19 @@ def prepare(url: str) -> list[str]:
 
 
 def make_grants(url: str) -> None:
-    """Every account's bench credits become an open credit grant expiring in 30 days, its
-    allocation starting at that entry (as `grants.record_grant` starts it)."""
+    """Every account's bench credits become an open credit grant expiring in 30 days, allocated up
+    to now: what is left of it is the balance and the walk starts after the newest entry."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        entries = conn.execute(
-            select(LedgerEntry.account_id, LedgerEntry.id).where(LedgerEntry.source == "grant")
-        ).all()
+        granted = dict(
+            conn.execute(select(LedgerEntry.account_id, LedgerEntry.id).where(LedgerEntry.source == "grant")).all()
+        )
+        newest = dict(
+            conn.execute(
+                select(LedgerEntry.account_id, func.max(LedgerEntry.id)).group_by(LedgerEntry.account_id)
+            ).all()
+        )
+        balances = dict(conn.execute(select(CreditBalance.account_id, CreditBalance.balance_cents)).all())
         expires = datetime.now(UTC) + timedelta(days=30)
         conn.execute(
             insert(CreditGrant),
@@ -277,20 +283,25 @@ def make_grants(url: str) -> None:
                     "account_id": account_id,
                     "ledger_entry_id": entry_id,
                     "amount_cents": GRANT,
-                    "remaining_cents": GRANT,
+                    "remaining_cents": balances[account_id],
                     "expires_at": expires,
                     "priority": 0,
                     "expired": False,
                     "created_at": expires,
                 }
-                for account_id, entry_id in entries
+                for account_id, entry_id in granted.items()
             ],
         )
         conn.execute(
             insert(GrantCursor),
             [
-                {"account_id": account_id, "last_entry_id": entry_id - 1, "purchased_cents": 0, "updated_at": expires}
-                for account_id, entry_id in entries
+                {
+                    "account_id": account_id,
+                    "last_entry_id": newest[account_id],
+                    "purchased_cents": 0,
+                    "updated_at": expires,
+                }
+                for account_id in granted
             ],
         )
     engine.dispose()
@@ -327,9 +338,12 @@ class Allocator:
             grants.upkeep(session, limit=ACCOUNTS)  # the rest of the run's debits
             session.commit()
             self.busy_seconds += time.perf_counter() - started
-            self.entries = session.exec(select(func.count()).select_from(GrantDraw)).one()
-            left = session.exec(select(func.sum(CreditGrant.remaining_cents))).one()
-            self.consistent = GRANT * ACCOUNTS - left == AMOUNT * self.entries
+            self.entries = session.scalar(select(func.count()).select_from(GrantDraw)) or 0
+            drawn = session.scalar(select(func.sum(GrantDraw.amount_cents))) or 0
+            left = session.scalar(select(func.sum(CreditGrant.remaining_cents))) or 0
+            balances = session.scalar(select(func.sum(CreditBalance.balance_cents))) or 0
+            # Every debit of the run was drawn from its account's grant, which holds the whole balance.
+            self.consistent = drawn == AMOUNT * self.entries and left == balances
         self.engine.dispose()
 
     def summary(self, granted: LoadResult, plain: LoadResult) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
@@ -44,6 +44,8 @@ from app.services.timefmt import format_date, format_datetime, zone
 PRIORITY_MAX = 100
 EXPIRING_SOON = timedelta(days=30)
 UPKEEP_EVERY = timedelta(minutes=1)
+# Accounts walked by one set of statements.
+UPKEEP_BATCH = 200
 # Money Stripe gave back: taken from purchased credits before any grant.
 PURCHASED_FIRST = ledger.TAKEN_BACK_SOURCES
 
@@ -65,7 +67,6 @@ class Entry:
     id: int
     amount_cents: int
     source: str
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -92,28 +93,32 @@ def draw_order(grant: OpenGrant) -> tuple:
 def allocate_entries(grants: Sequence[OpenGrant], purchased_cents: int, entries: Iterable[Entry]) -> Allocation:
     """Walk `entries` (in id order) against `grants` and the purchased credits left: which grant
     paid how much of which debit, what each grant has left and what is left of purchased credits."""
-    state = {grant.id: grant for grant in grants}
-    by_entry = {grant.entry_id: grant.id for grant in grants if not grant.opened}
+    remaining = {grant.id: grant.remaining_cents for grant in grants}
+    waiting = {grant.entry_id: grant for grant in grants if not grant.opened}
+    # The open grants in draw order; re-sorted only when a grant opens (rare).
+    order = sorted((grant for grant in grants if grant.opened), key=draw_order)
     draws: list[Draw] = []
     purchased = purchased_cents
 
-    def take_from_grants(entry: Entry, wanted: int) -> int:
-        usable = sorted((g for g in state.values() if g.opened and g.remaining_cents > 0), key=draw_order)
-        for grant in usable:
-            if wanted == 0:
-                break
-            take = min(wanted, grant.remaining_cents)
-            state[grant.id] = replace(grant, remaining_cents=grant.remaining_cents - take)
-            draws.append(Draw(entry.id, grant.id, take))
-            wanted -= take
+    def take_from_grants(entry_id: int, wanted: int) -> int:
+        for grant in order:
+            left = remaining[grant.id]
+            if left > 0:
+                take = min(wanted, left)
+                remaining[grant.id] = left - take
+                draws.append(Draw(entry_id, grant.id, take))
+                wanted -= take
+                if wanted == 0:
+                    break
         return wanted
 
     for entry in entries:
-        if entry.id in by_entry:
-            grant = state[by_entry.pop(entry.id)]
+        if entry.id in waiting:
+            grant = waiting.pop(entry.id)
             covered = min(grant.amount_cents, max(-purchased, 0))
             purchased += covered
-            state[grant.id] = replace(grant, opened=True, remaining_cents=grant.amount_cents - covered)
+            remaining[grant.id] = grant.amount_cents - covered
+            order = sorted([*order, grant], key=draw_order)
         elif entry.amount_cents > 0:
             purchased += entry.amount_cents
         elif entry.source == "expired":
@@ -121,10 +126,14 @@ def allocate_entries(grants: Sequence[OpenGrant], purchased_cents: int, entries:
         elif entry.source in PURCHASED_FIRST:
             wanted = -entry.amount_cents
             from_purchased = min(wanted, max(purchased, 0))
-            purchased -= from_purchased + take_from_grants(entry, wanted - from_purchased)
+            purchased -= from_purchased + take_from_grants(entry.id, wanted - from_purchased)
         elif entry.amount_cents < 0:
-            purchased -= take_from_grants(entry, -entry.amount_cents)
-    return Allocation(draws, list(state.values()), purchased)
+            purchased -= take_from_grants(entry.id, -entry.amount_cents)
+    after = [
+        replace(grant, remaining_cents=remaining[grant.id], opened=grant.opened or grant.entry_id not in waiting)
+        for grant in grants
+    ]
+    return Allocation(draws, after, purchased)
 
 
 def validate(expires_at: datetime | None, priority: int | None, now: datetime) -> int:
@@ -226,59 +235,95 @@ def _has_open_grants(session: Session, account_id: int, walked_to: int, *, but: 
 def allocate(session: Session, account_id: int) -> int:
     """Walk the account's new ledger entries and record their draws (see the module). Returns how
     many entries were walked; 0 for an account that never had a grant."""
-    query = select(GrantCursor).where(GrantCursor.account_id == account_id)
+    return allocate_many(session, [account_id])
+
+
+def allocate_many(session: Session, account_ids: Sequence[int]) -> int:
+    """`allocate` for several accounts at once: a few set-based statements whatever their number
+    (the cursors locked in account order, so two workers never deadlock). Returns how many
+    entries were walked."""
+    if not account_ids:
+        return 0
+    ids = sorted(set(account_ids))
+    query = (
+        select(GrantCursor.account_id, GrantCursor.last_entry_id, GrantCursor.purchased_cents)
+        .where(col(GrantCursor.account_id).in_(ids))
+        .order_by(col(GrantCursor.account_id))
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    cursor = session.exec(query).first()
-    if cursor is None:
+    cursors = {account_id: (last, purchased) for account_id, last, purchased in session.exec(query).all()}
+    if not cursors:
         return 0
-    rows = session.exec(
-        select(CreditGrant).where(
-            CreditGrant.account_id == account_id,
+    walking = sorted(cursors)
+    after = col(GrantCursor.last_entry_id)
+    open_grants: dict[int, list[OpenGrant]] = {account_id: [] for account_id in walking}
+    for grant, last in session.exec(
+        select(CreditGrant, after)
+        .join(GrantCursor, col(GrantCursor.account_id) == col(CreditGrant.account_id))
+        .where(
+            col(CreditGrant.account_id).in_(walking),
             col(CreditGrant.expired).is_(False),
-            or_(col(CreditGrant.remaining_cents) > 0, col(CreditGrant.ledger_entry_id) > cursor.last_entry_id),
+            or_(col(CreditGrant.remaining_cents) > 0, col(CreditGrant.ledger_entry_id) > after),
         )
-    ).all()
-    entries = [
-        Entry(entry_id or 0, amount, source, created_at)
-        for entry_id, amount, source, created_at in session.exec(
-            select(LedgerEntry.id, LedgerEntry.amount_cents, LedgerEntry.source, LedgerEntry.created_at)
-            .where(LedgerEntry.account_id == account_id, col(LedgerEntry.id) > cursor.last_entry_id)
-            .order_by(col(LedgerEntry.id))
-        ).all()
-    ]
-    if not entries:
-        return 0
-    grants = [
-        OpenGrant(
-            g.id or 0,
-            g.ledger_entry_id,
-            g.amount_cents,
-            g.remaining_cents,
-            g.expires_at,
-            g.priority,
-            g.ledger_entry_id <= cursor.last_entry_id,
-        )
-        for g in rows
-    ]
-    result = allocate_entries(grants, cursor.purchased_cents, entries)
-    for row, after in zip(rows, result.grants, strict=True):
-        if row.remaining_cents != after.remaining_cents:
-            row.remaining_cents = after.remaining_cents
-            session.add(row)
-    for draw in result.draws:
-        session.add(
-            GrantDraw(
-                account_id=account_id,
-                ledger_entry_id=draw.entry_id,
-                grant_id=draw.grant_id,
-                amount_cents=draw.amount_cents,
+    ).all():
+        open_grants[grant.account_id].append(
+            OpenGrant(
+                grant.id or 0,
+                grant.ledger_entry_id,
+                grant.amount_cents,
+                grant.remaining_cents,
+                grant.expires_at,
+                grant.priority,
+                grant.ledger_entry_id <= last,
             )
         )
-    cursor.last_entry_id, cursor.purchased_cents, cursor.updated_at = entries[-1].id, result.purchased_cents, utcnow()
-    session.add(cursor)
-    session.flush()
-    return len(entries)
+    entries: dict[int, list[Entry]] = {account_id: [] for account_id in walking}
+    for account_id, entry_id, amount, source in session.exec(
+        select(LedgerEntry.account_id, LedgerEntry.id, LedgerEntry.amount_cents, LedgerEntry.source)
+        .join(GrantCursor, col(GrantCursor.account_id) == col(LedgerEntry.account_id))
+        .where(col(LedgerEntry.account_id).in_(walking), col(LedgerEntry.id) > after)
+        .order_by(col(LedgerEntry.account_id), col(LedgerEntry.id))
+    ).all():
+        entries[account_id].append(Entry(entry_id or 0, amount, source))
+    draws: list[dict] = []
+    grants_left: list[dict] = []
+    moved: list[dict] = []
+    now = utcnow()
+    for account_id in walking:
+        if not entries[account_id]:
+            continue
+        result = allocate_entries(open_grants[account_id], cursors[account_id][1], entries[account_id])
+        draws += [
+            {
+                "account_id": account_id,
+                "ledger_entry_id": d.entry_id,
+                "grant_id": d.grant_id,
+                "amount_cents": d.amount_cents,
+            }
+            for d in result.draws
+        ]
+        before = {g.id: g.remaining_cents for g in open_grants[account_id]}
+        grants_left += [
+            {"id": g.id, "remaining_cents": g.remaining_cents}
+            for g in result.grants
+            if g.remaining_cents != before[g.id]
+        ]
+        moved.append(
+            {
+                "account_id": account_id,
+                "last_entry_id": entries[account_id][-1].id,
+                "purchased_cents": result.purchased_cents,
+                "updated_at": now,
+            }
+        )
+    if draws:
+        session.execute(insert(GrantDraw), draws)
+    if grants_left:
+        session.execute(update(CreditGrant), grants_left)
+    if moved:
+        session.execute(update(GrantCursor), moved)
+    return sum(len(e) for e in entries.values())
 
 
 def expire_grant(session: Session, account_id: int, grant_id: int, now: datetime | None = None) -> LedgerEntry | None:
@@ -355,8 +400,8 @@ def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> N
         .order_by(col(GrantCursor.updated_at), col(GrantCursor.account_id))
         .limit(limit)
     ).all()
-    for account_id in accounts:
-        allocate(session, account_id)
+    for first in range(0, len(accounts), UPKEEP_BATCH):
+        allocate_many(session, accounts[first : first + UPKEEP_BATCH])
     due = session.exec(
         select(CreditGrant.account_id, CreditGrant.id)
         .where(col(CreditGrant.expired).is_(False), col(CreditGrant.expires_at) <= now)

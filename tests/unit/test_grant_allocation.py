@@ -16,7 +16,7 @@ def grant(id: int, amount: int, *, days: int | None = None, priority: int = 0, e
 
 
 def entry(id: int, amount: int, source: str = "usage") -> Entry:
-    return Entry(id, amount, source, T0 + timedelta(minutes=id))
+    return Entry(id, amount, source)
 
 
 def left(allocation) -> dict[int, int]:
