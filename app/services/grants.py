@@ -373,9 +373,19 @@ def _granted_as(session: Session, grant: CreditGrant) -> str:
 
 
 def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> None:
-    """Job "grant_upkeep": walk the accounts with an open grant and new ledger entries, expire the
-    grants that are due (in case their own job failed), then schedule the next run."""
+    """Job "grant_upkeep": expire the grants that are due (in case their own job failed), walk the
+    accounts with an open grant and new ledger entries, then schedule the next run. Expiries come
+    first: each takes a balance row's lock and then its cursor's, as a grant or an expiry job
+    does, so no transaction waits for a balance row while holding a cursor another waits for."""
     now = now or utcnow()
+    due = session.exec(
+        select(CreditGrant.account_id, CreditGrant.id)
+        .where(col(CreditGrant.expired).is_(False), col(CreditGrant.expires_at) <= now)
+        .order_by(col(CreditGrant.account_id), col(CreditGrant.id))
+        .limit(limit)
+    ).all()
+    for account_id, grant_id in due:
+        expire_grant(session, account_id, grant_id or 0, now)
     accounts = session.exec(
         select(GrantCursor.account_id)
         .where(
@@ -402,14 +412,6 @@ def upkeep(session: Session, now: datetime | None = None, limit: int = 500) -> N
     ).all()
     for first in range(0, len(accounts), UPKEEP_BATCH):
         allocate_many(session, accounts[first : first + UPKEEP_BATCH])
-    due = session.exec(
-        select(CreditGrant.account_id, CreditGrant.id)
-        .where(col(CreditGrant.expired).is_(False), col(CreditGrant.expires_at) <= now)
-        .order_by(col(CreditGrant.expires_at))
-        .limit(limit)
-    ).all()
-    for account_id, grant_id in due:
-        expire_grant(session, account_id, grant_id or 0, now)
     schedule_upkeep(session, now)
 
 

@@ -227,3 +227,32 @@ def test_the_forms_last_day_is_usable_to_its_end_in_the_accounts_timezone(sessio
     )
     [grant] = session.exec(select(CreditGrant)).all()
     assert grant.expires_at == datetime(2099, 6, 30, 22, 0, tzinfo=UTC)
+
+
+def test_two_workers_allocating_at_once_draw_each_debit_once(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        _, account = owner_and_account(session)
+        _grant(session, account, 5_000, "g1", expires_at=NOW + timedelta(days=9))
+        for number in range(30):
+            _use(session, account, 10 + number, f"u{number}", NOW + timedelta(minutes=number))
+        session.commit()
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        with Session(engine) as session:
+            barrier.wait()
+            grants.upkeep(session, NOW + timedelta(hours=1))
+            session.commit()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with Session(engine) as session:
+        draws = session.exec(select(GrantDraw)).all()
+        assert len(draws) == 30 and len({d.ledger_entry_id for d in draws}) == 30
+        assert sum(d.amount_cents for d in draws) == sum(10 + n for n in range(30))
+        [grant] = session.exec(select(CreditGrant)).all()
+        assert grant.remaining_cents == 5_000 - sum(10 + n for n in range(30))
