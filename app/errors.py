@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 
 class DomainError(Exception):
     status_code = 400
@@ -45,3 +47,10 @@ class FormInvalid(ValidationFailed):
         field, message = next(iter(errors.items()))
         super().__init__(message, field=field)
         self.errors = errors
+
+
+# Set while a console's handler may change nothing (an operator's "View as", a suspended account):
+# the error every change refuses with. The database session refuses writes (`app.db.read_only`);
+# the Stripe gateway refuses every call but reads with it too, and no uploaded file is stored, so
+# nothing changes at Stripe or on disk either.
+changes_refused: ContextVar[DomainError | None] = ContextVar("changes_refused", default=None)

@@ -11,9 +11,11 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.db import transaction
+from app.db import read_only, transaction
 from app.services import auth, navigation
 from app.services.credentials import Credentials
+from app.services.operator import staff
+from app.services.permissions import Actor
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,17 +42,30 @@ def session_response(credentials: Credentials, token: str | None, *, target: str
 
 
 def sign_out_response(
-    request: Request, credentials: Credentials, end: Callable[[Session, str], None], *, then: str
+    request: Request, credentials: Credentials, end: Callable[[Session, str], str | None], *, then: str
 ) -> Response:
     """A POST from the console's own page: a GET, or a POST from another site (which a SameSite=Lax
-    cookie does not stop from clearing the cookie), would let any page sign a user out."""
+    cookie does not stop from clearing the cookie), would let any page sign a user out. `end`
+    ends the cookie's session and may name where to go instead of `then`."""
     if not same_origin(request):
         return PlainTextResponse("Cross-site sign-out refused.", status_code=403)
     with transaction() as session:
-        end(session, request.cookies.get(credentials.cookie, ""))
-    response = RedirectResponse(then, status_code=303)
+        elsewhere = end(session, request.cookies.get(credentials.cookie, ""))
+    response = RedirectResponse(elsewhere or then, status_code=303)
     response.delete_cookie(credentials.cookie, path="/")
     return response
+
+
+def request_actor(session: Session, request: Request) -> Actor | None:
+    """Who reads an endpoint that the console's pages load (a logo, an invoice's PDF): an
+    operator's "View as" first (its session read-only from here on), else the customer's session."""
+    viewing = request.cookies.get(staff.VIEW_AS_COOKIE, "")
+    viewer = staff.viewer_for_token(session, viewing) if viewing else None
+    if viewer is not None:
+        session.flush()  # the session's last-seen time, before the rest is read-only
+        read_only(session, staff.ViewingReadOnly())
+        return viewer
+    return auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
 
 
 @router.get("/auth/session")

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.engine import Engine
 
+from app.api.auth_routes import request_actor
 from app.db import get_engine, transaction
 from app.errors import NotAuthenticated
-from app.services import auth, company, profile
+from app.services import company, profile
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +31,7 @@ def files_engine() -> Engine:
 def _serve(request: Request, engine: Engine, find) -> FileResponse:
     """The file `find(session, actor)` names, for the signed-in user of the session cookie."""
     with transaction(engine) as session:
-        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
+        actor = request_actor(session, request)
         if actor is None:
             raise NotAuthenticated("Please sign in.")
         path, media_type = find(session, actor)

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
+from app.api.auth_routes import request_actor
 from app.db import get_engine, transaction
 from app.errors import NotAuthenticated
-from app.services import auth, invoices
+from app.services import invoices
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,7 +22,7 @@ def invoices_engine() -> Engine:
 @router.get("/api/invoices/{invoice_id}/pdf")
 def invoice_pdf(invoice_id: str, request: Request, engine: Engine = Depends(invoices_engine)) -> Response:
     with transaction(engine) as session:
-        actor = auth.actor_for_session_token(session, request.cookies.get(auth.SESSION_COOKIE, ""))
+        actor = request_actor(session, request)
         if actor is None:
             raise NotAuthenticated("Please sign in.")
         filename, pdf = invoices.pdf_for(session, actor, invoice_id)

@@ -287,6 +287,24 @@ def _shell(content: rx.Component, permission: Permission) -> rx.Component:
                     id="suspended-banner",
                 ),
             ),
+            rx.cond(
+                SessionState.viewing,
+                rx.callout(
+                    rx.hstack(
+                        rx.text("Viewing ", rx.text.strong(SessionState.account_name), " as operator — read only"),
+                        rx.button(
+                            "Exit", size="1", variant="outline", on_click=SessionState.sign_out, id="view-as-exit"
+                        ),
+                        align="center",
+                        justify="between",
+                        width="100%",
+                    ),
+                    icon="eye",
+                    color_scheme="amber",
+                    role="status",
+                    id="view-as-banner",
+                ),
+            ),
             rx.hstack(
                 sidebar(),
                 rx.el.main(

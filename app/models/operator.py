@@ -36,10 +36,13 @@ class OperatorSession(SQLModel, table=True):
     expires_at: datetime
     last_seen_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # Set on a "View as" session (cookie ld_view_as): the account whose console it reads, read-only.
+    # Such a session is never an operator's sign-in, nor the other way round.
+    viewing_account_id: int | None = Field(default=None, foreign_key="account.id")
 
 
 class OperatorToken(SQLModel, table=True):
-    """Single-use secrets of an operator: the invitation link, the sign-in code."""
+    """Single-use secrets of an operator: the invitation link, the sign-in code, the "View as" code."""
 
     __tablename__ = "operator_token"
 
@@ -49,6 +52,8 @@ class OperatorToken(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     # A sign-in code's: the SHA-256 of the cookie it was handed to, so only that browser can use it.
     binding_hash: str = Field(default="", max_length=64)
+    # A "View as" code's: the account its session will read.
+    viewing_account_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None

@@ -15,7 +15,7 @@ import stripe
 
 from app import metrics
 from app.config import get_settings
-from app.errors import DomainError
+from app.errors import DomainError, changes_refused
 
 stripe.enable_telemetry = False
 
@@ -140,6 +140,9 @@ def _call(
     missing_ok, an object Stripe does not have (404) gives {}. Every call is counted by operation
     and outcome (ok, not_found, declined, refused, unknown) with its latency."""
     operation = getattr(method.func if isinstance(method, partial) else method, "__qualname__", "unknown")
+    refusal = changes_refused.get()
+    if refusal is not None and not operation.endswith((".retrieve", ".list")):
+        raise refusal
     outcome = "unknown"
     started = time.perf_counter()
     try:

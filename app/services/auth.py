@@ -491,7 +491,9 @@ def switch_membership(
     lands in the new account too. Any other id is not found."""
     require(actor, Permission.INFO_VIEW)
     now = now or utcnow()
-    me = session.get_one(User, actor.user_id)
+    me = session.get(User, actor.user_id)
+    if me is None:  # an operator viewing the account is no person's membership
+        raise NotFound("You are not a user of that account.")
     target = session.exec(
         select(User).where(User.public_id == user_public_id, User.person_id == me.person_id, User.status == "active")
     ).first()

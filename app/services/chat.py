@@ -116,14 +116,16 @@ def conversation_of(session: Session, account_id: int) -> ChatConversation | Non
     return session.exec(select(ChatConversation).where(col(ChatConversation.account_id) == account_id)).first()
 
 
-def _user(session: Session, actor: Actor) -> User:
-    return session.get_one(User, actor.user_id)
+def _user(session: Session, actor: Actor) -> User | None:
+    """The reader's membership; None for an operator viewing the account (nothing is marked read)."""
+    return None if actor.viewing else session.get_one(User, actor.user_id)
 
 
 def unread(session: Session, actor: Actor) -> int:
     """Operator messages this user has not read yet: the launcher's badge."""
     require(actor, Permission.INFO_VIEW)
-    read_id = _user(session, actor).chat_read_id
+    user = _user(session, actor)
+    read_id = user.chat_read_id if user is not None else 0
     return session.exec(
         select(func.count())
         .select_from(ChatMessage)
@@ -139,11 +141,10 @@ def read(session: Session, actor: Actor) -> ChatView:
     """The conversation as the user opens it: its messages, and all of them read from now on."""
     require(actor, Permission.INFO_VIEW)
     conversation = conversation_of(session, actor.account_id)
-    if conversation is not None:
-        user = _user(session, actor)
-        if user.chat_read_id < conversation.last_message_id:
-            user.chat_read_id = conversation.last_message_id
-            session.flush()
+    user = _user(session, actor)
+    if conversation is not None and user is not None and user.chat_read_id < conversation.last_message_id:
+        user.chat_read_id = conversation.last_message_id
+        session.flush()
     return ChatView(lines(session, actor.account_id, actor.timezone), unread=0)
 
 

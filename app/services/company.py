@@ -21,7 +21,7 @@ from zoneinfo import available_timezones
 from babel import Locale
 from sqlmodel import Session
 
-from app.errors import FormInvalid, NotFound, ValidationFailed
+from app.errors import FormInvalid, NotFound, ValidationFailed, changes_refused
 from app.models import Account
 from app.services import audit, svg
 from app.services.address import FIELDS, Address, store_address, stored_address, validate_address
@@ -269,7 +269,10 @@ def check_storage(session: Session, account: Account, more_bytes: int, field: st
 
 def store_file(folder: str, owner_public_id: str, kind: str, content: bytes) -> str:
     """Write an uploaded file under a new name (so its URL is new too); its path relative to the
-    uploads directory."""
+    uploads directory. Refused, with nothing written, where changes are (`changes_refused`)."""
+    refusal = changes_refused.get()
+    if refusal is not None:
+        raise refusal
     relative = f"{folder}/{owner_public_id}-{secrets.token_hex(8)}.{kind}"
     target = uploads_dir() / relative
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ def console_header(session: Session, actor: Actor) -> ConsoleHeader:
         account_public_id=account.public_id,
         plan_name=get_plan(account.plan_code).name,
         logo_url=logo_url(account),
-        picture_url=profile.profile(session, actor).picture_url,
+        # An operator viewing the account is nobody's person: no picture.
+        picture_url="" if actor.viewing else profile.profile(session, actor).picture_url,
         past_due=past_due(session, actor.account_id),
         suspended=account.suspended_at is not None,
     )

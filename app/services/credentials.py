@@ -113,19 +113,27 @@ class Credentials(Generic[Holder]):
     ) -> Holder | None:
         """Mark a token used and return its holder; None when unknown, used, expired, for another
         use or (a bound token) presented without its binding."""
+        used = self.consume_token(session, secret, purpose, now, binding=binding)
+        return session.get(self.holder, getattr(used, self.holder_key)) if used is not None else None
+
+    def consume_token(
+        self, session: Session, secret: str, purpose: str, now: datetime, *, binding: str | None = None
+    ) -> Any:
+        """As `consume`, the used token's row."""
         if not secret or binding == "":
             return None
         query = update(self.token_model).where(*self.usable(secret, purpose, now))
         if binding is not None:
             query = query.where(self._column(self.token_model, "binding_hash") == sha256_hex(binding))
-        holder_id = self._column(self.token_model, self.holder_key)
-        result = session.execute(query.values(used_at=now).returning(holder_id)).first()
-        return session.get(self.holder, result[0]) if result is not None else None
+        result = session.execute(query.values(used_at=now).returning(self._column(self.token_model, "id"))).first()
+        return session.get(self.token_model, result[0]) if result is not None else None
 
-    def handoff(self, session: Session, holder: Holder, now: datetime) -> SignInOutcome:
+    def handoff(
+        self, session: Session, holder: Holder, now: datetime, purpose: str = "handoff", **fields: Any
+    ) -> SignInOutcome:
         """A one-minute sign-in code for `holder`, bound to a new browser secret."""
         binding = new_secret()
-        code = self.issue(session, holder, "handoff", HANDOFF_TTL, now, binding=binding)
+        code = self.issue(session, holder, purpose, HANDOFF_TTL, now, binding=binding, **fields)
         return SignInOutcome(handoff_code=code, binding=binding)
 
     def start(

@@ -78,6 +78,8 @@ class Actor:
     session_id: int | None = None
     # The account's timezone, in which every date the user sees is shown.
     timezone: str = "UTC"
+    # An operator viewing the account ("View as"): no membership, and nothing may change.
+    viewing: bool = False
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

@@ -147,12 +147,15 @@ def _bare(session: Session, account_id: int) -> bool:
     if len(session.exec(select(User.id).where(User.account_id == account_id).limit(2)).all()) != 1:
         return False
     for table in SQLModel.metadata.sorted_tables:
-        if (
-            table.name not in _SIGN_UP_TABLES
-            and "account_id" in table.c
-            and session.execute(select(exists().where(table.c.account_id == account_id))).scalar()
-        ):
-            return False
+        if table.name in _SIGN_UP_TABLES:
+            continue
+        # Every column that points at an account (account_id, an operator's viewing_account_id, …).
+        for fk in table.foreign_keys:
+            if (
+                fk.column.table.name == "account"
+                and session.execute(select(exists().where(fk.parent == account_id))).scalar()
+            ):
+                return False
     return True
 
 

@@ -17,10 +17,11 @@ from sqlmodel import Session
 
 from app.config import get_settings
 from app.db import read_only, transaction
-from app.errors import NotAuthenticated
+from app.errors import DomainError, NotAuthenticated, changes_refused
 from app.services import auth, ledger
 from app.services.console import console_header
 from app.services.credentials import Credentials, SignInOutcome
+from app.services.operator import staff
 from app.services.permissions import Actor, Permission, require
 from app.state.events import event
 from app.state.form import FormState
@@ -52,7 +53,10 @@ def current_actor(state: rx.State, permission: Permission | None = None) -> Acto
     """Load the actor fresh from the database and check the permission; raises DomainError.
     Called at the start of every event handler that reads or changes account data."""
     with transaction() as session:
-        actor = auth.actor_for_session_token(session, session_token(state))
+        # An operator's "View as" (their own cookie, never a customer's) reads the console first.
+        viewing = cookie_value(state, staff.VIEW_AS_COOKIE)
+        actor = staff.viewer_for_token(session, viewing) if viewing else None
+        actor = actor or auth.actor_for_session_token(session, session_token(state))
     if actor is None:
         raise NotAuthenticated("Your session has ended. Please sign in again.")
     return require(actor, permission) if permission is not None else actor
@@ -103,15 +107,28 @@ def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Ses
     """
     actor = current_actor(state, permission)
     with transaction() as session:
-        if ledger.suspended(session, actor.account_id):
-            read_only(session, ledger.AccountSuspended())
-        yield actor, session
+        refusal: DomainError | None = None
+        if actor.viewing:
+            refusal = staff.ViewingReadOnly()
+        elif ledger.suspended(session, actor.account_id):
+            refusal = ledger.AccountSuspended()
+        if refusal is None:
+            yield actor, session
+            return
+        # Nothing changes, in the database or at Stripe.
+        read_only(session, refusal)
+        refused = changes_refused.set(refusal)
+        try:
+            yield actor, session
+        finally:
+            changes_refused.reset(refused)
 
 
 def _session_key(state: rx.State) -> str:
-    """Which sign-in a tab's states were loaded for: a digest, so not even the server-side state
-    store holds the token."""
-    return hashlib.sha256(session_token(state).encode()).hexdigest()
+    """Which sign-in a tab's states were loaded for (a customer's, or an operator's "View as"): a
+    digest, so not even the server-side state store holds the token."""
+    signed_in = f"{session_token(state)} {cookie_value(state, staff.VIEW_AS_COOKIE)}"
+    return hashlib.sha256(signed_in.encode()).hexdigest()
 
 
 async def reset_page_states(state: BaseState) -> None:
@@ -152,6 +169,8 @@ class SessionState(rx.State):
     picture_url: rx.Field[str] = rx.field("")
     past_due: rx.Field[bool] = rx.field(False)
     suspended: rx.Field[bool] = rx.field(False)
+    # An operator viewing the account: the banner says so, and Sign out ends the viewing.
+    viewing: rx.Field[bool] = rx.field(False)
     permissions: rx.Field[list[str]] = rx.field(default_factory=list)
     # The person's other accounts, for the user menu's switch.
     memberships: rx.Field[list[auth.Membership]] = rx.field(default_factory=list)
@@ -174,6 +193,7 @@ class SessionState(rx.State):
         self.user_name = actor.full_name or actor.email
         self.user_email = actor.email
         self.role_name = actor.role_name
+        self.viewing = actor.viewing
         self.permissions = sorted(p.value for p in actor.permissions)
         self.signed_in = True
 
@@ -187,6 +207,10 @@ class SessionState(rx.State):
 
     @rx.event
     async def sign_out(self):
+        if cookie_value(self, staff.VIEW_AS_COOKIE):
+            # An operator's "View as" ends (audited) and goes back to the account in the back office.
+            await reset_page_states(self)
+            return post_to("/operator/auth/view-as/exit")
         with transaction() as session:
             auth.sign_out(session, session_token(self))
         await reset_page_states(self)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
+from app.db import transaction
 from app.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
 from app.migrations import upgrade_to_head
 from app.models import AuditEvent, LedgerEntry
@@ -323,22 +324,105 @@ def test_an_operator_refunds_a_top_up_through_stripe_and_its_credits_are_taken_b
         )
 
 
-def test_view_as_reads_the_customers_overview_and_is_recorded(session):
-    from app.services import billing_overview
+def _tab(cookie: str):
+    """A browser tab as the console's states see it: the cookies of its websocket handshake."""
+    from types import SimpleNamespace
 
-    by = staff.author_of(make_operator(session))
+    return SimpleNamespace(router=SimpleNamespace(headers=SimpleNamespace(cookie=cookie)))
+
+
+def _viewing(session: Session, operator: staff.Operator, public_id: str) -> str:
+    """Start "View as" as the back office does and trade its code as the browser does: the token."""
+    outcome = accounts.view_as(session, operator, public_id, reason="Support ticket 12")
+    session.commit()
+    started = staff.start_viewing(session, outcome.handoff_code, binding=outcome.binding)
+    session.commit()
+    assert started is not None
+    return started[0]
+
+
+def test_view_as_opens_the_customers_own_console_read_only_audited_and_never_a_customers_session(
+    session, engine, monkeypatch
+):
+    from app.errors import changes_refused
+    from app.payments import gateway
+    from app.services import api_keys, billing_overview, team
+    from app.services.console import console_header
+    from app.services.permissions import Permission
+    from app.state import session as console
+
+    monkeypatch.setattr(console, "transaction", lambda: transaction(engine))
+    operator = make_operator(session)
+    op_token = operator_token(session, "ops@ledgerdesk.example")
     owner, account = owner_and_account(session)
     grant(session, account.id, 4_200)
+    customer = signed_in_token(session, "owner@example.com")
     session.commit()
 
-    seen = accounts.view_as(session, by, account.public_id, reason="Support ticket 12")
+    # The code is bound to the operator's browser and works once.
+    outcome = accounts.view_as(session, operator, account.public_id, reason="Support ticket 12")
+    session.commit()
+    assert staff.start_viewing(session, outcome.handoff_code, binding="another-browser") is None
+    token, viewed = staff.start_viewing(session, outcome.handoff_code, binding=outcome.binding)
+    session.commit()
+    assert viewed == account.id
+    assert staff.start_viewing(session, outcome.handoff_code, binding=outcome.binding) is None
+    # A view is neither an operator's sign-in nor a customer's session, nor a sign-in a view.
+    with pytest.raises(NotAuthenticated):
+        staff.operator_for_token(session, token)
+    assert auth.actor_for_session_token(session, token) is None
+    assert staff.viewer_for_token(session, op_token) is None
+    assert staff.viewer_for_token(session, customer) is None
+    expected = billing_overview.overview_view(session, owner)
+    session.commit()
 
-    assert seen == billing_overview.overview_view(session, owner)
-    assert seen.remaining_credits == "$42.00"
-    [event] = operator_log(session, account.id)
-    assert event.summary == "Viewed the console as the customer sees it (read-only). Reason: Support ticket 12"
+    # The customer's pages read as the customer sees them (the Owner's pages: Team too) ...
+    viewer_tab = _tab(f"ld_operator={op_token}; ld_view_as={token}")
+    with console.acting(viewer_tab, Permission.BILLING_VIEW) as (actor, work):
+        assert (actor.viewing, actor.account_id, actor.user_id) == (True, account.id, 0)
+        assert billing_overview.overview_view(work, actor) == expected
+        assert "owner@example.com" in {row.email for row in team.team_view(work, actor).rows}
+        # The shell: the account's header, no person's picture or other accounts.
+        header = console_header(work, actor)
+        assert (header.account_name, header.picture_url) == (account.name, "")
+        assert auth.memberships(work, actor) == []
+    # ... and nothing changes: not in the database, not at Stripe, not through the user menu.
+    with pytest.raises(staff.ViewingReadOnly), console.acting(viewer_tab, Permission.API_KEYS_MANAGE) as (a, w):
+        api_keys.create_key(w, a, "Sneaky")
+    with pytest.raises(staff.ViewingReadOnly), console.acting(viewer_tab, Permission.BILLING_MANAGE):
+        gateway.create_setup_intent("cus_anyone")
+    assert changes_refused.get() is None
+    viewer = console.current_actor(viewer_tab)
+    with pytest.raises(NotFound):
+        auth.switch_membership(session, viewer, "usr_x")
+    assert auth.join_as(session, viewer, "any").error
+    assert api_keys.list_keys(session, owner) == []
+    session.commit()
+    # The customer's own tab is the customer's, and may change things.
+    with console.acting(_tab(f"ld_session={customer}"), Permission.API_KEYS_MANAGE) as (actor, work):
+        assert not actor.viewing and actor.user_id == owner.user_id
+        api_keys.create_key(work, actor, "Mine")
+
+    # Exit ends the view; start and end are in the account's audit log with the operator's name.
+    assert accounts.stop_viewing(session, token) == account.public_id
+    session.commit()
+    assert staff.viewer_for_token(session, token) is None
+    assert accounts.stop_viewing(session, token) is None
+    log = operator_log(session, account.id)
+    assert [(e.summary, e.actor_name) for e in log] == [
+        (
+            "Started viewing the console as the customer sees it (read-only). Reason: Support ticket 12",
+            "Olga Ops (operator)",
+        ),
+        ("Stopped viewing the console as the customer sees it.", "Olga Ops (operator)"),
+    ]
+    # The operator's sign-out ends their views; a reason is required.
+    second = _viewing(session, operator, account.public_id)
+    staff.sign_out(session, op_token)
+    session.commit()
+    assert staff.viewer_for_token(session, second) is None
     with pytest.raises(ValidationFailed):
-        accounts.view_as(session, by, account.public_id, reason="")
+        accounts.view_as(session, operator, account.public_id, reason="")
 
 
 def test_the_demo_operator_and_its_key_keep_production_from_starting_until_retired(session):

@@ -133,7 +133,8 @@ HOOK = "https://hooks.example.com/ledgerdesk"
 
 def _own_user_id(world: World) -> str:
     """The actor's own membership: the one account every signed-in person can switch to."""
-    return world.session.get_one(User, world.actor.user_id).public_id if world.actor else ""
+    user = world.session.get(User, world.actor.user_id) if world.actor else None
+    return user.public_id if user is not None else ""
 
 
 def _invitation_to_actor(world: World) -> str:
@@ -814,6 +815,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/auth/sign-out"): "sign-in step",
     ("GET", "/operator/auth/session"): "operator sign-in step",
     ("POST", "/operator/auth/sign-out"): "operator sign-in step",
+    ("POST", "/operator/auth/view-as/exit"): "operator sign-in step",
     ("POST", "/api/webhooks/stripe"): "stripe signature",
     ("GET", "/api/health"): "public",
     ("GET", "/api/ready"): "public",
@@ -985,3 +987,77 @@ def test_session_routes_answer_each_role_as_its_permissions_say(session, client)
             response = client.get(template.format(invoice_id=world.account.invoice))
             expected = 200 if permission in ROLE_PERMISSIONS[role] else 403
             assert response.status_code == expected, (role, template, response.text)
+
+
+# --- "View as" ------------------------------------------------------------------------------
+
+# Pages an operator viewing an account must read as its Owner does.
+VIEWER_READS = {
+    "billing_overview.overview_view",
+    "balance_history.history_page",
+    "invoices.history",
+    "payment_methods.methods_on_file",
+    "team.team_view",
+    "info.account_info",
+    "audit.events",
+}
+
+
+def test_an_operator_viewing_an_account_reads_its_pages_and_changes_nothing(engine, monkeypatch):
+    """Every service function, called by the reader of an operator's "View as" in a read-only
+    transaction as `acting` opens it: the Owner's pages read, and nothing is written, uploaded or
+    asked of Stripe but reads (the gateway is reached only for retrieve and list)."""
+    from app.db import read_only
+    from app.errors import DomainError, changes_refused
+    from app.payments import gateway
+    from app.services.operator import accounts as operator_accounts
+    from app.services.operator import staff
+
+    asked: list[str] = []
+
+    def reached(method, *_args, **_kwargs):
+        operation = getattr(getattr(method, "func", method), "__qualname__", "unknown")
+        asked.append(operation)
+        raise StripeReached(operation)
+
+    monkeypatch.setattr(gateway, "_raising_ours", reached)
+    with Session(engine) as setup:
+        world = _world(setup, "owner", "viewed")
+        user, link = staff.create_operator(setup, "ops@ledgerdesk.example", base_url="http://console")
+        staff.accept_invitation(setup, link.split("token=")[1], "an-operator-passphrase")
+        outcome = staff.sign_in(setup, "ops@ledgerdesk.example", "an-operator-passphrase")
+        operator = staff.operator_for_token(
+            setup, staff.start_session(setup, outcome.handoff_code, binding=outcome.binding)
+        )
+        account_public_id = setup.get_one(Account, world.account.account_id).public_id
+        code = operator_accounts.view_as(setup, operator, account_public_id, reason="Ticket 7")
+        token, _ = staff.start_viewing(setup, code.handoff_code, binding=code.binding)
+        setup.commit()
+        before = db_snapshot(setup)
+    problems, read = [], set()
+    for name, (_permission, call) in sorted(MATRIX.items()):
+        with Session(engine) as session:
+            viewer = staff.viewer_for_token(session, token)
+            assert viewer is not None and viewer.viewing
+            session.commit()
+            read_only(session, staff.ViewingReadOnly())
+            refused = changes_refused.set(staff.ViewingReadOnly())
+            asked.clear()
+            try:
+                call(World(session, viewer, world.account, world.member_role_id))
+                read.add(name)
+            except StripeReached:
+                if not all(op.endswith((".retrieve", ".list")) for op in asked):
+                    problems.append(f"{name} asked Stripe for {asked}")
+            except DomainError:
+                pass
+            except Exception as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+            finally:
+                changes_refused.reset(refused)
+                session.rollback()
+    with Session(engine) as after:
+        changed = [table for table, rows in db_snapshot(after).items() if rows != before[table]]
+    assert not problems, "\n".join(problems)
+    assert not changed, f"viewing changed {changed}"
+    assert read >= VIEWER_READS, f"the viewer could not read {sorted(VIEWER_READS - read)}"

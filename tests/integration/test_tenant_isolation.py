@@ -351,3 +351,41 @@ def test_an_invoice_pdf_is_served_only_to_its_own_account(tenants, client):
     assert own.status_code == 200 and own.content.startswith(b"%PDF")
     other = client.get(f"/api/invoices/{tenants.b.invoice}/pdf")
     assert other.status_code == 404 and not other.content.startswith(b"%PDF")
+
+
+def test_an_operator_viewing_one_account_reaches_nothing_of_another(tenants, gateway_calls):
+    """ "View as" A: every id of B is refused as for A's own users, and nothing changes."""
+    from app.db import read_only
+    from app.errors import changes_refused
+    from app.services.operator import accounts as operator_accounts
+    from app.services.operator import staff
+
+    setup = tenants.session
+    user, link = staff.create_operator(setup, "ops@ledgerdesk.example", base_url=URL)
+    staff.accept_invitation(setup, link.split("token=")[1], "an-operator-passphrase")
+    outcome = staff.sign_in(setup, "ops@ledgerdesk.example", "an-operator-passphrase")
+    operator = staff.operator_for_token(
+        setup, staff.start_session(setup, outcome.handoff_code, binding=outcome.binding)
+    )
+    a_public_id = setup.get_one(Account, tenants.a.account_id).public_id
+    code = operator_accounts.view_as(setup, operator, a_public_id, reason="Ticket 7")
+    token, _ = staff.start_viewing(setup, code.handoff_code, binding=code.binding)
+    setup.commit()
+    before = db_snapshot(setup)
+    setup.commit()
+    for case, (call, _error) in sorted(CASES.items()):
+        with Session(setup.get_bind()) as session:
+            viewer = staff.viewer_for_token(session, token)
+            assert viewer is not None and viewer.account_id == tenants.a.account_id
+            session.commit()
+            read_only(session, staff.ViewingReadOnly())
+            refused = changes_refused.set(staff.ViewingReadOnly())
+            try:
+                with pytest.raises(DomainError):
+                    call(Tenants(session, viewer, tenants.a, tenants.b), tenants.b)
+            finally:
+                changes_refused.reset(refused)
+                session.rollback()
+        assert not gateway_calls, f"{case} asked Stripe to act on another account's object"
+    changed = [table for table, rows in db_snapshot(setup).items() if rows != before[table]]
+    assert not changed, f"viewing A changed {changed}"

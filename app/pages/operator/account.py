@@ -19,13 +19,14 @@ from app.pages.operator.shell import operator_page
 from app.services import live
 from app.services.chat import ChatLine
 from app.services.money import parse_dollars
-from app.services.operator import accounts, chat
+from app.services.operator import accounts, chat, staff
 from app.services.operator.staff import author_of
 from app.services.plans import PLANS
 from app.state.card_payment import new_request_key
 from app.state.form import FormState, texts
 from app.state.live import LiveState
 from app.state.operator import operating
+from app.state.session import sign_in_redirect
 
 
 class OperatorAccountState(FormState, rx.State):
@@ -44,8 +45,6 @@ class OperatorAccountState(FormState, rx.State):
     invoices: rx.Field[list[accounts.Line]] = rx.field(default_factory=list)
     ledger: rx.Field[list[accounts.Line]] = rx.field(default_factory=list)
     audit: rx.Field[list[accounts.Line]] = rx.field(default_factory=list)
-    # "View as": the customer's Overview figures as (label, value), empty until asked for.
-    viewed: rx.Field[list[list[str]]] = rx.field(default_factory=list)
     # Makes one submitted grant one grant, however often it is sent; renewed once it is done.
     grant_key: rx.Field[str] = rx.field("")
 
@@ -64,7 +63,7 @@ class OperatorAccountState(FormState, rx.State):
     def load(self):
         self._clear_messages()
         self.account_id = self.router.url.query_parameters.get("id", "")
-        self.grant_key, self.viewed = new_request_key(), []
+        self.grant_key = new_request_key()
         with self._attempt():
             self._refresh()
 
@@ -144,22 +143,14 @@ class OperatorAccountState(FormState, rx.State):
 
     @rx.event
     def view_as(self, form: dict):
+        """Open the customer's own console, read-only, under a banner (the tab leaves the back office)."""
+        outcome = None
         with self._attempt("view_as"), operating(self) as (operator, session):
             (reason,) = texts(form, "reason")
-            seen = accounts.view_as(session, author_of(operator), self.account_id, reason=reason)
-            self.viewed = [
-                ["Total Credits", seen.total_credits],
-                ["Usage This Period", seen.usage_this_period],
-                ["Remaining Credits", seen.remaining_credits],
-                ["Overage Protection", seen.overage_protection],
-                ["Spend Management Daily Hard Limit", seen.daily_limit],
-                ["Available to Use", seen.available_to_use],
-                ["Runway", seen.runs_out],
-                ["Next payment", f"{seen.next_payment.total} on {seen.next_payment.issued_on}"],
-                ["Auto Recharge", seen.auto_recharge],
-                ["Spend Management", seen.spend_management],
-            ]
-        self._after()
+            outcome = accounts.view_as(session, operator, self.account_id, reason=reason)
+        if outcome is None:
+            return None
+        return sign_in_redirect(outcome, "/billing", staff.VIEWERS)
 
     @rx.event
     def resend(self, form: dict):
@@ -284,23 +275,6 @@ def operator_account_page() -> list[rx.Component]:
         form_messages(state),
         rx.grid(rx.foreach(state.figures, lambda f: stat(f[0], f[1])), columns="3", spacing="4"),
         _conversation(),
-        rx.cond(
-            state.viewed.length() > 0,
-            rx.card(
-                rx.vstack(
-                    rx.callout(
-                        "Viewing as the customer: their Billing Overview as they see it. Read-only; recorded in "
-                        "the account's audit log.",
-                        icon="eye",
-                        color_scheme="amber",
-                        id="view-as-banner",
-                    ),
-                    rx.grid(rx.foreach(state.viewed, lambda f: stat(f[0], f[1])), columns="3", spacing="4"),
-                    spacing="3",
-                ),
-                id="view-as",
-            ),
-        ),
         rx.grid(
             _action(
                 "Grant or take back credits",
@@ -385,7 +359,11 @@ def operator_account_page() -> list[rx.Component]:
                 state.view_as,
                 "View as",
                 "view_as",
-                rx.text("Shows the Billing Overview as the customer sees it, read-only.", size="2"),
+                rx.text(
+                    "Opens the customer's console as they see it, read-only, under a banner; recorded in the "
+                    "account's audit log.",
+                    size="2",
+                ),
                 id="view-as-form",
             ),
             _action(

@@ -24,12 +24,13 @@ from app.models import (
     utcnow,
 )
 from app.payments import gateway
-from app.services import audit, auth, billing_overview, grants, ledger, refunds
+from app.services import audit, auth, grants, ledger, refunds
 from app.services.accounts import builtin_role, create_account, create_user, ensure_builtin_roles, normalize_email
+from app.services.credentials import SignInOutcome
 from app.services.money import format_usd
-from app.services.operator.staff import Author
+from app.services.operator import staff
+from app.services.operator.staff import Author, Operator, author_of
 from app.services.overview import billing_settings, overview
-from app.services.permissions import Actor, Permission
 from app.services.plans import PLANS, get_plan
 from app.services.timefmt import format_datetime
 
@@ -533,28 +534,48 @@ def refund_topup(
     return payment
 
 
-# What "View as" may read: the pages a customer reads, none that change anything.
-VIEW_AS_PERMISSIONS = frozenset({Permission.INFO_VIEW, Permission.COMPANY_VIEW, Permission.BILLING_VIEW})
-
-
-def view_as(session: Session, by: Author, public_id: str, *, reason: str) -> billing_overview.OverviewView:
-    """The account's Billing Overview exactly as its customers see it, read through the same
-    service with a reader that holds only viewing permissions; recorded in the account's audit log."""
+def view_as(
+    session: Session, operator: Operator, public_id: str, *, reason: str, now: datetime | None = None
+) -> SignInOutcome:
+    """Start "View as": the code the operator's browser trades for a read-only session of the
+    account's own console (`staff.start_viewing`), recorded in the account's audit log."""
     reason = _reason(reason)
     account = account_by_public_id(session, public_id)
     assert account.id is not None  # a stored account
-    reader = Actor(
-        user_id=0,
-        account_id=account.id,
-        email=by.email,
-        full_name=by.name,
-        role_key="",
-        role_name="Operator (view only)",
-        permissions=VIEW_AS_PERMISSIONS,
-        timezone=account.timezone,
+    _record(
+        session,
+        author_of(operator),
+        account,
+        "view_as",
+        "Started viewing the console as the customer sees it (read-only).",
+        reason,
     )
-    _record(session, by, account, "view_as", "Viewed the console as the customer sees it (read-only).", reason)
-    return billing_overview.overview_view(session, reader)
+    return staff.view_as_code(session, operator, account.id, now=now or utcnow())
+
+
+def stop_viewing(session: Session, token: str, *, now: datetime | None = None) -> str | None:
+    """End a "View as" session (recorded in the account's audit log); the public id of the
+    account it viewed, None when the token is no live one."""
+    now = now or utcnow()
+    live = staff.viewing(session, token, now=now)
+    if live is None:
+        return None
+    view, user = live
+    account = session.get_one(Account, view.viewing_account_id)
+    assert account.id is not None  # a stored account
+    staff.VIEWERS.end(session, token, now)
+    assert user.id is not None  # a stored operator
+    by = author_of(Operator(operator_id=user.id, email=user.email, full_name=user.full_name))
+    session.add(
+        AuditEvent(
+            account_id=account.id,
+            actor_name=by.name,
+            actor_email=by.email,
+            action="operator.view_as_end",
+            summary="Stopped viewing the console as the customer sees it.",
+        )
+    )
+    return account.public_id
 
 
 @dataclass(frozen=True)

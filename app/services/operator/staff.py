@@ -4,18 +4,21 @@ of their own, so an operator session is never a customer's and a customer's neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
-from app.errors import Conflict, NotAuthenticated, ValidationFailed
-from app.models import OperatorSession, OperatorToken, OperatorUser, utcnow
+from app.errors import Conflict, DomainError, NotAuthenticated, ValidationFailed
+from app.models import Account, OperatorSession, OperatorToken, OperatorUser, utcnow
 from app.services import throttle
 from app.services.accounts import normalize_email
 from app.services.credentials import Credentials, SignInOutcome
 from app.services.email import queue_email
 from app.services.passwords import check_new_password, hash_password
+from app.services.permissions import Actor, Permission
+from app.services.tokens import sha256_hex
 
 OPERATOR_COOKIE = "ld_operator"
 HANDOFF_COOKIE = "ld_operator_handoff"
@@ -33,6 +36,26 @@ STAFF = Credentials(
     handoff_path=HANDOFF_PATH,
     sign_in_kind="op_sign_in",
 )
+
+
+# "View as": an operator session of its own, under a cookie of its own, that reads one account's
+# console read-only (never an operator's sign-in: operator_for_token refuses it).
+VIEW_AS_COOKIE = "ld_view_as"
+VIEWERS = replace(STAFF, cookie=VIEW_AS_COOKIE)
+VIEW_AS_TTL = timedelta(hours=8)
+# What an operator viewing an account holds: every page its Owner opens, to see what they see.
+# Nothing can be changed all the same: the console's transaction is read-only (`ViewingReadOnly`).
+VIEW_AS_ROLE = "Operator (read-only)"
+
+
+class ViewingReadOnly(DomainError):
+    """What every change refuses while an operator views an account."""
+
+    status_code = 403
+    code = "read_only"
+
+    def __init__(self):
+        super().__init__("You are viewing this account as an operator: the console is read-only.")
 
 
 @dataclass(frozen=True)
@@ -155,9 +178,83 @@ def operator_for_token(session: Session, token: str, *, now: datetime | None = N
     if live is None:
         raise NotAuthenticated("Your operator session has ended. Please sign in again.")
     op_session, user = live
+    if op_session.viewing_account_id is not None:
+        raise NotAuthenticated("Your operator session has ended. Please sign in again.")
     assert user.id is not None  # a stored user
     return Operator(operator_id=user.id, email=user.email, full_name=user.full_name, session_id=op_session.id)
 
 
 def sign_out(session: Session, token: str, *, now: datetime | None = None) -> None:
-    STAFF.end(session, token, now or utcnow())
+    """End the operator's session, and any "View as" of theirs with it."""
+    now = now or utcnow()
+    live = STAFF.signed_in(session, token, now)
+    if live is not None:
+        session.execute(
+            update(OperatorSession)
+            .where(
+                col(OperatorSession.operator_id) == live[1].id,
+                col(OperatorSession.viewing_account_id).is_not(None),
+                col(OperatorSession.revoked_at).is_(None),
+            )
+            .values(revoked_at=now)
+        )
+    STAFF.end(session, token, now)
+
+
+def view_as_code(session: Session, operator: Operator, account_id: int, *, now: datetime) -> SignInOutcome:
+    """A one-minute code, bound to this browser, that the operator's browser trades at
+    HANDOFF_PATH for a "View as" session of the account (cookie VIEW_AS_COOKIE)."""
+    user = session.get_one(OperatorUser, operator.operator_id)
+    return VIEWERS.handoff(session, user, now, "view_as", viewing_account_id=account_id)
+
+
+def start_viewing(session: Session, code: str, *, binding: str, now: datetime | None = None) -> tuple[str, int] | None:
+    """Trade a "View as" code for its session: the token and the account viewed; None when the
+    code is not valid, not this browser's, or its operator is no longer active."""
+    now = now or utcnow()
+    used = VIEWERS.consume_token(session, code, "view_as", now, binding=binding)
+    user = session.get(OperatorUser, used.operator_id) if used is not None else None
+    if used is None or user is None or user.status != "active" or used.viewing_account_id is None:
+        return None
+    token = VIEWERS.open(session, user, now, viewing_account_id=used.viewing_account_id)
+    # Shorter than a sign-in: a look at an account, not a working day.
+    session.execute(
+        update(OperatorSession)
+        .where(col(OperatorSession.token_hash) == sha256_hex(token))
+        .values(expires_at=now + VIEW_AS_TTL)
+    )
+    return token, used.viewing_account_id
+
+
+def viewing(
+    session: Session, token: str, *, now: datetime | None = None
+) -> tuple[OperatorSession, OperatorUser] | None:
+    """The live "View as" session of a cookie token and its operator, or None."""
+    live = VIEWERS.signed_in(session, token, now or utcnow())
+    return live if live is not None and live[0].viewing_account_id is not None else None
+
+
+def viewer_for_token(session: Session, token: str, *, now: datetime | None = None) -> Actor | None:
+    """The reader of the console while an operator views an account: the account's Owner's
+    permissions, no membership (user 0) and `viewing` set, so `acting` makes every transaction
+    read-only. None when the token is no live "View as" session."""
+    live = viewing(session, token, now=now)
+    if live is None:
+        return None
+    view, user = live
+    account = session.get(Account, view.viewing_account_id)
+    if account is None:
+        return None
+    assert account.id is not None  # a stored account
+    return Actor(
+        user_id=0,
+        account_id=account.id,
+        email=user.email,
+        full_name=f"{user.full_name or user.email} (operator)",
+        role_key="",
+        role_name=VIEW_AS_ROLE,
+        permissions=frozenset(Permission),
+        session_id=view.id,
+        timezone=account.timezone,
+        viewing=True,
+    )
