@@ -27,12 +27,14 @@ from app.services import (
     company,
     info,
     invoices,
+    metering,
     payment_methods,
     roles,
     spend,
     tax,
     team,
     topups,
+    usage,
     webhooks,
 )
 from app.services.permissions import Actor
@@ -389,3 +391,18 @@ def test_an_operator_viewing_one_account_reaches_nothing_of_another(tenants, gat
         assert not gateway_calls, f"{case} asked Stripe to act on another account's object"
     changed = [table for table, rows in db_snapshot(setup).items() if rows != before[table]]
     assert not changed, f"viewing A changed {changed}"
+
+
+def test_usage_shows_only_ones_own_accounts_usage(tenants):
+    """The Usage page, its CSV and the API Keys page's usage: another account's calls (rolled up
+    or still in the tail, with the same description) are never counted."""
+    session = tenants.session
+    for populated, cents in ((tenants.a, 125), (tenants.b, 9_900)):
+        answer = metering.record_usage(session, api_key=populated.full_key, amount_cents=cents, description="Report")
+        assert answer.status_code == 200, answer.body
+    session.commit()
+    usage.roll_up(session, tenants.b.account_id)
+    view = usage.usage_view(session, tenants.actor, preset="7", by="description")
+    assert [(row.name, row.calls, row.amount) for row in view.rows] == [("Report", "1", "$1.25")]
+    assert "99.00" not in usage.usage_csv(session, tenants.actor, preset="7")
+    assert [row.used_today for row in api_keys.key_rows(session, tenants.actor)] == ["$1.25"]
