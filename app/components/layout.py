@@ -188,13 +188,20 @@ def _user_menu() -> rx.Component:
                     rx.menu.separator(),
                 ),
             ),
-            rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
+            # An operator viewing the account has no profile here, and leaves by ending the view.
+            rx.cond(
+                SessionState.viewing,
+                rx.fragment(),
+                rx.menu.item("Your profile", on_click=rx.redirect("/profile"), id="your-profile"),
+            ),
             # Seed 002: the administration pages are reached from the user's menu too.
             rx.cond(
                 admin_href != "",
                 rx.menu.item("Admin account", on_click=rx.redirect(admin_href), id="admin-account"),
             ),
-            rx.menu.item("Sign out", on_click=SessionState.sign_out, id="sign-out"),
+            rx.menu.item(
+                rx.cond(SessionState.viewing, "Exit view", "Sign out"), on_click=SessionState.sign_out, id="sign-out"
+            ),
         ),
     )
 
