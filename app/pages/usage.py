@@ -60,7 +60,7 @@ class UsageState(FormState, rx.State):
         self.date_from, self.date_to = str(query.get("from", "")), str(query.get("to", ""))
         self.loading = True
         yield
-        self.series, self.chart, self.rows, self.days = [], [], [], []
+        self.series, self.chart, self.rows, self.days, self.shown_range = [], [], [], [], ""
         with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
             view = usage.usage_view(session, actor, by=self.by, **self._filters())
             self.series, self.chart, self.rows, self.days = view.series, view.chart, view.rows, view.days
@@ -200,10 +200,15 @@ def usage_page() -> list[rx.Component]:
         rx.cond(
             UsageState.loading,
             rx.hstack(rx.spinner(), rx.text("Loading usage…"), id="usage-loading", align="center"),
+            # No range shown: it was refused, and the error is next to its date.
             rx.cond(
-                UsageState.rows.length() > 0,
-                _figures(),
-                rx.callout("No usage in this range.", icon="info", id="usage-empty"),
+                UsageState.shown_range == "",
+                rx.fragment(),
+                rx.cond(
+                    UsageState.rows.length() > 0,
+                    _figures(),
+                    rx.callout("No usage in this range.", icon="info", id="usage-empty"),
+                ),
             ),
         ),
     ]

@@ -192,6 +192,9 @@ def test_owner_creates_an_api_key_the_api_accepts_then_deletes_it(page: Page, li
     lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "Day,API key,Description,Calls,Amount USD"
     assert lines[1].endswith(",Production backend,Report run,1,1.25")
+    page.goto("/billing/usage?range=custom&from=2026-03-05&to=2026-03-01")
+    expect(page.get_by_text("The first day must be on or before the last day.")).to_be_visible()
+    expect(page.locator("#usage-chart")).to_have_count(0)
     page.goto("/api-keys")
 
     row.get_by_role("button", name=re.compile("Delete API Key")).click()
