@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -327,6 +328,7 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
             children.append(start_localstripe())
         seeded = seed()
     schedule_recurring_jobs()
+    started = datetime.now(UTC)
     web_dir = os.environ.get("REFLEX_WEB_WORKDIR", ".web")
     metrics = metrics_env(settings.data_dir)
     app_env = {**_child_env(), **metrics, "REFLEX_WEB_WORKDIR": web_dir, "GRANIAN_WORKERS": str(web_workers)}
@@ -382,12 +384,32 @@ def serve(web_workers: int = 1, job_workers: int = 0) -> int:
             print("Ledgerdesk did not start; see the output above.", file=sys.stderr)
             stop()
             return 1
+        _wait_for_start_jobs(started)
         _print_banner(seeded)
         return app.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         stop()
+
+
+def _wait_for_start_jobs(started: datetime, timeout: float = 30) -> None:
+    """Wait (at most `timeout` seconds) for the jobs that were due when the console started, such
+    as the emails of the seeded invoices, whose text goes to the log: their lines come before the
+    banner, which stays the last thing `make run` prints."""
+    from sqlalchemy import func
+    from sqlmodel import Session, col, select
+
+    from app.db import get_engine
+    from app.models import Job
+
+    due = select(func.count()).select_from(Job).where(col(Job.status) == "pending", col(Job.run_at) <= started)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(get_engine()) as session:
+            if not session.exec(due).one():
+                return
+        time.sleep(0.3)
 
 
 def _print_banner(seeded: bool) -> None:
