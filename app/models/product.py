@@ -19,5 +19,9 @@ class AccountProduct(SQLModel, table=True):
     product_code: str = Field(max_length=32)
     plan_code: str = Field(max_length=32)
     started_at: datetime = Field(default_factory=utcnow)
-    # The invoice for the rest of the month it started in ("" when the plan is free).
+    # The invoice of the change that set its plan: for the rest of the month it started in, or of
+    # an upgrade ("" when nothing was charged).
     invoice_public_id: str = Field(default="", max_length=32)
+    # The plan that change replaced ("" for a sign-up): restored, or the product removed, when the
+    # change's card payment fails after 3-D Secure (`products.change` asked again).
+    previous_plan_code: str = Field(default="", max_length=32)

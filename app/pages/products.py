@@ -11,22 +11,24 @@ import reflex as rx
 from app.components.dialogs import change_confirmation
 from app.components.forms import form_messages
 from app.components.layout import console_page
-from app.errors import Conflict
+from app.errors import DomainError
 from app.services import products, subscription
 from app.services.permissions import Permission
 from app.services.products import PlanOffer, ProductCard
-from app.state.confirm import ConfirmState
+from app.state.card_payment import ConfirmedCardPaymentState
 from app.state.events import event
 from app.state.form import FormState
 from app.state.session import acting
 
 
-class ProductsState(ConfirmState, FormState, rx.State):
+class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
     catalogue: rx.Field[list[ProductCard]] = rx.field(default_factory=list)
     # The change the confirmation is about (`confirm_target` "product:plan", plan "" to cancel),
     # at which amount, and the request key that makes one confirmation one change.
     _amount_cents: int = 0
     _request_key: str = ""
+    # The change whose charge is in 3-D Secure ("product:plan"): the dialog is closed by then.
+    _authenticating: str = ""
 
     def _reload(self) -> None:
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
@@ -52,24 +54,62 @@ class ProductsState(ConfirmState, FormState, rx.State):
             self._amount_cents, self._request_key = quote.amount_cents, secrets.token_urlsafe(16)
             self._ask("change", target=f"{product_code}:{plan_code}", title=quote.title, lines=list(quote.lines))
 
+    def _change(self, target: str) -> products.ProductResult:
+        product_code, _, plan_code = target.partition(":")
+        with acting(self, Permission.PLAN_MANAGE) as (actor, session):
+            return products.change(
+                session,
+                actor,
+                product_code,
+                plan_code,
+                request_key=self._request_key,
+                expected_amount_cents=self._amount_cents,
+            )
+
     @rx.event
     def confirm(self):
-        product_code, _, plan_code = self.confirm_target.partition(":")
-        with self._confirming():
-            yield
-            with acting(self, Permission.PLAN_MANAGE) as (actor, session):
-                result = products.change(
-                    session,
-                    actor,
-                    product_code,
-                    plan_code,
-                    request_key=self._request_key,
-                    expected_amount_cents=self._amount_cents,
-                )
+        if not self.confirm_action:
+            return  # a click queued behind the one that made the change and closed the dialog
+        self.confirm_error, self.confirming = "", True
+        yield
+        try:
+            result = self._change(self.confirm_target)
+        except DomainError as exc:
+            self._payment_failed(exc.message)
+            return
+        if result.status == "requires_action":
+            # Stripe.js's 3-D Secure step, here in the page. The dialog closes first: a modal
+            # dialog leaves the rest of the page, Stripe's step too, unclickable.
+            self._authenticating = self.confirm_target
+            self._close_confirm()
+        yield self._charged(result)
+
+    def _finishes_without_intent(self) -> bool:
+        # Confirming again under the same request key asks Stripe how the payment ended.
+        return True
+
+    def _finish_payment(self, payment_intent: str, declined: str) -> products.ProductResult:
+        result = self._change(self._authenticating)
+        if result.status == "requires_action":
+            raise DomainError(declined)
+        return result
+
+    def _payment_ended(self, result: products.ProductResult) -> None:
+        with self._attempt():
             self._reload()
-            if result.status == "failed":
-                raise Conflict(f"{result.message} Nothing changed.")
-            self.notice = result.notice
+        if result.status == "failed":
+            self._payment_failed(f"{result.message or 'The payment failed.'} Nothing changed.")
+            return
+        self._close_confirm()
+        self._authenticating = ""
+        self.notice = result.notice
+
+    def _payment_failed(self, message: str) -> None:
+        """In the dialog while it is open; after 3-D Secure, at the top of the page."""
+        if self.confirm_action:
+            super()._payment_failed(message)
+        else:
+            self.error, self._authenticating = message, ""
 
 
 def _offer(offer: PlanOffer, product: ProductCard) -> rx.Component:

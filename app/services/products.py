@@ -252,7 +252,12 @@ def change(
     product = get_product(product_code)
     key = f"product:{actor.account_id}:{product.code}:{request_key}"
     if (replayed := payments.by_key(session, actor.account_id, key)) is not None:
-        return _charged(session, replayed, payments.refresh(session, replayed))
+        # Asked again after 3-D Secure (or a repeated click): how the charge ended. A failed one
+        # changes nothing, as a decline does.
+        secret = payments.refresh(session, replayed)
+        if replayed.status in ("failed", "canceled") and _undo_unpaid(session, actor.account_id, product, replayed):
+            audit.record(session, actor, "plan.product", f"{product.name}: not authenticated, nothing changed")
+        return _charged(session, replayed, secret, _active(session, actor.account_id, product))
     earlier = select(LedgerEntry).where(LedgerEntry.account_id == actor.account_id, LedgerEntry.idempotency_key == key)
     if session.exec(earlier).first() is not None:
         return ProductResult(status="applied", amount_cents=0, notice="This change was made already.")
@@ -273,8 +278,9 @@ def change(
             due_at=invoices.due_date(session, actor.account_id, now),
             now=now,
         )
-        if move.old is None and (row := signed_up(session, actor.account_id).get(product.code)) is not None:
+        if (row := signed_up(session, actor.account_id).get(product.code)) is not None:
             row.invoice_public_id = invoice.public_id
+            row.previous_plan_code = move.old.code if move.old else ""
             session.add(row)
         if move.invoice_priced or move.card is None:
             audit.record(session, actor, "plan.product", _summary(move))
@@ -349,6 +355,23 @@ def _undo(session: Session, account_id: int, move: _Move, invoice_id: int | None
         invoice.status = "void"
         session.add(invoice)
     session.flush()
+
+
+def _undo_unpaid(session: Session, account_id: int, product: Product, payment: Payment) -> bool:
+    """The change's charge failed after 3-D Secure: undone as a decline is (`_undo`), once, and
+    only while the product is still as that change left it."""
+    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
+    row = signed_up(session, account_id).get(product.code)
+    if invoice is None or invoice.status != "open" or row is None or row.invoice_public_id != invoice.public_id:
+        return False
+    old = plan_of(product, row.previous_plan_code) if row.previous_plan_code else None
+    _undo(session, account_id, _Move(product, old, None, 0, 0, None, False), invoice.id)
+    return True
+
+
+def _active(session: Session, account_id: int, product: Product) -> str:
+    row = signed_up(session, account_id).get(product.code)
+    return f"{product.name} is active on {plan_of(product, row.plan_code).name}." if row is not None else ""
 
 
 def _charged(session: Session, payment: Payment, secret: str, done: str = "") -> ProductResult:

@@ -1,6 +1,6 @@
 """One card payment in the page, mixed into the states that charge a saved card (Add Usage
-Credits, Invoices, Plans): the request key that makes one click one payment, the 3-D Secure
-step in the browser, and the server's word on how it ended.
+Credits, Invoices, Plans, Products): the request key that makes one click one payment, the 3-D
+Secure step in the browser, and the server's word on how it ended.
 
     @event
     def submit(self, form_data: dict):

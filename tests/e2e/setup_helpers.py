@@ -128,6 +128,31 @@ def new_api_key(email: str, name: str) -> str:
         return api_keys.create_key(session, _owner_actor(user), name)[1]
 
 
+def default_card(email: str, number: str) -> None:
+    """Make a card from a raw test number (localstripe's, e.g. the one that needs 3-D Secure) the
+    default card of the user's account."""
+    settings = get_settings()
+    response = httpx.post(
+        f"{settings.stripe_api_base}/v1/payment_methods",
+        auth=(settings.stripe_secret_key, ""),
+        data={
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2030",
+            "card[cvc]": "123",
+        },
+    )
+    response.raise_for_status()
+    with transaction() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        account = session.get_one(Account, user.account_id)
+        customer_id = customers.ensure_customer(session, account)
+        card = gateway.attach_payment_method(customer_id, response.json()["id"])
+        gateway.set_default_payment_method(customer_id, card.id)
+        sync_payment_methods(session, account.id)
+
+
 def set_api_key(email: str, key: str) -> None:
     """Give the user's account this exact API key (as the demo does)."""
     with transaction() as session:
@@ -308,6 +333,7 @@ FUNCTIONS = {
         new_account,
         new_api_key,
         set_api_key,
+        default_card,
         set_password,
         invite_to_first_account,
         link_in_last_email,

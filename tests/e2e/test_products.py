@@ -1,7 +1,8 @@
 """Discover Products in the browser: an owner compares the pricing plans, signs up for a free
 plan and for a paid one (charged to the card for the rest of the month, after a confirmation
-with the amount), switches it back to free (credited), and invites a user to some of the account's products. The test works in an account of
-its own."""
+with the amount), switches it back to free (credited), invites a user to some of the account's
+products, and upgrades again with a card that needs 3-D Secure, authenticated in the page. The
+test works in an account of its own."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def _own_account(live_app: LiveApp) -> str:
 
 
 def test_an_owner_compares_plans_signs_up_and_invites_to_chosen_products(page: Page, live_app: LiveApp):
-    sign_in(page, _own_account(live_app), next_path="/products")
+    email = _own_account(live_app)
+    sign_in(page, email, next_path="/products")
     expect(page.get_by_role("heading", name="Discover Products", level=1)).to_be_visible()
     analytics = page.locator("[data-product='analytics']")
     expect(analytics.locator("[data-offer='analytics:free']")).to_contain_text("Free")
@@ -77,3 +79,15 @@ def test_an_owner_compares_plans_signs_up_and_invites_to_chosen_products(page: P
     invite.get_by_role("button", name="Send invitation").click()
     row = page.locator("#team-table tbody tr").filter(has_text="Gus Guest")
     expect(row).to_contain_text("Ledgerdesk Metering, Smart Alerts")
+
+    # A card that needs 3-D Secure: authenticated here, in the page, and the product is active.
+    live_app.setup("default_card", email=email, number="4000002500003155")
+    page.goto("/products")
+    page.locator("[data-offer='analytics:standard']").get_by_role("button", name="Switch to Standard").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Complete authentication").click()  # localstripe's 3-D Secure step
+    expect(page.get_by_role("status")).to_have_text(
+        f"Usage Analytics is active on Standard. {amount} was charged to your card; the paid invoice is on the "
+        "Invoices page."
+    )
+    expect(page.locator("[data-offer='analytics:standard']")).to_contain_text("Your plan")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -18,7 +19,7 @@ from app.services.accounts import builtin_role
 from app.services.overview import billing_settings
 from app.services.subscription import CardRequired
 from tests.factories import actor_for, make_user
-from tests.stripe_fixtures import save_card
+from tests.stripe_fixtures import raw_card, save_card
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
 
@@ -124,6 +125,53 @@ def test_a_declined_card_changes_nothing(session, owner, localstripe):
     assert session.exec(select(AuditEvent.summary)).all() == [
         "Signed up for Smart Alerts Pro ($2.70 charged): declined, nothing changed"
     ]
+
+
+def _authenticate(localstripe: str, result: products.ProductResult, *, success: bool) -> None:
+    """What Stripe.js does in the page: the 3-D Secure step, passed or failed."""
+    httpx.post(
+        f"{localstripe}/v1/payment_intents/{result.payment_intent_id}/_authenticate",
+        data={"client_secret": result.client_secret, "success": "true" if success else "false"},
+        auth=("sk_test_localstripe", ""),
+    ).raise_for_status()
+
+
+def test_a_charge_that_needs_3d_secure_is_finished_by_asking_again_and_a_failed_one_changes_nothing(
+    session, owner, localstripe
+):
+    actor, account = owner
+    _on_plan(session, actor.account_id, "pro", with_card=False)
+    save_card(session, account, raw_card(localstripe, "4000002500003155"))
+    started = _change(session, actor, "analytics", "standard", key="sign-up")
+    assert started.status == "requires_action" and started.client_secret.startswith(started.payment_intent_id)
+    # Asked again before the browser's step: still waiting, nothing charged twice.
+    assert _change(session, actor, "analytics", "standard", key="sign-up").status == "requires_action"
+    _authenticate(localstripe, started, success=True)
+    finished = _change(session, actor, "analytics", "standard", key="sign-up")
+    assert finished.status == "succeeded"
+    assert finished.notice == (
+        "Usage Analytics is active on Standard. $5.70 was charged to your card; the paid invoice is on the "
+        "Invoices page."
+    )
+    assert _plans(session) == {"analytics": "standard"}
+    assert [invoice.status for invoice in session.exec(select(Invoice))] == ["paid"]
+
+    # Smart Alerts from Free to Pro needs 3-D Secure too, and the card holder fails it: back to Free.
+    _change(session, actor, "alerts", "free", key="alerts-free")
+    upgrade = _change(session, actor, "alerts", "pro", key="upgrade")
+    assert upgrade.status == "requires_action"
+    assert _plans(session) == {"analytics": "standard", "alerts": "pro"}
+    _authenticate(localstripe, upgrade, success=False)
+    failed = _change(session, actor, "alerts", "pro", key="upgrade")
+    assert failed.status == "failed" and failed.notice == ""
+    assert _plans(session) == {"analytics": "standard", "alerts": "free"}
+    assert [invoice.status for invoice in session.exec(select(Invoice).order_by(Invoice.id))] == ["paid", "void"]
+    log = session.exec(select(AuditEvent.summary).order_by(AuditEvent.id)).all()
+    assert log[-1] == "Smart Alerts: not authenticated, nothing changed"
+    # Asked once more, it stays as it is.
+    assert _change(session, actor, "alerts", "pro", key="upgrade").status == "failed"
+    assert _plans(session) == {"analytics": "standard", "alerts": "free"}
+    assert len(session.exec(select(AuditEvent)).all()) == len(log)
 
 
 def test_a_products_plan_is_changed_and_cancelled_crediting_only_what_was_paid(session, owner, localstripe):
