@@ -1,5 +1,6 @@
 """API Keys (seeds 000, 001, 002): add a key with an optional name, see the full key once, list
-the keys, and delete one after confirmation; the metering API refuses it on the next call."""
+the keys, set or clear a key's daily budget, and delete one after confirmation; the metering API
+refuses it on the next call."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from app.components.layout import console_page
 from app.components.tables import data_table, rows_or_empty
 from app.services import api_keys
 from app.services.api_keys import UNNAMED, KeyRow
+from app.services.money import format_usd
 from app.services.permissions import Permission
 from app.state.confirm import ConfirmState
 from app.state.events import event
@@ -25,10 +27,15 @@ class ApiKeysState(FormState, ConfirmState, rx.State):
     # The one-time display of a new key; cleared when its dialog closes.
     created_key: rx.Field[str] = rx.field("")
     created_name: rx.Field[str] = rx.field("")
+    # The key whose daily budget dialog is open ("" when none), its name and its budget as typed.
+    budget_key: rx.Field[str] = rx.field("")
+    budget_key_name: rx.Field[str] = rx.field("")
+    budget_value: rx.Field[str] = rx.field("")
 
     @rx.event
     def load(self):
         self.adding = False
+        self.budget_key = ""
         self.created_key = self.created_name = ""
         self._close_confirm()
         with self._attempt(), acting(self, Permission.API_KEYS_MANAGE) as (actor, session):
@@ -60,6 +67,35 @@ class ApiKeysState(FormState, ConfirmState, rx.State):
     def created_open_change(self, is_open: bool):
         if not is_open:
             self.created_key = self.created_name = ""
+
+    @event
+    def open_budget(self, key_id: str):
+        self._clear_messages()
+        row = next((k for k in self.keys if k.id == key_id), None)
+        if row is not None:
+            self.budget_key, self.budget_key_name, self.budget_value = row.id, row.name, row.daily_budget
+
+    @rx.event
+    def budget_open_change(self, is_open: bool):
+        if not is_open and self.busy != "budget":
+            self.budget_key = ""
+
+    @rx.event
+    def save_budget(self, form_data: dict):
+        budget = str(form_data.get("daily_budget", ""))
+        with self._attempt("budget"):
+            yield
+            with acting(self, Permission.API_KEYS_MANAGE) as (actor, session):
+                key = api_keys.set_daily_budget(session, actor, self.budget_key, budget)
+                self.keys = api_keys.key_rows(session, actor)
+            self.notice = (
+                f"{self.budget_key_name} may use at most {format_usd(key.daily_budget_cents)} a day (UTC)."
+                if key.daily_budget_cents is not None
+                else f"{self.budget_key_name} has no daily budget of its own."
+            )
+        # A refused amount stays in the dialog; any other outcome closes it.
+        if "daily_budget" not in self.errors:
+            self.budget_key = ""
 
     @event
     def ask_delete(self, key_id: str):
@@ -94,6 +130,20 @@ def _row(key: KeyRow) -> rx.Component:
         rx.table.cell(key.used_today, text_align="right"),
         rx.table.cell(key.used_this_month, text_align="right"),
         rx.table.cell(
+            rx.hstack(
+                rx.text(key.daily_budget_shown),
+                rx.icon_button(
+                    rx.icon("pencil", size=14),
+                    size="1",
+                    variant="ghost",
+                    aria_label="Set the daily budget of " + key.name,
+                    on_click=ApiKeysState.open_budget(key.id),
+                ),
+                align="center",
+                spacing="2",
+            )
+        ),
+        rx.table.cell(
             rx.button(
                 rx.icon("trash-2", size=14),
                 "Delete API Key",
@@ -127,6 +177,30 @@ def _add_dialog() -> rx.Component:
         on_submit=state.create,
         button="Create key",
         busy=state.busy == "create",
+        max_width="460px",
+    )
+
+
+def _budget_dialog() -> rx.Component:
+    state = ApiKeysState
+    return form_dialog(
+        rx.text("Daily budget of ", state.budget_key_name),
+        "This key's calls and holds past it are refused (429 key_budget_exceeded) until midnight UTC; the "
+        "account's other keys keep working. Leave it empty for no budget of its own.",
+        text_field(
+            "Daily budget (USD, per UTC day)",
+            field_id="daily_budget",
+            error=error_of(state, "daily_budget"),
+            placeholder="No budget",
+            default_value=state.budget_value,
+            key=state.budget_key,
+            auto_focus=True,
+        ),
+        open=state.budget_key != "",
+        on_open_change=state.budget_open_change,
+        on_submit=state.save_budget,
+        button="Save budget",
+        busy=state.busy == "budget",
         max_width="460px",
     )
 
@@ -195,7 +269,7 @@ def api_keys_page() -> list[rx.Component]:
             state.keys,
             data_table(
                 "api-keys-table",
-                ["Name", "Key", "Created", "Created by", "Last used", "Used today", "Used this month"],
+                ["Name", "Key", "Created", "Created by", "Last used", "Used today", "Used this month", "Daily budget"],
                 state.keys,
                 _row,
                 right_aligned=("Used today", "Used this month"),
@@ -212,6 +286,7 @@ def api_keys_page() -> list[rx.Component]:
             color_scheme="gray",
         ),
         _add_dialog(),
+        _budget_dialog(),
         _created_dialog(),
         confirm_dialog(state),
     ]

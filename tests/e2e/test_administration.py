@@ -150,7 +150,7 @@ def test_only_the_owner_renames_the_account_and_bad_fields_show_errors(page: Pag
     expect(page.locator("#header-account-name")).to_have_text("Renamed Co")
 
 
-def test_owner_creates_an_api_key_the_api_accepts_then_deletes_it(page: Page, live_app: LiveApp):
+def test_owner_creates_an_api_key_the_api_accepts_sets_its_daily_budget_then_deletes_it(page: Page, live_app: LiveApp):
     emails = _own_account(live_app)
     sign_in(page, emails["owner"], next_path="/api-keys")
     expect(page.get_by_role("heading", name="API Keys", level=1)).to_be_visible()
@@ -196,6 +196,22 @@ def test_owner_creates_an_api_key_the_api_accepts_then_deletes_it(page: Page, li
     expect(page.get_by_text("The first day must be on or before the last day.")).to_be_visible()
     expect(page.locator("#usage-chart")).to_have_count(0)
     page.goto("/api-keys")
+    # A daily budget of its own: a bad amount is refused at the field, then the key's calls stop at it
+    # (the $1.25 it used today counts).
+    row.get_by_role("button", name="Set the daily budget of Production backend").click()
+    budget = page.get_by_role("dialog")
+    budget.get_by_label("Daily budget (USD, per UTC day)").fill("two dollars")
+    budget.get_by_role("button", name="Save budget").click()
+    expect(budget).to_contain_text("Enter an amount in dollars")
+    budget.get_by_label("Daily budget (USD, per UTC day)").fill("2")
+    budget.get_by_role("button", name="Save budget").click()
+    expect(page.get_by_role("status")).to_contain_text("may use at most $2.00 a day (UTC)")
+    expect(row).to_contain_text("$2.00")
+    over = page.request.post(f"{live_app.url}/api/v1/usage", data={"amount_cents": 76}, headers=headers)
+    assert over.status == 429 and over.json()["error"]["code"] == "key_budget_exceeded"
+    assert int(over.headers["retry-after"]) > 0
+    within = page.request.post(f"{live_app.url}/api/v1/usage", data={"amount_cents": 75}, headers=headers)
+    assert within.status == 200, within.text()
 
     row.get_by_role("button", name=re.compile("Delete API Key")).click()
     confirm = page.get_by_role("alertdialog")

@@ -180,6 +180,10 @@ Call = Callable[[World], Any]
 MATRIX: dict[str, tuple[P | None, Call]] = {
     "api_keys.create_key": (P.API_KEYS_MANAGE, lambda w: api_keys.create_key(w.session, w.actor, "CI")),
     "api_keys.delete_key": (P.API_KEYS_MANAGE, lambda w: api_keys.delete_key(w.session, w.actor, w.account.api_key)),
+    "api_keys.set_daily_budget": (
+        P.API_KEYS_MANAGE,
+        lambda w: api_keys.set_daily_budget(w.session, w.actor, w.account.api_key, "5"),
+    ),
     "api_keys.key_rows": (P.API_KEYS_MANAGE, lambda w: api_keys.key_rows(w.session, w.actor)),
     "api_keys.list_keys": (P.API_KEYS_MANAGE, lambda w: api_keys.list_keys(w.session, w.actor)),
     "balance_history.history_csv": (P.BILLING_VIEW, lambda w: balance_history.history_csv(w.session, w.actor)),
@@ -536,6 +540,8 @@ UI_ONLY = {
         "created_open_change",
         "ask_delete",
         "confirm_open_change",
+        "open_budget",
+        "budget_open_change",
     },
     "AutoRechargeState": {"set_enabled"},
     # They only navigate: the URL's load checks the permission.
@@ -808,6 +814,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/usage"): "api key",
     ("POST", "/api/v1/usage/batch"): "api key",
     ("GET", "/api/v1/balance"): "api key",
+    ("POST", "/api/v1/holds"): "api key",
+    ("POST", "/api/v1/holds/{hold_id}/capture"): "api key",
+    ("POST", "/api/v1/holds/{hold_id}/release"): "api key",
     ("GET", "/api/account/logo"): "session",
     ("GET", "/api/profile/picture"): "session",
     ("GET", "/api/invoices/{invoice_id}/pdf"): "session",
@@ -848,6 +857,10 @@ SESSION_ROUTES = {
 # Routes that take an id, and the test that gives them another account's id.
 ID_ROUTES = {
     "/api/invoices/{invoice_id}/pdf": "test_tenant_isolation.py::test_an_invoice_pdf_is_served_only_to_its_own_account",
+    **{
+        f"/api/v1/holds/{{hold_id}}/{action}": "test_holds.py::test_a_capture_of_more_than_the_hold_and_holds_of_other_accounts_are_refused"
+        for action in ("capture", "release")
+    },
     # Operator keys reach every account by design; customers' keys and sessions reach none of these.
     **{
         f"/api/operator/v1/accounts/{{account_id}}{tail}": "test_operator_api.py::test_customer_keys_and_sessions_reach_no_operator_route"
@@ -911,6 +924,8 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
     bodies = {
         "/api/v1/usage": {"amount_cents": 5},
         "/api/v1/usage/batch": {"events": [{"amount_cents": 5}]},
+        "/api/v1/holds": {"amount_cents": 5, "ttl_seconds": 60},
+        "/api/v1/holds/{hold_id}/capture": {"amount_cents": 5},
         "/api/operator/v1/accounts": {"name": "Mine", "owner_email": "me@example.com"},
         "/api/operator/v1/accounts/{account_id}/credits": {"amount_cents": 5, "reason": "mine"},
         "/api/operator/v1/accounts/{account_id}/plan": {"plan": "custom", "reason": "mine"},
@@ -923,7 +938,7 @@ def test_routes_refuse_callers_without_credentials(session, client, webhook_secr
     session.commit()
     for (method, template), who in ROUTES.items():
         body = bodies.get(template)
-        path = template.format(invoice_id=account.invoice, account_id=account_public_id)
+        path = template.format(invoice_id=account.invoice, account_id=account_public_id, hold_id="hold_X")
         if who == "api key":
             for headers in (
                 {},

@@ -72,6 +72,10 @@ def _owner_id(t: Tenants, x: Populated) -> str:
 Call = Callable[[Tenants, Populated], Any]
 CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
     ("api_keys.delete_key", "public_id"): (lambda t, x: api_keys.delete_key(t.session, t.actor, x.api_key), NotFound),
+    ("api_keys.set_daily_budget", "public_id"): (
+        lambda t, x: api_keys.set_daily_budget(t.session, t.actor, x.api_key, "5"),
+        NotFound,
+    ),
     # Only the actor's own person's memberships: A's owner is no user of B.
     ("auth.switch_membership", "user_public_id"): (
         lambda t, x: auth.switch_membership(t.session, t.actor, _owner_id(t, x)),
