@@ -1,7 +1,8 @@
 """The metering API debits uneventful calls in one statement (app/services/metering.py) and leaves
 everything else to the ledger. Held to `ledger.debit_usage` itself: two accounts with the same
-limits get the same random calls, one through the API, one straight through the ledger, and
-must end every step with the same answer, metering row and background jobs."""
+limits (holds held and a key budget included) get the same random calls, one through the API, one
+straight through the ledger, and must end every step with the same answer, metering row, key
+counters and background jobs."""
 
 import asyncio
 import random
@@ -10,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, select
 
 from app.api import metering as metering_api
-from app.models import Account, CreditBalance
+from app.models import Account, ApiKey, CreditBalance
 from app.services import ledger, metering
-from app.services.ledger import DailyBudgetExceeded, InsufficientCredits
+from app.services.ledger import DailyBudgetExceeded, InsufficientCredits, KeyBudgetExceeded
 from app.services.plans import get_plan
 from tests.integration.test_metering_api import Clock, Customer, _app
 
@@ -29,13 +31,22 @@ ROW = (
     "budget_notified_on",
     "recharge_in_flight",
     "recharge_seq",
+    "held_cents",
 )
+KEY_ROW = ("daily_budget_cents", "usage_day", "used_today_cents", "held_cents")
 
 
 def _row(engine, account_id: int) -> tuple:
     with Session(engine) as session:
         row = session.get(CreditBalance, account_id)
-        return tuple(getattr(row, column) for column in ROW)
+        key = session.exec(select(ApiKey).where(ApiKey.account_id == account_id)).one()
+        return tuple(getattr(row, column) for column in ROW) + tuple(getattr(key, column) for column in KEY_ROW)
+
+
+def _set_key(customer: Customer, **values) -> None:
+    with Session(customer.engine) as session:
+        session.exec(update(ApiKey).where(ApiKey.id == customer.key_row.id).values(**values))
+        session.commit()
 
 
 def _jobs(customer: Customer) -> list[tuple]:
@@ -45,19 +56,25 @@ def _jobs(customer: Customer) -> list[tuple]:
     return sorted(notifications) + sorted(("recharge", j["seq"]) for j in customer.jobs("auto_recharge"))
 
 
-def _through_ledger(engine, account_id: int, cents: int, key: str, now: datetime) -> int:
-    """The status the API would answer; the transaction is committed on a refusal too, as the API
-    commits it (a budget refusal may start the budget notification)."""
+def _through_ledger(
+    engine, account_id: int, cents: int, key: str, now: datetime, api_key_id: int | None = None
+) -> tuple[int, int | None]:
+    """The status the API would answer and the available_cents of a debit; the transaction is
+    committed on a refusal too, as the API commits it (a budget refusal may start the budget
+    notification)."""
+    available = None
     with Session(engine) as session:
         try:
-            ledger.debit_usage(session, account_id=account_id, amount_cents=cents, idempotency_key=key, now=now)
-            status = 200
-        except DailyBudgetExceeded:
+            _, after = ledger.debit_usage(
+                session, account_id=account_id, amount_cents=cents, idempotency_key=key, now=now, api_key_id=api_key_id
+            )
+            status, available = 200, after.available_cents if after else None
+        except (DailyBudgetExceeded, KeyBudgetExceeded):
             status = 429
         except InsufficientCredits:
             status = 402
         session.commit()
-    return status
+    return status, available
 
 
 @pytest.mark.parametrize("seed", [1, 3])
@@ -68,6 +85,9 @@ def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
         metering, "record_usage", lambda *args, **kwargs: left_to_the_ledger.append(1) or record_usage(*args, **kwargs)
     )
     rng = random.Random(seed)
+    # Their own draws, so that the walk's calls stay the same.
+    holds_and_key_budgets = random.Random(-seed)
+    refusals: set[str] = set()
     debited_in_one_statement = 0
     answered_with_keys: list[tuple[str, int, dict]] = []
     clock = Clock(START)
@@ -82,9 +102,14 @@ def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
                     "daily_notify_threshold_cents": rng.choice([None, 150, 500]),
                     "recharge_threshold_cents": rng.choice([None, 2_500, 3_500]),
                     "overage_credit_line_cents": rng.choice([0, 200]),
+                    # As if holds of this much were open.
+                    "held_cents": holds_and_key_budgets.choice([0, 0, 250]),
                 }
                 via_api.set_limits(**limits)
                 via_ledger.set_limits(**limits)
+                key_budget = holds_and_key_budgets.choice([None, 200])
+                _set_key(via_api, daily_budget_cents=key_budget)
+                _set_key(via_ledger, daily_budget_cents=key_budget)
             elif roll < 0.13:
                 # The recharge job finished: another recharge may start.
                 via_api.set_limits(recharge_in_flight=False)
@@ -116,10 +141,15 @@ def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
                     json={"amount_cents": cents},
                     headers=via_api.headers(**({"Idempotency-Key": key} if key else {})),
                 )
-                expected = _through_ledger(engine, via_ledger.account_id, cents, f"ledger-{seed}-{step}", clock.now)
+                expected, available = _through_ledger(
+                    engine, via_ledger.account_id, cents, f"ledger-{seed}-{step}", clock.now, via_ledger.key_row.id
+                )
                 assert response.status_code == expected, f"step {step}"
+                if response.status_code == 429:
+                    refusals.add(response.json()["error"]["code"])
                 if response.status_code == 200:
                     assert response.json()["balance_cents"] == via_ledger.balance()
+                    assert response.json()["available_cents"] == available, f"step {step}"
                     if key:
                         answered_with_keys.append((key, cents, response.json()))
                 debited_in_one_statement += response.status_code == 200 and len(left_to_the_ledger) == before
@@ -135,6 +165,7 @@ def test_the_api_debits_exactly_like_the_ledger(engine, seed, monkeypatch):
     assert {e.api_key_id for e in via_api.usage_entries()} == {via_api.key_row.id}
     kinds = {job[0] for job in _jobs(via_api)}
     assert {"threshold", "budget", "recharge"} <= kinds
+    assert {"daily_budget_exceeded", "key_budget_exceeded"} <= refusals
     assert left_to_the_ledger and debited_in_one_statement > len(answered) / 2
     assert len(answered_with_keys) > 10
 
@@ -163,7 +194,7 @@ def _expected(engine, twin: Customer, event: dict, seed: int, step: str, now: da
     if key in first:
         amount, body = first[key]
         return (200, body["balance_cents"]) if amount == event["amount_cents"] else (409, None)
-    status = _through_ledger(engine, twin.account_id, event["amount_cents"], f"twin-{seed}-{step}", now)
+    status, _ = _through_ledger(engine, twin.account_id, event["amount_cents"], f"twin-{seed}-{step}", now)
     return status, twin.balance() if status == 200 else None
 
 
