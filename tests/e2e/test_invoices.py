@@ -12,8 +12,9 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import LiveApp, sign_in
 
 
-def _own_account(live_app: LiveApp, *, card: bool = False, open_invoice_cents: int = 0) -> str:
-    """A new Pro account with an owner (and the demo's Visa card, and an open invoice); the owner's email."""
+def _own_account(live_app: LiveApp, *, card: bool = False, open_invoice_cents: int = 0, credits_cents: int = 0) -> str:
+    """A new Pro account with an owner (and the demo's Visa card, an open invoice, usage credits);
+    the owner's email."""
     email = f"invoices-{uuid.uuid4().hex[:10]}@example.com"
     live_app.setup(
         "new_account",
@@ -23,6 +24,7 @@ def _own_account(live_app: LiveApp, *, card: bool = False, open_invoice_cents: i
         users=[(email, "Ivy Invoices", "owner")],
         demo_card=card,
         open_invoice_cents=open_invoice_cents,
+        credits_cents=credits_cents,
     )
     return email
 
@@ -149,3 +151,20 @@ def test_pay_the_open_invoice_with_the_demo_card_and_see_it_move_to_the_history(
     expect(paid).to_contain_text("$145.00")
     # The payment date is today's, in the account's timezone.
     expect(paid.locator("td").nth(2)).to_have_text(re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}$"))
+
+
+def test_pay_an_open_invoice_from_the_credit_balance_and_see_it_in_balance_history(page: Page, live_app: LiveApp):
+    sign_in(page, _own_account(live_app, open_invoice_cents=14_500, credits_cents=20_000))
+    page.goto("/billing/invoices")
+    due = page.locator("#payments-due tbody tr")
+    number = due.get_attribute("data-invoice")
+    due.get_by_role("button", name=f"Pay invoice {number} from your credit balance").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("Applied credit balance to invoice")
+    dialog.get_by_role("button", name="Pay $145.00 from balance").click()
+    expect(page.get_by_role("status")).to_have_text(f"Invoice {number} is paid from your credit balance. Thank you.")
+    expect(page.locator("#payments-due-empty")).to_be_visible()
+    page.goto("/billing/balance-history")
+    first = page.locator("#balance-history-table tbody tr").first
+    expect(first).to_contain_text("Applied credit balance to invoice")
+    expect(first).to_contain_text("-$145.00")
