@@ -9,25 +9,21 @@ SELECT over generate_series, then times balance_history.page against the same qu
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app.db import make_engine
 from app.migrations import upgrade_to_head
 from app.services import balance_history
 from app.services.accounts import create_account
+from bench.common import throwaway_database, timed
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROWS = 1_000_000
 OTHER_ROWS = 250_000  # a second, newer account, so the planner must pick the (account_id, id) index
 DEEP = 900_000
@@ -59,17 +55,8 @@ OFFSET_PAGE = RAW_FIRST.replace("LIMIT %s", "LIMIT %s OFFSET %s")
 
 
 def main() -> None:
-    name = f"ledgerdesk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database() as url:
         run(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run(url: str) -> None:
@@ -105,10 +92,10 @@ def run(url: str) -> None:
             assert len(found.rows) == PAGE
             session.expunge_all()
 
-        service_first = timed(lambda: service_page(None))
-        service_deep = timed(lambda: service_page(deep_after))
-        purchases_first = timed(lambda: service_page(None, ["purchase"]))
-        purchases_deep = timed(lambda: service_page(deep_after, ["purchase"]))
+        service_first = timed(lambda: service_page(None), REPEAT)
+        service_deep = timed(lambda: service_page(deep_after), REPEAT)
+        purchases_first = timed(lambda: service_page(None, ["purchase"]), REPEAT)
+        purchases_deep = timed(lambda: service_page(deep_after, ["purchase"]), REPEAT)
 
     raw = engine.raw_connection()
     cursor = raw.cursor()
@@ -124,8 +111,8 @@ def run(url: str) -> None:
         cursor.execute(OFFSET_PAGE, (account_id, account_id, PAGE + 1, offset))
         assert len(cursor.fetchall()) == PAGE + 1
 
-    raw_first = timed(lambda: raw_page(None))
-    raw_deep = timed(lambda: raw_page(deep_after))
+    raw_first = timed(lambda: raw_page(None), REPEAT)
+    raw_deep = timed(lambda: raw_page(deep_after), REPEAT)
     offset_deep = timed(lambda: offset_page(DEEP), repeat=10)
     plans = []
     for sql, params in (
@@ -154,17 +141,6 @@ def run(url: str) -> None:
     print(f"  for contrast, OFFSET {DEEP:,}: {offset_deep:.1f} ms ({offset_deep / raw_first:,.0f}x the first page)")
     print(f"  plan, first page: {plans[0]}")
     print(f"  plan, deep page:  {plans[1]}")
-
-
-def timed(call, repeat: int = REPEAT) -> float:
-    """Median milliseconds per call, after a warm-up call."""
-    call()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,9 +59,9 @@ from app.migrations import upgrade_to_head
 from app.models import Account, ApiKey, CreditBalance, CreditGrant, GrantCursor, GrantDraw, LedgerEntry
 from app.services import grants
 from app.services.metering import FAST_DEBIT_SQL
+from bench.common import throwaway_database
 from tests.live_backend import LiveBackend
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ACCOUNTS = 1_000
 CLIENTS = 64
 WARMUP_SECONDS = 2.0
@@ -529,20 +528,6 @@ def report(name: str, result: LoadResult, postgres: bool) -> None:
         f"p99 {result.percentile(99):.1f} ms, {errors} non-200 answers {dict(sorted(result.statuses.items()))}"
     )
     print(f"  {result.cpu_note(postgres)}")
-
-
-class throwaway_database:
-    def __enter__(self) -> str:
-        self.name = f"ledgerdesk_bench_{uuid.uuid4().hex[:8]}"
-        self.admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-        return make_url(ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
-
-    def __exit__(self, *_exc) -> None:
-        with self.admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self.admin.dispose()
 
 
 def cpu_pressure() -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.metering import ACCOUNTS, WARMUP_SECONDS, Load, prepare, run_load, throwaway_database, verify
+from bench.common import throwaway_database
+from bench.metering import ACCOUNTS, WARMUP_SECONDS, Load, prepare, run_load, verify
 from tests.live_backend import LiveBackend
 
 CLIENT_COUNTS = (64, 256)

@@ -13,18 +13,14 @@ page's read and the ledger's, and drops the database.
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app.db import make_engine
@@ -32,8 +28,8 @@ from app.migrations import upgrade_to_head
 from app.models import ApiKey
 from app.services import usage
 from app.services.accounts import create_account
+from bench.common import throwaway_database, timed
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROWS = 9_000_000
 OTHER_ROWS = 1_000_000
 TAIL = 10_000
@@ -64,17 +60,8 @@ FROM generate_series(1, :rows) AS g
 
 
 def main() -> None:
-    name = f"ledgerdesk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database() as url:
         run(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _keys(session: Session, account_id: int, tag: str) -> list[int]:
@@ -166,7 +153,7 @@ def run(url: str) -> None:
         tail_only = usage._ledger_sums(session, account_id, timezone, usage.watermark(session, account_id))
         assert sum(calls for *_, calls in tail_only) == TAIL
         assert _same_totals(session, account_id, timezone, first, last)
-        page = timed(page_read)
+        page = timed(page_read, REPEAT)
         ledger = timed(ledger_read, repeat=3)
 
     print(f"{DAYS} days of the account's usage ({DAYS * ROWS / 365:,.0f} entries + {TAIL:,} in the tail)")
@@ -182,17 +169,6 @@ def _same_totals(session: Session, account_id: int, timezone: str, first, last) 
     shown = usage.usage_sums(session, account_id, timezone, first, last)
     truth = usage._ledger_sums(session, account_id, timezone, 0, first=first, last=last)
     return sum(s[3] for s in shown) == sum(s[3] for s in truth) and sum(s[4] for s in shown) == sum(s[4] for s in truth)
-
-
-def timed(call, repeat: int = REPEAT) -> float:
-    """Median milliseconds per call, after a warm-up call."""
-    call()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 if __name__ == "__main__":
