@@ -240,6 +240,31 @@ REFUSED_FOR_TODAY = _error(
     "daily_request_limit_exceeded; the message names the limit).",
     {"Retry-After": {"description": "Seconds until midnight UTC.", "schema": {"type": "integer"}}},
 )
+# What a call that may debit or hold answers besides success.
+DEBIT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: INVALID_KEY,
+    402: _error("Not enough usage credits (code insufficient_credits)."),
+    403: SUSPENDED,
+    409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
+    413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
+    415: NOT_JSON,
+    422: MALFORMED,
+    429: REFUSED_FOR_TODAY,
+    503: UNAVAILABLE,
+}
+
+
+def _idempotency_key(unique_per: str) -> Any:
+    return Header(
+        default=None,
+        alias="Idempotency-Key",
+        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per {unique_per}.",
+        min_length=1,
+        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=_IDEMPOTENCY_KEY_PATTERN,
+    )
+
+
 _DAILY_REQUESTS = ", ".join(
     f"{plan.name} {limit:,}" for plan in PLANS.values() if (limit := plan.limit("daily_requests")) is not None
 )
@@ -275,29 +300,12 @@ def _served_by_the_lean_path() -> Any:
         "with the same key can pass once credits were added or the day has turned."
     ),
     response_model=UsageResponse,
-    responses={
-        401: INVALID_KEY,
-        402: _error("Not enough usage credits (code insufficient_credits)."),
-        403: SUSPENDED,
-        409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
-        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
-        415: NOT_JSON,
-        422: MALFORMED,
-        429: REFUSED_FOR_TODAY,
-        503: UNAVAILABLE,
-    },
+    responses=DEBIT_ANSWERS,
 )
 def record_usage(
     body: UsageRequest,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    idempotency_key: str | None = Header(
-        default=None,
-        alias="Idempotency-Key",
-        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per call.",
-        min_length=1,
-        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
-        pattern=_IDEMPOTENCY_KEY_PATTERN,
-    ),
+    idempotency_key: str | None = _idempotency_key("call"),
 ) -> UsageResponse:
     return _served_by_the_lean_path()
 
@@ -359,29 +367,12 @@ _HOLD_ID = Path(description="The hold's id, as POST /holds answered it.", exampl
         "expired hold releases itself. Send an `Idempotency-Key` to retry safely, as for `POST /usage`."
     ),
     response_model=HoldResponse,
-    responses={
-        401: INVALID_KEY,
-        402: _error("Not enough usage credits (code insufficient_credits)."),
-        403: SUSPENDED,
-        409: _error("The Idempotency-Key was used with another body (code idempotency_key_reused)."),
-        413: _error(f"The body is larger than {MAX_BODY_BYTES} bytes (code payload_too_large)."),
-        415: NOT_JSON,
-        422: MALFORMED,
-        429: REFUSED_FOR_TODAY,
-        503: UNAVAILABLE,
-    },
+    responses=DEBIT_ANSWERS,
 )
 def place_hold(
     body: HoldRequest,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-    idempotency_key: str | None = Header(
-        default=None,
-        alias="Idempotency-Key",
-        description=f"Up to {metering.IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, unique per hold.",
-        min_length=1,
-        max_length=metering.IDEMPOTENCY_KEY_MAX_LENGTH,
-        pattern=_IDEMPOTENCY_KEY_PATTERN,
-    ),
+    idempotency_key: str | None = _idempotency_key("hold"),
 ) -> HoldResponse:
     return _served_by_the_lean_path()
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.models import CreditHold, MeteringRequest, utcnow
+from app.models import CreditHold, utcnow
 from app.services import api_keys, ledger, metering
 from app.services.api_keys import InvalidApiKey
 from app.services.ledger import BalanceAfter, ClosedHold
@@ -90,17 +90,7 @@ def place(
             )
             answer = Answer(201, _hold_body(hold, after))
             if idempotency_key is not None:
-                session.add(
-                    MeteringRequest(
-                        account_id=key.account_id,
-                        idempotency_key=idempotency_key,
-                        fingerprint=body_fingerprint,
-                        status_code=answer.status_code,
-                        response_json=json.dumps(answer.body),
-                        created_at=now,
-                    )
-                )
-                session.flush()
+                metering.remember(session, key.account_id, idempotency_key, body_fingerprint, answer, now)
     except (
         ledger.AccountSuspended,
         ledger.InsufficientCredits,

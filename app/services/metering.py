@@ -183,18 +183,25 @@ def record_usage(
         return replay(stored, body_fingerprint)
     answer = Answer(200, usage_body(entry.public_id, after))
     if idempotency_key is not None:
-        session.add(
-            MeteringRequest(
-                account_id=key.account_id,
-                idempotency_key=idempotency_key,
-                fingerprint=body_fingerprint,
-                status_code=answer.status_code,
-                response_json=json.dumps(answer.body),
-                created_at=now,
-            )
-        )
-        session.flush()
+        remember(session, key.account_id, idempotency_key, body_fingerprint, answer, now)
     return answer
+
+
+def remember(
+    session: Session, account_id: int, idempotency_key: str, body_fingerprint: str, answer: Answer, now: datetime
+) -> None:
+    """Store the answer given to a call with this Idempotency-Key, for `replay` to give again."""
+    session.add(
+        MeteringRequest(
+            account_id=account_id,
+            idempotency_key=idempotency_key,
+            fingerprint=body_fingerprint,
+            status_code=answer.status_code,
+            response_json=json.dumps(answer.body),
+            created_at=now,
+        )
+    )
+    session.flush()
 
 
 def balance(session: Session, *, api_key: str | None, now: datetime | None = None) -> Answer:
