@@ -79,7 +79,7 @@ def confirm_dialog(
         actions,
         body=body,
         max_width=max_width,
-        open=state.confirm_action != "",
+        open=(state.confirm_action != "") & ~state.confirm_hidden,
         on_open_change=state.confirm_open_change,
     )
 

@@ -27,8 +27,6 @@ class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
     # at which amount, and the request key that makes one confirmation one change.
     _amount_cents: int = 0
     _request_key: str = ""
-    # The change whose charge is in 3-D Secure ("product:plan"): the dialog is closed by then.
-    _authenticating: str = ""
 
     def _reload(self) -> None:
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
@@ -54,8 +52,8 @@ class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
             self._amount_cents, self._request_key = quote.amount_cents, secrets.token_urlsafe(16)
             self._ask("change", target=f"{product_code}:{plan_code}", title=quote.title, lines=list(quote.lines))
 
-    def _change(self, target: str) -> products.ProductResult:
-        product_code, _, plan_code = target.partition(":")
+    def _change(self) -> products.ProductResult:
+        product_code, _, plan_code = self.confirm_target.partition(":")
         with acting(self, Permission.PLAN_MANAGE) as (actor, session):
             return products.change(
                 session,
@@ -73,15 +71,11 @@ class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
         self.confirm_error, self.confirming = "", True
         yield
         try:
-            result = self._change(self.confirm_target)
+            result = self._change()
         except DomainError as exc:
             self._payment_failed(exc.message)
             return
-        if result.status == "requires_action":
-            # Stripe.js's 3-D Secure step, here in the page. The dialog closes first: a modal
-            # dialog leaves the rest of the page, Stripe's step too, unclickable.
-            self._authenticating = self.confirm_target
-            self._close_confirm()
+        # A charge that needs 3-D Secure is authenticated here, in the page (Stripe.js).
         yield self._charged(result)
 
     def _finishes_without_intent(self) -> bool:
@@ -89,7 +83,7 @@ class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
         return True
 
     def _finish_payment(self, payment_intent: str, declined: str) -> products.ProductResult:
-        result = self._change(self._authenticating)
+        result = self._change()
         if result.status == "requires_action":
             raise DomainError(declined)
         return result
@@ -101,15 +95,7 @@ class ProductsState(ConfirmedCardPaymentState, FormState, rx.State):
             self._payment_failed(f"{result.message or 'The payment failed.'} Nothing changed.")
             return
         self._close_confirm()
-        self._authenticating = ""
         self.notice = result.notice
-
-    def _payment_failed(self, message: str) -> None:
-        """In the dialog while it is open; after 3-D Secure, at the top of the page."""
-        if self.confirm_action:
-            super()._payment_failed(message)
-        else:
-            self.error, self._authenticating = message, ""
 
 
 def _offer(offer: PlanOffer, product: ProductCard) -> rx.Component:

@@ -130,8 +130,13 @@ class CardPaymentState(rx.State, mixin=True):
 
 
 class ConfirmedCardPaymentState(CardPaymentState, ConfirmState, mixin=True):
-    """A card payment the page's confirmation dialog asks for (Invoices, Plans): a refused
-    payment stays in the dialog with why."""
+    """A card payment the page's confirmation dialog asks for (Invoices, Plans, Products): the
+    dialog steps aside for the 3-D Secure step, and a refused payment shows in it with why."""
+
+    def _charged(self, result: CardCharge) -> Any:
+        if result.status == "requires_action":
+            self.confirm_hidden = True
+        return super()._charged(result)
 
     def _payment_failed(self, message: str) -> None:
-        self.confirm_error, self.confirming = message, False
+        self.confirm_error, self.confirming, self.confirm_hidden = message, False, False

@@ -32,15 +32,18 @@ class ConfirmState(rx.State, mixin=True):
     confirm_button: rx.Field[str] = rx.field("Confirm")
     confirm_error: rx.Field[str] = rx.field("")
     confirming: rx.Field[bool] = rx.field(False)
+    # The dialog steps aside while a card payment's 3-D Secure step is on screen (a modal dialog
+    # leaves the rest of the page, that step too, unclickable); it comes back with a refusal.
+    confirm_hidden: rx.Field[bool] = rx.field(False)
 
     def _ask(self, action: str, *, title: str, lines: list[str], target: str = "", button: str = "Confirm") -> None:
         self.confirm_action, self.confirm_target = action, target
         self.confirm_title, self.confirm_lines, self.confirm_button = title, lines, button
-        self.confirm_error, self.confirming = "", False
+        self.confirm_error, self.confirming, self.confirm_hidden = "", False, False
 
     def _close_confirm(self) -> None:
         self.confirm_action = self.confirm_target = self.confirm_title = self.confirm_error = ""
-        self.confirm_lines, self.confirm_button, self.confirming = [], "Confirm", False
+        self.confirm_lines, self.confirm_button, self.confirming, self.confirm_hidden = [], "Confirm", False, False
 
     @contextmanager
     def _confirming(self) -> Iterator[None]:

@@ -167,8 +167,11 @@ def test_seats_are_added_at_the_prorated_rate_and_never_below_the_plans_own(page
     expect(page.locator("#team-seats")).to_have_text("1 of 7 seats used")
 
 
-def test_a_paid_plan_without_a_card_sends_the_user_to_payment_methods(page: Page, live_app: LiveApp):
-    _open(page, _own_account(live_app, with_card=False))
+def test_a_paid_plan_needs_a_card_and_one_that_needs_3d_secure_is_authenticated_in_the_page(
+    page: Page, live_app: LiveApp
+):
+    email = _own_account(live_app, with_card=False)
+    _open(page, email)
     expect(page.locator("#no-card")).to_contain_text("No card on file.")
     page.get_by_role("button", name="Upgrade to Business").click()
     dialog = page.get_by_role("alertdialog")
@@ -178,6 +181,15 @@ def test_a_paid_plan_without_a_card_sends_the_user_to_payment_methods(page: Page
     expect(page.get_by_role("heading", name="Payment Methods", level=1)).to_be_visible()
     page.goto(PAGE)
     expect(page.locator("#current-plan-name")).to_have_text("Basic")
+
+    # A card that needs 3-D Secure: the confirmation steps aside for the step, done in the page.
+    live_app.setup("default_card", email=email, number="4000002500003155")
+    page.reload()
+    page.get_by_role("button", name="Upgrade to Pro").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Complete authentication").click()  # localstripe's 3-D Secure step
+    expect(page.locator("#current-plan-name")).to_have_text("Pro")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
 
 
 def test_a_custom_priced_account_sees_it_is_invoiced_and_cannot_change_by_itself(page: Page, live_app: LiveApp):
