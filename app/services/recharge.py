@@ -99,9 +99,10 @@ def next_month_start(now: datetime) -> datetime:
 
 
 def month_recharged_cents(session: Session, account_id: int, now: datetime) -> int:
-    """The automatic top-ups of `now`'s calendar month (UTC) that succeeded or are under way."""
+    """The automatic top-ups of `now`'s calendar month (UTC) that succeeded or are under way, less
+    what was refunded of them (money given back is no longer a top-up)."""
     total = session.exec(
-        select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
+        select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
             Payment.account_id == account_id,
             Payment.method == "auto_recharge",
             col(Payment.status).not_in(("failed", "canceled")),

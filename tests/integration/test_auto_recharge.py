@@ -20,7 +20,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, BillingSettings, CreditBalance, Job, LedgerEntry, OutboxEmail, Payment, utcnow
 from app.payments import gateway
 from app.seed import seed_demo
-from app.services import billing_overview, ledger, payment_methods, recharge
+from app.services import billing_overview, ledger, payment_methods, recharge, refunds
 from app.services.notices import notices_for
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
@@ -454,6 +454,24 @@ def test_a_paused_auto_recharge_resumes_next_month(session, engine, owner, local
     assert _row(session, account.id).recharge_threshold_cents == 2_000
 
     assert len(_paused_emails(session, account.id)) == 1
+
+
+def test_a_refunded_recharge_no_longer_counts_toward_the_ceiling(session, engine, owner, localstripe):
+    actor, account = owner
+    _paused_at_a_100_ceiling(session, engine, owner)
+    first = _payments(session, account.id)[0]
+    refunds.charge_refunded(session, first, charge_id="ch_refunded", refunded_cents=first.amount_cents)
+    session.commit()
+    assert recharge.month_recharged_cents(session, account.id, utcnow()) == 5_000
+
+    # Saving the same ceiling again: the next $50 fits under it now, so the pause ends and it is made.
+    assert recharge.save_settings(session, actor, True, "20", "50", "100") is True
+    session.commit()
+    assert _run_jobs(session, engine) == 1
+    session.expire_all()
+    assert [p.status for p in _payments(session, account.id)] == ["refunded", "succeeded", "succeeded"]
+    assert recharge.recharge_settings(session, actor).paused_reason == ""
+    _assert_balanced(session, account.id)
 
 
 @pytest.mark.parametrize("ceiling", ["150", ""], ids=["raised", "cleared"])
