@@ -38,37 +38,34 @@ class OverviewState(FormState, NextPaymentState, LiveState, rx.State):
             self._watch_live(self._read())
 
     def _live_refresh(self) -> None:
-        """Only what the API moves (cheap enough for several updates a second): the credit
-        figures and today's bar; everything when the UTC day has turned since the page was read."""
+        """Only what can move while the page is open (cheap enough for several updates a second);
+        everything when the UTC day has turned since the page was read."""
         with acting(self, Permission.BILLING_VIEW) as (actor, session):
             figures = billing_overview.live_figures(session, actor)
         if not self.chart or self.chart[-1]["day"] != figures.today:
             self._read()
             return
-        self.total_credits, self.usage_this_period = figures.total_credits, figures.usage_this_period
-        self.earlier_usage, self.remaining_credits = figures.earlier_usage, figures.remaining_credits
-        self.daily_limit, self.available_to_use = figures.daily_limit, figures.available_to_use
+        self._show_live(figures)
         self.chart = [*self.chart[:-1], {**self.chart[-1], "usage": figures.used_today}]
 
     def _read(self) -> int:
         """Show the account's figures; returns its id."""
         with acting(self, Permission.BILLING_VIEW) as (actor, session):
             view = billing_overview.overview_view(session, actor)
-            self.total_credits, self.usage_this_period = view.total_credits, view.usage_this_period
-            self.earlier_usage = view.earlier_usage
-            self.remaining_credits, self.overage_protection = view.remaining_credits, view.overage_protection
-            self.daily_limit, self.available_to_use, self.runs_out = (
-                view.daily_limit,
-                view.available_to_use,
-                view.runs_out,
-            )
-            self.expiring_soon = view.expiring_soon
+            self._show_live(view.live)
+            self.overage_protection, self.runs_out = view.overage_protection, view.runs_out
             self.invoice_address, self.billing_email = view.invoice_address, view.billing_email
-            self.auto_recharge, self.auto_recharge_reason = view.auto_recharge, view.auto_recharge_reason
             self.spend_management, self.chart = view.spend_management, view.chart
             self._show_next_payment(view.next_payment)
             self.getting_started = view.getting_started
         return actor.account_id
+
+    def _show_live(self, figures: billing_overview.LiveFigures) -> None:
+        self.total_credits, self.usage_this_period = figures.total_credits, figures.usage_this_period
+        self.earlier_usage, self.remaining_credits = figures.earlier_usage, figures.remaining_credits
+        self.daily_limit, self.available_to_use = figures.daily_limit, figures.available_to_use
+        self.expiring_soon = figures.expiring_soon
+        self.auto_recharge, self.auto_recharge_reason = figures.auto_recharge, figures.auto_recharge_reason
 
     @rx.event
     def dismiss_getting_started(self):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from app.models import utcnow
+from app.models import BillingSettings, utcnow
 from app.services import getting_started, grants, overview, recharge, upcoming
 from app.services.billing_details import address_lines
 from app.services.customers import account_of
@@ -18,21 +18,32 @@ from app.services.timefmt import format_date
 
 
 @dataclass(frozen=True)
-class OverviewView:
+class LiveFigures:
+    """What can move while the Overview is open (the API's debits and holds, a recharge paused,
+    grants drawn or expired): read again on every live update, so only these."""
+
     total_credits: str
     earlier_usage: str
     usage_this_period: str
     remaining_credits: str
-    overage_protection: str
     daily_limit: str
     available_to_use: str
-    runs_out: str
     # "Expiring soon: $8.00 of promotional credits on …" within 30 days, else "".
     expiring_soon: str
-    invoice_address: list[str]
-    billing_email: str
     auto_recharge: str
     auto_recharge_reason: str
+    # Today (UTC, as the chart labels it) and its usage in dollars: the chart's last bar.
+    today: str
+    used_today: float
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    live: LiveFigures
+    overage_protection: str
+    runs_out: str
+    invoice_address: list[str]
+    billing_email: str
     spend_management: str
     # {"day": "Mar 02", "usage": dollars} per UTC day of the last 30.
     chart: list[dict]
@@ -48,21 +59,13 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
     runs_out = overview.runs_out_on(session, actor.account_id, now)
     po_number = [f"PO {settings.invoice_po_number}"] if settings.invoice_po_number else []
     return OverviewView(
-        total_credits=format_usd(figures.total_credits),
-        earlier_usage=format_usd(figures.earlier_usage),
-        usage_this_period=format_usd(figures.usage_this_period),
-        remaining_credits=format_usd(figures.remaining_credits),
+        live=_live(session, actor, figures, settings, now),
         overage_protection=format_usd(figures.overage_protection),
-        daily_limit=_daily_limit(figures),
-        available_to_use=format_usd(figures.available_to_use),
         runs_out=f"At the last 14 days' rate, your credits run out on {format_date(runs_out)}."
         if runs_out
         else "No usage in the last 14 days: your credits are not running down.",
-        expiring_soon=grants.expiring_soon(session, actor.account_id, _account_timezone(session, actor), now),
         invoice_address=address_lines(settings, _account_name(session, actor)) + po_number,
         billing_email=settings.billing_email or "Not set: invoices go to the account owners.",
-        auto_recharge="Enabled" if settings.auto_recharge_enabled else "Disabled",
-        auto_recharge_reason=settings.auto_recharge_disabled_reason or recharge.paused_reason(settings, now),
         spend_management="Enabled" if settings.spend_management_enabled else "Disabled",
         chart=[
             {"day": f"{day:%b %d}", "usage": cents / 100}
@@ -73,24 +76,15 @@ def overview_view(session: Session, actor: Actor, now: datetime | None = None) -
     )
 
 
-@dataclass(frozen=True)
-class LiveFigures:
-    """What moves on the Overview as the API debits: read on every live update, so only these."""
-
-    total_credits: str
-    earlier_usage: str
-    usage_this_period: str
-    remaining_credits: str
-    daily_limit: str
-    available_to_use: str
-    # Today (UTC, as the chart labels it) and its usage in dollars: the chart's last bar.
-    today: str
-    used_today: float
-
-
 def live_figures(session: Session, actor: Actor, now: datetime | None = None) -> LiveFigures:
     require(actor, Permission.BILLING_VIEW)
     figures = overview.overview(session, actor.account_id, now)
+    return _live(session, actor, figures, overview.billing_settings(session, actor.account_id), now)
+
+
+def _live(
+    session: Session, actor: Actor, figures: overview.Overview, settings: BillingSettings, now: datetime | None
+) -> LiveFigures:
     return LiveFigures(
         total_credits=format_usd(figures.total_credits),
         earlier_usage=format_usd(figures.earlier_usage),
@@ -98,6 +92,9 @@ def live_figures(session: Session, actor: Actor, now: datetime | None = None) ->
         remaining_credits=format_usd(figures.remaining_credits),
         daily_limit=_daily_limit(figures),
         available_to_use=format_usd(figures.available_to_use),
+        expiring_soon=grants.expiring_soon(session, actor.account_id, _account_timezone(session, actor), now),
+        auto_recharge="Enabled" if settings.auto_recharge_enabled else "Disabled",
+        auto_recharge_reason=settings.auto_recharge_disabled_reason or recharge.paused_reason(settings, now),
         today=f"{(now or utcnow()).astimezone(UTC):%b %d}",
         used_today=figures.used_today / 100,
     )

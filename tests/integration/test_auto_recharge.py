@@ -422,7 +422,9 @@ def test_a_recharge_past_the_monthly_ceiling_is_not_made_and_pauses_auto_recharg
     )
     view = recharge.recharge_settings(session, actor)
     assert view.enabled and view.ceiling_cents == 10_000 and view.paused_reason == reason
-    assert billing_overview.overview_view(session, actor).auto_recharge_reason == reason
+    # The Overview shows it on loading and on its next live update alike.
+    assert billing_overview.overview_view(session, actor).live.auto_recharge_reason == reason
+    assert billing_overview.live_figures(session, actor).auto_recharge_reason == reason
     assert "auto_recharge_paused" in [notice.key for notice in notices_for(session, actor)]
     [email] = _paused_emails(session, account.id)
     assert "would take this month's automatic top-ups past your ceiling of $100.00" in email.body_text

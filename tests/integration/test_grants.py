@@ -84,12 +84,14 @@ def test_grants_are_drawn_soonest_expiry_first_before_purchases_and_shown_where_
     assert ledger.balance_of(session, account.id) == 10_000 + 3_500 - 2_000  # purchased credits untouched
 
     view = billing_overview.overview_view(session, actor, NOW + timedelta(hours=5))
-    assert view.expiring_soon == ""  # the soonest grant is used up; the other expires in 60 days
+    assert view.live.expiring_soon == ""  # the soonest grant is used up; the other expires in 60 days
     in_45_days = NOW + timedelta(days=45)
-    assert billing_overview.overview_view(session, actor, in_45_days).expiring_soon == (
+    expiring = (
         "Expiring soon: $15.00 of promotional credits on May 9, 2026 at 08:00 EDT "
         "(they are used before purchased credits)."
     )
+    assert billing_overview.overview_view(session, actor, in_45_days).live.expiring_soon == expiring
+    assert billing_overview.live_figures(session, actor, in_45_days).expiring_soon == expiring
     answer = metering.balance(session, api_key=key, now=NOW + timedelta(hours=5))
     assert answer.body["next_expiry"] == {"amount_cents": 1_500, "expires_at": "2026-05-09T12:00:00Z"}
     history = balance_history.history_page(session, actor, kind="adjustment")
@@ -123,7 +125,7 @@ def test_what_is_left_expires_once_across_a_restart_and_is_neither_usage_nor_cre
         assert (
             ledger.balance_of(session, account.id) == 1_000 + 800 - 300 - 500 == ledger.ledger_sum(session, account.id)
         )
-        figures = billing_overview.overview_view(session, actor, after)
+        figures = billing_overview.overview_view(session, actor, after).live
         assert (figures.total_credits, figures.usage_this_period, figures.remaining_credits) == (
             "$13.00",
             "$3.00",
