@@ -17,7 +17,7 @@ def chat_line(line: ChatLine, *, ours: rx.Var | bool) -> rx.Component:
         rx.hstack(
             rx.text(line.author, size="1", weight="medium"),
             rx.cond(line.from_support, rx.badge("Support", size="1", variant="soft")),
-            rx.text(line.sent, size="1", color_scheme="gray"),
+            rx.text(line.sent, size="1", color_scheme="gray", high_contrast=True),
             spacing="2",
             align="center",
             wrap="wrap",
@@ -35,7 +35,7 @@ def chat_log(lines, *, ours, empty: str, log_id: str) -> rx.Component:
         rx.cond(
             lines.length() > 0,
             rx.vstack(rx.foreach(lines, lambda line: chat_line(line, ours=ours(line))), spacing="2", align="stretch"),
-            rx.text(empty, size="2", color_scheme="gray"),
+            rx.text(empty, size="2", color_scheme="gray", high_contrast=True),
         ),
         class_name="ld-chat-log",
         role="log",
@@ -95,6 +95,7 @@ def chat_launcher() -> rx.Component:
                     "this conversation.",
                     size="1",
                     color_scheme="gray",
+                    high_contrast=True,
                 ),
                 rx.cond(state.error != "", rx.text(state.error, size="2", color_scheme="red", role="alert")),
                 chat_log(

@@ -15,6 +15,11 @@ AXE = Axe()
 
 
 def _serious_violations(page: Page) -> list[str]:
+    # Once what opens (a drawer, a dialog, the chat box) has faded in: half-way its text is half as dark.
+    page.wait_for_function(
+        "() => document.getAnimations()"
+        ".every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"
+    )
     violations = AXE.run(page).response["violations"]
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {[node['target'] for node in v['nodes']]}"
