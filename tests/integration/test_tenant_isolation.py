@@ -99,6 +99,10 @@ CASES: dict[tuple[str, str], tuple[Call, type[Exception]]] = {
         ValidationFailed,
     ),
     ("invoices.pdf_for", "invoice_id"): (lambda t, x: invoices.pdf_for(t.session, t.actor, x.invoice), NotFound),
+    ("invoices.pay_from_balance", "invoice_id"): (
+        lambda t, x: invoices.pay_from_balance(t.session, t.actor, invoice_id=x.invoice),
+        NotFound,
+    ),
     ("payment_methods.delete_method", "payment_method_id"): (
         lambda t, x: payment_methods.delete_method(t.session, t.actor, x.other_card),
         NotFound,
