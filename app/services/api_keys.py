@@ -118,12 +118,22 @@ def key_rows(session: Session, actor: Actor, now: datetime | None = None) -> lis
             created_by=names.get(row.created_by_user_id, "—") if row.created_by_user_id else "—",
             last_used=format_datetime(row.last_used_at, timezone) if row.last_used_at else "Never",
             daily_budget=plain_dollars(row.daily_budget_cents) if row.daily_budget_cents is not None else "",
-            daily_budget_shown=format_usd(row.daily_budget_cents) if row.daily_budget_cents is not None else "None",
+            daily_budget_shown=_budget_shown(row, now),
             used_today=format_usd(used.get(row.id or 0, (0, 0))[0]),
             used_this_month=format_usd(used.get(row.id or 0, (0, 0))[1]),
         )
         for row in rows
     ]
+
+
+def _budget_shown(key: ApiKey, now: datetime | None) -> str:
+    """The key's budget and what is left of it today: its own UTC day, which the Used today
+    column (the account's day) may not be."""
+    if key.daily_budget_cents is None:
+        return "None"
+    used = key.used_today_cents if key.usage_day == (now or utcnow()).astimezone(UTC).date() else 0
+    left = max(key.daily_budget_cents - used - key.held_cents, 0)
+    return f"{format_usd(key.daily_budget_cents)} · {format_usd(left)} left today (UTC)"
 
 
 def delete_key(session: Session, actor: Actor, public_id: str, now: datetime | None = None) -> ApiKey:

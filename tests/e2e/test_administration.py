@@ -206,7 +206,7 @@ def test_owner_creates_an_api_key_the_api_accepts_sets_its_daily_budget_then_del
     budget.get_by_label("Daily budget (USD, per UTC day)").fill("2")
     budget.get_by_role("button", name="Save budget").click()
     expect(page.get_by_role("status")).to_contain_text("may use at most $2.00 a day (UTC)")
-    expect(row).to_contain_text("$2.00")
+    expect(row).to_contain_text("$2.00 · $0.75 left today (UTC)")
     over = page.request.post(f"{live_app.url}/api/v1/usage", data={"amount_cents": 76}, headers=headers)
     assert over.status == 429 and over.json()["error"]["code"] == "key_budget_exceeded"
     assert int(over.headers["retry-after"]) > 0

@@ -211,6 +211,8 @@ def test_a_keys_daily_budget_refuses_its_calls_while_the_other_keys_keep_working
     with Session(engine) as session:
         key = session.get(ApiKey, customer.key_row.id)
         assert (key.used_today_cents, key.held_cents) == (700, 200)
+        [row] = [row for row in api_keys.key_rows(session, customer.actor, clock.now) if row.name == key.name]
+        assert row.daily_budget_shown == "$10.00 · $1.00 left today (UTC)"
 
 
 def test_only_users_who_manage_keys_set_a_key_budget_and_it_is_audited(session):
