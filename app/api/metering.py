@@ -737,15 +737,22 @@ MAX_IN_FLIGHT = {"postgresql": 4}
 _Unit = tuple[list[metering.UsageCall], asyncio.Future, contextvars.Context]
 
 
+class _WriterBusy(metering.NeedsLedger):
+    """SQLite's write lock was not had in time (another connection writes): nothing was written,
+    and trying halves of the group would only wait again."""
+
+
 class _GroupCommit:
     """The usage calls that arrive together in this process for one database are debited together
     (`metering.debit_fast_group`, one round trip and one commit for the group; on SQLite one
     BEGIN IMMEDIATE on the loop's connection), each group in arrival order, and each call is
     answered once its group has committed. A request's calls (a batch's events) are never split
     between groups. When a call of the group needs the ledger's full rules nothing of the group
-    was written, and its calls are debited one by one, in arrival order, as a lone call is
-    (`_alone`), each in its request's context (its log fields and the jobs it enqueues carry its
-    request id)."""
+    was written: the group is halved and each half tried again, in arrival order, so one refused
+    request leaves the others on the fast path; a request that needs the ledger alone has its
+    calls debited one by one, as a lone call is (`_alone`), each in its request's context (its
+    log fields and the jobs it enqueues carry its request id). When SQLite's writer is busy, every
+    call of the group waits its turn that way."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -783,16 +790,17 @@ class _GroupCommit:
     async def _debit_group(self, group: list[_Unit]) -> None:
         try:
             results = await self._fast([call for calls, _, _ in group for call in calls])
+        except _WriterBusy:
+            for unit in group:
+                await self._alone(unit)
+            return
         except metering.NeedsLedger:
-            for calls, future, context in group:
-                if future.done():
-                    continue  # its request was cancelled (the client left) before the group ran
-                try:
-                    answers = [await asyncio.create_task(_alone(self.engine, call), context=context) for call in calls]
-                except Exception as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result([(answer, None) for answer in answers])
+            if len(group) == 1:
+                await self._alone(group[0])
+                return
+            half = len(group) // 2
+            await self._debit_group(group[:half])
+            await self._debit_group(group[half:])
             return
         except Exception as exc:
             for _, future, _ in group:
@@ -805,6 +813,17 @@ class _GroupCommit:
                 future.set_result(results[start : start + len(calls)])
             start += len(calls)
 
+    async def _alone(self, unit: _Unit) -> None:
+        calls, future, context = unit
+        if future.done():
+            return
+        try:
+            answers = [await asyncio.create_task(_alone(self.engine, call), context=context) for call in calls]
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result([(answer, None) for answer in answers])
+
     async def _fast(self, calls: list[metering.UsageCall]) -> list[tuple[Answer, int | None]]:
         if self.engine.dialect.name == "postgresql":
             pool = await _pool(self.engine)
@@ -813,7 +832,7 @@ class _GroupCommit:
         try:
             return metering.debit_fast_group_sqlite(_sqlite_loop_connection(self.engine).driver_connection, calls)
         except sqlite3.OperationalError:
-            raise metering.NeedsLedger() from None  # another connection writes: each call waits its turn
+            raise _WriterBusy() from None
 
 
 # One group commit per event loop and database (asyncpg connections belong to their loop).

@@ -198,6 +198,49 @@ def _expected(engine, twin: Customer, event: dict, seed: int, step: str, now: da
     return status, twin.balance() if status == 200 else None
 
 
+def test_a_refused_request_leaves_the_others_of_its_group_on_the_fast_path(engine, monkeypatch):
+    """Requests of several accounts arrive together and one of them is refused: the group is
+    halved until the refused request is alone, so only it goes through the ledger's full rules
+    and every other request is still debited by a group commit."""
+    fast = metering_api._GroupCommit._fast
+    committed: list[set[str]] = []
+    left_to_the_ledger: list[set[str]] = []
+
+    async def spied(group, calls):
+        keys = {call["api_key"] for call in calls}
+        try:
+            result = await fast(group, calls)
+        except metering.NeedsLedger:
+            left_to_the_ledger.append(keys)
+            raise
+        committed.append(keys)
+        return result
+
+    monkeypatch.setattr(metering_api._GroupCommit, "_fast", spied)
+    broke = Customer(engine, cents=100, email="broke@example.com")
+    payers = [Customer(engine, cents=2_000, email=f"payer{n}@example.com") for n in range(5)]
+    app = _app(engine, Clock(START))
+
+    async def together() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/api/v1/usage", json={"amount_cents": 500}, headers=customer.headers())
+                    for customer in [payers[0], payers[1], broke, *payers[2:]]
+                )
+            )
+            await metering_api.close_pools()
+        return list(responses)
+
+    statuses = [response.status_code for response in asyncio.run(together())]
+    assert statuses == [200, 200, 402, 200, 200, 200]
+    assert broke.balance() == 100 and all(payer.balance() == 1_500 for payer in payers)
+    assert left_to_the_ledger[0] == {broke.key} | {payer.key for payer in payers}
+    assert left_to_the_ledger[-1] == {broke.key}  # alone at last, then through the ledger
+    assert all(broke.key not in keys for keys in committed)
+    assert sum(len(keys) for keys in committed) == len(payers) and len(committed) < len(payers)
+
+
 REFUSALS = {
     200: ("ok",),
     402: ("insufficient_credits",),
