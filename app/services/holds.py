@@ -9,7 +9,6 @@ is (MeteringRequest), and a capture or release sent again gets the answer that c
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -71,7 +70,9 @@ def place(
         key = api_keys.authenticate(session, api_key, now)
     except InvalidApiKey as exc:
         return error_answer(exc)
-    body_fingerprint = _fingerprint({"hold": amount_cents, "ttl_seconds": ttl_seconds, "description": description})
+    body_fingerprint = metering.body_fingerprint(
+        {"hold": amount_cents, "ttl_seconds": ttl_seconds, "description": description}
+    )
     if (
         idempotency_key is not None
         and (stored := metering.stored_answer(session, key.account_id, idempotency_key)) is not None
@@ -194,7 +195,3 @@ def _closing_body(closed: ClosedHold) -> dict:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _fingerprint(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -102,9 +102,13 @@ def usage_body(entry_public_id: str, after: BalanceAfter) -> dict[str, Any]:
 
 
 def fingerprint(amount_cents: int, description: str) -> str:
-    """What makes two calls with the same Idempotency-Key the same call."""
-    canonical = json.dumps({"amount_cents": amount_cents, "description": description}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """What makes two usage calls with the same Idempotency-Key the same call."""
+    return body_fingerprint({"amount_cents": amount_cents, "description": description})
+
+
+def body_fingerprint(body: dict[str, Any]) -> str:
+    """What makes two calls with the same Idempotency-Key the same call: their body's fields."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def check_call(amount_cents: int, description: str, idempotency_key: str | None) -> None:
