@@ -51,6 +51,8 @@ class ProfileView:
 
 def _user(session: Session, actor: Actor) -> User:
     require(actor, Permission.INFO_VIEW)
+    if actor.viewing:
+        raise NotFound("Your profile is the operator's own: an operator viewing an account has none here.")
     user = session.get(User, actor.user_id)
     if user is None or user.account_id != actor.account_id:
         raise NotFound("No such user.")

@@ -346,7 +346,7 @@ def test_view_as_opens_the_customers_own_console_read_only_audited_and_never_a_c
 ):
     from app.errors import changes_refused
     from app.payments import gateway
-    from app.services import api_keys, billing_overview, team
+    from app.services import api_keys, billing_overview, profile, team
     from app.services.console import console_header
     from app.services.permissions import Permission
     from app.state import session as console
@@ -386,6 +386,9 @@ def test_view_as_opens_the_customers_own_console_read_only_audited_and_never_a_c
         header = console_header(work, actor)
         assert (header.account_name, header.picture_url) == (account.name, "")
         assert auth.memberships(work, actor) == []
+        # Your Profile is a person's: the viewer is told why there is none, not "No such user".
+        with pytest.raises(NotFound, match="operator viewing an account has none here"):
+            profile.profile_view(work, actor)
     # ... and nothing changes: not in the database, not at Stripe, not through the user menu.
     with pytest.raises(staff.ViewingReadOnly), console.acting(viewer_tab, Permission.API_KEYS_MANAGE) as (a, w):
         api_keys.create_key(w, a, "Sneaky")
