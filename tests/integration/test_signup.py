@@ -99,9 +99,8 @@ def test_a_registered_email_gets_the_same_answer_and_an_email_instead_of_an_acco
     assert auth.sign_in(session, "ann@acme.example", "another-passphrase-9").error == auth.WRONG_CREDENTIALS
 
 
-def test_a_stranger_signing_up_with_someones_email_sets_no_password_for_it(session):
-    """An invited person (no password yet) whose email a stranger signs up with: the stranger's
-    password is given only to whoever opens the link, and until then the invitation still works."""
+def _acme_inviting_ivy(session) -> Account:
+    """Acme, whose owner has invited ivy@acme.example (a person with no password yet)."""
     acme = make_account(session, "Acme")
     make_user(session, acme, "owner@acme.example", "owner")
     session.commit()
@@ -114,6 +113,13 @@ def test_a_stranger_signing_up_with_someones_email_sets_no_password_for_it(sessi
         base_url=BASE,
     )
     session.commit()
+    return acme
+
+
+def test_a_stranger_signing_up_with_someones_email_sets_no_password_for_it(session):
+    """An invited person (no password yet) whose email a stranger signs up with: the stranger's
+    password is given only to whoever opens the link, and until then the invitation still works."""
+    _acme_inviting_ivy(session)
     _sign_up(session, _form("ivy@acme.example", password="strangers-password-1"))
 
     person = session.exec(select(Person).where(Person.email == "ivy@acme.example")).one()
@@ -180,18 +186,7 @@ def test_sign_up_is_refused_when_turned_off(session, monkeypatch):
 def test_sign_ups_whose_link_expired_unused_are_pruned_and_the_email_can_sign_up_again(session):
     # Three sign-ups: one expires unused, one is verified, one still has a live link; and Ivy,
     # invited into Acme, signs up too and lets her link expire (her person and invitation stay).
-    acme = make_account(session, "Acme")
-    make_user(session, acme, "owner@acme.example", "owner")
-    session.commit()
-    team.invite(
-        session,
-        signed_in_actor(session, "owner@acme.example"),
-        email="ivy@acme.example",
-        full_name="Ivy",
-        role_id=builtin_role(session, "member").id,
-        base_url=BASE,
-    )
-    session.commit()
+    acme = _acme_inviting_ivy(session)
     _sign_up(session, _form("lapsed@startup.example", company="Lapsed Ltd"))
     _sign_up(session, _form("ivy@acme.example", company="Ivy Co"), ip="203.0.113.8")
     _sign_up(session, _form("kept@startup.example", company="Kept Ltd"), ip="203.0.113.9")
