@@ -18,6 +18,7 @@ def test_billing_pages_use_the_seeds_words_and_order(page: Page, owner_session):
     switch = page.get_by_role("switch", name="Spend Management")
     today = page.get_by_text("Credits Consumed Today")
     expect(today).to_be_visible()
+    expect(switch).to_be_visible()  # bounding_box() does not wait: None while not yet rendered
     assert switch.bounding_box()["y"] < today.bounding_box()["y"], "the switch is at the top of the page"
 
     page.goto("/billing/invoice-address")
