@@ -12,7 +12,8 @@ is set, serve the app.
     python -m app.cli create-operator EMAIL
                                  a member of the operator's staff (the back office at /operator):
                                  prints their invitation link
-    python -m app.cli backup PATH  a consistent copy of the SQLite database, taken while it serves
+    python -m app.cli backup PATH  one file holding a consistent copy of the SQLite database, taken
+                                   while it serves, and the uploaded files
     python -m app.cli restore PATH [--force]
                                  put a backup in place (refused over a database holding data or in use)
     python -m app.cli retire-demo  block the users that still have the demo password and delete
@@ -475,16 +476,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Invitation for the operator (valid 7 days): {create_operator(args.target)}")
         elif args.command in ("backup", "restore"):
             from app import backup
+            from app.services.storage import uploads_dir
 
             if not args.target.strip():
                 raise ConfigError(f"{args.command} needs the backup file's PATH")
             path = Path(args.target)
+            database_url, uploads = get_settings().database_url, uploads_dir()
             if args.command == "backup":
-                size = backup.backup(get_settings().database_url, path, force=args.force)
-                print(f"Backed up to {path} ({size:,} bytes)")
+                size = backup.backup(database_url, uploads, path, force=args.force)
+                print(f"Backed up the database and {uploads} to {path} ({size:,} bytes)")
             else:
-                backup.restore(path, get_settings().database_url, force=args.force)
-                print(f"Restored {path}; `python -m app.cli serve` migrates it to this version on start")
+                if backup.restore(path, database_url, uploads, force=args.force):
+                    print(f"Restored the database and {uploads} from {path}")
+                else:
+                    print(
+                        f"Restored the database from {path}, a backup of the database only: {uploads} "
+                        "was left as it was"
+                    )
+                print("`python -m app.cli serve` migrates the database to this version on start")
         elif args.command == "retire-demo":
             print("\n".join(retire_demo()) or "no demo credentials left")
         else:
