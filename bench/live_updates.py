@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,58 +32,11 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.metering import cpu_of_tree
-from tests.live_backend import free_port
+from tests.console import Console, ConsoleDidNotStart
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-live-password"
 START_CENTS = 1_000_000
 OWNER = "live-bench@example.com"
-
-
-def start_console(data_dir: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SMTP_", "DATABASE_URL", "REDIS_URL"))},
-        "APP_PORT": str(port),
-        "LOCALSTRIPE_PORT": str(free_port()),
-        "PUBLIC_URL": f"http://localhost:{port}",
-        "LEDGERDESK_DATA_DIR": str(data_dir),
-        "DEMO_PASSWORD": PASSWORD,
-        "REFLEX_WEB_WORKDIR": ".web-bench",
-        "APP_HOST": "127.0.0.1",
-    }
-    log = (data_dir / "app.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                return process, url, env
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"The console did not start:\n{(data_dir / 'app.log').read_text()[-3000:]}")
-
-
-def setup(env: dict[str, str], function: str, **arguments) -> object:
-    """A function of tests/e2e/setup_helpers.py against the console's database."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.setup_helpers", function, json.dumps(arguments)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 async def _load(url: str, key: str, rate: int, seconds: float) -> list[tuple[float, int]]:
@@ -165,17 +115,20 @@ def main() -> None:
     parser.add_argument("--keep-data", action="store_true", help="keep the data directory and the console's log")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerdesk-live-bench-"))
-    process, url, env = start_console(data_dir)
     try:
-        setup(
-            env,
+        console = Console.start(data_dir, {"DEMO_PASSWORD": PASSWORD, "REFLEX_WEB_WORKDIR": ".web-bench"}, timeout=600)
+    except ConsoleDidNotStart as exc:
+        raise SystemExit(str(exc)) from None
+    url = console.url
+    try:
+        console.setup(
             "new_account",
             name="Live Bench",
             users=[(OWNER, "Bea Bench", "owner")],
             plan="business",
             credits_cents=START_CENTS,
         )
-        key = str(setup(env, "new_api_key", email=OWNER, name="Live bench"))
+        key = str(console.setup("new_api_key", email=OWNER, name="Live bench"))
         load(url, key, args.rate, 2)  # warm-up
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -189,22 +142,21 @@ def main() -> None:
             page.locator("#remaining-credits").filter(has_text="$").wait_for()
             page.evaluate(WATCH)
 
-            cpu = cpu_of_tree(process.pid)
+            cpu = cpu_of_tree(console.process.pid)
             watched = load(url, key, args.rate, args.seconds)
             time.sleep(2)  # the last push
-            cpu_watched = cpu_of_tree(process.pid) - cpu
+            cpu_watched = cpu_of_tree(console.process.pid) - cpu
             changes = shown_values(page.evaluate("window.__changes"))
 
             page.goto("about:blank")  # the tab is gone: its socket closes
             time.sleep(2)
-            cpu = cpu_of_tree(process.pid)
+            cpu = cpu_of_tree(console.process.pid)
             unwatched = load(url, key, args.rate, args.seconds)
             time.sleep(2)
-            cpu_unwatched = cpu_of_tree(process.pid) - cpu
+            cpu_unwatched = cpu_of_tree(console.process.pid) - cpu
             browser.close()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        console.stop()
 
     found = latencies(watched, changes)
     per_call_watched = cpu_watched / max(len(watched), 1) * 1e6

@@ -14,10 +14,10 @@ event loop by group commit (`_GroupCommit`): the calls that arrive together in t
 to the database together, on PostgreSQL pipelined in one round trip and one transaction on an
 asyncpg connection (`metering.debit_fast_group`), on SQLite in one short transaction on a kept
 connection that never waits for the write lock (`metering.debit_fast_group_sqlite`). A group
-with a call those leave to the ledger is debited call by call (`_alone`), and what the fast
-statements leave runs `metering.record_usage` in one transaction on the app's sync engine in a
-thread; SQLite's thread work all goes to one thread, which serializes it without polling
-SQLite's write lock."""
+with a call those leave to the ledger is debited call by call (`_GroupCommit._one_by_one`), and
+what the fast statements leave runs `metering.record_usage` in one transaction on the app's sync
+engine in a thread; SQLite's thread work all goes to one thread, which serializes it without
+polling SQLite's write lock."""
 
 from __future__ import annotations
 
@@ -792,11 +792,11 @@ class _GroupCommit:
             results = await self._fast([call for calls, _, _ in group for call in calls])
         except _WriterBusy:
             for unit in group:
-                await self._alone(unit)
+                await self._one_by_one(unit)
             return
         except metering.NeedsLedger:
             if len(group) == 1:
-                await self._alone(group[0])
+                await self._one_by_one(group[0])
                 return
             half = len(group) // 2
             await self._debit_group(group[:half])
@@ -813,7 +813,7 @@ class _GroupCommit:
                 future.set_result(results[start : start + len(calls)])
             start += len(calls)
 
-    async def _alone(self, unit: _Unit) -> None:
+    async def _one_by_one(self, unit: _Unit) -> None:
         calls, future, context = unit
         if future.done():
             return
