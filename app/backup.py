@@ -137,6 +137,7 @@ def _unpack(source_path: Path, staging: Path) -> None:
             for member in members:
                 path = PurePosixPath(member.name)
                 inside = path.parts[:1] == (UPLOADS_MEMBER,) and ".." not in path.parts
+                inside = inside and (len(path.parts) > 1 or member.isdir())
                 if member.name != DATABASE_MEMBER and not (inside and (member.isfile() or member.isdir())):
                     raise ConfigError(
                         f"{source_path} is not a Ledgerdesk backup: {member.name!r} is not a file under uploads/"

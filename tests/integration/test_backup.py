@@ -245,6 +245,7 @@ def _state(data_dir: Path) -> tuple[str, dict[str, bytes], list[str]]:
         ("absolute", "'/tmp/escaped.txt' is not a file under uploads/"),
         ("elsewhere", "'elsewhere.txt' is not a file under uploads/"),
         ("symlink", "'uploads/link' is not a file under uploads/"),
+        ("uploads a file", "'uploads' is not a file under uploads/"),
         ("no database", "no ledgerdesk.sqlite in it"),
     ],
 )
@@ -263,6 +264,8 @@ def test_a_bad_backup_is_refused_even_with_force_and_changes_nothing(tmp_path, i
         _archive(bad, [database, (_member("elsewhere.txt"), b"x")])
     elif case == "symlink":
         _archive(bad, [database, (_member("uploads/link", tarfile.SYMTYPE, "/etc/passwd"), b"")])
+    elif case == "uploads a file":
+        _archive(bad, [database, (_member("uploads"), b"x")])
     else:
         _archive(bad, [(_member("uploads/logos/a.png"), PNG)])
     before = _state(data_dir)
