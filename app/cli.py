@@ -451,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         "target", nargs="?", default="", help="create-operator: the operator's email; backup, restore: the file"
     )
     parser.add_argument(
-        "--force", action="store_true", help="backup: replace the file; restore: replace a database that holds data"
+        "--force",
+        action="store_true",
+        help="backup: replace the file; restore: replace a database that holds data and uploaded files",
     )
     parser.add_argument("--account", default="", help="create-owner: the new account's name")
     parser.add_argument("--email", default="", help="create-owner: the owner's email")

@@ -206,6 +206,23 @@ def test_a_backup_of_the_database_only_restores_it_and_leaves_the_uploads_alone(
         assert connection.execute("select count(*) from alembic_version").fetchone()[0] == 1
 
 
+def test_restore_into_an_empty_database_refuses_uploads_it_would_replace_unless_forced(tmp_path, installed):
+    _, _, good = installed
+    fresh = tmp_path / "fresh"
+    (fresh / "uploads" / "logos").mkdir(parents=True)
+    (fresh / "uploads" / "logos" / "theirs.png").write_bytes(b"someone else's logo")
+    fresh_url = f"sqlite:///{fresh / 'ledgerdesk.db'}"
+
+    refused = _cli("restore", str(good), database_url=fresh_url, data_dir=fresh)
+
+    assert refused.returncode == 2 and "has uploaded files" in refused.stderr and "--force" in refused.stderr
+    assert _files(fresh / "uploads") == {"logos/theirs.png": b"someone else's logo"}
+    assert not (fresh / "ledgerdesk.db").exists()
+    forced = _cli("restore", str(good), "--force", database_url=fresh_url, data_dir=fresh)
+    assert forced.returncode == 0, forced.stderr
+    assert _files(fresh / "uploads") == _files(tmp_path / "data" / "uploads")
+
+
 def _archive(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     with tarfile.open(path, "w") as archive:
         for info, content in members:
