@@ -94,14 +94,52 @@ def check_configuration(settings: Settings, web_workers: int, job_workers: int =
 def _check_database(settings: Settings, web_workers: int, job_workers: int) -> None:
     """Reachable, and with room for every process's pools: past max_connections PostgreSQL
     refuses connections under load ("too many clients"), which only shows when it hurts."""
+    allowed = _allowed_connections(settings.database_url, "DATABASE_URL", "the database")
+    per_worker = settings.database_pool_size + settings.metering_pool_size
+    jobs = max(job_workers, 1) if web_workers > 1 or job_workers > 0 else 0
+    needed = web_workers * per_worker + jobs * settings.database_pool_size
+    if needed > allowed:
+        raise ConfigError(
+            f"{web_workers} worker(s) and {jobs} job worker(s) may open {needed} PostgreSQL connections "
+            f"({settings.database_pool_size} + {settings.metering_pool_size} per worker, "
+            f"{settings.database_pool_size} per job worker) but the server allows {allowed}: lower "
+            "DATABASE_POOL_SIZE or METERING_POOL_SIZE, or raise max_connections"
+        )
+    if settings.uses_replica:
+        _check_replica(settings, web_workers)
+
+
+def _check_replica(settings: Settings, web_workers: int) -> None:
+    """The replica's own max_connections holds its pool: one of DATABASE_POOL_SIZE per web worker
+    (only the reporting pages read it). A replica that does not answer is no reason not to start:
+    the pages read the primary until it does."""
+    try:
+        allowed = _allowed_connections(settings.database_replica_url, "DATABASE_REPLICA_URL", "the read replica")
+    except _Unreachable as exc:
+        print(f"Warning: {exc}; the reporting pages read the primary until it answers", file=sys.stderr)
+        return
+    needed = web_workers * settings.database_pool_size
+    if needed > allowed:
+        raise ConfigError(
+            f"{web_workers} worker(s) may open {needed} connections to the read replica "
+            f"({settings.database_pool_size} per worker) but it allows {allowed}: lower DATABASE_POOL_SIZE, "
+            "or raise the replica's max_connections"
+        )
+
+
+class _Unreachable(ConfigError):
+    """The server named by a well-formed URL does not answer."""
+
+
+def _allowed_connections(url: str, setting: str, what: str) -> int:
+    """The connections a PostgreSQL server gives clients that are not superusers."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    url = settings.database_url
     try:
         shown = make_url(url).render_as_string(hide_password=True)
     except Exception as exc:
-        raise ConfigError(f"DATABASE_URL is not a database URL: {exc}") from None
+        raise ConfigError(f"{setting} is not a database URL: {exc}") from None
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     try:
         engine = create_engine(url, connect_args=connect_args)
@@ -115,17 +153,8 @@ def _check_database(settings: Settings, web_workers: int, job_workers: int) -> N
         engine.dispose()
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise ConfigError(f"cannot reach the database at {shown}: {reason}") from None
-    per_worker = settings.database_pool_size + settings.metering_pool_size
-    jobs = max(job_workers, 1) if web_workers > 1 or job_workers > 0 else 0
-    needed = web_workers * per_worker + jobs * settings.database_pool_size
-    if needed > allowed:
-        raise ConfigError(
-            f"{web_workers} worker(s) and {jobs} job worker(s) may open {needed} PostgreSQL connections "
-            f"({settings.database_pool_size} + {settings.metering_pool_size} per worker, "
-            f"{settings.database_pool_size} per job worker) but the server allows {allowed}: lower "
-            "DATABASE_POOL_SIZE or METERING_POOL_SIZE, or raise max_connections"
-        )
+        raise _Unreachable(f"cannot reach {what} at {shown}: {reason}") from None
+    return allowed
 
 
 def _check_redis(url: str) -> None:

@@ -107,6 +107,8 @@ class Settings:
     # PostgreSQL connections per process: the app's engine, and the metering API's asyncpg pool.
     database_pool_size: int = 10
     metering_pool_size: int = 32
+    # A streaming replica of the PostgreSQL database that the reporting pages read (empty: none).
+    database_replica_url: str = ""
     # Failed sign-ins from one address (any emails) before it is refused for the lockout window.
     sign_in_max_failures_per_ip: int = 30
     # Webhook targets on loopback, private or link-local addresses: refused in production.
@@ -147,6 +149,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_replica(self) -> bool:
+        """A SQLite console has no replica: DATABASE_REPLICA_URL counts only with PostgreSQL."""
+        return self.database_replica_url != "" and not self.is_sqlite
 
 
 def load_settings() -> Settings:
@@ -190,6 +197,7 @@ def load_settings() -> Settings:
         job_workers=_int("JOB_WORKERS", 0),
         database_pool_size=_int("DATABASE_POOL_SIZE", 10),
         metering_pool_size=_int("METERING_POOL_SIZE", 32),
+        database_replica_url=os.environ.get("DATABASE_REPLICA_URL", ""),
         allow_private_webhook_urls=_bool(os.environ.get("ALLOW_PRIVATE_WEBHOOK_URLS"), not production),
         signup_enabled=_bool(os.environ.get("SIGNUP_ENABLED"), True),
         dunning_retry_days=_days("DUNNING_RETRY_DAYS", (1, 3, 5)),

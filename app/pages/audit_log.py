@@ -28,7 +28,7 @@ class AuditLogState(FormState, KeysetPagedState, rx.State):
 
     def _refresh(self) -> None:
         self.rows, self.has_next = [], False
-        with self._attempt(), acting(self, Permission.AUDIT_VIEW) as (actor, session):
+        with self._attempt(), acting(self, Permission.AUDIT_VIEW, reporting=True) as (actor, session):
             page = audit.events(
                 session,
                 actor,

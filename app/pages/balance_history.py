@@ -69,7 +69,7 @@ class BalanceHistoryState(FormState, PagedState, LiveState, rx.State):
 
     def _refresh(self) -> None:
         self.rows = []
-        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt(), acting(self, Permission.BILLING_VIEW, reporting=True) as (actor, session):
             page = balance_history.history_page(
                 session, actor, after_id=self._after, limit=PAGE_SIZE, **self._filters()
             )
@@ -81,6 +81,7 @@ class BalanceHistoryState(FormState, PagedState, LiveState, rx.State):
             self._watch_live(actor.account_id)
 
     def _live_refresh(self) -> None:
+        # The primary: a push follows a change the replica may not have yet.
         with acting(self, Permission.BILLING_VIEW) as (actor, session):
             self.new_entries = balance_history.count_newer(session, actor, self._seen_id, **self._filters())
 
@@ -126,7 +127,7 @@ class BalanceHistoryState(FormState, PagedState, LiveState, rx.State):
     def previous_page(self):
         if self.page_number <= 1:
             return None
-        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt(), acting(self, Permission.BILLING_VIEW, reporting=True) as (actor, session):
             after = balance_history.previous_after(
                 session, actor, after_id=self._after, limit=PAGE_SIZE, **self._filters()
             )
@@ -135,7 +136,7 @@ class BalanceHistoryState(FormState, PagedState, LiveState, rx.State):
 
     @rx.event
     def export_csv(self):
-        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt(), acting(self, Permission.BILLING_VIEW, reporting=True) as (actor, session):
             data = balance_history.history_csv(session, actor, **self._filters())
             return rx.download(data=data, filename="balance-history.csv", mime_type="text/csv")
 

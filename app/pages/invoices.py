@@ -34,8 +34,10 @@ class InvoicesState(ConfirmedCardPaymentState, FormState, LiveState, rx.State):
     # The card the pay dialog charges.
     selected_card: rx.Field[str] = rx.field("")
 
-    def _reload(self) -> None:
-        with acting(self, Permission.BILLING_VIEW) as (actor, session):
+    def _reload(self, *, reporting: bool = False) -> None:
+        """`reporting`: opening the page reads the replica; after a payment, or a change pushed
+        live, the primary, which has it already."""
+        with acting(self, Permission.BILLING_VIEW, reporting=reporting) as (actor, session):
             self.due = invoices.payments_due(session, actor)
             self.history = invoices.history(session, actor)
             self.can_manage = actor.can(Permission.BILLING_MANAGE)
@@ -49,7 +51,7 @@ class InvoicesState(ConfirmedCardPaymentState, FormState, LiveState, rx.State):
     def load(self):
         self._close_confirm()
         with self._attempt():
-            self._reload()
+            self._reload(reporting=True)
 
     @event
     def open_pay(self, invoice_id: str):

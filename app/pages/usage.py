@@ -61,7 +61,7 @@ class UsageState(FormState, rx.State):
         self.loading = True
         yield
         self.series, self.chart, self.rows, self.days, self.shown_range = [], [], [], [], ""
-        with self._attempt(), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt(), acting(self, Permission.BILLING_VIEW, reporting=True) as (actor, session):
             view = usage.usage_view(session, actor, by=self.by, **self._filters())
             self.series, self.chart, self.rows, self.days = view.series, view.chart, view.rows, view.days
             self.total_amount, self.total_calls = view.total_amount, view.total_calls
@@ -79,7 +79,7 @@ class UsageState(FormState, rx.State):
 
     @rx.event
     def export_csv(self):
-        with self._attempt("export"), acting(self, Permission.BILLING_VIEW) as (actor, session):
+        with self._attempt("export"), acting(self, Permission.BILLING_VIEW, reporting=True) as (actor, session):
             data = usage.usage_csv(session, actor, **self._filters())
             return rx.download(data=data, filename="usage.csv", mime_type="text/csv")
 

@@ -1,5 +1,7 @@
 """Readiness, for a load balancer or an orchestrator: the database answers, Redis answers when
-configured, the schema is at the migrations' head, and a job-running process beat recently."""
+configured, the schema is at the migrations' head, and a job-running process beat recently. The
+read replica, when configured, is reported but does not decide: without it the reporting pages
+read the primary."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from app.models import WorkerHeartbeat, utcnow
 BEAT_EVERY = timedelta(seconds=10)
 STALE = timedelta(minutes=2)
 FORGET = timedelta(days=1)
+# Reported in the checks, never a reason to be unavailable.
+ADVISORY = ("replica",)
 
 
 def worker_name() -> str:
@@ -69,13 +73,17 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return not self.failing and all(check["status"] == "ok" for check in self.checks.values())
+        return not self.failing and all(
+            check["status"] == "ok" for name, check in self.checks.items() if name not in ADVISORY
+        )
 
     def body(self) -> dict[str, Any]:
         return {"status": "ready" if self.ready else "unavailable", "failing": self.failing, "checks": self.checks}
 
 
-def readiness(engine: Engine, redis_url: str = "", now: datetime | None = None) -> Readiness:
+def readiness(
+    engine: Engine, redis_url: str = "", now: datetime | None = None, replica: Engine | None = None
+) -> Readiness:
     now = now or utcnow()
     report = Readiness()
     try:
@@ -114,6 +122,16 @@ def readiness(engine: Engine, redis_url: str = "", now: datetime | None = None) 
             report.checks["redis"] = {"status": "ok"}
         except Exception as exc:  # any failure means not reachable
             report.checks["redis"] = {"status": "failing", "detail": _reason(exc)}
+    if replica is not None:
+        try:
+            with replica.connect() as connection:
+                connection.execute(text("select 1"))
+            report.checks["replica"] = {"status": "ok"}
+        except Exception as exc:  # any failure means the reporting pages read the primary
+            report.checks["replica"] = {
+                "status": "down",
+                "detail": f"{_reason(exc)}; the reporting pages read the primary",
+            }
     return report
 
 

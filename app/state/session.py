@@ -16,7 +16,7 @@ from reflex.middleware import Middleware
 from sqlmodel import Session
 
 from app.config import get_settings
-from app.db import read_only, transaction
+from app.db import read_only, reporting_transaction, transaction
 from app.errors import DomainError, NotAuthenticated, changes_refused
 from app.services import auth, ledger
 from app.services.console import console_header
@@ -98,14 +98,21 @@ def submit_sign_in(
 
 
 @contextmanager
-def acting(state: rx.State, permission: Permission) -> Iterator[tuple[Actor, Session]]:
+def acting(state: rx.State, permission: Permission, *, reporting: bool = False) -> Iterator[tuple[Actor, Session]]:
     """The one way a handler works on account data: the signed-in actor, checked for `permission`
     first, and then one transaction for its work (committed when the block ends without error).
 
         with acting(self, Permission.BILLING_MANAGE) as (actor, session):
             spend.save_settings(session, actor, ...)
+
+    `reporting=True`: a page that only reads many rows reads them through `reporting_transaction`
+    (the read replica when one is configured); the actor is still loaded from the primary.
     """
     actor = current_actor(state, permission)
+    if reporting:
+        with reporting_transaction() as session:
+            yield actor, session
+        return
     with transaction() as session:
         refusal: DomainError | None = None
         if actor.viewing:
