@@ -13,4 +13,4 @@ from app.services import holds
 
 @job_handler("hold_expiry")
 def hold_expiry(session: Session, payload: dict[str, Any]) -> None:
-    holds.expire(session, payload["hold_id"])
+    holds.expire(session, payload["account_id"], payload["hold_id"])

@@ -15,7 +15,7 @@ from app.services import invoices, subscription
 
 @job_handler("invoice_issued")
 def invoice_issued(session: Session, payload: dict[str, Any]) -> None:
-    invoices.email_issued(session, payload["invoice_id"])
+    invoices.email_issued(session, payload["account_id"], payload["invoice_id"])
 
 
 @job_handler("close_periods")
@@ -34,9 +34,9 @@ def close_period(session: Session, payload: dict[str, Any]) -> None:
 
 @job_handler("collect_invoice")
 def collect_invoice(session: Session, payload: dict[str, Any]) -> None:
-    invoices.collect(session, payload["invoice_id"], payload["attempt"], utcnow())
+    invoices.collect(session, payload["account_id"], payload["invoice_id"], payload["attempt"], utcnow())
 
 
 @job_handler("renewal_unpaid")
 def renewal_unpaid(session: Session, payload: dict[str, Any]) -> None:
-    subscription.step_down_unpaid(session, payload["invoice_id"], utcnow())
+    subscription.step_down_unpaid(session, payload["account_id"], payload["invoice_id"], utcnow())

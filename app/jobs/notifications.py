@@ -28,12 +28,12 @@ def spend_notification(session: Session, payload: dict[str, Any]) -> None:
 
 @job_handler("deliver_webhook")
 def deliver_webhook(session: Session, payload: dict[str, Any]) -> None:
-    message = webhooks.outgoing(session, payload["delivery_id"])
+    message = webhooks.outgoing(session, payload["account_id"], payload["delivery_id"])
     if message is None:
         return
     # No transaction stays open during the POST (on SQLite it would hold the write lock).
     session.commit()
-    delivery = webhooks.record_attempt(session, message.delivery_id, webhooks.post(message))
+    delivery = webhooks.record_attempt(session, message.account_id, message.delivery_id, webhooks.post(message))
     if delivery.status == "pending":
         # Commit the attempt's log first: a failing job's transaction is rolled back.
         session.commit()

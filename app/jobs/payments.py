@@ -18,7 +18,7 @@ def reconcile_payments(session: Session, payload: dict[str, Any]) -> None:
 
 @job_handler("reconcile_payment")
 def reconcile_payment(session: Session, payload: dict[str, Any]) -> None:
-    reconciliation.reconcile_payment(session, payload["payment_id"])
+    reconciliation.reconcile_payment(session, payload["account_id"], payload["payment_id"])
 
 
 @job_handler("stripe_event")

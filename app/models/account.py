@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKeyConstraint, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -40,14 +40,18 @@ class PlanChange(SQLModel, table=True):
 
     __tablename__ = "plan_change"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         Index("ix_plan_change_account_status", "account_id", "status"),
         UniqueConstraint("account_id", "public_id", name="uq_plan_change_account_public_id"),
         UniqueConstraint("account_id", "idempotency_key", name="uq_plan_change_account_idempotency_key"),
+        ForeignKeyConstraint(
+            ["account_id", "payment_id"], ["payment.account_id", "payment.id"], name="fk_plan_change_payment_id_payment"
+        ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("chg", 12), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     from_plan_code: str = Field(max_length=32)
     to_plan_code: str = Field(max_length=32)
     from_seats: int
@@ -64,7 +68,7 @@ class PlanChange(SQLModel, table=True):
     # pending (waiting for the card) | applied | failed
     status: str = Field(default="pending", max_length=16)
     failure_message: str = Field(default="", max_length=500)
-    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    payment_id: int | None = None
     # "<account id>:<request key>": one change per confirmation.
     idempotency_key: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKeyConstraint, Index, PrimaryKeyConstraint, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -40,10 +40,10 @@ class MeteringRequest(SQLModel, table=True):
     """A metering call made with an Idempotency-Key: its body's fingerprint and its first answer."""
 
     __tablename__ = "metering_request"
-    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "id"), UniqueConstraint("account_id", "idempotency_key"))
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     idempotency_key: str = Field(max_length=200)
     fingerprint: str = Field(max_length=64)
     status_code: int
@@ -56,13 +56,14 @@ class WebhookDelivery(SQLModel, table=True):
 
     __tablename__ = "webhook_delivery"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         Index("ix_webhook_delivery_account_created", "account_id", "created_at"),
         UniqueConstraint("account_id", "public_id", name="uq_webhook_delivery_account_public_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("msg", 16), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     event_type: str = Field(max_length=64)
     url: str = Field(max_length=500)
     payload: str = Field(sa_column=Column(Text, nullable=False))
@@ -78,11 +79,19 @@ class WebhookAttempt(SQLModel, table=True):
     """Each POST of a delivery: when, the answer's status code (None when there was none), why."""
 
     __tablename__ = "webhook_attempt"
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
+        ForeignKeyConstraint(
+            ["account_id", "delivery_id"],
+            ["webhook_delivery.account_id", "webhook_delivery.id"],
+            name="fk_webhook_attempt_delivery_id_webhook_delivery",
+        ),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     # The delivery's account, so the attempts live with it when the tables are distributed by account.
-    account_id: int = Field(foreign_key="account.id")
-    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    delivery_id: int = Field(index=True)
     attempted_at: datetime = Field(default_factory=utcnow)
     status_code: int | None = None
     error: str = Field(default="", max_length=500)

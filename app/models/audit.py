@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, PrimaryKeyConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import utcnow
@@ -15,10 +15,13 @@ class AuditEvent(SQLModel, table=True):
     user is removed."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
+        Index("ix_audit_event_account_id_id", "account_id", "id"),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)
     actor_user_id: int | None = Field(default=None)
     actor_name: str = Field(default="", max_length=200)

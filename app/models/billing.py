@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -90,6 +99,7 @@ class LedgerEntry(SQLModel, table=True):
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         Index("ix_ledger_entry_account_id_id", "account_id", "id"),
         Index("ix_ledger_entry_account_source_id", "account_id", "source", "id"),
         Index("ix_ledger_entry_account_created", "account_id", "created_at"),
@@ -103,7 +113,7 @@ class LedgerEntry(SQLModel, table=True):
         sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     )
     public_id: str = Field(default_factory=lambda: public_id("txn", 14), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     balance_after_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # purchase | auto_recharge | usage | invoice_applied | grant | refund | dispute | adjustment | plan_change
@@ -123,6 +133,7 @@ class Payment(SQLModel, table=True):
     what became of it; its lifecycle is app.services.payments."""
 
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         Index("ix_payment_account_created", "account_id", "created_at"),
         UniqueConstraint("account_id", "public_id", name="uq_payment_account_public_id"),
         UniqueConstraint("account_id", "idempotency_key", name="uq_payment_account_idempotency_key"),
@@ -130,13 +141,27 @@ class Payment(SQLModel, table=True):
         UniqueConstraint(
             "account_id", "stripe_checkout_session_id", name="uq_payment_account_stripe_checkout_session_id"
         ),
+        # Invoices and plan changes point back at their latest payment, so these keys are added
+        # after the tables (use_alter). Nothing deletes invoices, plan changes or payments.
+        ForeignKeyConstraint(
+            ["account_id", "invoice_id"],
+            ["invoice.account_id", "invoice.id"],
+            name="fk_payment_invoice_id",
+            use_alter=True,
+        ),
+        ForeignKeyConstraint(
+            ["account_id", "plan_change_id"],
+            ["plan_change.account_id", "plan_change.id"],
+            name="fk_payment_plan_change_id",
+            use_alter=True,
+        ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     # Stripe's webhooks name the payment (metadata), its intent or its Checkout Session, not the
     # account: each is found by itself alone, so each has an index of its own.
     public_id: str = Field(default_factory=lambda: public_id("pay"), index=True, max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # card | crypto | auto_recharge | invoice | plan
     method: str = Field(max_length=16)
@@ -151,27 +176,9 @@ class Payment(SQLModel, table=True):
     ledger_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     # What Stripe has refunded of this payment so far (the charge's amount_refunded).
     refunded_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
-    # What an invoice or plan-change payment pays for. Invoices and plan changes point back at
-    # their latest payment, so these keys are added after the tables (use_alter) and a deleted
-    # invoice or change only clears them.
-    invoice_id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            Integer,
-            ForeignKey("invoice.id", use_alter=True, name="fk_payment_invoice_id", ondelete="SET NULL"),
-            nullable=True,
-            index=True,
-        ),
-    )
-    plan_change_id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            Integer,
-            ForeignKey("plan_change.id", use_alter=True, name="fk_payment_plan_change_id", ondelete="SET NULL"),
-            nullable=True,
-            index=True,
-        ),
-    )
+    # What an invoice or plan-change payment pays for (its keys are in __table_args__).
+    invoice_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True, index=True))
+    plan_change_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True, index=True))
     created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -185,11 +192,12 @@ class PaymentMethod(SQLModel, table=True):
 
     __tablename__ = "payment_method"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "stripe_payment_method_id", name="uq_payment_method_account_stripe_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    account_id: int = Field(foreign_key="account.id", primary_key=True, index=True)
     stripe_payment_method_id: str = Field(max_length=64)
     # card | sepa_debit
     kind: str = Field(default="card", max_length=16)
@@ -224,15 +232,16 @@ class CreditGrant(SQLModel, table=True):
 
     __tablename__ = "credit_grant"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "public_id", name="uq_credit_grant_account_public_id"),
         UniqueConstraint("account_id", "ledger_entry_id", name="uq_credit_grant_account_ledger_entry_id"),
         Index("ix_credit_grant_account_open", "account_id", "expired", "expires_at"),
         Index("ix_credit_grant_due", "expired", "expires_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("grt", 12), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     ledger_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # None: never expires (still drawn before purchased credits).
@@ -250,13 +259,19 @@ class GrantDraw(SQLModel, table=True):
 
     __tablename__ = "grant_draw"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "ledger_entry_id", "grant_id", name="uq_grant_draw_account_entry_grant"),
+        ForeignKeyConstraint(
+            ["account_id", "grant_id"],
+            ["credit_grant.account_id", "credit_grant.id"],
+            name="fk_grant_draw_grant_id_credit_grant",
+        ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     ledger_entry_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    grant_id: int = Field(foreign_key="credit_grant.id", index=True)
+    grant_id: int = Field(index=True)
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -280,14 +295,15 @@ class CreditHold(SQLModel, table=True):
 
     __tablename__ = "credit_hold"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "public_id", name="uq_credit_hold_account_public_id"),
         Index("ix_credit_hold_account_status", "account_id", "status"),
         Index("ix_credit_hold_status_expires", "status", "expires_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("hold", 14), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     api_key_id: int | None = Field(default=None)
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # What this hold adds to its key's held_cents (the amount when the key had a daily budget).

@@ -3,10 +3,17 @@
 `create_reference_table(table)` for the global ones) without rewriting queries.
 
 Every table is one or the other. An account table carries a non-null `account_id`, and each of
-its unique constraints includes it (a distributed table can only enforce those); the request
-path's statements on it filter by it. A global table says here why it is global.
+its unique constraints includes it (a distributed table can only enforce those), its primary key
+too (`(account_id, id)` where there is a serial id, so `session.get` takes both), and a foreign key
+to another account table goes from `(account_id, x_id)` to the parent's `(account_id, id)`; the
+request path's statements on it filter by it. A global table says here why it is global, and no
+global table refers to an account table (a reference table cannot).
 `tests/unit/test_distribution.py` checks every table of the metadata against this, so a new table
-must be placed here; `tests/integration/test_distribution_queries.py` checks the statements."""
+must be placed here; `tests/integration/test_distribution_queries.py` checks the statements.
+
+SQLite cannot auto-increment a composite key, so there the tables keep `id INTEGER PRIMARY KEY`
+(the rowid, unique by itself) and single-column foreign keys; the models still map
+`(account_id, id)`, and SQLAlchemy reads a new row's `id` from the rowid."""
 
 from __future__ import annotations
 

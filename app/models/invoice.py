@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from app.models.base import public_id, utcnow
@@ -27,15 +36,24 @@ class InvoiceCounter(SQLModel, table=True):
 
 class Invoice(SQLModel, table=True):
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "number", name="uq_invoice_account_number"),
         UniqueConstraint("account_id", "public_id", name="uq_invoice_account_public_id"),
         UniqueConstraint("account_id", "idempotency_key", name="uq_invoice_account_idempotency_key"),
         Index("ix_invoice_account_issued", "account_id", "issued_at"),
+        ForeignKeyConstraint(
+            ["account_id", "credited_invoice_id"],
+            ["invoice.account_id", "invoice.id"],
+            name="fk_invoice_credited_invoice_id_invoice",
+        ),
+        ForeignKeyConstraint(
+            ["account_id", "payment_id"], ["payment.account_id", "payment.id"], name="fk_invoice_payment_id_payment"
+        ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("in", 14), max_length=32)
-    account_id: int = Field(foreign_key="account.id")
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     # Sequential per account, from 1; shown with the account's prefix ("7KQ2M9XW3B-0001").
     number: int
     # invoice | credit_note
@@ -59,13 +77,13 @@ class Invoice(SQLModel, table=True):
     period_end: date | None = None
     # Makes issuing idempotent: "receipt:<payment>", "period:<account>:<end>", "plan:<account>:<key>".
     idempotency_key: str = Field(max_length=200)
-    credited_invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    credited_invoice_id: int | None = None
     # Dunning of a renewal charged off-session (period close): the charges that failed so far,
     # and when the next is made (None when none is planned).
     failed_collections: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_collection_at: datetime | None = None
     # The payment that paid it, or the latest attempt to.
-    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    payment_id: int | None = Field(default=None, index=True)
     bill_to_name: str = Field(default="", max_length=200)
     bill_to_address: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     po_number: str = Field(default="", max_length=100)
@@ -78,11 +96,19 @@ class Invoice(SQLModel, table=True):
 
 class InvoiceLine(SQLModel, table=True):
     __tablename__ = "invoice_line"
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
+        ForeignKeyConstraint(
+            ["account_id", "invoice_id"],
+            ["invoice.account_id", "invoice.id"],
+            name="fk_invoice_line_invoice_id_invoice",
+        ),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     # The invoice's account, so the lines live with it when the tables are distributed by account.
-    account_id: int = Field(foreign_key="account.id")
-    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    invoice_id: int = Field(index=True)
     position: int
     description: str = Field(max_length=300)
     quantity: int = 1
@@ -95,14 +121,15 @@ class TaxRegistration(SQLModel, table=True):
 
     __tablename__ = "tax_registration"
     __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
         UniqueConstraint("account_id", "type", "value", name="uq_tax_registration_account_type_value"),
         UniqueConstraint("account_id", "public_id", name="uq_tax_registration_account_public_id"),
         UniqueConstraint("account_id", "stripe_tax_id", name="uq_tax_registration_account_stripe_tax_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     public_id: str = Field(default_factory=lambda: public_id("tax", 10), max_length=32)
-    account_id: int = Field(foreign_key="account.id", index=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True, index=True)
     country: str = Field(max_length=2)
     # Stripe's tax ID type: eu_vat, gb_vat, au_abn, ...
     type: str = Field(max_length=16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import utcnow
@@ -12,10 +12,13 @@ from app.models.base import utcnow
 
 class AccountProduct(SQLModel, table=True):
     __tablename__ = "account_product"
-    __table_args__ = (UniqueConstraint("account_id", "product_code", name="uq_account_product"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "id"),
+        UniqueConstraint("account_id", "product_code", name="uq_account_product"),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id", index=True)
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
+    account_id: int = Field(foreign_key="account.id", primary_key=True, index=True)
     product_code: str = Field(max_length=32)
     plan_code: str = Field(max_length=32)
     started_at: datetime = Field(default_factory=utcnow)

@@ -305,7 +305,7 @@ def allocate_many(session: Session, account_ids: Sequence[int]) -> int:
         ]
         before = {g.id: g.remaining_cents for g in open_grants[account_id]}
         grants_left += [
-            {"id": g.id, "remaining_cents": g.remaining_cents}
+            {"account_id": account_id, "id": g.id, "remaining_cents": g.remaining_cents}
             for g in result.grants
             if g.remaining_cents != before[g.id]
         ]
@@ -330,8 +330,8 @@ def expire_grant(session: Session, account_id: int, grant_id: int, now: datetime
     """Job "expire_grant": take off what the grant has left at its expiry, once. None when it is
     not due yet, already expired, or had nothing left."""
     now = now or utcnow()
-    grant = session.get(CreditGrant, grant_id)
-    if grant is None or grant.account_id != account_id or grant.expires_at is None or grant.expires_at > now:
+    grant = session.get(CreditGrant, (account_id, grant_id))
+    if grant is None or grant.expires_at is None or grant.expires_at > now:
         return None
     # The balance row's lock first (as a debit takes it): no entry of the account commits between
     # the walk and the expiry entry, and a second worker waits here, then finds the grant expired.
@@ -368,7 +368,7 @@ def expire_grant(session: Session, account_id: int, grant_id: int, now: datetime
 
 
 def _granted_as(session: Session, grant: CreditGrant) -> str:
-    entry = session.get(LedgerEntry, grant.ledger_entry_id)
+    entry = session.get(LedgerEntry, (grant.account_id, grant.ledger_entry_id))
     return f"“{entry.description}”" if entry is not None and entry.description else "a credit grant"
 
 

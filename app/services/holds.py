@@ -123,9 +123,9 @@ def release(session: Session, *, api_key: str | None, hold_id: str, now: datetim
     return _close(session, api_key, hold_id, "released", None, now or utcnow())
 
 
-def expire(session: Session, hold_id: int, now: datetime | None = None) -> None:
+def expire(session: Session, account_id: int, hold_id: int, now: datetime | None = None) -> None:
     """Job "hold_expiry": release the hold if it is still open at its expiry (else nothing)."""
-    ledger.close_hold(session, hold_id, "expired", now=now or utcnow())
+    ledger.close_hold(session, account_id, hold_id, "expired", now=now or utcnow())
 
 
 def _close(
@@ -146,11 +146,17 @@ def _close(
         )
     assert hold.id is not None
     closed = ledger.close_hold(
-        session, hold.id, status, captured_cents=amount_cents or 0, description=hold.description, now=now
+        session,
+        hold.account_id,
+        hold.id,
+        status,
+        captured_cents=amount_cents or 0,
+        description=hold.description,
+        now=now,
     )
     if closed is None:
         # Another request or the expiry closed it first; or its time is up and this gives it back.
-        ledger.close_hold(session, hold.id, "expired", now=now)
+        ledger.close_hold(session, hold.account_id, hold.id, "expired", now=now)
         session.refresh(hold)
         if (
             hold.status == status

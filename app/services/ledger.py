@@ -724,7 +724,13 @@ def place_hold(
         )
         session.add(hold)
         session.flush()
-    enqueue(session, "hold_expiry", {"hold_id": hold.id}, dedupe_key=f"hold_expiry:{hold.id}", run_at=expires_at)
+    enqueue(
+        session,
+        "hold_expiry",
+        {"account_id": hold.account_id, "hold_id": hold.id},
+        dedupe_key=f"hold_expiry:{hold.id}",
+        run_at=expires_at,
+    )
     return hold, after_move(session, account_id, row, now)
 
 
@@ -737,6 +743,7 @@ class ClosedHold:
 
 def close_hold(
     session: Session,
+    account_id: int,
     hold_id: int,
     status: str,
     *,
@@ -755,15 +762,14 @@ def close_hold(
     in_time = table.expires_at <= now if status == "expired" else table.expires_at > now
     closed = session.exec(
         update(CreditHold)
-        .where(table.id == hold_id, table.status == "open", in_time)
+        .where(table.account_id == account_id, table.id == hold_id, table.status == "open", in_time)
         .values(status=status, captured_cents=captured_cents, closed_at=now)
-        .returning(table.account_id)
+        .returning(table.id)
     ).one_or_none()
     if closed is None:
         return None
-    hold = session.get(CreditHold, hold_id, populate_existing=True)
+    hold = session.get(CreditHold, (account_id, hold_id), populate_existing=True)
     assert hold is not None
-    account_id = hold.account_id
     live.mark(session, account_id)
     parameters = {
         "amount": captured_cents,

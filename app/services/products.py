@@ -350,7 +350,7 @@ def _undo(session: Session, account_id: int, move: _Move, invoice_id: int | None
     elif row is not None:
         row.plan_code = move.old.code
         session.add(row)
-    invoice = session.get(Invoice, invoice_id)
+    invoice = session.get(Invoice, (account_id, invoice_id))
     if invoice is not None and invoice.status == "open":
         invoice.status = "void"
         session.add(invoice)
@@ -360,7 +360,7 @@ def _undo(session: Session, account_id: int, move: _Move, invoice_id: int | None
 def _undo_unpaid(session: Session, account_id: int, product: Product, payment: Payment) -> bool:
     """The change's charge failed after 3-D Secure: undone as a decline is (`_undo`), once, and
     only while the product is still as that change left it."""
-    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
+    invoice = session.get(Invoice, (payment.account_id, payment.invoice_id)) if payment.invoice_id is not None else None
     row = signed_up(session, account_id).get(product.code)
     if invoice is None or invoice.status != "open" or row is None or row.invoice_public_id != invoice.public_id:
         return False

@@ -33,11 +33,12 @@ def schedule_sweep(session: Session, now: datetime | None = None) -> None:
     enqueue(session, "reconcile_payments", {}, dedupe_key=f"reconcile_payments:{run_at.isoformat()}", run_at=run_at)
 
 
-def payments_to_reconcile(session: Session, now: datetime) -> list[int]:
+def payments_to_reconcile(session: Session, now: datetime) -> list[tuple[int, int]]:
+    """(account id, payment id) of each."""
     return [
-        payment_id
-        for payment_id in session.exec(
-            select(Payment.id)
+        (account_id, payment_id)
+        for account_id, payment_id in session.exec(
+            select(Payment.account_id, Payment.id)
             .where(
                 col(Payment.stripe_checkout_session_id).is_(None),
                 or_(
@@ -58,11 +59,11 @@ def sweep(session: Session, now: datetime | None = None) -> int:
     only its own), then the next sweep. Returns how many were enqueued."""
     now = now or utcnow()
     found = payments_to_reconcile(session, now)
-    for payment_id in found:
+    for account_id, payment_id in found:
         enqueue(
             session,
             "reconcile_payment",
-            {"payment_id": payment_id},
+            {"account_id": account_id, "payment_id": payment_id},
             dedupe_key=f"reconcile_payment:{payment_id}:{now.isoformat()}",
             max_attempts=4,
         )
@@ -70,8 +71,8 @@ def sweep(session: Session, now: datetime | None = None) -> int:
     return len(found)
 
 
-def reconcile_payment(session: Session, payment_id: int, now: datetime | None = None) -> None:
+def reconcile_payment(session: Session, account_id: int, payment_id: int, now: datetime | None = None) -> None:
     """Job "reconcile_payment"."""
-    payment = session.get(Payment, payment_id)
+    payment = session.get(Payment, (account_id, payment_id))
     if payment is not None:
         payments.reconcile(session, payment, now=now)

@@ -335,7 +335,11 @@ def _delete_user(session: Session, user: User) -> None:
     """Remove the user; what they did stays on record without their name."""
     session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
     session.exec(delete(UserToken).where(col(UserToken.user_id) == user.id))
-    session.exec(update(Payment).where(col(Payment.created_by_user_id) == user.id).values(created_by_user_id=None))
+    session.exec(
+        update(Payment)
+        .where(col(Payment.account_id) == user.account_id, col(Payment.created_by_user_id) == user.id)
+        .values(created_by_user_id=None)
+    )
     session.exec(update(ApiKey).where(col(ApiKey.created_by_user_id) == user.id).values(created_by_user_id=None))
     person = session.get_one(Person, user.person_id)
     session.delete(user)

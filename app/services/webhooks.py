@@ -225,7 +225,7 @@ def create_delivery(
     enqueue(
         session,
         "deliver_webhook",
-        {"delivery_id": delivery.id},
+        {"account_id": account_id, "delivery_id": delivery.id},
         dedupe_key=f"webhook:{delivery.id}",
         max_attempts=MAX_ATTEMPTS + 2,
     )
@@ -292,6 +292,7 @@ def recent_deliveries(session: Session, actor: Actor, limit: int = RECENT_DELIVE
 class Outgoing:
     """What one POST needs, read before the request so no transaction stays open during it."""
 
+    account_id: int
     delivery_id: int
     url: str
     event_id: str
@@ -310,13 +311,18 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def outgoing(session: Session, delivery_id: int) -> Outgoing | None:
+def outgoing(session: Session, account_id: int, delivery_id: int) -> Outgoing | None:
     """The next POST of a pending delivery; None once it was delivered or given up."""
-    delivery = session.get(WebhookDelivery, delivery_id)
+    delivery = session.get(WebhookDelivery, (account_id, delivery_id))
     if delivery is None or delivery.status != "pending":
         return None
     return Outgoing(
-        delivery_id, delivery.url, delivery.public_id, delivery.payload, ensure_secret(session, delivery.account_id)
+        account_id,
+        delivery_id,
+        delivery.url,
+        delivery.public_id,
+        delivery.payload,
+        ensure_secret(session, delivery.account_id),
     )
 
 
@@ -369,9 +375,9 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def record_attempt(session: Session, delivery_id: int, result: AttemptResult) -> WebhookDelivery:
+def record_attempt(session: Session, account_id: int, delivery_id: int, result: AttemptResult) -> WebhookDelivery:
     """Log the attempt and move the delivery on: delivered on 2xx, failed after MAX_ATTEMPTS."""
-    delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    delivery = session.get(WebhookDelivery, (account_id, delivery_id), populate_existing=True)
     if delivery is None:
         raise LookupError(f"webhook delivery {delivery_id} does not exist")
     now = utcnow()

@@ -117,7 +117,7 @@ def test_crypto_checkout_is_limited_to_crypto_and_credits_once_when_paid(session
         == f"Stripe Checkout Session {payment.stripe_checkout_session_id} via Add Usage Credits (crypto)"
     )
     assert ledger.balance_of(session, account.id) == 12050
-    assert session.get(Payment, payment.id).status == "succeeded"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "succeeded"
 
 
 def test_crypto_is_offered_where_the_stripe_account_can_take_it(session, fake_stripe):
@@ -175,4 +175,4 @@ def test_a_refunded_crypto_payment_takes_its_credits_back_once(session, fake_str
     entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
     assert [(e.amount_cents, e.source) for e in entries] == [(4000, "purchase"), (-4000, "refund")]
     assert ledger.balance_of(session, account.id) == 0
-    assert session.get(Payment, payment.id).status == "refunded"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "refunded"

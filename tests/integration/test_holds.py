@@ -160,8 +160,8 @@ def test_release_and_expiry_give_everything_back(engine, api, clock):
     with Session(engine) as session:
         assert len(session.exec(select(Job).where(Job.kind == "hold_expiry")).all()) == 3
         hold_row = session.exec(select(CreditHold).where(CreditHold.public_id == third)).one()
-        holds.expire(session, hold_row.id, now=clock.now)
-        holds.expire(session, hold_row.id, now=clock.now)
+        holds.expire(session, hold_row.account_id, hold_row.id, now=clock.now)
+        holds.expire(session, hold_row.account_id, hold_row.id, now=clock.now)
         session.commit()
         session.refresh(hold_row)
         assert hold_row.status == "expired"
@@ -252,7 +252,7 @@ def test_captures_releases_and_expiry_racing_on_postgres_settle_each_hold_once(p
     ids = {}
     with Session(pg_engine) as session:
         for row in session.exec(select(CreditHold)):
-            ids[row.public_id] = row.id
+            ids[row.public_id] = (row.account_id, row.id)
     outcomes: list[tuple[str, int]] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
@@ -278,7 +278,7 @@ def test_captures_releases_and_expiry_racing_on_postgres_settle_each_hold_once(p
                             session, api_key=customer.key, hold_id=hold_id, now=expiry - timedelta(seconds=1)
                         ).status_code
                     elif kind == "expire":
-                        holds.expire(session, ids[hold_id], now=expiry)
+                        holds.expire(session, *ids[hold_id], now=expiry)
                         status = 0
                     else:
                         from app.services import metering

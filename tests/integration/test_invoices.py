@@ -370,7 +370,7 @@ def test_a_credit_note_references_the_invoice_and_cannot_exceed_it(session):
         original.id,
         2,
     )
-    assert session.get(Invoice, original.id).total_cents == 5_000
+    assert session.get(Invoice, (original.account_id, original.id)).total_cents == 5_000
 
 
 # Paying an open invoice
@@ -475,12 +475,12 @@ def test_a_declined_card_leaves_the_invoice_open_and_another_card_pays_it(sessio
     )
     session.commit()
     assert (failed.status, failed.message) == ("failed", "Your card was declined.")
-    assert session.get(Invoice, invoice.id).status == "open"
+    assert session.get(Invoice, (invoice.account_id, invoice.id)).status == "open"
 
     good = save_card(session, account, "pm_card_visa")
     paid = invoices.pay_invoice(session, actor, invoice_id=invoice.public_id, payment_method_id=good, request_key="b")
     session.commit()
-    assert paid.status == "succeeded" and session.get(Invoice, invoice.id).status == "paid"
+    assert paid.status == "succeeded" and session.get(Invoice, (invoice.account_id, invoice.id)).status == "paid"
     # The overage it billed is back on the balance.
     assert ledger.balance_of(session, account.id) == 0 == ledger.ledger_sum(session, account.id)
 
@@ -510,7 +510,7 @@ def test_3d_secure_is_finished_in_the_browser_and_an_abandoned_attempt_is_cancel
     ).raise_for_status()
     finished = invoices.finish_invoice_payment(session, actor, second.payment_intent_id)
     session.commit()
-    assert finished.status == "succeeded" and session.get(Invoice, invoice.id).status == "paid"
+    assert finished.status == "succeeded" and session.get(Invoice, (invoice.account_id, invoice.id)).status == "paid"
     statuses = session.exec(select(Payment.status).where(Payment.method == "invoice").order_by(Payment.id)).all()
     assert statuses == ["canceled", "succeeded"]
 
@@ -528,7 +528,7 @@ def test_the_webhook_marks_an_invoice_paid_once(session, owner):
         )
     session.commit()
     applied = session.exec(select(LedgerEntry).where(LedgerEntry.source == "invoice_applied")).all()
-    assert len(applied) == 1 and session.get(Invoice, invoice.id).status == "paid"
+    assert len(applied) == 1 and session.get(Invoice, (invoice.account_id, invoice.id)).status == "paid"
 
 
 def test_only_the_accounts_own_open_invoices_can_be_paid_by_billing_managers(session, owner):
@@ -564,7 +564,7 @@ def test_an_issued_invoice_is_emailed_with_its_pdf_once(session, engine, smtp_se
     invoice = _issue(session, account.id, "emailed", cents=4_200)
     session.commit()
     run_due_jobs(engine)
-    invoices.email_issued(session, invoice.id)
+    invoices.email_issued(session, invoice.account_id, invoice.id)
     session.commit()
     run_due_jobs(engine)
     [email] = session.exec(select(OutboxEmail)).all()

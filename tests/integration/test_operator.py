@@ -304,7 +304,7 @@ def test_an_operator_refunds_a_top_up_through_stripe_and_its_credits_are_taken_b
     session.commit()
 
     assert ledger.balance_of(session, account.id) == 1_500 == ledger.ledger_sum(session, account.id)
-    assert session.get(Payment, payment.id).status == "partially_refunded"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "partially_refunded"
     charge = stripe_intent(topup.payment_intent_id)["latest_charge"]
     from app.payments import gateway
 

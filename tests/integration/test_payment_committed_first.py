@@ -129,7 +129,7 @@ def test_an_invoice_payment_whose_transaction_failed_after_stripe_charged_pays_i
         assert pay().status == "succeeded"
         session.commit()
     session.expire_all()
-    paid = session.get(Invoice, invoice.id)
+    paid = session.get(Invoice, (invoice.account_id, invoice.id))
     payment = session.exec(select(Payment)).one()
     assert (paid.status, paid.payment_id) == ("paid", payment.id)
     assert (payment.status, payment.stripe_payment_intent_id) == ("succeeded", intent["id"])

@@ -117,8 +117,8 @@ def test_an_invoice_payment_pays_the_invoice_it_is_linked_to(session, owner):
     payment = _payment(session, account.id, method="invoice", invoice_id=invoice.id)
     payments.set_status(session, payment, "succeeded")
     session.commit()
-    assert session.get(Invoice, invoice.id).status == "paid"
-    assert session.get(Invoice, invoice.id).payment_id == payment.id
+    assert session.get(Invoice, (invoice.account_id, invoice.id)).status == "paid"
+    assert session.get(Invoice, (invoice.account_id, invoice.id)).payment_id == payment.id
 
 
 def test_a_kind_without_a_settle_handler_is_refused(session, owner):

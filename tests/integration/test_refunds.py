@@ -278,9 +278,10 @@ def _refund_at_stripe(payment_intent_id: str, amount: int | None = None) -> dict
     return event("charge.refunded", _charge_at_stripe(payment_intent_id))
 
 
-def _invoice_status(session: Session, invoice_id: int) -> str:
+def _invoice_status(session: Session, invoice: Invoice) -> str:
+    key = (invoice.account_id, invoice.id)
     session.expire_all()
-    status = session.get(Invoice, invoice_id).status
+    status = session.get(Invoice, key).status
     session.commit()
     return status
 
@@ -317,14 +318,14 @@ def test_a_refunded_invoice_payment_takes_back_the_overage_it_paid_and_the_invoi
     for payload in (partial, partial):
         assert post_event(webhook_client, payload).status_code == 200
     assert _balance(session, account.id) == -1_000
-    assert _invoice_status(session, invoice.id) == "paid"
+    assert _invoice_status(session, invoice) == "paid"
 
     assert post_event(webhook_client, _refund_at_stripe(intent_id)).status_code == 200
     assert post_event(webhook_client, partial).status_code == 200  # late and out of order
     # The overage is taken back first; the $20 of the product's line bought no credits.
     assert _entries(session, account.id)[-2:] == [(-1_000, "refund"), (-2_000, "refund")]
     assert _balance(session, account.id) == -3_000
-    assert _invoice_status(session, invoice.id) == "refunded"
+    assert _invoice_status(session, invoice) == "refunded"
     payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == intent_id)).one()
     assert (payment.status, payment.refunded_cents) == ("refunded", 5_000)
     assert [row.status for row in invoices.history(session, actor)] == ["refunded"]
@@ -338,13 +339,13 @@ def test_a_dispute_on_an_invoice_payment_takes_the_overage_back_and_a_won_one_re
     for kind in ("created", "funds_withdrawn"):
         assert post_event(webhook_client, event(f"charge.dispute.{kind}", dispute)).status_code == 200
     assert _balance(session, account.id) == -3_000
-    assert _invoice_status(session, invoice.id) == "disputed"
+    assert _invoice_status(session, invoice) == "disputed"
 
     won = {**dispute, "status": "won"}
     for kind in ("funds_reinstated", "closed"):
         assert post_event(webhook_client, event(f"charge.dispute.{kind}", won)).status_code == 200
     assert _balance(session, account.id) == 0
-    assert _invoice_status(session, invoice.id) == "paid"
+    assert _invoice_status(session, invoice) == "paid"
 
 
 def test_a_refunded_upgrade_takes_back_the_downgrade_credit_it_paid_for(session, localstripe, webhook_client):
@@ -364,7 +365,7 @@ def test_a_refunded_upgrade_takes_back_the_downgrade_credit_it_paid_for(session,
     assert _entries(session, account.id) == [(up.amount_cents, "plan_change"), (-up.amount_cents, "refund")]
     assert _balance(session, account.id) == 0
     plan_invoice = session.exec(select(Invoice).where(Invoice.source == "plan_change")).one()
-    assert _invoice_status(session, plan_invoice.id) == "refunded"
+    assert _invoice_status(session, plan_invoice) == "refunded"
 
 
 def test_a_refunded_renewal_takes_back_the_cancellation_credit_it_paid_for(session, localstripe, webhook_client):
@@ -376,7 +377,7 @@ def test_a_refunded_renewal_takes_back_the_cancellation_credit_it_paid_for(sessi
     session.commit()
     renewal = invoices.close_period(session, account.id, _DEC_1.date(), now=_DEC_1)
     session.commit()
-    invoices.collect(session, renewal.id, 1, now=_DEC_1)
+    invoices.collect(session, renewal.account_id, renewal.id, 1, now=_DEC_1)
     session.commit()
     cancel = subscription.change_plan(session, actor, plan_code="basic", request_key="cancel", now=_DEC_1)
     session.commit()
@@ -386,4 +387,4 @@ def test_a_refunded_renewal_takes_back_the_cancellation_credit_it_paid_for(sessi
 
     assert post_event(webhook_client, _refund_at_stripe(paid.stripe_payment_intent_id)).status_code == 200
     assert _entries(session, account.id) == [(20_300, "plan_change"), (-20_300, "refund")]
-    assert _invoice_status(session, renewal.id) == "refunded"
+    assert _invoice_status(session, renewal) == "refunded"

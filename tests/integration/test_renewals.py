@@ -6,6 +6,7 @@ clock is driven as the period-close tests drive it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -119,7 +120,7 @@ def test_the_renewal_is_charged_off_session_at_the_period_close_and_its_invoice_
     )
     assert intent["metadata"]["invoice_id"] == invoice.public_id
     # The job run again, and the close run again, charge nothing more.
-    invoices.collect(session, invoice.id, 1, CLOSED_AT)
+    invoices.collect(session, invoice.account_id, invoice.id, 1, CLOSED_AT)
     _close_and_run(session, engine, clock, account.id)
     assert len(_intents(localstripe, session, account.id)) == 1 and len(_payments(session, account.id)) == 1
     assert not _shown_past_due(session, actor, account.id, CLOSED_AT)
@@ -206,7 +207,7 @@ def test_a_failing_renewal_is_retried_after_1_3_and_5_days_emailed_each_time_the
     assert entry.summary.startswith(
         f"Invoice {label} unpaid after 4 failed charges. Changed the plan from Pro to Basic"
     )
-    assert session.get(Invoice, invoice.id).status == "void"
+    assert session.get(Invoice, (invoice.account_id, invoice.id)).status == "void"
     reissued = _renewal(session, account.id)
     assert (reissued.status, reissued.total_cents, reissued.failed_collections) == (
         "open",
@@ -289,7 +290,7 @@ def test_a_failure_reported_by_both_the_job_and_the_webhook_is_counted_and_email
     assert len(_emails(session, account.id)) == 1
     # One retry, a day after the webhook (which saw the failure first).
     [retry] = _pending_collections(session)
-    assert retry.payload == f'{{"invoice_id": {payment.invoice_id}, "attempt": 2}}'
+    assert json.loads(retry.payload) == {"account_id": account.id, "invoice_id": payment.invoice_id, "attempt": 2}
 
 
 def test_a_plan_change_during_dunning_carries_the_collection_to_the_reissued_invoice(
@@ -308,14 +309,14 @@ def test_a_plan_change_during_dunning_carries_the_collection_to_the_reissued_inv
     subscription.change_plan(session, actor, plan_code="pro", request_key="down", now=CLOSED_AT + timedelta(hours=2))
     session.commit()
     reissued = _renewal(session, account.id)
-    assert session.get(Invoice, first.id).status == "void"
+    assert session.get(Invoice, (first.account_id, first.id)).status == "void"
     assert (reissued.status, reissued.failed_collections) == ("open", 1)
     assert reissued.total_cents < first.total_cents
 
     clock[0] = CLOSED_AT + timedelta(days=1)
     _run(session, engine, clock)
 
-    reissued = session.get(Invoice, reissued.id)
+    reissued = session.get(Invoice, (reissued.account_id, reissued.id))
     assert reissued.status == "paid"
     assert [(p.idempotency_key, p.status, p.amount_cents) for p in _payments(session, account.id)] == [
         (f"renewal:{first.public_id}:1", "failed", first.total_cents),

@@ -134,7 +134,7 @@ def test_stripe_charged_but_the_answer_was_lost_credits_once_when_the_webhook_ar
     session.expire_all()
     assert ledger.balance_of(session, account.id) == 2500 == ledger.ledger_sum(session, account.id)
     assert len(_credits(session, account.id)) == 1
-    assert session.get(Payment, payment.id).status == "succeeded"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "succeeded"
 
 
 def test_stripe_failing_before_it_charged_leaves_neither_payment_nor_credit(session, proxied, localstripe):
@@ -178,7 +178,7 @@ def test_the_janitor_credits_once_a_top_up_whose_answer_and_webhook_were_both_lo
     proxy.fault = ""
 
     assert _sweep_and_run(session, engine) == 1
-    payment = session.get(Payment, payment.id)
+    payment = session.get(Payment, (payment.account_id, payment.id))
     assert (payment.status, payment.stripe_payment_intent_id, payment.outcome_unknown_at) == (
         "succeeded",
         intent["id"],
@@ -203,12 +203,12 @@ def test_the_janitor_fails_a_payment_stripe_never_created_with_the_reason(sessio
 
     # Until Stripe could still be carrying out a late call, the janitor only looks.
     assert _sweep_and_run(session, engine) == 1
-    assert session.get(Payment, payment.id).outcome_unknown_at is not None
+    assert session.get(Payment, (payment.account_id, payment.id)).outcome_unknown_at is not None
     payment.created_at = utcnow() - timedelta(minutes=10)
     session.add(payment)
     session.commit()
     assert _sweep_and_run(session, engine) == 1
-    payment = session.get(Payment, payment.id)
+    payment = session.get(Payment, (payment.account_id, payment.id))
     assert (payment.status, payment.failure_message, payment.outcome_unknown_at) == (
         "failed",
         payments.NOT_REACHED_MESSAGE,
@@ -250,6 +250,6 @@ def test_the_janitor_finds_by_its_metadata_a_charge_whose_request_crashed_before
     session.commit()
 
     assert _sweep_and_run(session, engine) == 1
-    assert session.get(Payment, payment.id).status == "succeeded"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "succeeded"
     assert ledger.balance_of(session, account.id) == 4000 == ledger.ledger_sum(session, account.id)
     assert _sweep_and_run(session, engine) == 0

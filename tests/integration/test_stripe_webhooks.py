@@ -340,12 +340,12 @@ def test_a_status_never_moves_back_on_a_late_event(session, webhook_secret, webh
     failed = _intent("pi_test_3ds", "requires_payment_method", last_payment_error=error)
     assert post_event(webhook_client, event("payment_intent.payment_failed", failed)).status_code == 200
     session.expire_all()
-    assert session.get(Payment, payment.id).status == "failed"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "failed"
     # A late report that the intent waits for 3-D Secure (the request's answer, delayed).
-    payments.set_status(session, session.get(Payment, payment.id), "requires_action")
+    payments.set_status(session, session.get(Payment, (payment.account_id, payment.id)), "requires_action")
     session.commit()
     session.expire_all()
-    assert session.get(Payment, payment.id).status == "failed"
+    assert session.get(Payment, (payment.account_id, payment.id)).status == "failed"
 
 
 def test_a_body_over_256_kib_is_refused_with_413_before_it_is_read(session, webhook_secret, webhook_client):

@@ -439,7 +439,7 @@ def test_a_downgrade_in_an_unpaid_period_credits_nothing_and_takes_it_off_the_op
     assert session.exec(select(LedgerEntry)).all() == []
 
     session.expire_all()
-    assert session.get(Invoice, renewal.id).status == "void"
+    assert session.get(Invoice, (renewal.account_id, renewal.id)).status == "void"
     reissued = session.exec(select(Invoice).where(Invoice.id != renewal.id)).one()
     assert (reissued.source, reissued.status, reissued.total_cents, reissued.plan_cents) == (
         "period_close",
@@ -471,7 +471,7 @@ def test_seats_removed_later_in_an_unpaid_period_leave_the_days_used_on_the_reis
     assert (result.amount_cents, result.credited_cents, result.invoice_cents) == (-4_116, 0, 4_116)
     assert ledger.balance_of(session, account.id) == 0
     session.expire_all()
-    assert session.get(Invoice, renewal.id).status == "void"
+    assert session.get(Invoice, (renewal.account_id, renewal.id)).status == "void"
     [due] = invoices.payments_due(session, actor, now=dec_10)
     assert due.amount == "$161.84"
     reissued = session.exec(select(Invoice).where(Invoice.public_id == due.id)).one()
@@ -508,7 +508,7 @@ def test_a_credit_beyond_an_unpaid_renewal_comes_from_what_the_period_was_charge
     assert (down.amount_cents, down.credited_cents, down.invoice_cents) == (-99_000, 84_500, 14_500)
     assert ledger.balance_of(session, account.id) == 84_500
     session.expire_all()
-    assert session.get(Invoice, renewal.id).status == "void"
+    assert session.get(Invoice, (renewal.account_id, renewal.id)).status == "void"
     assert invoices.payments_due(session, actor, now=DEC_1) == []
 
 
@@ -539,7 +539,7 @@ def test_a_paid_renewal_is_credited_in_full_and_once(session, owner):
     assert up.amount_cents == 14_500 and again.credited_cents == 14_500
     assert ledger.balance_of(session, account.id) == 20_300 + 14_500
     session.expire_all()
-    assert session.get(Invoice, renewal.id).status == "paid"
+    assert session.get(Invoice, (renewal.account_id, renewal.id)).status == "paid"
 
 
 def test_a_refunded_charge_is_not_credited_back_again(session, owner):

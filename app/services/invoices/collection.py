@@ -65,17 +65,17 @@ def _schedule(session: Session, invoice: Invoice, attempt: int, run_at: datetime
     enqueue(
         session,
         "collect_invoice",
-        {"invoice_id": invoice.id, "attempt": attempt},
+        {"account_id": invoice.account_id, "invoice_id": invoice.id, "attempt": attempt},
         dedupe_key=f"collect_invoice:{invoice.public_id}:{attempt}",
         run_at=run_at,
     )
 
 
-def collect(session: Session, invoice_id: int, attempt: int, now: datetime | None = None) -> None:
+def collect(session: Session, account_id: int, invoice_id: int, attempt: int, now: datetime | None = None) -> None:
     """Job "collect_invoice": attempt `attempt` at charging the invoice (or the invoice that
     replaced it, when a plan change reissued it) to the default payment method, once."""
     now = now or utcnow()
-    invoice = _current(session, invoice_id)
+    invoice = _current(session, account_id, invoice_id)
     if invoice is None or invoice.status != "open" or invoice.failed_collections >= attempt:
         return  # paid or voided meanwhile, or this attempt was counted already
     key = payment_key(invoice, attempt)
@@ -86,7 +86,7 @@ def collect(session: Session, invoice_id: int, attempt: int, now: datetime | Non
             enqueue(
                 session,
                 "collect_invoice",
-                {"invoice_id": invoice.id, "attempt": attempt},
+                {"account_id": invoice.account_id, "invoice_id": invoice.id, "attempt": attempt},
                 dedupe_key=f"collect_invoice:{invoice.public_id}:{attempt}:{now.isoformat()}",
                 run_at=now + RECHECK_AFTER,
             )
@@ -118,7 +118,7 @@ def _paying_on_session(session: Session, invoice: Invoice, now: datetime) -> boo
     for 3-D Secure longer than RECHECK_AFTER was abandoned: it is cancelled at Stripe (or found to
     have ended) so that the scheduled charge can go ahead; a processing one (a SEPA debit) is
     waited for."""
-    previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    previous = session.get(Payment, (invoice.account_id, invoice.payment_id)) if invoice.payment_id else None
     if previous is None or previous.status in (*payments.ENDED, *payments.AFTER_SUCCESS):
         return False
     if previous.status in ("requires_action", "pending") and previous.created_at + RECHECK_AFTER <= now:
@@ -127,11 +127,11 @@ def _paying_on_session(session: Session, invoice: Invoice, now: datetime) -> boo
     return previous.status not in (*payments.ENDED, *payments.AFTER_SUCCESS)
 
 
-def _current(session: Session, invoice_id: int) -> Invoice | None:
+def _current(session: Session, account_id: int, invoice_id: int) -> Invoice | None:
     """The invoice, or when it was voided and reissued for less (a plan change), its reissue;
     locked, so that a payment on the Invoices page (which locks it too) and this charge cannot
     both start."""
-    invoice = session.get(Invoice, invoice_id, populate_existing=True, with_for_update=True)
+    invoice = session.get(Invoice, (account_id, invoice_id), populate_existing=True, with_for_update=True)
     if invoice is None or invoice.status != "void":
         return invoice
     return session.exec(
@@ -156,7 +156,7 @@ def _attempt_of(payment: Payment) -> int | None:
 
 @payments.on_settled("renewal")
 def _settled(session: Session, payment: Payment, now: datetime) -> None:
-    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
+    invoice = session.get(Invoice, (payment.account_id, payment.invoice_id)) if payment.invoice_id is not None else None
     attempt = _attempt_of(payment)
     if invoice is None or attempt is None:
         return
@@ -187,6 +187,7 @@ def count_failure(
     claimed = session.exec(
         update(Invoice)
         .where(
+            col(Invoice.account_id) == invoice.account_id,
             col(Invoice.id) == invoice.id,
             col(Invoice.status) == "open",
             col(Invoice.failed_collections) == attempt - 1,
@@ -203,7 +204,7 @@ def count_failure(
         enqueue(
             session,
             "renewal_unpaid",
-            {"invoice_id": invoice.id},
+            {"account_id": invoice.account_id, "invoice_id": invoice.id},
             dedupe_key=f"renewal_unpaid:{invoice.public_id}",
             run_at=now,
         )

@@ -150,7 +150,7 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     number = label(invoice, account)
     facts = [("Invoice number", number), ("Invoice date", day(invoice.issued_at))]
     if invoice.credited_invoice_id:
-        original = session.get(Invoice, invoice.credited_invoice_id)
+        original = session.get(Invoice, (invoice.account_id, invoice.credited_invoice_id))
         if original is not None:
             facts.append(("Credits invoice", label(original, account)))
     if invoice.due_at and invoice.status == "open":
@@ -201,11 +201,11 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     )
 
 
-def email_issued(session: Session, invoice_id: int) -> None:
+def email_issued(session: Session, account_id: int, invoice_id: int) -> None:
     """Job "invoice_issued": email the invoice, with its PDF, to the billing email it was issued
     to (the account owners when none was set). Safe to run twice: a message already in the
     outbox for the same recipient and subject is not queued again."""
-    invoice = session.get(Invoice, invoice_id)
+    invoice = session.get(Invoice, (account_id, invoice_id))
     if invoice is None:
         return
     account = account_of(session, invoice.account_id)

@@ -142,7 +142,12 @@ def issue_invoice(
         if (found := by_key(session, account_id, idempotency_key)) is None:
             raise
         return found, False
-    enqueue(session, "invoice_issued", {"invoice_id": invoice.id}, dedupe_key=f"invoice_issued:{invoice.id}")
+    enqueue(
+        session,
+        "invoice_issued",
+        {"account_id": invoice.account_id, "invoice_id": invoice.id},
+        dedupe_key=f"invoice_issued:{invoice.id}",
+    )
     return invoice, True
 
 
@@ -278,7 +283,11 @@ def reissue_for_less(
         memo=f"Replaces invoice {label(original, account)}, voided: {description}.",
         now=now,
     )
-    session.exec(update(LedgerEntry).where(col(LedgerEntry.invoice_id) == original.id).values(invoice_id=invoice.id))
+    session.exec(
+        update(LedgerEntry)
+        .where(col(LedgerEntry.account_id) == original.account_id, col(LedgerEntry.invoice_id) == original.id)
+        .values(invoice_id=invoice.id)
+    )
     # Its collection carries on where the original's was (collection._current finds it).
     invoice.failed_collections = original.failed_collections
     invoice.next_collection_at = original.next_collection_at if invoice.status == "open" else None

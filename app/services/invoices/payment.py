@@ -140,7 +140,11 @@ def finish_invoice_payment(session: Session, actor: Actor, payment_intent_id: st
     """After the browser's 3-D Secure step: ask Stripe how the intent ended."""
     require(actor, Permission.BILLING_MANAGE)
     payment = payments.by_intent(session, actor.account_id, payment_intent_id, method="invoice")
-    invoice = session.get(Invoice, payment.invoice_id) if payment is not None and payment.invoice_id else None
+    invoice = (
+        session.get(Invoice, (payment.account_id, payment.invoice_id))
+        if payment is not None and payment.invoice_id
+        else None
+    )
     if payment is None or invoice is None:
         raise NotFound("No such payment.")
     return _result(invoice, payment, payments.refresh(session, payment))
@@ -150,7 +154,7 @@ def _attempt_under_way(session: Session, invoice: Invoice) -> bool:
     """Whether the invoice's latest payment attempt may still charge. An attempt left waiting
     for 3-D Secure is cancelled at Stripe (or found to have succeeded) so that a new one can start;
     one whose request lost Stripe's answer is looked up at Stripe (payments.cancel_waiting)."""
-    previous = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    previous = session.get(Payment, (invoice.account_id, invoice.payment_id)) if invoice.payment_id else None
     if previous is None or previous.status in payments.ENDED:
         return False
     if previous.status in ("requires_action", "pending"):
@@ -164,13 +168,13 @@ def _settled(session: Session, payment: Payment, now: datetime) -> None:
     """A succeeded payment marks its invoice paid, once, whether the request or Stripe's webhook
     saw it first."""
     if payment.status == "succeeded" and payment.invoice_id is not None:
-        invoice = session.get(Invoice, payment.invoice_id)
+        invoice = session.get(Invoice, (payment.account_id, payment.invoice_id))
         if invoice is not None:
             mark_paid(session, invoice, payment)
 
 
 def _paid_by(session: Session, invoice: Invoice) -> Payment:
-    payment = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    payment = session.get(Payment, (invoice.account_id, invoice.payment_id)) if invoice.payment_id else None
     if payment is None:
         raise NotFound("No such payment.")
     return payment
@@ -217,7 +221,7 @@ def _result(invoice: Invoice, payment: Payment, client_secret: str = "") -> PayR
 def overage_bought(session: Session, payment: Payment) -> int:
     """The usage credits a payment of an invoice (INVOICE_PAYMENTS) bought: the overage of the
     invoice it paid (the `invoice_applied` credit), none if another payment paid it."""
-    invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id is not None else None
+    invoice = session.get(Invoice, (payment.account_id, payment.invoice_id)) if payment.invoice_id is not None else None
     if invoice is None or invoice.payment_id != payment.id:
         return 0
     applied = session.exec(

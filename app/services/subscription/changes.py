@@ -175,13 +175,15 @@ def _new_change(session: Session, account: Account, quote: Quote, key: str, now:
     return change
 
 
-def step_down_unpaid(session: Session, invoice_id: int, now: datetime | None = None) -> PlanChange | None:
+def step_down_unpaid(
+    session: Session, account_id: int, invoice_id: int, now: datetime | None = None
+) -> PlanChange | None:
     """The operator's final action after the last charge of a renewal failed (dunning,
     DUNNING_FINAL_ACTION=downgrade): the plan steps down to Basic as a downgrade does, whatever
     seats are in use. Unpaid time is not credited: it comes off the open renewal invoice, which is
     reissued for the days the paid plan was used. Once per invoice; nothing when it was paid
     meanwhile or the plan costs nothing."""
-    invoice = session.get(Invoice, invoice_id)
+    invoice = session.get(Invoice, (account_id, invoice_id))
     if invoice is None:
         return None
     lock_account(session, invoice.account_id)
@@ -254,7 +256,7 @@ def _settled(session: Session, payment: Payment, now: datetime) -> None:
     A success applies the change, once; a change that had been given up (Stripe's answer was
     lost) only while the account is still as the change found it, else the charge is logged to
     be refunded. A failure ends a pending change."""
-    change = session.get(PlanChange, payment.plan_change_id) if payment.plan_change_id else None
+    change = session.get(PlanChange, (payment.account_id, payment.plan_change_id)) if payment.plan_change_id else None
     if change is None:
         log.warning("payment %s is for no plan change", payment.public_id)
         return
@@ -285,7 +287,7 @@ def _settle_waiting(session: Session, account_id: int) -> None:
         select(PlanChange).where(PlanChange.account_id == account_id, PlanChange.status == "pending")
     ).all()
     for change in waiting:
-        payment = session.get(Payment, change.payment_id) if change.payment_id else None
+        payment = session.get(Payment, (change.account_id, change.payment_id)) if change.payment_id else None
         if payment is not None:
             payments.cancel_waiting(session, payment, "Replaced by a newer change.")
         if change.status == "pending":
@@ -360,14 +362,14 @@ def _credit_description(change: PlanChange) -> str:
 def _refreshed(session: Session, change: PlanChange) -> ChangeResult:
     """A change waiting for its payment, brought up to date from Stripe (with the client secret
     the page needs while 3-D Secure is pending); an ended one as recorded."""
-    payment = session.get(Payment, change.payment_id) if change.payment_id else None
+    payment = session.get(Payment, (change.account_id, change.payment_id)) if change.payment_id else None
     if change.status != "pending" or payment is None:
         return _result(session, change)
     return _result(session, change, payments.refresh(session, payment))
 
 
 def _result(session: Session, change: PlanChange, client_secret: str = "") -> ChangeResult:
-    payment = session.get(Payment, change.payment_id) if change.payment_id else None
+    payment = session.get(Payment, (change.account_id, change.payment_id)) if change.payment_id else None
     status = payment.status if change.status == "pending" and payment is not None else change.status
     return ChangeResult(
         status=status,

@@ -81,7 +81,7 @@ def period_money(session: Session, account_id: int, moment: datetime, without: P
     renewal = renewal_invoice(session, account_id, moment)
     renewed = 0
     if renewal is not None and renewal.status == "paid" and (without is None or renewal.payment_id != without.id):
-        paid_by = session.get(Payment, renewal.payment_id) if renewal.payment_id else None
+        paid_by = session.get(Payment, (renewal.account_id, renewal.payment_id)) if renewal.payment_id else None
         renewed = renewal_paid(renewal, paid_by.refunded_cents if paid_by is not None else 0)
     return PeriodMoney(
         paid_cents=int(charged) + renewed,
@@ -114,11 +114,11 @@ def credits_no_longer_paid(session: Session, payment: Payment, lost_before: int,
 def _paid_for_plan(session: Session, payment: Payment) -> tuple[datetime | None, Callable[[int], int]]:
     """The period a payment paid plan time for, and what it pays for it once it lost some money."""
     if payment.method == "plan" and payment.plan_change_id is not None:
-        change = session.get(PlanChange, payment.plan_change_id)
+        change = session.get(PlanChange, (payment.account_id, payment.plan_change_id))
         if change is not None and change.status == "applied":
             return change.effective_at, lambda lost: max(payment.amount_cents - lost, 0)
     if payment.method in INVOICE_PAYMENTS and payment.invoice_id is not None:
-        invoice = session.get(Invoice, payment.invoice_id)
+        invoice = session.get(Invoice, (payment.account_id, payment.invoice_id))
         if invoice is not None and invoice.source == "period_close" and invoice.plan_cents and invoice.period_end:
             return datetime.combine(invoice.period_end, time(), tzinfo=UTC), lambda lost: renewal_paid(invoice, lost)
     return None, lambda lost: 0
@@ -137,7 +137,7 @@ def split_credit(money: PeriodMoney, credit_cents: int) -> CreditSplit:
 def settle_invoice_payment(session: Session, invoice: Invoice) -> None:
     """Before the renewal invoice is reissued: a payment of it waiting for 3-D Secure is
     cancelled at Stripe (or found to have ended); one still processing blocks the change."""
-    payment = session.get(Payment, invoice.payment_id) if invoice.payment_id else None
+    payment = session.get(Payment, (invoice.account_id, invoice.payment_id)) if invoice.payment_id else None
     if payment is None or payment.status in payments.ENDED:
         return
     payments.cancel_waiting(session, payment, "Cancelled: the invoice changes with your plan.")
