@@ -2,14 +2,26 @@
 primary key of every account table includes account_id, every foreign key from one account
 table to another goes from the child's account_id to the parent's, and no global table refers to
 an account table. Read back from the database
-with SQLAlchemy's inspector, so a migration that disagrees with the models fails here."""
+with SQLAlchemy's inspector, so a migration that disagrees with the models fails here. And the
+migration that made the keys so gives the jobs queued before it the account their handlers need."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+import json
+from collections.abc import Iterator
+from datetime import timedelta
 
-from app.models import SQLModel
+import pytest
+from sqlalchemy import inspect
+from sqlmodel import Session, select
+
+from alembic import command
+from app.db import make_engine
+from app.migrations import alembic_config
+from app.models import CreditHold, Job, SQLModel, utcnow
 from app.models.distribution import GLOBAL_TABLES
+from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.factories import make_account
 
 ACCOUNT_TABLES = sorted({table.name for table in SQLModel.metadata.sorted_tables} - set(GLOBAL_TABLES))
 
@@ -59,3 +71,48 @@ def test_no_migrated_global_table_refers_to_an_account_table(pg_engine):
         if key["referred_table"] not in GLOBAL_TABLES
     ]
     assert referring == []
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request, tmp_path) -> Iterator[str]:
+    """A database of its own, for migrating step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'steps.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skipped without PostgreSQL
+    url = _create_pg_database()
+    yield url
+    _drop_pg_database(url)
+
+
+def test_the_migration_gives_pending_jobs_the_account_of_the_row_they_name(empty_url):
+    """The handlers find a row by (account_id, id): a job queued before the change gets its
+    row's account; one whose row is gone, which would have done nothing, is finished."""
+    config = alembic_config(empty_url)
+    command.upgrade(config, "20261204_product_previous_plan")
+    engine = make_engine(empty_url)
+    with Session(engine) as session:
+        account = make_account(session)
+        hold = CreditHold(account_id=account.id, amount_cents=500, expires_at=utcnow() + timedelta(minutes=1))
+        session.add(hold)
+        session.flush()
+        for payload, status in (({"hold_id": hold.id}, "pending"), ({"hold_id": hold.id + 1}, "pending")):
+            session.add(Job(kind="hold_expiry", payload=json.dumps(payload), status=status))
+        session.add(Job(kind="auto_recharge", payload=json.dumps({"account_id": account.id, "seq": 1})))
+        session.commit()
+        account_id, hold_id = account.id, hold.id
+    command.upgrade(config, "heads")
+    with Session(engine) as session:
+        jobs = [(job.kind, json.loads(job.payload), job.status) for job in session.exec(select(Job).order_by(Job.id))]
+        assert session.get(CreditHold, (account_id, hold_id)) is not None
+    if engine.dialect.name == "postgresql":
+        command.downgrade(config, "-1")
+        assert inspect(engine).get_pk_constraint("credit_hold")["constrained_columns"] == ["id"]
+        command.upgrade(config, "heads")
+        assert inspect(engine).get_pk_constraint("credit_hold")["constrained_columns"] == ["account_id", "id"]
+    engine.dispose()
+    assert jobs == [
+        ("hold_expiry", {"hold_id": hold_id, "account_id": account_id}, "pending"),
+        ("hold_expiry", {"hold_id": hold_id + 1}, "done"),
+        ("auto_recharge", {"account_id": account_id, "seq": 1}, "pending"),
+    ]
