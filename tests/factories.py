@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.models import Account, LedgerEntry, Payment, PaymentMethod, TaxRegistration, User, utcnow
 from app.services import api_keys, auth, company, invoices, ledger, roles, spend, webhooks
 from app.services.accounts import builtin_role, create_account, create_user
-from app.services.overview import billing_settings
+from app.services.customers import account_of
 from app.services.permissions import BUILTIN_ROLES, Actor
 
 PASSWORD = "correct-horse-battery"
@@ -142,7 +142,7 @@ def make_populated_account(session: Session, slug: str, *, plan_code: str = "bus
     blocked = make_user(session, account, f"blocked@{slug}.test", "member", status="blocked")
     role = roles.create_role(session, owner_actor, name="Viewer", permissions=[])
     key, full_key = api_keys.create_key(session, owner_actor, "Production")
-    billing_settings(session, account.id).stripe_customer_id = f"cus_{slug}"
+    account_of(session, account.id).stripe_customer_id = f"cus_{slug}"
     cards = [
         PaymentMethod(
             account_id=account.id,

@@ -26,7 +26,6 @@ from app.models import Account, Payment
 from app.payments import gateway
 from app.payments.localstripe import wait_until_up
 from app.services import customers, payment_methods
-from app.services.overview import billing_settings
 
 # Moved to tests.factories; still importable from here.
 from tests.factories import actor_for as actor_for
@@ -158,17 +157,17 @@ def intent_for(
 ) -> dict:
     """A PaymentIntent event object describing exactly what we asked Stripe for with this payment
     (for tests without a Stripe server; the account gets a customer id if it has none)."""
-    settings_row = billing_settings(session, payment.account_id)
-    if not settings_row.stripe_customer_id:
-        settings_row.stripe_customer_id = f"cus_test_{payment.account_id}"
-        session.add(settings_row)
+    account = customers.account_of(session, payment.account_id)
+    if not account.stripe_customer_id:
+        account.stripe_customer_id = f"cus_test_{payment.account_id}"
+        session.add(account)
         session.commit()
     return {
         "id": intent_id or payment.stripe_payment_intent_id,
         "object": "payment_intent",
         "amount": payment.amount_cents,
         "currency": "usd",
-        "customer": settings_row.stripe_customer_id,
+        "customer": account.stripe_customer_id,
         "status": status,
         "metadata": {"payment_id": payment.public_id, "account_id": str(payment.account_id)},
         **extra,

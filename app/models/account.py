@@ -29,6 +29,10 @@ class Account(SQLModel, table=True):
     suspended_at: datetime | None = None
     # When an owner hid the Overview's getting-started list before finishing it.
     getting_started_dismissed_at: datetime | None = None
+    # The account's Stripe customer, created on first use (app.services.customers). Here, on the
+    # global table, because every Stripe object names its customer: a webhook finds the account by
+    # it first, then the account's rows by (account_id, Stripe id), on the account's node alone.
+    stripe_customer_id: str = Field(default="", index=True, max_length=64, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -57,7 +57,6 @@ class BillingSettings(SQLModel, table=True):
     webhook_secret: str = Field(default="", max_length=100)
     # Invoice-priced (custom pricing) accounts pay by invoice and have no card settings.
     invoice_priced: bool = False
-    stripe_customer_id: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -158,9 +157,9 @@ class Payment(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
-    # Stripe's webhooks name the payment (metadata), its intent or its Checkout Session, not the
-    # account: each is found by itself alone, so each has an index of its own.
-    public_id: str = Field(default_factory=lambda: public_id("pay"), index=True, max_length=32)
+    # Stripe's webhooks name the payment (metadata), its intent or its Checkout Session, and the
+    # customer, hence the account: each is found by account and that id (a unique constraint's index).
+    public_id: str = Field(default_factory=lambda: public_id("pay"), max_length=32)
     account_id: int = Field(foreign_key="account.id", primary_key=True)
     amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     # card | crypto | auto_recharge | invoice | plan
@@ -168,8 +167,8 @@ class Payment(SQLModel, table=True):
     # pending | requires_action | processing | succeeded | failed | canceled, and after success
     # partially_refunded | refunded | disputed | dispute_won | dispute_lost
     status: str = Field(default="pending", max_length=24)
-    stripe_payment_intent_id: str | None = Field(default=None, index=True, max_length=64)
-    stripe_checkout_session_id: str | None = Field(default=None, index=True, max_length=80)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=64)
+    stripe_checkout_session_id: str | None = Field(default=None, max_length=80)
     stripe_payment_method_id: str = Field(default="", max_length=64)
     failure_message: str = Field(default="", max_length=500)
     idempotency_key: str = Field(max_length=200)

@@ -137,7 +137,7 @@ class TaxRegistration(SQLModel, table=True):
     value: str = Field(max_length=64)
     # Stripe's verification status: pending | verified | unverified | unavailable
     status: str = Field(default="unverified", max_length=16)
-    # Stripe's webhooks name only the tax ID: found by it alone.
-    stripe_tax_id: str | None = Field(default=None, index=True, max_length=64)
+    # Stripe's webhooks name the tax ID and its customer: found by (account_id, stripe_tax_id).
+    stripe_tax_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

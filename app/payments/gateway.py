@@ -302,6 +302,12 @@ def retrieve_payment_intent(payment_intent_id: str) -> Intent:
     return _intent(_call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}))
 
 
+def payment_intent_customer(payment_intent_id: str) -> str:
+    """The customer of a PaymentIntent; "" for an intent Stripe does not have."""
+    intent = _call(partial(client().v1.payment_intents.retrieve, payment_intent_id), {}, missing_ok=True)
+    return id_of(intent.get("customer"))
+
+
 @dataclass(frozen=True)
 class Refunded:
     charge_id: str

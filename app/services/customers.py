@@ -1,30 +1,41 @@
-"""The account's Stripe customer: created on first use, its id kept on BillingSettings. The one
-place that writes our row for it; the gateway only talks to Stripe."""
+"""The account's Stripe customer: created on first use, its id kept on the Account (a global table,
+so Stripe's webhooks find the account by the customer their objects name). The one place that
+writes our row for it; the gateway only talks to Stripe."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.errors import NotFound
 from app.models import Account
 from app.payments import gateway
-from app.services.overview import billing_settings
 
 
 def ensure_customer(session: Session, account: Account) -> str:
     """The account's Stripe customer id, creating the customer on first use."""
-    settings_row = billing_settings(session, account_id_of(account))
-    if settings_row.stripe_customer_id:
-        return settings_row.stripe_customer_id
+    if account.stripe_customer_id:
+        return account.stripe_customer_id
     customer_id = gateway.create_customer(
         name=account.name,
-        metadata={"account_id": str(settings_row.account_id), "account": account.public_id},
+        metadata={"account_id": str(account_id_of(account)), "account": account.public_id},
         idempotency_key=f"customer:{account.public_id}",
     )
-    settings_row.stripe_customer_id = customer_id
-    session.add(settings_row)
+    account.stripe_customer_id = customer_id
+    session.add(account)
     session.flush()
     return customer_id
+
+
+def stripe_customer_id(session: Session, account_id: int) -> str:
+    """The account's Stripe customer id; "" until it has one."""
+    return account_of(session, account_id).stripe_customer_id
+
+
+def account_with_customer(session: Session, customer_id: str) -> int | None:
+    """The id of the account whose Stripe customer this is; None for a customer not ours."""
+    if not customer_id:
+        return None
+    return session.exec(select(Account.id).where(Account.stripe_customer_id == customer_id)).first()
 
 
 def customer_for(session: Session, account_id: int) -> str:

@@ -18,7 +18,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, live
-from app.services.customers import account_of, customer_for
+from app.services.customers import account_of, customer_for, stripe_customer_id
 from app.services.overview import billing_settings
 from app.services.permissions import Actor, Permission, require
 from app.services.plans import get_plan
@@ -181,7 +181,7 @@ def sync_payment_methods(session: Session, account_id: int, *, added_bank_accoun
     included. Cards are listed; bank accounts are looked up one by one (ours and
     `added_bank_account`), because localstripe lists only cards."""
     live.mark(session, account_id)
-    customer_id = billing_settings(session, account_id).stripe_customer_id
+    customer_id = stripe_customer_id(session, account_id)
     cards, default = gateway.list_cards(customer_id) if customer_id else ([], "")
     rows = {
         row.stripe_payment_method_id: row
@@ -247,7 +247,7 @@ def set_default(session: Session, actor: Actor, payment_method_id: str) -> Payme
     """Make a saved card the default, here and as the Stripe customer's invoice default."""
     _require_card_account(session, actor)
     method = _owned(session, actor.account_id, payment_method_id)
-    customer_id = billing_settings(session, actor.account_id).stripe_customer_id
+    customer_id = stripe_customer_id(session, actor.account_id)
     gateway.set_default_payment_method(customer_id, method.stripe_payment_method_id)
     sync_payment_methods(session, actor.account_id)
     audit.record(session, actor, "payment_method.default", f"Made {label(method)} the default payment method")
@@ -279,7 +279,7 @@ def delete_method(session: Session, actor: Actor, payment_method_id: str, new_de
         raise Conflict(blocker)
     method = _owned(session, actor.account_id, payment_method_id)
     others = [m for m in _methods(session, actor.account_id) if m.id != method.id]
-    customer_id = billing_settings(session, actor.account_id).stripe_customer_id
+    customer_id = stripe_customer_id(session, actor.account_id)
     if method.is_default and others:
         if not new_default_id:
             raise ValidationFailed("Choose the card that becomes the default.", field="new_default")

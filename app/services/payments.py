@@ -33,8 +33,7 @@ from app import metrics
 from app.models import Invoice, Payment, PaymentMethod, PlanChange, utcnow
 from app.payments import gateway
 from app.services import live
-from app.services.customers import customer_for
-from app.services.overview import billing_settings
+from app.services.customers import customer_for, stripe_customer_id
 
 log = logging.getLogger("ledgerdesk.payments")
 
@@ -190,7 +189,7 @@ def mismatch(
         return f"amount {amount_cents} is not the payment's {payment.amount_cents}"
     if currency != gateway.CURRENCY:
         return f"currency {currency!r} is not {gateway.CURRENCY!r}"
-    expected = billing_settings(session, payment.account_id).stripe_customer_id
+    expected = stripe_customer_id(session, payment.account_id)
     if customer is not None and (not expected or customer != expected):
         return f"customer {customer!r} is not the account's {expected!r}"
     return ""

@@ -30,7 +30,7 @@ from app.errors import Conflict, DomainError, FormInvalid, ValidationFailed
 from app.jobs.queue import enqueue
 from app.models import BillingSettings, CreditBalance, Job, Payment, utcnow
 from app.services import audit, ledger, live, payments, topups
-from app.services.customers import account_of
+from app.services.customers import account_of, stripe_customer_id
 from app.services.email import email_billing_contacts
 from app.services.money import format_usd, parse_dollars
 from app.services.overview import billing_settings
@@ -330,7 +330,7 @@ def _open_payment(session: Session, account_id: int, seq: int, key: str, now: da
         _pause(session, settings, seq, now)
         return None
     card = default_method(session, account_id)
-    if card is None or not settings.stripe_customer_id:
+    if card is None or not stripe_customer_id(session, account_id):
         # Turned off rather than left armed: else every further debit would start a job that
         # finds no card.
         _disable(session, account_id, NO_CARD_REASON)

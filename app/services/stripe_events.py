@@ -6,7 +6,11 @@ when it describes what we asked Stripe for (payments.mismatch: the payment's Pay
 amount, currency and the account's customer); otherwise it is logged and moves nothing. A failed
 or canceled payment becomes succeeded only when Stripe, asked again, confirms it. Refunds and
 disputes take credits back (app.services.refunds). Tax ID events keep the tax registrations'
-verification status current. Callers commit (one transaction per event)."""
+verification status current. Every look-up names the account: found first by the Stripe customer
+the object names (a dispute names none: its PaymentIntent's, asked of Stripe), then the account's
+rows by (account_id, Stripe id), so on a database distributed by account each statement reaches
+the account's node alone; an object whose customer is not ours matches no payment. Callers commit
+(one transaction per event)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from sqlmodel import Session, select
 from app.jobs.queue import enqueue
 from app.models import Payment, StripeEvent, utcnow
 from app.payments import gateway
-from app.services import payments, refunds, tax
+from app.services import customers, payments, refunds, tax
 
 # What a settled payment means is registered by these modules (payments.on_settled).
 from app.services import invoices, recharge, subscription, topups  # noqa: F401  # isort: skip
@@ -93,17 +97,31 @@ def apply_deferred(session: Session, event_id: str) -> None:
         record_and_handle(session, json.loads(row.payload))
 
 
-def _payment(session: Session, column, stripe_id: str, metadata: dict[str, str], methods: set[str]) -> Payment | None:
-    """Our Payment for a Stripe object: by its id, else by the payment_id we put in its metadata
-    (a payment whose request lost Stripe's answer). Raises UnknownPayment when the metadata
-    names a payment we do not have."""
-    payment = session.exec(select(Payment).where(column == stripe_id)).first()
-    if payment is None and metadata.get("payment_id"):
-        payment = session.exec(select(Payment).where(Payment.public_id == metadata["payment_id"])).first()
+def _payment(
+    session: Session, column, stripe_object: dict[str, Any], methods: set[str], customer: str
+) -> Payment | None:
+    """Our Payment for a Stripe object of the customer's account: by its id, else by the
+    payment_id we put in its metadata (a payment whose request lost Stripe's answer). Raises
+    UnknownPayment when the metadata names a payment we do not have."""
+    stripe_id = stripe_object["id"]
+    metadata = stripe_object.get("metadata") or {}
+    account_id = customers.account_with_customer(session, customer)
+    if account_id is None and metadata.get("account_id", "").isdigit():
+        # A customer not stored yet (its transaction has not committed): the account our metadata
+        # names, whose customer the payment is then checked against (_matches).
+        account_id = int(metadata["account_id"])
+    payment = None
+    if account_id is not None:
+        payment = session.exec(select(Payment).where(Payment.account_id == account_id, column == stripe_id)).first()
+    if payment is None and account_id is not None and metadata.get("payment_id"):
+        if metadata.get("account_id") != str(account_id):
+            log.warning("stripe event for %s names another account than its customer's", stripe_id)
+            return None
+        payment = session.exec(
+            select(Payment).where(Payment.account_id == account_id, Payment.public_id == metadata["payment_id"])
+        ).first()
         if payment is None:
             raise UnknownPayment(f"stripe event for {stripe_id} names payment {metadata['payment_id']}, not found")
-        if str(payment.account_id) != metadata.get("account_id"):
-            payment = None
     if payment is None or payment.method not in methods:
         log.warning("stripe event for %s matches no payment of ours", stripe_id)
         return None
@@ -129,9 +147,9 @@ def _intent_payment(session: Session, intent: dict[str, Any]) -> Payment | None:
     payment = _payment(
         session,
         Payment.stripe_payment_intent_id,
-        intent["id"],
-        intent.get("metadata") or {},
+        intent,
         {"card", "auto_recharge", "invoice", "renewal", "plan"},
+        gateway.id_of(intent.get("customer")),
     )
     if payment is None or not _matches(
         session,
@@ -165,7 +183,7 @@ def _payment_intent_failed(session: Session, intent: dict[str, Any]) -> None:
 
 def _checkout_payment(session: Session, checkout: dict[str, Any]) -> Payment | None:
     payment = _payment(
-        session, Payment.stripe_checkout_session_id, checkout["id"], checkout.get("metadata") or {}, {"crypto"}
+        session, Payment.stripe_checkout_session_id, checkout, {"crypto"}, gateway.id_of(checkout.get("customer"))
     )
     if payment is None:
         return None
@@ -184,7 +202,10 @@ def _record_checkout_intent(session: Session, payment: Payment, intent_id: str) 
     """The PaymentIntent a Checkout Session paid with: refunds and disputes name only it."""
     if payment.stripe_payment_intent_id or not intent_id:
         return
-    if session.exec(select(Payment.id).where(Payment.stripe_payment_intent_id == intent_id)).first() is not None:
+    other = select(Payment.id).where(
+        Payment.account_id == payment.account_id, Payment.stripe_payment_intent_id == intent_id
+    )
+    if session.exec(other).first() is not None:
         log.warning(
             "stripe checkout for payment %s names intent %s, another payment's: not recorded",
             payment.public_id,
@@ -226,11 +247,17 @@ def _checkout_failed(session: Session, checkout: dict[str, Any]) -> None:
         payments.set_status(session, payment, "failed", "The crypto payment did not complete.")
 
 
-def _charge_payment(session: Session, stripe_object: dict[str, Any]) -> Payment | None:
-    """The succeeded payment a charge, or a dispute on it, belongs to (by its PaymentIntent)."""
+def _charge_payment(session: Session, stripe_object: dict[str, Any], customer: str) -> Payment | None:
+    """The succeeded payment a charge, or a dispute on it, belongs to (by its PaymentIntent and the
+    customer's account)."""
     intent_id = gateway.id_of(stripe_object.get("payment_intent"))
-    payment = session.exec(select(Payment).where(Payment.stripe_payment_intent_id == intent_id)).first()
-    if payment is None or not intent_id:
+    account_id = customers.account_with_customer(session, customer)
+    payment = None
+    if intent_id and account_id is not None:
+        payment = session.exec(
+            select(Payment).where(Payment.account_id == account_id, Payment.stripe_payment_intent_id == intent_id)
+        ).first()
+    if payment is None:
         log.warning("stripe %s %s matches no payment of ours", stripe_object.get("object"), stripe_object.get("id"))
         return None
     if payment.status not in payments.SUCCEEDED:
@@ -246,7 +273,7 @@ def _charge_payment(session: Session, stripe_object: dict[str, Any]) -> Payment 
 
 
 def _charge_refunded(session: Session, charge: dict[str, Any]) -> None:
-    payment = _charge_payment(session, charge)
+    payment = _charge_payment(session, charge, gateway.id_of(charge.get("customer")))
     if payment is not None and _matches(
         session,
         payment,
@@ -262,8 +289,10 @@ def _charge_refunded(session: Session, charge: dict[str, Any]) -> None:
 
 
 def _dispute(session: Session, dispute: dict[str, Any], event: str) -> None:
-    """A dispute names no customer; its amount may be less than the charge's."""
-    payment = _charge_payment(session, dispute)
+    """A dispute names no customer (its PaymentIntent's is asked of Stripe); its amount may be
+    less than the charge's."""
+    intent_id = gateway.id_of(dispute.get("payment_intent"))
+    payment = _charge_payment(session, dispute, gateway.payment_intent_customer(intent_id) if intent_id else "")
     amount = int(dispute.get("amount") or 0)
     if payment is None or not _matches(
         session,

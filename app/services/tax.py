@@ -18,7 +18,7 @@ from app.models import TaxRegistration, utcnow
 from app.payments import gateway
 from app.services import audit
 from app.services.address import country_name
-from app.services.customers import customer_for
+from app.services.customers import account_with_customer, customer_for
 from app.services.permissions import Actor, Permission, require
 
 log = logging.getLogger("ledgerdesk.tax")
@@ -261,7 +261,14 @@ def remove_registration(session: Session, actor: Actor, registration_id: str) ->
 def apply_stripe_tax_id(session: Session, tax_id: dict[str, Any], *, deleted: bool = False) -> None:
     """A `customer.tax_id.updated` (or `.deleted`) event: take Stripe's verification status, or
     drop a registration removed in Stripe."""
-    registration = session.exec(select(TaxRegistration).where(TaxRegistration.stripe_tax_id == tax_id["id"])).first()
+    account_id = account_with_customer(session, gateway.id_of(tax_id.get("customer")))
+    registration = None
+    if account_id is not None:
+        registration = session.exec(
+            select(TaxRegistration).where(
+                TaxRegistration.account_id == account_id, TaxRegistration.stripe_tax_id == tax_id["id"]
+            )
+        ).first()
     if registration is None:
         log.warning("stripe tax id %s matches no registration of ours", tax_id["id"])
         return

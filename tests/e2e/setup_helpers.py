@@ -29,6 +29,7 @@ from app.services import api_keys, customers, invoices, ledger, roles, team
 from app.services.accounts import builtin_role, create_account, create_user
 from app.services.api_keys import ensure_demo_key
 from app.services.auth import issue_invitation
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from app.services.passwords import hash_password
 from app.services.payment_methods import sync_payment_methods
@@ -312,7 +313,7 @@ def charges_and_payments(email: str) -> dict[str, list[Any]]:
 def _charged(account_id: int) -> list[int]:
     settings = get_settings()
     with transaction() as session:
-        customer_id = billing_settings(session, account_id).stripe_customer_id
+        customer_id = stripe_customer_id(session, account_id)
     listed = httpx.get(
         f"{settings.stripe_api_base}/v1/payment_intents",
         params={"limit": 100},

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.logs import configure_logging
-from app.models import BillingSettings, LedgerEntry, Payment
+from app.models import Account, LedgerEntry, Payment
 from app.services.payments import SUCCEEDED
 from tests.stripe_fixtures import payment_intents
 
@@ -29,7 +29,7 @@ PAYMENT_SOURCES = ("purchase", "auto_recharge")
 def unreconciled(engine: Engine, base_url: str) -> list[str]:
     """What does not add up between the database and localstripe; empty when money is right."""
     with Session(engine) as session:
-        customers = set(session.exec(select(BillingSettings.stripe_customer_id)).all()) - {""}
+        customers = set(session.exec(select(Account.stripe_customer_id)).all()) - {""}
         rows = session.exec(select(Payment)).all()
         credits = session.exec(select(LedgerEntry).where(col(LedgerEntry.source).in_(PAYMENT_SOURCES))).all()
     payments = {p.stripe_payment_intent_id: p for p in rows if p.stripe_payment_intent_id}

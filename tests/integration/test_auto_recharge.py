@@ -21,6 +21,7 @@ from app.models import Account, BillingSettings, CreditBalance, Job, LedgerEntry
 from app.payments import gateway
 from app.seed import seed_demo
 from app.services import billing_overview, ledger, payment_methods, recharge, refunds
+from app.services.customers import stripe_customer_id
 from app.services.notices import notices_for
 from app.services.overview import billing_settings
 from tests.factories import grant, make_account, make_user
@@ -52,7 +53,8 @@ def _row(session: Session, account_id: int) -> CreditBalance:
 
 
 def _settings(session: Session, account_id: int) -> BillingSettings:
-    return session.get(BillingSettings, account_id, populate_existing=True)
+    session.expire_all()
+    return billing_settings(session, account_id)
 
 
 def _payments(session: Session, account_id: int) -> list[Payment]:
@@ -133,7 +135,7 @@ def test_enabling_below_the_threshold_charges_the_default_card_at_once(session, 
     [entry] = _recharge_entries(session, account.id)
     assert entry.amount_cents == 5_000
     assert entry.description == f"Stripe Payment Intent {payment.stripe_payment_intent_id} via Auto Recharge call."
-    [intent] = _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)
+    [intent] = _stripe_intents(localstripe, stripe_customer_id(session, account.id))
     assert intent["id"] == payment.stripe_payment_intent_id and intent["status"] == "succeeded"
     assert intent["amount"] == 5_000
     view = recharge.recharge_settings(session, actor)
@@ -176,7 +178,7 @@ def test_a_rerun_of_the_job_after_success_charges_nothing(session, engine, owner
     session.expire_all()
     assert ledger.balance_of(session, account.id) == 5_000
     assert len(_payments(session, account.id)) == 1
-    assert len(_stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)) == 1
+    assert len(_stripe_intents(localstripe, stripe_customer_id(session, account.id))) == 1
 
 
 @pytest.mark.parametrize(
@@ -345,7 +347,7 @@ def test_a_recharge_turned_off_before_its_job_runs_charges_nothing(session, engi
     session.expire_all()
     assert _payments(session, account.id) == [] and ledger.balance_of(session, account.id) == 0
     assert not _row(session, account.id).recharge_in_flight
-    assert _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id) == []
+    assert _stripe_intents(localstripe, stripe_customer_id(session, account.id)) == []
 
 
 def test_a_recharge_past_the_plans_monthly_credits_is_not_made_and_turns_auto_recharge_off(
@@ -370,7 +372,7 @@ def test_a_recharge_past_the_plans_monthly_credits_is_not_made_and_turns_auto_re
 
     session.expire_all()
     assert _payments(session, account.id) == []
-    assert _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id) == []
+    assert _stripe_intents(localstripe, stripe_customer_id(session, account.id)) == []
     settings = _settings(session, account.id)
     assert not settings.auto_recharge_enabled
     assert settings.auto_recharge_disabled_reason.startswith(
@@ -412,7 +414,7 @@ def test_a_recharge_past_the_monthly_ceiling_is_not_made_and_pauses_auto_recharg
     _paused_at_a_100_ceiling(session, engine, owner)
 
     assert [p.amount_cents for p in _payments(session, account.id)] == [5_000, 5_000]
-    assert len(_stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)) == 2
+    assert len(_stripe_intents(localstripe, stripe_customer_id(session, account.id))) == 2
     assert ledger.balance_of(session, account.id) == 2_000
     _assert_balanced(session, account.id)
     resumes = recharge.next_month_start(utcnow())
@@ -564,7 +566,7 @@ def test_concurrent_debits_and_job_runners_never_charge_past_the_ceiling(pg_engi
         assert ledger.balance_of(session, account.id) == ledger.ledger_sum(session, account.id)
         assert recharge.recharge_settings(session, actor).paused_reason.startswith("Paused:")
         assert len(_paused_emails(session, account.id)) == 1
-        customer_id = _settings(session, account.id).stripe_customer_id
+        customer_id = stripe_customer_id(session, account.id)
     assert len(_stripe_intents(localstripe, customer_id)) == 2
 
 
@@ -610,7 +612,7 @@ def test_fifty_concurrent_debits_across_the_threshold_make_one_charge(pg_engine,
         balance = ledger.balance_of(session, account.id)
         assert balance == 6_000 - 50 * 100 + 5_000 == ledger.ledger_sum(session, account.id)
         assert not _row(session, account.id).recharge_in_flight
-        customer_id = _settings(session, account.id).stripe_customer_id
+        customer_id = stripe_customer_id(session, account.id)
     assert len(_stripe_intents(localstripe, customer_id)) == 1
 
 
@@ -640,7 +642,7 @@ def test_a_crash_after_stripe_charged_loses_nothing_and_charges_nothing_twice(
 
     session.expire_all()
     [payment] = _payments(session, account.id)
-    [intent] = _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)
+    [intent] = _stripe_intents(localstripe, stripe_customer_id(session, account.id))
     assert payment.status == "succeeded" and payment.stripe_payment_intent_id == intent["id"]
     assert ledger.balance_of(session, account.id) == 5_000 and len(_recharge_entries(session, account.id)) == 1
     assert not _row(session, account.id).recharge_in_flight
@@ -768,7 +770,7 @@ def test_an_off_session_charge_that_asks_for_authentication_is_cancelled_and_the
     session.expire_all()
     [payment] = _payments(session, account.id)
     assert (payment.status, payment.failure_message) == ("canceled", recharge.AUTHENTICATION_MESSAGE)
-    [intent] = _stripe_intents(localstripe, _settings(session, account.id).stripe_customer_id)
+    [intent] = _stripe_intents(localstripe, stripe_customer_id(session, account.id))
     assert intent["id"] == payment.stripe_payment_intent_id and intent["status"] == "canceled"
     assert ledger.balance_of(session, account.id) == 0 and _recharge_entries(session, account.id) == []
     assert _settings(session, account.id).auto_recharge_failures == 1
@@ -843,7 +845,7 @@ def test_a_card_removed_before_the_job_runs_turns_auto_recharge_off(session, eng
     card = save_card(session, account, "pm_card_visa")
     recharge.save_settings(session, actor, True, "20", "50")
     session.commit()
-    gateway.set_default_payment_method(_settings(session, account.id).stripe_customer_id, "")
+    gateway.set_default_payment_method(stripe_customer_id(session, account.id), "")
     gateway.detach_payment_method(card)
     payment_methods.sync_payment_methods(session, account.id)
     session.commit()

@@ -2,8 +2,8 @@
 metering API and the console's page handlers run against an account table names account_id, so
 a distributed PostgreSQL routes it to the account's node. Statements are recorded with a
 SQLAlchemy `before_cursor_execute` hook while a signed-in session is resolved and the pages'
-services and the metering API serve; the metering fast path's hand-written statements (asyncpg
-and sqlite3, below SQLAlchemy) are read from app/services/metering.py."""
+services, the metering API and Stripe's webhooks serve; the metering fast path's hand-written
+statements (asyncpg and sqlite3, below SQLAlchemy) are read from app/services/metering.py."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.api import create_api
 from app.api import metering as metering_api
-from app.models import AuthSession, SQLModel, utcnow
+from app.models import AuthSession, LedgerEntry, Payment, SQLModel, TaxRegistration, utcnow
 from app.models.distribution import GLOBAL_TABLES
+from app.payments import gateway
 from app.services import (
     api_keys,
     audit,
@@ -37,6 +38,7 @@ from app.services import (
     recharge,
     roles,
     spend,
+    stripe_events,
     subscription,
     tax,
     team,
@@ -44,6 +46,7 @@ from app.services import (
     upcoming,
     usage,
 )
+from app.services.customers import account_of
 from tests.factories import grant, owner_and_account
 
 ACCOUNT_TABLES = {table.name for table in SQLModel.metadata.sorted_tables} - set(GLOBAL_TABLES)
@@ -155,3 +158,108 @@ def test_the_metering_fast_paths_statements_filter_by_account():
     statements = [value for value in statements if isinstance(value, str) and TABLE_REFERENCE.search(value)]
     assert len(statements) >= 3
     assert unscoped(statements) == []
+
+
+CUSTOMER = "cus_distributed"
+
+
+def _stripe_rows(session: Session, monkeypatch) -> int:
+    """An account with a Stripe customer, four payments waiting for Stripe (two card intents, one
+    whose intent id the request never learnt, one crypto Checkout Session) and a tax ID; Stripe
+    knows the Checkout Session's intent as the customer's (a dispute names no customer)."""
+    _, account = owner_and_account(session)
+    account_of(session, account.id).stripe_customer_id = CUSTOMER
+    for key, method, intent, checkout in (
+        ("q1", "card", "pi_q1", None),
+        ("q2", "card", "pi_q2", None),
+        ("q4", "card", None, None),
+        ("q3", "crypto", None, "cs_q3"),
+    ):
+        session.add(
+            Payment(
+                public_id=f"pay_{key}",
+                account_id=account.id,
+                amount_cents=2500,
+                method=method,
+                status="requires_action",
+                stripe_payment_intent_id=intent,
+                stripe_checkout_session_id=checkout,
+                idempotency_key=f"{method}:{key}",
+            )
+        )
+    session.add(
+        TaxRegistration(account_id=account.id, country="DE", type="eu_vat", value="DE136695976", stripe_tax_id="txi_q")
+    )
+    session.commit()
+    monkeypatch.setattr(gateway, "payment_intent_customer", lambda intent: CUSTOMER if intent == "pi_q3" else "")
+    return account.id
+
+
+def _events(account_id: int, customer: str) -> list[tuple[str, dict]]:
+    """The main webhook events for `_stripe_rows`' payments and tax ID, as the customer's."""
+
+    def intent(intent_id: str) -> dict:
+        return {"id": intent_id, "object": "payment_intent", "amount": 2500, "currency": "usd", "customer": customer}
+
+    lost = {"metadata": {"payment_id": "pay_q4", "account_id": str(account_id)}}
+    checkout = {"id": "cs_q3", "object": "checkout.session", "amount_total": 2500, "currency": "usd"}
+    charge = {"id": "ch_q1", "object": "charge", "payment_intent": "pi_q1", "amount": 2500, "currency": "usd"}
+    dispute = {"id": "dp_q3", "object": "dispute", "payment_intent": "pi_q3", "amount": 2500, "currency": "usd"}
+    return [
+        ("payment_intent.succeeded", intent("pi_q1")),
+        ("payment_intent.payment_failed", intent("pi_q2")),
+        ("payment_intent.succeeded", {**intent("pi_q4"), **lost}),
+        (
+            "checkout.session.completed",
+            {**checkout, "customer": customer, "payment_status": "paid", "payment_intent": "pi_q3"},
+        ),
+        ("charge.refunded", {**charge, "customer": customer, "amount_refunded": 1000}),
+        ("charge.dispute.created", {**dispute, "status": "needs_response"}),
+        (
+            "customer.tax_id.updated",
+            {"id": "txi_q", "object": "tax_id", "customer": customer, "verification": {"status": "verified"}},
+        ),
+    ]
+
+
+def _handle(engine, events: list[tuple[str, dict]]) -> None:
+    for number, (kind, stripe_object) in enumerate(events):
+        with Session(engine, expire_on_commit=False) as session:
+            event = {"id": f"evt_{stripe_object['id']}_{number}", "type": kind, "data": {"object": stripe_object}}
+            assert stripe_events.record_and_handle(session, event)
+            session.commit()
+
+
+def _state(session: Session, account_id: int) -> tuple:
+    session.expire_all()
+    statuses = session.exec(select(Payment.public_id, Payment.status).where(Payment.account_id == account_id)).all()
+    ledger = session.exec(select(LedgerEntry.amount_cents).where(LedgerEntry.account_id == account_id)).all()
+    tax_id = session.exec(select(TaxRegistration.status).where(TaxRegistration.account_id == account_id)).one()
+    return sorted(statuses), sorted(ledger), tax_id
+
+
+def test_stripes_webhooks_find_the_account_first_then_its_rows_by_account(engine, recorded, monkeypatch):
+    with Session(engine, expire_on_commit=False) as session:
+        account_id = _stripe_rows(session, monkeypatch)
+    recorded.clear()
+    _handle(engine, _events(account_id, CUSTOMER))
+    with Session(engine) as session:
+        assert _state(session, account_id) == (
+            [("pay_q1", "partially_refunded"), ("pay_q2", "failed"), ("pay_q3", "disputed"), ("pay_q4", "succeeded")],
+            [-2500, -1000, 2500, 2500, 2500],
+            "verified",
+        )
+    # The look-ups; the ORM's writes name the primary key, which becomes (account_id, id).
+    assert [statement for statement in unscoped(recorded) if not statement.startswith("UPDATE")] == []
+
+
+def test_an_event_for_a_customer_we_do_not_know_changes_nothing(engine, monkeypatch, caplog):
+    """Even one whose metadata names our payment: the customer is not the account's."""
+    with Session(engine, expire_on_commit=False) as session:
+        account_id = _stripe_rows(session, monkeypatch)
+        before = _state(session, account_id)
+    monkeypatch.setattr(gateway, "payment_intent_customer", lambda intent: "cus_someone_else")
+    _handle(engine, _events(account_id, "cus_someone_else"))
+    with Session(engine) as session:
+        assert _state(session, account_id) == before
+    assert "matches no payment of ours" in caplog.text

@@ -10,6 +10,7 @@ from app.config import get_settings
 from app.errors import FormInvalid, PermissionDenied, ValidationFailed
 from app.payments import gateway
 from app.services import address, billing_details
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from tests.factories import make_user
 from tests.stripe_fixtures import actor_for, owner_and_account, point_stripe_at
@@ -81,7 +82,7 @@ def test_regions_come_from_the_countrys_subdivisions():
 
 
 def _stripe_customer(session, account_id) -> dict:
-    customer = billing_settings(session, account_id).stripe_customer_id
+    customer = stripe_customer_id(session, account_id)
     return gateway.client().v1.customers.retrieve(customer).to_dict()
 
 

@@ -26,6 +26,7 @@ from app.models import Account, Invoice, InvoiceLine, Job, LedgerEntry, OutboxEm
 from app.payments import gateway
 from app.seed import seed_demo
 from app.services import audit, auth, balance_history, invoices, ledger, overview, stripe_events
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from tests.factories import actor_for, grant, make_account, make_user, signed_in_token
 from tests.stripe_fixtures import point_stripe_at, raw_card, save_card, stripe_intent
@@ -688,7 +689,7 @@ def test_the_demo_has_paid_invoices_an_open_one_and_seeding_again_changes_nothin
     assert registrations == [("DE136695976", "verified"), ("PL1111111111", "unverified")]
     settings = billing_settings(session, account.id)
     assert (settings.invoice_po_number, settings.billing_email) == ("PO-2026-0042", "billing@northwind.example")
-    customer = gateway.client().v1.customers.retrieve(settings.stripe_customer_id).to_dict()
+    customer = gateway.client().v1.customers.retrieve(stripe_customer_id(session, account.id)).to_dict()
     assert customer["address"]["city"] == "Berlin"
 
 

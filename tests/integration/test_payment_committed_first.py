@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from app.models import Account, Invoice, LedgerEntry, Payment, PlanChange
 from app.payments import gateway
 from app.services import invoices, ledger, payments, subscription, topups
-from app.services.overview import billing_settings
+from app.services.customers import stripe_customer_id
 from app.services.permissions import Actor
 from tests.stripe_fixtures import event, payment_intents, post_event, save_card
 
@@ -43,7 +43,7 @@ def crash_after_stripe(monkeypatch) -> Callable[[], None]:
 
 
 def _intents_at_stripe(localstripe: str, session: Session, account_id: int) -> list[dict]:
-    customer_id = billing_settings(session, account_id).stripe_customer_id
+    customer_id = stripe_customer_id(session, account_id)
     session.commit()  # ends the read, so the webhook's own connection can write on SQLite
     return [intent for intent in payment_intents(localstripe) if intent.get("customer") == customer_id]
 

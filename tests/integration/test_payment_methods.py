@@ -17,6 +17,7 @@ from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import PaymentMethod, utcnow
 from app.payments import gateway
 from app.services import audit, payment_methods
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from tests.factories import actor_for, make_user, owner_and_account
 from tests.stripe_fixtures import free_port, point_stripe_at
@@ -55,7 +56,7 @@ def cards(session, account_id: int) -> dict[str, PaymentMethod]:
 
 def stripe_view(session, account_id: int) -> tuple[set[str], str]:
     """The customer's cards and invoice default, as Stripe itself has them."""
-    listed, default = gateway.list_cards(billing_settings(session, account_id).stripe_customer_id)
+    listed, default = gateway.list_cards(stripe_customer_id(session, account_id))
     return {card.id for card in listed}, default
 
 

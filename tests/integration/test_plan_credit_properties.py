@@ -16,7 +16,7 @@ from app.errors import DomainError
 from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import invoices, payment_methods, payments, refunds, subscription
-from app.services.overview import billing_settings
+from app.services.customers import stripe_customer_id
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import save_card
 
@@ -58,7 +58,7 @@ def _money(session: Session, account_id: int) -> tuple[int, int]:
 
 
 def _use_card(session: Session, account_id: int, card_id: str) -> None:
-    gateway.set_default_payment_method(billing_settings(session, account_id).stripe_customer_id, card_id)
+    gateway.set_default_payment_method(stripe_customer_id(session, account_id), card_id)
     payment_methods.sync_payment_methods(session, account_id)
     session.commit()
 

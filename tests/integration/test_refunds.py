@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.models import AuditEvent, Invoice, LedgerEntry, Payment, utcnow
 from app.payments import gateway
 from app.services import invoices, ledger, subscription, topups
-from app.services.overview import billing_settings
+from app.services.customers import stripe_customer_id
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import event, intent_for, post_event, save_card, stripe_intent
 
@@ -111,11 +111,15 @@ def test_a_refund_event_that_does_not_match_the_payment_moves_nothing(session, l
         assert post_event(webhook_client, event("charge.refunded", {**charge, **crafted})).status_code == 200
     assert _balance(session, account.id) == 2500
     assert _payment(session, topup.payment_id).status == "succeeded"
-    assert caplog.text.count("does not match payment") == 3
+    # Another customer's charge is looked for in that customer's account: none of ours.
+    assert caplog.text.count("matches no payment of ours") == 1
+    assert caplog.text.count("does not match payment") == 2
 
 
-def _disputable_payment(session: Session, webhook_client) -> Payment:
-    """A $25 top-up that succeeded (credited through its webhook)."""
+@pytest.fixture
+def disputable_payment(session: Session, webhook_secret, webhook_client, monkeypatch) -> Payment:
+    """A $25 top-up that succeeded (credited through its webhook), whose PaymentIntent Stripe
+    knows as the account's customer's (a dispute names no customer: its intent's is asked)."""
     _, account = owner_and_account(session)
     payment = Payment(
         account_id=account.id,
@@ -131,6 +135,8 @@ def _disputable_payment(session: Session, webhook_client) -> Payment:
         post_event(webhook_client, event("payment_intent.succeeded", intent_for(session, payment))).status_code == 200
     )
     assert _balance(session, account.id) == 2500
+    customer = stripe_customer_id(session, account.id)
+    monkeypatch.setattr(gateway, "payment_intent_customer", lambda intent: customer if intent == "pi_disputed" else "")
     return payment
 
 
@@ -156,9 +162,9 @@ def _dispute(status: str, amount: int = 2500, **extra) -> dict:
     ],
 )
 def test_a_dispute_takes_the_credits_back_and_a_won_one_gives_them_back_once(
-    session, webhook_secret, webhook_client, outcome, status, balance, entries
+    session, disputable_payment, webhook_secret, webhook_client, outcome, status, balance, entries
 ):
-    payment = _disputable_payment(session, webhook_client)
+    payment = disputable_payment
     created = event("charge.dispute.created", _dispute("needs_response"))
     for payload in (created, created, event("charge.dispute.created", _dispute("needs_response"))):
         assert post_event(webhook_client, payload).status_code == 200
@@ -181,8 +187,10 @@ def test_a_dispute_takes_the_credits_back_and_a_won_one_gives_them_back_once(
     ]
 
 
-def test_a_lost_dispute_seen_only_when_closed_takes_the_credits_back_once(session, webhook_secret, webhook_client):
-    payment = _disputable_payment(session, webhook_client)
+def test_a_lost_dispute_seen_only_when_closed_takes_the_credits_back_once(
+    session, disputable_payment, webhook_secret, webhook_client
+):
+    payment = disputable_payment
     for _ in range(2):
         assert post_event(webhook_client, event("charge.dispute.closed", _dispute("lost"))).status_code == 200
     assert _entries(session, payment.account_id) == [(2500, "purchase"), (-2500, "dispute")]
@@ -198,9 +206,9 @@ def test_a_lost_dispute_seen_only_when_closed_takes_the_credits_back_once(sessio
     ],
 )
 def test_a_dispute_that_does_not_match_the_payment_moves_nothing(
-    session, webhook_secret, webhook_client, caplog, crafted
+    session, disputable_payment, webhook_secret, webhook_client, caplog, crafted
 ):
-    payment = _disputable_payment(session, webhook_client)
+    payment = disputable_payment
     assert (
         post_event(webhook_client, event("charge.dispute.created", _dispute("needs_response", **crafted))).status_code
         == 200
@@ -211,10 +219,10 @@ def test_a_dispute_that_does_not_match_the_payment_moves_nothing(
 
 
 def test_a_dispute_on_a_payment_that_bought_no_credits_is_recorded_and_moves_none(
-    session, webhook_secret, webhook_client
+    session, disputable_payment, webhook_secret, webhook_client
 ):
     """An invoice or plan payment bought no credits: its dispute is shown, nothing is taken."""
-    payment = _disputable_payment(session, webhook_client)
+    payment = disputable_payment
     row = _payment(session, payment.public_id)
     row.ledger_entry_id = None
     session.add(row)
@@ -222,14 +230,14 @@ def test_a_dispute_on_a_payment_that_bought_no_credits_is_recorded_and_moves_non
     assert post_event(webhook_client, event("charge.dispute.created", _dispute("needs_response"))).status_code == 200
     assert _balance(session, payment.account_id) == 2500
     assert _payment(session, payment.public_id).status == "disputed"
-    assert billing_settings(session, payment.account_id).stripe_customer_id
+    assert stripe_customer_id(session, payment.account_id)
 
 
 def test_funds_withdrawn_after_the_opening_takes_nothing_more_and_reinstated_gives_back_once(
-    session, webhook_secret, webhook_client
+    session, disputable_payment, webhook_secret, webhook_client
 ):
     """Stripe sends created, then funds_withdrawn; when won, funds_reinstated, then closed."""
-    payment = _disputable_payment(session, webhook_client)
+    payment = disputable_payment
     for kind in ("created", "funds_withdrawn", "funds_withdrawn"):
         assert (
             post_event(webhook_client, event(f"charge.dispute.{kind}", _dispute("needs_response"))).status_code == 200
@@ -251,8 +259,10 @@ def test_funds_withdrawn_after_the_opening_takes_nothing_more_and_reinstated_giv
     ]
 
 
-def test_an_inquiry_takes_nothing_until_stripe_withdraws_the_funds(session, webhook_secret, webhook_client):
-    payment = _disputable_payment(session, webhook_client)
+def test_an_inquiry_takes_nothing_until_stripe_withdraws_the_funds(
+    session, disputable_payment, webhook_secret, webhook_client
+):
+    payment = disputable_payment
     assert (
         post_event(webhook_client, event("charge.dispute.created", _dispute("warning_needs_response"))).status_code
         == 200

@@ -19,6 +19,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import Account, AuditEvent, Invoice, Job, OutboxEmail, Payment, PlanChange, utcnow
 from app.payments import gateway
 from app.services import audit, console, invoices, ledger, payments, subscription
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from tests.factories import make_account
 from tests.stripe_fixtures import (
@@ -84,7 +85,7 @@ def _emails(session: Session, account_id: int) -> list[OutboxEmail]:
 
 
 def _intents(localstripe: str, session: Session, account_id: int) -> list[dict]:
-    customer = billing_settings(session, account_id).stripe_customer_id
+    customer = stripe_customer_id(session, account_id)
     return [i for i in payment_intents(localstripe) if i["customer"] == customer]
 
 
@@ -146,7 +147,7 @@ def test_a_rerun_after_stripe_charged_but_the_answer_was_lost_charges_once(sessi
     session.add(invoice)
     session.commit()
     gateway.create_payment_intent(
-        customer_id=billing_settings(session, account.id).stripe_customer_id,
+        customer_id=stripe_customer_id(session, account.id),
         payment_method_id=card,
         amount_cents=payment.amount_cents,
         idempotency_key=payment.idempotency_key,

@@ -16,7 +16,7 @@ from app.errors import ValidationFailed
 from app.models import LedgerEntry, Payment
 from app.payments import gateway
 from app.services import ledger, payment_methods, stripe_events, topups
-from app.services.overview import billing_settings
+from app.services.customers import stripe_customer_id
 from tests.factories import actor_for, make_account, make_user
 
 pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is billed through (local) Stripe
@@ -107,7 +107,7 @@ def test_a_confirmed_bank_account_is_listed_with_bank_code_and_last_four_and_can
     payment_methods.set_default(session, actor, bank)
     session.commit()
     assert [m.stripe_payment_method_id for m in payment_methods.saved_methods(session, actor) if m.is_default] == [bank]
-    _, default = gateway.list_cards(billing_settings(session, account.id).stripe_customer_id)
+    _, default = gateway.list_cards(stripe_customer_id(session, account.id))
     assert default == bank
 
     payment_methods.delete_method(session, actor, bank, new_default_id=card)

@@ -13,7 +13,7 @@ from app.jobs.queue import run_due_jobs
 from app.models import LedgerEntry, Payment, StripeEvent, utcnow
 from app.payments import gateway
 from app.services import customers, ledger, payments, topups
-from app.services.overview import billing_settings
+from app.services.customers import account_of
 from tests.factories import owner_and_account
 from tests.stripe_fixtures import WEBHOOK_SECRET, event, post_event, raw_card, save_card, signature, stripe_intent
 
@@ -32,7 +32,7 @@ def _pending_card_payment(
         idempotency_key=f"{method}:{account_id}:{pi_id}",
     )
     session.add(payment)
-    billing_settings(session, account_id).stripe_customer_id = CUSTOMER
+    account_of(session, account_id).stripe_customer_id = CUSTOMER
     session.commit()
     return payment
 
@@ -169,7 +169,7 @@ def test_an_event_for_a_payment_not_committed_yet_is_kept_and_applied_once_by_a_
     assert _entries(session, account.id) == []
 
     session.add(payment)
-    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
+    account_of(session, account.id).stripe_customer_id = CUSTOMER
     session.commit()
     run_due_jobs(engine, now=lambda: utcnow() + timedelta(minutes=5))
     assert post_event(webhook_client, payload).status_code == 200  # Stripe's own redelivery changes nothing
@@ -188,7 +188,7 @@ def test_a_redelivered_event_applies_a_kept_one_at_once(session, webhook_secret,
     assert post_event(webhook_client, payload).json() == {"received": True, "deferred": True}
 
     session.add(payment)
-    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
+    account_of(session, account.id).stripe_customer_id = CUSTOMER
     session.commit()
     assert post_event(webhook_client, payload).json() == {"received": True}
     assert post_event(webhook_client, payload).json() == {"received": True}
@@ -225,7 +225,7 @@ def test_a_signed_checkout_session_completed_credits_once(session, webhook_secre
         idempotency_key="crypto:1",
     )
     session.add(payment)
-    billing_settings(session, account.id).stripe_customer_id = CUSTOMER
+    account_of(session, account.id).stripe_customer_id = CUSTOMER
     session.commit()
     checkout = {
         "id": "cs_test_1",

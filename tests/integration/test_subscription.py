@@ -17,6 +17,7 @@ from app.models import Account, CreditBalance, Invoice, InvoiceLine, LedgerEntry
 from app.payments import gateway
 from app.services import info, invoices, ledger, payment_methods, roles, stripe_events, subscription, team
 from app.services.accounts import builtin_role
+from app.services.customers import stripe_customer_id
 from app.services.overview import billing_settings
 from app.services.permissions import Permission
 from tests.factories import actor_for, make_user, owner_and_account, signed_in_actor
@@ -117,7 +118,7 @@ def test_an_upgrade_charges_the_prorated_difference_once_and_switches_at_once(se
     session.commit()
     assert again == result
     assert len(session.exec(select(Payment)).all()) == 1 and len(session.exec(select(Invoice)).all()) == 1
-    customer = billing_settings(session, account.id).stripe_customer_id
+    customer = stripe_customer_id(session, account.id)
     assert [intent["amount"] for intent in _stripe_intents(localstripe, customer)] == [4_350]
 
 
@@ -749,5 +750,5 @@ def test_the_same_confirmation_sent_twice_at_once_charges_once_on_postgres(pg_en
     assert results[0].change_id == results[1].change_id
     with Session(pg_engine) as s:
         assert len(s.exec(select(Payment)).all()) == 1 and len(s.exec(select(Invoice)).all()) == 1
-        customer = billing_settings(s, account.id).stripe_customer_id
+        customer = stripe_customer_id(s, account.id)
     assert len(_stripe_intents(localstripe, customer)) == 1

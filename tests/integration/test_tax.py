@@ -12,7 +12,7 @@ from app.errors import FormInvalid, NotFound, PermissionDenied
 from app.models import TaxRegistration
 from app.payments import gateway
 from app.services import stripe_events, tax
-from app.services.overview import billing_settings
+from app.services.customers import stripe_customer_id
 from tests.factories import actor_for, make_user, owner_and_account
 from tests.stripe_fixtures import point_stripe_at
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("localstripe")  # the owner's account is bi
 
 
 def _stripe_tax_ids(session, account_id) -> list[tuple[str, str]]:
-    customer = billing_settings(session, account_id).stripe_customer_id
+    customer = stripe_customer_id(session, account_id)
     listing = gateway.client().v1.customers.tax_ids.list(customer).to_dict()
     return [(row["type"], row["value"]) for row in listing["data"]]
 
@@ -136,7 +136,13 @@ def test_the_webhook_keeps_the_status_current_and_drops_ids_deleted_in_stripe(se
     actor, account = owner
     row = tax.add_registration(session, actor, country="PL", tax_type="eu_vat", value="PL1111111111")
     session.commit()
-    updated = {"id": row.stripe_tax_id, "object": "tax_id", "verification": {"status": "verified"}}
+    customer = stripe_customer_id(session, account.id)
+    updated = {
+        "id": row.stripe_tax_id,
+        "object": "tax_id",
+        "customer": customer,
+        "verification": {"status": "verified"},
+    }
     stripe_events.record_and_handle(
         session, {"id": "evt_u", "type": "customer.tax_id.updated", "data": {"object": updated}}
     )
