@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
 from alembic import command
@@ -21,7 +21,6 @@ from app.migrations import alembic_config
 from app.models import CreditHold, Job, SQLModel, utcnow
 from app.models.distribution import GLOBAL_TABLES
 from tests.conftest import _create_pg_database, _drop_pg_database
-from tests.factories import make_account
 
 ACCOUNT_TABLES = sorted({table.name for table in SQLModel.metadata.sorted_tables} - set(GLOBAL_TABLES))
 
@@ -91,22 +90,43 @@ def test_the_migration_gives_pending_jobs_the_account_of_the_row_they_name(empty
     config = alembic_config(empty_url)
     command.upgrade(config, "20261204_product_previous_plan")
     engine = make_engine(empty_url)
-    with Session(engine) as session:
-        account = make_account(session)
-        hold = CreditHold(account_id=account.id, amount_cents=500, expires_at=utcnow() + timedelta(minutes=1))
-        session.add(hold)
-        session.flush()
-        for payload, status in (({"hold_id": hold.id}, "pending"), ({"hold_id": hold.id + 1}, "pending")):
-            session.add(Job(kind="hold_expiry", payload=json.dumps(payload), status=status))
-        session.add(Job(kind="auto_recharge", payload=json.dumps({"account_id": account.id, "seq": 1})))
-        session.commit()
-        account_id, hold_id = account.id, hold.id
+    account_id, hold_id = 7, 3
+    # Rows as that revision had them (today's models have columns added since).
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO account (id, public_id, name, logo_path, domain, timezone, language, plan_code,"
+                " seats_purchased, plan_status, created_at)"
+                " VALUES (:account, 'acct_jobs', 'Acme', '', '', 'UTC', 'en', 'basic', 0, 'active', :now)"
+            ),
+            {"account": account_id, "now": utcnow()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO credit_hold (id, public_id, account_id, amount_cents, key_held_cents, description,"
+                " status, captured_cents, closing_json, expires_at, created_at)"
+                " VALUES (:hold, 'hold_x', :account, 500, 0, '', 'open', 0, '', :expires, :now)"
+            ),
+            {"hold": hold_id, "account": account_id, "expires": utcnow() + timedelta(minutes=1), "now": utcnow()},
+        )
+        for kind, payload in (
+            ("hold_expiry", {"hold_id": hold_id}),
+            ("hold_expiry", {"hold_id": hold_id + 1}),
+            ("auto_recharge", {"account_id": account_id, "seq": 1}),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO job (kind, payload, status, run_at, attempts, max_attempts, last_error, created_at)"
+                    " VALUES (:kind, :payload, 'pending', :now, 0, 8, '', :now)"
+                ),
+                {"kind": kind, "payload": json.dumps(payload), "now": utcnow()},
+            )
     command.upgrade(config, "heads")
     with Session(engine) as session:
         jobs = [(job.kind, json.loads(job.payload), job.status) for job in session.exec(select(Job).order_by(Job.id))]
         assert session.get(CreditHold, (account_id, hold_id)) is not None
     if engine.dialect.name == "postgresql":
-        command.downgrade(config, "-1")
+        command.downgrade(config, "20261204_product_previous_plan")
         assert inspect(engine).get_pk_constraint("credit_hold")["constrained_columns"] == ["id"]
         command.upgrade(config, "heads")
         assert inspect(engine).get_pk_constraint("credit_hold")["constrained_columns"] == ["account_id", "id"]
