@@ -4,7 +4,12 @@ every succeeded PaymentIntent of the test's customers is a succeeded Payment of 
 (keyed by the intent), and every purchase or recharge credit is such an intent's (grants, the
 demo's seeded history and other credits are not payments). Checked per test because each test
 has a database of its own, so that after the whole suite every charge localstripe made was
-accounted for."""
+accounted for.
+
+And the request path filters by account (app/models/distribution.py): every statement an
+integration test makes the request path run on an account table names account_id, or the test
+fails at teardown naming the statement and the code that ran it (tests/distribution.py says what
+is off the request path, and why)."""
 
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ import logging
 from collections import Counter
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.logs import configure_logging
 from app.models import Account, LedgerEntry, Payment
 from app.services.payments import SUCCEEDED
+from tests.distribution import is_unscoped, request_path_caller
 from tests.stripe_fixtures import payment_intents
 
 CREDITED_KINDS = ("card", "auto_recharge")
@@ -97,6 +104,24 @@ def _money_reconciles_with_stripe(request):
         return  # the test's own failure says what went wrong
     problems = unreconciled(engine, base_url)
     assert not problems, "money does not reconcile with Stripe:\n" + "\n".join(problems)
+
+
+@pytest.fixture(autouse=True)
+def _request_path_filters_by_account():
+    """Every engine's statements while the test runs; the stack is looked at only for those that
+    do not name account_id on an account table (few), so the check costs little."""
+    found: dict[str, str] = {}
+
+    def record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if statement not in found and is_unscoped(statement) and (caller := request_path_caller()):
+            found[statement] = caller
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield
+    event.remove(Engine, "before_cursor_execute", record)
+    assert not found, "the request path ran statements on account tables without account_id:\n" + "\n".join(
+        f"{caller}: {' '.join(statement.split())}" for statement, caller in found.items()
+    )
 
 
 @pytest.hookimpl(wrapper=True)

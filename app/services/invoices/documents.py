@@ -140,7 +140,9 @@ def document(session: Session, invoice: Invoice) -> invoice_pdf.InvoiceDocument:
     account = account_of(session, invoice.account_id)
     lines = list(
         session.exec(
-            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(col(InvoiceLine.position))
+            select(InvoiceLine)
+            .where(InvoiceLine.account_id == invoice.account_id, InvoiceLine.invoice_id == invoice.id)
+            .order_by(col(InvoiceLine.position))
         )
     )
 

@@ -260,7 +260,9 @@ def reissue_for_less(
     lines = [
         LineItem(line.description, line.amount_cents, line.quantity)
         for line in session.exec(
-            select(InvoiceLine).where(InvoiceLine.invoice_id == original.id).order_by(col(InvoiceLine.position))
+            select(InvoiceLine)
+            .where(InvoiceLine.account_id == original.account_id, InvoiceLine.invoice_id == original.id)
+            .order_by(col(InvoiceLine.position))
         )
     ]
     lines.append(LineItem(description, -less_cents))
@@ -311,7 +313,9 @@ def issue_credit_note(
     if original.kind != "invoice" or original.status not in ("open", "paid"):
         raise Conflict("Only an issued invoice can be credited.")
     credited = -session.exec(
-        select(func.coalesce(func.sum(Invoice.total_cents), 0)).where(Invoice.credited_invoice_id == original.id)
+        select(func.coalesce(func.sum(Invoice.total_cents), 0)).where(
+            Invoice.account_id == original.account_id, Invoice.credited_invoice_id == original.id
+        )
     ).one()
     if not 0 < amount_cents <= original.total_cents - credited:
         raise ValidationFailed("A credit note is for more than zero and at most what is left of the invoice.")

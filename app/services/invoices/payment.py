@@ -242,7 +242,11 @@ def payment_reversed(session: Session, payment: Payment, status: str) -> None:
     "refunded" once Stripe refunded it in full, "disputed" while a dispute holds it, "paid" again
     when the dispute is won."""
     invoices = session.exec(
-        select(Invoice).where(Invoice.payment_id == payment.id, col(Invoice.status).in_(_REVERSALS[status]))
+        select(Invoice).where(
+            Invoice.account_id == payment.account_id,
+            Invoice.payment_id == payment.id,
+            col(Invoice.status).in_(_REVERSALS[status]),
+        )
     ).all()
     for invoice in invoices:
         invoice.status = status

@@ -72,6 +72,7 @@ def period_money(session: Session, account_id: int, moment: datetime, without: P
     changes = applied_changes(session, account_id, moment)
     # A charge that was refunded, or is disputed and not won, counts for what the account kept.
     query = select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+        Payment.account_id == account_id,
         col(Payment.plan_change_id).in_([change.id for change in changes]),
         col(Payment.status).in_(KEPT),
     )
