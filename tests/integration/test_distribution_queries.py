@@ -29,11 +29,13 @@ from app.services import (
     company,
     info,
     invoices,
+    ledger,
     metering,
     payment_methods,
     products,
     profile,
     recharge,
+    reconciliation,
     roles,
     spend,
     stripe_events,
@@ -45,7 +47,7 @@ from app.services import (
     usage,
 )
 from app.services.customers import account_of
-from tests.distribution import TABLE_REFERENCE, unscoped
+from tests.distribution import TABLE_REFERENCE, request_path_caller, unscoped
 from tests.factories import grant, owner_and_account
 
 
@@ -67,6 +69,26 @@ def test_the_checker_sees_a_statement_without_account_id():
     assert unscoped(["SELECT payment.account_id FROM payment WHERE payment.public_id = ?"]) != []
     assert unscoped(['SELECT 1 FROM "user" WHERE "user".email = ?']) == []  # a global table
     assert unscoped(["UPDATE credit_balance SET balance_cents = ? WHERE credit_balance.account_id = ?"]) == []
+
+
+def test_the_suite_wide_check_names_the_request_paths_code_and_leaves_the_janitor_out(engine):
+    """What tests/integration/conftest.py blames for a statement: the innermost app function; none
+    for the reconciliation sweep (a job's, across accounts) or for the test's own statements."""
+    callers: list[str | None] = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if TABLE_REFERENCE.search(statement):
+            callers.append(request_path_caller())
+
+    with Session(engine) as session:
+        account_id = owner_and_account(session).account.id
+        event.listen(engine, "before_cursor_execute", record)
+        ledger.balance_of(session, account_id)
+        reconciliation.sweep(session)
+        session.exec(select(Payment)).all()
+        event.remove(engine, "before_cursor_execute", record)
+    assert callers[0] == "app/services/ledger.py:balance_of"
+    assert set(callers[1:]) == {None}
 
 
 def test_the_console_pages_services_filter_account_tables_by_account(engine, recorded):
