@@ -17,7 +17,8 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (
         PrimaryKeyConstraint("account_id", "id"),
-        Index("ix_audit_event_account_id_id", "account_id", "id"),
+        # On PostgreSQL the primary key is this index; SQLite's is the rowid alone (distribution.py).
+        Index("ix_audit_event_account_id_id", "account_id", "id").ddl_if(dialect="sqlite"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})

@@ -99,7 +99,8 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entry"
     __table_args__ = (
         PrimaryKeyConstraint("account_id", "id"),
-        Index("ix_ledger_entry_account_id_id", "account_id", "id"),
+        # On PostgreSQL the primary key is this index; SQLite's is the rowid alone (distribution.py).
+        Index("ix_ledger_entry_account_id_id", "account_id", "id").ddl_if(dialect="sqlite"),
         Index("ix_ledger_entry_account_source_id", "account_id", "source", "id"),
         Index("ix_ledger_entry_account_created", "account_id", "created_at"),
         UniqueConstraint("account_id", "public_id", name="uq_ledger_entry_account_public_id"),

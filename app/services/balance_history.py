@@ -1,5 +1,6 @@
 """Balance History: the ledger newest first, by keyset pages so that a deep page costs what the
-first one does (ix_ledger_entry_account_id_id, ix_ledger_entry_account_source_id), and as CSV."""
+first one does (the primary key (account_id, id), on SQLite ix_ledger_entry_account_id_id, and
+ix_ledger_entry_account_source_id), and as CSV."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """The migrated PostgreSQL schema is what app/models/distribution.py says and the models map: the
 primary key of every account table includes account_id, every foreign key from one account
 table to another goes from the child's account_id to the parent's, and no global table refers to
-an account table. Read back from the database
-with SQLAlchemy's inspector, so a migration that disagrees with the models fails here. And the
+an account table; no index repeats a primary key (a write for nothing on every insert), while
+SQLite, whose primary key is the rowid, keeps the (account_id, id) indexes its keyset pages walk.
+Read back from the database with SQLAlchemy's inspector, so a migration that disagrees with the
+models fails here. And the
 migration that made the keys so gives the jobs queued before it the account their handlers need."""
 
 from __future__ import annotations
@@ -32,6 +34,22 @@ def test_the_migrated_primary_keys_of_account_tables_are_those_of_the_models(pg_
     assert migrated["ledger_entry"] == ["account_id", "id"] and migrated["invoice_line"] == ["account_id", "id"]
     models = {table: list(SQLModel.metadata.tables[table].primary_key.columns.keys()) for table in ACCOUNT_TABLES}
     assert migrated == models
+
+
+def test_no_index_repeats_a_primary_key_and_the_keyset_pages_have_theirs(engine):
+    inspector = inspect(engine)
+    tables = sorted(SQLModel.metadata.tables)
+    primary_keys = {table: inspector.get_pk_constraint(table)["constrained_columns"] for table in tables}
+    repeated = [
+        index["name"]
+        for table in tables
+        for index in inspector.get_indexes(table)
+        if index["column_names"] == primary_keys[table]
+    ]
+    assert repeated == []
+    for table in ("ledger_entry", "audit_event", "chat_message"):
+        walked = [index["column_names"] for index in inspector.get_indexes(table)] + [primary_keys[table]]
+        assert ["account_id", "id"] in walked, table
 
 
 def test_the_migrated_foreign_keys_between_account_tables_carry_account_id_on_both_sides(pg_engine):
