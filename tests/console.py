@@ -10,14 +10,11 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from app.config import PROJECT_ROOT
-from tests.live_backend import free_port
+from tests.live_backend import answers_health, free_port
 
 
 class ConsoleDidNotStart(RuntimeError):
@@ -105,14 +102,8 @@ class Console:
             start_new_session=True,
         )
         console = cls(f"http://localhost:{app_port}", data_dir, env, process, log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{app_port}/api/health", timeout=2).status_code == 200:
-                    return console
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        if answers_health(f"http://127.0.0.1:{app_port}", process, timeout, interval=0.5):
+            return console
         console.stop()
         raise ConsoleDidNotStart(f"The console did not start:\n{(data_dir / 'app.log').read_text()[-4000:]}")
 

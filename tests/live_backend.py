@@ -44,6 +44,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def answers_health(url: str, process: subprocess.Popen, timeout: float, interval: float) -> bool:
+    """Whether the server at `url` answers /api/health within `timeout` s; False as soon as its
+    process ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval)
+    return False
+
+
 class LiveBackend:
     def __init__(self, data_dir: Path, database_url: str, *, workers: int = 1, env: dict[str, str] | None = None):
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,14 +98,8 @@ class LiveBackend:
             )
 
     def wait_until_up(self, timeout: float = 120) -> LiveBackend:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        if answers_health(self.url, self.process, timeout, interval=0.2):
+            return self
         self.stop()
         raise RuntimeError(f"The backend did not start:\n{self.log_path.read_text()[-3000:]}")
 
