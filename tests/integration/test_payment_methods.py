@@ -207,6 +207,8 @@ def test_another_accounts_card_is_not_found(session, owner, localstripe):
         payment_methods.set_default(session, actor, theirs)
     with pytest.raises(NotFound):
         payment_methods.delete_method(session, actor, theirs)
+    with pytest.raises(NotFound):
+        payment_methods.save_card(session, actor, theirs)
     assert list(cards(session, account.id)) == [mine]
     assert theirs in cards(session, other_account.id) and cards(session, other_account.id)[theirs].is_default
     assert stripe_view(session, other_account.id)[1] == theirs
