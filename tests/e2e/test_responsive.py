@@ -5,7 +5,8 @@ One browser context per size, all signed in with the module's one session (`owne
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FloatRect, Locator, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.conftest import MAIN_CONTROL, LiveApp, watch_page_errors
 
@@ -17,11 +18,24 @@ def _sideways_overflow(page: Page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
+def _scrolled_box(control: Locator) -> FloatRect | None:
+    """Scroll to the control and measure it. When the page's state arrives it may render the
+    control anew, detaching the element found a moment before: the new one is measured then."""
+    for _ in range(3):
+        try:
+            control.scroll_into_view_if_needed()
+            if (box := control.bounding_box()) is not None:
+                return box
+        except PlaywrightError as error:
+            if "not attached" not in error.message:
+                raise
+    return None
+
+
 def _expect_within_window(page: Page, role: str, name, width: int, where: str) -> None:
     control = page.get_by_role(role, name=name).first  # type: ignore[arg-type]
     expect(control, where).to_be_visible()
-    control.scroll_into_view_if_needed()
-    box = control.bounding_box()
+    box = _scrolled_box(control)
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, f"{where}: {box}"
 
 
