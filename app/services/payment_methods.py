@@ -148,12 +148,18 @@ def _attach(
     _require_card_account(session, actor)
     if not payment_method_id.startswith("pm_"):
         raise ValidationFailed("Stripe did not return a payment method.")
-    customer_id = customer_for(session, actor.account_id)
-    # The id comes from the browser: never ask Stripe to move another customer's card to us. Stripe
-    # knows whose it is (our rows would need a look across every account).
-    owner = gateway.retrieve_payment_method(payment_method_id).customer
-    if owner and owner != customer_id:
+    # The id comes from the browser: never ask Stripe to move another account's card to us.
+    if (
+        session.exec(
+            select(PaymentMethod.id).where(
+                PaymentMethod.stripe_payment_method_id == payment_method_id,
+                PaymentMethod.account_id != actor.account_id,
+            )
+        ).first()
+        is not None
+    ):
         raise NotFound("That card is not on file.")
+    customer_id = customer_for(session, actor.account_id)
     attached = gateway.attach_payment_method(customer_id, payment_method_id)
     if attached.kind != kind:
         gateway.detach_payment_method(attached.id)
