@@ -34,6 +34,7 @@ from app.services.overview import billing_settings
 from app.services.passwords import hash_password
 from app.services.payment_methods import sync_payment_methods
 from app.services.permissions import BUILTIN_ROLES, Actor, parse_permissions
+from tests.stripe_fixtures import raw_card, save_card
 
 
 def _owner_actor(user: User) -> Actor:
@@ -132,26 +133,10 @@ def new_api_key(email: str, name: str) -> str:
 def default_card(email: str, number: str) -> None:
     """Make a card from a raw test number (localstripe's, e.g. the one that needs 3-D Secure) the
     default card of the user's account."""
-    settings = get_settings()
-    response = httpx.post(
-        f"{settings.stripe_api_base}/v1/payment_methods",
-        auth=(settings.stripe_secret_key, ""),
-        data={
-            "type": "card",
-            "card[number]": number,
-            "card[exp_month]": "12",
-            "card[exp_year]": "2030",
-            "card[cvc]": "123",
-        },
-    )
-    response.raise_for_status()
+    card = raw_card(get_settings().stripe_api_base, number)
     with transaction() as session:
         user = session.exec(select(User).where(User.email == email)).one()
-        account = session.get_one(Account, user.account_id)
-        customer_id = customers.ensure_customer(session, account)
-        card = gateway.attach_payment_method(customer_id, response.json()["id"])
-        gateway.set_default_payment_method(customer_id, card.id)
-        sync_payment_methods(session, account.id)
+        save_card(session, session.get_one(Account, user.account_id), card)
 
 
 def set_api_key(email: str, key: str) -> None:
