@@ -19,9 +19,15 @@ from app.cli import _child_env, metrics_env
 from app.config import PROJECT_ROOT
 
 SERVE = (
-    "import sys\n"
+    "import os, sys\n"
     "from reflex import constants\n"
+    "from reflex.utils import prerequisites\n"
     "from reflex.utils.exec import run_granian_backend_prod\n"
+    # As `reflex run --env prod` does: several workers start from one compile made first, whose
+    # record of the stateful pages they read; each compiling on its own into the one web
+    # directory races the others' rmtree.
+    "if int(os.environ['GRANIAN_WORKERS']) > 1:\n"
+    "    prerequisites.get_compiled_app(use_rich=False)\n"
     "run_granian_backend_prod('127.0.0.1', int(sys.argv[1]), constants.LogLevel.WARNING)\n"
 )
 
@@ -72,7 +78,7 @@ class LiveBackend:
             "REFLEX_WEB_WORKDIR": str(data_dir / "web"),
             "REFLEX_ENV_MODE": "prod",
             # As `reflex run --env prod` does for its backend: the workers do not compile pages
-            # (several workers compiling into one web directory race each other's rmtree).
+            # but read what the compile before them (SERVE) recorded.
             "REFLEX_SKIP_COMPILE": "true",
             "APP_PORT": str(self.port),
             "GRANIAN_WORKERS": str(workers),
